@@ -1,0 +1,225 @@
+//! The `/_localcloud` admin surface: not an AWS API. Accounts, role credentials as an instance
+//! profile would hand them out, fault injection, the clock, and the audit trail.
+//!
+//! | method and path | body / query | answer |
+//! |---|---|---|
+//! | `GET /_localcloud/health` | | `{"status":"ok"}` |
+//! | `POST /_localcloud/accounts` | `{"name", "account_id"?}` | 201 `{"account_id","name","access_key_id","secret_access_key"}` |
+//! | `GET /_localcloud/accounts` | | `[{"account_id","name","access_key_id"}]` |
+//! | `POST /_localcloud/role-credentials` | `{"role_arn","session_name"?,"duration_seconds"?}` | `{"access_key_id","secret_access_key","session_token","expiration"}` |
+//! | `GET /_localcloud/faults` | | the rules in force |
+//! | `POST /_localcloud/faults` | a [`FaultSpec`] | 201 the rule with its `id` |
+//! | `DELETE /_localcloud/faults[/ID]` | | `{"removed": N}` |
+//! | `GET /_localcloud/clock` | | `{"now","offset_seconds"}` |
+//! | `POST /_localcloud/clock` | `{"offset_seconds"}` or `{"advance_seconds"}` | the clock |
+//! | `GET /_localcloud/trail` | `?since=SEQ&event=NAME&account=ID&limit=N` | JSON lines |
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Response, StatusCode};
+use http_body_util::Full;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::format_description::well_known::Rfc3339;
+
+use crate::cloud::{AdminError, Cloud};
+use crate::faults::FaultSpec;
+use crate::protocol::HttpResponse;
+use crate::session::{self, SessionClaims};
+use crate::sigv4::query_pairs;
+
+pub fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
+    let mut resp = Response::new(Full::new(Bytes::from(serde_json::to_vec(body).unwrap_or_default())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> HttpResponse {
+    json_response(status, &json!({ "error": code, "message": message.into() }))
+}
+
+fn admin_error(e: AdminError) -> HttpResponse {
+    match e {
+        AdminError::Invalid(m) => error(StatusCode::BAD_REQUEST, "invalid_request", m),
+        AdminError::Conflict(m) => error(StatusCode::CONFLICT, "conflict", m),
+        AdminError::NotFound(m) => error(StatusCode::NOT_FOUND, "not_found", m),
+        AdminError::Persist(e) => {
+            tracing::error!(error = %e, "admin request could not be persisted");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the change could not be saved; see the localcloud log")
+        }
+    }
+}
+
+#[allow(clippy::result_large_err)] // built once per admin request, never on the AWS path
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, HttpResponse> {
+    serde_json::from_slice(body)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, "invalid_json", format!("the request body is not what this endpoint takes: {e}")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAccount {
+    name: String,
+    #[serde(default)]
+    account_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleCredentialsRequest {
+    role_arn: String,
+    #[serde(default)]
+    session_name: Option<String>,
+    #[serde(default)]
+    duration_seconds: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockRequest {
+    #[serde(default)]
+    offset_seconds: Option<i64>,
+    #[serde(default)]
+    advance_seconds: Option<i64>,
+}
+
+pub async fn handle(cloud: &Cloud, method: &Method, path: &str, query: &str, body: &[u8]) -> HttpResponse {
+    let route = path.trim_start_matches("/_localcloud").trim_end_matches('/');
+    match (method, route) {
+        (&Method::GET, "/health") => json_response(StatusCode::OK, &json!({ "status": "ok" })),
+        (&Method::POST, "/accounts") => match parse::<NewAccount>(body) {
+            Err(resp) => resp,
+            Ok(req) => match cloud.create_account(&req.name, req.account_id.as_deref()) {
+                Ok(c) => json_response(
+                    StatusCode::CREATED,
+                    &json!({ "account_id": c.account_id, "name": c.name, "access_key_id": c.access_key_id, "secret_access_key": *c.secret_access_key }),
+                ),
+                Err(e) => admin_error(e),
+            },
+        },
+        (&Method::GET, "/accounts") => {
+            let guard = cloud.read();
+            let list: Vec<Value> = guard
+                .state
+                .accounts
+                .values()
+                .map(|a| json!({ "account_id": a.id, "name": a.name, "access_key_id": a.access_key_id }))
+                .collect();
+            json_response(StatusCode::OK, &Value::Array(list))
+        }
+        (&Method::POST, "/role-credentials") => match parse::<RoleCredentialsRequest>(body) {
+            Err(resp) => resp,
+            Ok(req) => role_credentials(cloud, req),
+        },
+        (&Method::GET, "/faults") => json_response(StatusCode::OK, &serde_json::to_value(cloud.faults.list()).unwrap_or_default()),
+        (&Method::POST, "/faults") => match parse::<FaultSpec>(body) {
+            Err(resp) => resp,
+            Ok(spec) => match cloud.faults.add(spec) {
+                Ok(rule) => json_response(StatusCode::CREATED, &serde_json::to_value(rule).unwrap_or_default()),
+                Err(e) => error(StatusCode::BAD_REQUEST, "invalid_fault", e.0),
+            },
+        },
+        (&Method::DELETE, "/faults") => json_response(StatusCode::OK, &json!({ "removed": cloud.faults.clear(None) })),
+        (&Method::DELETE, r) if r.starts_with("/faults/") => {
+            let removed = cloud.faults.clear(Some(&r["/faults/".len()..]));
+            if removed == 0 {
+                error(StatusCode::NOT_FOUND, "not_found", "no fault rule with that id")
+            } else {
+                json_response(StatusCode::OK, &json!({ "removed": removed }))
+            }
+        }
+        (&Method::GET, "/clock") => clock(cloud),
+        (&Method::POST, "/clock") => match parse::<ClockRequest>(body) {
+            Err(resp) => resp,
+            Ok(ClockRequest { offset_seconds: Some(o), advance_seconds: None }) => {
+                cloud.set_clock_offset(o).map_or_else(admin_error, |()| clock(cloud))
+            }
+            Ok(ClockRequest { offset_seconds: None, advance_seconds: Some(a) }) => {
+                cloud.set_clock_offset(cloud.clock.offset() + a).map_or_else(admin_error, |()| clock(cloud))
+            }
+            Ok(_) => error(StatusCode::BAD_REQUEST, "invalid_request", "give exactly one of offset_seconds and advance_seconds"),
+        },
+        (&Method::GET, "/trail") => trail(cloud, query),
+        (_, "/health" | "/accounts" | "/role-credentials" | "/faults" | "/clock" | "/trail") => {
+            error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{method} is not allowed on {path}"))
+        }
+        _ => error(StatusCode::NOT_FOUND, "not_found", format!("no admin endpoint at {path}")),
+    }
+}
+
+fn clock(cloud: &Cloud) -> HttpResponse {
+    json_response(
+        StatusCode::OK,
+        &json!({ "now": cloud.clock.now().format(&Rfc3339).unwrap_or_default(), "offset_seconds": cloud.clock.offset() }),
+    )
+}
+
+/// Credentials for a role with no trust check, as EC2 or ECS hand a workload its role: how a
+/// provider's broker gets its own identity (roots may not call AssumeRole on AWS).
+fn role_credentials(cloud: &Cloud, req: RoleCredentialsRequest) -> HttpResponse {
+    let duration = req.duration_seconds.unwrap_or(3600);
+    if !(900..=43_200).contains(&duration) {
+        return error(StatusCode::BAD_REQUEST, "invalid_request", "duration_seconds is 900 to 43200");
+    }
+    let guard = cloud.read();
+    let Some(role) = crate::sts::parse_role_arn(&req.role_arn)
+        .and_then(|(account, name)| guard.state.role(&account, &name))
+        .filter(|r| r.arn() == req.role_arn)
+    else {
+        return error(StatusCode::NOT_FOUND, "not_found", format!("no role {}", req.role_arn));
+    };
+    let expires = cloud.clock.now().unix_timestamp() + duration;
+    let claims = SessionClaims {
+        access_key_id: String::new(),
+        account: role.account.clone(),
+        role_name: role.name.clone(),
+        role_path: role.path.clone(),
+        role_id: role.role_id.clone(),
+        session_name: req.session_name.unwrap_or_else(|| "localcloud-instance".into()),
+        expires,
+        chained: false,
+    };
+    match session::issue(&guard.state.session_secret, claims) {
+        Some(s) => json_response(
+            StatusCode::OK,
+            &json!({
+                "access_key_id": s.access_key_id,
+                "secret_access_key": *s.secret_access_key,
+                "session_token": s.session_token,
+                "expiration": crate::iam::iso_time(expires),
+            }),
+        ),
+        None => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "could not issue a session"),
+    }
+}
+
+fn trail(cloud: &Cloud, query: &str) -> HttpResponse {
+    let params = query_pairs(query);
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let since = match get("since").map(str::parse::<u64>).transpose() {
+        Ok(s) => s.unwrap_or(0),
+        Err(_) => return error(StatusCode::BAD_REQUEST, "invalid_request", "since is a sequence number"),
+    };
+    let limit = match get("limit").map(str::parse::<usize>).transpose() {
+        Ok(l) => l.unwrap_or(usize::MAX),
+        Err(_) => return error(StatusCode::BAD_REQUEST, "invalid_request", "limit is a number"),
+    };
+    let (event, account) = (get("event"), get("account"));
+    let events = cloud.trail.query(
+        since,
+        |e| {
+            event.is_none_or(|n| e.event_name == n)
+                && account.is_none_or(|a| e.recipient_account_id == a || e.user_identity.as_ref().is_some_and(|u| u.account_id == a))
+        },
+        limit,
+    );
+    let mut body = Vec::new();
+    for e in events {
+        if serde_json::to_writer(&mut body, e.as_ref()).is_ok() {
+            body.push(b'\n');
+        }
+    }
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    resp
+}

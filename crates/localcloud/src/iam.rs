@@ -1,0 +1,179 @@
+//! IAM (Query protocol): roles and their trust policies.
+
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::cloud::{Call, Cloud};
+use crate::error::{AwsError, AwsResult};
+use crate::policy::{Policy, PolicyKind};
+use crate::protocol::{QueryParams, Service, elem};
+use crate::state::{Change, Role, State, ids};
+use crate::trail::TrailNote;
+
+const SERVICE: Service = Service::Iam;
+
+pub fn handle(cloud: &Cloud, call: &Call, action: &str, params: &QueryParams, note: &mut TrailNote) -> AwsResult<Option<String>> {
+    let account = call.caller.account().to_string();
+    match action {
+        "CreateRole" => create_role(cloud, &account, params, note).map(Some),
+        "GetRole" => {
+            let name = params.require(SERVICE, "RoleName")?;
+            let guard = cloud.read();
+            let role = find(&guard.state, &account, name)?;
+            note.resources.push(role.arn());
+            Ok(Some(format!("<Role>{}</Role>", role_xml(role))))
+        }
+        "ListRoles" => {
+            let prefix = params.get("PathPrefix").unwrap_or("/");
+            let max = params.int(SERVICE, "MaxItems")?.unwrap_or(100).clamp(1, 1000) as usize;
+            let marker = params.get("Marker");
+            let guard = cloud.read();
+            let mut roles = guard
+                .state
+                .roles
+                .values()
+                .filter(|r| r.account == account && r.path.starts_with(prefix))
+                .skip_while(|r| marker.is_some_and(|m| r.name.to_ascii_lowercase().as_str() <= m));
+            let page: Vec<&Role> = roles.by_ref().take(max).collect();
+            let truncated = roles.next().is_some();
+            let mut xml = format!("<IsTruncated>{truncated}</IsTruncated><Roles>");
+            for role in &page {
+                xml.push_str(&format!("<member>{}</member>", role_xml(role)));
+            }
+            xml.push_str("</Roles>");
+            if truncated {
+                if let Some(last) = page.last() {
+                    xml.push_str(&elem("Marker", &last.name.to_ascii_lowercase()));
+                }
+            }
+            Ok(Some(xml))
+        }
+        "UpdateAssumeRolePolicy" => {
+            let name = params.require(SERVICE, "RoleName")?;
+            let document = params.require(SERVICE, "PolicyDocument")?;
+            let mut guard = cloud.write();
+            let role = find(&guard.state, &account, name)?;
+            note.resources.push(role.arn());
+            let name = role.name.clone();
+            validate_trust_policy(&guard.state, document)?;
+            cloud.commit(&mut guard, SERVICE, Change::RoleTrustPolicyUpdated { account, name, policy: document.to_string() })?;
+            Ok(None)
+        }
+        "DeleteRole" => {
+            let name = params.require(SERVICE, "RoleName")?;
+            let mut guard = cloud.write();
+            let role = find(&guard.state, &account, name)?;
+            note.resources.push(role.arn());
+            let name = role.name.clone();
+            cloud.commit(&mut guard, SERVICE, Change::RoleDeleted { account, name })?;
+            Ok(None)
+        }
+        other => Err(AwsError::unknown_operation(SERVICE, other)),
+    }
+}
+
+fn create_role(cloud: &Cloud, account: &str, params: &QueryParams, note: &mut TrailNote) -> AwsResult<String> {
+    let name = params.require(SERVICE, "RoleName")?;
+    if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)) {
+        return Err(AwsError::validation(
+            SERVICE,
+            format!(
+                "1 validation error detected: Value '{name}' at 'roleName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+"
+            ),
+        ));
+    }
+    let path = params.get("Path").unwrap_or("/");
+    if !path.starts_with('/') || !path.ends_with('/') || path.len() > 512 {
+        return Err(AwsError::validation(
+            SERVICE,
+            format!(
+                "The specified value for path is invalid: '{path}'. It must begin and end with / and contain only alphanumeric characters and/or / characters."
+            ),
+        ));
+    }
+    let max_session = params.int(SERVICE, "MaxSessionDuration")?.unwrap_or(3600);
+    if !(3600..=43200).contains(&max_session) {
+        return Err(AwsError::validation(
+            SERVICE,
+            format!(
+                "1 validation error detected: Value '{max_session}' at 'maxSessionDuration' failed to satisfy constraint: Member must have value between 3600 and 43200"
+            ),
+        ));
+    }
+    let document = params.require(SERVICE, "AssumeRolePolicyDocument")?;
+    let mut guard = cloud.write();
+    if guard.state.role(account, name).is_some() {
+        return Err(AwsError::new("EntityAlreadyExists", 409, format!("Role with name {name} already exists.")));
+    }
+    validate_trust_policy(&guard.state, document)?;
+    let role = Role {
+        account: account.to_string(),
+        name: name.to_string(),
+        path: path.to_string(),
+        role_id: ids::upper("AROA", 17),
+        trust_policy: document.to_string(),
+        description: params.get("Description").map(str::to_string),
+        max_session_duration: max_session,
+        created: cloud.clock.now().unix_timestamp(),
+    };
+    note.resources.push(role.arn());
+    let xml = format!("<Role>{}</Role>", role_xml(&role));
+    cloud.commit(&mut guard, SERVICE, Change::RoleCreated(role))?;
+    Ok(xml)
+}
+
+fn find<'s>(state: &'s State, account: &str, name: &str) -> AwsResult<&'s Role> {
+    state.role(account, name).ok_or_else(|| AwsError::new("NoSuchEntity", 404, format!("The role with name {name} cannot be found.")))
+}
+
+fn validate_trust_policy(state: &State, document: &str) -> AwsResult<()> {
+    if document.len() > 2048 {
+        return Err(AwsError::new("LimitExceeded", 409, "Cannot exceed quota for ACLSizePerRole: 2048"));
+    }
+    Policy::parse(document, PolicyKind::Trust, |arn| principal_exists(state, arn))
+        .map_err(|e| AwsError::new("MalformedPolicyDocument", 400, e.0))?;
+    Ok(())
+}
+
+/// Whether an ARN principal names something that exists, as IAM checks on every policy write.
+pub fn principal_exists(state: &State, arn: &str) -> bool {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some("aws"), Some(service), Some(_), Some(account), Some(resource)) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    if !state.accounts.contains_key(account) {
+        return false;
+    }
+    match (service, resource) {
+        ("iam", "root") => true,
+        ("iam", r) if r.starts_with("role/") => {
+            let name = r.rsplit('/').next().unwrap_or_default();
+            state.role(account, name).is_some_and(|role| role.arn() == arn)
+        }
+        ("sts", r) => r.starts_with("assumed-role/") && r.split('/').count() == 3,
+        _ => false,
+    }
+}
+
+pub fn iso_time(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix).ok().and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_default()
+}
+
+fn role_xml(role: &Role) -> String {
+    let mut xml = String::new();
+    xml.push_str(&elem("Path", &role.path));
+    xml.push_str(&elem("RoleName", &role.name));
+    xml.push_str(&elem("RoleId", &role.role_id));
+    xml.push_str(&elem("Arn", &role.arn()));
+    xml.push_str(&elem("CreateDate", &iso_time(role.created)));
+    // IAM returns policy documents URL-encoded; the SDKs decode them.
+    xml.push_str(&elem("AssumeRolePolicyDocument", &utf8_percent_encode(&role.trust_policy, NON_ALPHANUMERIC).to_string()));
+    if let Some(d) = &role.description {
+        xml.push_str(&elem("Description", d));
+    }
+    xml.push_str(&elem("MaxSessionDuration", &role.max_session_duration.to_string()));
+    xml
+}

@@ -1,0 +1,357 @@
+//! The emulated cloud's state, and how it survives restarts.
+//!
+//! State lives in memory and changes only by applying a [`Change`]. Every change is appended to
+//! a JSON-lines journal before it is applied, so a crash (even `kill -9`) loses nothing that was
+//! acknowledged; at start-up the snapshot is loaded, the journal replayed, and a fresh snapshot
+//! written. Appending keeps creating 20,000 keys linear, where rewriting a snapshot per change
+//! would be quadratic.
+//!
+//! Role sessions are not state: their credentials are sealed into the session token itself
+//! (see `session.rs`), as real STS does, so AssumeRole writes nothing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::secret::Secret32;
+
+/// One AWS account.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub access_key_id: String,
+    /// The root secret access key; never logged, redacted in `Debug`.
+    pub secret_access_key: Zeroizing<String>,
+    pub created: i64,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"** redacted **")
+            .finish()
+    }
+}
+
+/// An IAM role.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Role {
+    pub account: String,
+    pub name: String,
+    pub path: String,
+    pub role_id: String,
+    pub trust_policy: String,
+    pub description: Option<String>,
+    pub max_session_duration: i64,
+    pub created: i64,
+}
+
+impl Role {
+    pub fn arn(&self) -> String {
+        format!("arn:aws:iam::{}:role{}{}", self.account, self.path, self.name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyState {
+    Enabled,
+    Disabled,
+    PendingDeletion,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Enabled => "Enabled",
+            KeyState::Disabled => "Disabled",
+            KeyState::PendingDeletion => "PendingDeletion",
+        }
+    }
+}
+
+/// A symmetric KMS key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Key {
+    pub account: String,
+    pub region: String,
+    pub key_id: String,
+    pub description: String,
+    pub state: KeyState,
+    pub policy: String,
+    pub material: Secret32,
+    pub created: i64,
+    /// When a key pending deletion is destroyed.
+    pub deletion_date: Option<i64>,
+    pub pending_window_days: Option<i64>,
+    /// The key policy, parsed once on first use (policies are validated when written).
+    #[serde(skip)]
+    pub parsed_policy: std::sync::OnceLock<std::sync::Arc<crate::policy::Policy>>,
+}
+
+impl Key {
+    /// Whether the key is gone: its deletion window has passed at `now` (unix seconds).
+    pub fn is_destroyed_at(&self, now: i64) -> bool {
+        self.state == KeyState::PendingDeletion && self.deletion_date.is_some_and(|d| d <= now)
+    }
+
+    pub fn arn(&self) -> String {
+        format!("arn:aws:kms:{}:{}:key/{}", self.region, self.account, self.key_id)
+    }
+}
+
+/// A KMS alias.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Alias {
+    pub account: String,
+    pub region: String,
+    pub name: String,
+    pub target_key_id: String,
+    pub created: i64,
+    pub updated: i64,
+}
+
+impl Alias {
+    pub fn arn(&self) -> String {
+        format!("arn:aws:kms:{}:{}:{}", self.region, self.account, self.name)
+    }
+}
+
+/// Where a key or alias lives: (account, region, id or name).
+pub type RegionalId = (String, String, String);
+
+/// Everything the emulator knows.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct State {
+    /// Seals role-session tokens; generated once per data directory.
+    pub session_secret: Secret32,
+    pub accounts: BTreeMap<String, Account>,
+    /// Roles by (account, lower-cased name): IAM role names are case-insensitive.
+    pub roles: BTreeMap<(String, String), Role>,
+    pub keys: BTreeMap<RegionalId, Key>,
+    pub aliases: BTreeMap<RegionalId, Alias>,
+    /// Seconds added to the wall clock for everything with a deadline.
+    pub clock_offset: i64,
+    #[serde(skip)]
+    access_keys: HashMap<String, String>,
+}
+
+/// One change to the state, as journaled.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Change {
+    AccountCreated(Account),
+    RoleCreated(Role),
+    RoleTrustPolicyUpdated { account: String, name: String, policy: String },
+    RoleDeleted { account: String, name: String },
+    KeyCreated(Key),
+    KeyStateChanged { id: RegionalId, state: KeyState, deletion_date: Option<i64>, pending_window_days: Option<i64> },
+    KeyPolicyPut { id: RegionalId, policy: String },
+    KeyDeleted { id: RegionalId },
+    AliasCreated(Alias),
+    AliasDeleted { id: RegionalId },
+    ClockOffsetSet { seconds: i64 },
+}
+
+impl State {
+    pub fn account_for_access_key(&self, access_key_id: &str) -> Option<&Account> {
+        self.access_keys.get(access_key_id).and_then(|id| self.accounts.get(id))
+    }
+
+    pub fn role(&self, account: &str, name: &str) -> Option<&Role> {
+        self.roles.get(&(account.to_string(), name.to_ascii_lowercase()))
+    }
+
+    fn reindex(&mut self) {
+        self.access_keys = self.accounts.values().map(|a| (a.access_key_id.clone(), a.id.clone())).collect();
+    }
+
+    /// Applies a change. Changes are facts that were validated before they were journaled, so
+    /// applying one never fails; a change naming something already gone is a no-op.
+    pub fn apply(&mut self, change: Change) {
+        match change {
+            Change::AccountCreated(account) => {
+                self.access_keys.insert(account.access_key_id.clone(), account.id.clone());
+                self.accounts.insert(account.id.clone(), account);
+            }
+            Change::RoleCreated(role) => {
+                self.roles.insert((role.account.clone(), role.name.to_ascii_lowercase()), role);
+            }
+            Change::RoleTrustPolicyUpdated { account, name, policy } => {
+                if let Some(role) = self.roles.get_mut(&(account, name.to_ascii_lowercase())) {
+                    role.trust_policy = policy;
+                }
+            }
+            Change::RoleDeleted { account, name } => {
+                self.roles.remove(&(account, name.to_ascii_lowercase()));
+            }
+            Change::KeyCreated(key) => {
+                self.keys.insert((key.account.clone(), key.region.clone(), key.key_id.clone()), key);
+            }
+            Change::KeyStateChanged { id, state, deletion_date, pending_window_days } => {
+                if let Some(key) = self.keys.get_mut(&id) {
+                    key.state = state;
+                    key.deletion_date = deletion_date;
+                    key.pending_window_days = pending_window_days;
+                }
+            }
+            Change::KeyPolicyPut { id, policy } => {
+                if let Some(key) = self.keys.get_mut(&id) {
+                    key.policy = policy;
+                    key.parsed_policy = std::sync::OnceLock::new();
+                }
+            }
+            Change::KeyDeleted { id } => {
+                self.keys.remove(&id);
+                let (account, region, key_id) = id;
+                self.aliases.retain(|(a, r, _), alias| !(a == &account && r == &region && alias.target_key_id == key_id));
+            }
+            Change::AliasCreated(alias) => {
+                self.aliases.insert((alias.account.clone(), alias.region.clone(), alias.name.clone()), alias);
+            }
+            Change::AliasDeleted { id } => {
+                self.aliases.remove(&id);
+            }
+            Change::ClockOffsetSet { seconds } => self.clock_offset = seconds,
+        }
+    }
+}
+
+/// Errors opening or writing the data directory.
+#[derive(Debug, thiserror::Error)]
+pub enum PersistError {
+    #[error("cannot use data directory {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("state file {path} is corrupt: {source}")]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// The state plus the journal it is written to (none for an in-memory instance).
+#[derive(Debug)]
+pub struct Persistent {
+    pub state: State,
+    journal: Option<(PathBuf, File)>,
+}
+
+const SNAPSHOT: &str = "state.json";
+const JOURNAL: &str = "journal.jsonl";
+
+impl Persistent {
+    /// A fresh state that is never written anywhere.
+    pub fn in_memory() -> Self {
+        Self { state: State { session_secret: Secret32::random(), ..State::default() }, journal: None }
+    }
+
+    /// Opens (or creates) the state in `dir`: snapshot, then journal replay, then compaction.
+    pub fn open(dir: &Path) -> Result<Self, PersistError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| PersistError::Io { path, source }
+        };
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        let snapshot_path = dir.join(SNAPSHOT);
+        let journal_path = dir.join(JOURNAL);
+        let mut state = match fs::read(&snapshot_path) {
+            Ok(bytes) => {
+                serde_json::from_slice::<State>(&bytes).map_err(|source| PersistError::Corrupt { path: snapshot_path.clone(), source })?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State { session_secret: Secret32::random(), ..State::default() },
+            Err(e) => return Err(io(&snapshot_path)(e)),
+        };
+        state.reindex();
+        match File::open(&journal_path) {
+            Ok(file) => {
+                for line in BufReader::new(file).lines() {
+                    let line = line.map_err(io(&journal_path))?;
+                    // A torn last line (a crash mid-append) was never acknowledged: stop there.
+                    match serde_json::from_str::<Change>(&line) {
+                        Ok(change) => state.apply(change),
+                        Err(_) => break,
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&journal_path)(e)),
+        }
+        // Compact: write the whole state atomically, then start an empty journal.
+        let tmp = dir.join("state.json.tmp");
+        let bytes = serde_json::to_vec(&state).map_err(|source| PersistError::Corrupt { path: tmp.clone(), source })?;
+        let mut f = File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(&bytes).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+        fs::rename(&tmp, &snapshot_path).map_err(io(&snapshot_path))?;
+        let journal = OpenOptions::new().create(true).write(true).truncate(true).open(&journal_path).map_err(io(&journal_path))?;
+        Ok(Self { state, journal: Some((journal_path, journal)) })
+    }
+
+    /// Journals and applies a change. The write reaches the OS before the caller answers, so
+    /// a killed process loses nothing it acknowledged.
+    pub fn commit(&mut self, change: Change) -> Result<(), PersistError> {
+        if let Some((path, file)) = &mut self.journal {
+            let mut line = serde_json::to_vec(&change).map_err(|source| PersistError::Corrupt { path: path.clone(), source })?;
+            line.push(b'\n');
+            file.write_all(&line).map_err(|source| PersistError::Io { path: path.clone(), source })?;
+        }
+        self.state.apply(change);
+        Ok(())
+    }
+}
+
+/// Random printable identifiers in AWS's shapes.
+pub mod ids {
+    const UPPER_ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+    fn random_bytes<const N: usize>() -> [u8; N] {
+        let mut b = [0u8; N];
+        // aws-lc's RNG only fails if the OS has no entropy source; fall back to zeros is not
+        // acceptable, so retry (it does not fail in practice).
+        while aws_lc_rs::rand::fill(&mut b).is_err() {}
+        b
+    }
+
+    pub fn upper(prefix: &str, len: usize) -> String {
+        let bytes: [u8; 32] = random_bytes();
+        prefix.to_string() + &bytes.iter().take(len).map(|b| UPPER_ALNUM[(*b as usize) % 32] as char).collect::<String>()
+    }
+
+    pub fn account_id() -> String {
+        let bytes: [u8; 12] = random_bytes();
+        let mut s: String = bytes.iter().map(|b| char::from(b'0' + b % 10)).collect();
+        if s.starts_with('0') {
+            s.replace_range(0..1, "1");
+        }
+        s
+    }
+
+    pub fn secret_key() -> String {
+        use base64::Engine;
+        let bytes: [u8; 30] = random_bytes();
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    pub fn uuid() -> String {
+        let mut b: [u8; 16] = random_bytes();
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        let h = hex::encode(b);
+        format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    }
+
+    pub fn request_id() -> String {
+        uuid()
+    }
+}
