@@ -1,1 +1,14 @@
+//! localcloud's integration tests, in one binary (one link on two cores).
+//!
+//! - `sigv4_vectors`: the published AWS SigV4 suite against the verifier.
+//! - `seed_cli`: the customer's procedure with the real `aws` CLI.
+//! - `boto3`: every operation's success and error paths through boto3 (pytest).
+//! - `rust_sdk`: the AWS SDK for Rust, the way the broker uses it.
+//! - `trust_policy`: a table of trust-policy evaluation cases.
+//! - `auth_errors`, `bad_input`: every way a request can be refused.
+//! - `persistence`, `faults`, `clock_and_trail`: state across restarts, injected faults, time.
 
+mod support;
+
+mod seed_cli;
+mod sigv4_vectors;
