@@ -112,7 +112,16 @@ pub async fn handle(cloud: &Cloud, method: &Method, path: &str, query: &str, bod
             Ok(req) => role_credentials(cloud, req),
         },
         (&Method::GET, "/faults") => json_response(StatusCode::OK, &serde_json::to_value(cloud.faults.list()).unwrap_or_default()),
-        (&Method::POST, "/faults") => match parse::<FaultSpec>(body) {
+        (&Method::POST, "/faults") => match parse::<Value>(body).and_then(|v| {
+            match v.as_object().and_then(|o| o.keys().find(|k| !FaultSpec::FIELDS.contains(&k.as_str()))) {
+                Some(unknown) => Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_json",
+                    format!("unknown field `{unknown}`; a fault takes {:?}", FaultSpec::FIELDS),
+                )),
+                None => parse::<FaultSpec>(body),
+            }
+        }) {
             Err(resp) => resp,
             Ok(spec) => match cloud.faults.add(spec) {
                 Ok(rule) => json_response(StatusCode::CREATED, &serde_json::to_value(rule).unwrap_or_default()),

@@ -14,7 +14,7 @@ use crate::state::ids;
 
 /// What a rule does to a matching request.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FaultKind {
     /// Answer normally, `ms` milliseconds later.
     Latency { ms: u64 },
@@ -26,9 +26,9 @@ pub enum FaultKind {
     Drop,
 }
 
-/// A rule as submitted to `POST /_localcloud/faults`.
+/// A rule as submitted to `POST /_localcloud/faults`. (serde cannot deny unknown fields next to
+/// a flattened enum; [`FaultSpec::FIELDS`] is checked by the admin endpoint instead.)
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct FaultSpec {
     /// `kms`, `sts` or `iam`; every service when absent.
     #[serde(default)]
@@ -47,6 +47,11 @@ pub struct FaultSpec {
     /// Affect only this many requests, then retire.
     #[serde(default)]
     pub count: Option<u64>,
+}
+
+impl FaultSpec {
+    /// Every field a submitted rule may have.
+    pub const FIELDS: [&'static str; 8] = ["service", "region", "operation", "kind", "ms", "status", "probability", "count"];
 }
 
 /// A rule in force.

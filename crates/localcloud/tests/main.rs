@@ -10,5 +10,9 @@
 
 mod support;
 
+mod boto3;
+mod refusals;
+mod rust_sdk;
 mod seed_cli;
 mod sigv4_vectors;
+mod trust_policy;

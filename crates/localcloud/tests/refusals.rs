@@ -1,0 +1,165 @@
+//! Every way a request can be refused gets AWS's own code and status, never a 500, and the
+//! server stays up: authentication failures, malformed input, unknown operations.
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::support::{Creds, Localcloud, account, admin, kms, kms_at, query, role_credentials, send};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authentication_failures_use_each_services_codes() {
+    let lc = Localcloud::start().await;
+    let ep = lc.endpoint();
+    let acct = account(&ep, "customer", None).await;
+    let host = ep.trim_start_matches("http://");
+    let now = OffsetDateTime::now_utc();
+
+    // No signature at all.
+    let (status, _, body) =
+        send(&ep, "POST", "/", &[("x-amz-target".into(), "TrentService.ListKeys".into()), ("host".into(), host.into())], b"{}".to_vec())
+            .await
+            .expect("answer");
+    assert_eq!((status, code(&body)), (400, "MissingAuthenticationTokenException".into()));
+    let (status, _, body) =
+        send(&ep, "POST", "/", &[("host".into(), host.into())], b"Action=GetCallerIdentity&Version=2011-06-15".to_vec())
+            .await
+            .expect("answer");
+    assert_eq!(status, 403);
+    assert!(String::from_utf8_lossy(&body).contains("<Code>MissingAuthenticationToken</Code>"));
+
+    let unknown = Creds { access_key_id: "AKIAUNKNOWNUNKNOWN00".into(), ..acct.root.clone() };
+    let wrong_secret = Creds { secret_access_key: format!("{}x", acct.root.secret_access_key), ..acct.root.clone() };
+    let cases: Vec<(&Creds, OffsetDateTime, u16, &str, &str)> = vec![
+        (&unknown, now, 400, "UnrecognizedClientException", "security token included in the request is invalid"),
+        (&wrong_secret, now, 400, "InvalidSignatureException", "signature we calculated does not match"),
+        (&acct.root, now - time::Duration::minutes(10), 400, "InvalidSignatureException", "Signature expired"),
+        (&acct.root, now + time::Duration::minutes(10), 400, "InvalidSignatureException", "Signature not yet current"),
+    ];
+    for (creds, at, status, code_want, message) in cases {
+        let (got, body) = kms_at(&ep, creds, "eu-west-1", "ListKeys", &json!({}), at).await;
+        assert_eq!((got, body["__type"].as_str().unwrap_or_default()), (status, code_want), "{body}");
+        assert!(body["message"].as_str().unwrap_or_default().contains(message), "{body}");
+    }
+    for (creds, code_want) in [(&unknown, "InvalidClientTokenId"), (&wrong_secret, "SignatureDoesNotMatch")] {
+        let (status, xml) = query(&ep, creds, "sts", "us-east-1", &[("Action", "GetCallerIdentity"), ("Version", "2011-06-15")]).await;
+        assert_eq!(status, 403, "{xml}");
+        assert!(xml.contains(&format!("<Code>{code_want}</Code>")), "{xml}");
+    }
+
+    // A role session: tampered token, then an expired one (the clock moved past its end).
+    let (_, xml) = query(
+        &ep,
+        &acct.root,
+        "iam",
+        "us-east-1",
+        &[
+            ("Action", "CreateRole"),
+            ("RoleName", "app"),
+            (
+                "AssumeRolePolicyDocument",
+                r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+            ),
+        ],
+    )
+    .await;
+    assert!(xml.contains("<RoleName>app</RoleName>"), "{xml}");
+    let session = role_credentials(&ep, &format!("arn:aws:iam::{}:role/app", acct.id)).await;
+    let mut tampered = session.clone();
+    tampered.session_token = session.session_token.as_ref().map(|t| format!("A{}", &t[1..]));
+    let (status, body) = kms(&ep, &tampered, "eu-west-1", "ListKeys", json!({})).await;
+    assert_eq!((status, body["__type"].as_str()), (400, Some("UnrecognizedClientException")), "{body}");
+    let (status, _) = kms(&ep, &session, "eu-west-1", "ListKeys", json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(admin(&ep, "POST", "/_localcloud/clock", Some(json!({ "advance_seconds": 3601 }))).await.0, 200);
+    let (status, body) = kms(&ep, &session, "eu-west-1", "ListKeys", json!({})).await;
+    assert_eq!((status, body["__type"].as_str()), (400, Some("ExpiredTokenException")), "{body}");
+    let (status, xml) = query(&ep, &session, "iam", "us-east-1", &[("Action", "ListRoles")]).await;
+    assert_eq!(status, 403);
+    assert!(xml.contains("<Code>ExpiredToken</Code>"), "{xml}");
+    let (status, xml) = query(&ep, &session, "sts", "us-east-1", &[("Action", "GetCallerIdentity")]).await;
+    assert_eq!(status, 400);
+    assert!(xml.contains("<Code>ExpiredTokenException</Code>"), "{xml}");
+}
+
+fn code(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body).ok().and_then(|v| v["__type"].as_str().map(str::to_string)).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_4xx_with_the_right_code() {
+    let lc = Localcloud::start().await;
+    let ep = lc.endpoint();
+    let acct = account(&ep, "customer", None).await;
+    let root = &acct.root;
+    let (_, created) = kms(&ep, root, "eu-west-1", "CreateKey", json!({})).await;
+    let key = created["KeyMetadata"]["KeyId"].as_str().expect("key").to_string();
+
+    // Raw bodies, signed correctly, that no SDK would send.
+    let host = ep.trim_start_matches("http://");
+    for (target, body, want) in [
+        ("TrentService.Encrypt", &b"{not json"[..], "SerializationException"),
+        ("TrentService.Encrypt", b"[1,2]", "SerializationException"),
+        ("TrentService.Frobnicate", b"{}", "UnknownOperationException"),
+    ] {
+        let headers = root.signer("eu-west-1", "kms").sign("POST", host, "/", &[("x-amz-target", target)], body, OffsetDateTime::now_utc());
+        let (status, _, answer) = send(&ep, "POST", "/", &headers, body.to_vec()).await.expect("answer");
+        assert_eq!((status, code(&answer)), (400, want.to_string()), "{target} {}", String::from_utf8_lossy(body));
+    }
+    let big = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, vec![0u8; 4097]);
+    for (operation, input, want) in [
+        ("Encrypt", json!({ "KeyId": 7, "Plaintext": "aGk=" }), "SerializationException"),
+        ("Encrypt", json!({ "KeyId": key, "Plaintext": "not base64!" }), "SerializationException"),
+        ("Encrypt", json!({ "KeyId": key, "Plaintext": big }), "ValidationException"),
+        ("Encrypt", json!({ "Plaintext": "aGk=" }), "ValidationException"),
+        ("Encrypt", json!({ "KeyId": key, "Plaintext": "aGk=", "EncryptionContext": { "a": 1 } }), "SerializationException"),
+        ("Encrypt", json!({ "KeyId": key, "Plaintext": "aGk=", "EncryptionAlgorithm": "RSAES_OAEP_SHA_256" }), "InvalidKeyUsageException"),
+        ("Encrypt", json!({ "KeyId": "1234abcd-12ab-34cd-56ef-1234567890ab", "Plaintext": "aGk=" }), "NotFoundException"),
+        ("Decrypt", json!({ "CiphertextBlob": "aGVsbG8gd29ybGQ=" }), "InvalidCiphertextException"),
+        ("Decrypt", json!({}), "ValidationException"),
+        ("ScheduleKeyDeletion", json!({ "KeyId": key, "PendingWindowInDays": 6 }), "ValidationException"),
+        ("ListKeys", json!({ "Limit": 0 }), "ValidationException"),
+        ("CreateAlias", json!({ "AliasName": "alias/x", "TargetKeyId": "alias/y" }), "NotFoundException"),
+        ("PutKeyPolicy", json!({ "KeyId": key, "Policy": "[]" }), "MalformedPolicyDocumentException"),
+    ] {
+        let (status, body) = kms(&ep, root, "eu-west-1", operation, input.clone()).await;
+        assert_eq!((status, body["__type"].as_str().unwrap_or_default()), (400, want), "{operation} {input}: {body}");
+    }
+
+    for (service, params, status_want, want) in [
+        ("iam", vec![("Action", "Frobnicate")], 400, "InvalidAction"),
+        ("iam", vec![("Version", "2010-05-08")], 400, "MissingAction"),
+        ("iam", vec![("Action", "GetRole")], 400, "MissingParameter"),
+        ("iam", vec![("Action", "ListRoles"), ("MaxItems", "many")], 400, "ValidationError"),
+        ("iam", vec![("Action", "CreateRole"), ("RoleName", "r"), ("AssumeRolePolicyDocument", "%%%")], 400, "MalformedPolicyDocument"),
+        ("sts", vec![("Action", "AssumeRole"), ("RoleArn", "arn:aws:iam::1:role/x"), ("RoleSessionName", "a b")], 400, "ValidationError"),
+    ] {
+        let (status, xml) = query(&ep, root, service, "us-east-1", &params).await;
+        assert_eq!(status, status_want, "{params:?}: {xml}");
+        assert!(xml.contains(&format!("<Code>{want}</Code>")), "{params:?}: {xml}");
+    }
+
+    // Too large a body; a service localcloud does not emulate; the admin surface's own errors.
+    let huge = vec![b'x'; 300 * 1024];
+    let (status, _, _) = send(&ep, "POST", "/", &[("host".into(), host.into())], huge).await.expect("answer");
+    assert_eq!(status, 413);
+    let s3 = root.signer("us-east-1", "s3").sign("GET", host, "/", &[], b"", OffsetDateTime::now_utc());
+    let (status, _, body) = send(&ep, "GET", "/", &s3, Vec::new()).await.expect("answer");
+    assert_eq!((status, code(&body)), (400, "UnrecognizedServiceException".into()));
+    for (method, path, body, status_want) in [
+        ("POST", "/_localcloud/accounts", Some(json!({ "nome": "x" })), 400),
+        ("POST", "/_localcloud/accounts", Some(json!({ "name": "x", "account_id": "12" })), 400),
+        ("POST", "/_localcloud/faults", Some(json!({ "kind": "meteor" })), 400),
+        ("POST", "/_localcloud/faults", Some(json!({ "kind": "error", "status": 404 })), 400),
+        ("POST", "/_localcloud/faults", Some(json!({ "kind": "throttle", "colour": "red" })), 400),
+        ("POST", "/_localcloud/clock", Some(json!({})), 400),
+        ("DELETE", "/_localcloud/faults/none", None, 404),
+        ("GET", "/_localcloud/nothing", None, 404),
+        ("PUT", "/_localcloud/clock", None, 405),
+    ] {
+        let (status, answer) = admin(&ep, method, path, body.clone()).await;
+        assert_eq!(status, status_want, "{method} {path} {body:?}: {answer}");
+        assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()), "{answer}");
+    }
+    let (status, health) = admin(&ep, "GET", "/_localcloud/health", None).await;
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+}
