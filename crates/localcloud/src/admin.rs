@@ -50,10 +50,20 @@ fn admin_error(e: AdminError) -> HttpResponse {
     }
 }
 
-#[allow(clippy::result_large_err)] // built once per admin request, never on the AWS path
-fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, HttpResponse> {
-    serde_json::from_slice(body)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, "invalid_json", format!("the request body is not what this endpoint takes: {e}")))
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("the request body is not what this endpoint takes: {e}"))
+}
+
+fn invalid_json(message: String) -> HttpResponse {
+    error(StatusCode::BAD_REQUEST, "invalid_json", message)
+}
+
+fn parse_fault(body: &[u8]) -> Result<FaultSpec, String> {
+    let value: Value = parse(body)?;
+    match value.as_object().and_then(|o| o.keys().find(|k| !FaultSpec::FIELDS.contains(&k.as_str()))) {
+        Some(unknown) => Err(format!("unknown field `{unknown}`; a fault takes {:?}", FaultSpec::FIELDS)),
+        None => parse(body),
+    }
 }
 
 #[derive(Deserialize)]
@@ -88,7 +98,7 @@ pub async fn handle(cloud: &Cloud, method: &Method, path: &str, query: &str, bod
     match (method, route) {
         (&Method::GET, "/health") => json_response(StatusCode::OK, &json!({ "status": "ok" })),
         (&Method::POST, "/accounts") => match parse::<NewAccount>(body) {
-            Err(resp) => resp,
+            Err(message) => invalid_json(message),
             Ok(req) => match cloud.create_account(&req.name, req.account_id.as_deref()) {
                 Ok(c) => json_response(
                     StatusCode::CREATED,
@@ -108,21 +118,12 @@ pub async fn handle(cloud: &Cloud, method: &Method, path: &str, query: &str, bod
             json_response(StatusCode::OK, &Value::Array(list))
         }
         (&Method::POST, "/role-credentials") => match parse::<RoleCredentialsRequest>(body) {
-            Err(resp) => resp,
+            Err(message) => invalid_json(message),
             Ok(req) => role_credentials(cloud, req),
         },
         (&Method::GET, "/faults") => json_response(StatusCode::OK, &serde_json::to_value(cloud.faults.list()).unwrap_or_default()),
-        (&Method::POST, "/faults") => match parse::<Value>(body).and_then(|v| {
-            match v.as_object().and_then(|o| o.keys().find(|k| !FaultSpec::FIELDS.contains(&k.as_str()))) {
-                Some(unknown) => Err(error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_json",
-                    format!("unknown field `{unknown}`; a fault takes {:?}", FaultSpec::FIELDS),
-                )),
-                None => parse::<FaultSpec>(body),
-            }
-        }) {
-            Err(resp) => resp,
+        (&Method::POST, "/faults") => match parse_fault(body) {
+            Err(message) => invalid_json(message),
             Ok(spec) => match cloud.faults.add(spec) {
                 Ok(rule) => json_response(StatusCode::CREATED, &serde_json::to_value(rule).unwrap_or_default()),
                 Err(e) => error(StatusCode::BAD_REQUEST, "invalid_fault", e.0),
@@ -139,7 +140,7 @@ pub async fn handle(cloud: &Cloud, method: &Method, path: &str, query: &str, bod
         }
         (&Method::GET, "/clock") => clock(cloud),
         (&Method::POST, "/clock") => match parse::<ClockRequest>(body) {
-            Err(resp) => resp,
+            Err(message) => invalid_json(message),
             Ok(ClockRequest { offset_seconds: Some(o), advance_seconds: None }) => {
                 cloud.set_clock_offset(o).map_or_else(admin_error, |()| clock(cloud))
             }

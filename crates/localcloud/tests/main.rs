@@ -8,6 +8,9 @@
 //! - `auth_errors`, `bad_input`: every way a request can be refused.
 //! - `persistence`, `faults`, `clock_and_trail`: state across restarts, injected faults, time.
 
+// Test code may fail loudly: a panic is a test failure with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 mod boto3;

@@ -116,7 +116,7 @@ fn tamperings(request: &RawRequest) -> Vec<(String, RawRequest)> {
     };
     let mut out = vec![
         ("method".to_string(), copy(&|r| r.method = if r.method == "GET" { "POST".into() } else { "GET".into() })),
-        ("path".to_string(), copy(&|r| r.path.push_str("x"))),
+        ("path".to_string(), copy(&|r| r.path.push('x'))),
         ("query".to_string(), copy(&|r| r.query = if r.query.is_empty() { "extra=1".into() } else { format!("{}&extra=1", r.query) })),
         ("body".to_string(), copy(&|r| r.body.extend_from_slice(b"x"))),
     ];

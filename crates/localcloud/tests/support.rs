@@ -28,10 +28,6 @@ impl Localcloud {
     pub fn endpoint(&self) -> String {
         self.running.endpoint()
     }
-
-    pub fn cloud(&self) -> &Arc<Cloud> {
-        &self.running.cloud
-    }
 }
 
 pub async fn start_in(dir: &Path) -> Running {

@@ -44,7 +44,9 @@ fn trust_policy_cases() {
     let ext = Some(json!({ "StringEquals": { "sts:ExternalId": "byok-4f1c" } }));
     let allow_role = |cond: Option<Value>| statement("Allow", json!({ "AWS": ROLE }), json!("sts:AssumeRole"), cond);
 
-    let cases: Vec<(&str, Vec<Value>, &Caller, Option<&str>, Decision)> = vec![
+    // (name, statements, caller, external id sent, expected decision)
+    type Case<'a> = (&'a str, Vec<Value>, &'a Caller, Option<&'a str>, Decision);
+    let cases: Vec<Case<'_>> = vec![
         ("role principal, its session", vec![allow_role(None)], &provider, None, Allow),
         ("role principal, another role's session", vec![allow_role(None)], &other_role, None, ImplicitDeny),
         ("role principal, same name in another account", vec![allow_role(None)], &stranger, None, ImplicitDeny),
