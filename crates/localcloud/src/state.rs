@@ -128,7 +128,7 @@ impl Alias {
 pub type RegionalId = (String, String, String);
 
 /// Everything the emulator knows.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default)]
 pub struct State {
     /// Seals role-session tokens; generated once per data directory.
     pub session_secret: Secret32,
@@ -139,8 +139,51 @@ pub struct State {
     pub aliases: BTreeMap<RegionalId, Alias>,
     /// Seconds added to the wall clock for everything with a deadline.
     pub clock_offset: i64,
-    #[serde(skip)]
+    /// Access key id → account id, rebuilt on load.
     access_keys: HashMap<String, String>,
+}
+
+/// The snapshot file's shape: lists, since JSON maps cannot have tuple keys.
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    session_secret: Secret32,
+    accounts: Vec<Account>,
+    roles: Vec<Role>,
+    keys: Vec<Key>,
+    aliases: Vec<Alias>,
+    clock_offset: i64,
+}
+
+impl From<&State> for Snapshot {
+    fn from(s: &State) -> Self {
+        Self {
+            session_secret: s.session_secret.clone(),
+            accounts: s.accounts.values().cloned().collect(),
+            roles: s.roles.values().cloned().collect(),
+            keys: s.keys.values().cloned().collect(),
+            aliases: s.aliases.values().cloned().collect(),
+            clock_offset: s.clock_offset,
+        }
+    }
+}
+
+impl From<Snapshot> for State {
+    fn from(s: Snapshot) -> Self {
+        let mut state = State { session_secret: s.session_secret, clock_offset: s.clock_offset, ..State::default() };
+        for account in s.accounts {
+            state.apply(Change::AccountCreated(account));
+        }
+        for role in s.roles {
+            state.apply(Change::RoleCreated(role));
+        }
+        for key in s.keys {
+            state.apply(Change::KeyCreated(key));
+        }
+        for alias in s.aliases {
+            state.apply(Change::AliasCreated(alias));
+        }
+        state
+    }
 }
 
 /// One change to the state, as journaled.
@@ -166,10 +209,6 @@ impl State {
 
     pub fn role(&self, account: &str, name: &str) -> Option<&Role> {
         self.roles.get(&(account.to_string(), name.to_ascii_lowercase()))
-    }
-
-    fn reindex(&mut self) {
-        self.access_keys = self.accounts.values().map(|a| (a.access_key_id.clone(), a.id.clone())).collect();
     }
 
     /// Applies a change. Changes are facts that were validated before they were journaled, so
@@ -267,12 +306,13 @@ impl Persistent {
         let journal_path = dir.join(JOURNAL);
         let mut state = match fs::read(&snapshot_path) {
             Ok(bytes) => {
-                serde_json::from_slice::<State>(&bytes).map_err(|source| PersistError::Corrupt { path: snapshot_path.clone(), source })?
+                let snapshot: Snapshot =
+                    serde_json::from_slice(&bytes).map_err(|source| PersistError::Corrupt { path: snapshot_path.clone(), source })?;
+                State::from(snapshot)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => State { session_secret: Secret32::random(), ..State::default() },
             Err(e) => return Err(io(&snapshot_path)(e)),
         };
-        state.reindex();
         match File::open(&journal_path) {
             Ok(file) => {
                 for line in BufReader::new(file).lines() {
@@ -289,7 +329,7 @@ impl Persistent {
         }
         // Compact: write the whole state atomically, then start an empty journal.
         let tmp = dir.join("state.json.tmp");
-        let bytes = serde_json::to_vec(&state).map_err(|source| PersistError::Corrupt { path: tmp.clone(), source })?;
+        let bytes = serde_json::to_vec(&Snapshot::from(&state)).map_err(|source| PersistError::Corrupt { path: tmp.clone(), source })?;
         let mut f = File::create(&tmp).map_err(io(&tmp))?;
         f.write_all(&bytes).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;

@@ -14,6 +14,8 @@
 mod support;
 
 mod boto3;
+mod faults_and_trail;
+mod persistence;
 mod refusals;
 mod rust_sdk;
 mod seed_cli;
