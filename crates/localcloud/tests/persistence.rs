@@ -109,7 +109,20 @@ async fn kill_9_loses_nothing_acknowledged() {
     };
     let mut child = spawn();
     wait_up().await;
-    let acct = account(&ep, "customer", None).await;
+    // The account comes from the CLI, as the README shows.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_localcloud"))
+        .args(["account", "create", "--name", "customer", "--endpoint", &ep])
+        .output()
+        .await
+        .expect("run localcloud account create");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let root = Creds {
+        access_key_id: created["access_key_id"].as_str().expect("key").into(),
+        secret_access_key: created["secret_access_key"].as_str().expect("secret").into(),
+        session_token: None,
+    };
+    let acct = crate::support::Account { id: created["account_id"].as_str().expect("id").into(), root };
     let mut keys = Vec::new();
     for i in 0..20 {
         let (status, created) = kms(&ep, &acct.root, "eu-west-1", "CreateKey", json!({ "Description": format!("k{i}") })).await;
@@ -122,7 +135,7 @@ async fn kill_9_loses_nothing_acknowledged() {
 
     let mut child = spawn();
     wait_up().await;
-    let creds = Creds { ..acct.root.clone() };
+    let creds = acct.root.clone();
     let (_, listed) = kms(&ep, &creds, "eu-west-1", "ListKeys", json!({ "Limit": 1000 })).await;
     assert_eq!(listed["Keys"].as_array().map(Vec::len), Some(20), "{listed}");
     let (_, described) = kms(&ep, &creds, "eu-west-1", "DescribeKey", json!({ "KeyId": keys[3] })).await;
