@@ -1,0 +1,21 @@
+//! byok's domain model, free of I/O: what a tenant is, where its keys are, and the one state
+//! machine every tenant goes through.
+//!
+//! # Layout
+//! - [`ids`]: typed identifiers (`TenantId`, `AccountId`, `Region`, `RoleArn`, `KeyArn`,
+//!   `ExternalId`), each validated once at the boundary.
+//! - [`location`]: the locations table (`us` → us-east-1 + us-west-2, …), overridable.
+//! - [`tenant`]: a tenant's binding to the customer's account: role, external id, one key per
+//!   region of its location.
+//! - [`lifecycle`]: the tenant lifecycle as one enum and one transition function.
+#![forbid(unsafe_code)]
+
+pub mod ids;
+pub mod lifecycle;
+pub mod location;
+pub mod tenant;
+
+pub use ids::{AccountId, ExternalId, IdError, KeyArn, Region, RoleArn, TenantId};
+pub use lifecycle::{Event, InvalidTransition, TenantState};
+pub use location::{Location, LocationError, Locations};
+pub use tenant::{RegionKey, Tenant, TenantBinding};
