@@ -1,0 +1,236 @@
+//! The AWS SDK implementation of [`KeyService`].
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use byok_domain::{KeyArn, Region, TenantBinding, TenantId};
+use byok_envelope::TenantKey;
+use time::OffsetDateTime;
+
+use crate::error::{AccessError, Fault};
+use crate::{KeyService, KeyStatus, Purpose, wrap_context};
+
+/// How to reach AWS (or localcloud).
+#[derive(Clone)]
+pub struct AwsKeyServiceConfig {
+    /// The provider's own identity: the principal the customers' trust policies name.
+    pub provider_credentials: SharedCredentialsProvider,
+    /// `Some(url)` for localcloud; `None` for AWS's own endpoints.
+    pub endpoint_url: Option<String>,
+    /// Region for STS calls.
+    pub sts_region: String,
+    /// Per-attempt timeout for every AWS call.
+    pub call_timeout: Duration,
+    /// Attempts per call, retries included (1 = no retry).
+    pub max_attempts: u32,
+    /// Data-path sessions are replaced this long before they expire.
+    pub session_refresh_margin: Duration,
+    /// Requested session length.
+    pub session_duration: Duration,
+}
+
+impl std::fmt::Debug for AwsKeyServiceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsKeyServiceConfig").field("endpoint_url", &self.endpoint_url).field("sts_region", &self.sts_region).finish_non_exhaustive()
+    }
+}
+
+impl AwsKeyServiceConfig {
+    pub fn new(provider_credentials: SharedCredentialsProvider, endpoint_url: Option<String>) -> Self {
+        Self {
+            provider_credentials,
+            endpoint_url,
+            sts_region: "us-east-1".into(),
+            call_timeout: Duration::from_secs(5),
+            max_attempts: 2,
+            session_refresh_margin: Duration::from_secs(300),
+            session_duration: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// A reusable data-path session.
+struct Session {
+    credentials: Credentials,
+    expires: OffsetDateTime,
+}
+
+/// [`KeyService`] over the AWS SDK for Rust.
+pub struct AwsKeyService {
+    config: AwsKeyServiceConfig,
+    sts: aws_sdk_sts::Client,
+    sessions: Mutex<HashMap<String, Session>>,
+}
+
+impl std::fmt::Debug for AwsKeyService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsKeyService").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+fn timeouts(d: Duration) -> aws_sdk_sts::config::timeout::TimeoutConfig {
+    aws_sdk_sts::config::timeout::TimeoutConfig::builder().operation_attempt_timeout(d).connect_timeout(d.min(Duration::from_secs(2))).build()
+}
+
+/// Classifies any SDK error: service answers by code, everything else by what failed.
+fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(err: SdkError<E, R>, status: Option<u16>, region: Option<&Region>) -> AccessError {
+    let region = region.cloned();
+    match &err {
+        SdkError::ServiceError(ctx) => {
+            let e = ctx.err();
+            AccessError::from_code(e.code(), status, e.message().unwrap_or_default().to_string(), region)
+        }
+        SdkError::TimeoutError(_) => AccessError::Transient { fault: Fault::Timeout, region, message: "the call timed out".into() },
+        SdkError::DispatchFailure(d) => {
+            let fault = if d.is_timeout() { Fault::Timeout } else { Fault::Network };
+            AccessError::Transient { fault, region, message: format!("{:?}", d.as_connector_error().map(ToString::to_string)) }
+        }
+        SdkError::ResponseError(_) => AccessError::Transient { fault: Fault::Network, region, message: "the response was cut short or unreadable".into() },
+        _ => AccessError::Other { code: "ClientError".into(), message: err.to_string() },
+    }
+}
+
+fn status_of<E, R: HttpStatus>(err: &SdkError<E, R>) -> Option<u16> {
+    err.raw_response().map(HttpStatus::status)
+}
+
+/// The HTTP status of a raw SDK response.
+trait HttpStatus {
+    fn status(&self) -> u16;
+}
+
+impl HttpStatus for aws_sdk_sts::config::http::HttpResponse {
+    fn status(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+impl AwsKeyService {
+    pub fn new(config: AwsKeyServiceConfig) -> Self {
+        let mut sts = aws_sdk_sts::Config::builder()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .region(aws_sdk_sts::config::Region::new(config.sts_region.clone()))
+            .credentials_provider(config.provider_credentials.clone())
+            .timeout_config(timeouts(config.call_timeout))
+            .retry_config(aws_sdk_sts::config::retry::RetryConfig::standard().with_max_attempts(config.max_attempts));
+        if let Some(url) = &config.endpoint_url {
+            sts = sts.endpoint_url(url);
+        }
+        Self { sts: aws_sdk_sts::Client::from_conf(sts.build()), config, sessions: Mutex::new(HashMap::new()) }
+    }
+
+    async fn assume(&self, binding: &TenantBinding, purpose: Purpose, with_external_id: bool) -> Result<Session, AccessError> {
+        let mut request = self
+            .sts
+            .assume_role()
+            .role_arn(binding.role_arn.as_str())
+            .role_session_name(purpose.session_name())
+            .duration_seconds(i32::try_from(self.config.session_duration.as_secs()).unwrap_or(3600));
+        if with_external_id {
+            request = request.external_id(binding.external_id.as_str());
+        }
+        let out = request.send().await.map_err(|e| {
+            let status = status_of(&e);
+            classify(e, status, None)
+        })?;
+        let c = out.credentials().ok_or_else(|| AccessError::Other { code: "NoCredentials".into(), message: "AssumeRole returned no credentials".into() })?;
+        let expires = OffsetDateTime::from_unix_timestamp(c.expiration().secs()).unwrap_or_else(|_| OffsetDateTime::now_utc());
+        Ok(Session { credentials: Credentials::new(c.access_key_id(), c.secret_access_key(), Some(c.session_token().to_string()), None, "byok-assume-role"), expires })
+    }
+
+    /// Session credentials for `purpose`: reused on the data path until near expiry, fresh
+    /// for everything else.
+    async fn session(&self, binding: &TenantBinding, purpose: Purpose) -> Result<Credentials, AccessError> {
+        let cache_key = binding.role_arn.to_string();
+        if purpose == Purpose::Data {
+            let margin = time::Duration::try_from(self.config.session_refresh_margin).unwrap_or(time::Duration::minutes(5));
+            if let Some(s) = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).get(&cache_key) {
+                if s.expires - margin > OffsetDateTime::now_utc() {
+                    return Ok(s.credentials.clone());
+                }
+            }
+        }
+        let session = self.assume(binding, purpose, true).await?;
+        let credentials = session.credentials.clone();
+        if purpose == Purpose::Data {
+            self.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(cache_key, session);
+        }
+        Ok(credentials)
+    }
+
+    fn kms(&self, credentials: Credentials, region: &Region) -> aws_sdk_kms::Client {
+        let mut conf = aws_sdk_kms::Config::builder()
+            .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+            .region(aws_sdk_kms::config::Region::new(region.to_string()))
+            .credentials_provider(credentials)
+            .timeout_config(timeouts(self.config.call_timeout))
+            .retry_config(aws_sdk_kms::config::retry::RetryConfig::standard().with_max_attempts(self.config.max_attempts));
+        if let Some(url) = &self.config.endpoint_url {
+            conf = conf.endpoint_url(url);
+        }
+        aws_sdk_kms::Client::from_conf(conf.build())
+    }
+
+    fn key<'b>(binding: &'b TenantBinding, region: &Region) -> Result<&'b KeyArn, AccessError> {
+        binding.key_for(region).ok_or_else(|| AccessError::Other { code: "NoKeyForRegion".into(), message: format!("the tenant has no key in {region}") })
+    }
+}
+
+#[async_trait]
+impl KeyService for AwsKeyService {
+    async fn assume_fresh(&self, binding: &TenantBinding, purpose: Purpose, with_external_id: bool) -> Result<(), AccessError> {
+        self.assume(binding, purpose, with_external_id).await.map(|_| ())
+    }
+
+    async fn describe_key(&self, binding: &TenantBinding, region: &Region, purpose: Purpose) -> Result<KeyStatus, AccessError> {
+        let key = Self::key(binding, region)?;
+        let kms = self.kms(self.session(binding, purpose).await?, region);
+        let out = kms.describe_key().key_id(key.as_str()).send().await.map_err(|e| {
+            let status = e.raw_response().map(|r| r.status().as_u16());
+            classify(e, status, Some(region))
+        })?;
+        let meta = out.key_metadata().ok_or_else(|| AccessError::Other { code: "NoMetadata".into(), message: "DescribeKey returned no metadata".into() })?;
+        Ok(KeyStatus { state: meta.key_state().map(|s| s.as_str().to_string()).unwrap_or_default(), enabled: meta.enabled() })
+    }
+
+    async fn wrap(&self, binding: &TenantBinding, region: &Region, tenant: &TenantId, key: &TenantKey, purpose: Purpose) -> Result<Vec<u8>, AccessError> {
+        let key_arn = Self::key(binding, region)?;
+        let kms = self.kms(self.session(binding, purpose).await?, region);
+        let mut request = kms.encrypt().key_id(key_arn.as_str()).plaintext(Blob::new(key.expose().to_vec()));
+        for (k, v) in wrap_context(tenant) {
+            request = request.encryption_context(k, v);
+        }
+        let out = request.send().await.map_err(|e| {
+            let status = e.raw_response().map(|r| r.status().as_u16());
+            classify(e, status, Some(region))
+        })?;
+        out.ciphertext_blob().map(|b| b.as_ref().to_vec()).ok_or_else(|| AccessError::Other { code: "NoCiphertext".into(), message: "Encrypt returned no ciphertext".into() })
+    }
+
+    async fn unwrap(&self, binding: &TenantBinding, region: &Region, tenant: &TenantId, wrapped: &[u8], purpose: Purpose) -> Result<TenantKey, AccessError> {
+        let key_arn = Self::key(binding, region)?;
+        let kms = self.kms(self.session(binding, purpose).await?, region);
+        let mut request = kms.decrypt().key_id(key_arn.as_str()).ciphertext_blob(Blob::new(wrapped.to_vec()));
+        for (k, v) in wrap_context(tenant) {
+            request = request.encryption_context(k, v);
+        }
+        let out = request.send().await.map_err(|e| {
+            let status = e.raw_response().map(|r| r.status().as_u16());
+            classify(e, status, Some(region))
+        })?;
+        let plaintext = out.plaintext().map(|b| zeroize::Zeroizing::new(b.as_ref().to_vec()));
+        plaintext
+            .and_then(|p| TenantKey::from_bytes(&p))
+            .ok_or_else(|| AccessError::Corrupt { region: region.clone(), message: "the unwrapped tenant key is not 32 bytes".into() })
+    }
+
+    fn forget(&self, binding: &TenantBinding) {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(binding.role_arn.as_str());
+    }
+}

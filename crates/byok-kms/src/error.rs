@@ -1,0 +1,128 @@
+//! Classifying AWS failures. The heart of "impossible to fool into a false revocation": only a
+//! *definitive* answer from AWS about the customer's own resources is a [`Denial`]; throttling,
+//! 5xx, timeouts, dropped connections and expired sessions are [`Fault`]s, and problems with
+//! the provider's own credentials are neither.
+
+use byok_domain::Region;
+
+/// A definitive answer that the customer has withdrawn access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    /// STS AssumeRole refused: the trust policy no longer lets the provider in.
+    TrustPolicy,
+    /// `DisabledException`.
+    KeyDisabled,
+    /// `KMSInvalidStateException`: pending deletion (or another unusable state).
+    KeyPendingDeletion,
+    /// `NotFoundException`: deleted, or never in this region.
+    KeyNotFound,
+    /// `AccessDeniedException`: the key policy no longer allows the provider.
+    KeyPolicy,
+    /// `IncorrectKeyException`.
+    IncorrectKey,
+}
+
+/// A failure that says nothing about the customer's intent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Throttled,
+    /// 5xx, `KMSInternalException`, `DependencyTimeoutException`, `KeyUnavailableException`.
+    ServerError,
+    Timeout,
+    /// Connection refused, reset or dropped; DNS.
+    Network,
+    /// The session expired between calls: assume again.
+    ExpiredSession,
+}
+
+/// Why access to a key failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccessError {
+    #[error("{}: {message}", denial_text(*denial, region.as_ref()))]
+    Denied { denial: Denial, region: Option<Region>, message: String },
+    #[error("AWS is unavailable ({fault:?}{}): {message}", region.as_ref().map(|r| format!(" in {r}")).unwrap_or_default())]
+    Transient { fault: Fault, region: Option<Region>, message: String },
+    /// The wrapped key does not decrypt (wrong context, corrupted): not the customer's doing.
+    #[error("the wrapped tenant key in {region} does not decrypt: {message}")]
+    Corrupt { region: Region, message: String },
+    /// The provider's own identity was refused (bad or expired provider credentials).
+    #[error("the provider's own AWS credentials were refused: {message}")]
+    Provider { message: String },
+    /// Anything else AWS answered (validation errors, …): a bug or a misconfiguration.
+    #[error("AWS refused the request ({code}): {message}")]
+    Other { code: String, message: String },
+}
+
+fn denial_text(denial: Denial, region: Option<&Region>) -> String {
+    let region = region.map(|r| r.to_string()).unwrap_or_else(|| "IAM".into());
+    match denial {
+        Denial::TrustPolicy => "the customer's role does not let the provider assume it (trust policy)".to_string(),
+        Denial::KeyDisabled => format!("the key in {region} is disabled"),
+        Denial::KeyPendingDeletion => format!("the key in {region} is pending deletion"),
+        Denial::KeyNotFound => format!("the key in {region} does not exist"),
+        Denial::KeyPolicy => format!("the key policy in {region} does not allow the provider"),
+        Denial::IncorrectKey => format!("the key in {region} is not the key the data was wrapped under"),
+    }
+}
+
+impl AccessError {
+    pub fn is_definitive(&self) -> bool {
+        matches!(self, AccessError::Denied { .. })
+    }
+
+    pub fn is_transient(&self) -> bool {
+        matches!(self, AccessError::Transient { .. })
+    }
+
+    /// Classifies an AWS error code (and HTTP status) from STS or KMS.
+    pub fn from_code(code: Option<&str>, status: Option<u16>, message: String, region: Option<Region>) -> Self {
+        let denied = |denial| AccessError::Denied { denial, region: region.clone(), message: message.clone() };
+        let transient = |fault| AccessError::Transient { fault, region: region.clone(), message: message.clone() };
+        match code.unwrap_or_default() {
+            "AccessDenied" => denied(Denial::TrustPolicy),
+            "DisabledException" => denied(Denial::KeyDisabled),
+            "KMSInvalidStateException" => denied(Denial::KeyPendingDeletion),
+            "NotFoundException" => denied(Denial::KeyNotFound),
+            "AccessDeniedException" => denied(Denial::KeyPolicy),
+            "IncorrectKeyException" => denied(Denial::IncorrectKey),
+            "ThrottlingException" | "Throttling" | "TooManyRequestsException" | "RequestLimitExceeded" | "LimitExceededException" => {
+                transient(Fault::Throttled)
+            }
+            "ExpiredTokenException" | "ExpiredToken" => transient(Fault::ExpiredSession),
+            "KMSInternalException" | "DependencyTimeoutException" | "KeyUnavailableException" | "InternalFailure" | "ServiceUnavailable"
+            | "InternalError" | "ServiceFailure" => transient(Fault::ServerError),
+            "InvalidCiphertextException" => match region {
+                Some(region) => AccessError::Corrupt { region, message },
+                None => AccessError::Other { code: "InvalidCiphertextException".into(), message },
+            },
+            "UnrecognizedClientException" | "InvalidClientTokenId" | "InvalidSignatureException" | "SignatureDoesNotMatch"
+            | "MissingAuthenticationToken" | "MissingAuthenticationTokenException" | "IncompleteSignature" | "IncompleteSignatureException" => {
+                AccessError::Provider { message }
+            }
+            _ if status.is_some_and(|s| s >= 500) => transient(Fault::ServerError),
+            other => AccessError::Other { code: other.to_string(), message },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        let r: Region = "eu-west-1".parse().expect("region");
+        let c = |code: &str, status| AccessError::from_code(Some(code), Some(status), String::new(), Some(r.clone()));
+        for code in ["AccessDenied", "DisabledException", "KMSInvalidStateException", "NotFoundException", "AccessDeniedException", "IncorrectKeyException"] {
+            assert!(c(code, 400).is_definitive(), "{code}");
+        }
+        for (code, status) in [("ThrottlingException", 400), ("Throttling", 400), ("KMSInternalException", 500), ("ExpiredTokenException", 400), ("Whatever", 503)] {
+            assert!(c(code, status).is_transient(), "{code}");
+        }
+        for code in ["UnrecognizedClientException", "SignatureDoesNotMatch", "InvalidCiphertextException", "ValidationException"] {
+            let e = c(code, 400);
+            assert!(!e.is_definitive() && !e.is_transient(), "{code}: never a revocation");
+        }
+    }
+}

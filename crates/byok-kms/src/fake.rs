@@ -1,0 +1,75 @@
+//! An in-memory [`KeyService`] for tests whose subject is not KMS (the cache, the store, the
+//! HTTP layer). Every region can be set to answer a given error; calls are counted.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use byok_domain::{Region, TenantBinding, TenantId};
+use byok_envelope::TenantKey;
+
+use crate::error::AccessError;
+use crate::{KeyService, KeyStatus, Purpose};
+
+#[derive(Debug, Default)]
+pub struct FakeKeyService {
+    /// wrapped handle → tenant key bytes.
+    wrapped: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
+    /// A region (or `None` for STS) that answers this error.
+    failures: Mutex<HashMap<Option<Region>, AccessError>>,
+    pub unwraps: AtomicUsize,
+    pub assumes: AtomicUsize,
+}
+
+impl FakeKeyService {
+    /// Makes every call for `region` (`None`: AssumeRole) fail with `error` until cleared.
+    pub fn fail(&self, region: Option<Region>, error: Option<AccessError>) {
+        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        match error {
+            Some(e) => f.insert(region, e),
+            None => f.remove(&region),
+        };
+    }
+
+    fn check(&self, region: Option<&Region>) -> Result<(), AccessError> {
+        let f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        match f.get(&None).or_else(|| region.and_then(|r| f.get(&Some(r.clone())))) {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl KeyService for FakeKeyService {
+    async fn assume_fresh(&self, _: &TenantBinding, _: Purpose, _: bool) -> Result<(), AccessError> {
+        self.assumes.fetch_add(1, Ordering::SeqCst);
+        self.check(None)
+    }
+
+    async fn describe_key(&self, _: &TenantBinding, region: &Region, _: Purpose) -> Result<KeyStatus, AccessError> {
+        self.check(Some(region))?;
+        Ok(KeyStatus { state: "Enabled".into(), enabled: true })
+    }
+
+    async fn wrap(&self, _: &TenantBinding, region: &Region, tenant: &TenantId, key: &TenantKey, _: Purpose) -> Result<Vec<u8>, AccessError> {
+        self.check(Some(region))?;
+        let handle = format!("{tenant}/{region}/{}", self.wrapped.lock().unwrap_or_else(|p| p.into_inner()).len()).into_bytes();
+        self.wrapped.lock().unwrap_or_else(|p| p.into_inner()).insert(handle.clone(), key.expose().to_vec());
+        Ok(handle)
+    }
+
+    async fn unwrap(&self, _: &TenantBinding, region: &Region, _: &TenantId, wrapped: &[u8], _: Purpose) -> Result<TenantKey, AccessError> {
+        self.unwraps.fetch_add(1, Ordering::SeqCst);
+        // Yield, so that concurrent callers really overlap in tests of single flight.
+        tokio::task::yield_now().await;
+        self.check(Some(region))?;
+        let map = self.wrapped.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(wrapped)
+            .and_then(|k| TenantKey::from_bytes(k))
+            .ok_or_else(|| AccessError::Corrupt { region: region.clone(), message: "unknown wrapped key".into() })
+    }
+
+    fn forget(&self, _: &TenantBinding) {}
+}

@@ -1,0 +1,81 @@
+//! How byok reaches a tenant's keys in the customer's AWS account: behind [`KeyService`], with
+//! the AWS SDK implementation ([`AwsKeyService`]) and an in-memory test double
+//! ([`FakeKeyService`]) for tests whose subject is something else.
+//!
+//! # Layout
+//! - [`error`]: [`AccessError`], every AWS failure classified as a definitive denial (the
+//!   customer revoked), a transient fault (never a revocation), or neither.
+//! - [`aws`]: the SDK implementation: provider identity → `sts:AssumeRole` into the tenant's
+//!   role with its external id → KMS with the session; sessions reused only on the data path.
+//! - [`fake`]: the test double.
+#![forbid(unsafe_code)]
+
+pub mod aws;
+pub mod error;
+pub mod fake;
+
+use async_trait::async_trait;
+use byok_domain::{Region, TenantBinding, TenantId};
+use byok_envelope::TenantKey;
+
+pub use aws::{AwsKeyService, AwsKeyServiceConfig};
+pub use error::{AccessError, Denial, Fault};
+pub use fake::FakeKeyService;
+
+/// Why byok touches a customer's key. It names the STS role session (`byok-data`, …), so the
+/// customer's own CloudTrail shows why each use happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Purpose {
+    /// Unwrapping a tenant key to serve product data. The only purpose whose sessions are reused.
+    Data,
+    /// The access monitor's periodic check.
+    Probe,
+    /// Verifying a restoration the customer said is ready.
+    Restore,
+    /// Verifying a new tenant's setup, and wrapping its first tenant key.
+    Onboard,
+}
+
+impl Purpose {
+    pub fn session_name(self) -> &'static str {
+        match self {
+            Purpose::Data => "byok-data",
+            Purpose::Probe => "byok-probe",
+            Purpose::Restore => "byok-restore",
+            Purpose::Onboard => "byok-onboard",
+        }
+    }
+}
+
+/// What DescribeKey says about a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyStatus {
+    /// `Enabled`, `Disabled`, `PendingDeletion`, … as KMS names it.
+    pub state: String,
+    pub enabled: bool,
+}
+
+/// The encryption context every wrapped tenant key is bound to.
+pub fn wrap_context(tenant: &TenantId) -> [(&'static str, String); 2] {
+    [("byok:tenant", tenant.to_string()), ("byok:purpose", "tenant-key".to_string())]
+}
+
+/// Access to a tenant's KMS keys.
+#[async_trait]
+pub trait KeyService: Send + Sync + std::fmt::Debug {
+    /// Assumes the tenant's role now, with a new session (a trust-policy change does not end
+    /// live sessions, so only a fresh AssumeRole proves access). `with_external_id: false`
+    /// checks that the role is *not* assumable without it.
+    async fn assume_fresh(&self, binding: &TenantBinding, purpose: Purpose, with_external_id: bool) -> Result<(), AccessError>;
+
+    async fn describe_key(&self, binding: &TenantBinding, region: &Region, purpose: Purpose) -> Result<KeyStatus, AccessError>;
+
+    /// Encrypts the tenant key under the region's KMS key, bound to [`wrap_context`].
+    async fn wrap(&self, binding: &TenantBinding, region: &Region, tenant: &TenantId, key: &TenantKey, purpose: Purpose) -> Result<Vec<u8>, AccessError>;
+
+    /// Decrypts a wrapped tenant key with the region's KMS key.
+    async fn unwrap(&self, binding: &TenantBinding, region: &Region, tenant: &TenantId, wrapped: &[u8], purpose: Purpose) -> Result<TenantKey, AccessError>;
+
+    /// Drops any reused session for the tenant (after a revocation).
+    fn forget(&self, binding: &TenantBinding);
+}
