@@ -37,7 +37,10 @@ pub struct AwsKeyServiceConfig {
 
 impl std::fmt::Debug for AwsKeyServiceConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AwsKeyServiceConfig").field("endpoint_url", &self.endpoint_url).field("sts_region", &self.sts_region).finish_non_exhaustive()
+        f.debug_struct("AwsKeyServiceConfig")
+            .field("endpoint_url", &self.endpoint_url)
+            .field("sts_region", &self.sts_region)
+            .finish_non_exhaustive()
     }
 }
 
@@ -75,11 +78,18 @@ impl std::fmt::Debug for AwsKeyService {
 }
 
 fn timeouts(d: Duration) -> aws_sdk_sts::config::timeout::TimeoutConfig {
-    aws_sdk_sts::config::timeout::TimeoutConfig::builder().operation_attempt_timeout(d).connect_timeout(d.min(Duration::from_secs(2))).build()
+    aws_sdk_sts::config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(d)
+        .connect_timeout(d.min(Duration::from_secs(2)))
+        .build()
 }
 
 /// Classifies any SDK error: service answers by code, everything else by what failed.
-fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(err: SdkError<E, R>, status: Option<u16>, region: Option<&Region>) -> AccessError {
+fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    err: SdkError<E, R>,
+    status: Option<u16>,
+    region: Option<&Region>,
+) -> AccessError {
     let region = region.cloned();
     match &err {
         SdkError::ServiceError(ctx) => {
@@ -91,7 +101,9 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::
             let fault = if d.is_timeout() { Fault::Timeout } else { Fault::Network };
             AccessError::Transient { fault, region, message: format!("{:?}", d.as_connector_error().map(ToString::to_string)) }
         }
-        SdkError::ResponseError(_) => AccessError::Transient { fault: Fault::Network, region, message: "the response was cut short or unreadable".into() },
+        SdkError::ResponseError(_) => {
+            AccessError::Transient { fault: Fault::Network, region, message: "the response was cut short or unreadable".into() }
+        }
         _ => AccessError::Other { code: "ClientError".into(), message: err.to_string() },
     }
 }
@@ -139,9 +151,20 @@ impl AwsKeyService {
             let status = status_of(&e);
             classify(e, status, None)
         })?;
-        let c = out.credentials().ok_or_else(|| AccessError::Other { code: "NoCredentials".into(), message: "AssumeRole returned no credentials".into() })?;
+        let c = out
+            .credentials()
+            .ok_or_else(|| AccessError::Other { code: "NoCredentials".into(), message: "AssumeRole returned no credentials".into() })?;
         let expires = OffsetDateTime::from_unix_timestamp(c.expiration().secs()).unwrap_or_else(|_| OffsetDateTime::now_utc());
-        Ok(Session { credentials: Credentials::new(c.access_key_id(), c.secret_access_key(), Some(c.session_token().to_string()), None, "byok-assume-role"), expires })
+        Ok(Session {
+            credentials: Credentials::new(
+                c.access_key_id(),
+                c.secret_access_key(),
+                Some(c.session_token().to_string()),
+                None,
+                "byok-assume-role",
+            ),
+            expires,
+        })
     }
 
     /// Session credentials for `purpose`: reused on the data path until near expiry, fresh
@@ -178,7 +201,9 @@ impl AwsKeyService {
     }
 
     fn key<'b>(binding: &'b TenantBinding, region: &Region) -> Result<&'b KeyArn, AccessError> {
-        binding.key_for(region).ok_or_else(|| AccessError::Other { code: "NoKeyForRegion".into(), message: format!("the tenant has no key in {region}") })
+        binding
+            .key_for(region)
+            .ok_or_else(|| AccessError::Other { code: "NoKeyForRegion".into(), message: format!("the tenant has no key in {region}") })
     }
 }
 
@@ -195,11 +220,20 @@ impl KeyService for AwsKeyService {
             let status = e.raw_response().map(|r| r.status().as_u16());
             classify(e, status, Some(region))
         })?;
-        let meta = out.key_metadata().ok_or_else(|| AccessError::Other { code: "NoMetadata".into(), message: "DescribeKey returned no metadata".into() })?;
+        let meta = out
+            .key_metadata()
+            .ok_or_else(|| AccessError::Other { code: "NoMetadata".into(), message: "DescribeKey returned no metadata".into() })?;
         Ok(KeyStatus { state: meta.key_state().map(|s| s.as_str().to_string()).unwrap_or_default(), enabled: meta.enabled() })
     }
 
-    async fn wrap(&self, binding: &TenantBinding, region: &Region, tenant: &TenantId, key: &TenantKey, purpose: Purpose) -> Result<Vec<u8>, AccessError> {
+    async fn wrap(
+        &self,
+        binding: &TenantBinding,
+        region: &Region,
+        tenant: &TenantId,
+        key: &TenantKey,
+        purpose: Purpose,
+    ) -> Result<Vec<u8>, AccessError> {
         let key_arn = Self::key(binding, region)?;
         let kms = self.kms(self.session(binding, purpose).await?, region);
         let mut request = kms.encrypt().key_id(key_arn.as_str()).plaintext(Blob::new(key.expose().to_vec()));
@@ -210,10 +244,19 @@ impl KeyService for AwsKeyService {
             let status = e.raw_response().map(|r| r.status().as_u16());
             classify(e, status, Some(region))
         })?;
-        out.ciphertext_blob().map(|b| b.as_ref().to_vec()).ok_or_else(|| AccessError::Other { code: "NoCiphertext".into(), message: "Encrypt returned no ciphertext".into() })
+        out.ciphertext_blob()
+            .map(|b| b.as_ref().to_vec())
+            .ok_or_else(|| AccessError::Other { code: "NoCiphertext".into(), message: "Encrypt returned no ciphertext".into() })
     }
 
-    async fn unwrap(&self, binding: &TenantBinding, region: &Region, tenant: &TenantId, wrapped: &[u8], purpose: Purpose) -> Result<TenantKey, AccessError> {
+    async fn unwrap(
+        &self,
+        binding: &TenantBinding,
+        region: &Region,
+        tenant: &TenantId,
+        wrapped: &[u8],
+        purpose: Purpose,
+    ) -> Result<TenantKey, AccessError> {
         let key_arn = Self::key(binding, region)?;
         let kms = self.kms(self.session(binding, purpose).await?, region);
         let mut request = kms.decrypt().key_id(key_arn.as_str()).ciphertext_blob(Blob::new(wrapped.to_vec()));

@@ -90,16 +90,25 @@ impl AccessError {
                 transient(Fault::Throttled)
             }
             "ExpiredTokenException" | "ExpiredToken" => transient(Fault::ExpiredSession),
-            "KMSInternalException" | "DependencyTimeoutException" | "KeyUnavailableException" | "InternalFailure" | "ServiceUnavailable"
-            | "InternalError" | "ServiceFailure" => transient(Fault::ServerError),
+            "KMSInternalException"
+            | "DependencyTimeoutException"
+            | "KeyUnavailableException"
+            | "InternalFailure"
+            | "ServiceUnavailable"
+            | "InternalError"
+            | "ServiceFailure" => transient(Fault::ServerError),
             "InvalidCiphertextException" => match region {
                 Some(region) => AccessError::Corrupt { region, message },
                 None => AccessError::Other { code: "InvalidCiphertextException".into(), message },
             },
-            "UnrecognizedClientException" | "InvalidClientTokenId" | "InvalidSignatureException" | "SignatureDoesNotMatch"
-            | "MissingAuthenticationToken" | "MissingAuthenticationTokenException" | "IncompleteSignature" | "IncompleteSignatureException" => {
-                AccessError::Provider { message }
-            }
+            "UnrecognizedClientException"
+            | "InvalidClientTokenId"
+            | "InvalidSignatureException"
+            | "SignatureDoesNotMatch"
+            | "MissingAuthenticationToken"
+            | "MissingAuthenticationTokenException"
+            | "IncompleteSignature"
+            | "IncompleteSignatureException" => AccessError::Provider { message },
             _ if status.is_some_and(|s| s >= 500) => transient(Fault::ServerError),
             other => AccessError::Other { code: other.to_string(), message },
         }
@@ -114,10 +123,23 @@ mod tests {
     fn classification() {
         let r: Region = "eu-west-1".parse().expect("region");
         let c = |code: &str, status| AccessError::from_code(Some(code), Some(status), String::new(), Some(r.clone()));
-        for code in ["AccessDenied", "DisabledException", "KMSInvalidStateException", "NotFoundException", "AccessDeniedException", "IncorrectKeyException"] {
+        for code in [
+            "AccessDenied",
+            "DisabledException",
+            "KMSInvalidStateException",
+            "NotFoundException",
+            "AccessDeniedException",
+            "IncorrectKeyException",
+        ] {
             assert!(c(code, 400).is_definitive(), "{code}");
         }
-        for (code, status) in [("ThrottlingException", 400), ("Throttling", 400), ("KMSInternalException", 500), ("ExpiredTokenException", 400), ("Whatever", 503)] {
+        for (code, status) in [
+            ("ThrottlingException", 400),
+            ("Throttling", 400),
+            ("KMSInternalException", 500),
+            ("ExpiredTokenException", 400),
+            ("Whatever", 503),
+        ] {
             assert!(c(code, status).is_transient(), "{code}");
         }
         for code in ["UnrecognizedClientException", "SignatureDoesNotMatch", "InvalidCiphertextException", "ValidationException"] {

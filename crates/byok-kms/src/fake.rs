@@ -53,7 +53,14 @@ impl KeyService for FakeKeyService {
         Ok(KeyStatus { state: "Enabled".into(), enabled: true })
     }
 
-    async fn wrap(&self, _: &TenantBinding, region: &Region, tenant: &TenantId, key: &TenantKey, _: Purpose) -> Result<Vec<u8>, AccessError> {
+    async fn wrap(
+        &self,
+        _: &TenantBinding,
+        region: &Region,
+        tenant: &TenantId,
+        key: &TenantKey,
+        _: Purpose,
+    ) -> Result<Vec<u8>, AccessError> {
         self.check(Some(region))?;
         let handle = format!("{tenant}/{region}/{}", self.wrapped.lock().unwrap_or_else(|p| p.into_inner()).len()).into_bytes();
         self.wrapped.lock().unwrap_or_else(|p| p.into_inner()).insert(handle.clone(), key.expose().to_vec());

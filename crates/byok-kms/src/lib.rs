@@ -71,10 +71,24 @@ pub trait KeyService: Send + Sync + std::fmt::Debug {
     async fn describe_key(&self, binding: &TenantBinding, region: &Region, purpose: Purpose) -> Result<KeyStatus, AccessError>;
 
     /// Encrypts the tenant key under the region's KMS key, bound to [`wrap_context`].
-    async fn wrap(&self, binding: &TenantBinding, region: &Region, tenant: &TenantId, key: &TenantKey, purpose: Purpose) -> Result<Vec<u8>, AccessError>;
+    async fn wrap(
+        &self,
+        binding: &TenantBinding,
+        region: &Region,
+        tenant: &TenantId,
+        key: &TenantKey,
+        purpose: Purpose,
+    ) -> Result<Vec<u8>, AccessError>;
 
     /// Decrypts a wrapped tenant key with the region's KMS key.
-    async fn unwrap(&self, binding: &TenantBinding, region: &Region, tenant: &TenantId, wrapped: &[u8], purpose: Purpose) -> Result<TenantKey, AccessError>;
+    async fn unwrap(
+        &self,
+        binding: &TenantBinding,
+        region: &Region,
+        tenant: &TenantId,
+        wrapped: &[u8],
+        purpose: Purpose,
+    ) -> Result<TenantKey, AccessError>;
 
     /// Drops any reused session for the tenant (after a revocation).
     fn forget(&self, binding: &TenantBinding);

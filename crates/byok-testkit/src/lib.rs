@@ -1,0 +1,185 @@
+//! byok's test kit: a localcloud on `127.0.0.1:0` with the provider's account and role set up
+//! the way a deployment would have them, customers created on demand, and the real `aws` CLI
+//! from the project's virtualenv to play the customer's part.
+//!
+//! # Layout
+//! - [`Cloud`]: a running localcloud and its provider identity.
+//! - [`Customer`]: a customer account, with helpers that run the `aws` CLI as that customer.
+//! - [`aws`]: running the CLI with an isolated environment.
+#![forbid(unsafe_code)]
+// The kit fails loudly: a panic here is a test failure with its message.
+#![allow(clippy::expect_used, clippy::panic)]
+
+pub mod aws;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aws_credential_types::Credentials;
+use localcloud::Running;
+use serde_json::{Value, json};
+
+pub use aws::{Creds, aws, aws_err, aws_ok};
+
+/// The provider's role name in its own account (the seed's).
+pub const PROVIDER_ROLE: &str = "Cryptor-OSB-Provider";
+
+/// A running localcloud, with the provider's account and role.
+#[derive(Debug)]
+pub struct Cloud {
+    pub running: Running,
+    pub dir: tempfile::TempDir,
+    pub provider_account: String,
+    pub provider_role_arn: String,
+}
+
+impl Cloud {
+    /// Starts localcloud with its own data directory and sets up the provider.
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cloud = Arc::new(localcloud::Cloud::open(Some(dir.path())).expect("open localcloud"));
+        let running = localcloud::spawn("127.0.0.1:0".parse().expect("addr"), cloud).await.expect("bind localcloud");
+        let endpoint = running.endpoint();
+        let provider = create_account(&endpoint, "provider").await;
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        aws_ok(
+            &endpoint,
+            &provider.1,
+            "us-east-1",
+            &["iam", "create-role", "--role-name", PROVIDER_ROLE, "--assume-role-policy-document", trust],
+        )
+        .await;
+        Self { provider_role_arn: format!("arn:aws:iam::{}:role/{PROVIDER_ROLE}", provider.0), provider_account: provider.0, running, dir }
+    }
+
+    pub fn endpoint(&self) -> String {
+        self.running.endpoint()
+    }
+
+    /// Credentials for the provider's role, as an instance profile would hand them out.
+    pub async fn provider_credentials(&self) -> Creds {
+        let (status, body) = self
+            .admin("POST", "/_localcloud/role-credentials", Some(json!({ "role_arn": self.provider_role_arn, "session_name": "broker" })))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        Creds {
+            access_key_id: body["access_key_id"].as_str().expect("key").into(),
+            secret_access_key: body["secret_access_key"].as_str().expect("secret").into(),
+            session_token: body["session_token"].as_str().map(str::to_string),
+        }
+    }
+
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        localcloud::admin_client::request(&self.endpoint(), method, path, body.as_ref()).await.expect("admin request")
+    }
+
+    /// Injects a fault (see localcloud's `/_localcloud/faults`).
+    pub async fn fault(&self, spec: Value) {
+        let (status, body) = self.admin("POST", "/_localcloud/faults", Some(spec)).await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    pub async fn clear_faults(&self) {
+        self.admin("DELETE", "/_localcloud/faults", None).await;
+    }
+
+    pub async fn advance_clock(&self, seconds: i64) {
+        let (status, body) = self.admin("POST", "/_localcloud/clock", Some(json!({ "advance_seconds": seconds }))).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    pub async fn customer(&self, name: &str) -> Customer {
+        let (account, root) = create_account(&self.endpoint(), name).await;
+        Customer { endpoint: self.endpoint(), account, root }
+    }
+}
+
+async fn create_account(endpoint: &str, name: &str) -> (String, Creds) {
+    let (status, body) =
+        localcloud::admin_client::request(endpoint, "POST", "/_localcloud/accounts", Some(&json!({ "name": name }))).await.expect("admin");
+    assert_eq!(status, 201, "{body}");
+    let creds = Creds {
+        access_key_id: body["access_key_id"].as_str().expect("key").into(),
+        secret_access_key: body["secret_access_key"].as_str().expect("secret").into(),
+        session_token: None,
+    };
+    (body["account_id"].as_str().expect("id").into(), creds)
+}
+
+/// A customer's AWS account in localcloud.
+#[derive(Debug)]
+pub struct Customer {
+    pub endpoint: String,
+    pub account: String,
+    pub root: Creds,
+}
+
+impl Customer {
+    /// Runs the `aws` CLI as this customer, expecting success.
+    pub async fn aws(&self, region: &str, args: &[&str]) -> Value {
+        aws_ok(&self.endpoint, &self.root, region, args).await
+    }
+
+    /// The role the provider assumes: trust policy allowing `provider_role_arn` with the
+    /// external id (or without a condition when `None`, the seed's legacy form).
+    pub async fn create_role(&self, name: &str, provider_role_arn: &str, external_id: Option<&str>) -> String {
+        let out = self
+            .aws(
+                "us-east-1",
+                &[
+                    "iam",
+                    "create-role",
+                    "--role-name",
+                    name,
+                    "--assume-role-policy-document",
+                    &trust_policy("Allow", provider_role_arn, external_id),
+                ],
+            )
+            .await;
+        out["Role"]["Arn"].as_str().expect("role arn").to_string()
+    }
+
+    pub async fn set_trust(&self, role: &str, effect: &str, provider_role_arn: &str, external_id: Option<&str>) {
+        self.aws(
+            "us-east-1",
+            &[
+                "iam",
+                "update-assume-role-policy",
+                "--role-name",
+                role,
+                "--policy-document",
+                &trust_policy(effect, provider_role_arn, external_id),
+            ],
+        )
+        .await;
+    }
+
+    /// A symmetric key with an alias in `region`; returns its ARN.
+    pub async fn create_key(&self, region: &str, alias: &str) -> String {
+        let key = self.aws(region, &["kms", "create-key", "--description", "byok tenant key"]).await;
+        let arn = key["KeyMetadata"]["Arn"].as_str().expect("key arn").to_string();
+        self.aws(region, &["kms", "create-alias", "--alias-name", alias, "--target-key-id", &arn]).await;
+        arn
+    }
+}
+
+/// A one-statement trust policy for the provider's role.
+pub fn trust_policy(effect: &str, principal: &str, external_id: Option<&str>) -> String {
+    let mut statement = json!({ "Sid": "Provider", "Effect": effect, "Principal": { "AWS": principal }, "Action": "sts:AssumeRole" });
+    if let Some(id) = external_id {
+        statement["Condition"] = json!({ "StringEquals": { "sts:ExternalId": id } });
+    }
+    json!({ "Version": "2012-10-17", "Statement": [statement] }).to_string()
+}
+
+impl Creds {
+    /// As the AWS SDK takes them.
+    pub fn sdk(&self) -> Credentials {
+        Credentials::new(&self.access_key_id, &self.secret_access_key, self.session_token.clone(), None, "byok-testkit")
+    }
+}
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
