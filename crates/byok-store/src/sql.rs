@@ -1,0 +1,280 @@
+//! [`Store`] over SQLite or PostgreSQL. One SQL text serves both through sqlx's `Any` driver:
+//! queries are written with `?` placeholders and numbered (`$1`, …) for PostgreSQL once.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use byok_domain::{Tenant, TenantId, TenantState};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use time::OffsetDateTime;
+
+use crate::{Store, StoreError, TokenScope, WrappedKey};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The SQL store.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl SqlStore {
+    /// Connects (`sqlite://PATH?mode=rwc` or `postgres://…`) and runs the backend's migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Corrupt { what: "store URL".into(), detail: format!("'{url}' is neither sqlite: nor postgres:") });
+        };
+        let options = AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 4 } else { 16 });
+        let pool = if backend == Backend::Sqlite {
+            // WAL lets readers run beside the writer; the busy timeout waits out a writer.
+            options
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                        Ok(())
+                    })
+                })
+                .connect(url)
+                .await?
+        } else {
+            options.connect(url).await?
+        };
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&pool).await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// A SQLite store in a file (created if missing).
+    pub async fn sqlite(path: &std::path::Path) -> Result<Self, StoreError> {
+        Self::connect(&format!("sqlite://{}?mode=rwc", path.display())).await
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The query text for this backend: `?` placeholders numbered for PostgreSQL. Only ever
+    /// built from `'static` text, so nothing from outside reaches it (hence `AssertSqlSafe`).
+    fn sql(&self, text: &'static str) -> sqlx::AssertSqlSafe<String> {
+        sqlx::AssertSqlSafe(match self.backend {
+            Backend::Sqlite => text.to_string(),
+            Backend::Postgres => {
+                let mut out = String::with_capacity(text.len() + 8);
+                let mut n = 0;
+                for c in text.chars() {
+                    if c == '?' {
+                        n += 1;
+                        out.push('$');
+                        out.push_str(&n.to_string());
+                    } else {
+                        out.push(c);
+                    }
+                }
+                out
+            }
+        })
+    }
+}
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt { what: what.to_string(), detail: detail.to_string() }
+}
+
+fn deadline(state: &TenantState) -> Option<i64> {
+    match state {
+        TenantState::Revoked { deadline, .. } => Some(deadline.unix_timestamp()),
+        TenantState::Onboarding | TenantState::Active | TenantState::Destroyed { .. } => None,
+    }
+}
+
+fn tenant_from_row(row: &AnyRow) -> Result<Tenant, StoreError> {
+    let id: String = row.try_get("id")?;
+    let what = format!("tenant {id}");
+    let created: i64 = row.try_get("created_at")?;
+    Ok(Tenant {
+        id: TenantId::from_str(&id).map_err(|e| corrupt(&what, e))?,
+        location: row.try_get("location")?,
+        binding: serde_json::from_str(&row.try_get::<String, _>("binding")?).map_err(|e| corrupt(&what, e))?,
+        state: serde_json::from_str(&row.try_get::<String, _>("state")?).map_err(|e| corrupt(&what, e))?,
+        version: row.try_get("version")?,
+        created_at: OffsetDateTime::from_unix_timestamp(created).map_err(|e| corrupt(&what, e))?,
+    })
+}
+
+fn scope_parts(scope: &TokenScope) -> (&'static str, Option<String>) {
+    match scope {
+        TokenScope::Operator => ("operator", None),
+        TokenScope::Service => ("service", None),
+        TokenScope::TenantAdmin(id) => ("tenant", Some(id.to_string())),
+    }
+}
+
+impl SqlStore {
+    /// Runs a compare-and-set state update inside `tx`; returns the updated tenant.
+    async fn cas_state(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        id: &TenantId,
+        expected: i64,
+        state: &TenantState,
+    ) -> Result<Tenant, StoreError> {
+        let state_json = serde_json::to_string(state).map_err(|e| corrupt("state", e))?;
+        let updated = sqlx::query(
+            self.sql("UPDATE tenants SET state = ?, state_name = ?, deadline = ?, version = version + 1 WHERE id = ? AND version = ?"),
+        )
+        .bind(state_json)
+        .bind(state.name())
+        .bind(deadline(state))
+        .bind(id.as_str())
+        .bind(expected)
+        .execute(&mut **tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            let exists = sqlx::query(self.sql("SELECT 1 FROM tenants WHERE id = ?")).bind(id.as_str()).fetch_optional(&mut **tx).await?;
+            return Err(if exists.is_some() {
+                StoreError::Conflict { id: id.clone(), expected }
+            } else {
+                StoreError::NotFound(id.clone())
+            });
+        }
+        let row = sqlx::query(self.sql("SELECT * FROM tenants WHERE id = ?")).bind(id.as_str()).fetch_one(&mut **tx).await?;
+        tenant_from_row(&row)
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn insert_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        let binding = serde_json::to_string(&tenant.binding).map_err(|e| corrupt("binding", e))?;
+        let state = serde_json::to_string(&tenant.state).map_err(|e| corrupt("state", e))?;
+        let result = sqlx::query(self.sql(
+            "INSERT INTO tenants (id, location, binding, state, state_name, deadline, version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(tenant.id.as_str())
+        .bind(&tenant.location)
+        .bind(binding)
+        .bind(state)
+        .bind(tenant.state.name())
+        .bind(deadline(&tenant.state))
+        .bind(tenant.version)
+        .bind(tenant.created_at.unix_timestamp())
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::AlreadyExists(tenant.id.clone())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
+        let row = sqlx::query(self.sql("SELECT * FROM tenants WHERE id = ?")).bind(id.as_str()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(tenant_from_row).transpose()
+    }
+
+    async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM tenants ORDER BY id").fetch_all(&self.pool).await?;
+        rows.iter().map(tenant_from_row).collect()
+    }
+
+    async fn set_state(&self, id: &TenantId, expected: i64, state: TenantState) -> Result<Tenant, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let tenant = self.cas_state(&mut tx, id, expected, &state).await?;
+        tx.commit().await?;
+        Ok(tenant)
+    }
+
+    async fn activate(&self, id: &TenantId, expected: i64, keys: &[WrappedKey], state: TenantState) -> Result<Tenant, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let tenant = self.cas_state(&mut tx, id, expected, &state).await?;
+        sqlx::query(self.sql("DELETE FROM wrapped_keys WHERE tenant_id = ?")).bind(id.as_str()).execute(&mut *tx).await?;
+        for key in keys {
+            sqlx::query(self.sql("INSERT INTO wrapped_keys (tenant_id, region, key_arn, generation, wrapped) VALUES (?, ?, ?, ?, ?)"))
+                .bind(id.as_str())
+                .bind(key.region.as_str())
+                .bind(key.key_arn.as_str())
+                .bind(i64::from(key.generation))
+                .bind(key.wrapped.clone())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(tenant)
+    }
+
+    async fn destroy(&self, id: &TenantId, expected: i64, state: TenantState) -> Result<Tenant, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let tenant = self.cas_state(&mut tx, id, expected, &state).await?;
+        sqlx::query(self.sql("DELETE FROM wrapped_keys WHERE tenant_id = ?")).bind(id.as_str()).execute(&mut *tx).await?;
+        tx.commit().await?;
+        if self.backend == Backend::Sqlite {
+            // Erased means erased: make SQLite reuse the freed pages' space and checkpoint the
+            // WAL, so the wrapped keys do not linger in free pages or the log.
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await?;
+        }
+        Ok(tenant)
+    }
+
+    async fn wrapped_keys(&self, id: &TenantId) -> Result<Vec<WrappedKey>, StoreError> {
+        let rows =
+            sqlx::query(self.sql("SELECT region, key_arn, generation, wrapped FROM wrapped_keys WHERE tenant_id = ? ORDER BY region"))
+                .bind(id.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|row| {
+                let what = format!("wrapped key of {id}");
+                Ok(WrappedKey {
+                    region: row.try_get::<String, _>("region")?.parse().map_err(|e| corrupt(&what, e))?,
+                    key_arn: row.try_get::<String, _>("key_arn")?.parse().map_err(|e| corrupt(&what, e))?,
+                    generation: u32::try_from(row.try_get::<i64, _>("generation")?).map_err(|e| corrupt(&what, e))?,
+                    wrapped: row.try_get("wrapped")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn put_token(&self, hash: &str, scope: &TokenScope) -> Result<(), StoreError> {
+        let (kind, tenant) = scope_parts(scope);
+        sqlx::query(self.sql("INSERT INTO tokens (hash, scope, tenant_id, created_at) VALUES (?, ?, ?, ?)"))
+            .bind(hash)
+            .bind(kind)
+            .bind(tenant)
+            .bind(OffsetDateTime::now_utc().unix_timestamp())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn token_scope(&self, hash: &str) -> Result<Option<TokenScope>, StoreError> {
+        let row = sqlx::query(self.sql("SELECT scope, tenant_id FROM tokens WHERE hash = ?")).bind(hash).fetch_optional(&self.pool).await?;
+        let Some(row) = row else { return Ok(None) };
+        let scope: String = row.try_get("scope")?;
+        let tenant: Option<String> = row.try_get("tenant_id")?;
+        match (scope.as_str(), tenant) {
+            ("operator", _) => Ok(Some(TokenScope::Operator)),
+            ("service", _) => Ok(Some(TokenScope::Service)),
+            ("tenant", Some(id)) => Ok(Some(TokenScope::TenantAdmin(id.parse().map_err(|e| corrupt("token", e))?))),
+            (other, _) => Err(corrupt("token", format!("unknown scope '{other}'"))),
+        }
+    }
+}

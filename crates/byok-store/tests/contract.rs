@@ -1,0 +1,111 @@
+//! What every [`Store`] must do.
+
+use byok_domain::{RegionKey, Tenant, TenantBinding, TenantId, TenantState};
+use byok_store::{Store, StoreError, TokenScope, WrappedKey};
+use time::{Duration, OffsetDateTime};
+
+fn tenant(id: &str) -> Tenant {
+    Tenant {
+        id: id.parse().expect("id"),
+        location: "us".into(),
+        binding: TenantBinding {
+            account: "111122223333".parse().expect("account"),
+            role_arn: "arn:aws:iam::111122223333:role/byok-key-management".parse().expect("role"),
+            external_id: "byok-ext-1".parse().expect("ext"),
+            keys: ["us-east-1", "us-west-2"]
+                .iter()
+                .map(|r| RegionKey {
+                    region: r.parse().expect("region"),
+                    key_arn: format!("arn:aws:kms:{r}:111122223333:key/k-{r}").parse().expect("arn"),
+                })
+                .collect(),
+            legacy_trust: false,
+        },
+        state: TenantState::Onboarding,
+        version: 1,
+        created_at: OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time"),
+    }
+}
+
+fn wrapped(t: &Tenant) -> Vec<WrappedKey> {
+    t.binding
+        .keys
+        .iter()
+        .map(|k| WrappedKey {
+            region: k.region.clone(),
+            key_arn: k.key_arn.clone(),
+            generation: 1,
+            wrapped: format!("wrapped-{}", k.region).into_bytes(),
+        })
+        .collect()
+}
+
+pub async fn run<S: Store + Clone + 'static>(store: &S) {
+    // Insert, read back, list; duplicates refused.
+    let a = tenant("acme");
+    store.insert_tenant(&a).await.expect("insert");
+    assert_eq!(store.tenant(&a.id).await.expect("get"), Some(a.clone()));
+    assert!(matches!(store.insert_tenant(&a).await, Err(StoreError::AlreadyExists(_))));
+    store.insert_tenant(&tenant("beta")).await.expect("insert beta");
+    let ids: Vec<String> = store.tenants().await.expect("list").into_iter().map(|t| t.id.to_string()).collect();
+    assert_eq!(ids, ["acme", "beta"]);
+    let ghost: TenantId = "ghost".parse().expect("id");
+    assert_eq!(store.tenant(&ghost).await.expect("get"), None);
+
+    // Activation stores keys and state together, by compare-and-set.
+    let keys = wrapped(&a);
+    assert!(matches!(store.activate(&a.id, 7, &keys, TenantState::Active).await, Err(StoreError::Conflict { expected: 7, .. })));
+    assert!(store.wrapped_keys(&a.id).await.expect("keys").is_empty(), "a refused activation stores nothing");
+    let active = store.activate(&a.id, 1, &keys, TenantState::Active).await.expect("activate");
+    assert_eq!((active.state, active.version), (TenantState::Active, 2));
+    assert_eq!(store.wrapped_keys(&a.id).await.expect("keys"), keys);
+    assert!(matches!(store.set_state(&ghost, 1, TenantState::Active).await, Err(StoreError::NotFound(_))));
+
+    // Revocation: one writer wins a race, the others are told to re-read.
+    let since = OffsetDateTime::from_unix_timestamp(1_800_000_100).expect("time");
+    let revoked = TenantState::Revoked { since, deadline: since + Duration::days(15) };
+    let mut racers = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        let id = a.id.clone();
+        racers.push(tokio::spawn(async move { store.set_state(&id, 2, revoked).await }));
+    }
+    let mut won = 0;
+    for r in racers {
+        match r.await.expect("join") {
+            Ok(t) => {
+                won += 1;
+                assert_eq!((t.state, t.version), (revoked, 3));
+            }
+            Err(StoreError::Conflict { .. }) => {}
+            Err(e) => panic!("unexpected: {e}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one compare-and-set wins");
+    assert_eq!(store.tenant(&a.id).await.expect("get").expect("tenant").state, revoked);
+
+    // Destruction erases every wrapped key, atomically with the state.
+    let destroyed = TenantState::Destroyed { at: since + Duration::days(15) };
+    assert!(matches!(store.destroy(&a.id, 2, destroyed).await, Err(StoreError::Conflict { .. })));
+    assert_eq!(store.wrapped_keys(&a.id).await.expect("keys").len(), 2, "a refused destruction erases nothing");
+    let gone = store.destroy(&a.id, 3, destroyed).await.expect("destroy");
+    assert_eq!((gone.state, gone.version), (destroyed, 4));
+    assert!(store.wrapped_keys(&a.id).await.expect("keys").is_empty());
+
+    // Tokens by hash, with their scope.
+    store.put_token("aa11", &TokenScope::Operator).await.expect("token");
+    store.put_token("bb22", &TokenScope::Service).await.expect("token");
+    store.put_token("cc33", &TokenScope::TenantAdmin("beta".parse().expect("id"))).await.expect("token");
+    assert_eq!(store.token_scope("aa11").await.expect("scope"), Some(TokenScope::Operator));
+    assert_eq!(store.token_scope("bb22").await.expect("scope"), Some(TokenScope::Service));
+    assert_eq!(store.token_scope("cc33").await.expect("scope"), Some(TokenScope::TenantAdmin("beta".parse().expect("id"))));
+    assert_eq!(store.token_scope("dd44").await.expect("scope"), None);
+}
+
+pub async fn survives_reconnect<S: Store>(store: &S) {
+    let a = store.tenant(&"acme".parse().expect("id")).await.expect("get").expect("acme");
+    assert!(matches!(a.state, TenantState::Destroyed { .. }));
+    assert_eq!(a.version, 4);
+    assert_eq!(store.tenants().await.expect("list").len(), 2);
+    assert_eq!(store.token_scope("bb22").await.expect("scope"), Some(TokenScope::Service));
+}

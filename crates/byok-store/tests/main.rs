@@ -1,0 +1,43 @@
+//! The store contract, written once and run on SQLite and on a real PostgreSQL.
+//!
+//! PostgreSQL comes from `BYOK_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
+//! each run works in a schema of its own and drops it. If the server cannot be reached the
+//! test fails: it never skips silently.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod contract;
+
+use byok_store::SqlStore;
+use sqlx::Connection;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contract_on_sqlite() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("byok.db");
+    let store = SqlStore::sqlite(&path).await.expect("sqlite");
+    contract::run(&store).await;
+    drop(store);
+    // The file is the state: a new connection sees everything.
+    let again = SqlStore::sqlite(&path).await.expect("reopen");
+    contract::survives_reconnect(&again).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contract_on_postgres() {
+    let base = std::env::var("BYOK_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    sqlx::any::install_default_drivers();
+    let mut admin = sqlx::AnyConnection::connect(&base)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {base} is needed for this test (set BYOK_TEST_POSTGRES_URL): {e}"));
+    let schema = format!("byok_test_{}_{}", std::process::id(), time::OffsetDateTime::now_utc().unix_timestamp_nanos() % 1_000_000_000);
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut admin).await.expect("create schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let store = SqlStore::connect(&url).await.expect("postgres store");
+    contract::run(&store).await;
+    drop(store);
+    let again = SqlStore::connect(&url).await.expect("reconnect");
+    contract::survives_reconnect(&again).await;
+    drop(again);
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut admin).await.expect("drop schema");
+}
