@@ -213,17 +213,26 @@ impl KeyService for AwsKeyService {
         self.assume(binding, purpose, with_external_id).await.map(|_| ())
     }
 
-    async fn describe_key(&self, binding: &TenantBinding, region: &Region, purpose: Purpose) -> Result<KeyStatus, AccessError> {
-        let key = Self::key(binding, region)?;
+    async fn describe_key(
+        &self,
+        binding: &TenantBinding,
+        region: &Region,
+        key_ref: &str,
+        purpose: Purpose,
+    ) -> Result<KeyStatus, AccessError> {
         let kms = self.kms(self.session(binding, purpose).await?, region);
-        let out = kms.describe_key().key_id(key.as_str()).send().await.map_err(|e| {
+        let out = kms.describe_key().key_id(key_ref).send().await.map_err(|e| {
             let status = e.raw_response().map(|r| r.status().as_u16());
             classify(e, status, Some(region))
         })?;
         let meta = out
             .key_metadata()
             .ok_or_else(|| AccessError::Other { code: "NoMetadata".into(), message: "DescribeKey returned no metadata".into() })?;
-        Ok(KeyStatus { state: meta.key_state().map(|s| s.as_str().to_string()).unwrap_or_default(), enabled: meta.enabled() })
+        Ok(KeyStatus {
+            arn: meta.arn().unwrap_or_default().to_string(),
+            state: meta.key_state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+            enabled: meta.enabled(),
+        })
     }
 
     async fn wrap(

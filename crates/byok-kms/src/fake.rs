@@ -48,9 +48,14 @@ impl KeyService for FakeKeyService {
         self.check(None)
     }
 
-    async fn describe_key(&self, _: &TenantBinding, region: &Region, _: Purpose) -> Result<KeyStatus, AccessError> {
+    async fn describe_key(&self, binding: &TenantBinding, region: &Region, key_ref: &str, _: Purpose) -> Result<KeyStatus, AccessError> {
         self.check(Some(region))?;
-        Ok(KeyStatus { state: "Enabled".into(), enabled: true })
+        let arn = if key_ref.starts_with("arn:") {
+            key_ref.to_string()
+        } else {
+            format!("arn:aws:kms:{region}:{}:key/fake-{region}", binding.account)
+        };
+        Ok(KeyStatus { arn, state: "Enabled".into(), enabled: true })
     }
 
     async fn wrap(

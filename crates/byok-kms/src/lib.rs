@@ -50,6 +50,8 @@ impl Purpose {
 /// What DescribeKey says about a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyStatus {
+    /// The key's ARN (what an alias pointed to).
+    pub arn: String,
     /// `Enabled`, `Disabled`, `PendingDeletion`, … as KMS names it.
     pub state: String,
     pub enabled: bool,
@@ -68,7 +70,15 @@ pub trait KeyService: Send + Sync + std::fmt::Debug {
     /// checks that the role is *not* assumable without it.
     async fn assume_fresh(&self, binding: &TenantBinding, purpose: Purpose, with_external_id: bool) -> Result<(), AccessError>;
 
-    async fn describe_key(&self, binding: &TenantBinding, region: &Region, purpose: Purpose) -> Result<KeyStatus, AccessError>;
+    /// DescribeKey in `region` for `key_ref`: a key ARN, or an alias in the tenant's account
+    /// (`alias/byok-acme`), which is how onboarding finds the customer's keys.
+    async fn describe_key(
+        &self,
+        binding: &TenantBinding,
+        region: &Region,
+        key_ref: &str,
+        purpose: Purpose,
+    ) -> Result<KeyStatus, AccessError>;
 
     /// Encrypts the tenant key under the region's KMS key, bound to [`wrap_context`].
     async fn wrap(

@@ -70,8 +70,9 @@ async fn wrap_unwrap_and_the_customers_revocations_are_denials() {
     let other: TenantId = "t2".parse().expect("tenant");
     let err = w.service.unwrap(&w.binding, &east, &other, &wrapped, Purpose::Data).await.expect_err("other tenant");
     assert!(matches!(err, AccessError::Corrupt { .. }), "{err}");
-    let status = w.service.describe_key(&w.binding, &east, Purpose::Probe).await.expect("describe");
+    let status = w.service.describe_key(&w.binding, &east, "alias/byok-t1", Purpose::Probe).await.expect("describe by alias");
     assert!(status.enabled && status.state == "Enabled");
+    assert_eq!(Some(status.arn.as_str()), w.binding.key_for(&east).map(|k| k.as_str()));
 
     // The seed's revocation: trust statement to Deny. A fresh AssumeRole sees it at once; the
     // reused data-path session does not (as on AWS) — which is why probes never reuse.
@@ -91,15 +92,15 @@ async fn wrap_unwrap_and_the_customers_revocations_are_denials() {
     let disabled = w.service.unwrap(&w.binding, &east, &tenant, &wrapped, Purpose::Probe).await.expect_err("disabled");
     assert!(matches!(disabled, AccessError::Denied { denial: Denial::KeyDisabled, region: Some(ref r), .. } if r == &east), "{disabled}");
     w.customer.aws("us-east-1", &["kms", "schedule-key-deletion", "--key-id", &key_arn, "--pending-window-in-days", "7"]).await;
-    let pending = w.service.describe_key(&w.binding, &east, Purpose::Probe).await.expect("describe works while pending");
+    let pending = w.service.describe_key(&w.binding, &east, &key_arn, Purpose::Probe).await.expect("describe works while pending");
     assert_eq!(pending.state, "PendingDeletion");
     let pending = w.service.unwrap(&w.binding, &east, &tenant, &wrapped, Purpose::Probe).await.expect_err("pending");
     assert!(matches!(pending, AccessError::Denied { denial: Denial::KeyPendingDeletion, .. }), "{pending}");
     w.cloud.advance_clock(8 * 86_400).await;
-    let expired = w.service.describe_key(&w.binding, &east, Purpose::Probe).await.expect_err("provider credentials expired");
+    let expired = w.service.describe_key(&w.binding, &east, &key_arn, Purpose::Probe).await.expect_err("provider credentials expired");
     assert!(matches!(expired, AccessError::Transient { fault: Fault::ExpiredSession, .. }), "not a denial: {expired}");
     let w = World { service: service(&w.cloud).await, ..w };
-    let gone = w.service.describe_key(&w.binding, &east, Purpose::Probe).await.expect_err("deleted");
+    let gone = w.service.describe_key(&w.binding, &east, &key_arn, Purpose::Probe).await.expect_err("deleted");
     assert!(matches!(gone, AccessError::Denied { denial: Denial::KeyNotFound, .. }), "{gone}");
     // The other region is untouched.
     let west = region("us-west-2");

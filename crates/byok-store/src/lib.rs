@@ -12,7 +12,7 @@
 pub mod sql;
 
 use async_trait::async_trait;
-use byok_domain::{KeyArn, Region, Tenant, TenantId, TenantState};
+use byok_domain::{KeyArn, Region, Tenant, TenantBinding, TenantId, TenantState};
 
 pub use sql::{Backend, SqlStore};
 
@@ -79,8 +79,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Sets the state if the stored version is `expected`; returns the tenant at its new version.
     async fn set_state(&self, id: &TenantId, expected: i64, state: TenantState) -> Result<Tenant, StoreError>;
 
-    /// Stores the wrapped keys and sets the state, atomically, if the version is `expected`.
-    async fn activate(&self, id: &TenantId, expected: i64, keys: &[WrappedKey], state: TenantState) -> Result<Tenant, StoreError>;
+    /// Stores the verified binding and wrapped keys and sets the state, atomically, if the
+    /// version is `expected`.
+    async fn activate(
+        &self,
+        id: &TenantId,
+        expected: i64,
+        binding: &TenantBinding,
+        keys: &[WrappedKey],
+        state: TenantState,
+    ) -> Result<Tenant, StoreError>;
 
     /// Erases every wrapped key and sets the (destroyed) state, atomically, if the version is
     /// `expected`. After this the tenant's data cannot be decrypted by anyone.

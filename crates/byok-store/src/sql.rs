@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use byok_domain::{Tenant, TenantId, TenantState};
+use byok_domain::{Tenant, TenantBinding, TenantId, TenantState};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use time::OffsetDateTime;
@@ -203,9 +203,24 @@ impl Store for SqlStore {
         Ok(tenant)
     }
 
-    async fn activate(&self, id: &TenantId, expected: i64, keys: &[WrappedKey], state: TenantState) -> Result<Tenant, StoreError> {
+    async fn activate(
+        &self,
+        id: &TenantId,
+        expected: i64,
+        binding: &TenantBinding,
+        keys: &[WrappedKey],
+        state: TenantState,
+    ) -> Result<Tenant, StoreError> {
+        let binding_json = serde_json::to_string(binding).map_err(|e| corrupt("binding", e))?;
         let mut tx = self.pool.begin().await?;
-        let tenant = self.cas_state(&mut tx, id, expected, &state).await?;
+        sqlx::query(self.sql("UPDATE tenants SET binding = ? WHERE id = ? AND version = ?"))
+            .bind(binding_json)
+            .bind(id.as_str())
+            .bind(expected)
+            .execute(&mut *tx)
+            .await?;
+        let mut tenant = self.cas_state(&mut tx, id, expected, &state).await?;
+        tenant.binding = binding.clone();
         sqlx::query(self.sql("DELETE FROM wrapped_keys WHERE tenant_id = ?")).bind(id.as_str()).execute(&mut *tx).await?;
         for key in keys {
             sqlx::query(self.sql("INSERT INTO wrapped_keys (tenant_id, region, key_arn, generation, wrapped) VALUES (?, ?, ?, ?, ?)"))

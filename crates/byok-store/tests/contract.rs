@@ -54,10 +54,16 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
 
     // Activation stores keys and state together, by compare-and-set.
     let keys = wrapped(&a);
-    assert!(matches!(store.activate(&a.id, 7, &keys, TenantState::Active).await, Err(StoreError::Conflict { expected: 7, .. })));
+    assert!(matches!(
+        store.activate(&a.id, 7, &a.binding, &keys, TenantState::Active).await,
+        Err(StoreError::Conflict { expected: 7, .. })
+    ));
     assert!(store.wrapped_keys(&a.id).await.expect("keys").is_empty(), "a refused activation stores nothing");
-    let active = store.activate(&a.id, 1, &keys, TenantState::Active).await.expect("activate");
+    let mut verified = a.binding.clone();
+    verified.legacy_trust = true;
+    let active = store.activate(&a.id, 1, &verified, &keys, TenantState::Active).await.expect("activate");
     assert_eq!((active.state, active.version), (TenantState::Active, 2));
+    assert_eq!(store.tenant(&a.id).await.expect("get").expect("tenant").binding, verified, "the verified binding is stored");
     assert_eq!(store.wrapped_keys(&a.id).await.expect("keys"), keys);
     assert!(matches!(store.set_state(&ghost, 1, TenantState::Active).await, Err(StoreError::NotFound(_))));
 

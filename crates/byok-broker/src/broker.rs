@@ -1,0 +1,365 @@
+//! [`Broker`]: tenants, verified onboarding, and the data plane.
+
+use std::sync::Arc;
+
+use byok_domain::{AccountId, Event, ExternalId, RegionKey, Tenant, TenantBinding, TenantId, TenantState};
+use byok_envelope::{RecordSealer, TenantKey};
+use byok_kms::{AccessError, Denial, KeyService, Purpose};
+use byok_store::{Store, TokenScope, WrappedKey};
+use zeroize::Zeroizing;
+
+use crate::cache::{CachedKey, KeyCache};
+use crate::clock::Clock;
+use crate::config::BrokerConfig;
+use crate::error::BrokerError;
+use crate::metrics::Metrics;
+use crate::onboarding::{self, Instructions, RegionCheck, Verification};
+use crate::tokens;
+
+/// The broker. Cheap to share behind an `Arc`; every method is safe to call concurrently.
+#[derive(Debug)]
+pub struct Broker {
+    config: BrokerConfig,
+    store: Arc<dyn Store>,
+    kms: Arc<dyn KeyService>,
+    clock: Arc<dyn Clock>,
+    cache: KeyCache,
+    pub metrics: Metrics,
+}
+
+/// What `add_tenant` hands back: the customer's setup, and the tenant admin's API token
+/// (shown once; only its hash is kept).
+#[derive(Debug)]
+pub struct NewTenant {
+    pub instructions: Instructions,
+    pub admin_token: Zeroizing<String>,
+}
+
+/// The generation of tenant keys made at onboarding (rotation would add later ones).
+const FIRST_GENERATION: u32 = 1;
+
+impl Broker {
+    pub fn new(config: BrokerConfig, store: Arc<dyn Store>, kms: Arc<dyn KeyService>, clock: Arc<dyn Clock>) -> Self {
+        let cache = KeyCache::new(config.cache_ttl, clock.clone());
+        Self { config, store, kms, clock, cache, metrics: Metrics::default() }
+    }
+
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    // ---- tokens ----------------------------------------------------------------------------
+
+    /// Registers a configured token (operator or service) if it is not known yet.
+    pub async fn register_token(&self, token: &str, scope: TokenScope) -> Result<(), BrokerError> {
+        let hash = tokens::hash(token);
+        if self.store.token_scope(&hash).await?.is_none() {
+            self.store.put_token(&hash, &scope).await?;
+        }
+        Ok(())
+    }
+
+    /// What a bearer token may reach, if anything.
+    pub async fn token_scope(&self, token: &str) -> Result<Option<TokenScope>, BrokerError> {
+        Ok(self.store.token_scope(&tokens::hash(token)).await?)
+    }
+
+    // ---- tenants ---------------------------------------------------------------------------
+
+    pub async fn tenant(&self, id: &TenantId) -> Result<Tenant, BrokerError> {
+        self.store.tenant(id).await?.ok_or_else(|| BrokerError::UnknownTenant(id.clone()))
+    }
+
+    pub async fn tenants(&self) -> Result<Vec<Tenant>, BrokerError> {
+        Ok(self.store.tenants().await?)
+    }
+
+    /// Adds a tenant in `location` whose keys are in `account`: generates its external id and
+    /// its admin token, and returns the setup the customer must run.
+    pub async fn add_tenant(&self, id: &TenantId, location: &str, account: &AccountId) -> Result<NewTenant, BrokerError> {
+        let location = self.config.locations.get(location)?;
+        let external_id: ExternalId =
+            tokens::generate("byok").ok_or(BrokerError::Rng)?.get(..37).unwrap_or_default().parse().map_err(|_| BrokerError::Rng)?;
+        let role_arn = byok_domain::RoleArn::new(account, &self.config.role_name)?;
+        let tenant = Tenant {
+            id: id.clone(),
+            location: location.code.clone(),
+            binding: TenantBinding {
+                account: account.clone(),
+                role_arn,
+                external_id: external_id.clone(),
+                keys: Vec::new(),
+                legacy_trust: false,
+            },
+            state: TenantState::Onboarding,
+            version: 1,
+            created_at: self.clock.now(),
+        };
+        self.store.insert_tenant(&tenant).await?;
+        let admin_token = tokens::generate("byok_tenant").ok_or(BrokerError::Rng)?;
+        self.store.put_token(&tokens::hash(&admin_token), &TokenScope::TenantAdmin(id.clone())).await?;
+        let instructions = onboarding::instructions(&self.config, id, account.as_str(), &location, external_id.as_str());
+        Ok(NewTenant { instructions, admin_token })
+    }
+
+    /// The setup commands again, for a tenant that is still onboarding.
+    pub async fn instructions(&self, id: &TenantId) -> Result<Instructions, BrokerError> {
+        let tenant = self.tenant(id).await?;
+        let location = self.config.locations.get(&tenant.location)?;
+        Ok(onboarding::instructions(&self.config, id, tenant.binding.account.as_str(), &location, tenant.binding.external_id.as_str()))
+    }
+
+    /// Checks the customer's setup. On success the tenant key is generated, wrapped under
+    /// every region's key, and the tenant becomes active; on failure nothing changes and the
+    /// answer says, per region, what is wrong and what to do.
+    pub async fn verify_tenant(&self, id: &TenantId) -> Result<Verification, BrokerError> {
+        let tenant = self.tenant(id).await?;
+        if tenant.state != TenantState::Onboarding {
+            return Err(BrokerError::Invalid(format!(
+                "tenant '{id}' is {}, not onboarding: there is nothing to verify",
+                tenant.state.name()
+            )));
+        }
+        let location = self.config.locations.get(&tenant.location)?;
+        let mut binding = tenant.binding.clone();
+        let mut verification = Verification {
+            tenant: id.to_string(),
+            ok: false,
+            trust_ok: false,
+            trust_problem: None,
+            warnings: Vec::new(),
+            regions: Vec::new(),
+        };
+
+        // The role: assumable with the external id, and not without it.
+        let with_id = self.kms.assume_fresh(&binding, Purpose::Onboard, true).await;
+        self.metrics.kms("AssumeRole", &with_id);
+        match with_id {
+            Err(e) => verification.trust_problem = Some(self.explain_trust(&binding, &e)),
+            Ok(()) => {
+                let without = self.kms.assume_fresh(&binding, Purpose::Onboard, false).await;
+                self.metrics.kms("AssumeRole", &without);
+                match without {
+                    Err(e) if e.is_definitive() => verification.trust_ok = true,
+                    Err(e) => {
+                        verification.trust_problem =
+                            Some(format!("could not check that the role refuses the provider without the external id: {e}; try again"))
+                    }
+                    Ok(()) if self.config.allow_legacy_trust => {
+                        verification.trust_ok = true;
+                        binding.legacy_trust = true;
+                        verification.warnings.push(format!(
+                            "the trust policy of {} does not require the external id; accepted because legacy trust policies are allowed, but add the condition \"StringEquals\": {{\"sts:ExternalId\": \"{}\"}}",
+                            binding.role_arn, binding.external_id
+                        ));
+                    }
+                    Ok(()) => {
+                        verification.trust_problem = Some(format!(
+                            "the role {} can be assumed without the external id; its trust policy must have the condition \"StringEquals\": {{\"sts:ExternalId\": \"{}\"}} (use the policy from `byok tenant add`)",
+                            binding.role_arn, binding.external_id
+                        ))
+                    }
+                }
+            }
+        }
+        if !verification.trust_ok {
+            verification.regions = location
+                .regions
+                .iter()
+                .map(|r| RegionCheck {
+                    region: r.to_string(),
+                    ok: false,
+                    key_arn: None,
+                    problem: Some("not checked: the role must be fixed first".into()),
+                })
+                .collect();
+            return Ok(verification);
+        }
+
+        // Each region's key: found by alias, enabled, and really wraps and unwraps.
+        let alias = format!("{}{id}", self.config.alias_prefix);
+        let tenant_key = TenantKey::generate().ok_or(BrokerError::Rng)?;
+        let mut wrapped = Vec::new();
+        binding.keys.clear();
+        for region in &location.regions {
+            let mut check = RegionCheck { region: region.to_string(), ok: false, key_arn: None, problem: None };
+            match self.check_region(&mut binding, region, &alias, id, &tenant_key).await {
+                Ok(w) => {
+                    check.ok = true;
+                    check.key_arn = Some(w.key_arn.to_string());
+                    wrapped.push(w);
+                }
+                Err(problem) => check.problem = Some(problem),
+            }
+            verification.regions.push(check);
+        }
+        if verification.regions.iter().all(|r| r.ok) {
+            let state = tenant.state.apply(Event::Verified).map_err(|e| BrokerError::Invalid(e.to_string()))?;
+            self.store.activate(id, tenant.version, &binding, &wrapped, state).await?;
+            verification.ok = true;
+        }
+        Ok(verification)
+    }
+
+    async fn check_region(
+        &self,
+        binding: &mut TenantBinding,
+        region: &byok_domain::Region,
+        alias: &str,
+        id: &TenantId,
+        key: &TenantKey,
+    ) -> Result<WrappedKey, String> {
+        let described = self.kms.describe_key(binding, region, alias, Purpose::Onboard).await;
+        self.metrics.kms("DescribeKey", &described);
+        let status = described.map_err(|e| explain_key(&e, region.as_str(), alias))?;
+        let key_arn: byok_domain::KeyArn =
+            status.arn.parse().map_err(|e| format!("{alias} in {region} does not name a usable key: {e}"))?;
+        if key_arn.region() != *region {
+            return Err(format!("{alias} in {region} points to a key in {}: the key must be in {region}", key_arn.region()));
+        }
+        if !status.enabled {
+            return Err(match status.state.as_str() {
+                "PendingDeletion" => format!(
+                    "key {key_arn} is pending deletion: cancel it (aws kms cancel-key-deletion --region {region} --key-id {key_arn}), then enable it (aws kms enable-key --region {region} --key-id {key_arn})"
+                ),
+                state => format!("key {key_arn} is {state}: enable it (aws kms enable-key --region {region} --key-id {key_arn})"),
+            });
+        }
+        binding.keys.push(RegionKey { region: region.clone(), key_arn: key_arn.clone() });
+        let wrapped = self.kms.wrap(binding, region, id, key, Purpose::Onboard).await;
+        self.metrics.kms("Encrypt", &wrapped);
+        let wrapped = wrapped.map_err(|e| explain_key(&e, region.as_str(), alias))?;
+        let unwrapped = self.kms.unwrap(binding, region, id, &wrapped, Purpose::Onboard).await;
+        self.metrics.kms("Decrypt", &unwrapped);
+        let unwrapped = unwrapped.map_err(|e| explain_key(&e, region.as_str(), alias))?;
+        if unwrapped.expose() != key.expose() {
+            return Err(format!("key {key_arn} did not give back what it encrypted"));
+        }
+        Ok(WrappedKey { region: region.clone(), key_arn, generation: FIRST_GENERATION, wrapped })
+    }
+
+    fn explain_trust(&self, binding: &TenantBinding, e: &AccessError) -> String {
+        match e {
+            AccessError::Denied { .. } => format!(
+                "the provider ({}) cannot assume {}: create the role, or fix its trust policy to allow the provider with sts:ExternalId {} (the policy from `byok tenant add`)",
+                self.config.provider_principal, binding.role_arn, binding.external_id
+            ),
+            other => format!("could not reach AWS to assume {}: {other}; try again", binding.role_arn),
+        }
+    }
+
+    // ---- lifecycle -------------------------------------------------------------------------
+
+    /// Marks the tenant revoked (deadline = now + grace) and forgets its key on this node.
+    pub async fn revoke(&self, id: &TenantId) -> Result<Tenant, BrokerError> {
+        let tenant = self.tenant(id).await?;
+        let event = Event::RevocationDetected { at: self.clock.now(), grace: self.config.grace_period };
+        let state = tenant.state.apply(event).map_err(|e| BrokerError::Invalid(e.to_string()))?;
+        self.cache.purge(id);
+        self.kms.forget(&tenant.binding);
+        let updated = self.store.set_state(id, tenant.version, state).await?;
+        self.cache.purge(id);
+        Ok(updated)
+    }
+
+    /// Destroys a revoked tenant whose deadline has passed: its wrapped keys are erased.
+    pub async fn destroy(&self, id: &TenantId) -> Result<Tenant, BrokerError> {
+        let tenant = self.tenant(id).await?;
+        let state = tenant.state.apply(Event::DeadlinePassed { at: self.clock.now() }).map_err(|e| BrokerError::Invalid(e.to_string()))?;
+        self.cache.purge(id);
+        Ok(self.store.destroy(id, tenant.version, state).await?)
+    }
+
+    // ---- data plane ------------------------------------------------------------------------
+
+    /// Seals `plaintext` for the tenant, bound to `context` (the caller's record id).
+    pub async fn encrypt(&self, id: &TenantId, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, BrokerError> {
+        Ok(self.sealer(id).await?.seal(context, plaintext)?)
+    }
+
+    /// Opens a record sealed by [`encrypt`](Self::encrypt) for the same tenant and context.
+    pub async fn decrypt(&self, id: &TenantId, context: &[u8], record: &[u8]) -> Result<Zeroizing<Vec<u8>>, BrokerError> {
+        Ok(self.sealer(id).await?.open(context, record)?)
+    }
+
+    /// The tenant's sealer: from this node's cache, or unwrapped now (one KMS call however many
+    /// requests are waiting).
+    pub async fn sealer(&self, id: &TenantId) -> Result<Arc<RecordSealer>, BrokerError> {
+        let (sealer, hit) = self.cache.get_or_load(id, || self.load_key(id)).await?;
+        if hit {
+            self.metrics.cache_hits.inc()
+        } else {
+            self.metrics.cache_misses.inc()
+        };
+        Ok(sealer)
+    }
+
+    async fn load_key(&self, id: &TenantId) -> Result<CachedKey, BrokerError> {
+        let tenant = self.tenant(id).await?;
+        match tenant.state {
+            TenantState::Active => {}
+            TenantState::Onboarding => return Err(BrokerError::NotActive { tenant: id.clone(), state: "onboarding" }),
+            TenantState::Revoked { deadline, .. } => return Err(BrokerError::Revoked { tenant: id.clone(), deadline }),
+            TenantState::Destroyed { .. } => return Err(BrokerError::Destroyed(id.clone())),
+        }
+        let wrapped = self.store.wrapped_keys(id).await?;
+        let mut transient: Option<AccessError> = None;
+        // Nearest region first; a transient failure moves on to the next region.
+        for region_key in &tenant.binding.keys {
+            let Some(w) = wrapped.iter().find(|w| w.region == region_key.region) else { continue };
+            let result = self.kms.unwrap(&tenant.binding, &region_key.region, id, &w.wrapped, Purpose::Data).await;
+            self.metrics.kms("Decrypt", &result);
+            match result {
+                Ok(key) => {
+                    let sealer = RecordSealer::new(id.as_str(), key, w.generation)?;
+                    return Ok(CachedKey { sealer: Arc::new(sealer), unwrapped_at: self.clock.now() });
+                }
+                Err(e) if e.is_transient() => transient = Some(e),
+                Err(e) => return Err(BrokerError::from_access(e)),
+            }
+        }
+        Err(match transient {
+            Some(e) => BrokerError::KeyServiceUnavailable(e),
+            None => BrokerError::NoWrappedKey,
+        })
+    }
+
+    /// How many tenant keys this node holds.
+    pub fn cached_keys(&self) -> usize {
+        self.cache.len()
+    }
+}
+
+/// A key failure in the customer's words: what is wrong, and the command that fixes it.
+fn explain_key(e: &AccessError, region: &str, alias: &str) -> String {
+    match e {
+        AccessError::Denied { denial: Denial::KeyNotFound, .. } => {
+            format!("no key with alias {alias} in {region}: create the key and its alias in {region} (the commands from `byok tenant add`)")
+        }
+        AccessError::Denied { denial: Denial::KeyDisabled, .. } => {
+            format!("the key {alias} in {region} is disabled: enable it (aws kms enable-key --region {region} --key-id {alias})")
+        }
+        AccessError::Denied { denial: Denial::KeyPendingDeletion, .. } => {
+            format!(
+                "the key {alias} in {region} is pending deletion: cancel the deletion (aws kms cancel-key-deletion --region {region} --key-id KEY_ID), then enable it"
+            )
+        }
+        AccessError::Denied { denial: Denial::KeyPolicy, .. } => {
+            format!(
+                "the key policy of {alias} in {region} does not let the byok role use it: allow kms:DescribeKey, kms:Encrypt and kms:Decrypt for the role"
+            )
+        }
+        AccessError::Denied { denial: Denial::TrustPolicy, .. } => {
+            "the role could not be assumed for this region: fix the trust policy".to_string()
+        }
+        AccessError::Denied { denial: Denial::IncorrectKey, .. } => {
+            format!("the key {alias} in {region} is not the key the tenant key was wrapped under")
+        }
+        AccessError::Transient { .. } => format!("AWS did not answer in {region} ({e}); try again"),
+        other => format!("{region}: {other}"),
+    }
+}

@@ -1,0 +1,97 @@
+//! The node's cache of unwrapped tenant keys.
+//!
+//! - An entry lives for the TTL counted from its unwrap (not from its last use): a customer's
+//!   revocation is never hidden for longer than the TTL by a busy tenant.
+//! - Concurrent misses for one tenant make one KMS call (single flight): the first caller
+//!   loads, the others wait for its result.
+//! - [`KeyCache::purge`] drops a tenant's entry at once (revocation). Keys are zeroized when the
+//!   last holder lets go: the tenant key by `Zeroizing`, aws-lc's key schedules on free.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+
+use byok_domain::TenantId;
+use byok_envelope::RecordSealer;
+use time::{Duration, OffsetDateTime};
+use tokio::sync::OnceCell;
+
+use crate::clock::Clock;
+
+/// An unwrapped tenant key, ready to seal and open.
+#[derive(Debug)]
+pub struct CachedKey {
+    pub sealer: Arc<RecordSealer>,
+    pub unwrapped_at: OffsetDateTime,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    cell: OnceCell<Arc<CachedKey>>,
+}
+
+#[derive(Debug)]
+pub struct KeyCache {
+    ttl: Duration,
+    clock: Arc<dyn Clock>,
+    slots: RwLock<HashMap<TenantId, Arc<Slot>>>,
+}
+
+impl KeyCache {
+    pub fn new(ttl: Duration, clock: Arc<dyn Clock>) -> Self {
+        Self { ttl, clock, slots: RwLock::new(HashMap::new()) }
+    }
+
+    fn fresh(&self, key: &CachedKey, now: OffsetDateTime) -> bool {
+        now < key.unwrapped_at + self.ttl
+    }
+
+    /// The tenant's sealer and whether it came from the cache; `load` runs at most once at a
+    /// time per tenant, and only on a miss.
+    pub async fn get_or_load<E, Fut>(&self, tenant: &TenantId, load: impl FnOnce() -> Fut) -> Result<(Arc<RecordSealer>, bool), E>
+    where
+        Fut: Future<Output = Result<CachedKey, E>>,
+    {
+        let now = self.clock.now();
+        if let Some(slot) = self.slots.read().unwrap_or_else(|p| p.into_inner()).get(tenant) {
+            if let Some(key) = slot.cell.get().filter(|k| self.fresh(k, now)) {
+                return Ok((key.sealer.clone(), true));
+            }
+        }
+        let slot = {
+            let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
+            match slots.get(tenant) {
+                // Empty (a load in flight, or one that failed) or still fresh: share it.
+                Some(slot) if slot.cell.get().is_none_or(|k| self.fresh(k, now)) => slot.clone(),
+                _ => {
+                    let slot = Arc::new(Slot::default());
+                    slots.insert(tenant.clone(), slot.clone());
+                    slot
+                }
+            }
+        };
+        let mut loaded_here = false;
+        let key = slot
+            .cell
+            .get_or_try_init(|| {
+                loaded_here = true;
+                async { load().await.map(Arc::new) }
+            })
+            .await?;
+        Ok((key.sealer.clone(), !loaded_here))
+    }
+
+    /// Forgets the tenant's key on this node, now.
+    pub fn purge(&self, tenant: &TenantId) {
+        self.slots.write().unwrap_or_else(|p| p.into_inner()).remove(tenant);
+    }
+
+    /// How many tenants have a key cached (fresh or not yet swept).
+    pub fn len(&self) -> usize {
+        self.slots.read().unwrap_or_else(|p| p.into_inner()).values().filter(|s| s.cell.get().is_some()).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,68 @@
+//! [`BrokerError`]: what went wrong, in words a caller can act on.
+
+use byok_domain::{IdError, LocationError, TenantId};
+use byok_envelope::EnvelopeError;
+use byok_kms::AccessError;
+use byok_store::StoreError;
+use time::OffsetDateTime;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BrokerError {
+    #[error("no tenant '{0}'")]
+    UnknownTenant(TenantId),
+    #[error("tenant '{0}' already exists")]
+    TenantExists(TenantId),
+    #[error("tenant '{tenant}' is {state}: run `byok tenant verify {tenant}` once the customer has run the setup commands")]
+    NotActive { tenant: TenantId, state: &'static str },
+    #[error("tenant '{tenant}' has revoked access to its keys; data is unavailable until access is restored (deadline {deadline})")]
+    Revoked { tenant: TenantId, deadline: OffsetDateTime },
+    #[error("tenant '{0}' was destroyed: its keys are erased and its data cannot be recovered")]
+    Destroyed(TenantId),
+    #[error("the tenant's keys could not be reached ({0}); try again shortly")]
+    KeyServiceUnavailable(#[source] AccessError),
+    #[error("the customer's AWS account refused access: {0}")]
+    KeyAccessDenied(#[source] AccessError),
+    #[error("the tenant's keys could not be used: {0}")]
+    KeyAccess(#[source] AccessError),
+    #[error("the tenant has no wrapped key in any of its regions")]
+    NoWrappedKey,
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    #[error(transparent)]
+    InvalidId(#[from] IdError),
+    #[error(transparent)]
+    Location(#[from] LocationError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the tenant changed while this request was being handled; retry")]
+    Conflict,
+    #[error("storage failed: {0}")]
+    Store(#[source] StoreError),
+    #[error("the system random number generator failed")]
+    Rng,
+}
+
+impl From<StoreError> for BrokerError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::AlreadyExists(id) => BrokerError::TenantExists(id),
+            StoreError::NotFound(id) => BrokerError::UnknownTenant(id),
+            StoreError::Conflict { .. } => BrokerError::Conflict,
+            other => BrokerError::Store(other),
+        }
+    }
+}
+
+impl BrokerError {
+    /// Sorts a key-access failure into unavailable (transient), denied, or other.
+    pub fn from_access(e: AccessError) -> Self {
+        if e.is_transient() {
+            BrokerError::KeyServiceUnavailable(e)
+        } else if e.is_definitive() {
+            BrokerError::KeyAccessDenied(e)
+        } else {
+            BrokerError::KeyAccess(e)
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! Prometheus metrics the broker keeps (the HTTP layer adds its own and renders them all).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KmsLabels {
+    pub operation: String,
+    /// `ok`, `denied`, `transient`, `error`.
+    pub outcome: String,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Metrics {
+    pub cache_hits: Counter,
+    pub cache_misses: Counter,
+    pub kms_calls: Family<KmsLabels, Counter>,
+}
+
+impl Metrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register("byok_key_cache_hits", "Data-plane requests served from the node's key cache", self.cache_hits.clone());
+        registry.register("byok_key_cache_misses", "Data-plane requests that had to unwrap the tenant key", self.cache_misses.clone());
+        registry.register("byok_kms_calls", "Calls to the customers' KMS and STS, by operation and outcome", self.kms_calls.clone());
+    }
+
+    pub fn kms(&self, operation: &str, result: &Result<impl Sized, byok_kms::AccessError>) {
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(e) if e.is_definitive() => "denied",
+            Err(e) if e.is_transient() => "transient",
+            Err(_) => "error",
+        };
+        self.kms_calls.get_or_create(&KmsLabels { operation: operation.into(), outcome: outcome.into() }).inc();
+    }
+}

@@ -1,0 +1,169 @@
+//! The broker with the KMS test double and a SQLite store: the cache, the lifecycle refusals,
+//! isolation and tampering. (Against localcloud and the real aws CLI: the server's tests.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use byok_broker::{Broker, BrokerConfig, BrokerError, ManualClock};
+use byok_domain::{Region, TenantId, TenantState};
+use byok_kms::{AccessError, Denial, FakeKeyService, Fault};
+use byok_store::SqlStore;
+use time::{Duration, OffsetDateTime};
+
+struct Setup {
+    broker: Arc<Broker>,
+    kms: Arc<FakeKeyService>,
+    clock: Arc<ManualClock>,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup() -> Setup {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Arc::new(SqlStore::sqlite(&dir.path().join("byok.db")).await.expect("store"));
+    let kms = Arc::new(FakeKeyService::default());
+    let clock = Arc::new(ManualClock::new(OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("t")));
+    let config = BrokerConfig::new("arn:aws:iam::279766244153:role/Cryptor-OSB-Provider".parse().expect("arn"));
+    let broker = Arc::new(Broker::new(config, store, kms.clone(), clock.clone()));
+    Setup { broker, kms, clock, _dir: dir }
+}
+
+async fn active(s: &Setup, id: &str) -> TenantId {
+    let id: TenantId = id.parse().expect("id");
+    s.broker.add_tenant(&id, "us", &"111122223333".parse().expect("acct")).await.expect("add");
+    // The double lets the role be assumed with and without the external id: a legacy policy.
+    s.kms.fail(None, None);
+    let v = s.broker.verify_tenant(&id).await.expect("verify");
+    assert!(!v.ok, "a role assumable without the external id is refused");
+    assert!(v.trust_problem.as_deref().is_some_and(|p| p.contains("without the external id")), "{v:?}");
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_trust_is_refused_unless_allowed_and_then_warned() {
+    let s = setup().await;
+    let id = active(&s, "acme").await;
+    assert_eq!(s.broker.tenant(&id).await.expect("tenant").state, TenantState::Onboarding);
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Arc::new(SqlStore::sqlite(&dir.path().join("b.db")).await.expect("store"));
+    let mut config = s.broker.config().clone();
+    config.allow_legacy_trust = true;
+    let lenient = Broker::new(config, store, s.kms.clone(), s.clock.clone());
+    lenient.add_tenant(&id, "us", &"111122223333".parse().expect("acct")).await.expect("add");
+    let v = lenient.verify_tenant(&id).await.expect("verify");
+    assert!(v.ok && v.warnings.iter().any(|w| w.contains("does not require the external id")), "{v:?}");
+    assert!(lenient.tenant(&id).await.expect("t").binding.legacy_trust);
+    let sealed = lenient.encrypt(&id, b"r1", b"data").await.expect("encrypt");
+    assert_eq!(lenient.decrypt(&id, b"r1", &sealed).await.expect("decrypt").as_slice(), b"data");
+}
+
+/// A broker whose tenants verify (legacy allowed, since the double cannot refuse only the
+/// external-id-less AssumeRole).
+async fn lenient() -> Setup {
+    let mut s = setup().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Arc::new(SqlStore::sqlite(&dir.path().join("b.db")).await.expect("store"));
+    let mut config = s.broker.config().clone();
+    config.allow_legacy_trust = true;
+    s.broker = Arc::new(Broker::new(config, store, s.kms.clone(), s.clock.clone()));
+    s._dir = dir;
+    s
+}
+
+async fn onboard(s: &Setup, id: &str) -> TenantId {
+    let id: TenantId = id.parse().expect("id");
+    s.broker.add_tenant(&id, "us", &"111122223333".parse().expect("acct")).await.expect("add");
+    assert!(s.broker.verify_tenant(&id).await.expect("verify").ok);
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_make_one_unwrap_and_the_ttl_counts_from_it() {
+    let s = lenient().await;
+    let id = onboard(&s, "acme").await;
+    let before = s.kms.unwraps.load(Ordering::SeqCst);
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let broker = s.broker.clone();
+        let id = id.clone();
+        tasks.push(tokio::spawn(async move { broker.encrypt(&id, format!("r{i}").as_bytes(), b"x").await }));
+    }
+    for t in tasks {
+        t.await.expect("join").expect("encrypt");
+    }
+    assert_eq!(s.kms.unwraps.load(Ordering::SeqCst) - before, 1, "single flight");
+    assert_eq!(s.broker.metrics.cache_misses.get(), 1);
+    assert_eq!(s.broker.metrics.cache_hits.get(), 31);
+
+    // Still cached just before the TTL; unwrapped again after it, however busy the tenant was.
+    s.clock.advance(Duration::seconds(299));
+    s.broker.encrypt(&id, b"r", b"x").await.expect("encrypt");
+    assert_eq!(s.kms.unwraps.load(Ordering::SeqCst) - before, 1);
+    s.clock.advance(Duration::seconds(2));
+    s.broker.encrypt(&id, b"r", b"x").await.expect("encrypt");
+    assert_eq!(s.kms.unwraps.load(Ordering::SeqCst) - before, 2, "TTL counted from the unwrap");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_and_destroyed_tenants_are_refused() {
+    let s = lenient().await;
+    let id = onboard(&s, "acme").await;
+    let sealed = s.broker.encrypt(&id, b"r1", b"secret").await.expect("encrypt");
+    let revoked = s.broker.revoke(&id).await.expect("revoke");
+    let TenantState::Revoked { deadline, .. } = revoked.state else { panic!("{revoked:?}") };
+    assert_eq!(deadline, byok_broker::Clock::now(s.clock.as_ref()) + Duration::days(15));
+    assert!(
+        matches!(s.broker.decrypt(&id, b"r1", &sealed).await, Err(BrokerError::Revoked { .. })),
+        "refused at once: the cache was purged"
+    );
+    assert!(matches!(s.broker.destroy(&id).await, Err(BrokerError::Invalid(_))), "not before the deadline");
+    s.clock.advance(Duration::days(16));
+    s.broker.destroy(&id).await.expect("destroy");
+    assert!(matches!(s.broker.decrypt(&id, b"r1", &sealed).await, Err(BrokerError::Destroyed(_))));
+    let onboarding: TenantId = "newco".parse().expect("id");
+    s.broker.add_tenant(&onboarding, "eu", &"111122223333".parse().expect("acct")).await.expect("add");
+    assert!(matches!(s.broker.encrypt(&onboarding, b"r", b"x").await, Err(BrokerError::NotActive { .. })));
+    assert!(matches!(s.broker.encrypt(&"ghost".parse().expect("id"), b"r", b"x").await, Err(BrokerError::UnknownTenant(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_are_isolated_and_tampering_is_caught() {
+    let s = lenient().await;
+    let a = onboard(&s, "acme").await;
+    let b = onboard(&s, "beta").await;
+    let sealed = s.broker.encrypt(&a, b"r1", b"secret").await.expect("encrypt");
+    assert!(matches!(s.broker.decrypt(&b, b"r1", &sealed).await, Err(BrokerError::Envelope(_))), "another tenant");
+    assert!(matches!(s.broker.decrypt(&a, b"r2", &sealed).await, Err(BrokerError::Envelope(_))), "another record");
+    let mut t = sealed.clone();
+    let last = t.len() - 1;
+    t[last] ^= 1;
+    assert!(matches!(s.broker.decrypt(&a, b"r1", &t).await, Err(BrokerError::Envelope(_))));
+    assert_eq!(s.broker.decrypt(&a, b"r1", &sealed).await.expect("decrypt").as_slice(), b"secret");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nearest_region_first_then_the_next_on_a_transient_fault() {
+    let s = lenient().await;
+    let id = onboard(&s, "acme").await;
+    let other = onboard(&s, "beta").await;
+    let third = onboard(&s, "gamma").await;
+    let east: Region = "us-east-1".parse().expect("r");
+    let west: Region = "us-west-2".parse().expect("r");
+    s.kms.fail(
+        Some(east.clone()),
+        Some(AccessError::Transient { fault: Fault::Throttled, region: Some(east.clone()), message: "slow down".into() }),
+    );
+    s.broker.encrypt(&id, b"r", b"x").await.expect("served through us-west-2");
+    s.kms.fail(Some(west.clone()), Some(AccessError::Transient { fault: Fault::ServerError, region: Some(west), message: "500".into() }));
+    assert!(
+        matches!(s.broker.encrypt(&other, b"r", b"x").await, Err(BrokerError::KeyServiceUnavailable(_))),
+        "every region down: unavailable, not revoked"
+    );
+    assert_eq!(s.broker.tenant(&other).await.expect("t").state, TenantState::Active);
+    s.kms.fail(
+        Some(east.clone()),
+        Some(AccessError::Denied { denial: Denial::KeyDisabled, region: Some(east), message: "disabled".into() }),
+    );
+    s.kms.fail(Some("us-west-2".parse().expect("r")), None);
+    assert!(matches!(s.broker.encrypt(&third, b"r", b"x").await, Err(BrokerError::KeyAccessDenied(_))));
+}
