@@ -1,0 +1,60 @@
+//! Bearer tokens and scopes. An operator token reaches tenant administration, a service
+//! token every tenant's data plane, a tenant admin token its own tenant's status only.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use byok_domain::TenantId;
+use byok_store::TokenScope;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The caller's scope, from `Authorization: Bearer …`.
+#[derive(Debug, Clone)]
+pub struct Caller(pub TokenScope);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::Unauthorized)?;
+        match state.broker.token_scope(token).await? {
+            Some(scope) => Ok(Caller(scope)),
+            None => Err(ApiError::Unauthorized),
+        }
+    }
+}
+
+impl Caller {
+    pub fn operator(&self) -> Result<(), ApiError> {
+        match self.0 {
+            TokenScope::Operator => Ok(()),
+            TokenScope::Service | TokenScope::TenantAdmin(_) => Err(ApiError::Forbidden),
+        }
+    }
+
+    pub fn service(&self) -> Result<(), ApiError> {
+        match self.0 {
+            TokenScope::Service => Ok(()),
+            TokenScope::Operator | TokenScope::TenantAdmin(_) => Err(ApiError::Forbidden),
+        }
+    }
+
+    /// The operator, or the admin of this very tenant.
+    pub fn tenant_admin(&self, tenant: &TenantId) -> Result<(), ApiError> {
+        match &self.0 {
+            TokenScope::Operator => Ok(()),
+            TokenScope::TenantAdmin(own) if own == tenant => Ok(()),
+            // Another tenant's admin learns nothing, not even whether the tenant exists.
+            TokenScope::TenantAdmin(_) => Err(ApiError::NotFound(format!("no tenant '{tenant}'"))),
+            TokenScope::Service => Err(ApiError::Forbidden),
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! API errors: the one place that maps failures to HTTP status codes. Every error answers
+//! `{"error": CODE, "message": …}`; internal failures say little and log the detail.
+
+use axum::Json;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use byok_broker::BrokerError;
+use serde_json::json;
+use time::format_description::well_known::Rfc3339;
+
+#[derive(Debug)]
+pub enum ApiError {
+    Unauthorized,
+    Forbidden,
+    NotFound(String),
+    Invalid(String),
+    PayloadTooLarge,
+    Broker(BrokerError),
+}
+
+impl From<BrokerError> for ApiError {
+    fn from(e: BrokerError) -> Self {
+        ApiError::Broker(e)
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::PayloadTooLarge;
+        }
+        ApiError::Invalid(r.body_text())
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE { ApiError::PayloadTooLarge } else { ApiError::Invalid(r.body_text()) }
+    }
+}
+
+impl ApiError {
+    /// Status, stable code, message, and extra fields.
+    fn parts(&self) -> (StatusCode, &'static str, String, serde_json::Value) {
+        use BrokerError as B;
+        let none = serde_json::Value::Null;
+        match self {
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required (Authorization: Bearer …)".into(), none),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "this token does not reach this resource".into(), none),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone(), none),
+            ApiError::Invalid(m) => (StatusCode::BAD_REQUEST, "invalid_request", m.clone(), none),
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than this broker accepts".into(), none),
+            ApiError::Broker(e) => match e {
+                B::UnknownTenant(_) => (StatusCode::NOT_FOUND, "unknown_tenant", e.to_string(), none),
+                B::TenantExists(_) => (StatusCode::CONFLICT, "tenant_exists", e.to_string(), none),
+                B::NotActive { .. } => (StatusCode::CONFLICT, "tenant_not_active", e.to_string(), none),
+                B::Revoked { deadline, .. } => {
+                    (StatusCode::FORBIDDEN, "tenant_keys_revoked", e.to_string(), json!({ "deadline": deadline.format(&Rfc3339).unwrap_or_default() }))
+                }
+                B::Destroyed(_) => (StatusCode::GONE, "tenant_destroyed", e.to_string(), none),
+                B::KeyServiceUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "key_service_unavailable", "the tenant's key service is unavailable; try again shortly".into(), none),
+                B::KeyAccessDenied(_) => (StatusCode::FORBIDDEN, "key_access_denied", e.to_string(), none),
+                B::Envelope(_) => (StatusCode::BAD_REQUEST, "invalid_ciphertext", e.to_string(), none),
+                B::InvalidId(_) | B::Location(_) | B::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request", e.to_string(), none),
+                B::Conflict => (StatusCode::CONFLICT, "conflict", e.to_string(), none),
+                B::KeyAccess(_) | B::NoWrappedKey | B::Store(_) | B::Rng | _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "the broker failed; the operator's log has the detail".into(), none),
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message, extra) = self.parts();
+        if status.is_server_error() {
+            tracing::error!(error = ?self, "request failed");
+        }
+        let mut body = json!({ "error": code, "message": message });
+        if let (Some(obj), serde_json::Value::Object(more)) = (body.as_object_mut(), extra) {
+            obj.extend(more);
+        }
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,77 @@
+//! byok's HTTP API.
+//!
+//! # Layout
+//! - [`app`]: the router from one [`AppState`]; [`serve`] binds it with graceful shutdown.
+//! - [`routes`]: one module per feature: `data` (encrypt/decrypt), `tenants` (operator and
+//!   tenant admin), `ops` (health, metrics, OpenAPI).
+//! - [`auth`]: bearer tokens and their scopes; no scope reaches another tenant's anything.
+//! - [`error`]: the one place that knows HTTP status codes.
+//! - [`metrics`]: request counts and latencies by route and status.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod error;
+pub mod metrics;
+pub mod routes;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use byok_broker::Broker;
+use prometheus_client::registry::Registry;
+
+/// Everything a handler needs, cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub broker: Arc<Broker>,
+    pub metrics: Arc<metrics::HttpMetrics>,
+    pub registry: Arc<Registry>,
+}
+
+impl AppState {
+    pub fn new(broker: Arc<Broker>) -> Self {
+        let mut registry = Registry::default();
+        broker.metrics.register(&mut registry);
+        let metrics = metrics::HttpMetrics::default();
+        metrics.register(&mut registry);
+        Self { broker, metrics: Arc::new(metrics), registry: Arc::new(registry) }
+    }
+}
+
+/// The largest request body, by default (a record plus its JSON/base64 overhead).
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The whole API, without a socket (tests call it with `tower::ServiceExt::oneshot`).
+pub fn app(state: AppState, body_limit: usize) -> Router {
+    Router::new()
+        .merge(routes::data::router())
+        .merge(routes::tenants::router())
+        .merge(routes::ops::router())
+        .fallback(routes::ops::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown`, then lets requests in flight finish (bounded).
+pub async fn serve(listener: tokio::net::TcpListener, router: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = tx.send(());
+    });
+    let drained = tokio::spawn(server.into_future());
+    // Once shutdown is asked for, give in-flight requests 10 s.
+    let _ = rx.await;
+    match tokio::time::timeout(Duration::from_secs(10), drained).await {
+        Ok(joined) => joined.unwrap_or(Ok(())),
+        Err(_) => {
+            tracing::warn!("requests still running 10 s after shutdown; stopping anyway");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! HTTP metrics: requests and latency by route and status.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::AppState;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteOnly {
+    pub route: String,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
+}
+
+#[derive(Debug)]
+pub struct HttpMetrics {
+    pub requests: Family<RouteLabels, Counter>,
+    pub latency: Family<RouteOnly, Histogram, fn() -> Histogram>,
+}
+
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        Self { requests: Family::default(), latency: Family::new_with_constructor(latency_histogram) }
+    }
+}
+
+impl HttpMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register("byok_http_requests", "HTTP requests by method, route and status", self.requests.clone());
+        registry.register("byok_http_request_seconds", "HTTP request latency by route", self.latency.clone());
+    }
+}
+
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    state.metrics.requests.get_or_create(&RouteLabels { method, route: route.clone(), status: response.status().as_u16() }).inc();
+    state.metrics.latency.get_or_create(&RouteOnly { route }).observe(started.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,14 @@
+//! One module per feature, each with its own `router()`.
+
+pub mod data;
+pub mod ops;
+pub mod tenants;
+
+use byok_domain::TenantId;
+
+use crate::error::ApiError;
+
+/// A tenant id from a path segment.
+pub(crate) fn tenant_id(raw: &str) -> Result<TenantId, ApiError> {
+    raw.parse().map_err(|e: byok_domain::IdError| ApiError::Invalid(e.to_string()))
+}
