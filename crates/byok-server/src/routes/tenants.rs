@@ -30,7 +30,7 @@ struct AddTenant {
     account_id: String,
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 struct RegionStatus {
     region: String,
     key_arn: String,
