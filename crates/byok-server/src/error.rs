@@ -46,25 +46,39 @@ impl ApiError {
         use BrokerError as B;
         let none = serde_json::Value::Null;
         match self {
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required (Authorization: Bearer …)".into(), none),
+            ApiError::Unauthorized => {
+                (StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required (Authorization: Bearer …)".into(), none)
+            }
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "this token does not reach this resource".into(), none),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone(), none),
             ApiError::Invalid(m) => (StatusCode::BAD_REQUEST, "invalid_request", m.clone(), none),
-            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than this broker accepts".into(), none),
+            ApiError::PayloadTooLarge => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than this broker accepts".into(), none)
+            }
             ApiError::Broker(e) => match e {
                 B::UnknownTenant(_) => (StatusCode::NOT_FOUND, "unknown_tenant", e.to_string(), none),
                 B::TenantExists(_) => (StatusCode::CONFLICT, "tenant_exists", e.to_string(), none),
                 B::NotActive { .. } => (StatusCode::CONFLICT, "tenant_not_active", e.to_string(), none),
-                B::Revoked { deadline, .. } => {
-                    (StatusCode::FORBIDDEN, "tenant_keys_revoked", e.to_string(), json!({ "deadline": deadline.format(&Rfc3339).unwrap_or_default() }))
-                }
+                B::Revoked { deadline, .. } => (
+                    StatusCode::FORBIDDEN,
+                    "tenant_keys_revoked",
+                    e.to_string(),
+                    json!({ "deadline": deadline.format(&Rfc3339).unwrap_or_default() }),
+                ),
                 B::Destroyed(_) => (StatusCode::GONE, "tenant_destroyed", e.to_string(), none),
-                B::KeyServiceUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "key_service_unavailable", "the tenant's key service is unavailable; try again shortly".into(), none),
+                B::KeyServiceUnavailable(_) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "key_service_unavailable",
+                    "the tenant's key service is unavailable; try again shortly".into(),
+                    none,
+                ),
                 B::KeyAccessDenied(_) => (StatusCode::FORBIDDEN, "key_access_denied", e.to_string(), none),
                 B::Envelope(_) => (StatusCode::BAD_REQUEST, "invalid_ciphertext", e.to_string(), none),
                 B::InvalidId(_) | B::Location(_) | B::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request", e.to_string(), none),
                 B::Conflict => (StatusCode::CONFLICT, "conflict", e.to_string(), none),
-                B::KeyAccess(_) | B::NoWrappedKey | B::Store(_) | B::Rng | _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "the broker failed; the operator's log has the detail".into(), none),
+                B::KeyAccess(_) | B::NoWrappedKey | B::Store(_) | B::Rng | _ => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "internal", "the broker failed; the operator's log has the detail".into(), none)
+                }
             },
         }
     }

@@ -50,6 +50,18 @@ struct DecryptResponse {
     plaintext: String,
 }
 
+/// The request body, with body-limit and read failures in the API's error body.
+#[derive(Debug)]
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        Ok(RawBody(Bytes::from_request(req, state).await?))
+    }
+}
+
 fn is_raw(headers: &HeaderMap) -> bool {
     headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("application/octet-stream"))
 }
@@ -74,7 +86,13 @@ fn raw(bytes: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"))], bytes).into_response()
 }
 
-async fn encrypt(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn encrypt(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
     caller.service()?;
     let id = tenant_id(&id)?;
     match parse::<EncryptRequest>(&headers, &body)? {
@@ -87,7 +105,13 @@ async fn encrypt(State(state): State<AppState>, caller: Caller, Path(id): Path<S
     }
 }
 
-async fn decrypt(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn decrypt(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
     caller.service()?;
     let id = tenant_id(&id)?;
     match parse::<DecryptRequest>(&headers, &body)? {

@@ -1,0 +1,219 @@
+//! The `byok` command. The binary only parses flags; everything is here, callable by tests.
+//!
+//! # Layout
+//! - [`Cli`] and [`run`]: the commands.
+//! - [`serve`]: the broker, its store, its provider identity, and (by default) an embedded
+//!   localcloud, from validated [`serve::ServeParams`].
+//! - [`provider`]: where the provider's own AWS credentials come from.
+//! - [`client`]: the HTTP client the `tenant`, `encrypt` and `decrypt` commands use.
+#![forbid(unsafe_code)]
+
+pub mod client;
+pub mod provider;
+pub mod serve;
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+
+use crate::client::Client;
+
+/// Customer-held keys for multi-tenant SaaS.
+#[derive(Debug, Parser)]
+#[command(name = "byok", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the broker (with an embedded localcloud unless --aws-endpoint or --real-aws).
+    Serve(Box<serve::ServeArgs>),
+    /// Run localcloud alone (same as the `localcloud serve` binary).
+    Localcloud {
+        #[arg(long, env = "LOCALCLOUD_LISTEN", default_value = "127.0.0.1:4566")]
+        listen: std::net::SocketAddr,
+        #[arg(long, env = "LOCALCLOUD_DATA_DIR", default_value = "data/localcloud")]
+        data_dir: std::path::PathBuf,
+    },
+    /// Tenants: add, verify, show, list.
+    Tenant {
+        #[command(flatten)]
+        api: client::ApiArgs,
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Encrypt stdin (or --text) for a tenant; prints the record in base64.
+    Encrypt {
+        #[command(flatten)]
+        api: client::ApiArgs,
+        #[arg(long)]
+        tenant: String,
+        /// The record id the data is bound to.
+        #[arg(long, default_value = "")]
+        context: String,
+        #[arg(long)]
+        text: Option<String>,
+    },
+    /// Decrypt a base64 record (argument or stdin) for a tenant; writes the plaintext.
+    Decrypt {
+        #[command(flatten)]
+        api: client::ApiArgs,
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value = "")]
+        context: String,
+        record: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Add a tenant; prints the aws CLI script the customer runs (stdout) and its admin token (stderr).
+    Add {
+        id: String,
+        #[arg(long)]
+        location: String,
+        #[arg(long)]
+        account_id: String,
+    },
+    /// Verify the customer's setup; activates the tenant if every region passes.
+    Verify {
+        id: String,
+    },
+    Show {
+        id: String,
+    },
+    List,
+    /// Print the customer's setup script again.
+    Setup {
+        id: String,
+    },
+}
+
+/// Runs a command; the exit code says whether it succeeded.
+pub fn run(cli: Cli) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(*args).await.map_err(|e| e.to_string()),
+            Command::Localcloud { listen, data_dir } => {
+                let cloud = std::sync::Arc::new(localcloud::Cloud::open(Some(&data_dir)).map_err(|e| e.to_string())?);
+                localcloud::server::run(listen, cloud).await.map_err(|e| e.to_string())
+            }
+            Command::Tenant { api, command } => tenant(Client::new(&api)?, command).await,
+            Command::Encrypt { api, tenant, context, text } => {
+                let plaintext = match text {
+                    Some(t) => t.into_bytes(),
+                    None => read_stdin()?,
+                };
+                let answer = Client::new(&api)?
+                    .call(
+                        "POST",
+                        &format!("/v1/tenants/{tenant}/encrypt"),
+                        Some(json!({ "plaintext": STANDARD.encode(plaintext), "context": context })),
+                    )
+                    .await?;
+                println!("{}", answer["ciphertext"].as_str().unwrap_or_default());
+                Ok(())
+            }
+            Command::Decrypt { api, tenant, context, record } => {
+                let record = match record {
+                    Some(r) => r,
+                    None => String::from_utf8(read_stdin()?).map_err(|_| "the record must be base64 text".to_string())?,
+                };
+                let answer = Client::new(&api)?
+                    .call(
+                        "POST",
+                        &format!("/v1/tenants/{tenant}/decrypt"),
+                        Some(json!({ "ciphertext": record.trim(), "context": context })),
+                    )
+                    .await?;
+                let plaintext = STANDARD.decode(answer["plaintext"].as_str().unwrap_or_default()).map_err(|e| e.to_string())?;
+                std::io::stdout().write_all(&plaintext).map_err(|e| e.to_string())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn read_stdin() -> Result<Vec<u8>, String> {
+    let mut buf = Vec::new();
+    std::io::stdin().read_to_end(&mut buf).map_err(|e| format!("cannot read stdin: {e}"))?;
+    Ok(buf)
+}
+
+async fn tenant(client: Client, command: TenantCommand) -> Result<(), String> {
+    match command {
+        TenantCommand::Add { id, location, account_id } => {
+            let answer =
+                client.call("POST", "/v1/tenants", Some(json!({ "id": id, "location": location, "account_id": account_id }))).await?;
+            eprintln!(
+                "tenant {id} added (onboarding). Its admin token, shown once:\n  {}",
+                answer["admin_token"].as_str().unwrap_or_default()
+            );
+            eprintln!("The customer runs the script below in AWS account {account_id}; then: byok tenant verify {id}\n");
+            print!("{}", answer["instructions"]["commands"].as_str().unwrap_or_default());
+            Ok(())
+        }
+        TenantCommand::Setup { id } => {
+            let answer = client.call("GET", &format!("/v1/tenants/{id}/setup"), None).await?;
+            print!("{}", answer["commands"].as_str().unwrap_or_default());
+            Ok(())
+        }
+        TenantCommand::Verify { id } => {
+            let (status, answer) = client.send("POST", &format!("/v1/tenants/{id}/verify"), None).await?;
+            if status != 200 && status != 422 {
+                return Err(client::error_text(status, &answer));
+            }
+            print_verification(&answer);
+            if answer["ok"] == Value::Bool(true) { Ok(()) } else { Err(format!("tenant {id} is not verified yet")) }
+        }
+        TenantCommand::Show { id } => {
+            println!("{:#}", client.call("GET", &format!("/v1/tenants/{id}"), None).await?);
+            Ok(())
+        }
+        TenantCommand::List => {
+            println!("{:#}", client.call("GET", "/v1/tenants", None).await?);
+            Ok(())
+        }
+    }
+}
+
+fn print_verification(v: &Value) {
+    let mark = |ok: bool| if ok { "ok  " } else { "FAIL" };
+    println!(
+        "[{}] role: {}",
+        mark(v["trust_ok"] == Value::Bool(true)),
+        v["trust_problem"].as_str().unwrap_or("assumable with the external id, and not without")
+    );
+    for w in v["warnings"].as_array().into_iter().flatten() {
+        println!("[warn] {}", w.as_str().unwrap_or_default());
+    }
+    for r in v["regions"].as_array().into_iter().flatten() {
+        let ok = r["ok"] == Value::Bool(true);
+        let detail = if ok { r["key_arn"].as_str().unwrap_or_default() } else { r["problem"].as_str().unwrap_or_default() };
+        println!("[{}] {}: {detail}", mark(ok), r["region"].as_str().unwrap_or_default());
+    }
+    println!(
+        "{}",
+        if v["ok"] == Value::Bool(true) { "tenant is active" } else { "tenant is still onboarding: fix the above and verify again" }
+    );
+}

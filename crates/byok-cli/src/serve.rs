@@ -1,0 +1,319 @@
+//! `byok serve`: configuration in two stages (flags / `BYOK_*` environment / TOML file →
+//! validated [`ServeParams`]), then the broker with its store, provider identity and, by
+//! default, an embedded localcloud.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_credential_types::provider::SharedCredentialsProvider;
+use byok_broker::{Broker, BrokerConfig, SystemClock};
+use byok_kms::{AwsKeyService, AwsKeyServiceConfig};
+use byok_store::{SqlStore, TokenScope};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::provider::{self, LocalcloudRoleCredentials};
+
+/// Flags and environment; every field may also come from the `--config` TOML file (same names,
+/// snake_case). Flags and environment win over the file; the file over the defaults.
+#[derive(clap::Args, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeArgs {
+    /// A TOML file with any of these settings.
+    #[arg(long, env = "BYOK_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// API address [default: 127.0.0.1:8080].
+    #[arg(long, env = "BYOK_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// State directory: the SQLite store, tokens, the embedded localcloud [default: data].
+    #[arg(long, env = "BYOK_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://PATH?mode=rwc` or `postgres://…` [default: SQLite in the data directory].
+    #[arg(long, env = "BYOK_STORE_URL", hide_env_values = true)]
+    pub store_url: Option<String>,
+    /// Use a localcloud (or other AWS-compatible endpoint) already running here.
+    #[arg(long, env = "BYOK_AWS_ENDPOINT", conflicts_with = "real_aws")]
+    pub aws_endpoint: Option<String>,
+    /// Use real AWS with the default credential chain as the provider's identity.
+    #[arg(long, env = "BYOK_REAL_AWS")]
+    #[serde(default)]
+    pub real_aws: bool,
+    /// Embedded localcloud's address [default: 127.0.0.1:4566].
+    #[arg(long, env = "BYOK_LOCALCLOUD_LISTEN")]
+    pub localcloud_listen: Option<SocketAddr>,
+    /// Provider account id in localcloud [default: 279766244153, the seed's].
+    #[arg(long, env = "BYOK_PROVIDER_ACCOUNT_ID")]
+    pub provider_account_id: Option<String>,
+    /// Provider role name in localcloud [default: Cryptor-OSB-Provider, the seed's].
+    #[arg(long, env = "BYOK_PROVIDER_ROLE")]
+    pub provider_role: Option<String>,
+    /// Provider role ARN (real AWS: the role the broker's credentials belong to).
+    #[arg(long, env = "BYOK_PROVIDER_ROLE_ARN")]
+    pub provider_role_arn: Option<String>,
+    /// The customer role's name [default: byok-key-management].
+    #[arg(long, env = "BYOK_ROLE_NAME")]
+    pub role_name: Option<String>,
+    /// Key alias prefix [default: alias/byok-].
+    #[arg(long, env = "BYOK_ALIAS_PREFIX")]
+    pub alias_prefix: Option<String>,
+    /// Key cache TTL in seconds, counted from the unwrap [default: 300].
+    #[arg(long, env = "BYOK_CACHE_TTL_SECONDS")]
+    pub cache_ttl_seconds: Option<u64>,
+    /// Accept trust policies without an sts:ExternalId condition (with a warning).
+    #[arg(long, env = "BYOK_ALLOW_LEGACY_TRUST")]
+    #[serde(default)]
+    pub allow_legacy_trust: bool,
+    /// Largest request body in bytes [default: 1048576].
+    #[arg(long, env = "BYOK_MAX_BODY")]
+    pub max_body: Option<usize>,
+    /// Operator token [default: generated, written to DATA_DIR/operator.token].
+    #[arg(long, env = "BYOK_OPERATOR_TOKEN", hide_env_values = true)]
+    pub operator_token: Option<String>,
+    /// Product-service token [default: generated, written to DATA_DIR/service.token].
+    #[arg(long, env = "BYOK_SERVICE_TOKEN", hide_env_values = true)]
+    pub service_token: Option<String>,
+}
+
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("aws_endpoint", &self.aws_endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the customers' AWS is.
+#[derive(Debug, Clone)]
+pub enum Aws {
+    /// Start localcloud in-process on this address.
+    Embedded(SocketAddr),
+    /// A localcloud already running at this URL.
+    Endpoint(String),
+    /// Real AWS.
+    Real { provider_role_arn: String },
+}
+
+/// Validated parameters.
+pub struct ServeParams {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub store_url: String,
+    pub aws: Aws,
+    pub provider_account_id: String,
+    pub provider_role: String,
+    pub role_name: String,
+    pub alias_prefix: String,
+    pub cache_ttl: Duration,
+    pub allow_legacy_trust: bool,
+    pub max_body: usize,
+    pub operator_token: Option<Zeroizing<String>>,
+    pub service_token: Option<Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for ServeParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeParams")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("aws", &self.aws)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServeParams {
+    pub fn from_args(args: ServeArgs) -> Result<Self, String> {
+        let file: ServeArgs = match &args.config {
+            None => ServeArgs::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                toml::from_str(&text).map_err(|e| format!("{} is not a valid byok config: {e}", path.display()))?
+            }
+        };
+        let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
+        let aws = match (args.aws_endpoint.or(file.aws_endpoint), args.real_aws || file.real_aws) {
+            (Some(_), true) => return Err("give either --aws-endpoint or --real-aws, not both".into()),
+            (Some(url), false) => {
+                if !url.starts_with("http://") {
+                    return Err(format!("--aws-endpoint must be http://HOST:PORT (a localcloud), not {url}"));
+                }
+                Aws::Endpoint(url)
+            }
+            (None, true) => Aws::Real {
+                provider_role_arn: args
+                    .provider_role_arn
+                    .or(file.provider_role_arn)
+                    .ok_or("--real-aws needs --provider-role-arn: the role the broker runs as")?,
+            },
+            (None, false) => {
+                Aws::Embedded(args.localcloud_listen.or(file.localcloud_listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 4566))))
+            }
+        };
+        let cache_ttl = args.cache_ttl_seconds.or(file.cache_ttl_seconds).unwrap_or(300);
+        if cache_ttl == 0 || cache_ttl > 86_400 {
+            return Err(format!("the cache TTL is 1 to 86400 seconds, not {cache_ttl}"));
+        }
+        let store_url =
+            args.store_url.or(file.store_url).unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("byok.db").display()));
+        Ok(Self {
+            listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            store_url,
+            aws,
+            provider_account_id: args.provider_account_id.or(file.provider_account_id).unwrap_or_else(|| "279766244153".into()),
+            provider_role: args.provider_role.or(file.provider_role).unwrap_or_else(|| "Cryptor-OSB-Provider".into()),
+            role_name: args.role_name.or(file.role_name).unwrap_or_else(|| "byok-key-management".into()),
+            alias_prefix: args.alias_prefix.or(file.alias_prefix).unwrap_or_else(|| "alias/byok-".into()),
+            cache_ttl: Duration::from_secs(cache_ttl),
+            allow_legacy_trust: args.allow_legacy_trust || file.allow_legacy_trust,
+            max_body: args.max_body.or(file.max_body).unwrap_or(byok_server::DEFAULT_BODY_LIMIT),
+            operator_token: args.operator_token.or(file.operator_token).map(Zeroizing::new),
+            service_token: args.service_token.or(file.service_token).map(Zeroizing::new),
+            data_dir,
+        })
+    }
+}
+
+/// A running broker (and its embedded localcloud, if any).
+pub struct Running {
+    pub api: SocketAddr,
+    pub broker: Arc<Broker>,
+    pub localcloud: Option<localcloud::Running>,
+    /// The AWS endpoint the broker uses (`None`: real AWS).
+    pub aws_endpoint: Option<String>,
+    pub provider_role_arn: String,
+    pub operator_token: Zeroizing<String>,
+    pub service_token: Zeroizing<String>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running").field("api", &self.api).field("aws_endpoint", &self.aws_endpoint).finish_non_exhaustive()
+    }
+}
+
+impl Running {
+    pub fn api_url(&self) -> String {
+        format!("http://{}", self.api)
+    }
+
+    /// Stops the API (draining requests), then the embedded localcloud.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task).await.unwrap_or(Ok(()))?;
+        if let Some(lc) = self.localcloud.take() {
+            lc.stop().await?;
+        }
+        Ok(())
+    }
+}
+
+/// A configured token, or one generated and kept in `DATA_DIR/NAME.token` across restarts.
+fn token(configured: Option<Zeroizing<String>>, data_dir: &std::path::Path, name: &str, prefix: &str) -> Result<Zeroizing<String>, String> {
+    if let Some(t) = configured {
+        return Ok(t);
+    }
+    let path = data_dir.join(format!("{name}.token"));
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        return Ok(Zeroizing::new(existing.trim().to_string()));
+    }
+    let fresh = byok_broker::tokens::generate(prefix).ok_or("the system random number generator failed")?;
+    provider::write_private(&path, fresh.as_bytes())?;
+    Ok(fresh)
+}
+
+/// Starts everything; returns once the API is listening.
+pub async fn start(params: ServeParams) -> Result<Running, String> {
+    std::fs::create_dir_all(&params.data_dir).map_err(|e| format!("cannot create {}: {e}", params.data_dir.display()))?;
+    let (localcloud, aws_endpoint) = match &params.aws {
+        Aws::Embedded(addr) => {
+            let cloud = localcloud::Cloud::open(Some(&params.data_dir.join("localcloud"))).map_err(|e| e.to_string())?;
+            let running = localcloud::spawn(*addr, Arc::new(cloud))
+                .await
+                .map_err(|e| format!("cannot start the embedded localcloud on {addr}: {e}"))?;
+            let endpoint = running.endpoint();
+            (Some(running), Some(endpoint))
+        }
+        Aws::Endpoint(url) => (None, Some(url.clone())),
+        Aws::Real { .. } => (None, None),
+    };
+    let (credentials, provider_role_arn) = match (&params.aws, &aws_endpoint) {
+        (Aws::Real { provider_role_arn }, _) => {
+            let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let credentials =
+                config.credentials_provider().ok_or("no AWS credentials found for the provider (instance profile, environment, …)")?;
+            (credentials, provider_role_arn.clone())
+        }
+        (_, Some(endpoint)) => {
+            let role_arn =
+                provider::ensure_localcloud_provider(endpoint, &params.data_dir, &params.provider_account_id, &params.provider_role)
+                    .await?;
+            (SharedCredentialsProvider::new(LocalcloudRoleCredentials { endpoint: endpoint.clone(), role_arn: role_arn.clone() }), role_arn)
+        }
+        (_, None) => return Err("no AWS endpoint".into()),
+    };
+    let kms = AwsKeyService::new(AwsKeyServiceConfig::new(credentials, aws_endpoint.clone()));
+    let store = SqlStore::connect(&params.store_url).await.map_err(|e| format!("cannot open the store: {e}"))?;
+    let mut config = BrokerConfig::new(provider_role_arn.parse().map_err(|e: byok_domain::IdError| e.to_string())?);
+    config.role_name = params.role_name.clone();
+    config.alias_prefix = params.alias_prefix.clone();
+    config.cache_ttl = time::Duration::try_from(params.cache_ttl).map_err(|e| e.to_string())?;
+    config.allow_legacy_trust = params.allow_legacy_trust;
+    let broker = Arc::new(Broker::new(config, Arc::new(store), Arc::new(kms), Arc::new(SystemClock)));
+    let operator_token = token(params.operator_token, &params.data_dir, "operator", "byok_op")?;
+    let service_token = token(params.service_token, &params.data_dir, "service", "byok_svc")?;
+    broker.register_token(&operator_token, TokenScope::Operator).await.map_err(|e| e.to_string())?;
+    broker.register_token(&service_token, TokenScope::Service).await.map_err(|e| e.to_string())?;
+
+    let listener = tokio::net::TcpListener::bind(params.listen).await.map_err(|e| format!("cannot listen on {}: {e}", params.listen))?;
+    let api = listener.local_addr().map_err(|e| e.to_string())?;
+    let router = byok_server::app(byok_server::AppState::new(broker.clone()), params.max_body);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(byok_server::serve(listener, router, async move {
+        let _ = rx.await;
+    }));
+    Ok(Running { api, broker, localcloud, aws_endpoint, provider_role_arn, operator_token, service_token, shutdown: Some(tx), task })
+}
+
+/// `byok serve`: start, say where everything is, run until ctrl-c / SIGTERM.
+pub async fn run(args: ServeArgs) -> Result<(), String> {
+    let params = ServeParams::from_args(args)?;
+    let data_dir = params.data_dir.clone();
+    let running = start(params).await?;
+    eprintln!("byok broker listening on {}", running.api_url());
+    match &running.aws_endpoint {
+        Some(endpoint) => eprintln!("customer AWS: localcloud at {endpoint} (use: aws --endpoint-url {endpoint} …)"),
+        None => eprintln!("customer AWS: real AWS"),
+    }
+    eprintln!("provider principal (named in customers' trust policies): {}", running.provider_role_arn);
+    eprintln!("operator token: {}/operator.token   service token: {}/service.token", data_dir.display(), data_dir.display());
+    eprintln!("next: byok tenant add acme --location eu --account-id <customer account>");
+    shutdown_signal().await;
+    eprintln!("shutting down");
+    running.stop().await.map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}

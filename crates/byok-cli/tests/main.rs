@@ -1,0 +1,7 @@
+//! `byok serve` as a new user meets it: the broker with its embedded localcloud, the customer
+//! running the printed setup script with the real `aws` CLI, then the data plane over HTTP
+//! and in-process.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod onboarding;
+mod support;

@@ -1,0 +1,88 @@
+//! Starting the broker the way `byok serve` does, and playing the customer.
+
+use std::path::Path;
+
+use byok_cli::serve::{self, Aws, Running, ServeArgs, ServeParams};
+use byok_testkit::{Creds, aws::venv};
+use serde_json::{Value, json};
+
+pub async fn start(data_dir: &Path) -> Running {
+    let args = ServeArgs {
+        listen: Some("127.0.0.1:0".parse().expect("addr")),
+        data_dir: Some(data_dir.to_path_buf()),
+        localcloud_listen: Some("127.0.0.1:0".parse().expect("addr")),
+        ..ServeArgs::default()
+    };
+    let params = ServeParams::from_args(args).expect("params");
+    assert!(matches!(params.aws, Aws::Embedded(_)));
+    serve::start(params).await.expect("byok serve")
+}
+
+/// Restarts on the same data directory, with the embedded localcloud at the same address.
+pub async fn restart(data_dir: &Path, localcloud: std::net::SocketAddr) -> Running {
+    let args = ServeArgs {
+        listen: Some("127.0.0.1:0".parse().expect("addr")),
+        data_dir: Some(data_dir.to_path_buf()),
+        localcloud_listen: Some(localcloud),
+        ..ServeArgs::default()
+    };
+    serve::start(ServeParams::from_args(args).expect("params")).await.expect("byok serve again")
+}
+
+pub fn endpoint(running: &Running) -> String {
+    running.aws_endpoint.clone().expect("localcloud endpoint")
+}
+
+/// A customer account in the embedded localcloud.
+pub async fn customer(running: &Running, name: &str) -> (String, Creds) {
+    let (status, body) =
+        localcloud::admin_client::request(&endpoint(running), "POST", "/_localcloud/accounts", Some(&json!({ "name": name })))
+            .await
+            .expect("admin");
+    assert_eq!(status, 201);
+    (
+        body["account_id"].as_str().expect("id").into(),
+        Creds {
+            access_key_id: body["access_key_id"].as_str().expect("key").into(),
+            secret_access_key: body["secret_access_key"].as_str().expect("secret").into(),
+            session_token: None,
+        },
+    )
+}
+
+/// Runs the setup script `byok tenant add` printed, with bash and the real aws CLI, as the
+/// customer; `edit` may change it first (to get the setup wrong on purpose).
+pub async fn run_setup(running: &Running, creds: &Creds, script: &str, dir: &Path) {
+    std::fs::create_dir_all(dir).expect("dir");
+    let path = dir.join("setup.sh");
+    std::fs::write(&path, script).expect("write script");
+    let bin = venv().join("bin");
+    let out = tokio::process::Command::new("bash")
+        .arg(&path)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()))
+        .env("HOME", dir)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_ENDPOINT_URL", endpoint(running))
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", &creds.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &creds.secret_access_key)
+        .output()
+        .await
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "the setup script failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An API call; status and JSON.
+pub async fn api(running: &Running, token: Option<&str>, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let args = byok_cli::client::ApiArgs { api: running.api_url(), token: Some(token.unwrap_or("none").to_string()), data_dir: ".".into() };
+    let client = byok_cli::client::Client::new(&args).expect("client");
+    client.send(method, path, body).await.expect("request")
+}
