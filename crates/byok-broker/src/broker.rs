@@ -8,6 +8,7 @@ use byok_kms::{AccessError, Denial, KeyService, Purpose};
 use byok_store::{Store, TokenScope, WrappedKey};
 use zeroize::Zeroizing;
 
+use crate::access::{self, RegionAccess, RegionResult};
 use crate::cache::{CachedKey, KeyCache};
 use crate::clock::Clock;
 use crate::config::BrokerConfig;
@@ -25,6 +26,29 @@ pub struct Broker {
     clock: Arc<dyn Clock>,
     cache: KeyCache,
     pub metrics: Metrics,
+    /// The latest check of each tenant's regions on this node (for status pages).
+    last_checks: std::sync::RwLock<std::collections::HashMap<TenantId, LastCheck>>,
+}
+
+/// A tenant's latest region-by-region check.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LastCheck {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: time::OffsetDateTime,
+    pub purpose: &'static str,
+    pub regions: Vec<RegionResult>,
+}
+
+/// The answer to "ready to restore".
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Restoration {
+    pub tenant: String,
+    /// Whether access is back.
+    pub restored: bool,
+    pub regions: Vec<RegionResult>,
+    /// What the customer still has to do, region by region.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }
 
 /// What `add_tenant` hands back: the customer's setup, and the tenant admin's API token
@@ -41,7 +65,7 @@ const FIRST_GENERATION: u32 = 1;
 impl Broker {
     pub fn new(config: BrokerConfig, store: Arc<dyn Store>, kms: Arc<dyn KeyService>, clock: Arc<dyn Clock>) -> Self {
         let cache = KeyCache::new(config.cache_ttl, clock.clone());
-        Self { config, store, kms, clock, cache, metrics: Metrics::default() }
+        Self { config, store, kms, clock, cache, metrics: Metrics::default(), last_checks: Default::default() }
     }
 
     pub fn config(&self) -> &BrokerConfig {
@@ -257,6 +281,9 @@ impl Broker {
     /// Marks the tenant revoked (deadline = now + grace) and forgets its key on this node.
     pub async fn revoke(&self, id: &TenantId) -> Result<Tenant, BrokerError> {
         let tenant = self.tenant(id).await?;
+        if matches!(tenant.state, TenantState::Revoked { .. }) {
+            return Ok(tenant);
+        }
         let event = Event::RevocationDetected { at: self.clock.now(), grace: self.config.grace_period };
         let state = tenant.state.apply(event).map_err(|e| BrokerError::Invalid(e.to_string()))?;
         self.cache.purge(id);
@@ -274,6 +301,99 @@ impl Broker {
         Ok(self.store.destroy(id, tenant.version, state).await?)
     }
 
+    /// The tenant's latest region check on this node, if any.
+    pub fn last_check(&self, id: &TenantId) -> Option<LastCheck> {
+        self.last_checks.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+    }
+
+    async fn check(&self, tenant: &Tenant, purpose: Purpose) -> Result<Vec<RegionResult>, BrokerError> {
+        let wrapped = self.store.wrapped_keys(&tenant.id).await?;
+        let regions = access::check_tenant(self.kms.as_ref(), &self.metrics, tenant, &wrapped, purpose).await;
+        let record = LastCheck { at: self.clock.now(), purpose: purpose.session_name(), regions: regions.clone() };
+        self.last_checks.write().unwrap_or_else(|p| p.into_inner()).insert(tenant.id.clone(), record);
+        Ok(regions)
+    }
+
+    /// Probes every region of an active tenant afresh; revokes it if any region gives a
+    /// definitive denial (`confirmations` times in a row), never on a transient fault.
+    /// Returns the tenant if this call revoked it.
+    pub async fn check_and_revoke(&self, id: &TenantId) -> Result<Option<Tenant>, BrokerError> {
+        let tenant = self.tenant(id).await?;
+        if tenant.state != TenantState::Active {
+            return Ok(None);
+        }
+        let mut denied = Vec::new();
+        for attempt in 0..self.config.confirmations.max(1) {
+            let regions = self.check(&tenant, Purpose::Probe).await?;
+            denied = regions.into_iter().filter(|r| matches!(r.access, RegionAccess::Denied { .. })).collect::<Vec<_>>();
+            if denied.is_empty() {
+                return Ok(None);
+            }
+            tracing::info!(tenant = %id, attempt, "definitive denial seen");
+        }
+        let what: Vec<String> = denied.iter().map(|r| format!("{}: {:?}", r.region, r.access)).collect();
+        tracing::warn!(tenant = %id, detected = ?what, "revoking: the customer withdrew access");
+        self.revoke(id).await.map(Some)
+    }
+
+    /// Revoked tenants whose deadline has passed are destroyed; returns them.
+    pub async fn sweep_deadlines(&self) -> Result<Vec<TenantId>, BrokerError> {
+        let now = self.clock.now();
+        let mut destroyed = Vec::new();
+        for tenant in self.store.tenants().await? {
+            if let TenantState::Revoked { deadline, .. } = tenant.state {
+                if now >= deadline {
+                    match self.destroy(&tenant.id).await {
+                        Ok(_) => destroyed.push(tenant.id),
+                        // Another node got there first.
+                        Err(BrokerError::Conflict) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        Ok(destroyed)
+    }
+
+    /// The customer says access is restored: every region is verified afresh (AssumeRole with
+    /// the external id, key enabled, real unwrap). All pass: the tenant is active again and
+    /// its key is warm in this node's cache. Otherwise nothing changes and the answer names
+    /// each failing region and the step of the procedure it still needs.
+    pub async fn restore(&self, id: &TenantId) -> Result<Restoration, BrokerError> {
+        let tenant = self.tenant(id).await?;
+        match tenant.state {
+            TenantState::Revoked { deadline, .. } if self.clock.now() >= deadline => {
+                return Err(BrokerError::Invalid(format!(
+                    "the restoration deadline for '{id}' ({deadline}) has passed: its keys are being erased and cannot be restored"
+                )));
+            }
+            TenantState::Revoked { .. } => {}
+            TenantState::Destroyed { .. } => return Err(BrokerError::Destroyed(id.clone())),
+            TenantState::Active => {
+                return Ok(Restoration { tenant: id.to_string(), restored: true, regions: Vec::new(), missing: Vec::new() });
+            }
+            TenantState::Onboarding => return Err(BrokerError::NotActive { tenant: id.clone(), state: "onboarding" }),
+        }
+        let regions = self.check(&tenant, Purpose::Restore).await?;
+        let missing: Vec<String> = regions
+            .iter()
+            .filter_map(|r| match &r.access {
+                RegionAccess::Ok => None,
+                RegionAccess::Denied { .. } => Some(format!("{}: {}", r.region, r.remedy.clone().unwrap_or_default())),
+                RegionAccess::Unknown { message } => Some(format!("{}: could not be checked ({message}); try again", r.region)),
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Ok(Restoration { tenant: id.to_string(), restored: false, regions, missing });
+        }
+        let state = tenant.state.apply(Event::Restored).map_err(|e| BrokerError::Invalid(e.to_string()))?;
+        self.store.set_state(id, tenant.version, state).await?;
+        self.cache.purge(id);
+        // Warm the cache so the first request after restoration does not pay the unwrap.
+        let _ = self.sealer(id).await;
+        Ok(Restoration { tenant: id.to_string(), restored: true, regions, missing })
+    }
+
     // ---- data plane ------------------------------------------------------------------------
 
     /// Seals `plaintext` for the tenant, bound to `context` (the caller's record id).
@@ -289,7 +409,21 @@ impl Broker {
     /// The tenant's sealer: from this node's cache, or unwrapped now (one KMS call however many
     /// requests are waiting).
     pub async fn sealer(&self, id: &TenantId) -> Result<Arc<RecordSealer>, BrokerError> {
-        let (sealer, hit) = self.cache.get_or_load(id, || self.load_key(id)).await?;
+        let (sealer, hit) = match self.cache.get_or_load(id, || self.load_key(id)).await {
+            Ok(found) => found,
+            Err(BrokerError::KeyAccessDenied(denial)) => {
+                // A denial on the data path starts the same check the monitor runs, at once:
+                // fresh sessions in every region, and a revocation only if they agree.
+                return Err(match self.check_and_revoke(id).await {
+                    Ok(Some(revoked)) => match revoked.state {
+                        TenantState::Revoked { deadline, .. } => BrokerError::Revoked { tenant: id.clone(), deadline },
+                        _ => BrokerError::KeyAccessDenied(denial),
+                    },
+                    Ok(None) | Err(_) => BrokerError::KeyAccessDenied(denial),
+                });
+            }
+            Err(e) => return Err(e),
+        };
         if hit {
             self.metrics.cache_hits.inc()
         } else {

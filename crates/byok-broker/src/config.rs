@@ -20,6 +20,12 @@ pub struct BrokerConfig {
     pub allow_legacy_trust: bool,
     /// From revocation to destruction.
     pub grace_period: Duration,
+    /// How often the monitor probes every (tenant, region).
+    pub monitor_interval: std::time::Duration,
+    /// Probes in flight at once.
+    pub monitor_concurrency: usize,
+    /// Consecutive definitive denials needed to revoke (1: the first one).
+    pub confirmations: u32,
 }
 
 impl BrokerConfig {
@@ -32,6 +38,9 @@ impl BrokerConfig {
             cache_ttl: Duration::minutes(5),
             allow_legacy_trust: false,
             grace_period: Duration::days(15),
+            monitor_interval: std::time::Duration::from_secs(60),
+            monitor_concurrency: 32,
+            confirmations: 1,
         }
     }
 }

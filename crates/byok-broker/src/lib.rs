@@ -4,6 +4,8 @@
 //! # Layout
 //! - [`Broker`] ([`broker`]): the one entry point: tenants, onboarding, data plane.
 //! - [`config`]: validated parameters ([`BrokerConfig`]).
+//! - [`access`]: checking a tenant's access region by region (probes, restoration).
+//! - [`monitor`]: the background monitor and deadline sweeper.
 //! - [`onboarding`]: the customer's setup as runnable `aws` CLI commands, and its verification.
 //! - [`cache`]: per-node cache of unwrapped tenant keys: TTL from unwrap, single flight, purge.
 //! - [`clock`]: injected time.
@@ -12,16 +14,18 @@
 //! - [`error`](mod@error): [`BrokerError`].
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod broker;
 pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod monitor;
 pub mod onboarding;
 pub mod tokens;
 
-pub use broker::Broker;
+pub use broker::{Broker, LastCheck, Restoration};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::BrokerConfig;
 pub use error::BrokerError;

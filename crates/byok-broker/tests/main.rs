@@ -2,6 +2,8 @@
 //! isolation and tampering. (Against localcloud and the real aws CLI: the server's tests.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod revocation;
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 

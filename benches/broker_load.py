@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""The broker under load, against its embedded localcloud, with the AWS Encryption SDK for
+Python (caching materials manager) on the same localcloud for the ratio.
+
+1. Starts a release `byok serve` (embedded localcloud, SQLite) on free loopback ports.
+2. Onboards --tenants tenants in location `us` (two regions), each in its own customer
+   account, the customer side done with boto3 from the broker's printed setup.
+3. wrk: 4 KiB Encrypt requests over HTTP spread over every tenant, then Decrypt of one record
+   per tenant, for --seconds each: ops/s and latency percentiles.
+4. KMS calls made by the broker during the load, counted from localcloud's trail (session
+   name byok-data): the target is one unwrap per tenant per node per cache TTL.
+5. ESDK-Python 4.x, one process, caching CMM, 4 KiB encrypt then decrypt for --seconds.
+
+Usage (repository root, after `scripts/setup-venv --bench`, `cargo build --release --bin byok`,
+and Debian's `wrk`):
+    .venv/bin/python benches/broker_load.py [--tenants 100] [--seconds 10] [--connections 32]
+Traffic goes to 127.0.0.1 only and every loop is bounded in time.
+"""
+
+import argparse
+import base64
+import collections
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import boto3
+from botocore.config import Config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PAYLOAD = os.urandom(4096)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, body=None, token=None):
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def start_broker(data_dir):
+    api_port, lc_port = free_port(), free_port()
+    binary = os.path.join(ROOT, "target/release/byok")
+    if not os.path.exists(binary):
+        sys.exit("build it first: cargo build --release --bin byok")
+    proc = subprocess.Popen(
+        [binary, "serve", "--data-dir", data_dir, "--listen", f"127.0.0.1:{api_port}", "--localcloud-listen", f"127.0.0.1:{lc_port}"],
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "BYOK_LOG": "warn"},
+    )
+    api, lc = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{lc_port}"
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(api + "/healthz", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        sys.exit("byok serve did not start")
+    read = lambda name: open(os.path.join(data_dir, name)).read().strip()
+    return proc, api, lc, read("operator.token"), read("service.token")
+
+
+def client(service, creds, lc, region="us-east-1"):
+    return boto3.client(
+        service,
+        endpoint_url=lc,
+        region_name=region,
+        aws_access_key_id=creds["access_key_id"],
+        aws_secret_access_key=creds["secret_access_key"],
+        aws_session_token=creds.get("session_token"),
+        config=Config(retries={"max_attempts": 2}),
+    )
+
+
+def onboard(api, lc, op, n):
+    """n tenants, each in its own account; returns [(tenant, customer creds, key arn in us-east-1)]."""
+    tenants = []
+    for i in range(n):
+        tenant = f"t{i:04d}"
+        _, acct = http("POST", lc + "/_localcloud/accounts", {"name": f"customer-{i}"})
+        status, added = http("POST", api + "/v1/tenants", {"id": tenant, "location": "us", "account_id": acct["account_id"]}, op)
+        assert status == 201, added
+        ins = added["instructions"]
+        client("iam", acct, lc).create_role(RoleName=ins["role_name"], AssumeRolePolicyDocument=json.dumps(ins["trust_policy"]))
+        first_key = None
+        for region in ins["regions"]:
+            kms = client("kms", acct, lc, region)
+            key = kms.create_key(Description=f"byok key for tenant {tenant}")["KeyMetadata"]
+            kms.create_alias(AliasName=ins["alias"], TargetKeyId=key["KeyId"])
+            first_key = first_key or key["Arn"]
+        status, verified = http("POST", api + f"/v1/tenants/{tenant}/verify", None, op)
+        assert status == 200, verified
+        tenants.append((tenant, acct, first_key))
+    return tenants
+
+
+def wrk(url, lua, seconds, connections):
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(lua)
+        script = f.name
+    try:
+        out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url], capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(script)
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    lat = {p: re.search(rf"\s{p}%\s+([\d.]+\w+)", out).group(1) for p in ["50", "99"]}
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rate, total, lat, int(non_2xx.group(1)) if non_2xx else 0
+
+
+def lua_requests(token, requests):
+    """A wrk script cycling through (path, body) pairs."""
+    entries = ",\n".join("{" + json.dumps(p) + ", " + json.dumps(b) + "}" for p, b in requests)
+    return f"""
+local reqs = {{ {entries} }}
+local i = 0
+request = function()
+  i = i % #reqs + 1
+  return wrk.format("POST", reqs[i][1], {{["Content-Type"]="application/json", ["Authorization"]="Bearer {token}"}}, reqs[i][2])
+end
+"""
+
+
+def trail(lc, since):
+    with urllib.request.urlopen(f"{lc}/_localcloud/trail?since={since}") as resp:
+        return [json.loads(line) for line in resp.read().decode().splitlines() if line]
+
+
+def esdk(lc, creds, key_arn, seconds):
+    import aws_encryption_sdk
+    from aws_encryption_sdk import CommitmentPolicy
+    import botocore.session
+
+    os.environ["AWS_ENDPOINT_URL"] = lc
+    session = botocore.session.Session()
+    session.set_credentials(creds["access_key_id"], creds["secret_access_key"])
+    provider = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(key_ids=[key_arn], botocore_session=session)
+    cache = aws_encryption_sdk.LocalCryptoMaterialsCache(capacity=100)
+    cmm = aws_encryption_sdk.CachingCryptoMaterialsManager(master_key_provider=provider, cache=cache, max_age=300.0, max_messages_encrypted=2**32)
+    client = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+    ctx = {"tenant": "t0000", "record": "r1"}
+    rates = {}
+    ciphertext, _ = client.encrypt(source=PAYLOAD, materials_manager=cmm, encryption_context=ctx)
+    for name, op in [
+        ("encrypt", lambda: client.encrypt(source=PAYLOAD, materials_manager=cmm, encryption_context=ctx)),
+        ("decrypt", lambda: client.decrypt(source=ciphertext, materials_manager=cmm)),
+    ]:
+        n, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            op()
+            n += 1
+        rates[name] = n / (time.perf_counter() - start)
+    return rates
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tenants", type=int, default=100)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (Debian package: wrk)")
+    data_dir = tempfile.mkdtemp(prefix="byok-bench-")
+    proc, api, lc, op, svc = start_broker(data_dir)
+    try:
+        t0 = time.perf_counter()
+        tenants = onboard(api, lc, op, args.tenants)
+        onboard_s = time.perf_counter() - t0
+        since = max([e["seq"] for e in trail(lc, 0)] or [0])
+        plaintext = base64.b64encode(PAYLOAD).decode()
+        enc = [(f"/v1/tenants/{t}/encrypt", json.dumps({"plaintext": plaintext, "context": f"rec-{t}"})) for t, _, _ in tenants]
+        e_rate, e_total, e_lat, e_err = wrk(api, lua_requests(svc, enc), args.seconds, args.connections)
+        records = []
+        for t, _, _ in tenants:
+            _, sealed = http("POST", api + f"/v1/tenants/{t}/encrypt", {"plaintext": plaintext, "context": f"rec-{t}"}, svc)
+            records.append((f"/v1/tenants/{t}/decrypt", json.dumps({"ciphertext": sealed["ciphertext"], "context": f"rec-{t}"})))
+        d_rate, d_total, d_lat, d_err = wrk(api, lua_requests(svc, records), args.seconds, args.connections)
+        calls = collections.Counter(
+            (e["event_name"], (e.get("user_identity") or {}).get("session_name")) for e in trail(lc, since) if e["event_source"] in ("kms.amazonaws.com", "sts.amazonaws.com")
+        )
+        esdk_rates = esdk(lc, tenants[0][1], tenants[0][2], args.seconds)
+    finally:
+        proc.terminate()
+        proc.wait()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+    ops = e_total + d_total
+    print(f"Onboarded {len(tenants)} tenants (2 regions each) in {onboard_s:.1f} s.\n")
+    print(f"| load (4 KiB, {args.seconds} s, wrk -t2 -c{args.connections}, {len(tenants)} tenants) | ops/s | p50 | p99 | non-2xx |")
+    print("|---|---:|---:|---:|---:|")
+    print(f"| byok HTTP encrypt (JSON) | {e_rate:,.0f} | {e_lat['50']} | {e_lat['99']} | {e_err} |")
+    print(f"| byok HTTP decrypt (JSON) | {d_rate:,.0f} | {d_lat['50']} | {d_lat['99']} | {d_err} |")
+    print(f"| ESDK-Python 4.0.7, caching CMM, 1 process: encrypt | {esdk_rates['encrypt']:,.0f} | | | |")
+    print(f"| ESDK-Python 4.0.7, caching CMM, 1 process: decrypt | {esdk_rates['decrypt']:,.0f} | | | |")
+    print(f"\nRatios: encrypt {e_rate / esdk_rates['encrypt']:.1f}x, decrypt {d_rate / esdk_rates['decrypt']:.1f}x (target >= 20x).\n")
+    print(f"KMS/STS calls by the broker during {ops:,} data-plane operations over {len(tenants)} tenants:")
+    for (event, session), n in sorted(calls.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+        print(f"- {event} ({session}): {n}")
+
+
+if __name__ == "__main__":
+    main()

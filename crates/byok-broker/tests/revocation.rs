@@ -1,0 +1,188 @@
+//! Revocation and restoration against localcloud, the customer's part played with the real
+//! `aws` CLI exactly as the seed procedure describes it.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use aws_credential_types::provider::SharedCredentialsProvider;
+use byok_broker::{Broker, BrokerConfig, BrokerError, ManualClock, monitor};
+use byok_domain::{TenantId, TenantState};
+use byok_kms::{AwsKeyService, AwsKeyServiceConfig};
+use byok_store::{SqlStore, Store};
+use byok_testkit::{Cloud, Customer};
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+
+const ROLE: &str = "byok-key-management";
+
+struct World {
+    cloud: Cloud,
+    broker: Arc<Broker>,
+    store: Arc<SqlStore>,
+    clock: Arc<ManualClock>,
+    customer: Customer,
+    tenant: TenantId,
+    external_id: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A broker on localcloud with one active tenant in `location`, set up by the customer with
+/// the aws CLI.
+async fn world(location: &str) -> World {
+    let cloud = Cloud::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Arc::new(SqlStore::sqlite(&dir.path().join("byok.db")).await.expect("store"));
+    let mut kms_config =
+        AwsKeyServiceConfig::new(SharedCredentialsProvider::new(cloud.provider_credentials().await.sdk()), Some(cloud.endpoint()));
+    kms_config.max_attempts = 1;
+    kms_config.call_timeout = StdDuration::from_millis(700);
+    let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
+    let config = BrokerConfig::new(cloud.provider_role_arn.parse().expect("arn"));
+    let broker = Arc::new(Broker::new(config, store.clone(), Arc::new(AwsKeyService::new(kms_config)), clock.clone()));
+    let customer = cloud.customer("customer").await;
+    let tenant: TenantId = "acme".parse().expect("id");
+    let added = broker.add_tenant(&tenant, location, &customer.account.parse().expect("account")).await.expect("add");
+    let external_id = added.instructions.external_id.clone();
+    customer.create_role(ROLE, &cloud.provider_role_arn, Some(&external_id)).await;
+    for region in &added.instructions.regions {
+        customer.create_key(region, &added.instructions.alias).await;
+    }
+    assert!(broker.verify_tenant(&tenant).await.expect("verify").ok);
+    World { cloud, broker, store, clock, customer, tenant, external_id, _dir: dir }
+}
+
+impl World {
+    async fn state(&self) -> TenantState {
+        self.broker.tenant(&self.tenant).await.expect("tenant").state
+    }
+
+    async fn key_arn(&self, region: &str) -> String {
+        self.broker.tenant(&self.tenant).await.expect("t").binding.key_for(&region.parse().expect("r")).expect("key").to_string()
+    }
+
+    /// The seed's revocation and its undoing: the provider's trust statement to Deny/Allow.
+    async fn trust(&self, effect: &str) {
+        self.customer.set_trust(ROLE, effect, &self.cloud.provider_role_arn, Some(&self.external_id)).await;
+    }
+
+    async fn key(&self, region: &str, action: &str) {
+        let arn = self.key_arn(region).await;
+        self.customer.aws(region, &["kms", action, "--key-id", &arn]).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trust_deny_alone_revokes_though_keys_stay_enabled_and_old_sessions_live() {
+    let w = world("us").await;
+    let record = w.broker.encrypt(&w.tenant, b"r1", b"secret").await.expect("encrypt");
+    w.trust("Deny").await;
+    // The data-path session made before the Deny still works on AWS, and the cache still holds
+    // the key: only a fresh AssumeRole sees the revocation. The monitor's probe is one.
+    w.broker.decrypt(&w.tenant, b"r1", &record).await.expect("served from cache until the probe");
+    let pass = monitor::run_once(&w.broker).await;
+    assert_eq!(pass.revoked, ["acme"]);
+    let TenantState::Revoked { since, deadline } = w.state().await else { panic!("not revoked") };
+    assert_eq!(deadline - since, Duration::days(15));
+    assert!(matches!(w.broker.decrypt(&w.tenant, b"r1", &record).await, Err(BrokerError::Revoked { .. })), "refused from that instant");
+    let check = w.broker.last_check(&w.tenant).expect("checked");
+    assert!(check.regions.iter().all(|r| r.remedy.as_deref().is_some_and(|m| m.contains("steps 3-8"))), "{check:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_faults_never_revoke_over_many_probe_cycles() {
+    let w = world("us").await;
+    let record = w.broker.encrypt(&w.tenant, b"r1", b"secret").await.expect("encrypt");
+    let faults = [
+        json!({ "service": "sts", "kind": "throttle" }),
+        json!({ "service": "kms", "kind": "throttle", "probability": 0.5 }),
+        json!({ "service": "kms", "kind": "error", "status": 500 }),
+        json!({ "service": "kms", "region": "us-west-2", "kind": "error", "status": 503 }),
+        json!({ "service": "sts", "kind": "error", "status": 503 }),
+        json!({ "kind": "drop", "probability": 0.7 }),
+        json!({ "service": "kms", "kind": "latency", "ms": 900 }),
+    ];
+    for spec in &faults {
+        w.cloud.fault(spec.clone()).await;
+        for _ in 0..4 {
+            let pass = monitor::run_once(&w.broker).await;
+            assert!(pass.revoked.is_empty(), "{spec} revoked the tenant");
+        }
+        // Data keeps flowing from the cache while its TTL lasts.
+        w.broker.decrypt(&w.tenant, b"r1", &record).await.expect("served from the cache");
+        w.cloud.clear_faults().await;
+    }
+    // Past the TTL with KMS down everywhere: a distinct "unavailable", still not revoked.
+    w.cloud.fault(json!({ "service": "kms", "kind": "error", "status": 503 })).await;
+    w.clock.advance(Duration::minutes(6));
+    assert!(matches!(w.broker.decrypt(&w.tenant, b"r1", &record).await, Err(BrokerError::KeyServiceUnavailable(_))));
+    assert_eq!(w.state().await, TenantState::Active);
+    w.cloud.clear_faults().await;
+    assert_eq!(w.broker.decrypt(&w.tenant, b"r1", &record).await.expect("back").as_slice(), b"secret");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denial_on_the_data_path_revokes_at_once() {
+    let w = world("us").await;
+    let record = w.broker.encrypt(&w.tenant, b"r1", b"secret").await.expect("encrypt");
+    w.key("us-east-1", "disable-key").await;
+    w.clock.advance(Duration::minutes(6)); // the cached key expires; the next request unwraps
+    let refused = w.broker.decrypt(&w.tenant, b"r1", &record).await;
+    assert!(matches!(refused, Err(BrokerError::Revoked { .. })), "{refused:?}");
+    assert!(matches!(w.state().await, TenantState::Revoked { .. }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restoration_names_what_is_missing_then_brings_access_back() {
+    let w = world("eu").await;
+    let record = w.broker.encrypt(&w.tenant, b"r1", b"secret").await.expect("encrypt");
+    // The customer revokes every way the seed undoes: trust Deny, keys disabled in both regions.
+    w.trust("Deny").await;
+    w.key("eu-central-1", "disable-key").await;
+    w.key("eu-west-1", "disable-key").await;
+    assert_eq!(monitor::run_once(&w.broker).await.revoked, ["acme"]);
+
+    // Steps 3-8 done, steps 9-12 only in eu-central-1: refused, naming eu-west-1 and the steps.
+    w.trust("Allow").await;
+    w.key("eu-central-1", "enable-key").await;
+    let partial = w.broker.restore(&w.tenant).await.expect("restore");
+    assert!(!partial.restored);
+    assert_eq!(partial.missing.len(), 1, "{partial:?}");
+    assert!(partial.missing[0].starts_with("eu-west-1: steps 9-12"), "{partial:?}");
+    assert!(matches!(w.state().await, TenantState::Revoked { .. }));
+
+    // A key scheduled for deletion needs cancelling first, and the answer says so.
+    let west = w.key_arn("eu-west-1").await;
+    w.customer.aws("eu-west-1", &["kms", "schedule-key-deletion", "--key-id", &west, "--pending-window-in-days", "7"]).await;
+    let pending = w.broker.restore(&w.tenant).await.expect("restore");
+    assert!(pending.missing[0].contains("cancel-key-deletion"), "{pending:?}");
+    w.customer.aws("eu-west-1", &["kms", "cancel-key-deletion", "--key-id", &west]).await;
+    w.key("eu-west-1", "enable-key").await;
+
+    let started = std::time::Instant::now();
+    let done = w.broker.restore(&w.tenant).await.expect("restore");
+    assert!(done.restored, "{done:?}");
+    assert_eq!(w.state().await, TenantState::Active);
+    assert_eq!(w.broker.decrypt(&w.tenant, b"r1", &record).await.expect("data back").as_slice(), b"secret");
+    eprintln!("ready -> first decrypt: {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_days_later_the_data_is_gone_even_if_everything_is_re_enabled() {
+    let w = world("us").await;
+    let record = w.broker.encrypt(&w.tenant, b"r1", b"secret").await.expect("encrypt");
+    w.trust("Deny").await;
+    w.key("us-east-1", "disable-key").await;
+    assert_eq!(monitor::run_once(&w.broker).await.revoked, ["acme"]);
+    w.clock.advance(Duration::days(14));
+    assert!(monitor::run_once(&w.broker).await.destroyed.is_empty(), "not before the deadline");
+    w.clock.advance(Duration::days(2));
+    assert_eq!(monitor::run_once(&w.broker).await.destroyed, ["acme"]);
+    assert!(matches!(w.state().await, TenantState::Destroyed { .. }));
+    assert!(w.store.wrapped_keys(&w.tenant).await.expect("keys").is_empty(), "wrapped keys erased");
+
+    // The customer restores everything: nothing comes back.
+    w.trust("Allow").await;
+    w.key("us-east-1", "enable-key").await;
+    assert!(matches!(w.broker.restore(&w.tenant).await, Err(BrokerError::Destroyed(_))));
+    assert!(matches!(w.broker.decrypt(&w.tenant, b"r1", &record).await, Err(BrokerError::Destroyed(_))));
+}
