@@ -66,6 +66,15 @@ pub struct ServeArgs {
     #[arg(long, env = "BYOK_ALLOW_LEGACY_TRUST")]
     #[serde(default)]
     pub allow_legacy_trust: bool,
+    /// How often every (tenant, region) is probed, in seconds (1 or more) [default: 60].
+    #[arg(long, env = "BYOK_MONITOR_INTERVAL_SECONDS")]
+    pub monitor_interval_seconds: Option<u64>,
+    /// Consecutive definitive denials needed to revoke [default: 1].
+    #[arg(long, env = "BYOK_CONFIRMATIONS")]
+    pub confirmations: Option<u32>,
+    /// Days from revocation to destruction [default: 15].
+    #[arg(long, env = "BYOK_GRACE_DAYS")]
+    pub grace_days: Option<u32>,
     /// Largest request body in bytes [default: 1048576].
     #[arg(long, env = "BYOK_MAX_BODY")]
     pub max_body: Option<usize>,
@@ -110,6 +119,9 @@ pub struct ServeParams {
     pub alias_prefix: String,
     pub cache_ttl: Duration,
     pub allow_legacy_trust: bool,
+    pub monitor_interval: Duration,
+    pub confirmations: u32,
+    pub grace_days: u32,
     pub max_body: usize,
     pub operator_token: Option<Zeroizing<String>>,
     pub service_token: Option<Zeroizing<String>>,
@@ -154,6 +166,14 @@ impl ServeParams {
             }
         };
         let cache_ttl = args.cache_ttl_seconds.or(file.cache_ttl_seconds).unwrap_or(300);
+        let monitor_interval = args.monitor_interval_seconds.or(file.monitor_interval_seconds).unwrap_or(60);
+        if monitor_interval == 0 {
+            return Err("the monitor interval is at least 1 second".into());
+        }
+        let grace_days = args.grace_days.or(file.grace_days).unwrap_or(15);
+        if grace_days == 0 || grace_days > 365 {
+            return Err(format!("the grace period is 1 to 365 days, not {grace_days}"));
+        }
         if cache_ttl == 0 || cache_ttl > 86_400 {
             return Err(format!("the cache TTL is 1 to 86400 seconds, not {cache_ttl}"));
         }
@@ -169,6 +189,9 @@ impl ServeParams {
             alias_prefix: args.alias_prefix.or(file.alias_prefix).unwrap_or_else(|| "alias/byok-".into()),
             cache_ttl: Duration::from_secs(cache_ttl),
             allow_legacy_trust: args.allow_legacy_trust || file.allow_legacy_trust,
+            monitor_interval: Duration::from_secs(monitor_interval),
+            confirmations: args.confirmations.or(file.confirmations).unwrap_or(1).max(1),
+            grace_days,
             max_body: args.max_body.or(file.max_body).unwrap_or(byok_server::DEFAULT_BODY_LIMIT),
             operator_token: args.operator_token.or(file.operator_token).map(Zeroizing::new),
             service_token: args.service_token.or(file.service_token).map(Zeroizing::new),
@@ -266,6 +289,9 @@ pub async fn start(params: ServeParams) -> Result<Running, String> {
     config.alias_prefix = params.alias_prefix.clone();
     config.cache_ttl = time::Duration::try_from(params.cache_ttl).map_err(|e| e.to_string())?;
     config.allow_legacy_trust = params.allow_legacy_trust;
+    config.monitor_interval = params.monitor_interval;
+    config.confirmations = params.confirmations;
+    config.grace_period = time::Duration::days(i64::from(params.grace_days));
     let broker = Arc::new(Broker::new(config, Arc::new(store), Arc::new(kms), Arc::new(SystemClock)));
     let operator_token = token(params.operator_token, &params.data_dir, "operator", "byok_op")?;
     let service_token = token(params.service_token, &params.data_dir, "service", "byok_svc")?;
@@ -276,8 +302,13 @@ pub async fn start(params: ServeParams) -> Result<Running, String> {
     let api = listener.local_addr().map_err(|e| e.to_string())?;
     let router = byok_server::app(byok_server::AppState::new(broker.clone()), params.max_body);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (stop_monitor, monitor_stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(byok_broker::monitor::run(broker.clone(), async move {
+        let _ = monitor_stopped.await;
+    }));
     let task = tokio::spawn(byok_server::serve(listener, router, async move {
         let _ = rx.await;
+        let _ = stop_monitor.send(());
     }));
     Ok(Running { api, broker, localcloud, aws_endpoint, provider_role_arn, operator_token, service_token, shutdown: Some(tx), task })
 }

@@ -7,11 +7,15 @@ use byok_testkit::{Creds, aws::venv};
 use serde_json::{Value, json};
 
 pub async fn start(data_dir: &Path) -> Running {
+    start_with(data_dir, ServeArgs::default()).await
+}
+
+pub async fn start_with(data_dir: &Path, args: ServeArgs) -> Running {
     let args = ServeArgs {
         listen: Some("127.0.0.1:0".parse().expect("addr")),
         data_dir: Some(data_dir.to_path_buf()),
         localcloud_listen: Some("127.0.0.1:0".parse().expect("addr")),
-        ..ServeArgs::default()
+        ..args
     };
     let params = ServeParams::from_args(args).expect("params");
     assert!(matches!(params.aws, Aws::Embedded(_)));

@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/tenants/{id}", get(show))
         .route("/v1/tenants/{id}/setup", get(setup))
         .route("/v1/tenants/{id}/verify", post(verify))
+        .route("/v1/tenants/{id}/restore", post(restore))
 }
 
 #[derive(Deserialize)]
@@ -49,6 +50,9 @@ pub struct TenantStatus {
     regions: Vec<RegionStatus>,
     version: i64,
     created_at: String,
+    /// The latest region-by-region check on this node (probe, restoration), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_check: Option<byok_broker::LastCheck>,
 }
 
 impl From<&Tenant> for TenantStatus {
@@ -63,6 +67,7 @@ impl From<&Tenant> for TenantStatus {
             regions: t.binding.keys.iter().map(|k| RegionStatus { region: k.region.to_string(), key_arn: k.key_arn.to_string() }).collect(),
             version: t.version,
             created_at: t.created_at.format(&Rfc3339).unwrap_or_default(),
+            last_check: None,
         }
     }
 }
@@ -101,7 +106,19 @@ async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<
 async fn show(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<TenantStatus>, ApiError> {
     let id = tenant_id(&id)?;
     caller.tenant_admin(&id)?;
-    Ok(Json(TenantStatus::from(&state.broker.tenant(&id).await?)))
+    let mut status = TenantStatus::from(&state.broker.tenant(&id).await?);
+    status.last_check = state.broker.last_check(&id);
+    Ok(Json(status))
+}
+
+/// The customer says access is restored: every region is verified now. 200 when access is
+/// back; 409 with what is still missing, region by region.
+async fn restore(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id = tenant_id(&id)?;
+    caller.tenant_admin(&id)?;
+    let restoration = state.broker.restore(&id).await?;
+    let status = if restoration.restored { StatusCode::OK } else { StatusCode::CONFLICT };
+    Ok((status, Json(restoration)).into_response())
 }
 
 async fn setup(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {

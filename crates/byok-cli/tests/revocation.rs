@@ -1,0 +1,85 @@
+//! The seed's story over HTTP with `byok serve` probing every second: the customer's trust
+//! Deny (aws CLI) takes the tenant offline by itself; "ready" through the API brings it back
+//! once every region is restored. Prints the two latencies PRODUCT.md sets targets for.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use byok_cli::serve::ServeArgs;
+use byok_testkit::aws_ok;
+use serde_json::{Value, json};
+
+use crate::support::{api, customer, endpoint, run_setup, start_with};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_and_restoration_over_http_at_a_one_second_probe_interval() {
+    let dir = tempfile::tempdir().expect("dir");
+    let b = start_with(&dir.path().join("data"), ServeArgs { monitor_interval_seconds: Some(1), ..ServeArgs::default() }).await;
+    let (op, svc) = (b.operator_token.to_string(), b.service_token.to_string());
+    let (account, creds) = customer(&b, "acme-corp").await;
+    let (_, added) =
+        api(&b, Some(&op), "POST", "/v1/tenants", Some(json!({ "id": "acme", "location": "eu", "account_id": account }))).await;
+    let admin = added["admin_token"].as_str().expect("token").to_string();
+    let role = added["instructions"]["role_name"].as_str().expect("role").to_string();
+    let trust = added["instructions"]["trust_policy"].clone();
+    run_setup(&b, &creds, added["instructions"]["commands"].as_str().expect("commands"), dir.path()).await;
+    assert_eq!(api(&b, Some(&op), "POST", "/v1/tenants/acme/verify", None).await.0, 200);
+    let (_, sealed) =
+        api(&b, Some(&svc), "POST", "/v1/tenants/acme/encrypt", Some(json!({ "plaintext": STANDARD.encode("record"), "context": "r1" })))
+            .await;
+    let decrypt = json!({ "ciphertext": sealed["ciphertext"], "context": "r1" });
+
+    // The customer revokes: the provider's statement set to Deny, nothing else.
+    let mut deny = trust.clone();
+    deny["Statement"][0]["Effect"] = json!("Deny");
+    let ep = endpoint(&b);
+    let started = Instant::now();
+    aws_ok(&ep, &creds, "us-east-1", &["iam", "update-assume-role-policy", "--role-name", &role, "--policy-document", &deny.to_string()])
+        .await;
+    let refused = wait_for(Duration::from_secs(30), || async {
+        let (status, body) = api(&b, Some(&svc), "POST", "/v1/tenants/acme/decrypt", Some(decrypt.clone())).await;
+        (status == 403).then_some(body)
+    })
+    .await
+    .expect("the tenant was not revoked within 30 s");
+    eprintln!("MEASURE revocation: update-assume-role-policy to first refused decrypt: {:?} (probe interval 1 s)", started.elapsed());
+    assert_eq!(refused["error"], "tenant_keys_revoked");
+    let (_, status) = api(&b, Some(&admin), "GET", "/v1/tenants/acme", None).await;
+    assert_eq!(status["state"], "revoked");
+    let regions = status["last_check"]["regions"].as_array().expect("checklist");
+    assert!(regions.iter().all(|r| r["result"] == "denied" && r["denial"] == "trust_policy"), "{status}");
+
+    // The customer disables a key too, then restores the trust policy only: "ready" is refused
+    // and names the region and the steps still to do.
+    let (_, shown) = api(&b, Some(&op), "GET", "/v1/tenants/acme", None).await;
+    let west_key = shown["regions"][1]["key_arn"].as_str().expect("key").to_string();
+    aws_ok(&ep, &creds, "eu-west-1", &["kms", "disable-key", "--key-id", &west_key]).await;
+    aws_ok(&ep, &creds, "us-east-1", &["iam", "update-assume-role-policy", "--role-name", &role, "--policy-document", &trust.to_string()])
+        .await;
+    let (status, answer) = api(&b, Some(&admin), "POST", "/v1/tenants/acme/restore", None).await;
+    assert_eq!(status, 409, "{answer}");
+    let missing: Vec<&str> = answer["missing"].as_array().expect("missing").iter().filter_map(Value::as_str).collect();
+    assert!(missing.len() == 1 && missing[0].starts_with("eu-west-1: steps 9-12"), "{answer}");
+
+    // Steps 9-12 in eu-west-1, then "ready": access is back.
+    aws_ok(&ep, &creds, "eu-west-1", &["kms", "enable-key", "--key-id", &west_key]).await;
+    let started = Instant::now();
+    let (status, answer) = api(&b, Some(&admin), "POST", "/v1/tenants/acme/restore", None).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, opened) = api(&b, Some(&svc), "POST", "/v1/tenants/acme/decrypt", Some(decrypt.clone())).await;
+    eprintln!("MEASURE restoration: ready to first successful decrypt: {:?}", started.elapsed());
+    assert_eq!((status, opened["plaintext"].as_str()), (200, Some(STANDARD.encode("record").as_str())));
+    b.stop().await.expect("stop");
+}
+
+async fn wait_for<T, F: std::future::Future<Output = Option<T>>>(limit: Duration, mut probe: impl FnMut() -> F) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(found) = probe().await {
+            return Some(found);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
