@@ -26,6 +26,9 @@ pub struct Broker {
     clock: Arc<dyn Clock>,
     cache: KeyCache,
     pub metrics: Metrics,
+    /// Token hash → scope, for tokens already seen (tokens never change once issued), so the
+    /// data plane does not query the store on every request.
+    token_scopes: std::sync::RwLock<std::collections::HashMap<String, TokenScope>>,
     /// The latest check of each tenant's regions on this node (for status pages).
     last_checks: std::sync::RwLock<std::collections::HashMap<TenantId, LastCheck>>,
 }
@@ -65,7 +68,16 @@ const FIRST_GENERATION: u32 = 1;
 impl Broker {
     pub fn new(config: BrokerConfig, store: Arc<dyn Store>, kms: Arc<dyn KeyService>, clock: Arc<dyn Clock>) -> Self {
         let cache = KeyCache::new(config.cache_ttl, clock.clone());
-        Self { config, store, kms, clock, cache, metrics: Metrics::default(), last_checks: Default::default() }
+        Self {
+            config,
+            store,
+            kms,
+            clock,
+            cache,
+            metrics: Metrics::default(),
+            token_scopes: Default::default(),
+            last_checks: Default::default(),
+        }
     }
 
     pub fn config(&self) -> &BrokerConfig {
@@ -89,7 +101,19 @@ impl Broker {
 
     /// What a bearer token may reach, if anything.
     pub async fn token_scope(&self, token: &str) -> Result<Option<TokenScope>, BrokerError> {
-        Ok(self.store.token_scope(&tokens::hash(token)).await?)
+        let hash = tokens::hash(token);
+        if let Some(scope) = self.token_scopes.read().unwrap_or_else(|p| p.into_inner()).get(&hash) {
+            return Ok(Some(scope.clone()));
+        }
+        let scope = self.store.token_scope(&hash).await?;
+        if let Some(found) = &scope {
+            let mut cache = self.token_scopes.write().unwrap_or_else(|p| p.into_inner());
+            // Bounded: unknown tokens are never cached, and known ones are few.
+            if cache.len() < 100_000 {
+                cache.insert(hash, found.clone());
+            }
+        }
+        Ok(scope)
     }
 
     // ---- tenants ---------------------------------------------------------------------------

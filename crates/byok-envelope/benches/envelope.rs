@@ -28,6 +28,27 @@ fn bench(c: &mut Criterion) {
         });
         let sealer = RecordSealer::new("tenant-bench", TenantKey::generate().unwrap(), 1).unwrap();
         group.bench_with_input(BenchmarkId::new("byok-seal", size), &data, |b, data| b.iter(|| sealer.seal(b"record-id", data).unwrap()));
+        let mut sealed_raw = data.clone();
+        let tag =
+            raw.seal_in_place_separate_tag(Nonce::assume_unique_for_key([9u8; 12]), Aad::from(b"record-id"), &mut sealed_raw).unwrap();
+        sealed_raw.extend_from_slice(tag.as_ref());
+        group.bench_with_input(BenchmarkId::new("raw-open", size), &sealed_raw, |b, sealed| {
+            b.iter(|| {
+                let mut buf = sealed.clone();
+                let n = raw.open_in_place(Nonce::assume_unique_for_key([9u8; 12]), Aad::from(b"record-id"), &mut buf).unwrap().len();
+                buf.truncate(n);
+                buf
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("raw-open-zeroized", size), &sealed_raw, |b, sealed| {
+            b.iter(|| {
+                let mut buf = zeroize::Zeroizing::new(sealed.clone());
+                let n =
+                    raw.open_in_place(Nonce::assume_unique_for_key([9u8; 12]), Aad::from(b"record-id"), buf.as_mut_slice()).unwrap().len();
+                buf.truncate(n);
+                buf
+            })
+        });
         let record = sealer.seal(b"record-id", &data).unwrap();
         group.bench_with_input(BenchmarkId::new("byok-open", size), &record, |b, record| {
             b.iter(|| sealer.open(b"record-id", record).unwrap())
