@@ -167,5 +167,7 @@ async fn the_nearest_region_first_then_the_next_on_a_transient_fault() {
         Some(AccessError::Denied { denial: Denial::KeyDisabled, region: Some(east), message: "disabled".into() }),
     );
     s.kms.fail(Some("us-west-2".parse().expect("r")), None);
-    assert!(matches!(s.broker.encrypt(&third, b"r", b"x").await, Err(BrokerError::KeyAccessDenied(_))));
+    // A definitive denial is not skipped over: it starts the revocation check at once.
+    assert!(matches!(s.broker.encrypt(&third, b"r", b"x").await, Err(BrokerError::Revoked { .. })));
+    assert!(matches!(s.broker.tenant(&third).await.expect("t").state, TenantState::Revoked { .. }));
 }
