@@ -84,6 +84,10 @@ pub struct ServeArgs {
     /// Product-service token [default: generated, written to DATA_DIR/service.token].
     #[arg(long, env = "BYOK_SERVICE_TOKEN", hide_env_values = true)]
     pub service_token: Option<String>,
+    /// The locations table (TOML only): `[locations]` then `eu = ["eu-central-1", "eu-west-1"]`;
+    /// replaces the defaults.
+    #[arg(skip)]
+    pub locations: Option<std::collections::BTreeMap<String, Vec<byok_domain::Region>>>,
 }
 
 impl std::fmt::Debug for ServeArgs {
@@ -125,6 +129,7 @@ pub struct ServeParams {
     pub max_body: usize,
     pub operator_token: Option<Zeroizing<String>>,
     pub service_token: Option<Zeroizing<String>>,
+    pub locations: byok_domain::Locations,
 }
 
 impl std::fmt::Debug for ServeParams {
@@ -195,6 +200,10 @@ impl ServeParams {
             max_body: args.max_body.or(file.max_body).unwrap_or(byok_server::DEFAULT_BODY_LIMIT),
             operator_token: args.operator_token.or(file.operator_token).map(Zeroizing::new),
             service_token: args.service_token.or(file.service_token).map(Zeroizing::new),
+            locations: match file.locations {
+                Some(table) => byok_domain::Locations::new(table).map_err(|e| format!("[locations]: {e}"))?,
+                None => byok_domain::Locations::default(),
+            },
             data_dir,
         })
     }
@@ -285,6 +294,7 @@ pub async fn start(params: ServeParams) -> Result<Running, String> {
     let kms = AwsKeyService::new(AwsKeyServiceConfig::new(credentials, aws_endpoint.clone()));
     let store = SqlStore::connect(&params.store_url).await.map_err(|e| format!("cannot open the store: {e}"))?;
     let mut config = BrokerConfig::new(provider_role_arn.parse().map_err(|e: byok_domain::IdError| e.to_string())?);
+    config.locations = params.locations.clone();
     config.role_name = params.role_name.clone();
     config.alias_prefix = params.alias_prefix.clone();
     config.cache_ttl = time::Duration::try_from(params.cache_ttl).map_err(|e| e.to_string())?;
