@@ -38,3 +38,20 @@ impl Clock for ManualClock {
         *self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+/// The wall clock plus an offset that can be moved forward (for `byok demo`: "16 days later").
+#[derive(Debug, Default)]
+pub struct OffsetClock(Mutex<Duration>);
+
+impl OffsetClock {
+    pub fn advance(&self, by: Duration) {
+        let mut offset = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *offset += by;
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -26,7 +26,7 @@ pub mod onboarding;
 pub mod tokens;
 
 pub use broker::{Broker, LastCheck, Restoration};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use config::BrokerConfig;
 pub use error::BrokerError;
 pub use onboarding::{Instructions, RegionCheck, Verification};

@@ -5,10 +5,12 @@
 //! - [`serve`]: the broker, its store, its provider identity, and (by default) an embedded
 //!   localcloud, from validated [`serve::ServeParams`].
 //! - [`provider`]: where the provider's own AWS credentials come from.
+//! - [`demo`]: `byok demo`, the seed's story end to end.
 //! - [`client`]: the HTTP client the `tenant`, `encrypt` and `decrypt` commands use.
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod demo;
 pub mod provider;
 pub mod serve;
 
@@ -34,6 +36,9 @@ pub struct Cli {
 enum Command {
     /// Run the broker (with an embedded localcloud unless --aws-endpoint or --real-aws).
     Serve(Box<serve::ServeArgs>),
+    /// Play the seed's story end to end on an embedded localcloud: onboard, revoke, restore
+    /// one region (refused), restore fully, revoke, 16 days later: gone.
+    Demo,
     /// Run localcloud alone (same as the `localcloud serve` binary).
     Localcloud {
         #[arg(long, env = "LOCALCLOUD_LISTEN", default_value = "127.0.0.1:4566")]
@@ -96,6 +101,18 @@ enum TenantCommand {
     },
 }
 
+impl Cli {
+    /// The log level when `BYOK_LOG` is not set: the demo narrates, so only errors are logged.
+    pub fn default_log_level(&self) -> &'static str {
+        match self.command {
+            Command::Demo => "error",
+            Command::Serve(_) | Command::Localcloud { .. } | Command::Tenant { .. } | Command::Encrypt { .. } | Command::Decrypt { .. } => {
+                "info"
+            }
+        }
+    }
+}
+
 /// Runs a command; the exit code says whether it succeeded.
 pub fn run(cli: Cli) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -108,6 +125,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve::run(*args).await.map_err(|e| e.to_string()),
+            Command::Demo => demo::run().await,
             Command::Localcloud { listen, data_dir } => {
                 let cloud = std::sync::Arc::new(localcloud::Cloud::open(Some(&data_dir)).map_err(|e| e.to_string())?);
                 localcloud::server::run(listen, cloud).await.map_err(|e| e.to_string())

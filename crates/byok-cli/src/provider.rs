@@ -111,7 +111,7 @@ pub async fn ensure_localcloud_provider(endpoint: &str, data_dir: &Path, account
     Ok(format!("arn:aws:iam::{}:role/{role_name}", account.account_id))
 }
 
-fn percent_encode(s: &str) -> String {
+pub fn percent_encode(s: &str) -> String {
     s.bytes()
         .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
         .collect()
@@ -124,7 +124,6 @@ async fn signed_post(
     region: &str,
     body: Vec<u8>,
 ) -> Result<(u16, String), String> {
-    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
     let signer = localcloud::sigv4::Signer {
         access_key_id: &account.access_key_id,
         secret: &account.secret_access_key,
@@ -132,14 +131,18 @@ async fn signed_post(
         region,
         service,
     };
-    let headers = signer.sign(
-        "POST",
-        authority,
-        "/",
-        &[("content-type", "application/x-www-form-urlencoded; charset=utf-8")],
-        &body,
-        time::OffsetDateTime::now_utc(),
-    );
+    signed_request(endpoint, &signer, &[("content-type", "application/x-www-form-urlencoded; charset=utf-8")], body).await
+}
+
+/// A SigV4-signed POST to an AWS-compatible endpoint (localcloud); the status and body text.
+pub async fn signed_request(
+    endpoint: &str,
+    signer: &localcloud::sigv4::Signer<'_>,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<(u16, String), String> {
+    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let headers = signer.sign("POST", authority, "/", headers, &body, time::OffsetDateTime::now_utc());
     let stream = tokio::net::TcpStream::connect(authority).await.map_err(|e| format!("cannot reach localcloud at {endpoint}: {e}"))?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
     tokio::spawn(async move {

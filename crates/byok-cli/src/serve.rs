@@ -130,6 +130,8 @@ pub struct ServeParams {
     pub operator_token: Option<Zeroizing<String>>,
     pub service_token: Option<Zeroizing<String>>,
     pub locations: byok_domain::Locations,
+    /// The broker's clock (the wall clock; `byok demo` moves one forward).
+    pub clock: Arc<dyn byok_broker::Clock>,
 }
 
 impl std::fmt::Debug for ServeParams {
@@ -204,6 +206,7 @@ impl ServeParams {
                 Some(table) => byok_domain::Locations::new(table).map_err(|e| format!("[locations]: {e}"))?,
                 None => byok_domain::Locations::default(),
             },
+            clock: Arc::new(SystemClock),
             data_dir,
         })
     }
@@ -302,7 +305,7 @@ pub async fn start(params: ServeParams) -> Result<Running, String> {
     config.monitor_interval = params.monitor_interval;
     config.confirmations = params.confirmations;
     config.grace_period = time::Duration::days(i64::from(params.grace_days));
-    let broker = Arc::new(Broker::new(config, Arc::new(store), Arc::new(kms), Arc::new(SystemClock)));
+    let broker = Arc::new(Broker::new(config, Arc::new(store), Arc::new(kms), params.clock.clone()));
     let operator_token = token(params.operator_token, &params.data_dir, "operator", "byok_op")?;
     let service_token = token(params.service_token, &params.data_dir, "service", "byok_svc")?;
     broker.register_token(&operator_token, TokenScope::Operator).await.map_err(|e| e.to_string())?;

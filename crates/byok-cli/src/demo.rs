@@ -1,0 +1,268 @@
+//! `byok demo`: the seed's story (`shared/seed/restore-byok-access.txt`) end to end, on an
+//! embedded localcloud in a temporary directory, printing each step and how long it took.
+//!
+//! The customer's actions are real signed AWS API calls to localcloud (the same requests the
+//! `aws` command shown beside each step sends); the provider's are the broker's own.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use byok_broker::{Broker, BrokerError, OffsetClock};
+use byok_domain::{TenantId, TenantState};
+use serde_json::{Value, json};
+
+use crate::provider::{percent_encode, signed_request};
+use crate::serve::{self, ServeArgs, ServeParams};
+
+const ROLE: &str = "atlassian-key-management";
+const REGIONS: [&str; 2] = ["eu-central-1", "eu-west-1"];
+
+/// The customer's AWS account, driven through its root credentials.
+struct Customer {
+    endpoint: String,
+    account: String,
+    access_key_id: String,
+    secret: zeroize::Zeroizing<String>,
+}
+
+impl Customer {
+    async fn iam(&self, params: &[(&str, &str)]) -> Result<String, String> {
+        let body = params.iter().map(|(k, v)| format!("{k}={}", percent_encode(v))).collect::<Vec<_>>().join("&");
+        let signer = localcloud::sigv4::Signer {
+            access_key_id: &self.access_key_id,
+            secret: &self.secret,
+            session_token: None,
+            region: "us-east-1",
+            service: "iam",
+        };
+        let (status, text) = signed_request(
+            &self.endpoint,
+            &signer,
+            &[("content-type", "application/x-www-form-urlencoded; charset=utf-8")],
+            body.into_bytes(),
+        )
+        .await?;
+        if status == 200 { Ok(text) } else { Err(format!("IAM refused ({status}): {text}")) }
+    }
+
+    async fn kms(&self, region: &str, operation: &str, input: Value) -> Result<Value, String> {
+        let target = format!("TrentService.{operation}");
+        let signer = localcloud::sigv4::Signer {
+            access_key_id: &self.access_key_id,
+            secret: &self.secret,
+            session_token: None,
+            region,
+            service: "kms",
+        };
+        let headers = [("x-amz-target", target.as_str()), ("content-type", "application/x-amz-json-1.1")];
+        let (status, text) = signed_request(&self.endpoint, &signer, &headers, input.to_string().into_bytes()).await?;
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if status == 200 { Ok(value) } else { Err(format!("KMS {operation} in {region} refused ({status}): {text}")) }
+    }
+
+    async fn set_trust(&self, policy: &Value) -> Result<(), String> {
+        self.iam(&[
+            ("Action", "UpdateAssumeRolePolicy"),
+            ("Version", "2010-05-08"),
+            ("RoleName", ROLE),
+            ("PolicyDocument", &policy.to_string()),
+        ])
+        .await
+        .map(|_| ())
+    }
+
+    async fn key_action(&self, region: &str, key_arn: &str, operation: &str) -> Result<(), String> {
+        self.kms(region, operation, json!({ "KeyId": key_arn })).await.map(|_| ())
+    }
+}
+
+struct Narrator {
+    step: usize,
+    started: Instant,
+}
+
+impl Narrator {
+    fn step(&mut self, what: &str) {
+        self.step += 1;
+        self.started = Instant::now();
+        println!("\n[{:>2}] {what}", self.step);
+    }
+
+    fn aws(&self, command: &str) {
+        println!("     $ aws {command}");
+    }
+
+    fn result(&self, what: impl std::fmt::Display) {
+        println!("     → {what}  ({})", human(self.started.elapsed()));
+    }
+}
+
+fn human(d: Duration) -> String {
+    if d < Duration::from_secs(1) { format!("{} ms", d.as_millis()) } else { format!("{:.2} s", d.as_secs_f64()) }
+}
+
+async fn wait_until<F: std::future::Future<Output = bool>>(limit: Duration, mut done: impl FnMut() -> F) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if done().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+async fn read_all(broker: &Broker, tenant: &TenantId, records: &[(String, Vec<u8>)]) -> Result<usize, BrokerError> {
+    for (id, record) in records {
+        broker.decrypt(tenant, id.as_bytes(), record).await?;
+    }
+    Ok(records.len())
+}
+
+/// Plays the story; an error names the step that failed.
+pub async fn run() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temporary directory: {e}"))?;
+    let clock = Arc::new(OffsetClock::default());
+    let mut n = Narrator { step: 0, started: Instant::now() };
+    println!("byok demo: the customer procedure \"Restore access to your BYOK encryption keys\", end to end.");
+    println!("Everything runs here: an embedded localcloud plays the customer's AWS account.");
+
+    n.step("The provider starts byok (broker + embedded localcloud, probing every second)");
+    let args = ServeArgs {
+        listen: Some("127.0.0.1:0".parse().map_err(|_| "address")?),
+        localcloud_listen: Some("127.0.0.1:0".parse().map_err(|_| "address")?),
+        data_dir: Some(dir.path().to_path_buf()),
+        role_name: Some(ROLE.into()),
+        alias_prefix: Some("alias/cryptor-".into()),
+        monitor_interval_seconds: Some(1),
+        ..ServeArgs::default()
+    };
+    let mut params = ServeParams::from_args(args)?;
+    params.clock = clock.clone();
+    let running = serve::start(params).await?;
+    let broker = running.broker.clone();
+    let endpoint = running.aws_endpoint.clone().ok_or("no localcloud")?;
+    n.result(format!("API {}, localcloud {endpoint}, provider {}", running.api_url(), running.provider_role_arn));
+
+    let (status, body) =
+        localcloud::admin_client::request(&endpoint, "POST", "/_localcloud/accounts", Some(&json!({ "name": "acme-corp" })))
+            .await
+            .map_err(|e| e.to_string())?;
+    if status != 201 {
+        return Err(format!("could not create the customer's account: {body}"));
+    }
+    let customer = Customer {
+        endpoint: endpoint.clone(),
+        account: body["account_id"].as_str().unwrap_or_default().into(),
+        access_key_id: body["access_key_id"].as_str().unwrap_or_default().into(),
+        secret: zeroize::Zeroizing::new(body["secret_access_key"].as_str().unwrap_or_default().into()),
+    };
+    let tenant: TenantId = "acme".parse().map_err(|e: byok_domain::IdError| e.to_string())?;
+
+    n.step(&format!("Onboarding: tenant acme, location eu ({}), customer account {}", REGIONS.join(" + "), customer.account));
+    let added = broker
+        .add_tenant(&tenant, "eu", &customer.account.parse().map_err(|e: byok_domain::IdError| e.to_string())?)
+        .await
+        .map_err(|e| e.to_string())?;
+    let allow = added.instructions.trust_policy.clone();
+    n.aws(&format!("iam create-role --role-name {ROLE} --assume-role-policy-document file://byok-trust-policy.json"));
+    customer
+        .iam(&[("Action", "CreateRole"), ("Version", "2010-05-08"), ("RoleName", ROLE), ("AssumeRolePolicyDocument", &allow.to_string())])
+        .await?;
+    let mut keys = Vec::new();
+    for region in REGIONS {
+        n.aws(&format!(
+            "kms create-key --region {region}; aws kms create-alias --region {region} --alias-name {}",
+            added.instructions.alias
+        ));
+        let key = customer.kms(region, "CreateKey", json!({ "Description": "cryptor key for tenant acme" })).await?;
+        let arn = key["KeyMetadata"]["Arn"].as_str().unwrap_or_default().to_string();
+        customer.kms(region, "CreateAlias", json!({ "AliasName": added.instructions.alias, "TargetKeyId": arn })).await?;
+        keys.push(arn);
+    }
+    let verification = broker.verify_tenant(&tenant).await.map_err(|e| e.to_string())?;
+    if !verification.ok {
+        return Err(format!("verification failed: {verification:?}"));
+    }
+    n.result("verified in every region: tenant active");
+
+    n.step("The product writes records");
+    let mut records = Vec::new();
+    for i in 1..=3 {
+        let id = format!("issue-{i}");
+        let record =
+            broker.encrypt(&tenant, id.as_bytes(), format!("confidential issue #{i}").as_bytes()).await.map_err(|e| e.to_string())?;
+        records.push((id, record));
+    }
+    n.result(format!(
+        "{} records written and read back: {}",
+        records.len(),
+        read_all(&broker, &tenant, &records).await.map_err(|e| e.to_string())?
+    ));
+
+    n.step("The customer revokes: trust statement to Deny, keys disabled in both regions");
+    let mut deny = allow.clone();
+    deny["Statement"][0]["Effect"] = json!("Deny");
+    n.aws(&format!("iam update-assume-role-policy --role-name {ROLE} --policy-document file://deny.json"));
+    customer.set_trust(&deny).await?;
+    for (region, arn) in REGIONS.iter().zip(&keys) {
+        n.aws(&format!("kms disable-key --region {region} --key-id {arn}"));
+        customer.key_action(region, arn, "DisableKey").await?;
+    }
+    let revoked = wait_until(Duration::from_secs(30), || async {
+        matches!(read_all(&broker, &tenant, &records).await, Err(BrokerError::Revoked { .. }))
+    })
+    .await;
+    let state = broker.tenant(&tenant).await.map_err(|e| e.to_string())?.state;
+    if !revoked {
+        return Err(format!("the revocation was not detected within 30 s (state {})", state.name()));
+    }
+    if let TenantState::Revoked { deadline, .. } = state {
+        n.result(format!("detected by the monitor; reads refused (tenant_keys_revoked); deadline {deadline}"));
+    }
+
+    n.step("The customer restores one region only (steps 3-8, then 9-12 in eu-central-1) and says ready");
+    n.aws(&format!("iam update-assume-role-policy --role-name {ROLE} --policy-document file://allow.json"));
+    customer.set_trust(&allow).await?;
+    n.aws(&format!("kms enable-key --region eu-central-1 --key-id {}", keys[0]));
+    customer.key_action("eu-central-1", &keys[0], "EnableKey").await?;
+    let partial = broker.restore(&tenant).await.map_err(|e| e.to_string())?;
+    if partial.restored {
+        return Err("a restoration with eu-west-1 still disabled was accepted".into());
+    }
+    n.result(format!("refused: {}", partial.missing.join("; ")));
+
+    n.step("The customer enables the key in eu-west-1 (steps 9-12 again) and says ready");
+    n.aws(&format!("kms enable-key --region eu-west-1 --key-id {}", keys[1]));
+    customer.key_action("eu-west-1", &keys[1], "EnableKey").await?;
+    let done = broker.restore(&tenant).await.map_err(|e| e.to_string())?;
+    let back = read_all(&broker, &tenant, &records).await.map_err(|e| e.to_string())?;
+    if !done.restored {
+        return Err(format!("restoration refused: {:?}", done.missing));
+    }
+    n.result(format!("every region verified; access back; {back} records read"));
+
+    n.step("The customer revokes again, and 16 days pass");
+    customer.set_trust(&deny).await?;
+    let revoked = wait_until(Duration::from_secs(30), || async {
+        matches!(broker.tenant(&tenant).await.map(|t| t.state), Ok(TenantState::Revoked { .. }))
+    })
+    .await;
+    if !revoked {
+        return Err("the second revocation was not detected".into());
+    }
+    clock.advance(time::Duration::days(16));
+    let destroyed = byok_broker::monitor::run_once(&broker).await.destroyed;
+    n.result(format!("deadline passed: destroyed {destroyed:?}; the wrapped tenant keys are erased"));
+
+    n.step("The customer re-enables everything and says ready");
+    customer.set_trust(&allow).await?;
+    let refused = broker.restore(&tenant).await.err().map(|e| e.to_string()).unwrap_or_else(|| "accepted (this is a bug)".into());
+    let read =
+        read_all(&broker, &tenant, &records).await.err().map(|e| e.to_string()).unwrap_or_else(|| "data readable (this is a bug)".into());
+    n.result(format!("{refused}\n       reads: {read}"));
+
+    running.stop().await.map_err(|e| e.to_string())?;
+    println!("\nDone. The data directory was temporary and is gone.");
+    Ok(())
+}
