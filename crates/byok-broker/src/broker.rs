@@ -5,7 +5,7 @@ use std::sync::Arc;
 use byok_domain::{AccountId, Event, ExternalId, RegionKey, Tenant, TenantBinding, TenantId, TenantState};
 use byok_envelope::{RecordSealer, TenantKey};
 use byok_kms::{AccessError, Denial, KeyService, Purpose};
-use byok_store::{Store, TokenScope, WrappedKey};
+use byok_store::{Comment, Store, Ticket, TokenScope, WrappedKey};
 use zeroize::Zeroizing;
 
 use crate::access::{self, RegionAccess, RegionResult};
@@ -15,7 +15,7 @@ use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::metrics::Metrics;
 use crate::onboarding::{self, Instructions, RegionCheck, Verification};
-use crate::tokens;
+use crate::{tickets, tokens};
 
 /// The broker. Cheap to share behind an `Arc`; every method is safe to call concurrently.
 #[derive(Debug)]
@@ -304,6 +304,11 @@ impl Broker {
 
     /// Marks the tenant revoked (deadline = now + grace) and forgets its key on this node.
     pub async fn revoke(&self, id: &TenantId) -> Result<Tenant, BrokerError> {
+        self.revoke_detected(id, &[]).await
+    }
+
+    /// Revokes after `detected` (the regions' check) and opens the revocation ticket.
+    async fn revoke_detected(&self, id: &TenantId, detected: &[RegionResult]) -> Result<Tenant, BrokerError> {
         let tenant = self.tenant(id).await?;
         if matches!(tenant.state, TenantState::Revoked { .. }) {
             return Ok(tenant);
@@ -314,7 +319,77 @@ impl Broker {
         self.kms.forget(&tenant.binding);
         let updated = self.store.set_state(id, tenant.version, state).await?;
         self.cache.purge(id);
+        if let TenantState::Revoked { deadline, .. } = updated.state {
+            let body = tickets::opening(&updated, detected, deadline, &self.config.role_name);
+            match self.open_ticket(&updated).await? {
+                Some(open) => {
+                    self.store.add_comment(open.id, "byok", &body, self.clock.now()).await?;
+                    self.store.update_ticket(open.id, "open", Some(0), self.clock.now()).await?;
+                }
+                None => {
+                    self.store.open_ticket(id, &tickets::title(&updated), &body, self.clock.now()).await?;
+                }
+            }
+        }
         Ok(updated)
+    }
+
+    /// The tenant's revocation ticket still open (or resolved, to reopen), if any.
+    async fn open_ticket(&self, tenant: &Tenant) -> Result<Option<Ticket>, BrokerError> {
+        let title = tickets::title(tenant);
+        Ok(self.store.tickets(Some(&tenant.id)).await?.into_iter().find(|t| t.title == title && t.status != "closed"))
+    }
+
+    /// Tickets of one tenant, or all.
+    pub async fn tickets(&self, tenant: Option<&TenantId>) -> Result<Vec<Ticket>, BrokerError> {
+        Ok(self.store.tickets(tenant).await?)
+    }
+
+    pub async fn ticket(&self, id: i64) -> Result<(Ticket, Vec<Comment>), BrokerError> {
+        self.store.ticket(id).await?.ok_or(BrokerError::UnknownTicket(id))
+    }
+
+    /// A comment on a ticket. From the customer, one that says "ready" starts restoration at
+    /// once; the broker answers on the ticket with the outcome.
+    pub async fn comment(&self, ticket: i64, author: &str, body: &str) -> Result<(Comment, Option<Restoration>), BrokerError> {
+        let (t, _) = self.ticket(ticket).await?;
+        let comment = self.store.add_comment(ticket, author, body, self.clock.now()).await?;
+        if author == "customer" && t.status == "open" && tickets::says_ready(body) {
+            let restoration = match self.restore(&t.tenant).await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.store.add_comment(ticket, "byok", &format!("We could not restore access: {e}"), self.clock.now()).await?;
+                    return Err(e);
+                }
+            };
+            return Ok((comment, Some(restoration)));
+        }
+        Ok((comment, None))
+    }
+
+    /// Answers the open ticket with a restoration's outcome.
+    async fn answer_restoration(&self, tenant: &Tenant, restoration: &Restoration) -> Result<(), BrokerError> {
+        let Some(open) = self.open_ticket(tenant).await? else { return Ok(()) };
+        let now = self.clock.now();
+        if restoration.restored {
+            self.store
+                .add_comment(
+                    open.id,
+                    "byok",
+                    "Every region verified: access is restored for your end users and our systems. Resolving this ticket.",
+                    now,
+                )
+                .await?;
+            self.store.update_ticket(open.id, "resolved", None, now).await?;
+        } else {
+            let mut body = String::from("We checked every region; access is not restored yet. Still to do:\n");
+            for missing in &restoration.missing {
+                body.push_str(&format!("- {missing}\n"));
+            }
+            body.push_str("Reply \"ready\" again once done.");
+            self.store.add_comment(open.id, "byok", &body, now).await?;
+        }
+        Ok(())
     }
 
     /// Destroys a revoked tenant whose deadline has passed: its wrapped keys are erased.
@@ -322,7 +397,15 @@ impl Broker {
         let tenant = self.tenant(id).await?;
         let state = tenant.state.apply(Event::DeadlinePassed { at: self.clock.now() }).map_err(|e| BrokerError::Invalid(e.to_string()))?;
         self.cache.purge(id);
-        Ok(self.store.destroy(id, tenant.version, state).await?)
+        let destroyed = self.store.destroy(id, tenant.version, state).await?;
+        if let Some(open) = self.open_ticket(&tenant).await? {
+            let now = self.clock.now();
+            self.store
+                .add_comment(open.id, "byok", "The restoration deadline passed: the tenant's keys are erased and its data cannot be recovered, even if access is restored now. Closing this ticket.", now)
+                .await?;
+            self.store.update_ticket(open.id, "closed", None, now).await?;
+        }
+        Ok(destroyed)
     }
 
     /// The tenant's latest region check on this node, if any.
@@ -357,7 +440,7 @@ impl Broker {
         }
         let what: Vec<String> = denied.iter().map(|r| format!("{}: {:?}", r.region, r.access)).collect();
         tracing::warn!(tenant = %id, detected = ?what, "revoking: the customer withdrew access");
-        self.revoke(id).await.map(Some)
+        self.revoke_detected(id, &denied).await.map(Some)
     }
 
     /// Revoked tenants whose deadline has passed are destroyed; returns them.
@@ -366,6 +449,9 @@ impl Broker {
         let mut destroyed = Vec::new();
         for tenant in self.store.tenants().await? {
             if let TenantState::Revoked { deadline, .. } = tenant.state {
+                if now < deadline {
+                    self.remind(&tenant, deadline, now).await?;
+                }
                 if now >= deadline {
                     match self.destroy(&tenant.id).await {
                         Ok(_) => destroyed.push(tenant.id),
@@ -377,6 +463,24 @@ impl Broker {
             }
         }
         Ok(destroyed)
+    }
+
+    /// Reminder comments 5 days and 1 day before the deadline (each once).
+    async fn remind(&self, tenant: &Tenant, deadline: time::OffsetDateTime, now: time::OffsetDateTime) -> Result<(), BrokerError> {
+        let Some(open) = self.open_ticket(tenant).await? else { return Ok(()) };
+        let left = deadline - now;
+        let due = if left <= time::Duration::days(1) {
+            2
+        } else if left <= time::Duration::days(5) {
+            1
+        } else {
+            0
+        };
+        if due > open.reminders_sent {
+            self.store.add_comment(open.id, "byok", &tickets::reminder(deadline, now), now).await?;
+            self.store.update_ticket(open.id, &open.status, Some(due), now).await?;
+        }
+        Ok(())
     }
 
     /// The customer says access is restored: every region is verified afresh (AssumeRole with
@@ -408,14 +512,18 @@ impl Broker {
             })
             .collect();
         if !missing.is_empty() {
-            return Ok(Restoration { tenant: id.to_string(), restored: false, regions, missing });
+            let restoration = Restoration { tenant: id.to_string(), restored: false, regions, missing };
+            self.answer_restoration(&tenant, &restoration).await?;
+            return Ok(restoration);
         }
         let state = tenant.state.apply(Event::Restored).map_err(|e| BrokerError::Invalid(e.to_string()))?;
         self.store.set_state(id, tenant.version, state).await?;
         self.cache.purge(id);
         // Warm the cache so the first request after restoration does not pay the unwrap.
         let _ = self.sealer(id).await;
-        Ok(Restoration { tenant: id.to_string(), restored: true, regions, missing })
+        let restoration = Restoration { tenant: id.to_string(), restored: true, regions, missing };
+        self.answer_restoration(&tenant, &restoration).await?;
+        Ok(restoration)
     }
 
     // ---- data plane ------------------------------------------------------------------------

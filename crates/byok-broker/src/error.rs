@@ -11,6 +11,8 @@ use time::OffsetDateTime;
 pub enum BrokerError {
     #[error("no tenant '{0}'")]
     UnknownTenant(TenantId),
+    #[error("no ticket {0}")]
+    UnknownTicket(i64),
     #[error("tenant '{0}' already exists")]
     TenantExists(TenantId),
     #[error("tenant '{tenant}' is {state}: run `byok tenant verify {tenant}` once the customer has run the setup commands")]
@@ -48,6 +50,7 @@ impl From<StoreError> for BrokerError {
         match e {
             StoreError::AlreadyExists(id) => BrokerError::TenantExists(id),
             StoreError::NotFound(id) => BrokerError::UnknownTenant(id),
+            StoreError::NoTicket(id) => BrokerError::UnknownTicket(id),
             StoreError::Conflict { .. } => BrokerError::Conflict,
             other => BrokerError::Store(other),
         }

@@ -9,6 +9,7 @@
 //! - [`onboarding`]: the customer's setup as runnable `aws` CLI commands, and its verification.
 //! - [`cache`]: per-node cache of unwrapped tenant keys: TTL from unwrap, single flight, purge.
 //! - [`clock`]: injected time.
+//! - [`tickets`]: the revocation ticket's texts and the "ready" keyword.
 //! - [`tokens`]: API tokens, stored hashed, compared in constant time.
 //! - [`metrics`]: Prometheus counters.
 //! - [`error`](mod@error): [`BrokerError`].
@@ -23,6 +24,7 @@ pub mod error;
 pub mod metrics;
 pub mod monitor;
 pub mod onboarding;
+pub mod tickets;
 pub mod tokens;
 
 pub use broker::{Broker, LastCheck, Restoration};

@@ -141,9 +141,25 @@ async fn restoration_names_what_is_missing_then_brings_access_back() {
     w.key("eu-west-1", "disable-key").await;
     assert_eq!(monitor::run_once(&w.broker).await.revoked, ["acme"]);
 
-    // Steps 3-8 done, steps 9-12 only in eu-central-1: refused, naming eu-west-1 and the steps.
+    // The ticket, titled exactly as the seed says, says what, where, until when, and how.
+    let tickets = w.broker.tickets(Some(&w.tenant)).await.expect("tickets");
+    assert_eq!(tickets.len(), 1);
+    assert_eq!(tickets[0].title, format!("BYOK revocation started for AWS account {}", w.customer.account));
+    let (_, comments) = w.broker.ticket(tickets[0].id).await.expect("ticket");
+    let opening = &comments[0].body;
+    for needle in ["eu-central-1", "eu-west-1", "TrustPolicy", "(UTC)", "steps 3-8", "steps 9-12", "\"ready\""] {
+        assert!(opening.contains(needle), "the opening comment lacks {needle}: {opening}");
+    }
+
+    // Steps 3-8 done, steps 9-12 only in eu-central-1: "ready" on the ticket is refused there,
+    // naming eu-west-1 and the steps.
     w.trust("Allow").await;
     w.key("eu-central-1", "enable-key").await;
+    let (_, answered) = w.broker.comment(tickets[0].id, "customer", "We are ready for restoration").await.expect("comment");
+    let answered = answered.expect("a ready comment starts restoration");
+    assert!(!answered.restored && answered.missing[0].starts_with("eu-west-1: steps 9-12"), "{answered:?}");
+    let (_, comments) = w.broker.ticket(tickets[0].id).await.expect("ticket");
+    assert!(comments.last().is_some_and(|c| c.author == "byok" && c.body.contains("eu-west-1: steps 9-12")), "{comments:?}");
     let partial = w.broker.restore(&w.tenant).await.expect("restore");
     assert!(!partial.restored);
     assert_eq!(partial.missing.len(), 1, "{partial:?}");
@@ -159,8 +175,12 @@ async fn restoration_names_what_is_missing_then_brings_access_back() {
     w.key("eu-west-1", "enable-key").await;
 
     let started = std::time::Instant::now();
-    let done = w.broker.restore(&w.tenant).await.expect("restore");
+    let (_, done) = w.broker.comment(tickets[0].id, "customer", "ready").await.expect("comment");
+    let done = done.expect("restoration");
     assert!(done.restored, "{done:?}");
+    let (ticket, comments) = w.broker.ticket(tickets[0].id).await.expect("ticket");
+    assert_eq!(ticket.status, "resolved");
+    assert!(comments.last().is_some_and(|c| c.body.contains("access is restored")));
     assert_eq!(w.state().await, TenantState::Active);
     assert_eq!(w.broker.decrypt(&w.tenant, b"r1", &record).await.expect("data back").as_slice(), b"secret");
     eprintln!("ready -> first decrypt: {:?}", started.elapsed());
@@ -173,10 +193,26 @@ async fn sixteen_days_later_the_data_is_gone_even_if_everything_is_re_enabled() 
     w.trust("Deny").await;
     w.key("us-east-1", "disable-key").await;
     assert_eq!(monitor::run_once(&w.broker).await.revoked, ["acme"]);
-    w.clock.advance(Duration::days(14));
-    assert!(monitor::run_once(&w.broker).await.destroyed.is_empty(), "not before the deadline");
+    let ticket = w.broker.tickets(Some(&w.tenant)).await.expect("tickets")[0].id;
+    let reminders = |w: &World| {
+        let broker = w.broker.clone();
+        async move { broker.ticket(ticket).await.expect("ticket").1.iter().filter(|c| c.body.starts_with("Reminder")).count() }
+    };
+    w.clock.advance(Duration::days(9));
+    monitor::run_once(&w.broker).await;
+    assert_eq!(reminders(&w).await, 0, "no reminder 6 days before");
     w.clock.advance(Duration::days(2));
+    monitor::run_once(&w.broker).await;
+    monitor::run_once(&w.broker).await;
+    assert_eq!(reminders(&w).await, 1, "one reminder 4 days before, sent once");
+    w.clock.advance(Duration::days(3) + Duration::hours(12));
+    assert!(monitor::run_once(&w.broker).await.destroyed.is_empty(), "not before the deadline");
+    assert_eq!(reminders(&w).await, 2, "a second one the last day");
+    w.clock.advance(Duration::days(1));
     assert_eq!(monitor::run_once(&w.broker).await.destroyed, ["acme"]);
+    let (closed, comments) = w.broker.ticket(ticket).await.expect("ticket");
+    assert_eq!(closed.status, "closed");
+    assert!(comments.last().is_some_and(|c| c.body.contains("cannot be recovered")));
     assert!(matches!(w.state().await, TenantState::Destroyed { .. }));
     assert!(w.store.wrapped_keys(&w.tenant).await.expect("keys").is_empty(), "wrapped keys erased");
 

@@ -57,6 +57,7 @@ impl ApiError {
             }
             ApiError::Broker(e) => match e {
                 B::UnknownTenant(_) => (StatusCode::NOT_FOUND, "unknown_tenant", e.to_string(), none),
+                B::UnknownTicket(_) => (StatusCode::NOT_FOUND, "unknown_ticket", e.to_string(), none),
                 B::TenantExists(_) => (StatusCode::CONFLICT, "tenant_exists", e.to_string(), none),
                 B::NotActive { .. } => (StatusCode::CONFLICT, "tenant_not_active", e.to_string(), none),
                 B::Revoked { deadline, .. } => (

@@ -36,6 +36,32 @@ impl std::fmt::Debug for WrappedKey {
     }
 }
 
+/// A support ticket (the seed's "BYOK revocation started for AWS account …").
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Ticket {
+    pub id: i64,
+    pub tenant: TenantId,
+    pub title: String,
+    /// `open`, `resolved` (access restored) or `closed` (destroyed).
+    pub status: String,
+    pub reminders_sent: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: time::OffsetDateTime,
+}
+
+/// One comment on a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Comment {
+    pub id: i64,
+    /// `byok`, `customer` or `operator`.
+    pub author: String,
+    pub body: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+}
+
 /// What an API token may reach.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenScope {
@@ -54,6 +80,8 @@ pub enum StoreError {
     AlreadyExists(TenantId),
     #[error("tenant {0} does not exist")]
     NotFound(TenantId),
+    #[error("ticket {0} does not exist")]
+    NoTicket(i64),
     /// Someone else changed the tenant first: re-read and decide again.
     #[error("tenant {id} changed concurrently (expected version {expected})")]
     Conflict { id: TenantId, expected: i64 },
@@ -100,4 +128,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn put_token(&self, hash: &str, scope: &TokenScope) -> Result<(), StoreError>;
 
     async fn token_scope(&self, hash: &str) -> Result<Option<TokenScope>, StoreError>;
+
+    /// Opens a ticket with its first comment (by `byok`).
+    async fn open_ticket(&self, tenant: &TenantId, title: &str, body: &str, at: time::OffsetDateTime) -> Result<Ticket, StoreError>;
+
+    /// Tickets, newest first, of one tenant or all.
+    async fn tickets(&self, tenant: Option<&TenantId>) -> Result<Vec<Ticket>, StoreError>;
+
+    async fn ticket(&self, id: i64) -> Result<Option<(Ticket, Vec<Comment>)>, StoreError>;
+
+    async fn add_comment(&self, ticket: i64, author: &str, body: &str, at: time::OffsetDateTime) -> Result<Comment, StoreError>;
+
+    /// Sets the status (and, when given, the number of reminders sent).
+    async fn update_ticket(
+        &self,
+        ticket: i64,
+        status: &str,
+        reminders_sent: Option<i64>,
+        at: time::OffsetDateTime,
+    ) -> Result<(), StoreError>;
 }

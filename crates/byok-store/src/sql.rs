@@ -9,7 +9,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use time::OffsetDateTime;
 
-use crate::{Store, StoreError, TokenScope, WrappedKey};
+use crate::{Comment, Store, StoreError, Ticket, TokenScope, WrappedKey};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -117,6 +117,32 @@ fn tenant_from_row(row: &AnyRow) -> Result<Tenant, StoreError> {
         state: serde_json::from_str(&row.try_get::<String, _>("state")?).map_err(|e| corrupt(&what, e))?,
         version: row.try_get("version")?,
         created_at: OffsetDateTime::from_unix_timestamp(created).map_err(|e| corrupt(&what, e))?,
+    })
+}
+
+fn time_of(row: &AnyRow, column: &str) -> Result<OffsetDateTime, StoreError> {
+    let secs: i64 = row.try_get(column)?;
+    OffsetDateTime::from_unix_timestamp(secs).map_err(|e| corrupt(column, e))
+}
+
+fn ticket_from_row(row: &AnyRow) -> Result<Ticket, StoreError> {
+    Ok(Ticket {
+        id: row.try_get("id")?,
+        tenant: row.try_get::<String, _>("tenant_id")?.parse().map_err(|e| corrupt("ticket", e))?,
+        title: row.try_get("title")?,
+        status: row.try_get("status")?,
+        reminders_sent: row.try_get("reminders_sent")?,
+        created_at: time_of(row, "created_at")?,
+        updated_at: time_of(row, "updated_at")?,
+    })
+}
+
+fn comment_from_row(row: &AnyRow) -> Result<Comment, StoreError> {
+    Ok(Comment {
+        id: row.try_get("id")?,
+        author: row.try_get("author")?,
+        body: row.try_get("body")?,
+        created_at: time_of(row, "created_at")?,
     })
 }
 
@@ -291,5 +317,87 @@ impl Store for SqlStore {
             ("tenant", Some(id)) => Ok(Some(TokenScope::TenantAdmin(id.parse().map_err(|e| corrupt("token", e))?))),
             (other, _) => Err(corrupt("token", format!("unknown scope '{other}'"))),
         }
+    }
+
+    async fn open_ticket(&self, tenant: &TenantId, title: &str, body: &str, at: OffsetDateTime) -> Result<Ticket, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(self.sql(
+            "INSERT INTO tickets (tenant_id, title, status, reminders_sent, created_at, updated_at) VALUES (?, ?, 'open', 0, ?, ?) RETURNING *",
+        ))
+        .bind(tenant.as_str())
+        .bind(title)
+        .bind(at.unix_timestamp())
+        .bind(at.unix_timestamp())
+        .fetch_one(&mut *tx)
+        .await?;
+        let ticket = ticket_from_row(&row)?;
+        sqlx::query(self.sql("INSERT INTO ticket_comments (ticket_id, author, body, created_at) VALUES (?, 'byok', ?, ?)"))
+            .bind(ticket.id)
+            .bind(body)
+            .bind(at.unix_timestamp())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ticket)
+    }
+
+    async fn tickets(&self, tenant: Option<&TenantId>) -> Result<Vec<Ticket>, StoreError> {
+        let rows = match tenant {
+            Some(t) => {
+                sqlx::query(self.sql("SELECT * FROM tickets WHERE tenant_id = ? ORDER BY id DESC"))
+                    .bind(t.as_str())
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => sqlx::query("SELECT * FROM tickets ORDER BY id DESC").fetch_all(&self.pool).await?,
+        };
+        rows.iter().map(ticket_from_row).collect()
+    }
+
+    async fn ticket(&self, id: i64) -> Result<Option<(Ticket, Vec<Comment>)>, StoreError> {
+        let Some(row) = sqlx::query(self.sql("SELECT * FROM tickets WHERE id = ?")).bind(id).fetch_optional(&self.pool).await? else {
+            return Ok(None);
+        };
+        let comments =
+            sqlx::query(self.sql("SELECT * FROM ticket_comments WHERE ticket_id = ? ORDER BY id")).bind(id).fetch_all(&self.pool).await?;
+        Ok(Some((ticket_from_row(&row)?, comments.iter().map(comment_from_row).collect::<Result<_, _>>()?)))
+    }
+
+    async fn add_comment(&self, ticket: i64, author: &str, body: &str, at: OffsetDateTime) -> Result<Comment, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let touched = sqlx::query(self.sql("UPDATE tickets SET updated_at = ? WHERE id = ?"))
+            .bind(at.unix_timestamp())
+            .bind(ticket)
+            .execute(&mut *tx)
+            .await?;
+        if touched.rows_affected() == 0 {
+            return Err(StoreError::NoTicket(ticket));
+        }
+        let row =
+            sqlx::query(self.sql("INSERT INTO ticket_comments (ticket_id, author, body, created_at) VALUES (?, ?, ?, ?) RETURNING *"))
+                .bind(ticket)
+                .bind(author)
+                .bind(body)
+                .bind(at.unix_timestamp())
+                .fetch_one(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        comment_from_row(&row)
+    }
+
+    async fn update_ticket(&self, ticket: i64, status: &str, reminders_sent: Option<i64>, at: OffsetDateTime) -> Result<(), StoreError> {
+        let updated = sqlx::query(
+            self.sql("UPDATE tickets SET status = ?, reminders_sent = COALESCE(?, reminders_sent), updated_at = ? WHERE id = ?"),
+        )
+        .bind(status)
+        .bind(reminders_sent)
+        .bind(at.unix_timestamp())
+        .bind(ticket)
+        .execute(&self.pool)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NoTicket(ticket));
+        }
+        Ok(())
     }
 }

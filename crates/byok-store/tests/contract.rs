@@ -106,6 +106,27 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     assert_eq!(store.token_scope("bb22").await.expect("scope"), Some(TokenScope::Service));
     assert_eq!(store.token_scope("cc33").await.expect("scope"), Some(TokenScope::TenantAdmin("beta".parse().expect("id"))));
     assert_eq!(store.token_scope("dd44").await.expect("scope"), None);
+
+    // Tickets and their comments.
+    let beta: TenantId = "beta".parse().expect("id");
+    let at = OffsetDateTime::from_unix_timestamp(1_800_000_500).expect("time");
+    let ticket = store.open_ticket(&beta, "BYOK revocation started for AWS account 111122223333", "detected …", at).await.expect("open");
+    assert_eq!((ticket.status.as_str(), ticket.reminders_sent), ("open", 0));
+    let second = store.open_ticket(&a.id, "another", "x", at).await.expect("open");
+    assert!(second.id > ticket.id);
+    let comment = store.add_comment(ticket.id, "customer", "ready", at + Duration::minutes(1)).await.expect("comment");
+    assert_eq!(comment.author, "customer");
+    store.update_ticket(ticket.id, "resolved", Some(1), at + Duration::minutes(2)).await.expect("update");
+    let (t, comments) = store.ticket(ticket.id).await.expect("get").expect("ticket");
+    assert_eq!((t.status.as_str(), t.reminders_sent, t.updated_at), ("resolved", 1, at + Duration::minutes(2)));
+    assert_eq!(
+        comments.iter().map(|c| (c.author.as_str(), c.body.as_str())).collect::<Vec<_>>(),
+        [("byok", "detected …"), ("customer", "ready")]
+    );
+    assert_eq!(store.tickets(Some(&beta)).await.expect("list").len(), 1);
+    assert_eq!(store.tickets(None).await.expect("all").iter().map(|t| t.id).collect::<Vec<_>>(), [second.id, ticket.id]);
+    assert!(matches!(store.add_comment(9999, "customer", "x", at).await, Err(StoreError::NoTicket(9999))));
+    assert!(store.ticket(9999).await.expect("get").is_none());
 }
 
 pub async fn survives_reconnect<S: Store>(store: &S) {
