@@ -220,27 +220,32 @@ pub async fn run() -> Result<(), String> {
     if let TenantState::Revoked { deadline, .. } = state {
         n.result(format!("detected by the monitor; reads refused (tenant_keys_revoked); deadline {deadline}"));
     }
+    let ticket = broker.tickets(Some(&tenant)).await.map_err(|e| e.to_string())?.into_iter().next().ok_or("no ticket was opened")?;
+    println!("     → ticket #{} opened: \"{}\"", ticket.id, ticket.title);
 
-    n.step("The customer restores one region only (steps 3-8, then 9-12 in eu-central-1) and says ready");
+    n.step("The customer restores one region only (steps 3-8, then 9-12 in eu-central-1) and says ready on the ticket");
     n.aws(&format!("iam update-assume-role-policy --role-name {ROLE} --policy-document file://allow.json"));
     customer.set_trust(&allow).await?;
     n.aws(&format!("kms enable-key --region eu-central-1 --key-id {}", keys[0]));
     customer.key_action("eu-central-1", &keys[0], "EnableKey").await?;
-    let partial = broker.restore(&tenant).await.map_err(|e| e.to_string())?;
+    let (_, partial) = broker.comment(ticket.id, "customer", "ready").await.map_err(|e| e.to_string())?;
+    let partial = partial.ok_or("the ready comment did not start a restoration")?;
     if partial.restored {
         return Err("a restoration with eu-west-1 still disabled was accepted".into());
     }
     n.result(format!("refused: {}", partial.missing.join("; ")));
 
-    n.step("The customer enables the key in eu-west-1 (steps 9-12 again) and says ready");
+    n.step("The customer enables the key in eu-west-1 (steps 9-12 again) and says ready on the ticket (step 13)");
     n.aws(&format!("kms enable-key --region eu-west-1 --key-id {}", keys[1]));
     customer.key_action("eu-west-1", &keys[1], "EnableKey").await?;
-    let done = broker.restore(&tenant).await.map_err(|e| e.to_string())?;
+    let (_, done) = broker.comment(ticket.id, "customer", "ready").await.map_err(|e| e.to_string())?;
+    let done = done.ok_or("the ready comment did not start a restoration")?;
     let back = read_all(&broker, &tenant, &records).await.map_err(|e| e.to_string())?;
     if !done.restored {
         return Err(format!("restoration refused: {:?}", done.missing));
     }
-    n.result(format!("every region verified; access back; {back} records read"));
+    let (resolved, _) = broker.ticket(ticket.id).await.map_err(|e| e.to_string())?;
+    n.result(format!("every region verified; access back; {back} records read; ticket #{} {}", resolved.id, resolved.status));
 
     n.step("The customer revokes again, and 16 days pass");
     customer.set_trust(&deny).await?;

@@ -53,6 +53,13 @@ enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// Support tickets: list, show, comment.
+    Ticket {
+        #[command(flatten)]
+        api: client::ApiArgs,
+        #[command(subcommand)]
+        command: TicketCommand,
+    },
     /// Encrypt stdin (or --text) for a tenant; prints the record in base64.
     Encrypt {
         #[command(flatten)]
@@ -74,6 +81,20 @@ enum Command {
         #[arg(long, default_value = "")]
         context: String,
         record: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TicketCommand {
+    List,
+    Show {
+        id: i64,
+    },
+    /// Comment on a ticket (a tenant admin's "ready" starts restoration).
+    Comment {
+        id: i64,
+        #[arg(long)]
+        body: String,
     },
 }
 
@@ -106,9 +127,12 @@ impl Cli {
     pub fn default_log_level(&self) -> &'static str {
         match self.command {
             Command::Demo => "error",
-            Command::Serve(_) | Command::Localcloud { .. } | Command::Tenant { .. } | Command::Encrypt { .. } | Command::Decrypt { .. } => {
-                "info"
-            }
+            Command::Serve(_)
+            | Command::Localcloud { .. }
+            | Command::Tenant { .. }
+            | Command::Ticket { .. }
+            | Command::Encrypt { .. }
+            | Command::Decrypt { .. } => "info",
         }
     }
 }
@@ -131,6 +155,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 localcloud::server::run(listen, cloud).await.map_err(|e| e.to_string())
             }
             Command::Tenant { api, command } => tenant(Client::new(&api)?, command).await,
+            Command::Ticket { api, command } => ticket(Client::new(&api)?, command).await,
             Command::Encrypt { api, tenant, context, text } => {
                 let plaintext = match text {
                     Some(t) => t.into_bytes(),
@@ -210,6 +235,52 @@ async fn tenant(client: Client, command: TenantCommand) -> Result<(), String> {
         }
         TenantCommand::List => {
             println!("{:#}", client.call("GET", "/v1/tenants", None).await?);
+            Ok(())
+        }
+    }
+}
+
+async fn ticket(client: Client, command: TicketCommand) -> Result<(), String> {
+    match command {
+        TicketCommand::List => {
+            for t in client.call("GET", "/v1/tickets", None).await?.as_array().into_iter().flatten() {
+                println!(
+                    "#{} [{}] {} (tenant {}, updated {})",
+                    t["id"],
+                    t["status"].as_str().unwrap_or_default(),
+                    t["title"].as_str().unwrap_or_default(),
+                    t["tenant"].as_str().unwrap_or_default(),
+                    t["updated_at"].as_str().unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        TicketCommand::Show { id } => {
+            let answer = client.call("GET", &format!("/v1/tickets/{id}"), None).await?;
+            let t = &answer["ticket"];
+            println!("#{} [{}] {}", t["id"], t["status"].as_str().unwrap_or_default(), t["title"].as_str().unwrap_or_default());
+            for c in answer["comments"].as_array().into_iter().flatten() {
+                println!(
+                    "\n--- {} at {}\n{}",
+                    c["author"].as_str().unwrap_or_default(),
+                    c["created_at"].as_str().unwrap_or_default(),
+                    c["body"].as_str().unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        TicketCommand::Comment { id, body } => {
+            let answer = client.call("POST", &format!("/v1/tickets/{id}/comments"), Some(json!({ "body": body }))).await?;
+            match answer["restoration"].as_object() {
+                Some(r) if r.get("restored") == Some(&Value::Bool(true)) => println!("access restored"),
+                Some(r) => {
+                    println!("not restored yet:");
+                    for m in r.get("missing").and_then(Value::as_array).into_iter().flatten() {
+                        println!("- {}", m.as_str().unwrap_or_default());
+                    }
+                }
+                None => println!("comment added"),
+            }
             Ok(())
         }
     }

@@ -1,5 +1,5 @@
 //! The seed's story over HTTP with `byok serve` probing every second: the customer's trust
-//! Deny (aws CLI) takes the tenant offline by itself; "ready" through the API brings it back
+//! Deny (aws CLI) takes the tenant offline by itself; "ready" on the ticket brings it back
 //! once every region is restored. Prints the two latencies PRODUCT.md sets targets for.
 
 use std::time::{Duration, Instant};
@@ -62,14 +62,33 @@ async fn revocation_and_restoration_over_http_at_a_one_second_probe_interval() {
     let missing: Vec<&str> = answer["missing"].as_array().expect("missing").iter().filter_map(Value::as_str).collect();
     assert!(missing.len() == 1 && missing[0].starts_with("eu-west-1: steps 9-12"), "{answer}");
 
-    // Steps 9-12 in eu-west-1, then "ready": access is back.
+    // The ticket the broker opened, titled as the seed says, visible to the tenant's admin.
+    let (status, tickets) = api(&b, Some(&admin), "GET", "/v1/tickets", None).await;
+    assert_eq!(status, 200);
+    let tickets = tickets.as_array().expect("tickets").clone();
+    assert_eq!(tickets.len(), 1, "{tickets:?}");
+    assert_eq!(tickets[0]["title"].as_str(), Some(format!("BYOK revocation started for AWS account {account}").as_str()));
+    let ticket = tickets[0]["id"].as_i64().expect("id");
+    assert_eq!(api(&b, Some(&svc), "GET", &format!("/v1/tickets/{ticket}"), None).await.0, 403);
+
+    // Steps 9-12 in eu-west-1, then step 13: "ready" on the ticket. Access is back.
     aws_ok(&ep, &creds, "eu-west-1", &["kms", "enable-key", "--key-id", &west_key]).await;
     let started = Instant::now();
-    let (status, answer) = api(&b, Some(&admin), "POST", "/v1/tenants/acme/restore", None).await;
-    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = api(
+        &b,
+        Some(&admin),
+        "POST",
+        &format!("/v1/tickets/{ticket}/comments"),
+        Some(json!({ "body": "Keys re-enabled in every region, ready for restoration" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["restoration"]["restored"], true, "{answer}");
     let (status, opened) = api(&b, Some(&svc), "POST", "/v1/tenants/acme/decrypt", Some(decrypt.clone())).await;
     eprintln!("MEASURE restoration: ready to first successful decrypt: {:?}", started.elapsed());
     assert_eq!((status, opened["plaintext"].as_str()), (200, Some(STANDARD.encode("record").as_str())));
+    let (_, shown) = api(&b, Some(&admin), "GET", &format!("/v1/tickets/{ticket}"), None).await;
+    assert_eq!(shown["ticket"]["status"], "resolved", "{shown}");
     b.stop().await.expect("stop");
 }
 

@@ -3,6 +3,7 @@
 pub mod data;
 pub mod ops;
 pub mod tenants;
+pub mod tickets;
 
 use byok_domain::TenantId;
 

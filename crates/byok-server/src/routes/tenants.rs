@@ -73,7 +73,8 @@ impl From<&Tenant> for TenantStatus {
 }
 
 /// `axum::Json` whose rejections use the API's error body.
-struct Body<T>(T);
+#[derive(Debug)]
+pub struct Body<T>(pub T);
 
 impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body<T> {
     type Rejection = ApiError;

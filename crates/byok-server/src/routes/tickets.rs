@@ -1,0 +1,74 @@
+//! Support tickets: the operator sees all; a tenant admin sees and comments on its own.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use byok_store::{Ticket, TokenScope};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::routes::tenants::Body;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/tickets", get(list)).route("/v1/tickets/{id}", get(show)).route("/v1/tickets/{id}/comments", post(comment))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewComment {
+    body: String,
+}
+
+fn ticket_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse().map_err(|_| ApiError::Invalid(format!("'{raw}' is not a ticket number")))
+}
+
+/// The ticket, if this caller may see it (another tenant's ticket is "not found").
+async fn visible(state: &AppState, caller: &Caller, id: i64) -> Result<(Ticket, Vec<byok_store::Comment>), ApiError> {
+    let (ticket, comments) = state.broker.ticket(id).await?;
+    match &caller.0 {
+        TokenScope::Operator => Ok((ticket, comments)),
+        TokenScope::TenantAdmin(own) if *own == ticket.tenant => Ok((ticket, comments)),
+        TokenScope::TenantAdmin(_) => Err(ApiError::NotFound(format!("no ticket {id}"))),
+        TokenScope::Service => Err(ApiError::Forbidden),
+    }
+}
+
+async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<Ticket>>, ApiError> {
+    let tickets = match &caller.0 {
+        TokenScope::Operator => state.broker.tickets(None).await?,
+        TokenScope::TenantAdmin(own) => state.broker.tickets(Some(own)).await?,
+        TokenScope::Service => return Err(ApiError::Forbidden),
+    };
+    Ok(Json(tickets))
+}
+
+async fn show(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let (ticket, comments) = visible(&state, &caller, ticket_id(&id)?).await?;
+    Ok(Json(json!({ "ticket": ticket, "comments": comments })).into_response())
+}
+
+/// A comment; the customer's "ready" starts restoration and the answer carries its outcome.
+async fn comment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(req): Body<NewComment>,
+) -> Result<Response, ApiError> {
+    let id = ticket_id(&id)?;
+    visible(&state, &caller, id).await?;
+    if req.body.trim().is_empty() || req.body.len() > 16_384 {
+        return Err(ApiError::Invalid("a comment is 1 to 16384 characters".into()));
+    }
+    let author = match caller.0 {
+        TokenScope::Operator => "operator",
+        TokenScope::TenantAdmin(_) | TokenScope::Service => "customer",
+    };
+    let (comment, restoration) = state.broker.comment(id, author, &req.body).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "comment": comment, "restoration": restoration }))).into_response())
+}
