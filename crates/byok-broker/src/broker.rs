@@ -5,7 +5,7 @@ use std::sync::Arc;
 use byok_domain::{AccountId, Event, ExternalId, RegionKey, Tenant, TenantBinding, TenantId, TenantState};
 use byok_envelope::{RecordSealer, TenantKey};
 use byok_kms::{AccessError, Denial, KeyService, Purpose};
-use byok_store::{Comment, Store, Ticket, TokenScope, WrappedKey};
+use byok_store::{AuditEntry, Comment, Store, Ticket, TokenScope, WrappedKey};
 use zeroize::Zeroizing;
 
 use crate::access::{self, RegionAccess, RegionResult};
@@ -15,7 +15,7 @@ use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::metrics::Metrics;
 use crate::onboarding::{self, Instructions, RegionCheck, Verification};
-use crate::{tickets, tokens};
+use crate::{audit, tickets, tokens};
 
 /// The broker. Cheap to share behind an `Arc`; every method is safe to call concurrently.
 #[derive(Debug)]
@@ -86,6 +86,40 @@ impl Broker {
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
+    }
+
+    // ---- audit -----------------------------------------------------------------------------
+
+    /// Appends to the audit log. A failure is logged, not returned: the operation it records
+    /// already happened (the operator's log then holds the entry that is missing).
+    async fn audit(&self, tenant: Option<&TenantId>, kind: &str, reason: &str, detail: serde_json::Value) {
+        let at = self.clock.now().unix_timestamp();
+        let detail = detail.to_string();
+        let tenant = tenant.map(|t| t.to_string());
+        let seal = |seq: i64, prev: &str| audit::seal(seq, prev, tenant.as_deref(), at, kind, reason, &detail);
+        match self.store.append_audit(&seal).await {
+            Ok(entry) if kind == "transition" => tracing::info!(seq = entry.seq, head = %entry.hash, "audit head after a transition"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, kind, reason, detail = %detail, "could not append to the audit log"),
+        }
+    }
+
+    /// Audit entries of one tenant (or all), after `after`, at most `limit`.
+    pub async fn audit_log(&self, tenant: Option<&TenantId>, after: i64, limit: i64) -> Result<Vec<AuditEntry>, BrokerError> {
+        Ok(self.store.audit(tenant, after, limit.clamp(1, 10_000)).await?)
+    }
+
+    /// Checks the whole chain.
+    pub async fn verify_audit(&self) -> Result<audit::ChainCheck, BrokerError> {
+        let mut verifier = audit::Verifier::new();
+        let mut after = 0;
+        loop {
+            let page = self.store.audit(None, after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            page.iter().for_each(|e| verifier.feed(e));
+        }
+        Ok(verifier.finish())
     }
 
     // ---- tokens ----------------------------------------------------------------------------
@@ -250,6 +284,18 @@ impl Broker {
             self.store.activate(id, tenant.version, &binding, &wrapped, state).await?;
             verification.ok = true;
         }
+        let regions: Vec<_> =
+            verification.regions.iter().map(|r| serde_json::json!({ "region": r.region, "ok": r.ok, "problem": r.problem })).collect();
+        self.audit(
+            Some(id),
+            "key_use",
+            "onboard",
+            serde_json::json!({ "verified": verification.ok, "trust_ok": verification.trust_ok, "regions": regions }),
+        )
+        .await;
+        if verification.ok {
+            self.audit(Some(id), "transition", "verified", serde_json::json!({ "from": "onboarding", "to": "active" })).await;
+        }
         Ok(verification)
     }
 
@@ -320,6 +366,8 @@ impl Broker {
         let updated = self.store.set_state(id, tenant.version, state).await?;
         self.cache.purge(id);
         if let TenantState::Revoked { deadline, .. } = updated.state {
+            let what: Vec<_> = detected.iter().map(|r| serde_json::json!({ "region": r.region, "access": r.access })).collect();
+            self.audit(Some(id), "transition", "revocation", serde_json::json!({ "from": tenant.state.name(), "to": "revoked", "deadline": deadline.unix_timestamp(), "detected": what })).await;
             let body = tickets::opening(&updated, detected, deadline, &self.config.role_name);
             match self.open_ticket(&updated).await? {
                 Some(open) => {
@@ -327,7 +375,8 @@ impl Broker {
                     self.store.update_ticket(open.id, "open", Some(0), self.clock.now()).await?;
                 }
                 None => {
-                    self.store.open_ticket(id, &tickets::title(&updated), &body, self.clock.now()).await?;
+                    let opened = self.store.open_ticket(id, &tickets::title(&updated), &body, self.clock.now()).await?;
+                    self.audit(Some(id), "ticket", "opened", serde_json::json!({ "ticket": opened.id, "title": opened.title })).await;
                 }
             }
         }
@@ -354,6 +403,8 @@ impl Broker {
     pub async fn comment(&self, ticket: i64, author: &str, body: &str) -> Result<(Comment, Option<Restoration>), BrokerError> {
         let (t, _) = self.ticket(ticket).await?;
         let comment = self.store.add_comment(ticket, author, body, self.clock.now()).await?;
+        self.audit(Some(&t.tenant), "ticket", "comment", serde_json::json!({ "ticket": ticket, "author": author, "comment": comment.id }))
+            .await;
         if author == "customer" && t.status == "open" && tickets::says_ready(body) {
             let restoration = match self.restore(&t.tenant).await {
                 Ok(r) => r,
@@ -381,6 +432,7 @@ impl Broker {
                 )
                 .await?;
             self.store.update_ticket(open.id, "resolved", None, now).await?;
+            self.audit(Some(&tenant.id), "ticket", "resolved", serde_json::json!({ "ticket": open.id })).await;
         } else {
             let mut body = String::from("We checked every region; access is not restored yet. Still to do:\n");
             for missing in &restoration.missing {
@@ -398,12 +450,20 @@ impl Broker {
         let state = tenant.state.apply(Event::DeadlinePassed { at: self.clock.now() }).map_err(|e| BrokerError::Invalid(e.to_string()))?;
         self.cache.purge(id);
         let destroyed = self.store.destroy(id, tenant.version, state).await?;
+        self.audit(
+            Some(id),
+            "transition",
+            "deadline",
+            serde_json::json!({ "from": "revoked", "to": "destroyed", "wrapped_keys": "erased" }),
+        )
+        .await;
         if let Some(open) = self.open_ticket(&tenant).await? {
             let now = self.clock.now();
             self.store
                 .add_comment(open.id, "byok", "The restoration deadline passed: the tenant's keys are erased and its data cannot be recovered, even if access is restored now. Closing this ticket.", now)
                 .await?;
             self.store.update_ticket(open.id, "closed", None, now).await?;
+            self.audit(Some(id), "ticket", "closed", serde_json::json!({ "ticket": open.id })).await;
         }
         Ok(destroyed)
     }
@@ -416,6 +476,21 @@ impl Broker {
     async fn check(&self, tenant: &Tenant, purpose: Purpose) -> Result<Vec<RegionResult>, BrokerError> {
         let wrapped = self.store.wrapped_keys(&tenant.id).await?;
         let regions = access::check_tenant(self.kms.as_ref(), &self.metrics, tenant, &wrapped, purpose).await;
+        let reason = match purpose {
+            Purpose::Probe => "probe",
+            Purpose::Restore => "restore",
+            Purpose::Onboard => "onboard",
+            Purpose::Data => "data",
+        };
+        for r in &regions {
+            self.audit(
+                Some(&tenant.id),
+                "key_use",
+                reason,
+                serde_json::json!({ "region": r.region, "access": r.access, "session": purpose.session_name() }),
+            )
+            .await;
+        }
         let record = LastCheck { at: self.clock.now(), purpose: purpose.session_name(), regions: regions.clone() };
         self.last_checks.write().unwrap_or_else(|p| p.into_inner()).insert(tenant.id.clone(), record);
         Ok(regions)
@@ -479,6 +554,7 @@ impl Broker {
         if due > open.reminders_sent {
             self.store.add_comment(open.id, "byok", &tickets::reminder(deadline, now), now).await?;
             self.store.update_ticket(open.id, &open.status, Some(due), now).await?;
+            self.audit(Some(&tenant.id), "ticket", "reminder", serde_json::json!({ "ticket": open.id, "reminder": due })).await;
         }
         Ok(())
     }
@@ -518,6 +594,7 @@ impl Broker {
         }
         let state = tenant.state.apply(Event::Restored).map_err(|e| BrokerError::Invalid(e.to_string()))?;
         self.store.set_state(id, tenant.version, state).await?;
+        self.audit(Some(id), "transition", "restoration", serde_json::json!({ "from": "revoked", "to": "active" })).await;
         self.cache.purge(id);
         // Warm the cache so the first request after restoration does not pay the unwrap.
         let _ = self.sealer(id).await;
@@ -579,6 +656,17 @@ impl Broker {
             let Some(w) = wrapped.iter().find(|w| w.region == region_key.region) else { continue };
             let result = self.kms.unwrap(&tenant.binding, &region_key.region, id, &w.wrapped, Purpose::Data).await;
             self.metrics.kms("Decrypt", &result);
+            let outcome = match &result {
+                Ok(_) => "ok".to_string(),
+                Err(e) => e.to_string(),
+            };
+            self.audit(
+                Some(id),
+                "key_use",
+                "data",
+                serde_json::json!({ "region": region_key.region, "operation": "Decrypt", "session": "byok-data", "outcome": outcome }),
+            )
+            .await;
             match result {
                 Ok(key) => {
                     let sealer = RecordSealer::new(id.as_str(), key, w.generation)?;

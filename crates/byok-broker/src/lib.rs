@@ -5,6 +5,7 @@
 //! - [`Broker`] ([`broker`]): the one entry point: tenants, onboarding, data plane.
 //! - [`config`]: validated parameters ([`BrokerConfig`]).
 //! - [`access`]: checking a tenant's access region by region (probes, restoration).
+//! - [`audit`]: the hash-chained audit log and its verification.
 //! - [`monitor`]: the background monitor and deadline sweeper.
 //! - [`onboarding`]: the customer's setup as runnable `aws` CLI commands, and its verification.
 //! - [`cache`]: per-node cache of unwrapped tenant keys: TTL from unwrap, single flight, purge.
@@ -16,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod audit;
 pub mod broker;
 pub mod cache;
 pub mod clock;

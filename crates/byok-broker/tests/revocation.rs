@@ -184,6 +184,38 @@ async fn restoration_names_what_is_missing_then_brings_access_back() {
     assert_eq!(w.state().await, TenantState::Active);
     assert_eq!(w.broker.decrypt(&w.tenant, b"r1", &record).await.expect("data back").as_slice(), b"secret");
     eprintln!("ready -> first decrypt: {:?}", started.elapsed());
+
+    // The audit log holds every step with its reason, and its chain verifies...
+    let log = w.broker.audit_log(Some(&w.tenant), 0, 1000).await.expect("audit");
+    let has = |kind: &str, reason: &str| log.iter().any(|e| e.kind == kind && e.reason == reason);
+    for (kind, reason) in [
+        ("key_use", "onboard"),
+        ("transition", "verified"),
+        ("key_use", "data"),
+        ("key_use", "probe"),
+        ("transition", "revocation"),
+        ("ticket", "opened"),
+        ("ticket", "comment"),
+        ("key_use", "restore"),
+        ("transition", "restoration"),
+        ("ticket", "resolved"),
+    ] {
+        assert!(has(kind, reason), "no {kind}/{reason} entry in {log:#?}");
+    }
+    let check = w.broker.verify_audit().await.expect("verify");
+    assert!(check.ok && check.entries == log.len() as i64, "{check:?}");
+
+    // ...until someone edits, deletes or reorders an entry behind the broker's back.
+    let url = format!("sqlite://{}", w._dir.path().join("byok.db").display());
+    sqlx::any::install_default_drivers();
+    let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.expect("open the store");
+    let tamper = |sql: &'static str| sqlx::query(sql);
+    tamper("UPDATE audit_log SET detail = '{\"region\":\"nowhere\"}' WHERE seq = 3").execute(&mut db).await.expect("edit");
+    let edited = w.broker.verify_audit().await.expect("verify");
+    assert_eq!((edited.ok, edited.first_bad), (false, Some(3)), "{edited:?}");
+    tamper("DELETE FROM audit_log WHERE seq <= 3").execute(&mut db).await.expect("delete");
+    let deleted = w.broker.verify_audit().await.expect("verify");
+    assert_eq!((deleted.ok, deleted.first_bad), (false, Some(4)), "{deleted:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

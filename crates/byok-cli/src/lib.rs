@@ -53,6 +53,13 @@ enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// The audit log: list entries, verify the hash chain.
+    Audit {
+        #[command(flatten)]
+        api: client::ApiArgs,
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Support tickets: list, show, comment.
     Ticket {
         #[command(flatten)]
@@ -82,6 +89,19 @@ enum Command {
         context: String,
         record: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// A tenant's entries.
+    List {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+    },
+    /// Check the whole chain; fails if an entry was edited, reordered or deleted.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,6 +151,7 @@ impl Cli {
             | Command::Localcloud { .. }
             | Command::Tenant { .. }
             | Command::Ticket { .. }
+            | Command::Audit { .. }
             | Command::Encrypt { .. }
             | Command::Decrypt { .. } => "info",
         }
@@ -156,6 +177,7 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             Command::Tenant { api, command } => tenant(Client::new(&api)?, command).await,
             Command::Ticket { api, command } => ticket(Client::new(&api)?, command).await,
+            Command::Audit { api, command } => audit(Client::new(&api)?, command).await,
             Command::Encrypt { api, tenant, context, text } => {
                 let plaintext = match text {
                     Some(t) => t.into_bytes(),
@@ -236,6 +258,36 @@ async fn tenant(client: Client, command: TenantCommand) -> Result<(), String> {
         TenantCommand::List => {
             println!("{:#}", client.call("GET", "/v1/tenants", None).await?);
             Ok(())
+        }
+    }
+}
+
+async fn audit(client: Client, command: AuditCommand) -> Result<(), String> {
+    match command {
+        AuditCommand::List { tenant, after } => {
+            for e in client.call("GET", &format!("/v1/tenants/{tenant}/audit?after={after}"), None).await?.as_array().into_iter().flatten()
+            {
+                println!(
+                    "{:>6} {} {:<10} {:<12} {}",
+                    e["seq"],
+                    e["at"],
+                    e["kind"].as_str().unwrap_or_default(),
+                    e["reason"].as_str().unwrap_or_default(),
+                    e["detail"].as_str().unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        AuditCommand::Verify => {
+            let (status, check) = client.send("GET", "/v1/audit/verify", None).await?;
+            match status {
+                200 => {
+                    println!("audit log intact: {} entries, head {}", check["entries"], check["head"].as_str().unwrap_or_default());
+                    Ok(())
+                }
+                409 => Err(format!("audit log broken at entry {}: {}", check["first_bad"], check["problem"].as_str().unwrap_or_default())),
+                _ => Err(client::error_text(status, &check)),
+            }
         }
     }
 }

@@ -89,6 +89,17 @@ async fn revocation_and_restoration_over_http_at_a_one_second_probe_interval() {
     assert_eq!((status, opened["plaintext"].as_str()), (200, Some(STANDARD.encode("record").as_str())));
     let (_, shown) = api(&b, Some(&admin), "GET", &format!("/v1/tickets/{ticket}"), None).await;
     assert_eq!(shown["ticket"]["status"], "resolved", "{shown}");
+
+    // The tenant admin reads its audit trail; the operator verifies the chain.
+    let (status, log) = api(&b, Some(&admin), "GET", "/v1/tenants/acme/audit", None).await;
+    assert_eq!(status, 200);
+    let reasons: Vec<&str> = log.as_array().expect("entries").iter().filter_map(|e| e["reason"].as_str()).collect();
+    for reason in ["onboard", "data", "probe", "revocation", "restore", "restoration"] {
+        assert!(reasons.contains(&reason), "no {reason} in {reasons:?}");
+    }
+    let (status, check) = api(&b, Some(&op), "GET", "/v1/audit/verify", None).await;
+    assert_eq!((status, check["ok"].as_bool()), (200, Some(true)), "{check}");
+    assert_eq!(api(&b, Some(&admin), "GET", "/v1/audit/verify", None).await.0, 403);
     b.stop().await.expect("stop");
 }
 

@@ -62,6 +62,21 @@ pub struct Comment {
     pub created_at: time::OffsetDateTime,
 }
 
+/// One audit-log entry as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub tenant: Option<String>,
+    /// Unix seconds.
+    pub at: i64,
+    pub kind: String,
+    pub reason: String,
+    /// JSON text.
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
 /// What an API token may reach.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenScope {
@@ -138,6 +153,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn ticket(&self, id: i64) -> Result<Option<(Ticket, Vec<Comment>)>, StoreError>;
 
     async fn add_comment(&self, ticket: i64, author: &str, body: &str, at: time::OffsetDateTime) -> Result<Comment, StoreError>;
+
+    /// Appends an entry: `seal` is given the next sequence number and the previous entry's hash
+    /// and returns the entry to store (with its hash). Appends are serialized, so the chain
+    /// never forks.
+    async fn append_audit(&self, seal: &(dyn for<'p> Fn(i64, &'p str) -> AuditEntry + Send + Sync)) -> Result<AuditEntry, StoreError>;
+
+    /// Entries with `seq > after`, in order, of one tenant or all, at most `limit`.
+    async fn audit(&self, tenant: Option<&TenantId>, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// Sets the status (and, when given, the number of reminders sent).
     async fn update_ticket(

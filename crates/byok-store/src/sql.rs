@@ -9,7 +9,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use time::OffsetDateTime;
 
-use crate::{Comment, Store, StoreError, Ticket, TokenScope, WrappedKey};
+use crate::{AuditEntry, Comment, Store, StoreError, Ticket, TokenScope, WrappedKey};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -25,6 +25,10 @@ pub enum Backend {
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// Serializes audit appends on SQLite (a single-node store): SQLite's deferred
+    /// transactions cannot wait out a concurrent writer when upgrading, so two appenders in
+    /// one process would fail rather than queue. PostgreSQL locks the table instead.
+    append_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqlStore {
@@ -60,7 +64,7 @@ impl SqlStore {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await?;
-        Ok(Self { pool, backend })
+        Ok(Self { pool, backend, append_lock: Default::default() })
     }
 
     /// A SQLite store in a file (created if missing).
@@ -144,6 +148,27 @@ fn comment_from_row(row: &AnyRow) -> Result<Comment, StoreError> {
         body: row.try_get("body")?,
         created_at: time_of(row, "created_at")?,
     })
+}
+
+fn audit_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
+    Ok(AuditEntry {
+        seq: row.try_get("seq")?,
+        tenant: row.try_get("tenant_id")?,
+        at: row.try_get("at")?,
+        kind: row.try_get("kind")?,
+        reason: row.try_get("reason")?,
+        detail: row.try_get("detail")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+/// Whether an error means another writer got there first (retry), not a failure.
+fn contended(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db.is_unique_violation() || db.message().contains("locked") || db.message().contains("busy"),
+        _ => false,
+    }
 }
 
 fn scope_parts(scope: &TokenScope) -> (&'static str, Option<String>) {
@@ -383,6 +408,73 @@ impl Store for SqlStore {
                 .await?;
         tx.commit().await?;
         comment_from_row(&row)
+    }
+
+    async fn append_audit(&self, seal: &(dyn for<'p> Fn(i64, &'p str) -> AuditEntry + Send + Sync)) -> Result<AuditEntry, StoreError> {
+        let _serialized = match self.backend {
+            Backend::Sqlite => Some(self.append_lock.lock().await),
+            Backend::Postgres => None,
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result: Result<AuditEntry, sqlx::Error> = async {
+                let mut tx = self.pool.begin().await?;
+                if self.backend == Backend::Postgres {
+                    // One appender at a time: the chain must not fork.
+                    sqlx::query("LOCK TABLE audit_log IN EXCLUSIVE MODE").execute(&mut *tx).await?;
+                }
+                let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *tx).await?;
+                let (seq, prev): (i64, String) = match last {
+                    Some(row) => (row.try_get::<i64, _>("seq")? + 1, row.try_get("hash")?),
+                    None => (1, String::new()),
+                };
+                let entry = seal(seq, &prev);
+                sqlx::query(self.sql(
+                    "INSERT INTO audit_log (seq, tenant_id, at, kind, reason, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                ))
+                .bind(entry.seq)
+                .bind(entry.tenant.clone())
+                .bind(entry.at)
+                .bind(entry.kind.clone())
+                .bind(entry.reason.clone())
+                .bind(entry.detail.clone())
+                .bind(entry.prev_hash.clone())
+                .bind(entry.hash.clone())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(entry)
+            }
+            .await;
+            match result {
+                Ok(entry) => return Ok(entry),
+                // Another process sharing the database: wait a little and try again.
+                Err(e) if attempt < 20 && contended(&e) => tokio::time::sleep(std::time::Duration::from_millis(5 * attempt)).await,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn audit(&self, tenant: Option<&TenantId>, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = match tenant {
+            Some(t) => {
+                sqlx::query(self.sql("SELECT * FROM audit_log WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?"))
+                    .bind(t.as_str())
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query(self.sql("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?"))
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter().map(audit_from_row).collect()
     }
 
     async fn update_ticket(&self, ticket: i64, status: &str, reminders_sent: Option<i64>, at: OffsetDateTime) -> Result<(), StoreError> {

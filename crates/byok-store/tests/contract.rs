@@ -127,6 +127,36 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     assert_eq!(store.tickets(None).await.expect("all").iter().map(|t| t.id).collect::<Vec<_>>(), [second.id, ticket.id]);
     assert!(matches!(store.add_comment(9999, "customer", "x", at).await, Err(StoreError::NoTicket(9999))));
     assert!(store.ticket(9999).await.expect("get").is_none());
+
+    // The audit log: appends are numbered without gaps and each sees the previous hash, even
+    // when many writers race.
+    let mut writers = Vec::new();
+    for i in 0..16 {
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            let tenant = if i % 2 == 0 { Some("acme".to_string()) } else { None };
+            store
+                .append_audit(&move |seq, prev: &str| byok_store::AuditEntry {
+                    seq,
+                    tenant: tenant.clone(),
+                    at: 1_800_000_000 + seq,
+                    kind: "key_use".into(),
+                    reason: "probe".into(),
+                    detail: format!("{{\"writer\":{i}}}"),
+                    prev_hash: prev.to_string(),
+                    hash: format!("{prev}>{seq}"),
+                })
+                .await
+        }));
+    }
+    for w in writers {
+        w.await.expect("join").expect("append");
+    }
+    let all = store.audit(None, 0, 100).await.expect("audit");
+    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=16).collect::<Vec<_>>());
+    assert!(all.windows(2).all(|w| w[1].prev_hash == w[0].hash), "the chain never forks");
+    assert_eq!(store.audit(Some(&a.id), 0, 100).await.expect("audit").len(), 8);
+    assert_eq!(store.audit(None, 10, 3).await.expect("audit").iter().map(|e| e.seq).collect::<Vec<_>>(), [11, 12, 13]);
 }
 
 pub async fn survives_reconnect<S: Store>(store: &S) {

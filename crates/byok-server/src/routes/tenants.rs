@@ -21,6 +21,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/tenants/{id}/setup", get(setup))
         .route("/v1/tenants/{id}/verify", post(verify))
         .route("/v1/tenants/{id}/restore", post(restore))
+        .route("/v1/tenants/{id}/audit", get(audit))
+        .route("/v1/audit/verify", get(verify_audit))
 }
 
 #[derive(Deserialize)]
@@ -110,6 +112,41 @@ async fn show(State(state): State<AppState>, caller: Caller, Path(id): Path<Stri
     let mut status = TenantStatus::from(&state.broker.tenant(&id).await?);
     status.last_check = state.broker.last_check(&id);
     Ok(Json(status))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditPage {
+    #[serde(default)]
+    after: i64,
+    #[serde(default = "default_limit")]
+    limit: i64,
+}
+
+fn default_limit() -> i64 {
+    1000
+}
+
+/// The tenant's audit entries (every key use with its reason, transitions, ticket events).
+async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: Result<axum::extract::Query<AuditPage>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let id = tenant_id(&id)?;
+    caller.tenant_admin(&id)?;
+    let axum::extract::Query(page) = query.map_err(|e| ApiError::Invalid(e.body_text()))?;
+    state.broker.tenant(&id).await?;
+    Ok(Json(state.broker.audit_log(Some(&id), page.after, page.limit).await?).into_response())
+}
+
+/// Checks the whole hash chain.
+async fn verify_audit(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.operator()?;
+    let check = state.broker.verify_audit().await?;
+    let status = if check.ok { StatusCode::OK } else { StatusCode::CONFLICT };
+    Ok((status, Json(check)).into_response())
 }
 
 /// The customer says access is restored: every region is verified now. 200 when access is
