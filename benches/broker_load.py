@@ -14,6 +14,7 @@ Python (caching materials manager) on the same localcloud for the ratio.
 Usage (repository root, after `scripts/setup-venv --bench`, `cargo build --release --bin byok`,
 and Debian's `wrk`):
     .venv/bin/python benches/broker_load.py [--tenants 100] [--seconds 10] [--connections 32]
+    .venv/bin/python benches/broker_load.py --probes --tenants 500 --seconds 20   # the monitor
 Traffic goes to 127.0.0.1 only and every loop is bounded in time.
 """
 
@@ -57,13 +58,13 @@ def http(method, url, body=None, token=None):
         return e.code, json.loads(e.read() or b"null")
 
 
-def start_broker(data_dir):
+def start_broker(data_dir, monitor_interval=60):
     api_port, lc_port = free_port(), free_port()
     binary = os.path.join(ROOT, "target/release/byok")
     if not os.path.exists(binary):
         sys.exit("build it first: cargo build --release --bin byok")
     proc = subprocess.Popen(
-        [binary, "serve", "--data-dir", data_dir, "--listen", f"127.0.0.1:{api_port}", "--localcloud-listen", f"127.0.0.1:{lc_port}"],
+        [binary, "serve", "--data-dir", data_dir, "--listen", f"127.0.0.1:{api_port}", "--localcloud-listen", f"127.0.0.1:{lc_port}", "--monitor-interval-seconds", str(monitor_interval)],
         stderr=subprocess.DEVNULL,
         env={**os.environ, "BYOK_LOG": "warn"},
     )
@@ -174,12 +175,48 @@ def esdk(lc, creds, key_arn, seconds):
     return rates
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds of a process, from /proc (Linux)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def probes(args):
+    """The monitor at a 1 s interval over --tenants tenants: probes per minute and CPU."""
+    data_dir = tempfile.mkdtemp(prefix="byok-probe-bench-")
+    proc, api, lc, op, svc = start_broker(data_dir, monitor_interval=1)
+    try:
+        t0 = time.perf_counter()
+        onboard(api, lc, op, args.tenants)
+        print(f"Onboarded {args.tenants} tenants (2 regions each) in {time.perf_counter() - t0:.1f} s.")
+        time.sleep(2)  # let a pass start with every tenant
+        since = max([e["seq"] for e in trail(lc, 0)] or [0])
+        cpu0, w0 = cpu_seconds(proc.pid), time.perf_counter()
+        time.sleep(args.seconds)
+        cpu1, w1 = cpu_seconds(proc.pid), time.perf_counter()
+        events = [e for e in trail(lc, since) if (e.get("request_parameters") or {}).get("roleSessionName") == "byok-probe" and e["event_name"] == "AssumeRole"]
+    finally:
+        proc.terminate()
+        proc.wait()
+        shutil.rmtree(data_dir, ignore_errors=True)
+    # One fresh AssumeRole per (tenant, region) probe.
+    per_minute = len(events) / (w1 - w0) * 60
+    print(f"\n| monitor, {args.tenants} tenants x 2 regions, interval 1 s, {args.seconds} s | value |")
+    print("|---|---:|")
+    print(f"| (tenant, region) probes per minute | {per_minute:,.0f} |")
+    print(f"| broker CPU (both cores = 200 %) | {100 * (cpu1 - cpu0) / (w1 - w0):.0f} % |")
+    print("\n(localcloud runs inside the broker process here, so the CPU figure includes it.)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tenants", type=int, default=100)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--probes", action="store_true", help="measure the monitor instead of the data plane")
     args = parser.parse_args()
+    if args.probes:
+        return probes(args)
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian package: wrk)")
     data_dir = tempfile.mkdtemp(prefix="byok-bench-")
