@@ -540,6 +540,63 @@ impl Broker {
         Ok(destroyed)
     }
 
+    /// Brings tickets in line with tenant states, for a process that died between a transition
+    /// (one transaction) and the ticket that follows it: a revoked tenant gets its ticket, an
+    /// active one has its revocation ticket resolved, a destroyed one has it closed. Returns
+    /// how many tickets it changed.
+    pub async fn reconcile(&self) -> Result<usize, BrokerError> {
+        let mut open: std::collections::HashMap<TenantId, Ticket> = std::collections::HashMap::new();
+        for ticket in self.store.tickets(None).await? {
+            if ticket.status != "closed" {
+                open.entry(ticket.tenant.clone()).or_insert(ticket);
+            }
+        }
+        let mut changed = 0;
+        let now = self.clock.now();
+        for tenant in self.store.tenants().await? {
+            let ticket = open.get(&tenant.id).filter(|t| t.title == tickets::title(&tenant));
+            match (tenant.state, ticket) {
+                (TenantState::Revoked { deadline, .. }, None) => {
+                    let body = format!(
+                        "{}\n\n(This ticket was opened after a restart of the broker; the audit log has the detection.)",
+                        tickets::opening(&tenant, &[], deadline, &self.config.role_name)
+                    );
+                    let opened = self.store.open_ticket(&tenant.id, &tickets::title(&tenant), &body, now).await?;
+                    self.audit(Some(&tenant.id), "ticket", "opened", serde_json::json!({ "ticket": opened.id, "reconciled": true })).await;
+                    changed += 1;
+                }
+                (TenantState::Active, Some(t)) if t.status == "open" => {
+                    self.store
+                        .add_comment(
+                            t.id,
+                            "byok",
+                            "Access is restored (confirmed after a restart of the broker). Resolving this ticket.",
+                            now,
+                        )
+                        .await?;
+                    self.store.update_ticket(t.id, "resolved", None, now).await?;
+                    self.audit(Some(&tenant.id), "ticket", "resolved", serde_json::json!({ "ticket": t.id, "reconciled": true })).await;
+                    changed += 1;
+                }
+                (TenantState::Destroyed { .. }, Some(t)) => {
+                    self.store
+                        .add_comment(
+                            t.id,
+                            "byok",
+                            "The restoration deadline passed: the tenant's keys are erased. Closing this ticket.",
+                            now,
+                        )
+                        .await?;
+                    self.store.update_ticket(t.id, "closed", None, now).await?;
+                    self.audit(Some(&tenant.id), "ticket", "closed", serde_json::json!({ "ticket": t.id, "reconciled": true })).await;
+                    changed += 1;
+                }
+                _ => {}
+            }
+        }
+        Ok(changed)
+    }
+
     /// Reminder comments 5 days and 1 day before the deadline (each once).
     async fn remind(&self, tenant: &Tenant, deadline: time::OffsetDateTime, now: time::OffsetDateTime) -> Result<(), BrokerError> {
         let Some(open) = self.open_ticket(tenant).await? else { return Ok(()) };

@@ -16,10 +16,15 @@ pub struct PassReport {
     pub destroyed: Vec<String>,
 }
 
-/// One pass: probe every active tenant (at most `monitor_concurrency` at once), then sweep
+/// One pass: reconcile tickets with states, probe every active tenant (at most `monitor_concurrency` at once), then sweep
 /// deadlines.
 pub async fn run_once(broker: &Arc<Broker>) -> PassReport {
     let mut report = PassReport::default();
+    match broker.reconcile().await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(tickets = n, "reconciled tickets with tenant states (after a crash?)"),
+        Err(e) => tracing::error!(error = %e, "monitor: reconciliation failed"),
+    }
     let tenants = match broker.tenants().await {
         Ok(t) => t,
         Err(e) => {

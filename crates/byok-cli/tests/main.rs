@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod config;
+mod crash;
 mod demo;
 mod onboarding;
 mod revocation;

@@ -57,6 +57,11 @@ pub async fn customer(running: &Running, name: &str) -> (String, Creds) {
 /// Runs the setup script `byok tenant add` printed, with bash and the real aws CLI, as the
 /// customer; `edit` may change it first (to get the setup wrong on purpose).
 pub async fn run_setup(running: &Running, creds: &Creds, script: &str, dir: &Path) {
+    run_setup_at(&endpoint(running), creds, script, dir).await;
+}
+
+/// [`run_setup`] against the localcloud at `aws_endpoint`.
+pub async fn run_setup_at(aws_endpoint: &str, creds: &Creds, script: &str, dir: &Path) {
     std::fs::create_dir_all(dir).expect("dir");
     let path = dir.join("setup.sh");
     std::fs::write(&path, script).expect("write script");
@@ -69,7 +74,7 @@ pub async fn run_setup(running: &Running, creds: &Creds, script: &str, dir: &Pat
         .env("HOME", dir)
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_ENDPOINT_URL", endpoint(running))
+        .env("AWS_ENDPOINT_URL", aws_endpoint)
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", &creds.access_key_id)
         .env("AWS_SECRET_ACCESS_KEY", &creds.secret_access_key)
