@@ -339,25 +339,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     eprintln!("provider principal (named in customers' trust policies): {}", running.provider_role_arn);
     eprintln!("operator token: {}/operator.token   service token: {}/service.token", data_dir.display(), data_dir.display());
     eprintln!("next: byok tenant add acme --location eu --account-id <customer account>");
-    shutdown_signal().await;
+    localcloud::server::shutdown_signal().await;
     eprintln!("shutting down");
     running.stop().await.map_err(|e| e.to_string())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { () = ctrl_c => {}, () = term => {} }
 }

@@ -108,6 +108,15 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::
     }
 }
 
+/// Classifies a KMS call's failure in `region`.
+fn kms_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    e: SdkError<E, aws_sdk_kms::config::http::HttpResponse>,
+    region: &Region,
+) -> AccessError {
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    classify(e, status, Some(region))
+}
+
 fn status_of<E, R: HttpStatus>(err: &SdkError<E, R>) -> Option<u16> {
     err.raw_response().map(HttpStatus::status)
 }
@@ -221,10 +230,7 @@ impl KeyService for AwsKeyService {
         purpose: Purpose,
     ) -> Result<KeyStatus, AccessError> {
         let kms = self.kms(self.session(binding, purpose).await?, region);
-        let out = kms.describe_key().key_id(key_ref).send().await.map_err(|e| {
-            let status = e.raw_response().map(|r| r.status().as_u16());
-            classify(e, status, Some(region))
-        })?;
+        let out = kms.describe_key().key_id(key_ref).send().await.map_err(|e| kms_error(e, region))?;
         let meta = out
             .key_metadata()
             .ok_or_else(|| AccessError::Other { code: "NoMetadata".into(), message: "DescribeKey returned no metadata".into() })?;
@@ -249,10 +255,7 @@ impl KeyService for AwsKeyService {
         for (k, v) in wrap_context(tenant) {
             request = request.encryption_context(k, v);
         }
-        let out = request.send().await.map_err(|e| {
-            let status = e.raw_response().map(|r| r.status().as_u16());
-            classify(e, status, Some(region))
-        })?;
+        let out = request.send().await.map_err(|e| kms_error(e, region))?;
         out.ciphertext_blob()
             .map(|b| b.as_ref().to_vec())
             .ok_or_else(|| AccessError::Other { code: "NoCiphertext".into(), message: "Encrypt returned no ciphertext".into() })
@@ -272,10 +275,7 @@ impl KeyService for AwsKeyService {
         for (k, v) in wrap_context(tenant) {
             request = request.encryption_context(k, v);
         }
-        let out = request.send().await.map_err(|e| {
-            let status = e.raw_response().map(|r| r.status().as_u16());
-            classify(e, status, Some(region))
-        })?;
+        let out = request.send().await.map_err(|e| kms_error(e, region))?;
         let plaintext = out.plaintext().map(|b| zeroize::Zeroizing::new(b.as_ref().to_vec()));
         plaintext
             .and_then(|p| TenantKey::from_bytes(&p))

@@ -179,16 +179,8 @@ fn role_credentials(cloud: &Cloud, req: RoleCredentialsRequest) -> HttpResponse 
         return error(StatusCode::NOT_FOUND, "not_found", format!("no role {}", req.role_arn));
     };
     let expires = cloud.clock.now().unix_timestamp() + duration;
-    let claims = SessionClaims {
-        access_key_id: String::new(),
-        account: role.account.clone(),
-        role_name: role.name.clone(),
-        role_path: role.path.clone(),
-        role_id: role.role_id.clone(),
-        session_name: req.session_name.unwrap_or_else(|| "localcloud-instance".into()),
-        expires,
-        chained: false,
-    };
+    let session_name = req.session_name.unwrap_or_else(|| "localcloud-instance".into());
+    let claims = SessionClaims::for_role(role, &session_name, expires, false);
     match session::issue(&guard.state.session_secret, claims) {
         Some(s) => json_response(
             StatusCode::OK,

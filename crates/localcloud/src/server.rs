@@ -115,7 +115,8 @@ pub async fn run(addr: SocketAddr, cloud: Arc<Cloud>) -> std::io::Result<()> {
     serve(listener, cloud, shutdown_signal()).await
 }
 
-async fn shutdown_signal() {
+/// Resolves on ctrl-c or SIGTERM (also used by `byok serve`, which embeds localcloud).
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

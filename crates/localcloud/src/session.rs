@@ -29,6 +29,22 @@ pub struct SessionClaims {
     pub chained: bool,
 }
 
+impl SessionClaims {
+    /// The claims of a new session of `role` (the access key id is filled in by [`issue`]).
+    pub fn for_role(role: &crate::state::Role, session_name: &str, expires: i64, chained: bool) -> Self {
+        Self {
+            access_key_id: String::new(),
+            account: role.account.clone(),
+            role_name: role.name.clone(),
+            role_path: role.path.clone(),
+            role_id: role.role_id.clone(),
+            session_name: session_name.to_string(),
+            expires,
+            chained,
+        }
+    }
+}
+
 /// Credentials handed out by AssumeRole.
 pub struct IssuedSession {
     pub access_key_id: String,

@@ -108,16 +108,7 @@ fn assume_role(cloud: &Cloud, call: &Call, params: &QueryParams, note: &mut Trai
         return Err(AwsError::validation(SERVICE, "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."));
     }
     let expires = cloud.clock.now().unix_timestamp() + duration;
-    let claims = SessionClaims {
-        access_key_id: String::new(),
-        account: role.account.clone(),
-        role_name: role.name.clone(),
-        role_path: role.path.clone(),
-        role_id: role.role_id.clone(),
-        session_name: session_name.to_string(),
-        expires,
-        chained,
-    };
+    let claims = SessionClaims::for_role(role, session_name, expires, chained);
     let issued = session::issue(&state.session_secret, claims).ok_or_else(|| AwsError::internal(SERVICE, 500))?;
     Ok(format!(
         "<AssumedRoleUser>{}{}</AssumedRoleUser><Credentials>{}{}{}{}</Credentials>",
