@@ -6,8 +6,11 @@
 //! `restore`, `onboard`), every lifecycle transition, every ticket event. The reason also
 //! reaches the customer's own CloudTrail as the STS role session name (`byok-data`, …).
 //!
+//! Transitions are written in the same transaction as the state change they record (the store
+//! chains them), so a crash cannot leave a transition unaudited.
+//!
 //! Limits: a chain alone cannot show that its newest entries were cut off; keep the latest
-//! hash somewhere else (the operator's log gets it with every transition) to detect that.
+//! hash (`head` in `GET /v1/audit/verify`) somewhere else to detect that.
 
 use aws_lc_rs::digest;
 use byok_store::AuditEntry;

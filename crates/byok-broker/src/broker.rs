@@ -98,10 +98,23 @@ impl Broker {
         let tenant = tenant.map(|t| t.to_string());
         let seal = |seq: i64, prev: &str| audit::seal(seq, prev, tenant.as_deref(), at, kind, reason, &detail);
         match self.store.append_audit(&seal).await {
-            Ok(entry) if kind == "transition" => tracing::info!(seq = entry.seq, head = %entry.hash, "audit head after a transition"),
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, kind, reason, detail = %detail, "could not append to the audit log"),
         }
+    }
+
+    /// A transition's audit entry, for the store to chain and write in the transition's own
+    /// transaction (so a crash cannot leave a transition unaudited).
+    fn transition_seal(
+        &self,
+        tenant: &TenantId,
+        reason: &'static str,
+        detail: serde_json::Value,
+    ) -> impl for<'p> Fn(i64, &'p str) -> AuditEntry + Send + Sync + use<> {
+        let at = self.clock.now().unix_timestamp();
+        let tenant = tenant.to_string();
+        let detail = detail.to_string();
+        move |seq, prev: &str| audit::seal(seq, prev, Some(&tenant), at, "transition", reason, &detail)
     }
 
     /// Audit entries of one tenant (or all), after `after`, at most `limit`.
@@ -281,7 +294,8 @@ impl Broker {
         }
         if verification.regions.iter().all(|r| r.ok) {
             let state = tenant.state.apply(Event::Verified).map_err(|e| BrokerError::Invalid(e.to_string()))?;
-            self.store.activate(id, tenant.version, &binding, &wrapped, state).await?;
+            let seal = self.transition_seal(id, "verified", serde_json::json!({ "from": "onboarding", "to": "active" }));
+            self.store.activate(id, tenant.version, &binding, &wrapped, state, &seal).await?;
             verification.ok = true;
         }
         let regions: Vec<_> =
@@ -293,9 +307,6 @@ impl Broker {
             serde_json::json!({ "verified": verification.ok, "trust_ok": verification.trust_ok, "regions": regions }),
         )
         .await;
-        if verification.ok {
-            self.audit(Some(id), "transition", "verified", serde_json::json!({ "from": "onboarding", "to": "active" })).await;
-        }
         Ok(verification)
     }
 
@@ -363,11 +374,19 @@ impl Broker {
         let state = tenant.state.apply(event).map_err(|e| BrokerError::Invalid(e.to_string()))?;
         self.cache.purge(id);
         self.kms.forget(&tenant.binding);
-        let updated = self.store.set_state(id, tenant.version, state).await?;
+        let what: Vec<_> = detected.iter().map(|r| serde_json::json!({ "region": r.region, "access": r.access })).collect();
+        let deadline_at = match state {
+            TenantState::Revoked { deadline, .. } => Some(deadline.unix_timestamp()),
+            TenantState::Onboarding | TenantState::Active | TenantState::Destroyed { .. } => None,
+        };
+        let seal = self.transition_seal(
+            id,
+            "revocation",
+            serde_json::json!({ "from": tenant.state.name(), "to": "revoked", "deadline": deadline_at, "detected": what }),
+        );
+        let updated = self.store.set_state(id, tenant.version, state, &seal).await?;
         self.cache.purge(id);
         if let TenantState::Revoked { deadline, .. } = updated.state {
-            let what: Vec<_> = detected.iter().map(|r| serde_json::json!({ "region": r.region, "access": r.access })).collect();
-            self.audit(Some(id), "transition", "revocation", serde_json::json!({ "from": tenant.state.name(), "to": "revoked", "deadline": deadline.unix_timestamp(), "detected": what })).await;
             let body = tickets::opening(&updated, detected, deadline, &self.config.role_name);
             match self.open_ticket(&updated).await? {
                 Some(open) => {
@@ -449,14 +468,9 @@ impl Broker {
         let tenant = self.tenant(id).await?;
         let state = tenant.state.apply(Event::DeadlinePassed { at: self.clock.now() }).map_err(|e| BrokerError::Invalid(e.to_string()))?;
         self.cache.purge(id);
-        let destroyed = self.store.destroy(id, tenant.version, state).await?;
-        self.audit(
-            Some(id),
-            "transition",
-            "deadline",
-            serde_json::json!({ "from": "revoked", "to": "destroyed", "wrapped_keys": "erased" }),
-        )
-        .await;
+        let seal =
+            self.transition_seal(id, "deadline", serde_json::json!({ "from": "revoked", "to": "destroyed", "wrapped_keys": "erased" }));
+        let destroyed = self.store.destroy(id, tenant.version, state, &seal).await?;
         if let Some(open) = self.open_ticket(&tenant).await? {
             let now = self.clock.now();
             self.store
@@ -650,8 +664,8 @@ impl Broker {
             return Ok(restoration);
         }
         let state = tenant.state.apply(Event::Restored).map_err(|e| BrokerError::Invalid(e.to_string()))?;
-        self.store.set_state(id, tenant.version, state).await?;
-        self.audit(Some(id), "transition", "restoration", serde_json::json!({ "from": "revoked", "to": "active" })).await;
+        let seal = self.transition_seal(id, "restoration", serde_json::json!({ "from": "revoked", "to": "active" }));
+        self.store.set_state(id, tenant.version, state, &seal).await?;
         self.cache.purge(id);
         // Warm the cache so the first request after restoration does not pay the unwrap.
         let _ = self.sealer(id).await;

@@ -136,6 +136,10 @@ enum TenantCommand {
         id: String,
     },
     List,
+    /// The customer says access is restored: verify every region now.
+    Restore {
+        id: String,
+    },
     /// Print the customer's setup script again.
     Setup {
         id: String,
@@ -250,6 +254,23 @@ async fn tenant(client: Client, command: TenantCommand) -> Result<(), String> {
             }
             print_verification(&answer);
             if answer["ok"] == Value::Bool(true) { Ok(()) } else { Err(format!("tenant {id} is not verified yet")) }
+        }
+        TenantCommand::Restore { id } => {
+            let (status, answer) = client.send("POST", &format!("/v1/tenants/{id}/restore"), None).await?;
+            match status {
+                200 => {
+                    println!("access restored: tenant {id} is active");
+                    Ok(())
+                }
+                409 => {
+                    println!("not restored yet; still to do:");
+                    for m in answer["missing"].as_array().into_iter().flatten() {
+                        println!("- {}", m.as_str().unwrap_or_default());
+                    }
+                    Err(format!("tenant {id} is still revoked"))
+                }
+                _ => Err(client::error_text(status, &answer)),
+            }
         }
         TenantCommand::Show { id } => {
             println!("{:#}", client.call("GET", &format!("/v1/tenants/{id}"), None).await?);

@@ -61,6 +61,14 @@ async fn revocation_and_restoration_over_http_at_a_one_second_probe_interval() {
     assert_eq!(status, 409, "{answer}");
     let missing: Vec<&str> = answer["missing"].as_array().expect("missing").iter().filter_map(Value::as_str).collect();
     assert!(missing.len() == 1 && missing[0].starts_with("eu-west-1: steps 9-12"), "{answer}");
+    // The same through the CLI: `byok tenant restore` fails and says what is left.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_byok"))
+        .args(["tenant", "restore", "acme", "--api", &b.api_url(), "--token", &admin])
+        .output()
+        .await
+        .expect("byok tenant restore");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("- eu-west-1: steps 9-12"), "{}", String::from_utf8_lossy(&out.stdout));
 
     // The ticket the broker opened, titled as the seed says, visible to the tenant's admin.
     let (status, tickets) = api(&b, Some(&admin), "GET", "/v1/tickets", None).await;

@@ -77,6 +77,10 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
+/// Builds the audit entry for the next sequence number after the given previous hash. Passed
+/// to the store so that an entry is chained and written in the very transaction it records.
+pub type Seal<'a> = &'a (dyn for<'p> Fn(i64, &'p str) -> AuditEntry + Send + Sync);
+
 /// What an API token may reach.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenScope {
@@ -119,8 +123,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// All tenants, by id.
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError>;
 
-    /// Sets the state if the stored version is `expected`; returns the tenant at its new version.
-    async fn set_state(&self, id: &TenantId, expected: i64, state: TenantState) -> Result<Tenant, StoreError>;
+    /// Sets the state if the stored version is `expected`, and appends `audit` in the same
+    /// transaction; returns the tenant at its new version.
+    async fn set_state(&self, id: &TenantId, expected: i64, state: TenantState, audit: Seal<'_>) -> Result<Tenant, StoreError>;
 
     /// Stores the verified binding and wrapped keys and sets the state, atomically, if the
     /// version is `expected`.
@@ -131,11 +136,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         binding: &TenantBinding,
         keys: &[WrappedKey],
         state: TenantState,
+        audit: Seal<'_>,
     ) -> Result<Tenant, StoreError>;
 
     /// Erases every wrapped key and sets the (destroyed) state, atomically, if the version is
     /// `expected`. After this the tenant's data cannot be decrypted by anyone.
-    async fn destroy(&self, id: &TenantId, expected: i64, state: TenantState) -> Result<Tenant, StoreError>;
+    async fn destroy(&self, id: &TenantId, expected: i64, state: TenantState, audit: Seal<'_>) -> Result<Tenant, StoreError>;
 
     async fn wrapped_keys(&self, id: &TenantId) -> Result<Vec<WrappedKey>, StoreError>;
 
@@ -157,7 +163,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Appends an entry: `seal` is given the next sequence number and the previous entry's hash
     /// and returns the entry to store (with its hash). Appends are serialized, so the chain
     /// never forks.
-    async fn append_audit(&self, seal: &(dyn for<'p> Fn(i64, &'p str) -> AuditEntry + Send + Sync)) -> Result<AuditEntry, StoreError>;
+    async fn append_audit(&self, seal: Seal<'_>) -> Result<AuditEntry, StoreError>;
 
     /// Entries with `seq > after`, in order, of one tenant or all, at most `limit`.
     async fn audit(&self, tenant: Option<&TenantId>, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;

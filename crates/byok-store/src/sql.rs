@@ -9,7 +9,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use time::OffsetDateTime;
 
-use crate::{AuditEntry, Comment, Store, StoreError, Ticket, TokenScope, WrappedKey};
+use crate::{AuditEntry, Comment, Seal, Store, StoreError, Ticket, TokenScope, WrappedKey};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -51,6 +51,8 @@ impl SqlStore {
                         sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
                         sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
                         sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                        // Deleted rows (erased wrapped keys) are overwritten, not left in free pages.
+                        sqlx::query("PRAGMA secure_delete = ON").execute(&mut *conn).await?;
                         Ok(())
                     })
                 })
@@ -180,6 +182,42 @@ fn scope_parts(scope: &TokenScope) -> (&'static str, Option<String>) {
 }
 
 impl SqlStore {
+    /// One appender at a time: the in-process lock on SQLite (see `append_lock`); PostgreSQL
+    /// takes a table lock inside the transaction instead.
+    async fn append_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.append_lock.lock().await),
+            Backend::Postgres => None,
+        }
+    }
+
+    /// Chains and writes an audit entry inside `tx` (the caller holds [`Self::append_guard`]).
+    async fn append_in(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, seal: Seal<'_>) -> Result<AuditEntry, sqlx::Error> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("LOCK TABLE audit_log IN EXCLUSIVE MODE").execute(&mut **tx).await?;
+        }
+        let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
+        let (seq, prev): (i64, String) = match last {
+            Some(row) => (row.try_get::<i64, _>("seq")? + 1, row.try_get("hash")?),
+            None => (1, String::new()),
+        };
+        let entry = seal(seq, &prev);
+        sqlx::query(
+            self.sql("INSERT INTO audit_log (seq, tenant_id, at, kind, reason, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+        )
+        .bind(entry.seq)
+        .bind(entry.tenant.clone())
+        .bind(entry.at)
+        .bind(entry.kind.clone())
+        .bind(entry.reason.clone())
+        .bind(entry.detail.clone())
+        .bind(entry.prev_hash.clone())
+        .bind(entry.hash.clone())
+        .execute(&mut **tx)
+        .await?;
+        Ok(entry)
+    }
+
     /// Runs a compare-and-set state update inside `tx`; returns the updated tenant.
     async fn cas_state(
         &self,
@@ -247,9 +285,11 @@ impl Store for SqlStore {
         rows.iter().map(tenant_from_row).collect()
     }
 
-    async fn set_state(&self, id: &TenantId, expected: i64, state: TenantState) -> Result<Tenant, StoreError> {
+    async fn set_state(&self, id: &TenantId, expected: i64, state: TenantState, audit: Seal<'_>) -> Result<Tenant, StoreError> {
+        let _guard = self.append_guard().await;
         let mut tx = self.pool.begin().await?;
         let tenant = self.cas_state(&mut tx, id, expected, &state).await?;
+        self.append_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(tenant)
     }
@@ -261,8 +301,10 @@ impl Store for SqlStore {
         binding: &TenantBinding,
         keys: &[WrappedKey],
         state: TenantState,
+        audit: Seal<'_>,
     ) -> Result<Tenant, StoreError> {
         let binding_json = serde_json::to_string(binding).map_err(|e| corrupt("binding", e))?;
+        let _guard = self.append_guard().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query(self.sql("UPDATE tenants SET binding = ? WHERE id = ? AND version = ?"))
             .bind(binding_json)
@@ -283,18 +325,22 @@ impl Store for SqlStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        self.append_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(tenant)
     }
 
-    async fn destroy(&self, id: &TenantId, expected: i64, state: TenantState) -> Result<Tenant, StoreError> {
+    async fn destroy(&self, id: &TenantId, expected: i64, state: TenantState, audit: Seal<'_>) -> Result<Tenant, StoreError> {
+        let guard = self.append_guard().await;
         let mut tx = self.pool.begin().await?;
         let tenant = self.cas_state(&mut tx, id, expected, &state).await?;
         sqlx::query(self.sql("DELETE FROM wrapped_keys WHERE tenant_id = ?")).bind(id.as_str()).execute(&mut *tx).await?;
+        self.append_in(&mut tx, audit).await?;
         tx.commit().await?;
+        drop(guard);
         if self.backend == Backend::Sqlite {
-            // Erased means erased: make SQLite reuse the freed pages' space and checkpoint the
-            // WAL, so the wrapped keys do not linger in free pages or the log.
+            // Erased means erased: secure_delete overwrote the rows; checkpointing the WAL
+            // removes the log's copy of the pages that held them.
             sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await?;
         }
         Ok(tenant)
@@ -410,39 +456,14 @@ impl Store for SqlStore {
         comment_from_row(&row)
     }
 
-    async fn append_audit(&self, seal: &(dyn for<'p> Fn(i64, &'p str) -> AuditEntry + Send + Sync)) -> Result<AuditEntry, StoreError> {
-        let _serialized = match self.backend {
-            Backend::Sqlite => Some(self.append_lock.lock().await),
-            Backend::Postgres => None,
-        };
+    async fn append_audit(&self, seal: Seal<'_>) -> Result<AuditEntry, StoreError> {
+        let _guard = self.append_guard().await;
         let mut attempt = 0;
         loop {
             attempt += 1;
             let result: Result<AuditEntry, sqlx::Error> = async {
                 let mut tx = self.pool.begin().await?;
-                if self.backend == Backend::Postgres {
-                    // One appender at a time: the chain must not fork.
-                    sqlx::query("LOCK TABLE audit_log IN EXCLUSIVE MODE").execute(&mut *tx).await?;
-                }
-                let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *tx).await?;
-                let (seq, prev): (i64, String) = match last {
-                    Some(row) => (row.try_get::<i64, _>("seq")? + 1, row.try_get("hash")?),
-                    None => (1, String::new()),
-                };
-                let entry = seal(seq, &prev);
-                sqlx::query(self.sql(
-                    "INSERT INTO audit_log (seq, tenant_id, at, kind, reason, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                ))
-                .bind(entry.seq)
-                .bind(entry.tenant.clone())
-                .bind(entry.at)
-                .bind(entry.kind.clone())
-                .bind(entry.reason.clone())
-                .bind(entry.detail.clone())
-                .bind(entry.prev_hash.clone())
-                .bind(entry.hash.clone())
-                .execute(&mut *tx)
-                .await?;
+                let entry = self.append_in(&mut tx, seal).await?;
                 tx.commit().await?;
                 Ok(entry)
             }

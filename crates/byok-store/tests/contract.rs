@@ -27,6 +27,20 @@ fn tenant(id: &str) -> Tenant {
     }
 }
 
+/// A stand-in audit seal (the broker's real one hashes; the store only chains and writes).
+fn note(what: &'static str) -> impl for<'p> Fn(i64, &'p str) -> byok_store::AuditEntry + Send + Sync {
+    move |seq, prev: &str| byok_store::AuditEntry {
+        seq,
+        tenant: Some("acme".into()),
+        at: 1_800_000_000,
+        kind: "transition".into(),
+        reason: what.into(),
+        detail: "{}".into(),
+        prev_hash: prev.into(),
+        hash: format!("{prev}>{seq}"),
+    }
+}
+
 fn wrapped(t: &Tenant) -> Vec<WrappedKey> {
     t.binding
         .keys
@@ -55,17 +69,17 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     // Activation stores keys and state together, by compare-and-set.
     let keys = wrapped(&a);
     assert!(matches!(
-        store.activate(&a.id, 7, &a.binding, &keys, TenantState::Active).await,
+        store.activate(&a.id, 7, &a.binding, &keys, TenantState::Active, &note("verified")).await,
         Err(StoreError::Conflict { expected: 7, .. })
     ));
     assert!(store.wrapped_keys(&a.id).await.expect("keys").is_empty(), "a refused activation stores nothing");
     let mut verified = a.binding.clone();
     verified.legacy_trust = true;
-    let active = store.activate(&a.id, 1, &verified, &keys, TenantState::Active).await.expect("activate");
+    let active = store.activate(&a.id, 1, &verified, &keys, TenantState::Active, &note("verified")).await.expect("activate");
     assert_eq!((active.state, active.version), (TenantState::Active, 2));
     assert_eq!(store.tenant(&a.id).await.expect("get").expect("tenant").binding, verified, "the verified binding is stored");
     assert_eq!(store.wrapped_keys(&a.id).await.expect("keys"), keys);
-    assert!(matches!(store.set_state(&ghost, 1, TenantState::Active).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.set_state(&ghost, 1, TenantState::Active, &note("x")).await, Err(StoreError::NotFound(_))));
 
     // Revocation: one writer wins a race, the others are told to re-read.
     let since = OffsetDateTime::from_unix_timestamp(1_800_000_100).expect("time");
@@ -74,7 +88,7 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     for _ in 0..8 {
         let store = store.clone();
         let id = a.id.clone();
-        racers.push(tokio::spawn(async move { store.set_state(&id, 2, revoked).await }));
+        racers.push(tokio::spawn(async move { store.set_state(&id, 2, revoked, &note("revocation")).await }));
     }
     let mut won = 0;
     for r in racers {
@@ -92,9 +106,9 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
 
     // Destruction erases every wrapped key, atomically with the state.
     let destroyed = TenantState::Destroyed { at: since + Duration::days(15) };
-    assert!(matches!(store.destroy(&a.id, 2, destroyed).await, Err(StoreError::Conflict { .. })));
+    assert!(matches!(store.destroy(&a.id, 2, destroyed, &note("deadline")).await, Err(StoreError::Conflict { .. })));
     assert_eq!(store.wrapped_keys(&a.id).await.expect("keys").len(), 2, "a refused destruction erases nothing");
-    let gone = store.destroy(&a.id, 3, destroyed).await.expect("destroy");
+    let gone = store.destroy(&a.id, 3, destroyed, &note("deadline")).await.expect("destroy");
     assert_eq!((gone.state, gone.version), (destroyed, 4));
     assert!(store.wrapped_keys(&a.id).await.expect("keys").is_empty());
 
@@ -152,10 +166,14 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     for w in writers {
         w.await.expect("join").expect("append");
     }
+    // Transitions wrote theirs in their own transactions, and only when they happened:
+    // activation, the one revocation that won, the one destruction that was not refused.
     let all = store.audit(None, 0, 100).await.expect("audit");
-    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=16).collect::<Vec<_>>());
+    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=19).collect::<Vec<_>>());
     assert!(all.windows(2).all(|w| w[1].prev_hash == w[0].hash), "the chain never forks");
-    assert_eq!(store.audit(Some(&a.id), 0, 100).await.expect("audit").len(), 8);
+    let transitions: Vec<&str> = all.iter().filter(|e| e.kind == "transition").map(|e| e.reason.as_str()).collect();
+    assert_eq!(transitions, ["verified", "revocation", "deadline"]);
+    assert_eq!(store.audit(Some(&a.id), 0, 100).await.expect("audit").len(), 3 + 8);
     assert_eq!(store.audit(None, 10, 3).await.expect("audit").iter().map(|e| e.seq).collect::<Vec<_>>(), [11, 12, 13]);
 }
 
