@@ -206,10 +206,26 @@ impl ServeParams {
                 Some(table) => byok_domain::Locations::new(table).map_err(|e| format!("[locations]: {e}"))?,
                 None => byok_domain::Locations::default(),
             },
-            clock: Arc::new(SystemClock),
+            clock: clock_from_env()?,
             data_dir,
         })
     }
+}
+
+/// The broker's clock: the wall clock. Debug builds (tests) also read
+/// `BYOK_TEST_CLOCK_OFFSET_SECONDS` to start "N seconds later", so that a test can restart the
+/// real binary past a deadline; release builds ignore it, so no setting can make a production
+/// broker destroy a tenant early.
+fn clock_from_env() -> Result<Arc<dyn byok_broker::Clock>, String> {
+    #[cfg(debug_assertions)]
+    if let Ok(raw) = std::env::var("BYOK_TEST_CLOCK_OFFSET_SECONDS") {
+        let seconds: i64 = raw.parse().map_err(|_| format!("BYOK_TEST_CLOCK_OFFSET_SECONDS must be a number, not {raw}"))?;
+        let clock = byok_broker::OffsetClock::default();
+        clock.advance(time::Duration::seconds(seconds));
+        tracing::warn!(seconds, "test clock offset in force (debug build)");
+        return Ok(Arc::new(clock));
+    }
+    Ok(Arc::new(SystemClock))
 }
 
 /// A running broker (and its embedded localcloud, if any).

@@ -1,7 +1,7 @@
 //! `kill -9` of `byok serve` in the middle of revocations and restorations leaves a consistent
 //! state after restart: every transition is one transaction, and the ticket that follows it is
-//! reconciled by the next monitor pass. (Destruction is one transaction that erases the keys
-//! with the state change; the store contract tests that a refused one erases nothing.)
+//! reconciled by the next monitor pass. Destruction is tested by restarting the real binary
+//! 16 days later (a debug-build-only clock offset) and killing it during its first pass.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -21,6 +21,11 @@ fn free_port() -> u16 {
 }
 
 async fn spawn(dir: &std::path::Path, api: u16, lc: u16) -> Node {
+    spawn_at(dir, api, lc, 0).await
+}
+
+/// `byok serve`, its clock `offset` seconds ahead (debug builds only).
+async fn spawn_at(dir: &std::path::Path, api: u16, lc: u16, offset: i64) -> Node {
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_byok"))
         .args([
             "serve",
@@ -34,6 +39,7 @@ async fn spawn(dir: &std::path::Path, api: u16, lc: u16) -> Node {
         ])
         .arg(dir)
         .env("BYOK_LOG", "warn")
+        .env("BYOK_TEST_CLOCK_OFFSET_SECONDS", offset.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -82,7 +88,7 @@ async fn consistent(api: u16, op: &str, admin: &str, account: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_during_revocation_and_restoration_leaves_a_consistent_state() {
+async fn kill_9_during_revocation_restoration_and_destruction_leaves_a_consistent_state() {
     let dir = tempfile::tempdir().expect("dir");
     let data = dir.path().join("data");
     let (api, lc) = (free_port(), free_port());
@@ -162,5 +168,43 @@ async fn kill_9_during_revocation_and_restoration_leaves_a_consistent_state() {
         seen.push(consistent(api, &op, &admin, &account).await);
     }
     eprintln!("states seen after each crash: {seen:?}");
+
+    // Destruction: revoke once more, then restart 16 days later and kill the broker while its
+    // first pass destroys the tenant. Whenever it dies, after the next restart the tenant is
+    // destroyed with its wrapped keys erased, its ticket closed, and the audit chain intact.
+    set_trust(&deny).await;
+    for _ in 0..40 {
+        if call(api, &admin, "GET", "/v1/tenants/acme", None).await.1["state"] == "revoked" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     node.kill_9().await;
+    let sixteen_days = 16 * 86_400;
+    for delay_ms in [0u64, 40, 120] {
+        let dying = spawn_at(&data, api, lc, sixteen_days).await;
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        dying.kill_9().await;
+    }
+    let node = spawn_at(&data, api, lc, sixteen_days).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (_, tenant) = call(api, &admin, "GET", "/v1/tenants/acme", None).await;
+    assert_eq!(tenant["state"], "destroyed", "{tenant}");
+    let (_, tickets) = call(api, &admin, "GET", "/v1/tickets", None).await;
+    assert!(tickets.as_array().expect("tickets").iter().all(|t| t["status"] != "open"), "{tickets}");
+    let (status, check) = call(api, &op, "GET", "/v1/audit/verify", None).await;
+    assert_eq!(status, 200, "{check}");
+    let (status, gone) = call(api, &svc, "POST", "/v1/tenants/acme/decrypt", Some(decrypt.clone())).await;
+    assert_eq!((status, gone["error"].as_str()), (410, Some("tenant_destroyed")));
+    let wrapped = count_wrapped_keys(&data).await;
+    assert_eq!(wrapped, 0, "wrapped keys erased");
+    node.kill_9().await;
+}
+
+/// Wrapped keys left in the broker's SQLite store.
+async fn count_wrapped_keys(data: &std::path::Path) -> i64 {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    let mut db = sqlx::AnyConnection::connect(&format!("sqlite://{}", data.join("byok.db").display())).await.expect("open the store");
+    sqlx::query("SELECT COUNT(*) AS n FROM wrapped_keys").fetch_one(&mut db).await.expect("count").try_get::<i64, _>("n").expect("n")
 }
