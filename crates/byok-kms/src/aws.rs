@@ -209,6 +209,29 @@ impl AwsKeyService {
         aws_sdk_kms::Client::from_conf(conf.build())
     }
 
+    /// Runs `call` with a KMS client on the purpose's session. A reused (data-path) session
+    /// that AWS reports expired is dropped and the call made once more on a new one: an expired
+    /// session just means assume again.
+    async fn with_kms<T, Fut>(
+        &self,
+        binding: &TenantBinding,
+        region: &Region,
+        purpose: Purpose,
+        call: impl Fn(aws_sdk_kms::Client) -> Fut,
+    ) -> Result<T, AccessError>
+    where
+        Fut: std::future::Future<Output = Result<T, AccessError>>,
+    {
+        let first = call(self.kms(self.session(binding, purpose).await?, region)).await;
+        match first {
+            Err(AccessError::Transient { fault: Fault::ExpiredSession, .. }) if purpose == Purpose::Data => {
+                self.forget(binding);
+                call(self.kms(self.session(binding, purpose).await?, region)).await
+            }
+            other => other,
+        }
+    }
+
     fn key<'b>(binding: &'b TenantBinding, region: &Region) -> Result<&'b KeyArn, AccessError> {
         binding
             .key_for(region)
@@ -229,8 +252,11 @@ impl KeyService for AwsKeyService {
         key_ref: &str,
         purpose: Purpose,
     ) -> Result<KeyStatus, AccessError> {
-        let kms = self.kms(self.session(binding, purpose).await?, region);
-        let out = kms.describe_key().key_id(key_ref).send().await.map_err(|e| kms_error(e, region))?;
+        let out = self
+            .with_kms(binding, region, purpose, |kms| async move {
+                kms.describe_key().key_id(key_ref).send().await.map_err(|e| kms_error(e, region))
+            })
+            .await?;
         let meta = out
             .key_metadata()
             .ok_or_else(|| AccessError::Other { code: "NoMetadata".into(), message: "DescribeKey returned no metadata".into() })?;
@@ -250,12 +276,15 @@ impl KeyService for AwsKeyService {
         purpose: Purpose,
     ) -> Result<Vec<u8>, AccessError> {
         let key_arn = Self::key(binding, region)?;
-        let kms = self.kms(self.session(binding, purpose).await?, region);
-        let mut request = kms.encrypt().key_id(key_arn.as_str()).plaintext(Blob::new(key.expose().to_vec()));
-        for (k, v) in wrap_context(tenant) {
-            request = request.encryption_context(k, v);
-        }
-        let out = request.send().await.map_err(|e| kms_error(e, region))?;
+        let out = self
+            .with_kms(binding, region, purpose, |kms| async move {
+                let mut request = kms.encrypt().key_id(key_arn.as_str()).plaintext(Blob::new(key.expose().to_vec()));
+                for (k, v) in wrap_context(tenant) {
+                    request = request.encryption_context(k, v);
+                }
+                request.send().await.map_err(|e| kms_error(e, region))
+            })
+            .await?;
         out.ciphertext_blob()
             .map(|b| b.as_ref().to_vec())
             .ok_or_else(|| AccessError::Other { code: "NoCiphertext".into(), message: "Encrypt returned no ciphertext".into() })
@@ -270,12 +299,15 @@ impl KeyService for AwsKeyService {
         purpose: Purpose,
     ) -> Result<TenantKey, AccessError> {
         let key_arn = Self::key(binding, region)?;
-        let kms = self.kms(self.session(binding, purpose).await?, region);
-        let mut request = kms.decrypt().key_id(key_arn.as_str()).ciphertext_blob(Blob::new(wrapped.to_vec()));
-        for (k, v) in wrap_context(tenant) {
-            request = request.encryption_context(k, v);
-        }
-        let out = request.send().await.map_err(|e| kms_error(e, region))?;
+        let out = self
+            .with_kms(binding, region, purpose, |kms| async move {
+                let mut request = kms.decrypt().key_id(key_arn.as_str()).ciphertext_blob(Blob::new(wrapped.to_vec()));
+                for (k, v) in wrap_context(tenant) {
+                    request = request.encryption_context(k, v);
+                }
+                request.send().await.map_err(|e| kms_error(e, region))
+            })
+            .await?;
         let plaintext = out.plaintext().map(|b| zeroize::Zeroizing::new(b.as_ref().to_vec()));
         plaintext
             .and_then(|p| TenantKey::from_bytes(&p))

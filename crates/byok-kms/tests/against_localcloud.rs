@@ -22,7 +22,10 @@ struct World {
 }
 
 async fn world() -> World {
-    let cloud = Cloud::start().await;
+    world_on(Cloud::start().await).await
+}
+
+async fn world_on(cloud: Cloud) -> World {
     let customer = cloud.customer("customer").await;
     let role_arn = customer.create_role(ROLE, &cloud.provider_role_arn, Some(EXTERNAL_ID)).await;
     let mut keys = Vec::new();
@@ -105,6 +108,24 @@ async fn wrap_unwrap_and_the_customers_revocations_are_denials() {
     // The other region is untouched.
     let west = region("us-west-2");
     w.service.wrap(&w.binding, &west, &tenant, &key, Purpose::Probe).await.expect("us-west-2 still works");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_data_session_just_means_assume_again() {
+    let cloud = Cloud::start().await;
+    let w = world_on(cloud).await;
+    // Data sessions of 15 minutes; the provider's own credentials last an hour.
+    let mut config =
+        AwsKeyServiceConfig::new(SharedCredentialsProvider::new(w.cloud.provider_credentials().await.sdk()), Some(w.cloud.endpoint()));
+    config.max_attempts = 1;
+    config.session_duration = std::time::Duration::from_secs(900);
+    let service = AwsKeyService::new(config);
+    let tenant: TenantId = "t1".parse().expect("tenant");
+    let east = region("us-east-1");
+    let wrapped = service.wrap(&w.binding, &east, &tenant, &TenantKey::generate().expect("k"), Purpose::Data).await.expect("wrap");
+    // 16 minutes later by AWS's clock, the reused data session is expired; the provider's is not.
+    w.cloud.advance_clock(16 * 60).await;
+    service.unwrap(&w.binding, &east, &tenant, &wrapped, Purpose::Data).await.expect("assumed again, then unwrapped");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
