@@ -753,6 +753,23 @@ impl Broker {
         })
     }
 
+    /// Drops this node's cached keys of every tenant that is no longer active, whichever node
+    /// decided it (several nodes share one PostgreSQL). Returns how many it dropped.
+    pub async fn sync_cache(&self) -> Result<usize, BrokerError> {
+        if self.cache.is_empty() {
+            return Ok(0);
+        }
+        let inactive: std::collections::HashSet<TenantId> = self.store.inactive_tenants().await?.into_iter().collect();
+        let mut dropped = 0;
+        for tenant in self.cache.tenants() {
+            if inactive.contains(&tenant) {
+                self.cache.purge(&tenant);
+                dropped += 1;
+            }
+        }
+        Ok(dropped)
+    }
+
     /// How many tenant keys this node holds.
     pub fn cached_keys(&self) -> usize {
         self.cache.len()

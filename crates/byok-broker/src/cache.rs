@@ -86,6 +86,11 @@ impl KeyCache {
         self.slots.write().unwrap_or_else(|p| p.into_inner()).remove(tenant);
     }
 
+    /// The tenants with a slot on this node.
+    pub fn tenants(&self) -> Vec<TenantId> {
+        self.slots.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+    }
+
     /// How many tenants have a key cached (fresh or not yet swept).
     pub fn len(&self) -> usize {
         self.slots.read().unwrap_or_else(|p| p.into_inner()).values().filter(|s| s.cell.get().is_some()).count()

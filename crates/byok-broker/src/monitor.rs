@@ -62,6 +62,25 @@ pub async fn run_once(broker: &Arc<Broker>) -> PassReport {
     report
 }
 
+/// Every second, drops cached keys of tenants another node revoked or destroyed, until
+/// `shutdown` resolves. (With one node this finds nothing: revocation purges locally.)
+pub async fn sync_caches(broker: Arc<Broker>, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                match broker.sync_cache().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(tenants = n, "dropped cached keys of tenants no longer active"),
+                    Err(e) => tracing::error!(error = %e, "cache sync failed"),
+                }
+            }
+            () = &mut shutdown => return,
+        }
+    }
+}
+
 /// Runs passes until `shutdown` resolves; each interval is jittered by up to ±10 % so that
 /// nodes and restarts do not probe in lockstep.
 pub async fn run(broker: Arc<Broker>, shutdown: impl std::future::Future<Output = ()>) {

@@ -129,6 +129,21 @@ async fn revoked_and_destroyed_tenants_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_on_one_node_reaches_the_others_cache() {
+    let s = lenient().await;
+    let id = onboard(&s, "acme").await;
+    // A second node on the same store.
+    let store = Arc::new(SqlStore::sqlite(&s._dir.path().join("b.db")).await.expect("store"));
+    let other = Broker::new(s.broker.config().clone(), store, s.kms.clone(), s.clock.clone());
+    let sealed = other.encrypt(&id, b"r1", b"secret").await.expect("the other node caches the key");
+    assert_eq!(other.cached_keys(), 1);
+    assert_eq!(other.sync_cache().await.expect("sync"), 0, "nothing to drop while active");
+    s.broker.revoke(&id).await.expect("revoked on the first node");
+    assert_eq!(other.sync_cache().await.expect("sync"), 1);
+    assert!(matches!(other.decrypt(&id, b"r1", &sealed).await, Err(BrokerError::Revoked { .. })), "refused on the other node too");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenants_are_isolated_and_tampering_is_caught() {
     let s = lenient().await;
     let a = onboard(&s, "acme").await;

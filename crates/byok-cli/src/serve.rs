@@ -331,13 +331,15 @@ pub async fn start(params: ServeParams) -> Result<Running, String> {
     let api = listener.local_addr().map_err(|e| e.to_string())?;
     let router = byok_server::app(byok_server::AppState::new(broker.clone()), params.max_body);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let (stop_monitor, monitor_stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(byok_broker::monitor::run(broker.clone(), async move {
-        let _ = monitor_stopped.await;
-    }));
+    let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    tokio::spawn(byok_broker::monitor::run(broker.clone(), stopped(background_stopped.clone())));
+    tokio::spawn(byok_broker::monitor::sync_caches(broker.clone(), stopped(background_stopped)));
     let task = tokio::spawn(byok_server::serve(listener, router, async move {
         let _ = rx.await;
-        let _ = stop_monitor.send(());
+        let _ = stop_background.send(true);
     }));
     Ok(Running { api, broker, localcloud, aws_endpoint, provider_role_arn, operator_token, service_token, shutdown: Some(tx), task })
 }

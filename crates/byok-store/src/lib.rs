@@ -123,6 +123,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// All tenants, by id.
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError>;
 
+    /// The ids of tenants that are not active (revoked, destroyed, onboarding): cheap enough to
+    /// ask every second, so every node drops their cached keys at once.
+    async fn inactive_tenants(&self) -> Result<Vec<TenantId>, StoreError>;
+
     /// Sets the state if the stored version is `expected`, and appends `audit` in the same
     /// transaction; returns the tenant at its new version.
     async fn set_state(&self, id: &TenantId, expected: i64, state: TenantState, audit: Seal<'_>) -> Result<Tenant, StoreError>;

@@ -285,6 +285,11 @@ impl Store for SqlStore {
         rows.iter().map(tenant_from_row).collect()
     }
 
+    async fn inactive_tenants(&self) -> Result<Vec<TenantId>, StoreError> {
+        let rows = sqlx::query("SELECT id FROM tenants WHERE state_name <> 'active' ORDER BY id").fetch_all(&self.pool).await?;
+        rows.iter().map(|row| row.try_get::<String, _>("id")?.parse().map_err(|e| corrupt("tenant id", e))).collect()
+    }
+
     async fn set_state(&self, id: &TenantId, expected: i64, state: TenantState, audit: Seal<'_>) -> Result<Tenant, StoreError> {
         let _guard = self.append_guard().await;
         let mut tx = self.pool.begin().await?;

@@ -103,6 +103,8 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     }
     assert_eq!(won, 1, "exactly one compare-and-set wins");
     assert_eq!(store.tenant(&a.id).await.expect("get").expect("tenant").state, revoked);
+    let inactive: Vec<String> = store.inactive_tenants().await.expect("inactive").iter().map(ToString::to_string).collect();
+    assert_eq!(inactive, ["acme", "beta"], "revoked and onboarding");
 
     // Destruction erases every wrapped key, atomically with the state.
     let destroyed = TenantState::Destroyed { at: since + Duration::days(15) };
