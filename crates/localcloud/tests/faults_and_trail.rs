@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::support::{Localcloud, account, admin, kms, query, role_credentials, send, xml_text};
+use crate::support::{Localcloud, SignWith, account, admin, create_role, kms, query, role_credentials, send};
 
 async fn fault(ep: &str, spec: Value) -> String {
     let (status, rule) = admin(ep, "POST", "/_localcloud/faults", Some(spec)).await;
@@ -75,22 +75,7 @@ async fn the_trail_records_who_did_what_and_never_secrets() {
     let lc = Localcloud::start().await;
     let ep = lc.endpoint();
     let acct = account(&ep, "customer", None).await;
-    let (_, xml) = query(
-        &ep,
-        &acct.root,
-        "iam",
-        "us-east-1",
-        &[
-            ("Action", "CreateRole"),
-            ("RoleName", "byok-key-management"),
-            (
-                "AssumeRolePolicyDocument",
-                r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
-            ),
-        ],
-    )
-    .await;
-    let role_arn = xml_text(&xml, "Arn").expect("arn");
+    let role_arn = create_role(&ep, &acct.root, "byok-key-management").await;
     let session = role_credentials(&ep, &role_arn).await;
     let (_, created) = kms(&ep, &acct.root, "eu-west-1", "CreateKey", json!({})).await;
     let key = created["KeyMetadata"]["Arn"].as_str().expect("arn").to_string();

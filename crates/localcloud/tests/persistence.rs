@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{Creds, account, admin, kms, query, role_credentials, start_in, xml_text};
+use crate::support::{Creds, account, admin, create_role, kms, query, role_credentials, start_in, xml_text};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_everything() {
@@ -15,22 +15,7 @@ async fn a_restart_keeps_everything() {
     let first = start_in(dir.path()).await;
     let ep = first.endpoint();
     let acct = account(&ep, "customer", None).await;
-    let (_, xml) = query(
-        &ep,
-        &acct.root,
-        "iam",
-        "us-east-1",
-        &[
-            ("Action", "CreateRole"),
-            ("RoleName", "app"),
-            (
-                "AssumeRolePolicyDocument",
-                r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
-            ),
-        ],
-    )
-    .await;
-    let role_arn = xml_text(&xml, "Arn").expect("arn");
+    let role_arn = create_role(&ep, &acct.root, "app").await;
     let session = role_credentials(&ep, &role_arn).await;
     let (_, created) = kms(&ep, &acct.root, "eu-west-1", "CreateKey", json!({ "Description": "kept" })).await;
     let key = created["KeyMetadata"]["Arn"].as_str().expect("arn").to_string();

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::support::{Creds, Localcloud, account, admin, kms, kms_at, query, role_credentials, send};
+use crate::support::{Creds, Localcloud, SignWith, account, admin, create_role, kms, kms_at, query, role_credentials, send};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authentication_failures_use_each_services_codes() {
@@ -47,23 +47,8 @@ async fn authentication_failures_use_each_services_codes() {
     }
 
     // A role session: tampered token, then an expired one (the clock moved past its end).
-    let (_, xml) = query(
-        &ep,
-        &acct.root,
-        "iam",
-        "us-east-1",
-        &[
-            ("Action", "CreateRole"),
-            ("RoleName", "app"),
-            (
-                "AssumeRolePolicyDocument",
-                r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
-            ),
-        ],
-    )
-    .await;
-    assert!(xml.contains("<RoleName>app</RoleName>"), "{xml}");
-    let session = role_credentials(&ep, &format!("arn:aws:iam::{}:role/app", acct.id)).await;
+    let role_arn = create_role(&ep, &acct.root, "app").await;
+    let session = role_credentials(&ep, &role_arn).await;
     let mut tampered = session.clone();
     tampered.session_token = session.session_token.as_ref().map(|t| format!("A{}", &t[1..]));
     let (status, body) = kms(&ep, &tampered, "eu-west-1", "ListKeys", json!({})).await;

@@ -1,8 +1,7 @@
 //! Shared test support: a localcloud on `127.0.0.1:0`, accounts, the project's `aws` CLI and
 //! Python, and raw signed requests for what no SDK would send.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -11,6 +10,10 @@ use hyper_util::rt::TokioIo;
 use localcloud::sigv4::Signer;
 use localcloud::{Cloud, Running};
 use serde_json::{Value, json};
+
+// The aws CLI runner, credentials and policies come from the shared test kit.
+pub use byok_testkit::aws::venv;
+pub use byok_testkit::{Creds, aws, aws_err, aws_ok, trust_policy, workspace};
 
 /// A localcloud with its own data directory, stopped when the test ends.
 pub struct Localcloud {
@@ -35,16 +38,13 @@ pub async fn start_in(dir: &Path) -> Running {
     localcloud::spawn("127.0.0.1:0".parse().expect("addr"), cloud).await.expect("bind")
 }
 
-/// Credentials as an SDK takes them.
-#[derive(Debug, Clone)]
-pub struct Creds {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: Option<String>,
+/// Signing with a test's credentials (for requests no SDK would send).
+pub trait SignWith {
+    fn signer<'a>(&'a self, region: &'a str, service: &'a str) -> Signer<'a>;
 }
 
-impl Creds {
-    pub fn signer<'a>(&'a self, region: &'a str, service: &'a str) -> Signer<'a> {
+impl SignWith for Creds {
+    fn signer<'a>(&'a self, region: &'a str, service: &'a str) -> Signer<'a> {
         Signer {
             access_key_id: &self.access_key_id,
             secret: &self.secret_access_key,
@@ -88,66 +88,6 @@ pub async fn role_credentials(endpoint: &str, role_arn: &str) -> Creds {
         access_key_id: body["access_key_id"].as_str().expect("key").into(),
         secret_access_key: body["secret_access_key"].as_str().expect("secret").into(),
         session_token: Some(body["session_token"].as_str().expect("token").into()),
-    }
-}
-
-/// The workspace root.
-pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
-}
-
-/// The project's Python virtualenv (`BYOK_VENV`, else `.venv` at the workspace root).
-pub fn venv() -> PathBuf {
-    let venv = std::env::var_os("BYOK_VENV").map(PathBuf::from).unwrap_or_else(|| workspace().join(".venv"));
-    assert!(
-        venv.join("bin/aws").exists() && venv.join("bin/python").exists(),
-        "no aws CLI in {}: run scripts/setup-venv (or point BYOK_VENV at a virtualenv with requirements-test.txt)",
-        venv.display()
-    );
-    venv
-}
-
-/// Runs the real `aws` CLI against localcloud, with nothing from the user's own AWS config.
-pub async fn aws(endpoint: &str, creds: &Creds, region: &str, args: &[&str]) -> Output {
-    let mut cmd = tokio::process::Command::new(venv().join("bin/aws"));
-    cmd.args(["--endpoint-url", endpoint, "--region", region, "--output", "json"]).args(args);
-    isolate_aws_env(&mut cmd, creds);
-    cmd.output().await.expect("run aws")
-}
-
-/// Runs `aws` and expects success; returns its JSON output (`null` when it printed nothing).
-pub async fn aws_ok(endpoint: &str, creds: &Creds, region: &str, args: &[&str]) -> Value {
-    let out = aws(endpoint, creds, region, args).await;
-    assert!(out.status.success(), "aws {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    if out.stdout.iter().all(u8::is_ascii_whitespace) {
-        Value::Null
-    } else {
-        serde_json::from_slice(&out.stdout).expect("aws printed JSON")
-    }
-}
-
-/// Runs `aws`, expects it to fail with `code`, and returns its error text.
-pub async fn aws_err(endpoint: &str, creds: &Creds, region: &str, args: &[&str], code: &str) -> String {
-    let out = aws(endpoint, creds, region, args).await;
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "aws {args:?} should have failed with {code}");
-    assert!(stderr.contains(&format!("({code})")), "aws {args:?} should fail with {code}, said: {stderr}");
-    stderr
-}
-
-pub fn isolate_aws_env(cmd: &mut tokio::process::Command, creds: &Creds) {
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", std::env::temp_dir())
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_MAX_ATTEMPTS", "1")
-        .env("AWS_RETRY_MODE", "standard")
-        .env("AWS_ACCESS_KEY_ID", &creds.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &creds.secret_access_key);
-    if let Some(token) = &creds.session_token {
-        cmd.env("AWS_SESSION_TOKEN", token);
     }
 }
 
@@ -198,6 +138,21 @@ pub async fn kms(endpoint: &str, creds: &Creds, region: &str, operation: &str, i
 }
 
 /// A Query (IAM/STS) call; returns status and the XML text.
+/// Creates a role (its trust policy lets EC2 assume it) and returns its ARN.
+pub async fn create_role(endpoint: &str, creds: &Creds, name: &str) -> String {
+    let trust = r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let (status, xml) = query(
+        endpoint,
+        creds,
+        "iam",
+        "us-east-1",
+        &[("Action", "CreateRole"), ("Version", "2010-05-08"), ("RoleName", name), ("AssumeRolePolicyDocument", trust)],
+    )
+    .await;
+    assert_eq!(status, 200, "{xml}");
+    xml_text(&xml, "Arn").expect("role arn")
+}
+
 pub async fn query(endpoint: &str, creds: &Creds, service: &str, region: &str, params: &[(&str, &str)]) -> (u16, String) {
     let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish().into_bytes();
     let host = endpoint.trim_start_matches("http://");
@@ -219,18 +174,4 @@ pub fn xml_text(xml: &str, name: &str) -> Option<String> {
     let start = xml.find(&open)? + open.len();
     let end = xml[start..].find(&format!("</{name}>"))? + start;
     Some(xml[start..end].replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&apos;", "'").replace("&amp;", "&"))
-}
-
-/// A trust policy letting `principal` assume the role, with an external id when given.
-pub fn trust_policy(effect: &str, principal: &str, external_id: Option<&str>) -> String {
-    let mut statement = json!({
-        "Sid": "Provider",
-        "Effect": effect,
-        "Principal": { "AWS": principal },
-        "Action": "sts:AssumeRole",
-    });
-    if let Some(id) = external_id {
-        statement["Condition"] = json!({ "StringEquals": { "sts:ExternalId": id } });
-    }
-    json!({ "Version": "2012-10-17", "Statement": [statement] }).to_string()
 }
