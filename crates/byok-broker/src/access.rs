@@ -7,95 +7,37 @@
 //! never do.
 
 use byok_domain::{Region, Tenant};
-use byok_kms::{AccessError, Denial, KeyService, Purpose};
+use byok_kms::{AccessError, Denial, KeyService, KeyState, Purpose};
 use byok_store::WrappedKey;
-use serde::Serialize;
 
+use crate::audit::AuditEvent;
+use crate::broker::{Broker, LastCheck};
+use crate::error::BrokerError;
 use crate::metrics::Metrics;
+use crate::remedy;
 
-/// What one region's check found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum RegionAccess {
-    /// Assumed, key enabled, unwrap worked.
-    Ok,
-    /// The customer withdrew access here.
-    Denied { denial: DenialKind, message: String },
-    /// AWS did not answer definitively; says nothing about the customer.
-    Unknown { message: String },
-}
+pub use byok_api::{DenialKind, RegionAccess, RegionResult};
 
 /// [`Denial`] as the API shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DenialKind {
-    TrustPolicy,
-    KeyDisabled,
-    KeyPendingDeletion,
-    KeyNotFound,
-    KeyPolicy,
-    IncorrectKey,
-}
-
-impl From<Denial> for DenialKind {
-    fn from(d: Denial) -> Self {
-        match d {
-            Denial::TrustPolicy => DenialKind::TrustPolicy,
-            Denial::KeyDisabled => DenialKind::KeyDisabled,
-            Denial::KeyPendingDeletion => DenialKind::KeyPendingDeletion,
-            Denial::KeyNotFound => DenialKind::KeyNotFound,
-            Denial::KeyPolicy => DenialKind::KeyPolicy,
-            Denial::IncorrectKey => DenialKind::IncorrectKey,
-        }
+pub fn denial_kind(d: Denial) -> DenialKind {
+    match d {
+        Denial::TrustPolicy => DenialKind::TrustPolicy,
+        Denial::KeyDisabled => DenialKind::KeyDisabled,
+        Denial::KeyPendingDeletion => DenialKind::KeyPendingDeletion,
+        Denial::KeyNotFound => DenialKind::KeyNotFound,
+        Denial::KeyPolicy => DenialKind::KeyPolicy,
+        Denial::IncorrectKey => DenialKind::IncorrectKey,
     }
-}
-
-impl DenialKind {
-    /// The step of the restoration procedure (`shared/seed/restore-byok-access.txt`) that
-    /// undoes this denial.
-    pub fn remedy(self, region: &str, role_name: &str) -> String {
-        match self {
-            DenialKind::TrustPolicy => format!(
-                "steps 3-8: in IAM, role {role_name}, Trust relationships, change the provider's statement from Deny to Allow (aws iam update-assume-role-policy --role-name {role_name} --policy-document file://trust-policy.json)"
-            ),
-            DenialKind::KeyDisabled => format!(
-                "steps 9-12: in the KMS console for {region}, select the key and Key actions > Enable (aws kms enable-key --region {region} --key-id KEY)"
-            ),
-            DenialKind::KeyPendingDeletion => format!(
-                "the key in {region} is scheduled for deletion: cancel it first (aws kms cancel-key-deletion --region {region} --key-id KEY), then steps 9-12 to enable it"
-            ),
-            DenialKind::KeyNotFound => format!(
-                "the key in {region} does not exist in that region: make sure you are in {region} (step 9); a deleted key cannot be restored"
-            ),
-            DenialKind::KeyPolicy => format!(
-                "the key policy in {region} no longer lets the role {role_name} use the key: restore the key policy statement for the role"
-            ),
-            DenialKind::IncorrectKey => {
-                format!("the key in {region} is not the key the tenant was set up with: point the alias back at the original key")
-            }
-        }
-    }
-}
-
-/// One region's outcome.
-#[derive(Debug, Clone, Serialize)]
-pub struct RegionResult {
-    pub region: String,
-    #[serde(flatten)]
-    pub access: RegionAccess,
-    /// What to do, when denied.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub remedy: Option<String>,
 }
 
 fn outcome(region: &Region, result: Result<(), AccessError>, role_name: &str) -> RegionResult {
     let access = match result {
         Ok(()) => RegionAccess::Ok,
-        Err(AccessError::Denied { denial, message, .. }) => RegionAccess::Denied { denial: denial.into(), message },
+        Err(AccessError::Denied { denial, message, .. }) => RegionAccess::Denied { denial: denial_kind(denial), message },
         Err(other) => RegionAccess::Unknown { message: other.to_string() },
     };
     let remedy = match &access {
-        RegionAccess::Denied { denial, .. } => Some(denial.remedy(region.as_str(), role_name)),
+        RegionAccess::Denied { denial, .. } => Some(remedy::restore_step(*denial, region.as_str(), role_name)),
         RegionAccess::Ok | RegionAccess::Unknown { .. } => None,
     };
     RegionResult { region: region.to_string(), access, remedy }
@@ -123,7 +65,7 @@ pub async fn check_region(
         metrics.kms("DescribeKey", &described);
         let status = described?;
         if !status.enabled {
-            let denial = if status.state == "PendingDeletion" { Denial::KeyPendingDeletion } else { Denial::KeyDisabled };
+            let denial = if status.state == KeyState::PendingDeletion { Denial::KeyPendingDeletion } else { Denial::KeyDisabled };
             return Err(AccessError::Denied { denial, region: Some(region.clone()), message: format!("the key is {}", status.state) });
         }
         let wrapped = wrapped
@@ -150,4 +92,26 @@ pub async fn check_tenant(
         results.push(check_region(kms, metrics, tenant, w, &key.region, purpose).await);
     }
     results
+}
+
+impl Broker {
+    /// Checks every region of the tenant for `purpose`, audits each region's key use, and
+    /// keeps the result as the tenant's latest check on this node.
+    pub(crate) async fn check(&self, tenant: &Tenant, purpose: Purpose) -> Result<Vec<RegionResult>, BrokerError> {
+        let wrapped = self.store.wrapped_keys(&tenant.id).await?;
+        let regions = check_tenant(self.kms.as_ref(), &self.metrics, tenant, &wrapped, purpose).await;
+        for r in &regions {
+            self.audit(
+                Some(&tenant.id),
+                AuditEvent::KeyUse(purpose),
+                serde_json::json!({ "region": r.region, "access": r.access, "session": purpose.session_name() }),
+            )
+            .await;
+        }
+        self.record_check(
+            &tenant.id,
+            LastCheck { at: self.clock.now(), purpose: purpose.session_name().to_string(), regions: regions.clone() },
+        );
+        Ok(regions)
+    }
 }

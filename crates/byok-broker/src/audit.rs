@@ -13,8 +13,115 @@
 //! hash (`head` in `GET /v1/audit/verify`) somewhere else to detect that.
 
 use aws_lc_rs::digest;
+pub use byok_api::ChainCheck;
+use byok_domain::TenantId;
+use byok_kms::Purpose;
 use byok_store::AuditEntry;
-use serde::Serialize;
+
+use crate::broker::Broker;
+use crate::error::BrokerError;
+
+/// What an audit entry records: its `kind` and `reason` as stored (and hashed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditEvent {
+    /// A use of the customer's key; the reason is the purpose (`data`, `probe`, `restore`,
+    /// `onboard`), which is also the STS session name the customer sees.
+    KeyUse(Purpose),
+    Transition(TransitionReason),
+    Ticket(TicketEvent),
+}
+
+/// Why a tenant changed state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransitionReason {
+    Verified,
+    Revocation,
+    Restoration,
+    Deadline,
+}
+
+/// What happened on a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketEvent {
+    Opened,
+    Comment,
+    Reminder,
+    Resolved,
+    Closed,
+}
+
+impl AuditEvent {
+    pub fn kind(self) -> &'static str {
+        match self {
+            AuditEvent::KeyUse(_) => "key_use",
+            AuditEvent::Transition(_) => "transition",
+            AuditEvent::Ticket(_) => "ticket",
+        }
+    }
+
+    pub fn reason(self) -> &'static str {
+        match self {
+            AuditEvent::KeyUse(purpose) => purpose.reason(),
+            AuditEvent::Transition(TransitionReason::Verified) => "verified",
+            AuditEvent::Transition(TransitionReason::Revocation) => "revocation",
+            AuditEvent::Transition(TransitionReason::Restoration) => "restoration",
+            AuditEvent::Transition(TransitionReason::Deadline) => "deadline",
+            AuditEvent::Ticket(TicketEvent::Opened) => "opened",
+            AuditEvent::Ticket(TicketEvent::Comment) => "comment",
+            AuditEvent::Ticket(TicketEvent::Reminder) => "reminder",
+            AuditEvent::Ticket(TicketEvent::Resolved) => "resolved",
+            AuditEvent::Ticket(TicketEvent::Closed) => "closed",
+        }
+    }
+}
+
+impl Broker {
+    /// Appends to the audit log. A failure is logged, not returned: the operation it records
+    /// already happened (the operator's log then holds the entry that is missing).
+    pub(crate) async fn audit(&self, tenant: Option<&TenantId>, event: AuditEvent, detail: serde_json::Value) {
+        let at = self.clock.now().unix_timestamp();
+        let detail = detail.to_string();
+        let tenant = tenant.map(|t| t.to_string());
+        let (kind, reason) = (event.kind(), event.reason());
+        let seal = |seq: i64, prev: &str| seal(seq, prev, tenant.as_deref(), at, kind, reason, &detail);
+        if let Err(e) = self.store.append_audit(&seal).await {
+            tracing::error!(error = %e, kind, reason, detail = %detail, "could not append to the audit log");
+        }
+    }
+
+    /// A transition's audit entry, for the store to chain and write in the transition's own
+    /// transaction (so a crash cannot leave a transition unaudited).
+    pub(crate) fn transition_seal(
+        &self,
+        tenant: &TenantId,
+        reason: TransitionReason,
+        detail: serde_json::Value,
+    ) -> impl for<'p> Fn(i64, &'p str) -> AuditEntry + Send + Sync + use<> {
+        let at = self.clock.now().unix_timestamp();
+        let tenant = tenant.to_string();
+        let detail = detail.to_string();
+        let event = AuditEvent::Transition(reason);
+        move |seq, prev: &str| seal(seq, prev, Some(&tenant), at, event.kind(), event.reason(), &detail)
+    }
+
+    /// Audit entries of one tenant (or all), after `after`, at most `limit`.
+    pub async fn audit_log(&self, tenant: Option<&TenantId>, after: i64, limit: i64) -> Result<Vec<AuditEntry>, BrokerError> {
+        Ok(self.store.audit(tenant, after, limit.clamp(1, 10_000)).await?)
+    }
+
+    /// Checks the whole chain.
+    pub async fn verify_audit(&self) -> Result<ChainCheck, BrokerError> {
+        let mut verifier = Verifier::new();
+        let mut after = 0;
+        loop {
+            let page = self.store.audit(None, after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            page.iter().for_each(|e| verifier.feed(e));
+        }
+        Ok(verifier.finish())
+    }
+}
 
 /// The entry's hash: SHA-256 over the previous hash and the entry's fields, JSON-encoded as
 /// one array (unambiguous: every field is quoted or numeric).
@@ -39,19 +146,6 @@ pub fn seal(seq: i64, prev_hash: &str, tenant: Option<&str>, at: i64, kind: &str
         prev_hash: prev_hash.to_string(),
         hash: hash(prev_hash, seq, tenant, at, kind, reason, detail),
     }
-}
-
-/// The outcome of checking the whole chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChainCheck {
-    pub ok: bool,
-    pub entries: i64,
-    /// The last entry's hash: record it elsewhere to detect a cut-off tail later.
-    pub head: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub first_bad: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub problem: Option<String>,
 }
 
 /// Checks entries given in stored order (by `seq`), continuing from `state`.

@@ -37,6 +37,14 @@ pub enum BrokerError {
     Location(#[from] LocationError),
     #[error("{0}")]
     Invalid(String),
+    /// The lifecycle does not allow this now (verify an active tenant, restore after the
+    /// deadline, destroy before it, …).
+    #[error("tenant '{tenant}': {source}")]
+    Transition {
+        tenant: TenantId,
+        #[source]
+        source: byok_domain::InvalidTransition,
+    },
     #[error("the tenant changed while this request was being handled; retry")]
     Conflict,
     #[error("storage failed: {0}")]

@@ -2,16 +2,23 @@
 //! written in Rust can embed to encrypt and decrypt in-process.
 //!
 //! # Layout
-//! - [`Broker`] ([`broker`]): the one entry point: tenants, onboarding, data plane.
+//! One job per file; most add an `impl Broker` block.
+//! - [`Broker`] ([`broker`]): the handle every feature shares, and tenant look-ups.
 //! - [`config`]: validated parameters ([`BrokerConfig`]).
-//! - [`access`]: checking a tenant's access region by region (probes, restoration).
-//! - [`audit`]: the hash-chained audit log and its verification.
-//! - [`monitor`]: the background monitor and deadline sweeper.
-//! - [`onboarding`]: the customer's setup as runnable `aws` CLI commands, and its verification.
+//! - [`data_plane`]: encrypt, decrypt, key loading, the cache's sync with other nodes.
+//! - [`onboarding`]: adding a tenant and verifying the customer's setup region by region;
+//!   [`setup`]: the setup commands and trust policy it prints.
+//! - [`lifecycle`]: activation, revocation, restoration, destruction — the only callers of
+//!   `TenantState::apply` and of the store's state writes.
+//! - [`monitor`]: where a revocation is decided: the pass (probe → classify → transition →
+//!   ticket → audit), deadlines, reminders, reconciliation, the "probe now" queue.
+//! - [`access`]: checking a tenant's access region by region (what a probe is).
+//! - [`remedy`]: every customer-facing explanation of a denial, with the customer guide's step.
+//! - [`tickets`]: the revocation ticket's texts and the one helper that writes on tickets.
+//! - [`audit`]: the hash-chained audit log, its typed events, and its verification.
+//! - [`tokens`]: API tokens, stored hashed, and their scopes.
 //! - [`cache`]: per-node cache of unwrapped tenant keys: TTL from unwrap, single flight, purge.
 //! - [`clock`]: injected time.
-//! - [`tickets`]: the revocation ticket's texts and the "ready" keyword.
-//! - [`tokens`]: API tokens, stored hashed, compared in constant time.
 //! - [`metrics`]: Prometheus counters.
 //! - [`error`](mod@error): [`BrokerError`].
 #![forbid(unsafe_code)]
@@ -22,15 +29,21 @@ pub mod broker;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod data_plane;
 pub mod error;
+pub mod lifecycle;
 pub mod metrics;
 pub mod monitor;
 pub mod onboarding;
+pub mod remedy;
+pub mod setup;
 pub mod tickets;
 pub mod tokens;
 
-pub use broker::{Broker, LastCheck, Restoration};
+pub use broker::{Broker, LastCheck};
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use config::BrokerConfig;
 pub use error::BrokerError;
-pub use onboarding::{Instructions, RegionCheck, Verification};
+pub use lifecycle::Restoration;
+pub use onboarding::{NewTenant, RegionCheck, Verification};
+pub use setup::Instructions;

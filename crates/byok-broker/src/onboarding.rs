@@ -1,103 +1,186 @@
-//! Onboarding: the customer's setup as commands they can run, and the check that it is right.
+//! Onboarding: adding a tenant (its external id, its admin token, the setup the customer
+//! runs) and verifying the customer's setup region by region before the tenant goes active.
 
-use byok_domain::{Location, RoleArn, TenantId};
-use serde::Serialize;
-use serde_json::json;
+use byok_domain::{AccountId, Event, ExternalId, RegionKey, Tenant, TenantBinding, TenantId, TenantState};
+use byok_envelope::TenantKey;
+use byok_kms::Purpose;
+use byok_store::{TokenScope, WrappedKey};
+use zeroize::Zeroizing;
 
-use crate::config::BrokerConfig;
+use crate::audit::AuditEvent;
+use crate::broker::Broker;
+use crate::error::BrokerError;
+use crate::setup::{self, Instructions};
+use crate::{remedy, tokens};
 
-/// What the customer runs in their AWS account.
-#[derive(Debug, Clone, Serialize)]
-pub struct Instructions {
-    pub tenant: String,
-    pub account_id: String,
-    pub role_name: String,
-    pub role_arn: String,
-    pub external_id: String,
-    pub alias: String,
-    pub regions: Vec<String>,
-    /// The role's trust policy, as JSON.
-    pub trust_policy: serde_json::Value,
-    /// A bash script of `aws` CLI commands that performs the whole setup.
-    pub commands: String,
+/// What `add_tenant` hands back: the customer's setup, and the tenant admin's API token
+/// (shown once; only its hash is kept).
+#[derive(Debug)]
+pub struct NewTenant {
+    pub instructions: Instructions,
+    pub admin_token: Zeroizing<String>,
 }
 
-/// The trust policy the customer's role needs: the provider's principal may assume it, only
-/// with this tenant's external id.
-pub fn trust_policy(provider: &RoleArn, external_id: &str) -> serde_json::Value {
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "ByokProvider",
-            "Effect": "Allow",
-            "Principal": { "AWS": provider.as_str() },
-            "Action": "sts:AssumeRole",
-            "Condition": { "StringEquals": { "sts:ExternalId": external_id } }
-        }]
-    })
-}
+/// The generation of tenant keys made at onboarding (rotation would add later ones).
+const FIRST_GENERATION: u32 = 1;
 
-pub fn instructions(config: &BrokerConfig, tenant: &TenantId, account: &str, location: &Location, external_id: &str) -> Instructions {
-    let alias = format!("{}{tenant}", config.alias_prefix);
-    let policy = trust_policy(&config.provider_principal, external_id);
-    let role_arn = format!("arn:aws:iam::{account}:role/{}", config.role_name);
-    let mut commands = format!(
-        "# byok setup for tenant {tenant}, AWS account {account}, location {code}.\n\
-         # Run with credentials for account {account} (an administrator).\n\
-         set -euo pipefail\n\n\
-         # 1. The role the provider assumes. Only the provider's principal may assume it, and only\n\
-         #    with this tenant's external id.\n\
-         cat > byok-trust-policy.json <<'POLICY'\n{policy}\nPOLICY\n\
-         aws iam create-role --role-name {role} --description 'byok: provider access to tenant {tenant} keys' \\\n  --assume-role-policy-document file://byok-trust-policy.json\n",
-        code = location.code,
-        policy = serde_json::to_string_pretty(&policy).unwrap_or_default(),
-        role = config.role_name,
-    );
-    for (i, region) in location.regions.iter().enumerate() {
-        commands.push_str(&format!(
-            "\n# {n}. A KMS key in {region}, found by its alias {alias}.\n\
-             KEY_ID=$(aws kms create-key --region {region} --description 'byok key for tenant {tenant}' --query KeyMetadata.KeyId --output text)\n\
-             aws kms create-alias --region {region} --alias-name {alias} --target-key-id \"$KEY_ID\"\n",
-            n = i + 2,
-        ));
+pub use byok_api::{RegionCheck, Verification};
+
+impl Broker {
+    /// Adds a tenant in `location` whose keys are in `account`: generates its external id and
+    /// its admin token, and returns the setup the customer must run.
+    pub async fn add_tenant(&self, id: &TenantId, location: &str, account: &AccountId) -> Result<NewTenant, BrokerError> {
+        let location = self.config.locations.get(location)?;
+        let external_id: ExternalId =
+            tokens::generate("byok").ok_or(BrokerError::Rng)?.get(..37).unwrap_or_default().parse().map_err(|_| BrokerError::Rng)?;
+        let role_arn = byok_domain::RoleArn::new(account, &self.config.role_name)?;
+        let tenant = Tenant {
+            id: id.clone(),
+            location: location.code.clone(),
+            binding: TenantBinding {
+                account: account.clone(),
+                role_arn,
+                external_id: external_id.clone(),
+                keys: Vec::new(),
+                legacy_trust: false,
+            },
+            state: TenantState::Onboarding,
+            version: 1,
+            created_at: self.clock.now(),
+        };
+        self.store.insert_tenant(&tenant).await?;
+        let admin_token = tokens::generate("byok_tenant").ok_or(BrokerError::Rng)?;
+        self.store.put_token(&tokens::hash(&admin_token), &TokenScope::TenantAdmin(id.clone())).await?;
+        let instructions = setup::instructions(&self.config, id, account.as_str(), &location, external_id.as_str());
+        Ok(NewTenant { instructions, admin_token })
     }
-    commands.push_str(&format!("\n# Then tell your provider the setup is done: they run `byok tenant verify {tenant}`.\n"));
-    Instructions {
-        tenant: tenant.to_string(),
-        account_id: account.to_string(),
-        role_name: config.role_name.clone(),
-        role_arn,
-        external_id: external_id.to_string(),
-        alias,
-        regions: location.regions.iter().map(ToString::to_string).collect(),
-        trust_policy: policy,
-        commands,
+
+    /// The setup commands again, for a tenant that is still onboarding.
+    pub async fn instructions(&self, id: &TenantId) -> Result<Instructions, BrokerError> {
+        let tenant = self.tenant(id).await?;
+        let location = self.config.locations.get(&tenant.location)?;
+        Ok(setup::instructions(&self.config, id, tenant.binding.account.as_str(), &location, tenant.binding.external_id.as_str()))
     }
-}
 
-/// One region's verification result.
-#[derive(Debug, Clone, Serialize)]
-pub struct RegionCheck {
-    pub region: String,
-    pub ok: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_arn: Option<String>,
-    /// What is wrong and what the customer should do.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub problem: Option<String>,
-}
+    /// Checks the customer's setup. On success the tenant key is generated, wrapped under
+    /// every region's key, and the tenant becomes active; on failure nothing changes and the
+    /// answer says, per region, what is wrong and what to do.
+    pub async fn verify_tenant(&self, id: &TenantId) -> Result<Verification, BrokerError> {
+        let tenant = self.tenant(id).await?;
+        // Only an onboarding tenant can be verified: judged by the lifecycle before any key use.
+        tenant.state.apply(Event::Verified).map_err(|source| BrokerError::Transition { tenant: id.clone(), source })?;
+        let location = self.config.locations.get(&tenant.location)?;
+        let mut binding = tenant.binding.clone();
+        let mut verification = Verification {
+            tenant: id.to_string(),
+            ok: false,
+            trust_ok: false,
+            trust_problem: None,
+            warnings: Vec::new(),
+            regions: Vec::new(),
+        };
 
-/// The outcome of `tenant verify`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Verification {
-    pub tenant: String,
-    /// Whether the tenant is now active.
-    pub ok: bool,
-    /// The role: can it be assumed with the external id, and not without?
-    pub trust_ok: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub trust_problem: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-    pub regions: Vec<RegionCheck>,
+        // The role: assumable with the external id, and not without it.
+        let with_id = self.kms.assume_fresh(&binding, Purpose::Onboard, true).await;
+        self.metrics.kms("AssumeRole", &with_id);
+        match with_id {
+            Err(e) => {
+                verification.trust_problem =
+                    Some(remedy::trust_refused(&e, &self.config.provider_principal, &binding.role_arn, &binding.external_id))
+            }
+            Ok(()) => {
+                let without = self.kms.assume_fresh(&binding, Purpose::Onboard, false).await;
+                self.metrics.kms("AssumeRole", &without);
+                match without {
+                    Err(e) if e.is_definitive() => verification.trust_ok = true,
+                    Err(e) => {
+                        verification.trust_problem =
+                            Some(format!("could not check that the role refuses the provider without the external id: {e}; try again"))
+                    }
+                    Ok(()) if self.config.allow_legacy_trust => {
+                        verification.trust_ok = true;
+                        binding.legacy_trust = true;
+                        verification.warnings.push(remedy::legacy_trust_warning(&binding.role_arn, &binding.external_id));
+                    }
+                    Ok(()) => verification.trust_problem = Some(remedy::external_id_missing(&binding.role_arn, &binding.external_id)),
+                }
+            }
+        }
+        if !verification.trust_ok {
+            verification.regions = location
+                .regions
+                .iter()
+                .map(|r| RegionCheck {
+                    region: r.to_string(),
+                    ok: false,
+                    key_arn: None,
+                    problem: Some("not checked: the role must be fixed first".into()),
+                })
+                .collect();
+            return Ok(verification);
+        }
+
+        // Each region's key: found by alias, enabled, and really wraps and unwraps.
+        let alias = format!("{}{id}", self.config.alias_prefix);
+        let tenant_key = TenantKey::generate().ok_or(BrokerError::Rng)?;
+        let mut wrapped = Vec::new();
+        binding.keys.clear();
+        for region in &location.regions {
+            let mut check = RegionCheck { region: region.to_string(), ok: false, key_arn: None, problem: None };
+            match self.check_region(&mut binding, region, &alias, id, &tenant_key).await {
+                Ok(w) => {
+                    check.ok = true;
+                    check.key_arn = Some(w.key_arn.to_string());
+                    wrapped.push(w);
+                }
+                Err(problem) => check.problem = Some(problem),
+            }
+            verification.regions.push(check);
+        }
+        if verification.regions.iter().all(|r| r.ok) {
+            self.activate(&tenant, &binding, &wrapped).await?;
+            verification.ok = true;
+        }
+        let regions: Vec<_> =
+            verification.regions.iter().map(|r| serde_json::json!({ "region": r.region, "ok": r.ok, "problem": r.problem })).collect();
+        self.audit(
+            Some(id),
+            AuditEvent::KeyUse(Purpose::Onboard),
+            serde_json::json!({ "verified": verification.ok, "trust_ok": verification.trust_ok, "regions": regions }),
+        )
+        .await;
+        Ok(verification)
+    }
+
+    async fn check_region(
+        &self,
+        binding: &mut TenantBinding,
+        region: &byok_domain::Region,
+        alias: &str,
+        id: &TenantId,
+        key: &TenantKey,
+    ) -> Result<WrappedKey, String> {
+        let described = self.kms.describe_key(binding, region, alias, Purpose::Onboard).await;
+        self.metrics.kms("DescribeKey", &described);
+        let status = described.map_err(|e| remedy::onboarding_key_problem(&e, region.as_str(), alias))?;
+        let key_arn: byok_domain::KeyArn =
+            status.arn.parse().map_err(|e| format!("{alias} in {region} does not name a usable key: {e}"))?;
+        if key_arn.region() != *region {
+            return Err(format!("{alias} in {region} points to a key in {}: the key must be in {region}", key_arn.region()));
+        }
+        if !status.enabled {
+            return Err(remedy::key_not_enabled(&status.state, key_arn.as_str(), region.as_str()));
+        }
+        binding.keys.push(RegionKey { region: region.clone(), key_arn: key_arn.clone() });
+        let wrapped = self.kms.wrap(binding, region, id, key, Purpose::Onboard).await;
+        self.metrics.kms("Encrypt", &wrapped);
+        let wrapped = wrapped.map_err(|e| remedy::onboarding_key_problem(&e, region.as_str(), alias))?;
+        let unwrapped = self.kms.unwrap(binding, region, id, &wrapped, Purpose::Onboard).await;
+        self.metrics.kms("Decrypt", &unwrapped);
+        let unwrapped = unwrapped.map_err(|e| remedy::onboarding_key_problem(&e, region.as_str(), alias))?;
+        if unwrapped.expose() != key.expose() {
+            return Err(format!("key {key_arn} did not give back what it encrypted"));
+        }
+        Ok(WrappedKey { region: region.clone(), key_arn, generation: FIRST_GENERATION, wrapped })
+    }
 }

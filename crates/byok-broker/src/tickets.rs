@@ -1,16 +1,26 @@
-//! Support tickets, as the seed describes them: opened on revocation with the exact title
-//! `BYOK revocation started for AWS account <account id>`, saying what was detected where, the
-//! deadline in UTC and the restoration steps for each region; a customer comment saying it is
-//! ready starts restoration and the broker answers on the ticket; reminders before the
-//! deadline; the outcome resolves (restored) or closes (destroyed) it.
+//! Support tickets: opened on revocation with the exact title `BYOK revocation started for AWS
+//! account <account id>`, saying what was detected where, the deadline in UTC and the
+//! restoration steps for each region; a customer comment saying it is ready starts restoration
+//! and the broker answers on the ticket; reminders before the deadline; the outcome resolves
+//! (restored) or closes (destroyed) it.
+//!
+//! Every text the broker writes on a ticket is built here; every write goes through
+//! [`Broker::post`] (comment, status change and audit entry together).
 
-use byok_domain::Tenant;
+use byok_domain::{Author, Tenant, TenantId, TicketStatus};
+use byok_store::{Comment, Ticket};
+use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::access::{RegionAccess, RegionResult};
+use crate::audit::{AuditEvent, TicketEvent};
+use crate::broker::Broker;
+use crate::error::BrokerError;
+use crate::lifecycle::Restoration;
+use crate::remedy;
 
-/// The ticket title, exactly as the seed has it.
+/// The ticket title, exactly as the customer guide names it.
 pub fn title(tenant: &Tenant) -> String {
     format!("BYOK revocation started for AWS account {}", tenant.binding.account)
 }
@@ -28,26 +38,30 @@ pub fn opening(tenant: &Tenant, detected: &[RegionResult], deadline: OffsetDateT
     );
     for r in detected {
         let what = match &r.access {
-            RegionAccess::Denied { denial, message } => format!("{denial:?}: {message}"),
+            RegionAccess::Denied { denial, message } => remedy::detected(*denial, message),
             RegionAccess::Unknown { message } => format!("not checked: {message}"),
             RegionAccess::Ok => "access works".to_string(),
         };
         body.push_str(&format!("- {}: {what}\n", r.region));
     }
     body.push_str(&format!(
-        "\nYou can restore access until {} (UTC). After that the data is erased and cannot be recovered.\n\nTo restore, in every region of the location:\n",
-        utc(deadline)
+        "\nYou can restore access until {} (UTC). After that the data is erased and cannot be recovered.\n\nTo restore, in every region of the location (the customer guide, {}, steps 1-13):\n",
+        utc(deadline),
+        remedy::GUIDE
     ));
     for key in &tenant.binding.keys {
-        body.push_str(&format!(
-            "- {region}: IAM > Roles > {role_name} > Trust relationships: set the provider's statement to Allow (steps 3-8); \
-             KMS console in {region}: select the key {key} and Key actions > Enable (steps 9-12)\n",
-            region = key.region,
-            key = key.key_arn,
-        ));
+        body.push_str(&format!("- {}\n", remedy::restore_region(key.region.as_str(), role_name, key.key_arn.as_str())));
     }
-    body.push_str("\nThen reply on this ticket with \"ready\" and we verify every region at once.");
+    body.push_str("\nThen reply on this ticket with \"ready\" and we verify every region at once (step 13).");
     body
+}
+
+/// The same opening, for a ticket opened after a restart lost the original.
+pub fn opening_after_restart(tenant: &Tenant, deadline: OffsetDateTime, role_name: &str) -> String {
+    format!(
+        "{}\n\n(This ticket was opened after a restart of the broker; the audit log has the detection.)",
+        opening(tenant, &[], deadline, role_name)
+    )
 }
 
 /// Whether a customer's comment says they are ready for restoration.
@@ -64,4 +78,116 @@ pub fn reminder(deadline: OffsetDateTime, now: OffsetDateTime) -> String {
         left.whole_days(),
         left.whole_hours() % 24
     )
+}
+
+/// Which reminder is due (0 none, 1 five days before, 2 one day before).
+pub fn reminder_due(deadline: OffsetDateTime, now: OffsetDateTime) -> i64 {
+    let left = deadline - now;
+    if left <= time::Duration::days(1) {
+        2
+    } else if left <= time::Duration::days(5) {
+        1
+    } else {
+        0
+    }
+}
+
+pub const RESTORED: &str = "Every region verified: access is restored for your end users and our systems. Resolving this ticket.";
+pub const RESTORED_AFTER_RESTART: &str = "Access is restored (confirmed after a restart of the broker). Resolving this ticket.";
+pub const DESTROYED: &str = "The restoration deadline passed: the tenant's keys are erased and its data cannot be recovered, even if access is restored now. Closing this ticket.";
+pub const DESTROYED_AFTER_RESTART: &str = "The restoration deadline passed: the tenant's keys are erased. Closing this ticket.";
+
+/// The answer to a "ready" that did not restore access: what is still to do.
+pub fn not_restored(restoration: &Restoration) -> String {
+    let mut body = String::from("We checked every region; access is not restored yet. Still to do:\n");
+    for missing in &restoration.missing {
+        body.push_str(&format!("- {missing}\n"));
+    }
+    body.push_str("Reply \"ready\" again once done.");
+    body
+}
+
+/// A status change that goes with a comment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Change {
+    pub status: TicketStatus,
+    pub reminders_sent: Option<i64>,
+    pub event: TicketEvent,
+}
+
+impl Broker {
+    /// The tenant's revocation ticket that is not closed (open, or resolved to reopen), if any.
+    pub(crate) async fn revocation_ticket(&self, tenant: &Tenant) -> Result<Option<Ticket>, BrokerError> {
+        let title = title(tenant);
+        Ok(self.store.tickets(Some(&tenant.id)).await?.into_iter().find(|t| t.title == title && t.status != TicketStatus::Closed))
+    }
+
+    /// Opens the tenant's revocation ticket with its first comment, and audits it.
+    pub(crate) async fn open_revocation_ticket(&self, tenant: &Tenant, body: &str, reconciled: bool) -> Result<Ticket, BrokerError> {
+        let opened = self.store.open_ticket(&tenant.id, &title(tenant), body, self.clock.now()).await?;
+        self.audit(
+            Some(&tenant.id),
+            AuditEvent::Ticket(TicketEvent::Opened),
+            json!({ "ticket": opened.id, "title": opened.title, "reconciled": reconciled }),
+        )
+        .await;
+        Ok(opened)
+    }
+
+    /// The broker writes on a ticket: a comment and, with `change`, the new status (and
+    /// reminder count), audited as the change's event.
+    pub(crate) async fn post(&self, tenant: &TenantId, ticket: i64, body: &str, change: Option<Change>) -> Result<(), BrokerError> {
+        let now = self.clock.now();
+        self.store.add_comment(ticket, Author::Byok, body, now).await?;
+        if let Some(change) = change {
+            self.store.update_ticket(ticket, change.status, change.reminders_sent, now).await?;
+            self.audit(Some(tenant), AuditEvent::Ticket(change.event), json!({ "ticket": ticket, "reminder": change.reminders_sent }))
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Tickets of one tenant, or all.
+    pub async fn tickets(&self, tenant: Option<&TenantId>) -> Result<Vec<Ticket>, BrokerError> {
+        Ok(self.store.tickets(tenant).await?)
+    }
+
+    pub async fn ticket(&self, id: i64) -> Result<(Ticket, Vec<Comment>), BrokerError> {
+        self.store.ticket(id).await?.ok_or(BrokerError::UnknownTicket(id))
+    }
+
+    /// A comment on a ticket. From the customer, one that says "ready" starts restoration at
+    /// once; the broker answers on the ticket with the outcome.
+    pub async fn comment(&self, ticket: i64, author: Author, body: &str) -> Result<(Comment, Option<Restoration>), BrokerError> {
+        let (t, _) = self.ticket(ticket).await?;
+        let comment = self.store.add_comment(ticket, author, body, self.clock.now()).await?;
+        self.audit(
+            Some(&t.tenant),
+            AuditEvent::Ticket(TicketEvent::Comment),
+            json!({ "ticket": ticket, "author": author, "comment": comment.id }),
+        )
+        .await;
+        if author == Author::Customer && t.status == TicketStatus::Open && says_ready(body) {
+            let restoration = match self.restore(&t.tenant).await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.post(&t.tenant, ticket, &format!("We could not restore access: {e}"), None).await?;
+                    return Err(e);
+                }
+            };
+            return Ok((comment, Some(restoration)));
+        }
+        Ok((comment, None))
+    }
+
+    /// Answers the open ticket with a restoration's outcome.
+    pub(crate) async fn answer_restoration(&self, tenant: &Tenant, restoration: &Restoration) -> Result<(), BrokerError> {
+        let Some(open) = self.revocation_ticket(tenant).await? else { return Ok(()) };
+        if restoration.restored {
+            let change = Change { status: TicketStatus::Resolved, reminders_sent: None, event: TicketEvent::Resolved };
+            self.post(&tenant.id, open.id, RESTORED, Some(change)).await
+        } else {
+            self.post(&tenant.id, open.id, &not_restored(restoration), None).await
+        }
+    }
 }

@@ -118,7 +118,7 @@ async fn revoked_and_destroyed_tenants_are_refused() {
         matches!(s.broker.decrypt(&id, b"r1", &sealed).await, Err(BrokerError::Revoked { .. })),
         "refused at once: the cache was purged"
     );
-    assert!(matches!(s.broker.destroy(&id).await, Err(BrokerError::Invalid(_))), "not before the deadline");
+    assert!(matches!(s.broker.destroy(&id).await, Err(BrokerError::Transition { .. })), "not before the deadline");
     s.clock.advance(Duration::days(16));
     s.broker.destroy(&id).await.expect("destroy");
     assert!(matches!(s.broker.decrypt(&id, b"r1", &sealed).await, Err(BrokerError::Destroyed(_))));
@@ -182,7 +182,11 @@ async fn the_nearest_region_first_then_the_next_on_a_transient_fault() {
         Some(AccessError::Denied { denial: Denial::KeyDisabled, region: Some(east), message: "disabled".into() }),
     );
     s.kms.fail(Some("us-west-2".parse().expect("r")), None);
-    // A definitive denial is not skipped over: it starts the revocation check at once.
-    assert!(matches!(s.broker.encrypt(&third, b"r", b"x").await, Err(BrokerError::Revoked { .. })));
+    // A definitive denial is not skipped over: the request is refused at once and the tenant
+    // goes to the monitor's "probe now" queue, whose probe agrees and revokes.
+    assert!(matches!(s.broker.encrypt(&third, b"r", b"x").await, Err(BrokerError::KeyAccessDenied(_))));
+    assert_eq!(s.broker.tenant(&third).await.expect("t").state, TenantState::Active, "not inside the request");
+    assert_eq!(byok_broker::monitor::probe_requested(&s.broker).await, ["gamma"]);
     assert!(matches!(s.broker.tenant(&third).await.expect("t").state, TenantState::Revoked { .. }));
+    assert!(matches!(s.broker.encrypt(&third, b"r", b"x").await, Err(BrokerError::Revoked { .. })));
 }

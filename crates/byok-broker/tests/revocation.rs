@@ -6,7 +6,7 @@ use std::time::Duration as StdDuration;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 use byok_broker::{Broker, BrokerConfig, BrokerError, ManualClock, monitor};
-use byok_domain::{TenantId, TenantState};
+use byok_domain::{Author, TenantId, TenantState, TicketStatus};
 use byok_kms::{AwsKeyService, AwsKeyServiceConfig};
 use byok_store::{SqlStore, Store};
 use byok_testkit::{Cloud, Customer};
@@ -127,8 +127,12 @@ async fn a_denial_on_the_data_path_revokes_at_once() {
     w.key("us-east-1", "disable-key").await;
     w.clock.advance(Duration::minutes(6)); // the cached key expires; the next request unwraps
     let refused = w.broker.decrypt(&w.tenant, b"r1", &record).await;
-    assert!(matches!(refused, Err(BrokerError::Revoked { .. })), "{refused:?}");
+    assert!(matches!(refused, Err(BrokerError::KeyAccessDenied(_))), "refused at once: {refused:?}");
+    // The probe runs outside the request, from the monitor's queue, and agrees.
+    assert_eq!(monitor::probe_requested(&w.broker).await, ["acme"]);
     assert!(matches!(w.state().await, TenantState::Revoked { .. }));
+    let refused = w.broker.decrypt(&w.tenant, b"r1", &record).await;
+    assert!(matches!(refused, Err(BrokerError::Revoked { .. })), "{refused:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,7 +151,16 @@ async fn restoration_names_what_is_missing_then_brings_access_back() {
     assert_eq!(tickets[0].title, format!("BYOK revocation started for AWS account {}", w.customer.account));
     let (_, comments) = w.broker.ticket(tickets[0].id).await.expect("ticket");
     let opening = &comments[0].body;
-    for needle in ["eu-central-1", "eu-west-1", "TrustPolicy", "(UTC)", "steps 3-8", "steps 9-12", "\"ready\""] {
+    for needle in [
+        "eu-central-1",
+        "eu-west-1",
+        "trust policy refuses the provider",
+        "(UTC)",
+        "docs/customer-guide.md",
+        "steps 3-8",
+        "steps 9-12",
+        "\"ready\"",
+    ] {
         assert!(opening.contains(needle), "the opening comment lacks {needle}: {opening}");
     }
 
@@ -155,11 +168,11 @@ async fn restoration_names_what_is_missing_then_brings_access_back() {
     // naming eu-west-1 and the steps.
     w.trust("Allow").await;
     w.key("eu-central-1", "enable-key").await;
-    let (_, answered) = w.broker.comment(tickets[0].id, "customer", "We are ready for restoration").await.expect("comment");
+    let (_, answered) = w.broker.comment(tickets[0].id, Author::Customer, "We are ready for restoration").await.expect("comment");
     let answered = answered.expect("a ready comment starts restoration");
     assert!(!answered.restored && answered.missing[0].starts_with("eu-west-1: steps 9-12"), "{answered:?}");
     let (_, comments) = w.broker.ticket(tickets[0].id).await.expect("ticket");
-    assert!(comments.last().is_some_and(|c| c.author == "byok" && c.body.contains("eu-west-1: steps 9-12")), "{comments:?}");
+    assert!(comments.last().is_some_and(|c| c.author == Author::Byok && c.body.contains("eu-west-1: steps 9-12")), "{comments:?}");
     let partial = w.broker.restore(&w.tenant).await.expect("restore");
     assert!(!partial.restored);
     assert_eq!(partial.missing.len(), 1, "{partial:?}");
@@ -175,11 +188,11 @@ async fn restoration_names_what_is_missing_then_brings_access_back() {
     w.key("eu-west-1", "enable-key").await;
 
     let started = std::time::Instant::now();
-    let (_, done) = w.broker.comment(tickets[0].id, "customer", "ready").await.expect("comment");
+    let (_, done) = w.broker.comment(tickets[0].id, Author::Customer, "ready").await.expect("comment");
     let done = done.expect("restoration");
     assert!(done.restored, "{done:?}");
     let (ticket, comments) = w.broker.ticket(tickets[0].id).await.expect("ticket");
-    assert_eq!(ticket.status, "resolved");
+    assert_eq!(ticket.status, TicketStatus::Resolved);
     assert!(comments.last().is_some_and(|c| c.body.contains("access is restored")));
     assert_eq!(w.state().await, TenantState::Active);
     assert_eq!(w.broker.decrypt(&w.tenant, b"r1", &record).await.expect("data back").as_slice(), b"secret");
@@ -243,7 +256,7 @@ async fn sixteen_days_later_the_data_is_gone_even_if_everything_is_re_enabled() 
     w.clock.advance(Duration::days(1));
     assert_eq!(monitor::run_once(&w.broker).await.destroyed, ["acme"]);
     let (closed, comments) = w.broker.ticket(ticket).await.expect("ticket");
-    assert_eq!(closed.status, "closed");
+    assert_eq!(closed.status, TicketStatus::Closed);
     assert!(comments.last().is_some_and(|c| c.body.contains("cannot be recovered")));
     assert!(matches!(w.state().await, TenantState::Destroyed { .. }));
     assert!(w.store.wrapped_keys(&w.tenant).await.expect("keys").is_empty(), "wrapped keys erased");

@@ -228,7 +228,7 @@ pub async fn run() -> Result<(), String> {
     customer.set_trust(&allow).await?;
     n.aws(&format!("kms enable-key --region eu-central-1 --key-id {}", keys[0]));
     customer.key_action("eu-central-1", &keys[0], "EnableKey").await?;
-    let (_, partial) = broker.comment(ticket.id, "customer", "ready").await.map_err(|e| e.to_string())?;
+    let (_, partial) = broker.comment(ticket.id, byok_domain::Author::Customer, "ready").await.map_err(|e| e.to_string())?;
     let partial = partial.ok_or("the ready comment did not start a restoration")?;
     if partial.restored {
         return Err("a restoration with eu-west-1 still disabled was accepted".into());
@@ -238,7 +238,7 @@ pub async fn run() -> Result<(), String> {
     n.step("The customer enables the key in eu-west-1 (steps 9-12 again) and says ready on the ticket (step 13)");
     n.aws(&format!("kms enable-key --region eu-west-1 --key-id {}", keys[1]));
     customer.key_action("eu-west-1", &keys[1], "EnableKey").await?;
-    let (_, done) = broker.comment(ticket.id, "customer", "ready").await.map_err(|e| e.to_string())?;
+    let (_, done) = broker.comment(ticket.id, byok_domain::Author::Customer, "ready").await.map_err(|e| e.to_string())?;
     let done = done.ok_or("the ready comment did not start a restoration")?;
     let back = read_all(&broker, &tenant, &records).await.map_err(|e| e.to_string())?;
     if !done.restored {

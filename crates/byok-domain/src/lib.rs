@@ -7,15 +7,19 @@
 //! - [`location`]: the locations table (`us` → us-east-1 + us-west-2, …), overridable.
 //! - [`tenant`]: a tenant's binding to the customer's account: role, external id, one key per
 //!   region of its location.
-//! - [`lifecycle`]: the tenant lifecycle as one enum and one transition function.
+//! - [`lifecycle`]: the tenant lifecycle as one enum and one transition function, whose
+//!   [`Transition`] values are the only thing the store accepts as a state change.
+//! - [`ticket`]: a support ticket's status and a comment's author.
 #![forbid(unsafe_code)]
 
 pub mod ids;
 pub mod lifecycle;
 pub mod location;
 pub mod tenant;
+pub mod ticket;
 
 pub use ids::{AccountId, ExternalId, IdError, KeyArn, Region, RoleArn, TenantId};
-pub use lifecycle::{Event, InvalidTransition, TenantState};
+pub use lifecycle::{Event, InvalidTransition, TenantState, Transition};
 pub use location::{Location, LocationError, Locations};
 pub use tenant::{RegionKey, Tenant, TenantBinding};
+pub use ticket::{Author, TicketStatus, UnknownName};

@@ -6,12 +6,17 @@
 //!     Onboarding --> Active: Verified (every region assumed, enabled, wraps)
 //!     Active --> Revoked: RevocationDetected (any region, definitive denial)
 //!     Revoked --> Revoked: RevocationDetected (already revoked: unchanged)
-//!     Revoked --> Active: Restored (every region verified again)
+//!     Revoked --> Active: Restored (every region verified again, before the deadline)
 //!     Revoked --> Destroyed: DeadlinePassed (at or after since + grace)
 //!     Destroyed --> [*]
 //! ```
 //!
 //! A destroyed tenant's wrapped keys are erased: nothing brings it back.
+//!
+//! [`TenantState::apply`] is the only gate: it judges every rule (including both sides of the
+//! deadline) and returns a [`Transition`], which nothing else can build. The store's
+//! state-changing methods take a `Transition`, so a state the lifecycle does not allow cannot
+//! be written, and callers never pre-check the state themselves.
 
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -42,16 +47,57 @@ pub enum TenantState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     Verified,
-    RevocationDetected { at: OffsetDateTime, grace: Duration },
-    Restored,
-    DeadlinePassed { at: OffsetDateTime },
+    RevocationDetected {
+        at: OffsetDateTime,
+        grace: Duration,
+    },
+    /// The customer's restoration was verified at `at` (refused at or after the deadline).
+    Restored {
+        at: OffsetDateTime,
+    },
+    DeadlinePassed {
+        at: OffsetDateTime,
+    },
 }
 
+/// Why [`TenantState::apply`] refused an event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a tenant in state {from} cannot take event {event}")]
-pub struct InvalidTransition {
-    pub from: &'static str,
-    pub event: &'static str,
+#[non_exhaustive]
+pub enum InvalidTransition {
+    #[error("a tenant in state {from} cannot take event {event}")]
+    NotAllowed { from: &'static str, event: &'static str },
+    #[error("the restoration deadline ({deadline}) has passed: the keys are being erased and cannot be restored")]
+    AfterDeadline { deadline: OffsetDateTime },
+    #[error("the restoration deadline ({deadline}) has not passed yet")]
+    BeforeDeadline { deadline: OffsetDateTime },
+}
+
+/// A state change the lifecycle allowed. Only [`TenantState::apply`] builds one (its fields
+/// are private), and the store's state-changing methods require one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    from: TenantState,
+    to: TenantState,
+    event: Event,
+}
+
+impl Transition {
+    pub fn from(&self) -> TenantState {
+        self.from
+    }
+
+    pub fn to(&self) -> TenantState {
+        self.to
+    }
+
+    pub fn event(&self) -> Event {
+        self.event
+    }
+
+    /// Whether the state really changes (a second detection of a revocation does not).
+    pub fn changes_state(&self) -> bool {
+        self.from != self.to
+    }
 }
 
 impl TenantState {
@@ -65,22 +111,28 @@ impl TenantState {
     }
 
     /// The one transition function.
-    pub fn apply(self, event: Event) -> Result<TenantState, InvalidTransition> {
+    pub fn apply(self, event: Event) -> Result<Transition, InvalidTransition> {
         use TenantState::{Active, Destroyed, Onboarding, Revoked};
-        let invalid = |from: &TenantState| Err(InvalidTransition { from: from.name(), event: event.name() });
-        match (self, event) {
-            (Onboarding, Event::Verified) => Ok(Active),
-            (Onboarding, Event::RevocationDetected { .. } | Event::Restored | Event::DeadlinePassed { .. }) => invalid(&self),
-            (Active, Event::RevocationDetected { at, grace }) => Ok(Revoked { since: at, deadline: at + grace }),
-            (Active, Event::Verified | Event::Restored | Event::DeadlinePassed { .. }) => invalid(&self),
-            (Revoked { since, deadline }, Event::RevocationDetected { .. }) => Ok(Revoked { since, deadline }),
-            (Revoked { .. }, Event::Restored) => Ok(Active),
-            (Revoked { deadline, .. }, Event::DeadlinePassed { at }) if at >= deadline => Ok(Destroyed { at }),
-            (Revoked { .. }, Event::DeadlinePassed { .. } | Event::Verified) => invalid(&self),
-            (Destroyed { .. }, Event::Verified | Event::RevocationDetected { .. } | Event::Restored | Event::DeadlinePassed { .. }) => {
-                invalid(&self)
+        let not_allowed = Err(InvalidTransition::NotAllowed { from: self.name(), event: event.name() });
+        let to = match (self, event) {
+            (Onboarding, Event::Verified) => Active,
+            (Onboarding, Event::RevocationDetected { .. } | Event::Restored { .. } | Event::DeadlinePassed { .. }) => return not_allowed,
+            (Active, Event::RevocationDetected { at, grace }) => Revoked { since: at, deadline: at + grace },
+            (Active, Event::Verified | Event::Restored { .. } | Event::DeadlinePassed { .. }) => return not_allowed,
+            (Revoked { since, deadline }, Event::RevocationDetected { .. }) => Revoked { since, deadline },
+            (Revoked { deadline, .. }, Event::Restored { at }) if at < deadline => Active,
+            (Revoked { deadline, .. }, Event::Restored { .. }) => return Err(InvalidTransition::AfterDeadline { deadline }),
+            (Revoked { deadline, .. }, Event::DeadlinePassed { at }) if at >= deadline => Destroyed { at },
+            (Revoked { deadline, .. }, Event::DeadlinePassed { .. }) => return Err(InvalidTransition::BeforeDeadline { deadline }),
+            (Revoked { .. }, Event::Verified) => return not_allowed,
+            (
+                Destroyed { .. },
+                Event::Verified | Event::RevocationDetected { .. } | Event::Restored { .. } | Event::DeadlinePassed { .. },
+            ) => {
+                return not_allowed;
             }
-        }
+        };
+        Ok(Transition { from: self, to, event })
     }
 
     /// Whether the data plane may use the tenant's keys.
@@ -94,7 +146,7 @@ impl Event {
         match self {
             Event::Verified => "verified",
             Event::RevocationDetected { .. } => "revocation_detected",
-            Event::Restored => "restored",
+            Event::Restored { .. } => "restored",
             Event::DeadlinePassed { .. } => "deadline_passed",
         }
     }
@@ -108,18 +160,33 @@ mod tests {
     fn the_whole_life() {
         let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
         let grace = Duration::days(15);
-        let active = TenantState::Onboarding.apply(Event::Verified).expect("verify");
-        let revoked = active.apply(Event::RevocationDetected { at: t0, grace }).expect("revoke");
+        let active = TenantState::Onboarding.apply(Event::Verified).expect("verify").to();
+        let revoked = active.apply(Event::RevocationDetected { at: t0, grace }).expect("revoke").to();
         assert_eq!(revoked, TenantState::Revoked { since: t0, deadline: t0 + grace });
-        // A second detection keeps the first deadline.
-        assert_eq!(revoked.apply(Event::RevocationDetected { at: t0 + Duration::days(1), grace }), Ok(revoked));
-        assert!(revoked.apply(Event::DeadlinePassed { at: t0 + Duration::days(14) }).is_err(), "not before the deadline");
-        assert_eq!(revoked.apply(Event::Restored), Ok(TenantState::Active));
-        let destroyed = revoked.apply(Event::DeadlinePassed { at: t0 + grace }).expect("destroy");
-        for event in [Event::Verified, Event::Restored, Event::RevocationDetected { at: t0, grace }, Event::DeadlinePassed { at: t0 }] {
+        // A second detection keeps the first deadline, and is no change.
+        let again = revoked.apply(Event::RevocationDetected { at: t0 + Duration::days(1), grace }).expect("again");
+        assert_eq!(again.to(), revoked);
+        assert!(!again.changes_state());
+        assert_eq!(
+            revoked.apply(Event::DeadlinePassed { at: t0 + Duration::days(14) }),
+            Err(InvalidTransition::BeforeDeadline { deadline: t0 + grace }),
+            "not before the deadline"
+        );
+        let restored = revoked.apply(Event::Restored { at: t0 + Duration::days(14) }).expect("restore");
+        assert_eq!((restored.from(), restored.to()), (revoked, TenantState::Active));
+        assert!(restored.changes_state());
+        assert_eq!(
+            revoked.apply(Event::Restored { at: t0 + grace }),
+            Err(InvalidTransition::AfterDeadline { deadline: t0 + grace }),
+            "no restoration at or after the deadline"
+        );
+        let destroyed = revoked.apply(Event::DeadlinePassed { at: t0 + grace }).expect("destroy").to();
+        for event in
+            [Event::Verified, Event::Restored { at: t0 }, Event::RevocationDetected { at: t0, grace }, Event::DeadlinePassed { at: t0 }]
+        {
             assert!(destroyed.apply(event).is_err(), "destroyed is final");
         }
-        assert!(TenantState::Onboarding.apply(Event::Restored).is_err());
+        assert!(TenantState::Onboarding.apply(Event::Restored { at: t0 }).is_err());
         assert!(!revoked.serves_data() && TenantState::Active.serves_data());
         let json = serde_json::to_string(&revoked).expect("json");
         assert!(json.contains("\"state\":\"revoked\""), "{json}");

@@ -14,7 +14,7 @@ use byok_envelope::TenantKey;
 use time::OffsetDateTime;
 
 use crate::error::{AccessError, Fault};
-use crate::{KeyService, KeyStatus, Purpose, wrap_context};
+use crate::{KeyService, KeyState, KeyStatus, Purpose, wrap_context};
 
 /// How to reach AWS (or localcloud).
 #[derive(Clone)]
@@ -262,7 +262,7 @@ impl KeyService for AwsKeyService {
             .ok_or_else(|| AccessError::Other { code: "NoMetadata".into(), message: "DescribeKey returned no metadata".into() })?;
         Ok(KeyStatus {
             arn: meta.arn().unwrap_or_default().to_string(),
-            state: meta.key_state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+            state: meta.key_state().map(|s| KeyState::from(s.as_str())).unwrap_or(KeyState::Other(String::new())),
             enabled: meta.enabled(),
         })
     }

@@ -10,7 +10,7 @@ use byok_domain::{Region, TenantBinding, TenantId};
 use byok_envelope::TenantKey;
 
 use crate::error::AccessError;
-use crate::{KeyService, KeyStatus, Purpose};
+use crate::{KeyService, KeyState, KeyStatus, Purpose};
 
 #[derive(Debug, Default)]
 pub struct FakeKeyService {
@@ -55,7 +55,7 @@ impl KeyService for FakeKeyService {
         } else {
             format!("arn:aws:kms:{region}:{}:key/fake-{region}", binding.account)
         };
-        Ok(KeyStatus { arn, state: "Enabled".into(), enabled: true })
+        Ok(KeyStatus { arn, state: KeyState::Enabled, enabled: true })
     }
 
     async fn wrap(

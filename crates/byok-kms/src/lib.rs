@@ -37,6 +37,16 @@ pub enum Purpose {
 }
 
 impl Purpose {
+    /// The reason an audit entry gives for the key use (`data`, `probe`, `restore`, `onboard`).
+    pub fn reason(self) -> &'static str {
+        match self {
+            Purpose::Data => "data",
+            Purpose::Probe => "probe",
+            Purpose::Restore => "restore",
+            Purpose::Onboard => "onboard",
+        }
+    }
+
     pub fn session_name(self) -> &'static str {
         match self {
             Purpose::Data => "byok-data",
@@ -52,9 +62,63 @@ impl Purpose {
 pub struct KeyStatus {
     /// The key's ARN (what an alias pointed to).
     pub arn: String,
-    /// `Enabled`, `Disabled`, `PendingDeletion`, … as KMS names it.
-    pub state: String,
+    pub state: KeyState,
     pub enabled: bool,
+}
+
+/// A KMS key's state, as DescribeKey names it (`KeyState`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyState {
+    Enabled,
+    Disabled,
+    PendingDeletion,
+    /// A multi-Region replica or a key waiting for its material, …: not usable.
+    PendingImport,
+    Unavailable,
+    Creating,
+    Updating,
+    PendingReplicaDeletion,
+    /// A state this code does not know (AWS added one): shown as KMS names it.
+    Other(String),
+}
+
+impl KeyState {
+    pub fn as_str(&self) -> &str {
+        match self {
+            KeyState::Enabled => "Enabled",
+            KeyState::Disabled => "Disabled",
+            KeyState::PendingDeletion => "PendingDeletion",
+            KeyState::PendingImport => "PendingImport",
+            KeyState::Unavailable => "Unavailable",
+            KeyState::Creating => "Creating",
+            KeyState::Updating => "Updating",
+            KeyState::PendingReplicaDeletion => "PendingReplicaDeletion",
+            KeyState::Other(other) => other,
+        }
+    }
+}
+
+impl From<&str> for KeyState {
+    fn from(s: &str) -> Self {
+        match s {
+            "Enabled" => KeyState::Enabled,
+            "Disabled" => KeyState::Disabled,
+            "PendingDeletion" => KeyState::PendingDeletion,
+            "PendingImport" => KeyState::PendingImport,
+            "Unavailable" => KeyState::Unavailable,
+            "Creating" => KeyState::Creating,
+            "Updating" => KeyState::Updating,
+            "PendingReplicaDeletion" => KeyState::PendingReplicaDeletion,
+            other => KeyState::Other(other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for KeyState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The encryption context every wrapped tenant key is bound to.

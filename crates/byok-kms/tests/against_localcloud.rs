@@ -74,7 +74,7 @@ async fn wrap_unwrap_and_the_customers_revocations_are_denials() {
     let err = w.service.unwrap(&w.binding, &east, &other, &wrapped, Purpose::Data).await.expect_err("other tenant");
     assert!(matches!(err, AccessError::Corrupt { .. }), "{err}");
     let status = w.service.describe_key(&w.binding, &east, "alias/byok-t1", Purpose::Probe).await.expect("describe by alias");
-    assert!(status.enabled && status.state == "Enabled");
+    assert!(status.enabled && status.state == byok_kms::KeyState::Enabled);
     assert_eq!(Some(status.arn.as_str()), w.binding.key_for(&east).map(|k| k.as_str()));
 
     // The seed's revocation: trust statement to Deny. A fresh AssumeRole sees it at once; the
@@ -96,7 +96,7 @@ async fn wrap_unwrap_and_the_customers_revocations_are_denials() {
     assert!(matches!(disabled, AccessError::Denied { denial: Denial::KeyDisabled, region: Some(ref r), .. } if r == &east), "{disabled}");
     w.customer.aws("us-east-1", &["kms", "schedule-key-deletion", "--key-id", &key_arn, "--pending-window-in-days", "7"]).await;
     let pending = w.service.describe_key(&w.binding, &east, &key_arn, Purpose::Probe).await.expect("describe works while pending");
-    assert_eq!(pending.state, "PendingDeletion");
+    assert_eq!(pending.state, byok_kms::KeyState::PendingDeletion);
     let pending = w.service.unwrap(&w.binding, &east, &tenant, &wrapped, Purpose::Probe).await.expect_err("pending");
     assert!(matches!(pending, AccessError::Denied { denial: Denial::KeyPendingDeletion, .. }), "{pending}");
     w.cloud.advance_clock(8 * 86_400).await;

@@ -77,6 +77,7 @@ impl ApiError {
                 B::Envelope(_) => (StatusCode::BAD_REQUEST, "invalid_ciphertext", e.to_string(), none),
                 B::InvalidId(_) | B::Location(_) | B::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request", e.to_string(), none),
                 B::Conflict => (StatusCode::CONFLICT, "conflict", e.to_string(), none),
+                B::Transition { .. } => (StatusCode::CONFLICT, "invalid_state", e.to_string(), none),
                 B::KeyAccess(_) | B::NoWrappedKey | B::Store(_) | B::Rng | _ => {
                     (StatusCode::INTERNAL_SERVER_ERROR, "internal", "the broker failed; the operator's log has the detail".into(), none)
                 }

@@ -5,16 +5,20 @@
 //! # Layout
 //! - [`Store`] and its types: this page.
 //! - [`sql`]: the implementation for SQLite (the embedded default, one file) and PostgreSQL
-//!   (several broker nodes), one SQL text through sqlx's `Any` driver with per-backend
-//!   migrations in `migrations/{sqlite,postgres}`. Tested by one contract suite on both.
+//!   (several broker nodes), one SQL text through sqlx's `Any` driver. Tested by one contract
+//!   suite on both.
+//! - [`dialect`]: everything where the two differ (URL, migrations in
+//!   `migrations/{sqlite,postgres}`, connection set-up, placeholders, append locking, erasing).
 #![forbid(unsafe_code)]
 
+pub mod dialect;
 pub mod sql;
 
 use async_trait::async_trait;
-use byok_domain::{KeyArn, Region, Tenant, TenantBinding, TenantId, TenantState};
+use byok_domain::{Author, KeyArn, Region, Tenant, TenantBinding, TenantId, TicketStatus, Transition};
 
-pub use sql::{Backend, SqlStore};
+pub use dialect::Dialect;
+pub use sql::SqlStore;
 
 /// A tenant key wrapped under one region's KMS key.
 #[derive(Clone, PartialEq, Eq)]
@@ -42,8 +46,7 @@ pub struct Ticket {
     pub id: i64,
     pub tenant: TenantId,
     pub title: String,
-    /// `open`, `resolved` (access restored) or `closed` (destroyed).
-    pub status: String,
+    pub status: TicketStatus,
     pub reminders_sent: i64,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: time::OffsetDateTime,
@@ -55,8 +58,7 @@ pub struct Ticket {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Comment {
     pub id: i64,
-    /// `byok`, `customer` or `operator`.
-    pub author: String,
+    pub author: Author,
     pub body: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: time::OffsetDateTime,
@@ -104,6 +106,9 @@ pub enum StoreError {
     /// Someone else changed the tenant first: re-read and decide again.
     #[error("tenant {id} changed concurrently (expected version {expected})")]
     Conflict { id: TenantId, expected: i64 },
+    /// A state-changing method was handed a transition it does not write (a bug in the caller).
+    #[error("the store does not write a {event} transition through {method}")]
+    WrongTransition { method: &'static str, event: &'static str },
     #[error("stored data for {what} is unreadable: {detail}")]
     Corrupt { what: String, detail: String },
     #[error("database error: {0}")]
@@ -127,25 +132,27 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// ask every second, so every node drops their cached keys at once.
     async fn inactive_tenants(&self) -> Result<Vec<TenantId>, StoreError>;
 
-    /// Sets the state if the stored version is `expected`, and appends `audit` in the same
-    /// transaction; returns the tenant at its new version.
-    async fn set_state(&self, id: &TenantId, expected: i64, state: TenantState, audit: Seal<'_>) -> Result<Tenant, StoreError>;
+    /// Writes a revocation or restoration: the tenant must still be at version `expected` and
+    /// in the transition's starting state; `audit` is appended in the same transaction. Returns
+    /// the tenant at its new version. (Activation and destruction have their own methods, as
+    /// they also write keys.)
+    async fn set_state(&self, id: &TenantId, expected: i64, transition: &Transition, audit: Seal<'_>) -> Result<Tenant, StoreError>;
 
-    /// Stores the verified binding and wrapped keys and sets the state, atomically, if the
-    /// version is `expected`.
+    /// Stores the verified binding and wrapped keys and applies the `Verified` transition,
+    /// atomically, if the version is `expected`.
     async fn activate(
         &self,
         id: &TenantId,
         expected: i64,
         binding: &TenantBinding,
         keys: &[WrappedKey],
-        state: TenantState,
+        transition: &Transition,
         audit: Seal<'_>,
     ) -> Result<Tenant, StoreError>;
 
-    /// Erases every wrapped key and sets the (destroyed) state, atomically, if the version is
-    /// `expected`. After this the tenant's data cannot be decrypted by anyone.
-    async fn destroy(&self, id: &TenantId, expected: i64, state: TenantState, audit: Seal<'_>) -> Result<Tenant, StoreError>;
+    /// Erases every wrapped key and applies the `DeadlinePassed` transition, atomically, if the
+    /// version is `expected`. After this the tenant's data cannot be decrypted by anyone.
+    async fn destroy(&self, id: &TenantId, expected: i64, transition: &Transition, audit: Seal<'_>) -> Result<Tenant, StoreError>;
 
     async fn wrapped_keys(&self, id: &TenantId) -> Result<Vec<WrappedKey>, StoreError>;
 
@@ -162,7 +169,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn ticket(&self, id: i64) -> Result<Option<(Ticket, Vec<Comment>)>, StoreError>;
 
-    async fn add_comment(&self, ticket: i64, author: &str, body: &str, at: time::OffsetDateTime) -> Result<Comment, StoreError>;
+    async fn add_comment(&self, ticket: i64, author: Author, body: &str, at: time::OffsetDateTime) -> Result<Comment, StoreError>;
 
     /// Appends an entry: `seal` is given the next sequence number and the previous entry's hash
     /// and returns the entry to store (with its hash). Appends are serialized, so the chain
@@ -176,7 +183,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn update_ticket(
         &self,
         ticket: i64,
-        status: &str,
+        status: TicketStatus,
         reminders_sent: Option<i64>,
         at: time::OffsetDateTime,
     ) -> Result<(), StoreError>;

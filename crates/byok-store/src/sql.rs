@@ -4,69 +4,31 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use byok_domain::{Tenant, TenantBinding, TenantId, TenantState};
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use byok_domain::{Author, Event, Tenant, TenantBinding, TenantId, TenantState, TicketStatus, Transition};
+use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 use time::OffsetDateTime;
 
+use crate::dialect::Dialect;
 use crate::{AuditEntry, Comment, Seal, Store, StoreError, Ticket, TokenScope, WrappedKey};
-
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
 
 /// The SQL store.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pool: AnyPool,
-    backend: Backend,
-    /// Serializes audit appends on SQLite (a single-node store): SQLite's deferred
-    /// transactions cannot wait out a concurrent writer when upgrading, so two appenders in
-    /// one process would fail rather than queue. PostgreSQL locks the table instead.
+    dialect: Dialect,
+    /// Serializes audit appends in this process where the dialect needs it (SQLite).
     append_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqlStore {
-    /// Connects (`sqlite://PATH?mode=rwc` or `postgres://…`) and runs the backend's migrations.
+    /// Connects (`sqlite://PATH?mode=rwc` or `postgres://…`) and runs the dialect's migrations.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Backend::Postgres
-        } else {
-            return Err(StoreError::Corrupt { what: "store URL".into(), detail: format!("'{url}' is neither sqlite: nor postgres:") });
-        };
-        let options = AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 4 } else { 16 });
-        let pool = if backend == Backend::Sqlite {
-            // WAL lets readers run beside the writer; the busy timeout waits out a writer.
-            options
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-                        // Deleted rows (erased wrapped keys) are overwritten, not left in free pages.
-                        sqlx::query("PRAGMA secure_delete = ON").execute(&mut *conn).await?;
-                        Ok(())
-                    })
-                })
-                .connect(url)
-                .await?
-        } else {
-            options.connect(url).await?
-        };
-        let migrator = match backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator.run(&pool).await?;
-        Ok(Self { pool, backend, append_lock: Default::default() })
+        let dialect = Dialect::of_url(url)?;
+        let pool = dialect.connect(url).await?;
+        dialect.migrator().run(&pool).await?;
+        Ok(Self { pool, dialect, append_lock: Default::default() })
     }
 
     /// A SQLite store in a file (created if missing).
@@ -74,30 +36,12 @@ impl SqlStore {
         Self::connect(&format!("sqlite://{}?mode=rwc", path.display())).await
     }
 
-    pub fn backend(&self) -> Backend {
-        self.backend
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
     }
 
-    /// The query text for this backend: `?` placeholders numbered for PostgreSQL. Only ever
-    /// built from `'static` text, so nothing from outside reaches it (hence `AssertSqlSafe`).
     fn sql(&self, text: &'static str) -> sqlx::AssertSqlSafe<String> {
-        sqlx::AssertSqlSafe(match self.backend {
-            Backend::Sqlite => text.to_string(),
-            Backend::Postgres => {
-                let mut out = String::with_capacity(text.len() + 8);
-                let mut n = 0;
-                for c in text.chars() {
-                    if c == '?' {
-                        n += 1;
-                        out.push('$');
-                        out.push_str(&n.to_string());
-                    } else {
-                        out.push(c);
-                    }
-                }
-                out
-            }
-        })
+        self.dialect.sql(text)
     }
 }
 
@@ -136,7 +80,7 @@ fn ticket_from_row(row: &AnyRow) -> Result<Ticket, StoreError> {
         id: row.try_get("id")?,
         tenant: row.try_get::<String, _>("tenant_id")?.parse().map_err(|e| corrupt("ticket", e))?,
         title: row.try_get("title")?,
-        status: row.try_get("status")?,
+        status: row.try_get::<String, _>("status")?.parse().map_err(|e| corrupt("ticket", e))?,
         reminders_sent: row.try_get("reminders_sent")?,
         created_at: time_of(row, "created_at")?,
         updated_at: time_of(row, "updated_at")?,
@@ -146,7 +90,7 @@ fn ticket_from_row(row: &AnyRow) -> Result<Ticket, StoreError> {
 fn comment_from_row(row: &AnyRow) -> Result<Comment, StoreError> {
     Ok(Comment {
         id: row.try_get("id")?,
-        author: row.try_get("author")?,
+        author: row.try_get::<String, _>("author")?.parse().map_err(|e| corrupt("comment", e))?,
         body: row.try_get("body")?,
         created_at: time_of(row, "created_at")?,
     })
@@ -182,19 +126,16 @@ fn scope_parts(scope: &TokenScope) -> (&'static str, Option<String>) {
 }
 
 impl SqlStore {
-    /// One appender at a time: the in-process lock on SQLite (see `append_lock`); PostgreSQL
-    /// takes a table lock inside the transaction instead.
+    /// One appender at a time: the in-process lock where the dialect needs it; otherwise the
+    /// dialect's table lock inside the transaction.
     async fn append_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match self.backend {
-            Backend::Sqlite => Some(self.append_lock.lock().await),
-            Backend::Postgres => None,
-        }
+        if self.dialect.serializes_in_process() { Some(self.append_lock.lock().await) } else { None }
     }
 
     /// Chains and writes an audit entry inside `tx` (the caller holds [`Self::append_guard`]).
     async fn append_in(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, seal: Seal<'_>) -> Result<AuditEntry, sqlx::Error> {
-        if self.backend == Backend::Postgres {
-            sqlx::query("LOCK TABLE audit_log IN EXCLUSIVE MODE").execute(&mut **tx).await?;
+        if let Some(lock) = self.dialect.append_lock_statement() {
+            sqlx::query(lock).execute(&mut **tx).await?;
         }
         let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
         let (seq, prev): (i64, String) = match last {
@@ -218,23 +159,26 @@ impl SqlStore {
         Ok(entry)
     }
 
-    /// Runs a compare-and-set state update inside `tx`; returns the updated tenant.
+    /// Runs a compare-and-set state update inside `tx` (the version, and the transition's
+    /// starting state); returns the updated tenant.
     async fn cas_state(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         id: &TenantId,
         expected: i64,
-        state: &TenantState,
+        transition: &Transition,
     ) -> Result<Tenant, StoreError> {
-        let state_json = serde_json::to_string(state).map_err(|e| corrupt("state", e))?;
-        let updated = sqlx::query(
-            self.sql("UPDATE tenants SET state = ?, state_name = ?, deadline = ?, version = version + 1 WHERE id = ? AND version = ?"),
-        )
+        let state = transition.to();
+        let state_json = serde_json::to_string(&state).map_err(|e| corrupt("state", e))?;
+        let updated = sqlx::query(self.sql(
+            "UPDATE tenants SET state = ?, state_name = ?, deadline = ?, version = version + 1 WHERE id = ? AND version = ? AND state_name = ?",
+        ))
         .bind(state_json)
         .bind(state.name())
-        .bind(deadline(state))
+        .bind(deadline(&state))
         .bind(id.as_str())
         .bind(expected)
+        .bind(transition.from().name())
         .execute(&mut **tx)
         .await?;
         if updated.rows_affected() == 0 {
@@ -290,10 +234,16 @@ impl Store for SqlStore {
         rows.iter().map(|row| row.try_get::<String, _>("id")?.parse().map_err(|e| corrupt("tenant id", e))).collect()
     }
 
-    async fn set_state(&self, id: &TenantId, expected: i64, state: TenantState, audit: Seal<'_>) -> Result<Tenant, StoreError> {
+    async fn set_state(&self, id: &TenantId, expected: i64, transition: &Transition, audit: Seal<'_>) -> Result<Tenant, StoreError> {
+        match transition.event() {
+            Event::RevocationDetected { .. } | Event::Restored { .. } => {}
+            Event::Verified | Event::DeadlinePassed { .. } => {
+                return Err(StoreError::WrongTransition { method: "set_state", event: transition.event().name() });
+            }
+        }
         let _guard = self.append_guard().await;
         let mut tx = self.pool.begin().await?;
-        let tenant = self.cas_state(&mut tx, id, expected, &state).await?;
+        let tenant = self.cas_state(&mut tx, id, expected, transition).await?;
         self.append_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(tenant)
@@ -305,9 +255,12 @@ impl Store for SqlStore {
         expected: i64,
         binding: &TenantBinding,
         keys: &[WrappedKey],
-        state: TenantState,
+        transition: &Transition,
         audit: Seal<'_>,
     ) -> Result<Tenant, StoreError> {
+        if transition.event() != Event::Verified {
+            return Err(StoreError::WrongTransition { method: "activate", event: transition.event().name() });
+        }
         let binding_json = serde_json::to_string(binding).map_err(|e| corrupt("binding", e))?;
         let _guard = self.append_guard().await;
         let mut tx = self.pool.begin().await?;
@@ -317,7 +270,7 @@ impl Store for SqlStore {
             .bind(expected)
             .execute(&mut *tx)
             .await?;
-        let mut tenant = self.cas_state(&mut tx, id, expected, &state).await?;
+        let mut tenant = self.cas_state(&mut tx, id, expected, transition).await?;
         tenant.binding = binding.clone();
         sqlx::query(self.sql("DELETE FROM wrapped_keys WHERE tenant_id = ?")).bind(id.as_str()).execute(&mut *tx).await?;
         for key in keys {
@@ -335,18 +288,20 @@ impl Store for SqlStore {
         Ok(tenant)
     }
 
-    async fn destroy(&self, id: &TenantId, expected: i64, state: TenantState, audit: Seal<'_>) -> Result<Tenant, StoreError> {
+    async fn destroy(&self, id: &TenantId, expected: i64, transition: &Transition, audit: Seal<'_>) -> Result<Tenant, StoreError> {
+        if !matches!(transition.event(), Event::DeadlinePassed { .. }) {
+            return Err(StoreError::WrongTransition { method: "destroy", event: transition.event().name() });
+        }
         let guard = self.append_guard().await;
         let mut tx = self.pool.begin().await?;
-        let tenant = self.cas_state(&mut tx, id, expected, &state).await?;
+        let tenant = self.cas_state(&mut tx, id, expected, transition).await?;
         sqlx::query(self.sql("DELETE FROM wrapped_keys WHERE tenant_id = ?")).bind(id.as_str()).execute(&mut *tx).await?;
         self.append_in(&mut tx, audit).await?;
         tx.commit().await?;
         drop(guard);
-        if self.backend == Backend::Sqlite {
-            // Erased means erased: secure_delete overwrote the rows; checkpointing the WAL
-            // removes the log's copy of the pages that held them.
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await?;
+        // Erased means erased: no copy of the deleted rows left in the database's files.
+        if let Some(step) = self.dialect.after_erase() {
+            sqlx::query(step).execute(&self.pool).await?;
         }
         Ok(tenant)
     }
@@ -439,7 +394,7 @@ impl Store for SqlStore {
         Ok(Some((ticket_from_row(&row)?, comments.iter().map(comment_from_row).collect::<Result<_, _>>()?)))
     }
 
-    async fn add_comment(&self, ticket: i64, author: &str, body: &str, at: OffsetDateTime) -> Result<Comment, StoreError> {
+    async fn add_comment(&self, ticket: i64, author: Author, body: &str, at: OffsetDateTime) -> Result<Comment, StoreError> {
         let mut tx = self.pool.begin().await?;
         let touched = sqlx::query(self.sql("UPDATE tickets SET updated_at = ? WHERE id = ?"))
             .bind(at.unix_timestamp())
@@ -452,7 +407,7 @@ impl Store for SqlStore {
         let row =
             sqlx::query(self.sql("INSERT INTO ticket_comments (ticket_id, author, body, created_at) VALUES (?, ?, ?, ?) RETURNING *"))
                 .bind(ticket)
-                .bind(author)
+                .bind(author.as_str())
                 .bind(body)
                 .bind(at.unix_timestamp())
                 .fetch_one(&mut *tx)
@@ -503,11 +458,17 @@ impl Store for SqlStore {
         rows.iter().map(audit_from_row).collect()
     }
 
-    async fn update_ticket(&self, ticket: i64, status: &str, reminders_sent: Option<i64>, at: OffsetDateTime) -> Result<(), StoreError> {
+    async fn update_ticket(
+        &self,
+        ticket: i64,
+        status: TicketStatus,
+        reminders_sent: Option<i64>,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         let updated = sqlx::query(
             self.sql("UPDATE tickets SET status = ?, reminders_sent = COALESCE(?, reminders_sent), updated_at = ? WHERE id = ?"),
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(reminders_sent)
         .bind(at.unix_timestamp())
         .bind(ticket)

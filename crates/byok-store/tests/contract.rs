@@ -1,6 +1,6 @@
 //! What every [`Store`] must do.
 
-use byok_domain::{RegionKey, Tenant, TenantBinding, TenantId, TenantState};
+use byok_domain::{Author, Event, RegionKey, Tenant, TenantBinding, TenantId, TenantState, TicketStatus};
 use byok_store::{Store, StoreError, TokenScope, WrappedKey};
 use time::{Duration, OffsetDateTime};
 
@@ -68,27 +68,31 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
 
     // Activation stores keys and state together, by compare-and-set.
     let keys = wrapped(&a);
+    let verify = TenantState::Onboarding.apply(Event::Verified).expect("verify");
     assert!(matches!(
-        store.activate(&a.id, 7, &a.binding, &keys, TenantState::Active, &note("verified")).await,
+        store.activate(&a.id, 7, &a.binding, &keys, &verify, &note("verified")).await,
         Err(StoreError::Conflict { expected: 7, .. })
     ));
     assert!(store.wrapped_keys(&a.id).await.expect("keys").is_empty(), "a refused activation stores nothing");
     let mut verified = a.binding.clone();
     verified.legacy_trust = true;
-    let active = store.activate(&a.id, 1, &verified, &keys, TenantState::Active, &note("verified")).await.expect("activate");
+    let active = store.activate(&a.id, 1, &verified, &keys, &verify, &note("verified")).await.expect("activate");
     assert_eq!((active.state, active.version), (TenantState::Active, 2));
     assert_eq!(store.tenant(&a.id).await.expect("get").expect("tenant").binding, verified, "the verified binding is stored");
     assert_eq!(store.wrapped_keys(&a.id).await.expect("keys"), keys);
-    assert!(matches!(store.set_state(&ghost, 1, TenantState::Active, &note("x")).await, Err(StoreError::NotFound(_))));
-
     // Revocation: one writer wins a race, the others are told to re-read.
     let since = OffsetDateTime::from_unix_timestamp(1_800_000_100).expect("time");
-    let revoked = TenantState::Revoked { since, deadline: since + Duration::days(15) };
+    let revoke = TenantState::Active.apply(Event::RevocationDetected { at: since, grace: Duration::days(15) }).expect("revoke");
+    let revoked = revoke.to();
+    assert!(matches!(store.set_state(&ghost, 1, &revoke, &note("x")).await, Err(StoreError::NotFound(_))));
+    // Each method writes only its own transitions.
+    assert!(matches!(store.set_state(&a.id, 2, &verify, &note("x")).await, Err(StoreError::WrongTransition { .. })));
+    assert!(matches!(store.destroy(&a.id, 2, &revoke, &note("x")).await, Err(StoreError::WrongTransition { .. })));
     let mut racers = Vec::new();
     for _ in 0..8 {
         let store = store.clone();
         let id = a.id.clone();
-        racers.push(tokio::spawn(async move { store.set_state(&id, 2, revoked, &note("revocation")).await }));
+        racers.push(tokio::spawn(async move { store.set_state(&id, 2, &revoke, &note("revocation")).await }));
     }
     let mut won = 0;
     for r in racers {
@@ -105,12 +109,16 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     assert_eq!(store.tenant(&a.id).await.expect("get").expect("tenant").state, revoked);
     let inactive: Vec<String> = store.inactive_tenants().await.expect("inactive").iter().map(ToString::to_string).collect();
     assert_eq!(inactive, ["acme", "beta"], "revoked and onboarding");
+    // A transition from a state the tenant is no longer in is refused, whatever the version.
+    let stale = TenantState::Active.apply(Event::RevocationDetected { at: since, grace: Duration::days(15) }).expect("revoke");
+    assert!(matches!(store.set_state(&a.id, 3, &stale, &note("x")).await, Err(StoreError::Conflict { .. })));
 
     // Destruction erases every wrapped key, atomically with the state.
-    let destroyed = TenantState::Destroyed { at: since + Duration::days(15) };
-    assert!(matches!(store.destroy(&a.id, 2, destroyed, &note("deadline")).await, Err(StoreError::Conflict { .. })));
+    let destroy = revoked.apply(Event::DeadlinePassed { at: since + Duration::days(15) }).expect("destroy");
+    let destroyed = destroy.to();
+    assert!(matches!(store.destroy(&a.id, 2, &destroy, &note("deadline")).await, Err(StoreError::Conflict { .. })));
     assert_eq!(store.wrapped_keys(&a.id).await.expect("keys").len(), 2, "a refused destruction erases nothing");
-    let gone = store.destroy(&a.id, 3, destroyed, &note("deadline")).await.expect("destroy");
+    let gone = store.destroy(&a.id, 3, &destroy, &note("deadline")).await.expect("destroy");
     assert_eq!((gone.state, gone.version), (destroyed, 4));
     assert!(store.wrapped_keys(&a.id).await.expect("keys").is_empty());
 
@@ -127,21 +135,21 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     let beta: TenantId = "beta".parse().expect("id");
     let at = OffsetDateTime::from_unix_timestamp(1_800_000_500).expect("time");
     let ticket = store.open_ticket(&beta, "BYOK revocation started for AWS account 111122223333", "detected …", at).await.expect("open");
-    assert_eq!((ticket.status.as_str(), ticket.reminders_sent), ("open", 0));
+    assert_eq!((ticket.status, ticket.reminders_sent), (TicketStatus::Open, 0));
     let second = store.open_ticket(&a.id, "another", "x", at).await.expect("open");
     assert!(second.id > ticket.id);
-    let comment = store.add_comment(ticket.id, "customer", "ready", at + Duration::minutes(1)).await.expect("comment");
-    assert_eq!(comment.author, "customer");
-    store.update_ticket(ticket.id, "resolved", Some(1), at + Duration::minutes(2)).await.expect("update");
+    let comment = store.add_comment(ticket.id, Author::Customer, "ready", at + Duration::minutes(1)).await.expect("comment");
+    assert_eq!(comment.author, Author::Customer);
+    store.update_ticket(ticket.id, TicketStatus::Resolved, Some(1), at + Duration::minutes(2)).await.expect("update");
     let (t, comments) = store.ticket(ticket.id).await.expect("get").expect("ticket");
-    assert_eq!((t.status.as_str(), t.reminders_sent, t.updated_at), ("resolved", 1, at + Duration::minutes(2)));
+    assert_eq!((t.status, t.reminders_sent, t.updated_at), (TicketStatus::Resolved, 1, at + Duration::minutes(2)));
     assert_eq!(
         comments.iter().map(|c| (c.author.as_str(), c.body.as_str())).collect::<Vec<_>>(),
         [("byok", "detected …"), ("customer", "ready")]
     );
     assert_eq!(store.tickets(Some(&beta)).await.expect("list").len(), 1);
     assert_eq!(store.tickets(None).await.expect("all").iter().map(|t| t.id).collect::<Vec<_>>(), [second.id, ticket.id]);
-    assert!(matches!(store.add_comment(9999, "customer", "x", at).await, Err(StoreError::NoTicket(9999))));
+    assert!(matches!(store.add_comment(9999, Author::Customer, "x", at).await, Err(StoreError::NoTicket(9999))));
     assert!(store.ticket(9999).await.expect("get").is_none());
 
     // The audit log: appends are numbered without gaps and each sees the previous hash, even

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use byok_domain::Author;
 use byok_store::{Ticket, TokenScope};
 use serde::Deserialize;
 use serde_json::json;
@@ -66,8 +67,8 @@ async fn comment(
         return Err(ApiError::Invalid("a comment is 1 to 16384 characters".into()));
     }
     let author = match caller.0 {
-        TokenScope::Operator => "operator",
-        TokenScope::TenantAdmin(_) | TokenScope::Service => "customer",
+        TokenScope::Operator => Author::Operator,
+        TokenScope::TenantAdmin(_) | TokenScope::Service => Author::Customer,
     };
     let (comment, restoration) = state.broker.comment(id, author, &req.body).await?;
     Ok((StatusCode::CREATED, Json(json!({ "comment": comment, "restoration": restoration }))).into_response())

@@ -1,0 +1,30 @@
+//! The HTTP API's request and response types: what `byok-server` answers, what the `byok` CLI
+//! reads back, and what `openapi.json` describes (a test in `byok-server` holds the document to
+//! these types). No I/O, no logic beyond serde.
+//!
+//! # Layout
+//! - [`tenant`]: adding, listing and showing tenants; the setup instructions; verification;
+//!   the region-by-region access check; restoration.
+//! - [`data`]: encrypt and decrypt bodies.
+//! - [`ticket`]: support tickets and comments.
+//! - [`audit`]: audit entries and the chain check.
+//! - [`error`]: the one error body every failure answers with.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod data;
+pub mod error;
+pub mod tenant;
+pub mod ticket;
+
+pub use audit::{AuditEntry, AuditPage, ChainCheck};
+pub use data::{DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse};
+pub use error::ErrorBody;
+pub use tenant::{
+    AddTenantRequest, DenialKind, Instructions, LastCheck, NewTenantResponse, RegionAccess, RegionCheck, RegionResult, RegionStatus,
+    Restoration, TenantStatus, Verification,
+};
+pub use ticket::{Comment, CommentResponse, NewComment, Ticket, TicketDetail};
+
+/// The header that carries the record id when the body is raw bytes.
+pub const CONTEXT_HEADER: &str = "x-byok-context";

@@ -1,0 +1,171 @@
+//! Tenants: adding one, its status with the per-region checklist, the setup the customer runs,
+//! the verification of that setup, and restoration.
+
+use byok_domain::TenantState;
+use serde::{Deserialize, Serialize};
+
+/// `POST /v1/tenants`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddTenantRequest {
+    pub id: String,
+    pub location: String,
+    pub account_id: String,
+}
+
+/// The answer to `POST /v1/tenants`: the admin token is shown this once.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct NewTenantResponse {
+    pub tenant: TenantStatus,
+    pub instructions: Instructions,
+    pub admin_token: String,
+}
+
+impl std::fmt::Debug for NewTenantResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewTenantResponse").field("tenant", &self.tenant).field("admin_token", &"** redacted **").finish_non_exhaustive()
+    }
+}
+
+/// One region's key, as a tenant's status lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionStatus {
+    pub region: String,
+    pub key_arn: String,
+}
+
+/// A tenant as the API shows it (never a key, wrapped or not).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TenantStatus {
+    pub id: String,
+    pub location: String,
+    #[serde(flatten)]
+    pub state: TenantState,
+    pub account_id: String,
+    pub role_arn: String,
+    pub legacy_trust: bool,
+    pub regions: Vec<RegionStatus>,
+    pub version: i64,
+    pub created_at: String,
+    /// The latest region-by-region check on this node (probe, restoration), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_check: Option<LastCheck>,
+}
+
+/// What the customer runs in their AWS account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Instructions {
+    pub tenant: String,
+    pub account_id: String,
+    pub role_name: String,
+    pub role_arn: String,
+    pub external_id: String,
+    pub alias: String,
+    pub regions: Vec<String>,
+    /// The role's trust policy, as JSON.
+    pub trust_policy: serde_json::Value,
+    /// A bash script of `aws` CLI commands that performs the whole setup.
+    pub commands: String,
+}
+
+/// One region's verification result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegionCheck {
+    pub region: String,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_arn: Option<String>,
+    /// What is wrong and what the customer should do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// The outcome of `tenant verify`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Verification {
+    pub tenant: String,
+    /// Whether the tenant is now active.
+    pub ok: bool,
+    /// The role: can it be assumed with the external id, and not without?
+    pub trust_ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_problem: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    pub regions: Vec<RegionCheck>,
+}
+
+/// What one region's access check found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum RegionAccess {
+    /// Assumed, key enabled, unwrap worked.
+    Ok,
+    /// The customer withdrew access here.
+    Denied { denial: DenialKind, message: String },
+    /// AWS did not answer definitively; says nothing about the customer.
+    Unknown { message: String },
+}
+
+/// The kind of a definitive denial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DenialKind {
+    TrustPolicy,
+    KeyDisabled,
+    KeyPendingDeletion,
+    KeyNotFound,
+    KeyPolicy,
+    IncorrectKey,
+}
+
+/// One region's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionResult {
+    pub region: String,
+    #[serde(flatten)]
+    pub access: RegionAccess,
+    /// What to do, when denied (the customer guide's step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<String>,
+}
+
+/// A tenant's latest region-by-region check on one node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LastCheck {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: time::OffsetDateTime,
+    /// The STS session name the check used (`byok-probe`, `byok-restore`, …).
+    pub purpose: String,
+    pub regions: Vec<RegionResult>,
+}
+
+/// The answer to "ready to restore".
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Restoration {
+    pub tenant: String,
+    /// Whether access is back.
+    pub restored: bool,
+    pub regions: Vec<RegionResult>,
+    /// What the customer still has to do, region by region.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_results_round_trip_through_their_flattened_tag() {
+        let r = RegionResult {
+            region: "eu-west-1".into(),
+            access: RegionAccess::Denied { denial: DenialKind::KeyDisabled, message: "disabled".into() },
+            remedy: Some("steps 9-12".into()),
+        };
+        let json = serde_json::to_value(&r).expect("json");
+        assert_eq!(json["result"], "denied");
+        assert_eq!(json["denial"], "key_disabled");
+        assert_eq!(serde_json::from_value::<RegionResult>(json).expect("back"), r);
+    }
+}

@@ -1,0 +1,146 @@
+//! Every customer-facing explanation of a denial, in one place: what is wrong, in which region,
+//! the step of the customer guide (`docs/customer-guide.md`) that undoes it, and the `aws` CLI
+//! command that does it. The API (restoration, verification, status), the tickets and the CLI
+//! all take their words from here.
+//!
+//! The step numbers are the guide's: 1–2 sign in and pick the region, 3–8 the role's trust
+//! policy, 9–12 the KMS keys, 13 tell the provider.
+
+use byok_domain::{ExternalId, RoleArn};
+use byok_kms::{AccessError, Denial, KeyState};
+
+use crate::access::DenialKind;
+
+/// Where the steps named in every remedy are written down.
+pub const GUIDE: &str = "docs/customer-guide.md";
+
+/// The step that undoes a denial found while access was revoked (restoration, tickets, status).
+pub fn restore_step(denial: DenialKind, region: &str, role_name: &str) -> String {
+    match denial {
+        DenialKind::TrustPolicy => format!(
+            "steps 3-8: in IAM, role {role_name}, Trust relationships, change the provider's statement from Deny to Allow (aws iam update-assume-role-policy --role-name {role_name} --policy-document file://trust-policy.json)"
+        ),
+        DenialKind::KeyDisabled => format!(
+            "steps 9-12: in the KMS console for {region}, select the key and Key actions > Enable (aws kms enable-key --region {region} --key-id KEY)"
+        ),
+        DenialKind::KeyPendingDeletion => format!(
+            "the key in {region} is scheduled for deletion: cancel it first (aws kms cancel-key-deletion --region {region} --key-id KEY), then steps 9-12 to enable it"
+        ),
+        DenialKind::KeyNotFound => format!(
+            "the key in {region} does not exist in that region: make sure you are in {region} (step 9); a deleted key cannot be restored"
+        ),
+        DenialKind::KeyPolicy => format!(
+            "the key policy in {region} no longer lets the role {role_name} use the key: restore the key policy statement for the role"
+        ),
+        DenialKind::IncorrectKey => {
+            format!("the key in {region} is not the key the tenant was set up with: point the alias back at the original key")
+        }
+    }
+}
+
+/// What was detected, as a ticket lists it.
+pub fn detected(denial: DenialKind, message: &str) -> String {
+    let what = match denial {
+        DenialKind::TrustPolicy => "the role's trust policy refuses the provider",
+        DenialKind::KeyDisabled => "the key is disabled",
+        DenialKind::KeyPendingDeletion => "the key is scheduled for deletion",
+        DenialKind::KeyNotFound => "the key does not exist",
+        DenialKind::KeyPolicy => "the key policy refuses the provider's role",
+        DenialKind::IncorrectKey => "the alias points at another key",
+    };
+    if message.is_empty() { what.to_string() } else { format!("{what} ({message})") }
+}
+
+/// The whole restoration of one region, as the revocation ticket spells it out.
+pub fn restore_region(region: &str, role_name: &str, key: &str) -> String {
+    format!(
+        "{region}: IAM > Roles > {role_name} > Trust relationships: set the provider's statement to Allow (steps 3-8); \
+         KMS console in {region}: select the key {key} and Key actions > Enable (steps 9-12)"
+    )
+}
+
+/// A key failure during onboarding, in the customer's words: what is wrong, and the command
+/// that fixes it.
+pub fn onboarding_key_problem(e: &AccessError, region: &str, alias: &str) -> String {
+    match e {
+        AccessError::Denied { denial: Denial::KeyNotFound, .. } => {
+            format!("no key with alias {alias} in {region}: create the key and its alias in {region} (the commands from `byok tenant add`)")
+        }
+        AccessError::Denied { denial: Denial::KeyDisabled, .. } => {
+            format!("the key {alias} in {region} is disabled: enable it (aws kms enable-key --region {region} --key-id {alias})")
+        }
+        AccessError::Denied { denial: Denial::KeyPendingDeletion, .. } => format!(
+            "the key {alias} in {region} is pending deletion: cancel the deletion (aws kms cancel-key-deletion --region {region} --key-id KEY_ID), then enable it"
+        ),
+        AccessError::Denied { denial: Denial::KeyPolicy, .. } => format!(
+            "the key policy of {alias} in {region} does not let the byok role use it: allow kms:DescribeKey, kms:Encrypt and kms:Decrypt for the role"
+        ),
+        AccessError::Denied { denial: Denial::TrustPolicy, .. } => {
+            "the role could not be assumed for this region: fix the trust policy".to_string()
+        }
+        AccessError::Denied { denial: Denial::IncorrectKey, .. } => {
+            format!("the key {alias} in {region} is not the key the tenant key was wrapped under")
+        }
+        AccessError::Transient { .. } => format!("AWS did not answer in {region} ({e}); try again"),
+        other => format!("{region}: {other}"),
+    }
+}
+
+/// A key found at onboarding that is not enabled.
+pub fn key_not_enabled(state: &KeyState, key_arn: &str, region: &str) -> String {
+    match state {
+        KeyState::PendingDeletion => format!(
+            "key {key_arn} is pending deletion: cancel it (aws kms cancel-key-deletion --region {region} --key-id {key_arn}), then enable it (aws kms enable-key --region {region} --key-id {key_arn})"
+        ),
+        other => format!("key {key_arn} is {other}: enable it (aws kms enable-key --region {region} --key-id {key_arn})"),
+    }
+}
+
+/// The role could not be assumed with the external id at onboarding.
+pub fn trust_refused(e: &AccessError, provider: &RoleArn, role: &RoleArn, external_id: &ExternalId) -> String {
+    match e {
+        AccessError::Denied { .. } => format!(
+            "the provider ({provider}) cannot assume {role}: create the role, or fix its trust policy to allow the provider with sts:ExternalId {external_id} (the policy from `byok tenant add`)"
+        ),
+        other => format!("could not reach AWS to assume {role}: {other}; try again"),
+    }
+}
+
+/// The role can be assumed without the external id (refused unless legacy trust is allowed).
+pub fn external_id_missing(role: &RoleArn, external_id: &ExternalId) -> String {
+    format!(
+        "the role {role} can be assumed without the external id; its trust policy must have the condition \"StringEquals\": {{\"sts:ExternalId\": \"{external_id}\"}} (use the policy from `byok tenant add`)"
+    )
+}
+
+/// The warning when a legacy trust policy (no external id) is accepted.
+pub fn legacy_trust_warning(role: &RoleArn, external_id: &ExternalId) -> String {
+    format!(
+        "the trust policy of {role} does not require the external id; accepted because legacy trust policies are allowed, but add the condition \"StringEquals\": {{\"sts:ExternalId\": \"{external_id}\"}}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_denial_names_its_region_or_role_and_a_step() {
+        for denial in [
+            DenialKind::TrustPolicy,
+            DenialKind::KeyDisabled,
+            DenialKind::KeyPendingDeletion,
+            DenialKind::KeyNotFound,
+            DenialKind::KeyPolicy,
+            DenialKind::IncorrectKey,
+        ] {
+            let text = restore_step(denial, "eu-west-1", "byok-key-management");
+            assert!(text.contains("eu-west-1") || text.contains("byok-key-management"), "{text}");
+            assert!(!detected(denial, "").is_empty());
+        }
+        assert!(restore_step(DenialKind::TrustPolicy, "eu-west-1", "r").starts_with("steps 3-8"));
+        assert!(restore_step(DenialKind::KeyDisabled, "eu-west-1", "r").starts_with("steps 9-12"));
+        assert!(key_not_enabled(&KeyState::PendingDeletion, "arn", "eu-west-1").contains("cancel-key-deletion"));
+        assert!(key_not_enabled(&KeyState::Disabled, "arn", "eu-west-1").contains("is Disabled: enable it"));
+    }
+}

@@ -1,0 +1,74 @@
+//! Support tickets' own small state: who wrote a comment, and where a ticket stands.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a revocation ticket stands.
+///
+/// `Open` (revocation under way) → `Resolved` (access restored) or `Closed` (destroyed);
+/// a resolved ticket is reopened by a new revocation of the same tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketStatus {
+    Open,
+    Resolved,
+    Closed,
+}
+
+/// Who wrote a ticket comment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Author {
+    /// The broker itself (opening text, answers, reminders).
+    Byok,
+    /// The tenant's admin.
+    Customer,
+    /// The provider's operator.
+    Operator,
+}
+
+/// A stored value that is not one of the known names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not a known {1}")]
+pub struct UnknownName(pub String, pub &'static str);
+
+macro_rules! names {
+    ($ty:ident, $what:literal, $($variant:ident => $name:literal),+) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $name),+ }
+            }
+        }
+        impl std::str::FromStr for $ty {
+            type Err = UnknownName;
+            fn from_str(s: &str) -> Result<Self, UnknownName> {
+                match s { $($name => Ok($ty::$variant),)+ other => Err(UnknownName(other.to_string(), $what)) }
+            }
+        }
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+names!(TicketStatus, "ticket status", Open => "open", Resolved => "resolved", Closed => "closed");
+names!(Author, "comment author", Byok => "byok", Customer => "customer", Operator => "operator");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_match_serde() {
+        for s in [TicketStatus::Open, TicketStatus::Resolved, TicketStatus::Closed] {
+            assert_eq!(s.as_str().parse::<TicketStatus>(), Ok(s));
+            assert_eq!(serde_json::to_string(&s).expect("json"), format!("\"{s}\""));
+        }
+        for a in [Author::Byok, Author::Customer, Author::Operator] {
+            assert_eq!(a.as_str().parse::<Author>(), Ok(a));
+            assert_eq!(serde_json::to_string(&a).expect("json"), format!("\"{a}\""));
+        }
+        assert!("pending".parse::<TicketStatus>().is_err());
+    }
+}

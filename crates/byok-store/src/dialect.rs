@@ -1,0 +1,129 @@
+//! Where SQLite and PostgreSQL differ, in one type: the URL, the migrations, the connection
+//! set-up, placeholders, how audit appends are serialized, and what erasing needs afterwards.
+//! Everything else in [`crate::sql`] is one SQL text for both.
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Executor};
+
+use crate::StoreError;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The database behind a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// One file, one broker node (the embedded default).
+    Sqlite,
+    /// Several broker nodes sharing one server.
+    Postgres,
+}
+
+impl Dialect {
+    /// Which dialect a store URL speaks (`sqlite:…` or `postgres:…`/`postgresql:…`).
+    pub fn of_url(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Dialect::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Dialect::Postgres)
+        } else {
+            Err(StoreError::Corrupt { what: "store URL".into(), detail: format!("'{url}' is neither sqlite: nor postgres:") })
+        }
+    }
+
+    pub fn migrator(self) -> &'static sqlx::migrate::Migrator {
+        match self {
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+            Dialect::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    /// A connection pool with this dialect's per-connection settings.
+    pub async fn connect(self, url: &str) -> Result<AnyPool, sqlx::Error> {
+        match self {
+            Dialect::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(4)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // WAL lets readers run beside the writer; the busy timeout waits out a writer.
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA busy_timeout = 5000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            // Deleted rows (erased wrapped keys) are overwritten, not left in free pages.
+                            conn.execute("PRAGMA secure_delete = ON").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await
+            }
+            Dialect::Postgres => AnyPoolOptions::new().max_connections(16).connect(url).await,
+        }
+    }
+
+    /// The query text for this dialect: `?` placeholders numbered (`$1`, …) for PostgreSQL.
+    /// Only ever built from `'static` text, so nothing from outside reaches it (hence
+    /// `AssertSqlSafe`).
+    pub fn sql(self, text: &'static str) -> sqlx::AssertSqlSafe<String> {
+        sqlx::AssertSqlSafe(match self {
+            Dialect::Sqlite => text.to_string(),
+            Dialect::Postgres => {
+                let mut out = String::with_capacity(text.len() + 8);
+                let mut n = 0;
+                for c in text.chars() {
+                    if c == '?' {
+                        n += 1;
+                        out.push('$');
+                        out.push_str(&n.to_string());
+                    } else {
+                        out.push(c);
+                    }
+                }
+                out
+            }
+        })
+    }
+
+    /// Whether audit appends must be serialized inside this process: SQLite's deferred
+    /// transactions cannot wait out a concurrent writer when upgrading, so two appenders in one
+    /// process would fail rather than queue. PostgreSQL locks the table instead
+    /// ([`Self::append_lock_statement`]).
+    pub fn serializes_in_process(self) -> bool {
+        match self {
+            Dialect::Sqlite => true,
+            Dialect::Postgres => false,
+        }
+    }
+
+    /// The statement that makes one audit appender wait for another, inside its transaction.
+    pub fn append_lock_statement(self) -> Option<&'static str> {
+        match self {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => Some("LOCK TABLE audit_log IN EXCLUSIVE MODE"),
+        }
+    }
+
+    /// What must run after rows holding key material are deleted, so that no copy stays in the
+    /// database's files. SQLite: `secure_delete` overwrote the rows; checkpointing the WAL
+    /// removes the log's copy of the pages that held them.
+    pub fn after_erase(self) -> Option<&'static str> {
+        match self {
+            Dialect::Sqlite => Some("PRAGMA wal_checkpoint(TRUNCATE)"),
+            Dialect::Postgres => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_numbered_for_postgres_only() {
+        assert_eq!(Dialect::Postgres.sql("a = ? AND b = ?").0, "a = $1 AND b = $2");
+        assert_eq!(Dialect::Sqlite.sql("a = ? AND b = ?").0, "a = ? AND b = ?");
+        assert_eq!(Dialect::of_url("postgresql://x").ok(), Some(Dialect::Postgres));
+        assert!(Dialect::of_url("mysql://x").is_err());
+    }
+}
