@@ -1,10 +1,12 @@
-//! A small HTTP client for the broker's API (plain HTTP on loopback or behind a TLS proxy).
+//! The `byok` CLI's client for the broker's API: typed requests and answers ([`byok_api`]),
+//! over the one small HTTP/1 client the workspace shares (plain HTTP on loopback or behind a
+//! TLS proxy).
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
-use serde_json::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
+
+use crate::error::CliError;
 
 /// Where the broker is and the token to use.
 #[derive(clap::Args)]
@@ -26,77 +28,83 @@ impl std::fmt::Debug for ApiArgs {
 }
 
 pub struct Client {
-    authority: String,
+    endpoint: String,
     token: Zeroizing<String>,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("authority", &self.authority).finish_non_exhaustive()
+        f.debug_struct("Client").field("endpoint", &self.endpoint).finish_non_exhaustive()
     }
 }
 
-/// A failed answer as one line: the API's code and message.
-pub fn error_text(status: u16, body: &Value) -> String {
-    format!("{} ({status}): {}", body["error"].as_str().unwrap_or("error"), body["message"].as_str().unwrap_or("no message"))
+/// An answer: its status and its body, not yet read as any type.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    body: bytes::Bytes,
+}
+
+impl Answer {
+    /// The body as `T`.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, CliError> {
+        serde_json::from_slice(&self.body).map_err(|source| CliError::Unexpected { status: self.status, source })
+    }
+
+    /// The body as `T` if the status is 2xx, else the API's error.
+    pub fn ok<T: DeserializeOwned>(&self) -> Result<T, CliError> {
+        if (200..300).contains(&self.status) { self.json() } else { Err(self.error()) }
+    }
+
+    /// The body as JSON, whatever it holds (`null` when empty or not JSON).
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The API's error body, as an error.
+    pub fn error(&self) -> CliError {
+        match serde_json::from_slice(&self.body) {
+            Ok(body) => CliError::Api { status: self.status, body },
+            Err(source) => CliError::Unexpected { status: self.status, source },
+        }
+    }
 }
 
 impl Client {
-    pub fn new(args: &ApiArgs) -> Result<Self, String> {
-        let authority = args
-            .api
-            .strip_prefix("http://")
-            .map(|a| a.trim_end_matches('/').to_string())
-            .ok_or_else(|| format!("--api must be http://HOST:PORT, not {}", args.api))?;
+    pub fn new(args: &ApiArgs) -> Result<Self, CliError> {
+        localcloud::admin_client::authority(&args.api).map_err(|_| CliError::BadApi(args.api.clone()))?;
         let token = match &args.token {
             Some(t) => Zeroizing::new(t.clone()),
             None => {
                 let path = args.data_dir.join("operator.token");
-                Zeroizing::new(
-                    std::fs::read_to_string(&path)
-                        .map_err(|e| {
-                            format!("no --token and cannot read {}: {e} (is `byok serve` running with this --data-dir?)", path.display())
-                        })?
-                        .trim()
-                        .to_string(),
-                )
+                let text = std::fs::read_to_string(&path).map_err(|source| CliError::NoToken { path: path.clone(), source })?;
+                Zeroizing::new(text.trim().to_string())
             }
         };
-        Ok(Self { authority, token })
+        Ok(Self { endpoint: args.api.trim_end_matches('/').to_string(), token })
     }
 
-    /// Sends a request; the status and JSON body.
-    pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value), String> {
-        let stream = tokio::net::TcpStream::connect(&self.authority)
-            .await
-            .map_err(|e| format!("cannot reach the broker at {}: {e}", self.authority))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let payload = body.map(|b| b.to_string()).unwrap_or_default();
-        let request = http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header(http::header::HOST, &self.authority)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::AUTHORIZATION, format!("Bearer {}", *self.token))
-            .body(Full::new(Bytes::from(payload)))
-            .map_err(|e| e.to_string())?;
-        let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
-        let status = response.status().as_u16();
-        let bytes = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).map_err(|e| format!("the broker answered something that is not JSON: {e}"))?
+    /// Sends a request with an optional JSON body.
+    pub async fn send(&self, method: &str, path: &str, body: Option<&impl Serialize>) -> Result<Answer, CliError> {
+        let payload = match body {
+            Some(b) => serde_json::to_vec(b).map_err(|source| CliError::Unexpected { status: 0, source })?,
+            None => Vec::new(),
         };
-        Ok((status, value))
+        let authorization = Zeroizing::new(format!("Bearer {}", *self.token));
+        let headers = [("content-type", "application/json"), ("authorization", authorization.as_str())];
+        let (status, body) = localcloud::admin_client::send(&self.endpoint, method, path, &headers, payload)
+            .await
+            .map_err(|source| CliError::Unreachable { api: self.endpoint.clone(), source })?;
+        Ok(Answer { status, body })
     }
 
-    /// Sends a request and expects a 2xx answer.
-    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
-        let (status, value) = self.send(method, path, body).await?;
-        if (200..300).contains(&status) { Ok(value) } else { Err(error_text(status, &value)) }
+    /// Sends a request and reads a 2xx answer as `T`.
+    pub async fn call<T: DeserializeOwned>(&self, method: &str, path: &str, body: Option<&impl Serialize>) -> Result<T, CliError> {
+        self.send(method, path, body).await?.ok()
+    }
+
+    /// A GET, read as `T`.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
+        self.call("GET", path, None::<&()>).await
     }
 }

@@ -11,7 +11,8 @@ use byok_broker::{Broker, BrokerError, OffsetClock};
 use byok_domain::{TenantId, TenantState};
 use serde_json::{Value, json};
 
-use crate::provider::{percent_encode, signed_request};
+use crate::error::CliError;
+use crate::provider::{form, signed_request};
 use crate::serve::{self, ServeArgs, ServeParams};
 
 const ROLE: &str = "atlassian-key-management";
@@ -26,8 +27,8 @@ struct Customer {
 }
 
 impl Customer {
-    async fn iam(&self, params: &[(&str, &str)]) -> Result<String, String> {
-        let body = params.iter().map(|(k, v)| format!("{k}={}", percent_encode(v))).collect::<Vec<_>>().join("&");
+    async fn iam(&self, params: &[(&str, &str)]) -> Result<String, CliError> {
+        let body = form(params);
         let signer = localcloud::sigv4::Signer {
             access_key_id: &self.access_key_id,
             secret: &self.secret,
@@ -42,10 +43,10 @@ impl Customer {
             body.into_bytes(),
         )
         .await?;
-        if status == 200 { Ok(text) } else { Err(format!("IAM refused ({status}): {text}")) }
+        if status == 200 { Ok(text) } else { Err(CliError::Demo(format!("IAM refused ({status}): {text}"))) }
     }
 
-    async fn kms(&self, region: &str, operation: &str, input: Value) -> Result<Value, String> {
+    async fn kms(&self, region: &str, operation: &str, input: Value) -> Result<Value, CliError> {
         let target = format!("TrentService.{operation}");
         let signer = localcloud::sigv4::Signer {
             access_key_id: &self.access_key_id,
@@ -57,10 +58,10 @@ impl Customer {
         let headers = [("x-amz-target", target.as_str()), ("content-type", "application/x-amz-json-1.1")];
         let (status, text) = signed_request(&self.endpoint, &signer, &headers, input.to_string().into_bytes()).await?;
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if status == 200 { Ok(value) } else { Err(format!("KMS {operation} in {region} refused ({status}): {text}")) }
+        if status == 200 { Ok(value) } else { Err(CliError::Demo(format!("KMS {operation} in {region} refused ({status}): {text}"))) }
     }
 
-    async fn set_trust(&self, policy: &Value) -> Result<(), String> {
+    async fn set_trust(&self, policy: &Value) -> Result<(), CliError> {
         self.iam(&[
             ("Action", "UpdateAssumeRolePolicy"),
             ("Version", "2010-05-08"),
@@ -71,7 +72,7 @@ impl Customer {
         .map(|_| ())
     }
 
-    async fn key_action(&self, region: &str, key_arn: &str, operation: &str) -> Result<(), String> {
+    async fn key_action(&self, region: &str, key_arn: &str, operation: &str) -> Result<(), CliError> {
         self.kms(region, operation, json!({ "KeyId": key_arn })).await.map(|_| ())
     }
 }
@@ -120,8 +121,8 @@ async fn read_all(broker: &Broker, tenant: &TenantId, records: &[(String, Vec<u8
 }
 
 /// Plays the story; an error names the step that failed.
-pub async fn run() -> Result<(), String> {
-    let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temporary directory: {e}"))?;
+pub async fn run() -> Result<(), CliError> {
+    let dir = tempfile::tempdir().map_err(CliError::io("cannot make a temporary directory"))?;
     let clock = Arc::new(OffsetClock::default());
     let mut n = Narrator { step: 0, started: Instant::now() };
     println!("byok demo: the customer procedure \"Restore access to your BYOK encryption keys\", end to end.");
@@ -129,8 +130,8 @@ pub async fn run() -> Result<(), String> {
 
     n.step("The provider starts byok (broker + embedded localcloud, probing every second)");
     let args = ServeArgs {
-        listen: Some("127.0.0.1:0".parse().map_err(|_| "address")?),
-        localcloud_listen: Some("127.0.0.1:0".parse().map_err(|_| "address")?),
+        listen: Some("127.0.0.1:0".parse().map_err(|_| CliError::Config("address".into()))?),
+        localcloud_listen: Some("127.0.0.1:0".parse().map_err(|_| CliError::Config("address".into()))?),
         data_dir: Some(dir.path().to_path_buf()),
         role_name: Some(ROLE.into()),
         alias_prefix: Some("alias/cryptor-".into()),
@@ -141,15 +142,15 @@ pub async fn run() -> Result<(), String> {
     params.clock = clock.clone();
     let running = serve::start(params).await?;
     let broker = running.broker.clone();
-    let endpoint = running.aws_endpoint.clone().ok_or("no localcloud")?;
+    let endpoint = running.aws_endpoint.clone().ok_or_else(|| CliError::Demo("no localcloud".into()))?;
     n.result(format!("API {}, localcloud {endpoint}, provider {}", running.api_url(), running.provider_role_arn));
 
     let (status, body) =
         localcloud::admin_client::request(&endpoint, "POST", "/_localcloud/accounts", Some(&json!({ "name": "acme-corp" })))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|source| CliError::Localcloud { endpoint: endpoint.clone(), source })?;
     if status != 201 {
-        return Err(format!("could not create the customer's account: {body}"));
+        return Err(CliError::Demo(format!("could not create the customer's account: {body}")));
     }
     let customer = Customer {
         endpoint: endpoint.clone(),
@@ -157,13 +158,10 @@ pub async fn run() -> Result<(), String> {
         access_key_id: body["access_key_id"].as_str().unwrap_or_default().into(),
         secret: zeroize::Zeroizing::new(body["secret_access_key"].as_str().unwrap_or_default().into()),
     };
-    let tenant: TenantId = "acme".parse().map_err(|e: byok_domain::IdError| e.to_string())?;
+    let tenant: TenantId = "acme".parse()?;
 
     n.step(&format!("Onboarding: tenant acme, location eu ({}), customer account {}", REGIONS.join(" + "), customer.account));
-    let added = broker
-        .add_tenant(&tenant, "eu", &customer.account.parse().map_err(|e: byok_domain::IdError| e.to_string())?)
-        .await
-        .map_err(|e| e.to_string())?;
+    let added = broker.add_tenant(&tenant, "eu", &customer.account.parse()?).await?;
     let allow = added.instructions.trust_policy.clone();
     n.aws(&format!("iam create-role --role-name {ROLE} --assume-role-policy-document file://byok-trust-policy.json"));
     customer
@@ -180,9 +178,9 @@ pub async fn run() -> Result<(), String> {
         customer.kms(region, "CreateAlias", json!({ "AliasName": added.instructions.alias, "TargetKeyId": arn })).await?;
         keys.push(arn);
     }
-    let verification = broker.verify_tenant(&tenant).await.map_err(|e| e.to_string())?;
+    let verification = broker.verify_tenant(&tenant).await?;
     if !verification.ok {
-        return Err(format!("verification failed: {verification:?}"));
+        return Err(CliError::Demo(format!("verification failed: {verification:?}")));
     }
     n.result("verified in every region: tenant active");
 
@@ -190,15 +188,10 @@ pub async fn run() -> Result<(), String> {
     let mut records = Vec::new();
     for i in 1..=3 {
         let id = format!("issue-{i}");
-        let record =
-            broker.encrypt(&tenant, id.as_bytes(), format!("confidential issue #{i}").as_bytes()).await.map_err(|e| e.to_string())?;
+        let record = broker.encrypt(&tenant, id.as_bytes(), format!("confidential issue #{i}").as_bytes()).await?;
         records.push((id, record));
     }
-    n.result(format!(
-        "{} records written and read back: {}",
-        records.len(),
-        read_all(&broker, &tenant, &records).await.map_err(|e| e.to_string())?
-    ));
+    n.result(format!("{} records written and read back: {}", records.len(), read_all(&broker, &tenant, &records).await?));
 
     n.step("The customer revokes: trust statement to Deny, keys disabled in both regions");
     let mut deny = allow.clone();
@@ -213,14 +206,14 @@ pub async fn run() -> Result<(), String> {
         matches!(read_all(&broker, &tenant, &records).await, Err(BrokerError::Revoked { .. }))
     })
     .await;
-    let state = broker.tenant(&tenant).await.map_err(|e| e.to_string())?.state;
+    let state = broker.tenant(&tenant).await?.state;
     if !revoked {
-        return Err(format!("the revocation was not detected within 30 s (state {})", state.name()));
+        return Err(CliError::Demo(format!("the revocation was not detected within 30 s (state {})", state.name())));
     }
     if let TenantState::Revoked { deadline, .. } = state {
         n.result(format!("detected by the monitor; reads refused (tenant_keys_revoked); deadline {deadline}"));
     }
-    let ticket = broker.tickets(Some(&tenant)).await.map_err(|e| e.to_string())?.into_iter().next().ok_or("no ticket was opened")?;
+    let ticket = broker.tickets(Some(&tenant)).await?.into_iter().next().ok_or_else(|| CliError::Demo("no ticket was opened".into()))?;
     println!("     → ticket #{} opened: \"{}\"", ticket.id, ticket.title);
 
     n.step("The customer restores one region only (steps 3-8, then 9-12 in eu-central-1) and says ready on the ticket");
@@ -228,23 +221,23 @@ pub async fn run() -> Result<(), String> {
     customer.set_trust(&allow).await?;
     n.aws(&format!("kms enable-key --region eu-central-1 --key-id {}", keys[0]));
     customer.key_action("eu-central-1", &keys[0], "EnableKey").await?;
-    let (_, partial) = broker.comment(ticket.id, byok_domain::Author::Customer, "ready").await.map_err(|e| e.to_string())?;
-    let partial = partial.ok_or("the ready comment did not start a restoration")?;
+    let (_, partial) = broker.comment(ticket.id, byok_domain::Author::Customer, "ready").await?;
+    let partial = partial.ok_or_else(|| CliError::Demo("the ready comment did not start a restoration".into()))?;
     if partial.restored {
-        return Err("a restoration with eu-west-1 still disabled was accepted".into());
+        return Err(CliError::Demo("a restoration with eu-west-1 still disabled was accepted".into()));
     }
     n.result(format!("refused: {}", partial.missing.join("; ")));
 
     n.step("The customer enables the key in eu-west-1 (steps 9-12 again) and says ready on the ticket (step 13)");
     n.aws(&format!("kms enable-key --region eu-west-1 --key-id {}", keys[1]));
     customer.key_action("eu-west-1", &keys[1], "EnableKey").await?;
-    let (_, done) = broker.comment(ticket.id, byok_domain::Author::Customer, "ready").await.map_err(|e| e.to_string())?;
-    let done = done.ok_or("the ready comment did not start a restoration")?;
-    let back = read_all(&broker, &tenant, &records).await.map_err(|e| e.to_string())?;
+    let (_, done) = broker.comment(ticket.id, byok_domain::Author::Customer, "ready").await?;
+    let done = done.ok_or_else(|| CliError::Demo("the ready comment did not start a restoration".into()))?;
+    let back = read_all(&broker, &tenant, &records).await?;
     if !done.restored {
-        return Err(format!("restoration refused: {:?}", done.missing));
+        return Err(CliError::Demo(format!("restoration refused: {:?}", done.missing)));
     }
-    let (resolved, _) = broker.ticket(ticket.id).await.map_err(|e| e.to_string())?;
+    let (resolved, _) = broker.ticket(ticket.id).await?;
     n.result(format!("every region verified; access back; {back} records read; ticket #{} {}", resolved.id, resolved.status));
 
     n.step("The customer revokes again, and 16 days pass");
@@ -254,7 +247,7 @@ pub async fn run() -> Result<(), String> {
     })
     .await;
     if !revoked {
-        return Err("the second revocation was not detected".into());
+        return Err(CliError::Demo("the second revocation was not detected".into()));
     }
     clock.advance(time::Duration::days(16));
     let destroyed = byok_broker::monitor::run_once(&broker).await.destroyed;
@@ -267,7 +260,7 @@ pub async fn run() -> Result<(), String> {
         read_all(&broker, &tenant, &records).await.err().map(|e| e.to_string()).unwrap_or_else(|| "data readable (this is a bug)".into());
     n.result(format!("{refused}\n       reads: {read}"));
 
-    running.stop().await.map_err(|e| e.to_string())?;
+    running.stop().await.map_err(CliError::io("stopping the broker"))?;
     println!("\nDone. The data directory was temporary and is gone.");
     Ok(())
 }

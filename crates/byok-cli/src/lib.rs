@@ -6,11 +6,14 @@
 //!   localcloud, from validated [`serve::ServeParams`].
 //! - [`provider`]: where the provider's own AWS credentials come from.
 //! - [`demo`]: `byok demo`, the seed's story end to end.
-//! - [`client`]: the HTTP client the `tenant`, `encrypt` and `decrypt` commands use.
+//! - [`client`]: the typed API client the `tenant`, `ticket`, `audit`, `encrypt` and `decrypt`
+//!   commands use.
+//! - [`error`](mod@error): [`CliError`], every failure with its cause.
 #![forbid(unsafe_code)]
 
 pub mod client;
 pub mod demo;
+pub mod error;
 pub mod provider;
 pub mod serve;
 
@@ -19,10 +22,11 @@ use std::process::ExitCode;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use byok_api as api;
 use clap::{Parser, Subcommand};
-use serde_json::{Value, json};
 
 use crate::client::Client;
+pub use crate::error::CliError;
 
 /// Customer-held keys for multi-tenant SaaS.
 #[derive(Debug, Parser)]
@@ -36,8 +40,8 @@ pub struct Cli {
 enum Command {
     /// Run the broker (with an embedded localcloud unless --aws-endpoint or --real-aws).
     Serve(Box<serve::ServeArgs>),
-    /// Play the seed's story end to end on an embedded localcloud: onboard, revoke, restore
-    /// one region (refused), restore fully, revoke, 16 days later: gone.
+    /// Play the customer guide's story end to end on an embedded localcloud: onboard, revoke,
+    /// restore one region (refused), restore fully, revoke, 16 days later: gone.
     Demo,
     /// Run localcloud alone (same as the `localcloud serve` binary).
     Localcloud {
@@ -171,185 +175,176 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async move {
-        match cli.command {
-            Command::Serve(args) => serve::run(*args).await.map_err(|e| e.to_string()),
-            Command::Demo => demo::run().await,
-            Command::Localcloud { listen, data_dir } => {
-                let cloud = std::sync::Arc::new(localcloud::Cloud::open(Some(&data_dir)).map_err(|e| e.to_string())?);
-                localcloud::server::run(listen, cloud).await.map_err(|e| e.to_string())
-            }
-            Command::Tenant { api, command } => tenant(Client::new(&api)?, command).await,
-            Command::Ticket { api, command } => ticket(Client::new(&api)?, command).await,
-            Command::Audit { api, command } => audit(Client::new(&api)?, command).await,
-            Command::Encrypt { api, tenant, context, text } => {
-                let plaintext = match text {
-                    Some(t) => t.into_bytes(),
-                    None => read_stdin()?,
-                };
-                let answer = Client::new(&api)?
-                    .call(
-                        "POST",
-                        &format!("/v1/tenants/{tenant}/encrypt"),
-                        Some(json!({ "plaintext": STANDARD.encode(plaintext), "context": context })),
-                    )
-                    .await?;
-                println!("{}", answer["ciphertext"].as_str().unwrap_or_default());
-                Ok(())
-            }
-            Command::Decrypt { api, tenant, context, record } => {
-                let record = match record {
-                    Some(r) => r,
-                    None => String::from_utf8(read_stdin()?).map_err(|_| "the record must be base64 text".to_string())?,
-                };
-                let answer = Client::new(&api)?
-                    .call(
-                        "POST",
-                        &format!("/v1/tenants/{tenant}/decrypt"),
-                        Some(json!({ "ciphertext": record.trim(), "context": context })),
-                    )
-                    .await?;
-                let plaintext = STANDARD.decode(answer["plaintext"].as_str().unwrap_or_default()).map_err(|e| e.to_string())?;
-                std::io::stdout().write_all(&plaintext).map_err(|e| e.to_string())
-            }
-        }
-    });
-    match result {
+    match runtime.block_on(command(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn read_stdin() -> Result<Vec<u8>, String> {
+async fn command(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Serve(args) => serve::run(*args).await,
+        Command::Demo => demo::run().await,
+        Command::Localcloud { listen, data_dir } => {
+            let cloud = std::sync::Arc::new(localcloud::Cloud::open(Some(&data_dir)).map_err(CliError::LocalcloudStart)?);
+            localcloud::server::run(listen, cloud).await.map_err(CliError::io(format!("localcloud on {listen}")))
+        }
+        Command::Tenant { api, command } => tenant(Client::new(&api)?, command).await,
+        Command::Ticket { api, command } => ticket(Client::new(&api)?, command).await,
+        Command::Audit { api, command } => audit(Client::new(&api)?, command).await,
+        Command::Encrypt { api, tenant, context, text } => {
+            let plaintext = match text {
+                Some(t) => t.into_bytes(),
+                None => read_stdin()?,
+            };
+            let request = api::EncryptRequest { plaintext: STANDARD.encode(plaintext), context };
+            let answer: api::EncryptResponse =
+                Client::new(&api)?.call("POST", &format!("/v1/tenants/{tenant}/encrypt"), Some(&request)).await?;
+            println!("{}", answer.ciphertext);
+            Ok(())
+        }
+        Command::Decrypt { api, tenant, context, record } => {
+            let record = match record {
+                Some(r) => r,
+                None => String::from_utf8_lossy(&read_stdin()?).into_owned(),
+            };
+            let request = api::DecryptRequest { ciphertext: record.trim().to_string(), context };
+            let answer: api::DecryptResponse =
+                Client::new(&api)?.call("POST", &format!("/v1/tenants/{tenant}/decrypt"), Some(&request)).await?;
+            let plaintext = zeroize::Zeroizing::new(STANDARD.decode(answer.plaintext).map_err(CliError::NotBase64)?);
+            std::io::stdout().write_all(&plaintext).map_err(CliError::io("cannot write the plaintext"))
+        }
+    }
+}
+
+fn read_stdin() -> Result<Vec<u8>, CliError> {
     let mut buf = Vec::new();
-    std::io::stdin().read_to_end(&mut buf).map_err(|e| format!("cannot read stdin: {e}"))?;
+    std::io::stdin().read_to_end(&mut buf).map_err(CliError::io("cannot read stdin"))?;
     Ok(buf)
 }
 
-async fn tenant(client: Client, command: TenantCommand) -> Result<(), String> {
+fn pretty(value: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+async fn tenant(client: Client, command: TenantCommand) -> Result<(), CliError> {
     match command {
         TenantCommand::Add { id, location, account_id } => {
-            let answer =
-                client.call("POST", "/v1/tenants", Some(json!({ "id": id, "location": location, "account_id": account_id }))).await?;
-            eprintln!(
-                "tenant {id} added (onboarding). Its admin token, shown once:\n  {}",
-                answer["admin_token"].as_str().unwrap_or_default()
-            );
+            let request = api::AddTenantRequest { id: id.clone(), location, account_id: account_id.clone() };
+            let answer: api::NewTenantResponse = client.call("POST", "/v1/tenants", Some(&request)).await?;
+            eprintln!("tenant {id} added (onboarding). Its admin token, shown once:\n  {}", answer.admin_token);
             eprintln!("The customer runs the script below in AWS account {account_id}; then: byok tenant verify {id}\n");
-            print!("{}", answer["instructions"]["commands"].as_str().unwrap_or_default());
+            print!("{}", answer.instructions.commands);
             Ok(())
         }
         TenantCommand::Setup { id } => {
-            let answer = client.call("GET", &format!("/v1/tenants/{id}/setup"), None).await?;
-            print!("{}", answer["commands"].as_str().unwrap_or_default());
+            let instructions: api::Instructions = client.get(&format!("/v1/tenants/{id}/setup")).await?;
+            print!("{}", instructions.commands);
             Ok(())
         }
         TenantCommand::Verify { id } => {
-            let (status, answer) = client.send("POST", &format!("/v1/tenants/{id}/verify"), None).await?;
-            if status != 200 && status != 422 {
-                return Err(client::error_text(status, &answer));
+            let answer = client.send("POST", &format!("/v1/tenants/{id}/verify"), None::<&()>).await?;
+            if answer.status != 200 && answer.status != 422 {
+                return Err(answer.error());
             }
-            print_verification(&answer);
-            if answer["ok"] == Value::Bool(true) { Ok(()) } else { Err(format!("tenant {id} is not verified yet")) }
+            let verification: api::Verification = answer.json()?;
+            print_verification(&verification);
+            if verification.ok { Ok(()) } else { Err(CliError::NotVerified(id)) }
         }
         TenantCommand::Restore { id } => {
-            let (status, answer) = client.send("POST", &format!("/v1/tenants/{id}/restore"), None).await?;
-            match status {
+            let answer = client.send("POST", &format!("/v1/tenants/{id}/restore"), None::<&()>).await?;
+            match answer.status {
                 200 => {
                     println!("access restored: tenant {id} is active");
                     Ok(())
                 }
-                409 => {
-                    println!("not restored yet; still to do:");
-                    for m in answer["missing"].as_array().into_iter().flatten() {
-                        println!("- {}", m.as_str().unwrap_or_default());
+                409 => match answer.json::<api::Restoration>() {
+                    Ok(restoration) => {
+                        println!("not restored yet; still to do:");
+                        for m in &restoration.missing {
+                            println!("- {m}");
+                        }
+                        Err(CliError::StillRevoked(id))
                     }
-                    Err(format!("tenant {id} is still revoked"))
-                }
-                _ => Err(client::error_text(status, &answer)),
+                    // A 409 that is not a restoration: the lifecycle refused (an error body).
+                    Err(_) => Err(answer.error()),
+                },
+                _ => Err(answer.error()),
             }
         }
         TenantCommand::Show { id } => {
-            println!("{:#}", client.call("GET", &format!("/v1/tenants/{id}"), None).await?);
+            let status: api::TenantStatus = client.get(&format!("/v1/tenants/{id}")).await?;
+            println!("{}", pretty(&status));
             Ok(())
         }
         TenantCommand::List => {
-            println!("{:#}", client.call("GET", "/v1/tenants", None).await?);
+            let tenants: Vec<api::TenantStatus> = client.get("/v1/tenants").await?;
+            println!("{}", pretty(&tenants));
             Ok(())
         }
     }
 }
 
-async fn audit(client: Client, command: AuditCommand) -> Result<(), String> {
+async fn audit(client: Client, command: AuditCommand) -> Result<(), CliError> {
     match command {
         AuditCommand::List { tenant, after } => {
-            for e in client.call("GET", &format!("/v1/tenants/{tenant}/audit?after={after}"), None).await?.as_array().into_iter().flatten()
-            {
-                println!(
-                    "{:>6} {} {:<10} {:<12} {}",
-                    e["seq"],
-                    e["at"],
-                    e["kind"].as_str().unwrap_or_default(),
-                    e["reason"].as_str().unwrap_or_default(),
-                    e["detail"].as_str().unwrap_or_default()
-                );
+            let entries: Vec<api::AuditEntry> = client.get(&format!("/v1/tenants/{tenant}/audit?after={after}")).await?;
+            for e in entries {
+                println!("{:>6} {} {:<10} {:<12} {}", e.seq, e.at, e.kind, e.reason, e.detail);
             }
             Ok(())
         }
         AuditCommand::Verify => {
-            let (status, check) = client.send("GET", "/v1/audit/verify", None).await?;
-            match status {
-                200 => {
-                    println!("audit log intact: {} entries, head {}", check["entries"], check["head"].as_str().unwrap_or_default());
-                    Ok(())
+            let answer = client.send("GET", "/v1/audit/verify", None::<&()>).await?;
+            match answer.status {
+                200 | 409 => {
+                    let check: api::ChainCheck = answer.json()?;
+                    if check.ok {
+                        println!("audit log intact: {} entries, head {}", check.entries, check.head);
+                        Ok(())
+                    } else {
+                        Err(CliError::AuditBroken {
+                            first_bad: check.first_bad.unwrap_or_default(),
+                            problem: check.problem.unwrap_or_default(),
+                        })
+                    }
                 }
-                409 => Err(format!("audit log broken at entry {}: {}", check["first_bad"], check["problem"].as_str().unwrap_or_default())),
-                _ => Err(client::error_text(status, &check)),
+                _ => Err(answer.error()),
             }
         }
     }
 }
 
-async fn ticket(client: Client, command: TicketCommand) -> Result<(), String> {
+async fn ticket(client: Client, command: TicketCommand) -> Result<(), CliError> {
     match command {
         TicketCommand::List => {
-            for t in client.call("GET", "/v1/tickets", None).await?.as_array().into_iter().flatten() {
-                println!(
-                    "#{} [{}] {} (tenant {}, updated {})",
-                    t["id"],
-                    t["status"].as_str().unwrap_or_default(),
-                    t["title"].as_str().unwrap_or_default(),
-                    t["tenant"].as_str().unwrap_or_default(),
-                    t["updated_at"].as_str().unwrap_or_default()
-                );
+            let tickets: Vec<api::Ticket> = client.get("/v1/tickets").await?;
+            for t in tickets {
+                println!("#{} [{}] {} (tenant {}, updated {})", t.id, t.status, t.title, t.tenant, rfc3339(t.updated_at));
             }
             Ok(())
         }
         TicketCommand::Show { id } => {
-            let answer = client.call("GET", &format!("/v1/tickets/{id}"), None).await?;
-            let t = &answer["ticket"];
-            println!("#{} [{}] {}", t["id"], t["status"].as_str().unwrap_or_default(), t["title"].as_str().unwrap_or_default());
-            for c in answer["comments"].as_array().into_iter().flatten() {
-                println!(
-                    "\n--- {} at {}\n{}",
-                    c["author"].as_str().unwrap_or_default(),
-                    c["created_at"].as_str().unwrap_or_default(),
-                    c["body"].as_str().unwrap_or_default()
-                );
+            let detail: api::TicketDetail = client.get(&format!("/v1/tickets/{id}")).await?;
+            let t = &detail.ticket;
+            println!("#{} [{}] {}", t.id, t.status, t.title);
+            for c in &detail.comments {
+                println!("\n--- {} at {}\n{}", c.author, rfc3339(c.created_at), c.body);
             }
             Ok(())
         }
         TicketCommand::Comment { id, body } => {
-            let answer = client.call("POST", &format!("/v1/tickets/{id}/comments"), Some(json!({ "body": body }))).await?;
-            match answer["restoration"].as_object() {
-                Some(r) if r.get("restored") == Some(&Value::Bool(true)) => println!("access restored"),
+            let answer: api::CommentResponse =
+                client.call("POST", &format!("/v1/tickets/{id}/comments"), Some(&api::NewComment { body })).await?;
+            match answer.restoration {
+                Some(r) if r.restored => println!("access restored"),
                 Some(r) => {
                     println!("not restored yet:");
-                    for m in r.get("missing").and_then(Value::as_array).into_iter().flatten() {
-                        println!("- {}", m.as_str().unwrap_or_default());
+                    for m in &r.missing {
+                        println!("- {m}");
                     }
                 }
                 None => println!("comment added"),
@@ -359,23 +354,19 @@ async fn ticket(client: Client, command: TicketCommand) -> Result<(), String> {
     }
 }
 
-fn print_verification(v: &Value) {
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+fn print_verification(v: &api::Verification) {
     let mark = |ok: bool| if ok { "ok  " } else { "FAIL" };
-    println!(
-        "[{}] role: {}",
-        mark(v["trust_ok"] == Value::Bool(true)),
-        v["trust_problem"].as_str().unwrap_or("assumable with the external id, and not without")
-    );
-    for w in v["warnings"].as_array().into_iter().flatten() {
-        println!("[warn] {}", w.as_str().unwrap_or_default());
+    println!("[{}] role: {}", mark(v.trust_ok), v.trust_problem.as_deref().unwrap_or("assumable with the external id, and not without"));
+    for w in &v.warnings {
+        println!("[warn] {w}");
     }
-    for r in v["regions"].as_array().into_iter().flatten() {
-        let ok = r["ok"] == Value::Bool(true);
-        let detail = if ok { r["key_arn"].as_str().unwrap_or_default() } else { r["problem"].as_str().unwrap_or_default() };
-        println!("[{}] {}: {detail}", mark(ok), r["region"].as_str().unwrap_or_default());
+    for r in &v.regions {
+        let detail = if r.ok { r.key_arn.as_deref() } else { r.problem.as_deref() };
+        println!("[{}] {}: {}", mark(r.ok), r.region, detail.unwrap_or_default());
     }
-    println!(
-        "{}",
-        if v["ok"] == Value::Bool(true) { "tenant is active" } else { "tenant is still onboarding: fix the above and verify again" }
-    );
+    println!("{}", if v.ok { "tenant is active" } else { "tenant is still onboarding: fix the above and verify again" });
 }

@@ -10,12 +10,12 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{self, ProvideCredentials, error::CredentialsError};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use zeroize::Zeroizing;
+
+use crate::error::CliError;
 
 /// A localcloud role's credentials, refreshed by the SDK's identity cache before they expire.
 #[derive(Debug, Clone)]
@@ -70,10 +70,10 @@ struct ProviderAccount {
 
 /// Makes sure the provider account and role exist in the localcloud at `endpoint`; returns the
 /// role's ARN. Idempotent across restarts.
-pub async fn ensure_localcloud_provider(endpoint: &str, data_dir: &Path, account_id: &str, role_name: &str) -> Result<String, String> {
+pub async fn ensure_localcloud_provider(endpoint: &str, data_dir: &Path, account_id: &str, role_name: &str) -> Result<String, CliError> {
     let path = data_dir.join("provider-account.json");
     let account: ProviderAccount = match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| format!("{} is unreadable: {e}", path.display()))?,
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| CliError::Config(format!("{} is unreadable: {e}", path.display())))?,
         Err(_) => {
             let (status, body) = localcloud::admin_client::request(
                 endpoint,
@@ -82,39 +82,42 @@ pub async fn ensure_localcloud_provider(endpoint: &str, data_dir: &Path, account
                 Some(&json!({ "name": "provider", "account_id": account_id })),
             )
             .await
-            .map_err(|e| format!("cannot reach localcloud at {endpoint}: {e}"))?;
+            .map_err(|source| CliError::Localcloud { endpoint: endpoint.to_string(), source })?;
             if status == 409 {
-                return Err(format!(
+                return Err(CliError::Config(format!(
                     "localcloud at {endpoint} already has account {account_id} but {} is missing: use the data directory it was created with, or another --provider-account-id",
                     path.display()
-                ));
+                )));
             }
             if status != 201 {
-                return Err(format!("localcloud refused to create the provider account ({status}): {body}"));
+                return Err(CliError::LocalcloudRefused { what: "the provider account".into(), status, answer: body.to_string() });
             }
             let account = ProviderAccount {
                 account_id: body["account_id"].as_str().unwrap_or_default().into(),
                 access_key_id: body["access_key_id"].as_str().unwrap_or_default().into(),
                 secret_access_key: Zeroizing::new(body["secret_access_key"].as_str().unwrap_or_default().into()),
             };
-            write_private(&path, &serde_json::to_vec_pretty(&account).map_err(|e| e.to_string())?)?;
+            write_private(&path, &serde_json::to_vec_pretty(&account).map_err(|e| CliError::Config(e.to_string()))?)?;
             account
         }
     };
     // The role an instance profile would carry; EntityAlreadyExists is fine.
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    let form = format!("Action=CreateRole&Version=2010-05-08&RoleName={}&AssumeRolePolicyDocument={}", role_name, percent_encode(trust));
+    let form = form(&[("Action", "CreateRole"), ("Version", "2010-05-08"), ("RoleName", role_name), ("AssumeRolePolicyDocument", trust)]);
     let (status, xml) = signed_post(endpoint, &account, "iam", "us-east-1", form.into_bytes()).await?;
     if status != 200 && !xml.contains("<Code>EntityAlreadyExists</Code>") {
-        return Err(format!("could not create the provider role in localcloud ({status}): {xml}"));
+        return Err(CliError::LocalcloudRefused { what: "the provider role".into(), status, answer: xml });
     }
     Ok(format!("arn:aws:iam::{}:role/{role_name}", account.account_id))
 }
 
-pub fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect()
+/// RFC 3986 unreserved characters stay; everything else is percent-encoded (what AWS's Query
+/// protocol expects in a form body).
+const FORM: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// An `application/x-www-form-urlencoded` body for AWS's Query protocol.
+pub fn form(params: &[(&str, &str)]) -> String {
+    params.iter().map(|(k, v)| format!("{}={}", utf8_percent_encode(k, FORM), utf8_percent_encode(v, FORM))).collect::<Vec<_>>().join("&")
 }
 
 async fn signed_post(
@@ -123,7 +126,7 @@ async fn signed_post(
     service: &str,
     region: &str,
     body: Vec<u8>,
-) -> Result<(u16, String), String> {
+) -> Result<(u16, String), CliError> {
     let signer = localcloud::sigv4::Signer {
         access_key_id: &account.access_key_id,
         secret: &account.secret_access_key,
@@ -140,27 +143,17 @@ pub async fn signed_request(
     signer: &localcloud::sigv4::Signer<'_>,
     headers: &[(&str, &str)],
     body: Vec<u8>,
-) -> Result<(u16, String), String> {
-    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let headers = signer.sign("POST", authority, "/", headers, &body, time::OffsetDateTime::now_utc());
-    let stream = tokio::net::TcpStream::connect(authority).await.map_err(|e| format!("cannot reach localcloud at {endpoint}: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let mut request = http::Request::builder().method("POST").uri("/");
-    for (k, v) in &headers {
-        request = request.header(k.as_str(), v.as_str());
-    }
-    let response =
-        sender.send_request(request.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?).await.map_err(|e| e.to_string())?;
-    let status = response.status().as_u16();
-    let bytes = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+) -> Result<(u16, String), CliError> {
+    let failed = |source| CliError::Localcloud { endpoint: endpoint.to_string(), source };
+    let authority = localcloud::admin_client::authority(endpoint).map_err(failed)?;
+    let signed = signer.sign("POST", authority, "/", headers, &body, time::OffsetDateTime::now_utc());
+    let signed: Vec<(&str, &str)> = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (status, bytes) = localcloud::admin_client::send(endpoint, "POST", "/", &signed, body).await.map_err(failed)?;
     Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 /// Writes a file only the owner can read.
-pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;
@@ -168,6 +161,6 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     options.mode(0o600);
-    let mut file = options.open(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    file.write_all(bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    let mut file = options.open(path).map_err(CliError::io(format!("cannot write {}", path.display())))?;
+    file.write_all(bytes).map_err(CliError::io(format!("cannot write {}", path.display())))
 }

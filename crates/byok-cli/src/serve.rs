@@ -14,6 +14,7 @@ use byok_store::{SqlStore, TokenScope};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use crate::error::CliError;
 use crate::provider::{self, LocalcloudRoleCredentials};
 
 /// Flags and environment; every field may also come from the `--config` TOML file (same names,
@@ -145,20 +146,20 @@ impl std::fmt::Debug for ServeParams {
 }
 
 impl ServeParams {
-    pub fn from_args(args: ServeArgs) -> Result<Self, String> {
+    pub fn from_args(args: ServeArgs) -> Result<Self, CliError> {
         let file: ServeArgs = match &args.config {
             None => ServeArgs::default(),
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                toml::from_str(&text).map_err(|e| format!("{} is not a valid byok config: {e}", path.display()))?
+                let text = std::fs::read_to_string(path).map_err(CliError::io(format!("cannot read {}", path.display())))?;
+                toml::from_str(&text).map_err(|e| CliError::Config(format!("{} is not a valid byok config: {e}", path.display())))?
             }
         };
         let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
         let aws = match (args.aws_endpoint.or(file.aws_endpoint), args.real_aws || file.real_aws) {
-            (Some(_), true) => return Err("give either --aws-endpoint or --real-aws, not both".into()),
+            (Some(_), true) => return Err(CliError::Config("give either --aws-endpoint or --real-aws, not both".into())),
             (Some(url), false) => {
                 if !url.starts_with("http://") {
-                    return Err(format!("--aws-endpoint must be http://HOST:PORT (a localcloud), not {url}"));
+                    return Err(CliError::Config(format!("--aws-endpoint must be http://HOST:PORT (a localcloud), not {url}")));
                 }
                 Aws::Endpoint(url)
             }
@@ -166,7 +167,7 @@ impl ServeParams {
                 provider_role_arn: args
                     .provider_role_arn
                     .or(file.provider_role_arn)
-                    .ok_or("--real-aws needs --provider-role-arn: the role the broker runs as")?,
+                    .ok_or_else(|| CliError::Config("--real-aws needs --provider-role-arn: the role the broker runs as".into()))?,
             },
             (None, false) => {
                 Aws::Embedded(args.localcloud_listen.or(file.localcloud_listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 4566))))
@@ -175,14 +176,14 @@ impl ServeParams {
         let cache_ttl = args.cache_ttl_seconds.or(file.cache_ttl_seconds).unwrap_or(300);
         let monitor_interval = args.monitor_interval_seconds.or(file.monitor_interval_seconds).unwrap_or(60);
         if monitor_interval == 0 {
-            return Err("the monitor interval is at least 1 second".into());
+            return Err(CliError::Config("the monitor interval is at least 1 second".into()));
         }
         let grace_days = args.grace_days.or(file.grace_days).unwrap_or(15);
         if grace_days == 0 || grace_days > 365 {
-            return Err(format!("the grace period is 1 to 365 days, not {grace_days}"));
+            return Err(CliError::Config(format!("the grace period is 1 to 365 days, not {grace_days}")));
         }
         if cache_ttl == 0 || cache_ttl > 86_400 {
-            return Err(format!("the cache TTL is 1 to 86400 seconds, not {cache_ttl}"));
+            return Err(CliError::Config(format!("the cache TTL is 1 to 86400 seconds, not {cache_ttl}")));
         }
         let store_url =
             args.store_url.or(file.store_url).unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("byok.db").display()));
@@ -203,7 +204,7 @@ impl ServeParams {
             operator_token: args.operator_token.or(file.operator_token).map(Zeroizing::new),
             service_token: args.service_token.or(file.service_token).map(Zeroizing::new),
             locations: match file.locations {
-                Some(table) => byok_domain::Locations::new(table).map_err(|e| format!("[locations]: {e}"))?,
+                Some(table) => byok_domain::Locations::new(table).map_err(|e| CliError::Config(format!("[locations]: {e}")))?,
                 None => byok_domain::Locations::default(),
             },
             clock: clock_from_env()?,
@@ -216,10 +217,11 @@ impl ServeParams {
 /// `BYOK_TEST_CLOCK_OFFSET_SECONDS` to start "N seconds later", so that a test can restart the
 /// real binary past a deadline; release builds ignore it, so no setting can make a production
 /// broker destroy a tenant early.
-fn clock_from_env() -> Result<Arc<dyn byok_broker::Clock>, String> {
+fn clock_from_env() -> Result<Arc<dyn byok_broker::Clock>, CliError> {
     #[cfg(debug_assertions)]
     if let Ok(raw) = std::env::var("BYOK_TEST_CLOCK_OFFSET_SECONDS") {
-        let seconds: i64 = raw.parse().map_err(|_| format!("BYOK_TEST_CLOCK_OFFSET_SECONDS must be a number, not {raw}"))?;
+        let seconds: i64 =
+            raw.parse().map_err(|_| CliError::Config(format!("BYOK_TEST_CLOCK_OFFSET_SECONDS must be a number, not {raw}")))?;
         let clock = byok_broker::OffsetClock::default();
         clock.advance(time::Duration::seconds(seconds));
         tracing::warn!(seconds, "test clock offset in force (debug build)");
@@ -267,7 +269,12 @@ impl Running {
 }
 
 /// A configured token, or one generated and kept in `DATA_DIR/NAME.token` across restarts.
-fn token(configured: Option<Zeroizing<String>>, data_dir: &std::path::Path, name: &str, prefix: &str) -> Result<Zeroizing<String>, String> {
+fn token(
+    configured: Option<Zeroizing<String>>,
+    data_dir: &std::path::Path,
+    name: &str,
+    prefix: &str,
+) -> Result<Zeroizing<String>, CliError> {
     if let Some(t) = configured {
         return Ok(t);
     }
@@ -275,20 +282,21 @@ fn token(configured: Option<Zeroizing<String>>, data_dir: &std::path::Path, name
     if let Ok(existing) = std::fs::read_to_string(&path) {
         return Ok(Zeroizing::new(existing.trim().to_string()));
     }
-    let fresh = byok_broker::tokens::generate(prefix).ok_or("the system random number generator failed")?;
+    let fresh =
+        byok_broker::tokens::generate(prefix).ok_or_else(|| CliError::Config("the system random number generator failed".into()))?;
     provider::write_private(&path, fresh.as_bytes())?;
     Ok(fresh)
 }
 
 /// Starts everything; returns once the API is listening.
-pub async fn start(params: ServeParams) -> Result<Running, String> {
-    std::fs::create_dir_all(&params.data_dir).map_err(|e| format!("cannot create {}: {e}", params.data_dir.display()))?;
+pub async fn start(params: ServeParams) -> Result<Running, CliError> {
+    std::fs::create_dir_all(&params.data_dir).map_err(CliError::io(format!("cannot create {}", params.data_dir.display())))?;
     let (localcloud, aws_endpoint) = match &params.aws {
         Aws::Embedded(addr) => {
-            let cloud = localcloud::Cloud::open(Some(&params.data_dir.join("localcloud"))).map_err(|e| e.to_string())?;
+            let cloud = localcloud::Cloud::open(Some(&params.data_dir.join("localcloud"))).map_err(CliError::LocalcloudStart)?;
             let running = localcloud::spawn(*addr, Arc::new(cloud))
                 .await
-                .map_err(|e| format!("cannot start the embedded localcloud on {addr}: {e}"))?;
+                .map_err(CliError::io(format!("cannot start the embedded localcloud on {addr}")))?;
             let endpoint = running.endpoint();
             (Some(running), Some(endpoint))
         }
@@ -298,8 +306,9 @@ pub async fn start(params: ServeParams) -> Result<Running, String> {
     let (credentials, provider_role_arn) = match (&params.aws, &aws_endpoint) {
         (Aws::Real { provider_role_arn }, _) => {
             let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            let credentials =
-                config.credentials_provider().ok_or("no AWS credentials found for the provider (instance profile, environment, …)")?;
+            let credentials = config
+                .credentials_provider()
+                .ok_or_else(|| CliError::Config("no AWS credentials found for the provider (instance profile, environment, …)".into()))?;
             (credentials, provider_role_arn.clone())
         }
         (_, Some(endpoint)) => {
@@ -308,15 +317,15 @@ pub async fn start(params: ServeParams) -> Result<Running, String> {
                     .await?;
             (SharedCredentialsProvider::new(LocalcloudRoleCredentials { endpoint: endpoint.clone(), role_arn: role_arn.clone() }), role_arn)
         }
-        (_, None) => return Err("no AWS endpoint".into()),
+        (_, None) => return Err(CliError::Config("no AWS endpoint".into())),
     };
     let kms = AwsKeyService::new(AwsKeyServiceConfig::new(credentials, aws_endpoint.clone()));
-    let store = SqlStore::connect(&params.store_url).await.map_err(|e| format!("cannot open the store: {e}"))?;
-    let mut config = BrokerConfig::new(provider_role_arn.parse().map_err(|e: byok_domain::IdError| e.to_string())?);
+    let store = SqlStore::connect(&params.store_url).await?;
+    let mut config = BrokerConfig::new(provider_role_arn.parse()?);
     config.locations = params.locations.clone();
     config.role_name = params.role_name.clone();
     config.alias_prefix = params.alias_prefix.clone();
-    config.cache_ttl = time::Duration::try_from(params.cache_ttl).map_err(|e| e.to_string())?;
+    config.cache_ttl = time::Duration::try_from(params.cache_ttl).map_err(|e| CliError::Config(format!("the cache TTL: {e}")))?;
     config.allow_legacy_trust = params.allow_legacy_trust;
     config.monitor_interval = params.monitor_interval;
     config.confirmations = params.confirmations;
@@ -324,11 +333,12 @@ pub async fn start(params: ServeParams) -> Result<Running, String> {
     let broker = Arc::new(Broker::new(config, Arc::new(store), Arc::new(kms), params.clock.clone()));
     let operator_token = token(params.operator_token, &params.data_dir, "operator", "byok_op")?;
     let service_token = token(params.service_token, &params.data_dir, "service", "byok_svc")?;
-    broker.register_token(&operator_token, TokenScope::Operator).await.map_err(|e| e.to_string())?;
-    broker.register_token(&service_token, TokenScope::Service).await.map_err(|e| e.to_string())?;
+    broker.register_token(&operator_token, TokenScope::Operator).await?;
+    broker.register_token(&service_token, TokenScope::Service).await?;
 
-    let listener = tokio::net::TcpListener::bind(params.listen).await.map_err(|e| format!("cannot listen on {}: {e}", params.listen))?;
-    let api = listener.local_addr().map_err(|e| e.to_string())?;
+    let listener =
+        tokio::net::TcpListener::bind(params.listen).await.map_err(CliError::io(format!("cannot listen on {}", params.listen)))?;
+    let api = listener.local_addr().map_err(CliError::io("the API's address"))?;
     let router = byok_server::app(byok_server::AppState::new(broker.clone()), params.max_body);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
@@ -345,7 +355,7 @@ pub async fn start(params: ServeParams) -> Result<Running, String> {
 }
 
 /// `byok serve`: start, say where everything is, run until ctrl-c / SIGTERM.
-pub async fn run(args: ServeArgs) -> Result<(), String> {
+pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     let params = ServeParams::from_args(args)?;
     let data_dir = params.data_dir.clone();
     let running = start(params).await?;
@@ -359,5 +369,5 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     eprintln!("next: byok tenant add acme --location eu --account-id <customer account>");
     localcloud::server::shutdown_signal().await;
     eprintln!("shutting down");
-    running.stop().await.map_err(|e| e.to_string())
+    running.stop().await.map_err(CliError::io("stopping the broker"))
 }

@@ -44,6 +44,6 @@ mars = ["us-east-1"]
     ] {
         std::fs::write(&path, toml).expect("write");
         let err = ServeParams::from_args(ServeArgs { config: Some(path.clone()), ..ServeArgs::default() }).expect_err(toml);
-        assert!(err.contains(why), "{toml}: {err}");
+        assert!(err.to_string().contains(why), "{toml}: {err}");
     }
 }

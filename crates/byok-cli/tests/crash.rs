@@ -64,7 +64,8 @@ impl Node {
 async fn call(api: u16, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let client =
         Client::new(&ApiArgs { api: format!("http://127.0.0.1:{api}"), token: Some(token.into()), data_dir: ".".into() }).expect("client");
-    client.send(method, path, body).await.expect("request")
+    let answer = client.send(method, path, body.as_ref()).await.expect("request");
+    (answer.status, answer.value())
 }
 
 /// What must hold whatever moment the broker died at.
@@ -151,7 +152,7 @@ async fn kill_9_during_revocation_restoration_and_destruction_leaves_a_consisten
             async move {
                 let client = Client::new(&ApiArgs { api: format!("http://127.0.0.1:{api}"), token: Some(admin), data_dir: ".".into() })
                     .expect("client");
-                client.send("POST", "/v1/tenants/acme/restore", None).await
+                client.send("POST", "/v1/tenants/acme/restore", None::<&()>).await
             }
         });
         tokio::time::sleep(Duration::from_millis(round as u64 * 7)).await;

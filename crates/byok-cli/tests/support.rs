@@ -93,5 +93,6 @@ pub async fn run_setup_at(aws_endpoint: &str, creds: &Creds, script: &str, dir: 
 pub async fn api(running: &Running, token: Option<&str>, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let args = byok_cli::client::ApiArgs { api: running.api_url(), token: Some(token.unwrap_or("none").to_string()), data_dir: ".".into() };
     let client = byok_cli::client::Client::new(&args).expect("client");
-    client.send(method, path, body).await.expect("request")
+    let answer = client.send(method, path, body.as_ref()).await.expect("request");
+    (answer.status, answer.value())
 }

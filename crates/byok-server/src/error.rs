@@ -5,8 +5,8 @@ use axum::Json;
 use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use byok_api::ErrorBody;
 use byok_broker::BrokerError;
-use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 
 #[derive(Debug)]
@@ -41,10 +41,15 @@ impl From<BytesRejection> for ApiError {
 }
 
 impl ApiError {
-    /// Status, stable code, message, and extra fields.
-    fn parts(&self) -> (StatusCode, &'static str, String, serde_json::Value) {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    /// Status, stable code, message, and the deadline (with `tenant_keys_revoked`).
+    fn parts(&self) -> (StatusCode, &'static str, String, Option<String>) {
         use BrokerError as B;
-        let none = serde_json::Value::Null;
+        let none = None;
         match self {
             ApiError::Unauthorized => {
                 (StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required (Authorization: Bearer …)".into(), none)
@@ -60,12 +65,9 @@ impl ApiError {
                 B::UnknownTicket(_) => (StatusCode::NOT_FOUND, "unknown_ticket", e.to_string(), none),
                 B::TenantExists(_) => (StatusCode::CONFLICT, "tenant_exists", e.to_string(), none),
                 B::NotActive { .. } => (StatusCode::CONFLICT, "tenant_not_active", e.to_string(), none),
-                B::Revoked { deadline, .. } => (
-                    StatusCode::FORBIDDEN,
-                    "tenant_keys_revoked",
-                    e.to_string(),
-                    json!({ "deadline": deadline.format(&Rfc3339).unwrap_or_default() }),
-                ),
+                B::Revoked { deadline, .. } => {
+                    (StatusCode::FORBIDDEN, "tenant_keys_revoked", e.to_string(), Some(deadline.format(&Rfc3339).unwrap_or_default()))
+                }
                 B::Destroyed(_) => (StatusCode::GONE, "tenant_destroyed", e.to_string(), none),
                 B::KeyServiceUnavailable(_) => (
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -88,14 +90,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code, message, extra) = self.parts();
+        let (status, code, message, deadline) = self.parts();
         if status.is_server_error() {
             tracing::error!(error = ?self, "request failed");
         }
-        let mut body = json!({ "error": code, "message": message });
-        if let (Some(obj), serde_json::Value::Object(more)) = (body.as_object_mut(), extra) {
-            obj.extend(more);
-        }
-        (status, Json(body)).into_response()
+        (status, Json(ErrorBody { error: code.to_string(), message, deadline })).into_response()
     }
 }

@@ -7,12 +7,15 @@
 //! - [`auth`]: bearer tokens and their scopes; no scope reaches another tenant's anything.
 //! - [`error`]: the one place that knows HTTP status codes.
 //! - [`metrics`]: request counts and latencies by route and status.
+//! - [`views`]: what of the broker's and the store's values a client sees, as [`byok_api`]
+//!   types (the request and response types shared with the CLI and the OpenAPI document).
 #![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod error;
 pub mod metrics;
 pub mod routes;
+pub mod views;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -1,17 +1,26 @@
-//! A minimal client for the `/_localcloud` admin endpoints (used by the CLI and by test kits).
+//! A minimal HTTP/1 client: one request on one loopback connection, the status and the body.
+//! Shared by the `/_localcloud` admin calls here, the `byok` CLI's API client and the
+//! provider-credential fetch, so there is one hand-written hyper client, not three. (A full
+//! client crate — reqwest with its TLS stack — would double the build for plain-HTTP calls to
+//! localhost.)
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
-/// Why an admin request failed to get an answer.
+/// Why a request failed to get an answer.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
     #[error("endpoint '{0}' is not http://HOST:PORT")]
     BadEndpoint(String),
-    #[error("cannot connect: {0}")]
-    Connect(#[source] std::io::Error),
+    #[error("cannot connect to {authority}: {source}")]
+    Connect {
+        authority: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("HTTP error: {0}")]
     Http(#[source] hyper::Error),
     #[error("bad request: {0}")]
@@ -20,29 +29,47 @@ pub enum ClientError {
     Json(#[source] serde_json::Error),
 }
 
-/// Sends one request and returns the status and JSON body (`null` for an empty body).
-pub async fn request(endpoint: &str, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), ClientError> {
-    let authority = endpoint
+/// The `HOST:PORT` of an `http://HOST:PORT[/]` endpoint.
+pub fn authority(endpoint: &str) -> Result<&str, ClientError> {
+    endpoint
         .strip_prefix("http://")
         .map(|a| a.trim_end_matches('/'))
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| ClientError::BadEndpoint(endpoint.into()))?;
-    let stream = tokio::net::TcpStream::connect(authority).await.map_err(ClientError::Connect)?;
+        .filter(|a| !a.is_empty() && !a.contains('/'))
+        .ok_or_else(|| ClientError::BadEndpoint(endpoint.into()))
+}
+
+/// Sends one request to `endpoint` (`http://HOST:PORT`) and returns the status and body.
+/// `Host` is set from the endpoint; `headers` come in addition.
+pub async fn send(endpoint: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Result<(u16, Bytes), ClientError> {
+    let authority = authority(endpoint)?;
+    let stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|source| ClientError::Connect { authority: authority.to_string(), source })?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(ClientError::Http)?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    let payload = body.map(|b| serde_json::to_vec(b).unwrap_or_default()).unwrap_or_default();
-    let req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header(http::header::HOST, authority)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(payload)))
-        .map_err(ClientError::Request)?;
-    let resp = sender.send_request(req).await.map_err(ClientError::Http)?;
-    let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.map_err(ClientError::Http)?.to_bytes();
+    let mut request = http::Request::builder().method(method).uri(path);
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        request = request.header(http::header::HOST, authority);
+    }
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let request = request.body(Full::new(Bytes::from(body))).map_err(ClientError::Request)?;
+    let response = sender.send_request(request).await.map_err(ClientError::Http)?;
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.map_err(ClientError::Http)?.to_bytes();
+    Ok((status, bytes))
+}
+
+/// An admin request: JSON in, the status and JSON body out (`null` for an empty body).
+pub async fn request(endpoint: &str, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), ClientError> {
+    let payload = match body {
+        Some(b) => serde_json::to_vec(b).map_err(ClientError::Json)?,
+        None => Vec::new(),
+    };
+    let (status, bytes) = send(endpoint, method, path, &[("content-type", "application/json")], payload).await?;
     let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).map_err(ClientError::Json)? };
     Ok((status, value))
 }

@@ -17,7 +17,8 @@
 //! - [`state`]: the model, changed only by journaled [`state::Change`]s; survives restarts.
 //! - [`cloud`]: state + clock + trail + faults as one shareable value.
 //! - [`trail`]: the CloudTrail-like record of every call; [`faults`]: fault injection.
-//! - [`admin`]: the `/_localcloud` endpoints; [`admin_client`]: a client for them.
+//! - [`admin`]: the `/_localcloud` endpoints; [`admin_client`]: a small HTTP/1 client for them
+//!   (also the `byok` CLI's).
 //! - [`cli`]: the `localcloud` command (the binary is a thin wrapper).
 #![forbid(unsafe_code)]
 

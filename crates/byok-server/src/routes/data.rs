@@ -11,7 +11,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde::{Deserialize, Serialize};
+use byok_api::{DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse};
+use serde::Deserialize;
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -22,33 +23,7 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/tenants/{id}/encrypt", post(encrypt)).route("/v1/tenants/{id}/decrypt", post(decrypt))
 }
 
-pub const CONTEXT_HEADER: &str = "x-byok-context";
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EncryptRequest {
-    plaintext: String,
-    #[serde(default)]
-    context: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DecryptRequest {
-    ciphertext: String,
-    #[serde(default)]
-    context: String,
-}
-
-#[derive(Serialize)]
-struct EncryptResponse {
-    ciphertext: String,
-}
-
-#[derive(Serialize)]
-struct DecryptResponse {
-    plaintext: String,
-}
+pub use byok_api::CONTEXT_HEADER;
 
 /// The request body, with body-limit and read failures in the API's error body.
 #[derive(Debug)]

@@ -5,38 +5,41 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use byok_api::{CommentResponse, NewComment, Ticket, TicketDetail};
 use byok_domain::Author;
-use byok_store::{Ticket, TokenScope};
-use serde::Deserialize;
-use serde_json::json;
+use byok_store::TokenScope;
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::tenants::Body;
+use crate::views;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/tickets", get(list)).route("/v1/tickets/{id}", get(show)).route("/v1/tickets/{id}/comments", post(comment))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewComment {
-    body: String,
 }
 
 fn ticket_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse().map_err(|_| ApiError::Invalid(format!("'{raw}' is not a ticket number")))
 }
 
-/// The ticket, if this caller may see it (another tenant's ticket is "not found").
-async fn visible(state: &AppState, caller: &Caller, id: i64) -> Result<(Ticket, Vec<byok_store::Comment>), ApiError> {
-    let (ticket, comments) = state.broker.ticket(id).await?;
-    match &caller.0 {
-        TokenScope::Operator => Ok((ticket, comments)),
-        TokenScope::TenantAdmin(own) if *own == ticket.tenant => Ok((ticket, comments)),
-        TokenScope::TenantAdmin(_) => Err(ApiError::NotFound(format!("no ticket {id}"))),
-        TokenScope::Service => Err(ApiError::Forbidden),
+/// The ticket, if this caller may see it. Another tenant's ticket and a missing one answer
+/// the same 404, so a tenant admin cannot learn which ticket numbers exist.
+async fn visible(state: &AppState, caller: &Caller, id: i64) -> Result<(byok_store::Ticket, Vec<byok_store::Comment>), ApiError> {
+    let own = match &caller.0 {
+        TokenScope::Operator => None,
+        TokenScope::TenantAdmin(own) => Some(own),
+        TokenScope::Service => return Err(ApiError::Forbidden),
+    };
+    let not_found = || ApiError::NotFound(format!("no ticket {id}"));
+    let (ticket, comments) = match state.broker.ticket(id).await {
+        Ok(found) => found,
+        Err(byok_broker::BrokerError::UnknownTicket(_)) => return Err(not_found()),
+        Err(e) => return Err(e.into()),
+    };
+    match own {
+        Some(own) if *own != ticket.tenant => Err(not_found()),
+        Some(_) | None => Ok((ticket, comments)),
     }
 }
 
@@ -46,12 +49,13 @@ async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<
         TokenScope::TenantAdmin(own) => state.broker.tickets(Some(own)).await?,
         TokenScope::Service => return Err(ApiError::Forbidden),
     };
-    Ok(Json(tickets))
+    Ok(Json(tickets.into_iter().map(views::ticket).collect()))
 }
 
 async fn show(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     let (ticket, comments) = visible(&state, &caller, ticket_id(&id)?).await?;
-    Ok(Json(json!({ "ticket": ticket, "comments": comments })).into_response())
+    let detail = TicketDetail { ticket: views::ticket(ticket), comments: comments.into_iter().map(views::comment).collect() };
+    Ok(Json(detail).into_response())
 }
 
 /// A comment; the customer's "ready" starts restoration and the answer carries its outcome.
@@ -71,5 +75,5 @@ async fn comment(
         TokenScope::TenantAdmin(_) | TokenScope::Service => Author::Customer,
     };
     let (comment, restoration) = state.broker.comment(id, author, &req.body).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "comment": comment, "restoration": restoration }))).into_response())
+    Ok((StatusCode::CREATED, Json(CommentResponse { comment: views::comment(comment), restoration })).into_response())
 }

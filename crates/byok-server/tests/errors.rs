@@ -1,0 +1,206 @@
+//! Every broker error maps to one status and a stable code; internal failures say nothing of
+//! their cause to the client; bad input gets the API's error body.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::response::IntoResponse;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use byok_broker::BrokerError;
+use byok_domain::{InvalidTransition, TenantId};
+use byok_kms::{AccessError, Denial, Fault};
+use byok_server::error::ApiError;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::{SERVICE, call, raw, world};
+
+async fn answer(e: BrokerError) -> (StatusCode, Value) {
+    let response = ApiError::from(e).into_response();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    (status, serde_json::from_slice(&bytes).expect("json"))
+}
+
+#[tokio::test]
+async fn every_broker_error_has_its_status_and_code() {
+    let id: TenantId = "acme".parse().expect("id");
+    let at = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("t");
+    let transient = AccessError::Transient { fault: Fault::Throttled, region: None, message: "slow down".into() };
+    let denied = AccessError::Denied { denial: Denial::KeyDisabled, region: None, message: "disabled".into() };
+    let cases: Vec<(BrokerError, u16, &str)> = vec![
+        (BrokerError::UnknownTenant(id.clone()), 404, "unknown_tenant"),
+        (BrokerError::UnknownTicket(7), 404, "unknown_ticket"),
+        (BrokerError::TenantExists(id.clone()), 409, "tenant_exists"),
+        (BrokerError::NotActive { tenant: id.clone(), state: "onboarding" }, 409, "tenant_not_active"),
+        (BrokerError::Revoked { tenant: id.clone(), deadline: at }, 403, "tenant_keys_revoked"),
+        (BrokerError::Destroyed(id.clone()), 410, "tenant_destroyed"),
+        (BrokerError::KeyServiceUnavailable(transient), 503, "key_service_unavailable"),
+        (BrokerError::KeyAccessDenied(denied.clone()), 403, "key_access_denied"),
+        (BrokerError::KeyAccess(denied), 500, "internal"),
+        (BrokerError::NoWrappedKey, 500, "internal"),
+        (BrokerError::Envelope(byok_envelope::EnvelopeError::Forged), 400, "invalid_ciphertext"),
+        (BrokerError::InvalidId(byok_domain::IdError::TenantId("Bad!".into())), 400, "invalid_request"),
+        (BrokerError::Invalid("no".into()), 400, "invalid_request"),
+        (BrokerError::Transition { tenant: id.clone(), source: InvalidTransition::AfterDeadline { deadline: at } }, 409, "invalid_state"),
+        (BrokerError::Conflict, 409, "conflict"),
+        (
+            BrokerError::Store(byok_store::StoreError::Corrupt { what: "tenant acme".into(), detail: "secret detail".into() }),
+            500,
+            "internal",
+        ),
+        (BrokerError::Rng, 500, "internal"),
+    ];
+    for (error, status, code) in cases {
+        let text = error.to_string();
+        let (got, body) = answer(error).await;
+        assert_eq!((got.as_u16(), body["error"].as_str()), (status, Some(code)), "{text}");
+        if got == StatusCode::INTERNAL_SERVER_ERROR {
+            assert_eq!(body["message"], "the broker failed; the operator's log has the detail", "no detail leaks: {body}");
+        }
+        if code == "tenant_keys_revoked" {
+            assert_eq!(body["deadline"], "2027-01-15T08:00:00Z", "{body}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_and_failures_through_the_router() {
+    let w = world().await;
+    let r = &w.router;
+    let enc = "/v1/tenants/acme/encrypt";
+    for (body, code) in [
+        (json!({ "plaintext": "%%%" }), "invalid_request"),
+        (json!({ "plaintext": "aGk=", "extra": 1 }), "invalid_request"),
+        (json!({ "context": "r" }), "invalid_request"),
+    ] {
+        let (status, answer) = call(r, Some(SERVICE), "POST", enc, Some(body)).await;
+        assert_eq!((status.as_u16(), answer["error"].as_str()), (400, Some(code)), "{answer}");
+    }
+    let not_json = Request::post(enc).header("authorization", format!("Bearer {SERVICE}")).body(Body::from("{not json")).expect("req");
+    assert_eq!(raw(r, not_json).await.0, StatusCode::BAD_REQUEST);
+    let huge = Request::post(enc)
+        .header("authorization", format!("Bearer {SERVICE}"))
+        .header("content-type", "application/octet-stream")
+        .body(Body::from(vec![0u8; byok_server::DEFAULT_BODY_LIMIT + 1]))
+        .expect("req");
+    let (status, answer) = raw(r, huge).await;
+    assert_eq!((status.as_u16(), answer["error"].as_str()), (413, Some("payload_too_large")), "{answer}");
+    let (status, answer) = call(r, Some(SERVICE), "POST", "/v1/tenants/Not%20An%20Id/encrypt", Some(json!({ "plaintext": "" }))).await;
+    assert_eq!((status.as_u16(), answer["error"].as_str()), (400, Some("invalid_request")), "{answer}");
+    let (status, answer) = call(r, Some(SERVICE), "POST", "/v1/tenants/ghost/encrypt", Some(json!({ "plaintext": "" }))).await;
+    assert_eq!((status.as_u16(), answer["error"].as_str()), (404, Some("unknown_tenant")), "{answer}");
+    let (status, answer) = call(r, Some(SERVICE), "GET", "/v1/nowhere", None).await;
+    assert_eq!((status.as_u16(), answer["error"].as_str()), (404, Some("not_found")), "{answer}");
+    // A tampered record.
+    let record = w.broker.encrypt(&"acme".parse().expect("id"), b"r1", b"hello").await.expect("encrypt");
+    let mut tampered = record.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let (status, answer) = call(
+        r,
+        Some(SERVICE),
+        "POST",
+        "/v1/tenants/acme/decrypt",
+        Some(json!({ "ciphertext": STANDARD.encode(&tampered), "context": "r1" })),
+    )
+    .await;
+    assert_eq!((status.as_u16(), answer["error"].as_str()), (400, Some("invalid_ciphertext")), "{answer}");
+    // Every region of a cold tenant throttled: 503, never a revocation.
+    let beta: TenantId = "beta".parse().expect("id");
+    w.kms.fail(None, None);
+    for region in ["us-east-1", "us-west-2"] {
+        let region: byok_domain::Region = region.parse().expect("region");
+        let fault = AccessError::Transient { fault: Fault::Throttled, region: Some(region.clone()), message: "slow down".into() };
+        w.kms.fail(Some(region), Some(fault));
+    }
+    let (status, answer) = call(r, Some(SERVICE), "POST", "/v1/tenants/beta/encrypt", Some(json!({ "plaintext": "" }))).await;
+    assert_eq!((status.as_u16(), answer["error"].as_str()), (503, Some("key_service_unavailable")), "{answer}");
+    assert!(w.broker.tenant(&beta).await.expect("t").state.serves_data());
+    // A comment that is empty or too long.
+    w.broker.revoke(&beta).await.expect("revoke");
+    for body in ["   ", &"x".repeat(16_385)] {
+        let (status, _) = call(r, Some(&w.beta_admin), "POST", "/v1/tickets/1/comments", Some(json!({ "body": body }))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+    let (status, answer) = call(r, Some(SERVICE), "POST", "/v1/tenants/beta/encrypt", Some(json!({ "plaintext": "" }))).await;
+    assert_eq!((status.as_u16(), answer["error"].as_str()), (403, Some("tenant_keys_revoked")), "{answer}");
+    assert!(answer["deadline"].is_string(), "{answer}");
+}
+
+/// The codes the server answers with, each declared in the OpenAPI document's `Error` schema.
+#[test]
+fn every_error_code_is_in_the_openapi_document() {
+    let doc: Value = serde_json::from_str(byok_server::routes::ops::OPENAPI).expect("openapi.json");
+    let declared: Vec<&str> = doc["components"]["schemas"]["Error"]["properties"]["error"]["enum"]
+        .as_array()
+        .expect("enum")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for code in [
+        "unauthorized",
+        "forbidden",
+        "not_found",
+        "invalid_request",
+        "payload_too_large",
+        "unknown_tenant",
+        "unknown_ticket",
+        "tenant_exists",
+        "tenant_not_active",
+        "tenant_keys_revoked",
+        "tenant_destroyed",
+        "key_service_unavailable",
+        "key_access_denied",
+        "invalid_ciphertext",
+        "invalid_state",
+        "conflict",
+        "internal",
+    ] {
+        assert!(declared.contains(&code), "{code} is not declared in openapi.json");
+    }
+}
+
+/// The document's `TenantStatus` and `Error` schemas name every field the API types serialize.
+#[test]
+fn the_openapi_schemas_hold_the_api_types_fields() {
+    let doc: Value = serde_json::from_str(byok_server::routes::ops::OPENAPI).expect("openapi.json");
+    let schemas = &doc["components"]["schemas"];
+    let at = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("t");
+    let status = byok_api::TenantStatus {
+        id: "acme".into(),
+        location: "us".into(),
+        state: byok_domain::TenantState::Revoked { since: at, deadline: at },
+        account_id: "111122223333".into(),
+        role_arn: "arn:aws:iam::111122223333:role/byok-key-management".into(),
+        legacy_trust: false,
+        regions: vec![byok_api::RegionStatus { region: "us-east-1".into(), key_arn: "arn".into() }],
+        version: 3,
+        created_at: "2027-01-15T08:00:00Z".into(),
+        last_check: Some(byok_api::LastCheck {
+            at,
+            purpose: "byok-probe".into(),
+            regions: vec![byok_api::RegionResult {
+                region: "us-east-1".into(),
+                access: byok_api::RegionAccess::Denied { denial: byok_api::DenialKind::KeyDisabled, message: "disabled".into() },
+                remedy: Some("steps 9-12".into()),
+            }],
+        }),
+    };
+    fn covered(value: &Value, schema: &Value, path: &str) {
+        let Value::Object(fields) = value else { return };
+        for (name, inner) in fields {
+            let declared = &schema["properties"][name];
+            assert!(!declared.is_null(), "{path}.{name} is not in openapi.json");
+            match inner {
+                Value::Object(_) => covered(inner, declared, &format!("{path}.{name}")),
+                Value::Array(items) => items.iter().for_each(|i| covered(i, &declared["items"], &format!("{path}.{name}[]"))),
+                _ => {}
+            }
+        }
+    }
+    covered(&serde_json::to_value(&status).expect("json"), &schemas["TenantStatus"], "TenantStatus");
+    let error = byok_api::ErrorBody { error: "tenant_keys_revoked".into(), message: "m".into(), deadline: Some("d".into()) };
+    covered(&serde_json::to_value(&error).expect("json"), &schemas["Error"], "Error");
+}

@@ -1,0 +1,74 @@
+//! Every route × every kind of caller: no scope reaches another tenant's anything, and another
+//! tenant's resource looks exactly like a missing one.
+
+use axum::http::StatusCode;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::json;
+
+use crate::{OPERATOR, SERVICE, call, world};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_scope_by_route_matrix() {
+    let w = world().await;
+    let acme: byok_domain::TenantId = "acme".parse().expect("id");
+    let beta: byok_domain::TenantId = "beta".parse().expect("id");
+    let record = w.broker.encrypt(&acme, b"r1", b"hello").await.expect("encrypt");
+    // beta is revoked: it has a ticket (#1), which is beta's and nobody else's but the operator's.
+    w.broker.revoke(&beta).await.expect("revoke");
+    let ticket = w.broker.tickets(Some(&beta)).await.expect("tickets")[0].id;
+    assert_eq!(ticket, 1);
+
+    let encrypt = json!({ "plaintext": STANDARD.encode("x"), "context": "r2" });
+    let decrypt = json!({ "ciphertext": STANDARD.encode(&record), "context": "r1" });
+    let comment = json!({ "body": "a question" });
+    // Columns: no token, a wrong token, operator, service, acme's admin, beta's admin.
+    let callers = [None, Some("byok_op_wrong"), Some(OPERATOR), Some(SERVICE), Some(w.acme_admin.as_str()), Some(w.beta_admin.as_str())];
+    type Row = (&'static str, &'static str, Option<serde_json::Value>, [u16; 6]);
+    let rows: Vec<Row> = vec![
+        ("GET", "/v1/tenants", None, [401, 401, 200, 403, 403, 403]),
+        ("GET", "/v1/tenants/acme", None, [401, 401, 200, 403, 200, 404]),
+        ("GET", "/v1/tenants/acme/setup", None, [401, 401, 200, 403, 200, 404]),
+        ("GET", "/v1/tenants/acme/audit", None, [401, 401, 200, 403, 200, 404]),
+        ("POST", "/v1/tenants/acme/verify", None, [401, 401, 409, 403, 403, 403]),
+        ("POST", "/v1/tenants/acme/restore", None, [401, 401, 200, 403, 200, 404]),
+        ("POST", "/v1/tenants/acme/encrypt", Some(encrypt.clone()), [401, 401, 403, 200, 403, 403]),
+        ("POST", "/v1/tenants/acme/decrypt", Some(decrypt.clone()), [401, 401, 403, 200, 403, 403]),
+        ("GET", "/v1/audit/verify", None, [401, 401, 200, 403, 403, 403]),
+        ("GET", "/v1/tickets", None, [401, 401, 200, 403, 200, 200]),
+        ("GET", "/v1/tickets/1", None, [401, 401, 200, 403, 404, 200]),
+        ("POST", "/v1/tickets/1/comments", Some(comment.clone()), [401, 401, 201, 403, 404, 201]),
+        ("GET", "/v1/tickets/999", None, [401, 401, 404, 403, 404, 404]),
+        ("GET", "/v1/tenants/ghost", None, [401, 401, 404, 403, 404, 404]),
+        ("GET", "/healthz", None, [200; 6]),
+        ("GET", "/metrics", None, [200; 6]),
+        ("GET", "/openapi.json", None, [200; 6]),
+    ];
+    for (method, path, body, expected) in rows {
+        for (caller, want) in callers.iter().zip(expected) {
+            let (status, answer) = call(&w.router, *caller, method, path, body.clone()).await;
+            assert_eq!(status.as_u16(), want, "{method} {path} as {caller:?}: {answer}");
+            if !status.is_success() {
+                assert!(answer["error"].is_string() && answer["message"].is_string(), "{method} {path}: an error body: {answer}");
+            }
+        }
+    }
+    // Adding a tenant: only the operator.
+    for (n, (caller, want)) in callers.iter().zip([401, 401, 201, 403, 403, 403]).enumerate() {
+        let body = json!({ "id": format!("new-{n}"), "location": "us", "account_id": "111122223333" });
+        let (status, answer) = call(&w.router, *caller, "POST", "/v1/tenants", Some(body)).await;
+        assert_eq!(status.as_u16(), want, "POST /v1/tenants as {caller:?}: {answer}");
+    }
+    // The tickets list a tenant admin sees holds its own tickets only.
+    let (_, acme_tickets) = call(&w.router, Some(&w.acme_admin), "GET", "/v1/tickets", None).await;
+    assert_eq!(acme_tickets.as_array().map(Vec::len), Some(0), "{acme_tickets}");
+    // Another tenant's resource and a missing one answer the same words.
+    let (_, other) = call(&w.router, Some(&w.beta_admin), "GET", "/v1/tenants/acme", None).await;
+    let (_, missing) = call(&w.router, Some(&w.beta_admin), "GET", "/v1/tenants/nobody", None).await;
+    assert_eq!((other["error"].clone(), missing["error"].clone()), (json!("not_found"), json!("not_found")));
+    let (_, other) = call(&w.router, Some(&w.acme_admin), "GET", "/v1/tickets/1", None).await;
+    let (_, missing) = call(&w.router, Some(&w.acme_admin), "GET", "/v1/tickets/999", None).await;
+    assert_eq!(other["error"], missing["error"]);
+    assert_eq!(other["message"].as_str().map(|m| m.replace('1', "N")), missing["message"].as_str().map(|m| m.replace("999", "N")));
+    let _ = StatusCode::OK;
+}
