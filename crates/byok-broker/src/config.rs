@@ -10,7 +10,7 @@ pub struct BrokerConfig {
     pub locations: Locations,
     /// The provider's principal, named in every customer's trust policy.
     pub provider_principal: RoleArn,
-    /// The customer role's name (`byok-key-management`; the seed's is `atlassian-key-management`).
+    /// The customer role's name (`byok-key-management` by default; any name works, e.g. `atlassian-key-management`).
     pub role_name: String,
     /// Prefix of the per-tenant key alias (`alias/byok-` → `alias/byok-acme`).
     pub alias_prefix: String,

@@ -1,5 +1,5 @@
 //! Revocation and restoration against localcloud, the customer's part played with the real
-//! `aws` CLI exactly as the seed procedure describes it.
+//! `aws` CLI exactly as `docs/customer-guide.md` describes it.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -60,7 +60,7 @@ impl World {
         self.broker.tenant(&self.tenant).await.expect("t").binding.key_for(&region.parse().expect("r")).expect("key").to_string()
     }
 
-    /// The seed's revocation and its undoing: the provider's trust statement to Deny/Allow.
+    /// The guide's revocation and its undoing: the provider's trust statement to Deny/Allow.
     async fn trust(&self, effect: &str) {
         self.customer.set_trust(ROLE, effect, &self.cloud.provider_role_arn, Some(&self.external_id)).await;
     }
@@ -139,13 +139,13 @@ async fn a_denial_on_the_data_path_revokes_at_once() {
 async fn restoration_names_what_is_missing_then_brings_access_back() {
     let w = world("eu").await;
     let record = w.broker.encrypt(&w.tenant, b"r1", b"secret").await.expect("encrypt");
-    // The customer revokes every way the seed undoes: trust Deny, keys disabled in both regions.
+    // The customer revokes every way the guide undoes: trust Deny, keys disabled in both regions.
     w.trust("Deny").await;
     w.key("eu-central-1", "disable-key").await;
     w.key("eu-west-1", "disable-key").await;
     assert_eq!(monitor::run_once(&w.broker).await.revoked, ["acme"]);
 
-    // The ticket, titled exactly as the seed says, says what, where, until when, and how.
+    // The ticket, titled exactly as the guide says, says what, where, until when, and how.
     let tickets = w.broker.tickets(Some(&w.tenant)).await.expect("tickets");
     assert_eq!(tickets.len(), 1);
     assert_eq!(tickets[0].title, format!("BYOK revocation started for AWS account {}", w.customer.account));

@@ -1,4 +1,4 @@
-//! `byok demo`: the seed's story (`shared/seed/restore-byok-access.txt`) end to end, on an
+//! `byok demo`: the customer guide's story (`docs/customer-guide.md`) end to end, on an
 //! embedded localcloud in a temporary directory, printing each step and how long it took.
 //!
 //! The customer's actions are real signed AWS API calls to localcloud (the same requests the

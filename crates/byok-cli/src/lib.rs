@@ -5,7 +5,7 @@
 //! - [`serve`]: the broker, its store, its provider identity, and (by default) an embedded
 //!   localcloud, from validated [`serve::ServeParams`].
 //! - [`provider`]: where the provider's own AWS credentials come from.
-//! - [`demo`]: `byok demo`, the seed's story end to end.
+//! - [`demo`]: `byok demo`, the customer guide's story end to end.
 //! - [`client`]: the typed API client the `tenant`, `ticket`, `audit`, `encrypt` and `decrypt`
 //!   commands use.
 //! - [`error`](mod@error): [`CliError`], every failure with its cause.

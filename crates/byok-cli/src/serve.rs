@@ -45,10 +45,10 @@ pub struct ServeArgs {
     /// Embedded localcloud's address [default: 127.0.0.1:4566].
     #[arg(long, env = "BYOK_LOCALCLOUD_LISTEN")]
     pub localcloud_listen: Option<SocketAddr>,
-    /// Provider account id in localcloud [default: 279766244153, the seed's].
+    /// Provider account id in localcloud [default: 279766244153].
     #[arg(long, env = "BYOK_PROVIDER_ACCOUNT_ID")]
     pub provider_account_id: Option<String>,
-    /// Provider role name in localcloud [default: Cryptor-OSB-Provider, the seed's].
+    /// Provider role name in localcloud [default: Cryptor-OSB-Provider].
     #[arg(long, env = "BYOK_PROVIDER_ROLE")]
     pub provider_role: Option<String>,
     /// Provider role ARN (real AWS: the role the broker's credentials belong to).

@@ -196,7 +196,7 @@ async fn onboarding_refusals_say_what_to_fix() {
         async move { api(b, Some(&op), "POST", &format!("/v1/tenants/{id}/verify"), None).await }
     };
 
-    // The seed's trust policy: no sts:ExternalId condition. Refused, saying which condition.
+    // A legacy trust policy: no sts:ExternalId condition. Refused, saying which condition.
     let (account, creds) = customer(&b, "legacy-corp").await;
     let script = add("legacy", account).await;
     let without_condition = with_policy(&script, |policy| {

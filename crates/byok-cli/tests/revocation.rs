@@ -1,4 +1,4 @@
-//! The seed's story over HTTP with `byok serve` probing every second: the customer's trust
+//! The customer guide's story over HTTP with `byok serve` probing every second: the customer's trust
 //! Deny (aws CLI) takes the tenant offline by itself; "ready" on the ticket brings it back
 //! once every region is restored. Prints the two latencies PRODUCT.md sets targets for.
 
@@ -70,7 +70,7 @@ async fn revocation_and_restoration_over_http_at_a_one_second_probe_interval() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("- eu-west-1: steps 9-12"), "{}", String::from_utf8_lossy(&out.stdout));
 
-    // The ticket the broker opened, titled as the seed says, visible to the tenant's admin.
+    // The ticket the broker opened, titled as the customer guide says, visible to the tenant's admin.
     let (status, tickets) = api(&b, Some(&admin), "GET", "/v1/tickets", None).await;
     assert_eq!(status, 200);
     let tickets = tickets.as_array().expect("tickets").clone();

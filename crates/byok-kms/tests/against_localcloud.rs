@@ -77,7 +77,7 @@ async fn wrap_unwrap_and_the_customers_revocations_are_denials() {
     assert!(status.enabled && status.state == byok_kms::KeyState::Enabled);
     assert_eq!(Some(status.arn.as_str()), w.binding.key_for(&east).map(|k| k.as_str()));
 
-    // The seed's revocation: trust statement to Deny. A fresh AssumeRole sees it at once; the
+    // The customer guide's revocation: trust statement to Deny. A fresh AssumeRole sees it at once; the
     // reused data-path session does not (as on AWS) — which is why probes never reuse.
     w.customer.set_trust(ROLE, "Deny", &w.cloud.provider_role_arn, Some(EXTERNAL_ID)).await;
     let denied = w.service.assume_fresh(&w.binding, Purpose::Probe, true).await.expect_err("deny");

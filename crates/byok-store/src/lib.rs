@@ -40,7 +40,7 @@ impl std::fmt::Debug for WrappedKey {
     }
 }
 
-/// A support ticket (the seed's "BYOK revocation started for AWS account …").
+/// A support ticket ("BYOK revocation started for AWS account …", `docs/customer-guide.md`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Ticket {
     pub id: i64,

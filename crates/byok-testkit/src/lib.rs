@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 pub use aws::{Creds, aws, aws_err, aws_ok};
 
-/// The provider's role name in its own account (the seed's).
+/// The provider's role name in its own account.
 pub const PROVIDER_ROLE: &str = "Cryptor-OSB-Provider";
 
 /// A running localcloud, with the provider's account and role.
@@ -121,7 +121,7 @@ impl Customer {
     }
 
     /// The role the provider assumes: trust policy allowing `provider_role_arn` with the
-    /// external id (or without a condition when `None`, the seed's legacy form).
+    /// external id (or without a condition when `None`, the legacy form).
     pub async fn create_role(&self, name: &str, provider_role_arn: &str, external_id: Option<&str>) -> String {
         let out = self
             .aws(

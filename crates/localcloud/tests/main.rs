@@ -1,7 +1,7 @@
 //! localcloud's integration tests, in one binary (one link on two cores).
 //!
 //! - `sigv4_vectors`: the published AWS SigV4 suite against the verifier.
-//! - `seed_cli`: the customer's procedure with the real `aws` CLI.
+//! - `guide_cli`: the customer guide's procedure (`docs/customer-guide.md`) with the real `aws` CLI.
 //! - `boto3`: every operation's success and error paths through boto3 (pytest).
 //! - `rust_sdk`: the AWS SDK for Rust, the way the broker uses it.
 //! - `trust_policy`: a table of trust-policy evaluation cases.
@@ -15,9 +15,9 @@ mod support;
 
 mod boto3;
 mod faults_and_trail;
+mod guide_cli;
 mod persistence;
 mod refusals;
 mod rust_sdk;
-mod seed_cli;
 mod sigv4_vectors;
 mod trust_policy;

@@ -54,7 +54,7 @@ fn trust_policy_cases() {
         ("external id required, wrong", vec![allow_role(ext.clone())], &provider, Some("byok-0000"), ImplicitDeny),
         ("external id required, right", vec![allow_role(ext.clone())], &provider, Some("byok-4f1c"), Allow),
         (
-            "the seed's Deny statement",
+            "the provider's statement set to Deny",
             vec![statement("Deny", json!({ "AWS": ROLE }), json!("sts:AssumeRole"), None)],
             &provider,
             None,

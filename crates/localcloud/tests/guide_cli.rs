@@ -1,4 +1,4 @@
-//! The customer's side of `shared/seed/restore-byok-access.txt`, with the real `aws` CLI: the
+//! The customer's side of `docs/customer-guide.md` (steps 1–12), with the real `aws` CLI: the
 //! trust statement set to Deny refuses the provider's AssumeRole, `update-assume-role-policy`
 //! back to Allow lets it through; `disable-key` stops Encrypt, Decrypt and GenerateDataKey with
 //! `DisabledException`, `enable-key` restores them; each region is independent.
@@ -13,11 +13,11 @@ const REGIONS: [&str; 2] = ["eu-central-1", "eu-west-1"];
 const PROVIDER_ACCOUNT: &str = "279766244153";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_seed_procedure_works_step_by_step_with_the_aws_cli() {
+async fn the_customer_procedure_works_step_by_step_with_the_aws_cli() {
     let lc = Localcloud::start().await;
     let ep = lc.endpoint();
 
-    // The provider, with its own role (the seed's Cryptor-OSB-Provider), as its broker runs.
+    // The provider, with its own role (Cryptor-OSB-Provider), as its broker runs.
     let provider = account(&ep, "provider", Some(PROVIDER_ACCOUNT)).await;
     let provider_trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
     aws_ok(
@@ -30,7 +30,7 @@ async fn the_seed_procedure_works_step_by_step_with_the_aws_cli() {
     let provider_role = format!("arn:aws:iam::{PROVIDER_ACCOUNT}:role/Cryptor-OSB-Provider");
     let broker = role_credentials(&ep, &provider_role).await;
 
-    // The customer: the seed's role with a trust statement for the provider, and a key per region.
+    // The customer: the role (the vendor's name, atlassian-key-management) with a trust statement for the provider, and a key per region.
     let customer = account(&ep, "customer", None).await;
     let c = &customer.root;
     let external_id = "byok-tenant-4f1c2a";
@@ -77,7 +77,7 @@ async fn the_seed_procedure_works_step_by_step_with_the_aws_cli() {
         blobs.push(format!("fileb://{}", path.display()));
     }
 
-    // Revocation, the way the seed undoes it: the provider's statement set to Deny.
+    // Revocation, the way the guide undoes it: the provider's statement set to Deny.
     let deny = trust_policy("Deny", &provider_role, Some(external_id));
     aws_ok(
         &ep,
