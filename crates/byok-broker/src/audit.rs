@@ -38,6 +38,11 @@ pub enum TransitionReason {
     Revocation,
     Restoration,
     Deadline,
+    /// Not a state change: a revocation held for a person (too many at once).
+    Held,
+    HoldDismissed,
+    /// The held tenant's access works again.
+    HoldCleared,
 }
 
 /// What happened on a ticket.
@@ -66,6 +71,9 @@ impl AuditEvent {
             AuditEvent::Transition(TransitionReason::Revocation) => "revocation",
             AuditEvent::Transition(TransitionReason::Restoration) => "restoration",
             AuditEvent::Transition(TransitionReason::Deadline) => "deadline",
+            AuditEvent::Transition(TransitionReason::Held) => "held",
+            AuditEvent::Transition(TransitionReason::HoldDismissed) => "hold_dismissed",
+            AuditEvent::Transition(TransitionReason::HoldCleared) => "hold_cleared",
             AuditEvent::Ticket(TicketEvent::Opened) => "opened",
             AuditEvent::Ticket(TicketEvent::Comment) => "comment",
             AuditEvent::Ticket(TicketEvent::Reminder) => "reminder",

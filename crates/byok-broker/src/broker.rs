@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use byok_domain::{Tenant, TenantId};
 use byok_kms::KeyService;
-use byok_store::{Store, TokenScope};
+use byok_store::Store;
 
 use crate::cache::KeyCache;
 use crate::clock::Clock;
@@ -15,6 +15,8 @@ use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::metrics::Metrics;
 use crate::monitor::ProbeQueue;
+use crate::provider::HealthCell;
+use crate::tokens::CachedToken;
 
 /// The broker. Cheap to share behind an `Arc`; every method is safe to call concurrently.
 #[derive(Debug)]
@@ -25,13 +27,14 @@ pub struct Broker {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) cache: KeyCache,
     pub metrics: Metrics,
-    /// Token hash → scope, for tokens already seen (tokens never change once issued), so the
-    /// data plane does not query the store on every request.
-    pub(crate) token_scopes: RwLock<HashMap<String, TokenScope>>,
+    /// Token hash → what this node read about it, and when (see [`crate::tokens`]).
+    pub(crate) token_cache: RwLock<HashMap<String, CachedToken>>,
     /// The latest check of each tenant's regions on this node (for status pages).
     pub(crate) last_checks: RwLock<HashMap<TenantId, LastCheck>>,
     /// Tenants the data path saw denied: the monitor probes them at once, outside the request.
     pub(crate) probe_queue: ProbeQueue,
+    /// The last check of the provider's own identity.
+    pub(crate) provider_health: HealthCell,
 }
 
 pub use byok_api::LastCheck;
@@ -46,9 +49,10 @@ impl Broker {
             clock,
             cache,
             metrics: Metrics::default(),
-            token_scopes: RwLock::default(),
+            token_cache: RwLock::default(),
             last_checks: RwLock::default(),
             probe_queue: ProbeQueue::default(),
+            provider_health: HealthCell::default(),
         }
     }
 

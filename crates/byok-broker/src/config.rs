@@ -1,6 +1,6 @@
 //! The broker's validated parameters.
 
-use byok_domain::{Locations, RoleArn};
+use byok_domain::{ExternalId, Locations, Region, RoleArn};
 use time::Duration;
 
 /// Everything the broker is configured with, validated once at start-up.
@@ -24,8 +24,59 @@ pub struct BrokerConfig {
     pub monitor_interval: std::time::Duration,
     /// Probes in flight at once.
     pub monitor_concurrency: usize,
-    /// Consecutive definitive denials needed to revoke (1: the first one).
+    /// Consecutive definitive denials needed to revoke: 2 by default, so a first denial is
+    /// confirmed by one immediate fresh re-probe before it acts.
     pub confirmations: u32,
+    /// The provider's own canary: a role in the provider's account that trusts the provider
+    /// exactly as customers' roles do, and a key it may use. Each pass proves it works before
+    /// any denial may count. Without one, only `GetCallerIdentity` is checked.
+    pub canary: Option<CanaryConfig>,
+    /// When one pass's new denials are too many to believe.
+    pub hold_threshold: HoldThreshold,
+    /// How long a node trusts what it read about a token (revocations reach every node within it).
+    pub token_cache_ttl: std::time::Duration,
+}
+
+/// The provider-controlled role and key the canary uses.
+#[derive(Clone)]
+pub struct CanaryConfig {
+    /// In the provider's own account; trusts the provider's principal with `external_id`.
+    pub role_arn: RoleArn,
+    pub external_id: ExternalId,
+    /// The key: an ARN or an alias in the canary role's account (`alias/byok-canary`).
+    pub key: String,
+    pub region: Region,
+}
+
+impl std::fmt::Debug for CanaryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CanaryConfig")
+            .field("role_arn", &self.role_arn)
+            .field("key", &self.key)
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+/// New denials in one pass are held, not revoked, when they are more than `tenants` *and* more
+/// than `percent` % of the active tenants.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HoldThreshold {
+    pub tenants: usize,
+    pub percent: f64,
+}
+
+impl HoldThreshold {
+    /// Whether `denied` new denials among `active` tenants must wait for a person.
+    pub fn holds(&self, denied: usize, active: usize) -> bool {
+        denied > self.tenants && (denied as f64) * 100.0 > self.percent * (active as f64)
+    }
+}
+
+impl Default for HoldThreshold {
+    fn default() -> Self {
+        Self { tenants: 3, percent: 5.0 }
+    }
 }
 
 impl BrokerConfig {
@@ -40,7 +91,25 @@ impl BrokerConfig {
             grace_period: Duration::days(15),
             monitor_interval: std::time::Duration::from_secs(60),
             monitor_concurrency: 32,
-            confirmations: 1,
+            confirmations: 2,
+            canary: None,
+            hold_threshold: HoldThreshold::default(),
+            token_cache_ttl: std::time::Duration::from_secs(5),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hold_threshold_needs_both_the_count_and_the_share() {
+        let t = HoldThreshold::default();
+        assert!(!t.holds(3, 10), "three is never too many");
+        assert!(t.holds(4, 10), "four of ten");
+        assert!(!t.holds(4, 100), "four of a hundred is 4 %");
+        assert!(t.holds(6, 100));
+        assert!(!t.holds(1, 1));
     }
 }

@@ -13,6 +13,10 @@ pub enum BrokerError {
     UnknownTenant(TenantId),
     #[error("no ticket {0}")]
     UnknownTicket(i64),
+    #[error("tenant '{0}' has no held revocation")]
+    NotHeld(TenantId),
+    #[error("no token {0}")]
+    UnknownToken(String),
     #[error("tenant '{0}' already exists")]
     TenantExists(TenantId),
     #[error("tenant '{tenant}' is {state}: run `byok tenant verify {tenant}` once the customer has run the setup commands")]

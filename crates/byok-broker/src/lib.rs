@@ -12,6 +12,8 @@
 //!   `TenantState::apply` and of the store's state writes.
 //! - [`monitor`]: where a revocation is decided: the pass (probe → classify → transition →
 //!   ticket → audit), deadlines, reminders, reconciliation, the "probe now" queue.
+//! - [`provider`]: the provider's own identity and canary, proven before any denial counts.
+//! - [`holds`]: revocations held for a person when too many tenants are denied at once.
 //! - [`access`]: checking a tenant's access region by region (what a probe is).
 //! - [`remedy`]: every customer-facing explanation of a denial, with the customer guide's step.
 //! - [`tickets`]: the revocation ticket's texts and the one helper that writes on tickets.
@@ -31,10 +33,12 @@ pub mod clock;
 pub mod config;
 pub mod data_plane;
 pub mod error;
+pub mod holds;
 pub mod lifecycle;
 pub mod metrics;
 pub mod monitor;
 pub mod onboarding;
+pub mod provider;
 pub mod remedy;
 pub mod setup;
 pub mod tickets;
@@ -42,8 +46,10 @@ pub mod tokens;
 
 pub use broker::{Broker, LastCheck};
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
-pub use config::BrokerConfig;
+pub use config::{BrokerConfig, CanaryConfig, HoldThreshold};
 pub use error::BrokerError;
+pub use holds::HeldRevocation;
 pub use lifecycle::Restoration;
 pub use onboarding::{NewTenant, RegionCheck, Verification};
+pub use provider::ProviderHealth;
 pub use setup::Instructions;

@@ -13,6 +13,7 @@ use crate::access::{RegionAccess, RegionResult};
 use crate::audit::{TicketEvent, TransitionReason};
 use crate::broker::Broker;
 use crate::error::BrokerError;
+use crate::remedy;
 use crate::tickets::{self, Change};
 
 pub use byok_api::Restoration;
@@ -38,14 +39,19 @@ impl Broker {
 
     /// Marks the tenant revoked (deadline = now + grace) and forgets its key on this node.
     pub async fn revoke(&self, id: &TenantId) -> Result<Tenant, BrokerError> {
-        self.revoke_detected(id, &[]).await
+        self.revoke_detected(id, &[], self.clock.now()).await
     }
 
-    /// Revokes after `detected` (the regions' check) and opens the revocation ticket. A tenant
-    /// already revoked is left as it is.
-    pub(crate) async fn revoke_detected(&self, id: &TenantId, detected: &[RegionResult]) -> Result<Tenant, BrokerError> {
+    /// Revokes as of `at` (when the denial was detected) after `detected` (the regions' check)
+    /// and opens the revocation ticket. A tenant already revoked is left as it is.
+    pub(crate) async fn revoke_detected(
+        &self,
+        id: &TenantId,
+        detected: &[RegionResult],
+        at: time::OffsetDateTime,
+    ) -> Result<Tenant, BrokerError> {
         let tenant = self.tenant(id).await?;
-        let transition = self.transition(&tenant, Event::RevocationDetected { at: self.clock.now(), grace: self.config.grace_period })?;
+        let transition = self.transition(&tenant, Event::RevocationDetected { at, grace: self.config.grace_period })?;
         self.cache.purge(id);
         self.kms.forget(&tenant.binding);
         if !transition.changes_state() {
@@ -87,9 +93,9 @@ impl Broker {
         }
         // Judged before the probes (no key use for a tenant that cannot come back), and again
         // when written.
-        self.transition(&tenant, Event::Restored { at: self.clock.now() })?;
+        self.transition(&tenant, Event::Restored { at: self.deadline_clock().await? })?;
         let regions = self.check(&tenant, byok_kms::Purpose::Restore).await?;
-        let missing: Vec<String> = regions
+        let mut missing: Vec<String> = regions
             .iter()
             .filter_map(|r| match &r.access {
                 RegionAccess::Ok => None,
@@ -97,13 +103,24 @@ impl Broker {
                 RegionAccess::Unknown { message } => Some(format!("{}: could not be checked ({message}); try again", r.region)),
             })
             .collect();
+        // The trust policy must still require the external id (the customer may have restored
+        // an older policy without it).
+        if missing.is_empty() && !tenant.binding.legacy_trust {
+            match self.kms.assume_fresh(&tenant.binding, byok_kms::Purpose::Restore, false).await {
+                Err(e) if e.is_definitive() => {}
+                Err(e) => missing.push(format!("IAM: could not check that the role still requires the external id ({e}); try again")),
+                Ok(()) => {
+                    missing.push(format!("IAM: {}", remedy::external_id_missing(&tenant.binding.role_arn, &tenant.binding.external_id)))
+                }
+            }
+        }
         if !missing.is_empty() {
             let restoration = Restoration { tenant: id.to_string(), restored: false, regions, missing };
             self.answer_restoration(&tenant, &restoration).await?;
             return Ok(restoration);
         }
         // The probes took time: the deadline is judged again at the moment of writing.
-        let transition = self.transition(&tenant, Event::Restored { at: self.clock.now() })?;
+        let transition = self.transition(&tenant, Event::Restored { at: self.deadline_clock().await? })?;
         let seal = self.transition_seal(id, TransitionReason::Restoration, json!({ "from": "revoked", "to": "active" }));
         self.store.set_state(id, tenant.version, &transition, &seal).await?;
         self.cache.purge(id);
@@ -114,10 +131,17 @@ impl Broker {
         Ok(restoration)
     }
 
-    /// Destroys a revoked tenant whose deadline has passed: its wrapped keys are erased.
+    /// The time deadlines are judged by: the store's clock where every node shares one
+    /// (PostgreSQL's `now()`), else this single node's.
+    pub async fn deadline_clock(&self) -> Result<time::OffsetDateTime, BrokerError> {
+        Ok(self.store.now().await?.unwrap_or_else(|| self.clock.now()))
+    }
+
+    /// Destroys a revoked tenant whose deadline has passed (by [`Self::deadline_clock`]): its
+    /// wrapped keys are erased.
     pub async fn destroy(&self, id: &TenantId) -> Result<Tenant, BrokerError> {
         let tenant = self.tenant(id).await?;
-        let transition = self.transition(&tenant, Event::DeadlinePassed { at: self.clock.now() })?;
+        let transition = self.transition(&tenant, Event::DeadlinePassed { at: self.deadline_clock().await? })?;
         self.cache.purge(id);
         let seal =
             self.transition_seal(id, TransitionReason::Deadline, json!({ "from": "revoked", "to": "destroyed", "wrapped_keys": "erased" }));

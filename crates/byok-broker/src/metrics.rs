@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -17,6 +18,12 @@ pub struct Metrics {
     pub cache_hits: Counter,
     pub cache_misses: Counter,
     pub kms_calls: Family<KmsLabels, Counter>,
+    /// 1 while the provider's identity (and canary) passes, 0 while it fails.
+    pub provider_healthy: Gauge,
+    /// Revocations waiting for a person.
+    pub revocations_held: Gauge,
+    /// Monitor passes that decided nothing because the provider's identity failed.
+    pub provider_faults: Counter,
 }
 
 impl Metrics {
@@ -24,6 +31,13 @@ impl Metrics {
         registry.register("byok_key_cache_hits", "Data-plane requests served from the node's key cache", self.cache_hits.clone());
         registry.register("byok_key_cache_misses", "Data-plane requests that had to unwrap the tenant key", self.cache_misses.clone());
         registry.register("byok_kms_calls", "Calls to the customers' KMS and STS, by operation and outcome", self.kms_calls.clone());
+        registry.register("byok_provider_healthy", "1 while the provider's own identity and canary work", self.provider_healthy.clone());
+        registry.register("byok_revocations_held", "Revocations held for a person to release or dismiss", self.revocations_held.clone());
+        registry.register(
+            "byok_provider_faults",
+            "Monitor passes that decided nothing because the provider's identity failed",
+            self.provider_faults.clone(),
+        );
     }
 
     pub fn kms(&self, operation: &str, result: &Result<impl Sized, byok_kms::AccessError>) {

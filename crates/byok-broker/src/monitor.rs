@@ -2,15 +2,21 @@
 //!
 //! 1. **reconcile** tickets with states (a process that died between a transition and its
 //!    ticket);
-//! 2. **probe** every active tenant's regions with fresh sessions (bounded concurrency);
-//! 3. **classify**: only a definitive denial, seen `confirmations` times in a row, counts —
-//!    transient faults never do ([`crate::access`], [`byok_kms::AccessError`]);
-//! 4. **transition**: [`Broker::revoke_detected`] writes the revocation with its audit entry
+//! 2. **prove the provider**: its identity and canary ([`crate::provider`]). If they fail, the
+//!    pass is a provider fault and decides nothing;
+//! 3. **probe** every active tenant's regions with fresh sessions (bounded concurrency);
+//! 4. **classify**: only a definitive denial, confirmed by an immediate fresh re-probe
+//!    (`confirmations`), counts; transient faults never do ([`crate::access`],
+//!    [`byok_kms::AccessError`]);
+//! 5. **prove the provider again**, then **judge the blast radius**: more new denials than
+//!    the threshold are held for a person ([`crate::holds`]), not revoked;
+//! 6. **transition**: [`Broker::revoke_detected`] writes each revocation with its audit entry
 //!    and opens the ticket ([`crate::lifecycle`], [`crate::tickets`]);
-//! 5. **deadlines**: reminders before, destruction at or after.
+//! 7. **deadlines**: reminders before; destruction at or after, by the store's clock, and only
+//!    after one more look at the provider's identity.
 //!
-//! Tenants the data path saw denied wait in the [`ProbeQueue`] and are probed at once, between
-//! passes.
+//! Tenants the data path saw denied wait in the [`ProbeQueue`] and go through the same
+//! pipeline at once, between passes.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -18,7 +24,8 @@ use std::time::Duration;
 
 use byok_domain::{TenantId, TenantState, TicketStatus};
 use byok_kms::Purpose;
-use tokio::sync::{Notify, Semaphore};
+use futures_util::StreamExt;
+use tokio::sync::Notify;
 
 use crate::access::RegionAccess;
 use crate::audit::TicketEvent;
@@ -31,7 +38,20 @@ use crate::tickets::{self, Change};
 pub struct PassReport {
     pub tenants_probed: usize,
     pub revoked: Vec<String>,
+    /// New denials held for a person instead of revoked.
+    pub held: Vec<String>,
     pub destroyed: Vec<String>,
+    /// Why nothing was decided, when the provider's own identity failed.
+    pub provider_fault: Option<String>,
+}
+
+/// What probing one tenant found.
+#[derive(Debug)]
+enum Verdict {
+    /// Every region answered, or some could not (transient): nothing to decide.
+    NoDenial,
+    /// A definitive denial in some region, every one of `confirmations` fresh probes.
+    Denied(Vec<crate::access::RegionResult>),
 }
 
 /// Tenants to probe now (a denial on the data path), each once however often it was asked.
@@ -58,39 +78,61 @@ impl Broker {
         self.probe_queue.push(id);
     }
 
-    /// Probes every region of an active tenant afresh; revokes it if any region gives a
-    /// definitive denial (`confirmations` times in a row), never on a transient fault.
+    /// Probes one active tenant afresh and decides as a pass would (provider proven first).
     /// Returns the tenant if this call revoked it.
     pub async fn check_and_revoke(&self, id: &TenantId) -> Result<Option<byok_domain::Tenant>, BrokerError> {
+        let mut report = PassReport::default();
         let tenant = self.tenant(id).await?;
         if !tenant.state.serves_data() {
             return Ok(None);
         }
+        let active = self.store.tenants().await?.iter().filter(|t| t.state.serves_data()).count();
+        decide(self, vec![tenant], active, &mut report).await?;
+        if report.revoked.is_empty() { Ok(None) } else { Ok(Some(self.tenant(id).await?)) }
+    }
+
+    /// Probes every region of a tenant `confirmations` times in a row with fresh sessions.
+    async fn probe_tenant(&self, tenant: &byok_domain::Tenant) -> Result<Verdict, BrokerError> {
         let mut denied = Vec::new();
         for attempt in 0..self.config.confirmations.max(1) {
-            let regions = self.check(&tenant, Purpose::Probe).await?;
+            let regions = self.check(tenant, Purpose::Probe).await?;
+            for r in &regions {
+                if let RegionAccess::Unknown { message } = &r.access {
+                    tracing::warn!(tenant = %tenant.id, region = %r.region, message = %message, "probe could not judge a region (not a denial)");
+                }
+            }
             denied = regions.into_iter().filter(|r| matches!(r.access, RegionAccess::Denied { .. })).collect::<Vec<_>>();
             if denied.is_empty() {
-                return Ok(None);
+                return Ok(Verdict::NoDenial);
             }
-            tracing::info!(tenant = %id, attempt, "definitive denial seen");
+            tracing::info!(tenant = %tenant.id, attempt, "definitive denial seen");
         }
-        let what: Vec<String> = denied.iter().map(|r| format!("{}: {:?}", r.region, r.access)).collect();
-        tracing::warn!(tenant = %id, detected = ?what, "revoking: the customer withdrew access");
-        self.revoke_detected(id, &denied).await.map(Some)
+        Ok(Verdict::Denied(denied))
     }
 
     /// Revoked tenants: reminders before the deadline, destruction at or after it. Returns the
     /// tenants destroyed.
     pub async fn sweep_deadlines(&self) -> Result<Vec<TenantId>, BrokerError> {
-        let now = self.clock.now();
-        let mut destroyed = Vec::new();
+        let now = self.deadline_clock().await?;
+        let mut due = Vec::new();
         for tenant in self.store.tenants().await? {
             let TenantState::Revoked { deadline, .. } = tenant.state else { continue };
             if now < deadline {
                 self.remind(&tenant, deadline, now).await?;
-                continue;
+            } else {
+                due.push(tenant);
             }
+        }
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The last look: nothing is erased unless the provider's identity works right now.
+        if let Err(reason) = self.check_provider().await {
+            tracing::error!(tenants = due.len(), reason = %reason, "destruction postponed: the provider's identity is failing");
+            return Ok(Vec::new());
+        }
+        let mut destroyed = Vec::new();
+        for tenant in due {
             match self.destroy(&tenant.id).await {
                 Ok(_) => destroyed.push(tenant.id),
                 // Another node got there first.
@@ -157,20 +199,78 @@ impl Broker {
     }
 }
 
-/// Probes one tenant for the pass; `Some(id)` if it was revoked.
-async fn probe(broker: &Broker, id: &TenantId) -> Option<String> {
-    match broker.check_and_revoke(id).await {
-        Ok(Some(revoked)) => Some(revoked.id.to_string()),
-        Ok(None) => None,
+/// Probes `tenants` (active, at most `monitor_concurrency` at once) and decides: proves the
+/// provider again, holds or revokes the new denials, clears holds whose access works again.
+/// `active` is how many tenants are active in all (the blast radius's denominator).
+async fn decide(broker: &Broker, tenants: Vec<byok_domain::Tenant>, active: usize, report: &mut PassReport) -> Result<(), BrokerError> {
+    let held: HashSet<TenantId> = broker.store.holds().await?.into_iter().map(|h| h.tenant).collect();
+    let outcomes: Vec<_> = futures_util::stream::iter(tenants)
+        .map(|tenant| probe_one(broker, tenant))
+        .buffer_unordered(broker.config.monitor_concurrency.max(1))
+        .filter_map(std::future::ready)
+        .collect()
+        .await;
+    report.tenants_probed += outcomes.len();
+    let mut denied = Vec::new();
+    for (id, verdict, detected_at) in outcomes {
+        match verdict {
+            Verdict::NoDenial if held.contains(&id) => broker.clear_hold(&id).await,
+            Verdict::NoDenial => {}
+            Verdict::Denied(_) if held.contains(&id) => {}
+            Verdict::Denied(regions) => denied.push((id, regions, detected_at)),
+        }
+    }
+    if denied.is_empty() {
+        return Ok(());
+    }
+    // The denials count only if the provider's identity still works now, after the probes.
+    if let Err(reason) = broker.check_provider().await {
+        broker.metrics.provider_faults.inc();
+        report.provider_fault = Some(reason);
+        return Ok(());
+    }
+    if broker.config.hold_threshold.holds(denied.len(), active) {
+        report.held.extend(broker.hold_all(&denied, active).await.iter().map(ToString::to_string));
+        return Ok(());
+    }
+    for (id, regions, detected_at) in denied {
+        let what: Vec<String> = regions.iter().map(|r| format!("{}: {:?}", r.region, r.access)).collect();
+        tracing::warn!(tenant = %id, detected = ?what, "revoking: the customer withdrew access");
+        match broker.revoke_detected(&id, &regions, detected_at).await {
+            Ok(_) => report.revoked.push(id.to_string()),
+            Err(BrokerError::Conflict) => {}
+            Err(e) => tracing::error!(tenant = %id, error = %e, "monitor: revocation failed"),
+        }
+    }
+    Ok(())
+}
+
+/// Probes one tenant for a pass: its id, the verdict, and when the probe started.
+async fn probe_one(broker: &Broker, tenant: byok_domain::Tenant) -> Option<(TenantId, Verdict, time::OffsetDateTime)> {
+    let detected_at = broker.clock.now();
+    match broker.probe_tenant(&tenant).await {
+        Ok(verdict) => Some((tenant.id, verdict, detected_at)),
         Err(e) => {
-            tracing::warn!(tenant = %id, error = %e, "monitor: probe failed");
+            tracing::warn!(tenant = %tenant.id, error = %e, "monitor: probe failed");
             None
         }
     }
 }
 
-/// One pass: reconcile, probe every active tenant (at most `monitor_concurrency` at once),
-/// then sweep deadlines.
+/// Proves the provider's identity for a pass; on failure records the fault in `report`.
+async fn provider_ok(broker: &Broker, report: &mut PassReport) -> bool {
+    match broker.check_provider().await {
+        Ok(()) => true,
+        Err(reason) => {
+            broker.metrics.provider_faults.inc();
+            report.provider_fault = Some(reason);
+            false
+        }
+    }
+}
+
+/// One pass: reconcile, prove the provider, probe every active tenant and decide, then sweep
+/// deadlines.
 pub async fn run_once(broker: &Arc<Broker>) -> PassReport {
     let mut report = PassReport::default();
     match broker.reconcile().await {
@@ -185,20 +285,11 @@ pub async fn run_once(broker: &Arc<Broker>) -> PassReport {
             return report;
         }
     };
-    let permits = Arc::new(Semaphore::new(broker.config().monitor_concurrency.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    for tenant in tenants.into_iter().filter(|t| t.state.serves_data()) {
-        let broker = broker.clone();
-        let permits = permits.clone();
-        tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await.ok()?;
-            Some(probe(&broker, &tenant.id).await)
-        });
-    }
-    while let Some(done) = tasks.join_next().await {
-        if let Ok(Some(outcome)) = done {
-            report.tenants_probed += 1;
-            report.revoked.extend(outcome);
+    let active: Vec<_> = tenants.into_iter().filter(|t| t.state.serves_data()).collect();
+    if provider_ok(broker, &mut report).await {
+        let count = active.len();
+        if let Err(e) = decide(broker, active, count, &mut report).await {
+            tracing::error!(error = %e, "monitor: the pass could not decide");
         }
     }
     match broker.sweep_deadlines().await {
@@ -208,13 +299,27 @@ pub async fn run_once(broker: &Arc<Broker>) -> PassReport {
     report
 }
 
-/// Probes the tenants the data path asked for; returns those revoked.
-pub async fn probe_requested(broker: &Arc<Broker>) -> Vec<String> {
-    let mut revoked = Vec::new();
-    for id in broker.probe_queue.take() {
-        revoked.extend(probe(broker, &id).await);
+/// Probes the tenants the data path asked for, through the same pipeline as a pass.
+pub async fn probe_requested(broker: &Arc<Broker>) -> PassReport {
+    let mut report = PassReport::default();
+    let ids = broker.probe_queue.take();
+    if ids.is_empty() || !provider_ok(broker, &mut report).await {
+        return report;
     }
-    revoked
+    let tenants = match broker.tenants().await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "monitor: cannot list tenants");
+            return report;
+        }
+    };
+    let active = tenants.iter().filter(|t| t.state.serves_data()).count();
+    let wanted: HashSet<TenantId> = ids.into_iter().collect();
+    let asked: Vec<_> = tenants.into_iter().filter(|t| t.state.serves_data() && wanted.contains(&t.id)).collect();
+    if let Err(e) = decide(broker, asked, active, &mut report).await {
+        tracing::error!(error = %e, "monitor: the probe could not decide");
+    }
+    report
 }
 
 /// Every second, drops cached keys of tenants another node revoked or destroyed, until
@@ -243,8 +348,8 @@ pub async fn run(broker: Arc<Broker>, shutdown: impl std::future::Future<Output 
     tokio::pin!(shutdown);
     loop {
         let pass = run_once(&broker).await;
-        if !pass.revoked.is_empty() || !pass.destroyed.is_empty() {
-            tracing::warn!(revoked = ?pass.revoked, destroyed = ?pass.destroyed, "monitor pass changed tenants");
+        if !pass.revoked.is_empty() || !pass.destroyed.is_empty() || !pass.held.is_empty() {
+            tracing::warn!(revoked = ?pass.revoked, held = ?pass.held, destroyed = ?pass.destroyed, "monitor pass changed tenants");
         }
         let next_pass = tokio::time::sleep(jitter(broker.config().monitor_interval));
         tokio::pin!(next_pass);
@@ -252,9 +357,9 @@ pub async fn run(broker: Arc<Broker>, shutdown: impl std::future::Future<Output 
             tokio::select! {
                 () = &mut next_pass => break,
                 () = broker.probe_queue.wake.notified() => {
-                    let revoked = probe_requested(&broker).await;
-                    if !revoked.is_empty() {
-                        tracing::warn!(revoked = ?revoked, "probe after a data-path denial revoked tenants");
+                    let probed = probe_requested(&broker).await;
+                    if !probed.revoked.is_empty() || !probed.held.is_empty() {
+                        tracing::warn!(revoked = ?probed.revoked, held = ?probed.held, "probe after a data-path denial decided");
                     }
                 }
                 () = &mut shutdown => return,

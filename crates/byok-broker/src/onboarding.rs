@@ -49,8 +49,7 @@ impl Broker {
             created_at: self.clock.now(),
         };
         self.store.insert_tenant(&tenant).await?;
-        let admin_token = tokens::generate("byok_tenant").ok_or(BrokerError::Rng)?;
-        self.store.put_token(&tokens::hash(&admin_token), &TokenScope::TenantAdmin(id.clone())).await?;
+        let admin_token = self.issue_token(TokenScope::TenantAdmin(id.clone()), None, false).await?.token;
         let instructions = setup::instructions(&self.config, id, account.as_str(), &location, external_id.as_str());
         Ok(NewTenant { instructions, admin_token })
     }

@@ -64,10 +64,20 @@ pub fn opening_after_restart(tenant: &Tenant, deadline: OffsetDateTime, role_nam
     )
 }
 
-/// Whether a customer's comment says they are ready for restoration.
+/// Whether a customer's comment says they are ready for restoration: `ready`, `restored` or
+/// `please restore` as whole words ("already" is not "ready"), not negated ("not ready", "not
+/// yet restored", "isn't ready").
 pub fn says_ready(body: &str) -> bool {
-    let lower = body.to_ascii_lowercase();
-    ["ready", "restored", "please restore"].iter().any(|k| lower.contains(k))
+    let lower = body.to_lowercase().replace(['\u{2019}', '\''], "");
+    let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let negated = |i: usize| {
+        words[i.saturating_sub(3)..i].iter().any(|w| matches!(*w, "not" | "no" | "never" | "isnt" | "arent" | "nothing" | "notyet"))
+    };
+    words.iter().enumerate().any(|(i, w)| match *w {
+        "ready" | "restored" => !negated(i),
+        "restore" => i > 0 && words[i - 1] == "please" && !negated(i - 1),
+        _ => false,
+    })
 }
 
 pub fn reminder(deadline: OffsetDateTime, now: OffsetDateTime) -> String {
@@ -105,6 +115,39 @@ pub fn not_restored(restoration: &Restoration) -> String {
     }
     body.push_str("Reply \"ready\" again once done.");
     body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::says_ready;
+
+    #[test]
+    fn ready_is_a_whole_word_and_not_negated() {
+        for yes in [
+            "ready",
+            "Ready.",
+            "We are ready for restoration",
+            "Keys re-enabled in every region, ready for restoration",
+            "All restored!",
+            "please restore",
+            "READY",
+        ] {
+            assert!(says_ready(yes), "{yes}");
+        }
+        for no in [
+            "already done?",
+            "not ready",
+            "We are not yet ready",
+            "isn't ready",
+            "it's not restored yet",
+            "restore what?",
+            "readying",
+            "unready",
+            "no, not restored",
+        ] {
+            assert!(!says_ready(no), "{no}");
+        }
+    }
 }
 
 /// A status change that goes with a comment.

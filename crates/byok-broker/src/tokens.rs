@@ -1,10 +1,17 @@
-//! API tokens. A token is 32 random bytes, shown once; only its SHA-256 is stored, and
-//! configured tokens are compared by hash in constant time. The broker resolves a bearer token
-//! to its scope through a small in-memory map, so the data plane does not query the store on
-//! every request.
+//! API tokens. A token is 32 random bytes, shown once; only its SHA-256 is stored. Tokens have
+//! a lifecycle: an id (the first 12 hex digits of the hash), a creation time, an optional
+//! expiry, a revocation time. Configured tokens (`--operator-token`, `--service-token`) retire
+//! the previously configured one when they change; issued ones are created and revoked through
+//! the operator's API.
+//!
+//! Each node keeps what it read about a token for at most `token_cache_ttl` (5 s), so the data
+//! plane does not query the store on every request and a revocation reaches every node within
+//! that bound.
+
+use std::time::Instant;
 
 use aws_lc_rs::digest;
-use byok_store::TokenScope;
+use byok_store::{TokenOrigin, TokenRecord, TokenScope};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -28,30 +35,112 @@ pub fn same_hash(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
+/// The prefix of a new token of `scope`.
+fn prefix(scope: &TokenScope) -> &'static str {
+    match scope {
+        TokenScope::Operator => "byok_op",
+        TokenScope::Service => "byok_svc",
+        TokenScope::TenantAdmin(_) => "byok_tenant",
+    }
+}
+
+/// What this node read about a token, and when.
+#[derive(Debug, Clone)]
+pub(crate) struct CachedToken {
+    record: TokenRecord,
+    read_at: Instant,
+}
+
+/// A newly issued token: its value (shown once) and its record.
+pub struct IssuedToken {
+    pub token: Zeroizing<String>,
+    pub record: TokenRecord,
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedToken").field("token", &"** redacted **").field("record", &self.record).finish()
+    }
+}
+
 impl Broker {
-    /// Registers a configured token (operator or service) if it is not known yet.
+    /// Registers a configured token (operator or service): recorded if new, and every other
+    /// configured token of the same scope is retired.
     pub async fn register_token(&self, token: &str, scope: TokenScope) -> Result<(), BrokerError> {
         let hash = hash(token);
-        if self.store.token_scope(&hash).await?.is_none() {
-            self.store.put_token(&hash, &scope).await?;
+        let now = self.clock.now();
+        if self.store.token(&hash).await?.is_none() {
+            self.store.put_token(&hash, &scope, TokenOrigin::Configured, now, None).await?;
         }
+        let retired = self.store.revoke_tokens_like(&scope, TokenOrigin::Configured, Some(&hash), now).await?;
+        if retired > 0 {
+            tracing::warn!(retired, "the configured token changed: the previous one no longer works");
+        }
+        self.forget_tokens();
         Ok(())
     }
 
-    /// What a bearer token may reach, if anything.
+    /// What a bearer token may reach now, if anything.
     pub async fn token_scope(&self, token: &str) -> Result<Option<TokenScope>, BrokerError> {
         let hash = hash(token);
-        if let Some(scope) = self.token_scopes.read().unwrap_or_else(|p| p.into_inner()).get(&hash) {
-            return Ok(Some(scope.clone()));
-        }
-        let scope = self.store.token_scope(&hash).await?;
-        if let Some(found) = &scope {
-            let mut cache = self.token_scopes.write().unwrap_or_else(|p| p.into_inner());
-            // Bounded: unknown tokens are never cached, and known ones are few.
-            if cache.len() < 100_000 {
-                cache.insert(hash, found.clone());
+        let fresh = self.token_cache.read().unwrap_or_else(|p| p.into_inner()).get(&hash).cloned();
+        let record = match fresh.filter(|c| c.read_at.elapsed() < self.config.token_cache_ttl) {
+            Some(cached) => Some(cached.record),
+            None => {
+                let record = self.store.token(&hash).await?;
+                let mut cache = self.token_cache.write().unwrap_or_else(|p| p.into_inner());
+                match &record {
+                    // Bounded: unknown tokens are never cached, and known ones are few.
+                    Some(found) if cache.len() < 100_000 => {
+                        cache.insert(hash, CachedToken { record: found.clone(), read_at: Instant::now() });
+                    }
+                    Some(_) | None => {}
+                }
+                record
             }
+        };
+        Ok(record.filter(|r| r.valid_at(self.clock.now())).map(|r| r.scope))
+    }
+
+    /// Issues a token of `scope`, valid for `valid_for` (or until revoked). With `replace`,
+    /// every other issued token of the same scope (for a tenant admin: of the same tenant) is
+    /// revoked at once: how a tenant admin token is reissued.
+    pub async fn issue_token(
+        &self,
+        scope: TokenScope,
+        valid_for: Option<time::Duration>,
+        replace: bool,
+    ) -> Result<IssuedToken, BrokerError> {
+        if let TokenScope::TenantAdmin(id) = &scope {
+            self.tenant(id).await?;
         }
-        Ok(scope)
+        let token = generate(prefix(&scope)).ok_or(BrokerError::Rng)?;
+        let hash = hash(&token);
+        let now = self.clock.now();
+        let record = self.store.put_token(&hash, &scope, TokenOrigin::Issued, now, valid_for.map(|d| now + d)).await?;
+        if replace {
+            self.store.revoke_tokens_like(&scope, TokenOrigin::Issued, Some(&hash), now).await?;
+            self.forget_tokens();
+        }
+        Ok(IssuedToken { token, record })
+    }
+
+    /// Every token (never a value).
+    pub async fn tokens(&self) -> Result<Vec<TokenRecord>, BrokerError> {
+        Ok(self.store.tokens().await?)
+    }
+
+    /// Revokes a token by id: it stops working on this node at once, on every node within the
+    /// token cache's bound.
+    pub async fn revoke_token(&self, id: &str) -> Result<(), BrokerError> {
+        if !self.store.revoke_token(id, self.clock.now()).await? {
+            return Err(BrokerError::UnknownToken(id.to_string()));
+        }
+        self.forget_tokens();
+        Ok(())
+    }
+
+    fn forget_tokens(&self) {
+        self.token_cache.write().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }

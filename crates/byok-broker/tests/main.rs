@@ -186,7 +186,7 @@ async fn the_nearest_region_first_then_the_next_on_a_transient_fault() {
     // goes to the monitor's "probe now" queue, whose probe agrees and revokes.
     assert!(matches!(s.broker.encrypt(&third, b"r", b"x").await, Err(BrokerError::KeyAccessDenied(_))));
     assert_eq!(s.broker.tenant(&third).await.expect("t").state, TenantState::Active, "not inside the request");
-    assert_eq!(byok_broker::monitor::probe_requested(&s.broker).await, ["gamma"]);
+    assert_eq!(byok_broker::monitor::probe_requested(&s.broker).await.revoked, ["gamma"]);
     assert!(matches!(s.broker.tenant(&third).await.expect("t").state, TenantState::Revoked { .. }));
     assert!(matches!(s.broker.encrypt(&third, b"r", b"x").await, Err(BrokerError::Revoked { .. })));
 }

@@ -129,7 +129,7 @@ async fn a_denial_on_the_data_path_revokes_at_once() {
     let refused = w.broker.decrypt(&w.tenant, b"r1", &record).await;
     assert!(matches!(refused, Err(BrokerError::KeyAccessDenied(_))), "refused at once: {refused:?}");
     // The probe runs outside the request, from the monitor's queue, and agrees.
-    assert_eq!(monitor::probe_requested(&w.broker).await, ["acme"]);
+    assert_eq!(monitor::probe_requested(&w.broker).await.revoked, ["acme"]);
     assert!(matches!(w.state().await, TenantState::Revoked { .. }));
     let refused = w.broker.decrypt(&w.tenant, b"r1", &record).await;
     assert!(matches!(refused, Err(BrokerError::Revoked { .. })), "{refused:?}");

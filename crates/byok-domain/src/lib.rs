@@ -9,7 +9,7 @@
 //!   region of its location.
 //! - [`lifecycle`]: the tenant lifecycle as one enum and one transition function, whose
 //!   [`Transition`] values are the only thing the store accepts as a state change.
-//! - [`ticket`]: a support ticket's status and a comment's author.
+//! - [`ticket`]: a support ticket's status, a comment's author, an operator alert's kind.
 #![forbid(unsafe_code)]
 
 pub mod ids;
@@ -22,4 +22,4 @@ pub use ids::{AccountId, ExternalId, IdError, KeyArn, Region, RoleArn, TenantId}
 pub use lifecycle::{Event, InvalidTransition, TenantState, Transition};
 pub use location::{Location, LocationError, Locations};
 pub use tenant::{RegionKey, Tenant, TenantBinding};
-pub use ticket::{Author, TicketStatus, UnknownName};
+pub use ticket::{AlertKind, AlertStatus, Author, TicketStatus, UnknownName};

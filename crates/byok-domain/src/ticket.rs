@@ -1,4 +1,5 @@
-//! Support tickets' own small state: who wrote a comment, and where a ticket stands.
+//! Support tickets' own small state (who wrote a comment, where a ticket stands) and the
+//! operator's alerts.
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,24 @@ pub enum Author {
     Customer,
     /// The provider's operator.
     Operator,
+}
+
+/// What an operator alert is about. At most one alert of each kind is open at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// The provider's own identity failed its canary: an outage, never a customer's revocation.
+    ProviderIdentity,
+    /// Too many tenants were denied at once: their revocations wait for a person.
+    RevocationsHeld,
+}
+
+/// Where an operator alert stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    Open,
+    Resolved,
 }
 
 /// A stored value that is not one of the known names.
@@ -54,6 +73,8 @@ macro_rules! names {
 
 names!(TicketStatus, "ticket status", Open => "open", Resolved => "resolved", Closed => "closed");
 names!(Author, "comment author", Byok => "byok", Customer => "customer", Operator => "operator");
+names!(AlertKind, "alert kind", ProviderIdentity => "provider_identity", RevocationsHeld => "revocations_held");
+names!(AlertStatus, "alert status", Open => "open", Resolved => "resolved");
 
 #[cfg(test)]
 mod tests {

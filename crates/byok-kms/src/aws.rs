@@ -317,4 +317,16 @@ impl KeyService for AwsKeyService {
     fn forget(&self, binding: &TenantBinding) {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(binding.role_arn.as_str());
     }
+
+    async fn caller_identity(&self) -> Result<String, AccessError> {
+        let out = self.sts.get_caller_identity().send().await.map_err(|e| {
+            let status = status_of(&e);
+            match classify(e, status, None) {
+                // Whatever STS refuses here is about the provider itself.
+                AccessError::Denied { message, .. } => AccessError::Provider { message },
+                other => other,
+            }
+        })?;
+        Ok(out.arn().unwrap_or_default().to_string())
+    }
 }

@@ -2,6 +2,12 @@
 //! *definitive* answer from AWS about the customer's own resources is a [`Denial`]; throttling,
 //! 5xx, timeouts, dropped connections and expired sessions are [`Fault`]s, and problems with
 //! the provider's own credentials are neither.
+//!
+//! A `Denial` here is still only a candidate: an STS `AccessDenied` can come from the
+//! provider's side too (its role deleted, an SCP, a session policy), so the monitor counts one
+//! only while the provider's canary passes, and only when it is specific to a few tenants.
+//! `KMSInvalidStateException` is not a denial at all: it also means "custom key store
+//! disconnected"; the key's state (DescribeKey) decides.
 
 use byok_domain::Region;
 
@@ -12,7 +18,7 @@ pub enum Denial {
     TrustPolicy,
     /// `DisabledException`.
     KeyDisabled,
-    /// `KMSInvalidStateException`: pending deletion (or another unusable state).
+    /// DescribeKey says `PendingDeletion`.
     KeyPendingDeletion,
     /// `NotFoundException`: deleted, or never in this region.
     KeyNotFound,
@@ -33,6 +39,10 @@ pub enum Fault {
     Network,
     /// The session expired between calls: assume again.
     ExpiredSession,
+    /// `KMSInvalidStateException`: the key cannot be used in its current state. Pending deletion
+    /// or disabled (then DescribeKey says so, and that is the denial), or a disconnected custom
+    /// key store (CloudHSM, XKS), which is the provider's outage, not the customer's decision.
+    KeyState,
 }
 
 /// Why access to a key failed.
@@ -82,7 +92,7 @@ impl AccessError {
         match code.unwrap_or_default() {
             "AccessDenied" => denied(Denial::TrustPolicy),
             "DisabledException" => denied(Denial::KeyDisabled),
-            "KMSInvalidStateException" => denied(Denial::KeyPendingDeletion),
+            "KMSInvalidStateException" => transient(Fault::KeyState),
             "NotFoundException" => denied(Denial::KeyNotFound),
             "AccessDeniedException" => denied(Denial::KeyPolicy),
             "IncorrectKeyException" => denied(Denial::IncorrectKey),
@@ -123,14 +133,7 @@ mod tests {
     fn classification() {
         let r: Region = "eu-west-1".parse().expect("region");
         let c = |code: &str, status| AccessError::from_code(Some(code), Some(status), String::new(), Some(r.clone()));
-        for code in [
-            "AccessDenied",
-            "DisabledException",
-            "KMSInvalidStateException",
-            "NotFoundException",
-            "AccessDeniedException",
-            "IncorrectKeyException",
-        ] {
+        for code in ["AccessDenied", "DisabledException", "NotFoundException", "AccessDeniedException", "IncorrectKeyException"] {
             assert!(c(code, 400).is_definitive(), "{code}");
         }
         for (code, status) in [
@@ -138,11 +141,14 @@ mod tests {
             ("Throttling", 400),
             ("KMSInternalException", 500),
             ("ExpiredTokenException", 400),
+            ("KMSInvalidStateException", 400),
             ("Whatever", 503),
         ] {
             assert!(c(code, status).is_transient(), "{code}");
         }
-        for code in ["UnrecognizedClientException", "SignatureDoesNotMatch", "InvalidCiphertextException", "ValidationException"] {
+        for code in
+            ["UnrecognizedClientException", "SignatureDoesNotMatch", "InvalidCiphertextException", "ValidationException", "SomethingNew"]
+        {
             let e = c(code, 400);
             assert!(!e.is_definitive() && !e.is_transient(), "{code}: never a revocation");
         }

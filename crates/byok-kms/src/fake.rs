@@ -84,4 +84,9 @@ impl KeyService for FakeKeyService {
     }
 
     fn forget(&self, _: &TenantBinding) {}
+
+    async fn caller_identity(&self) -> Result<String, AccessError> {
+        self.check(None)?;
+        Ok("arn:aws:sts::279766244153:assumed-role/Cryptor-OSB-Provider/byok-broker".into())
+    }
 }

@@ -34,6 +34,9 @@ pub enum Purpose {
     Restore,
     /// Verifying a new tenant's setup, and wrapping its first tenant key.
     Onboard,
+    /// Proving the provider's own identity works: the canary role in the provider's account,
+    /// assumed exactly the way customers' roles are.
+    Canary,
 }
 
 impl Purpose {
@@ -44,6 +47,7 @@ impl Purpose {
             Purpose::Probe => "probe",
             Purpose::Restore => "restore",
             Purpose::Onboard => "onboard",
+            Purpose::Canary => "canary",
         }
     }
 
@@ -53,6 +57,7 @@ impl Purpose {
             Purpose::Probe => "byok-probe",
             Purpose::Restore => "byok-restore",
             Purpose::Onboard => "byok-onboard",
+            Purpose::Canary => "byok-canary",
         }
     }
 }
@@ -166,4 +171,8 @@ pub trait KeyService: Send + Sync + std::fmt::Debug {
 
     /// Drops any reused session for the tenant (after a revocation).
     fn forget(&self, binding: &TenantBinding);
+
+    /// `GetCallerIdentity` with the provider's own credentials: the ARN AWS sees the provider
+    /// as (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION` for a role).
+    async fn caller_identity(&self) -> Result<String, AccessError>;
 }

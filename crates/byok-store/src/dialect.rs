@@ -104,6 +104,15 @@ impl Dialect {
         }
     }
 
+    /// The query for the database's own clock, shared by every node (unix seconds), where the
+    /// dialect has one worth trusting over a node's: PostgreSQL. SQLite is one node's file.
+    pub fn now_query(self) -> Option<&'static str> {
+        match self {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => Some("SELECT CAST(EXTRACT(EPOCH FROM now()) AS BIGINT)"),
+        }
+    }
+
     /// What must run after rows holding key material are deleted, so that no copy stays in the
     /// database's files. SQLite: `secure_delete` overwrote the rows; checkpointing the WAL
     /// removes the log's copy of the pages that held them.

@@ -15,7 +15,8 @@ pub mod dialect;
 pub mod sql;
 
 use async_trait::async_trait;
-use byok_domain::{Author, KeyArn, Region, Tenant, TenantBinding, TenantId, TicketStatus, Transition};
+use byok_domain::{AlertKind, AlertStatus, Author, KeyArn, Region, Tenant, TenantBinding, TenantId, TicketStatus, Transition};
+use time::OffsetDateTime;
 
 pub use dialect::Dialect;
 pub use sql::SqlStore;
@@ -82,6 +83,63 @@ pub struct AuditEntry {
 /// Builds the audit entry for the next sequence number after the given previous hash. Passed
 /// to the store so that an entry is chained and written in the very transaction it records.
 pub type Seal<'a> = &'a (dyn for<'p> Fn(i64, &'p str) -> AuditEntry + Send + Sync);
+
+/// An operator alert ("Provider identity failing: …").
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Alert {
+    pub id: i64,
+    pub kind: AlertKind,
+    pub title: String,
+    pub body: String,
+    pub status: AlertStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub opened_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// A revocation held for a person to release or dismiss.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    pub tenant: TenantId,
+    /// When the denial was seen: a release revokes as of then.
+    pub detected_at: OffsetDateTime,
+    /// JSON: what each region answered.
+    pub detail: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// Where a token came from: configured at start-up (`--operator-token`, `--service-token`;
+/// a new configured value retires the old one) or issued through the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenOrigin {
+    Configured,
+    Issued,
+}
+
+/// A token as stored (by the hash of its value, never the value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// The first 12 hex digits of the hash: enough to name it, useless to guess it.
+    pub id: String,
+    pub scope: TokenScope,
+    pub origin: TokenOrigin,
+    pub created_at: OffsetDateTime,
+    pub expires_at: Option<OffsetDateTime>,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl TokenRecord {
+    /// Whether the token opens anything at `now`.
+    pub fn valid_at(&self, now: OffsetDateTime) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| now < e)
+    }
+}
+
+/// The id a token is listed under.
+pub fn token_id(hash: &str) -> String {
+    hash.chars().take(12).collect()
+}
 
 /// What an API token may reach.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,9 +215,55 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn wrapped_keys(&self, id: &TenantId) -> Result<Vec<WrappedKey>, StoreError>;
 
     /// Records a token by the hex SHA-256 of its value.
-    async fn put_token(&self, hash: &str, scope: &TokenScope) -> Result<(), StoreError>;
+    async fn put_token(
+        &self,
+        hash: &str,
+        scope: &TokenScope,
+        origin: TokenOrigin,
+        at: OffsetDateTime,
+        expires_at: Option<OffsetDateTime>,
+    ) -> Result<TokenRecord, StoreError>;
 
-    async fn token_scope(&self, hash: &str) -> Result<Option<TokenScope>, StoreError>;
+    /// The token with this hash, revoked or expired ones included.
+    async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Every token, newest first.
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Revokes the token with this id; false if there is none (or it was already revoked).
+    async fn revoke_token(&self, id: &str, at: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// Revokes every live token of `scope` with `origin` except the one with hash `keep`;
+    /// returns how many.
+    async fn revoke_tokens_like(
+        &self,
+        scope: &TokenScope,
+        origin: TokenOrigin,
+        keep: Option<&str>,
+        at: OffsetDateTime,
+    ) -> Result<usize, StoreError>;
+
+    /// Opens an alert of `kind`, unless one is already open (then `None`): at most one open
+    /// alert per kind, whichever node asks.
+    async fn open_alert(&self, kind: AlertKind, title: &str, body: &str, at: OffsetDateTime) -> Result<Option<Alert>, StoreError>;
+
+    /// Resolves the open alert of `kind`, if any, and returns it.
+    async fn resolve_alert(&self, kind: AlertKind, at: OffsetDateTime) -> Result<Option<Alert>, StoreError>;
+
+    /// Alerts, newest first (open ones only when asked).
+    async fn alerts(&self, open_only: bool) -> Result<Vec<Alert>, StoreError>;
+
+    /// Holds a tenant's revocation; false if it is held already (the first detection stays).
+    async fn hold(&self, hold: &Hold) -> Result<bool, StoreError>;
+
+    async fn holds(&self) -> Result<Vec<Hold>, StoreError>;
+
+    /// Removes a hold (released, dismissed, or access works again) and returns it.
+    async fn remove_hold(&self, tenant: &TenantId) -> Result<Option<Hold>, StoreError>;
+
+    /// The database's own clock where every node shares it (PostgreSQL's `now()`); `None` for
+    /// a single-node store (SQLite), whose node's clock is the one that counts.
+    async fn now(&self) -> Result<Option<OffsetDateTime>, StoreError>;
 
     /// Opens a ticket with its first comment (by `byok`).
     async fn open_ticket(&self, tenant: &TenantId, title: &str, body: &str, at: time::OffsetDateTime) -> Result<Ticket, StoreError>;

@@ -4,12 +4,13 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use byok_domain::{Author, Event, Tenant, TenantBinding, TenantId, TenantState, TicketStatus, Transition};
+use byok_domain::{AlertKind, Author, Event, Tenant, TenantBinding, TenantId, TenantState, TicketStatus, Transition};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 use time::OffsetDateTime;
 
 use crate::dialect::Dialect;
+use crate::{Alert, Hold, TokenOrigin, TokenRecord, token_id};
 use crate::{AuditEntry, Comment, Seal, Store, StoreError, Ticket, TokenScope, WrappedKey};
 
 /// The SQL store.
@@ -115,6 +116,64 @@ fn contended(e: &sqlx::Error) -> bool {
         sqlx::Error::Database(db) => db.is_unique_violation() || db.message().contains("locked") || db.message().contains("busy"),
         _ => false,
     }
+}
+
+fn optional_time(row: &AnyRow, column: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+    let secs: Option<i64> = row.try_get(column)?;
+    secs.map(|s| OffsetDateTime::from_unix_timestamp(s).map_err(|e| corrupt(column, e))).transpose()
+}
+
+fn token_from_row(row: &AnyRow) -> Result<TokenRecord, StoreError> {
+    let hash: String = row.try_get("hash")?;
+    let scope: String = row.try_get("scope")?;
+    let tenant: Option<String> = row.try_get("tenant_id")?;
+    let scope = match (scope.as_str(), tenant) {
+        ("operator", _) => TokenScope::Operator,
+        ("service", _) => TokenScope::Service,
+        ("tenant", Some(id)) => TokenScope::TenantAdmin(id.parse().map_err(|e| corrupt("token", e))?),
+        (other, _) => return Err(corrupt("token", format!("unknown scope '{other}'"))),
+    };
+    let origin = match row.try_get::<String, _>("origin")?.as_str() {
+        "configured" => TokenOrigin::Configured,
+        "issued" => TokenOrigin::Issued,
+        other => return Err(corrupt("token", format!("unknown origin '{other}'"))),
+    };
+    Ok(TokenRecord {
+        id: token_id(&hash),
+        scope,
+        origin,
+        created_at: time_of(row, "created_at")?,
+        expires_at: optional_time(row, "expires_at")?,
+        revoked_at: optional_time(row, "revoked_at")?,
+    })
+}
+
+fn origin_name(origin: TokenOrigin) -> &'static str {
+    match origin {
+        TokenOrigin::Configured => "configured",
+        TokenOrigin::Issued => "issued",
+    }
+}
+
+fn alert_from_row(row: &AnyRow) -> Result<Alert, StoreError> {
+    Ok(Alert {
+        id: row.try_get("id")?,
+        kind: row.try_get::<String, _>("kind")?.parse().map_err(|e| corrupt("alert", e))?,
+        title: row.try_get("title")?,
+        body: row.try_get("body")?,
+        status: row.try_get::<String, _>("status")?.parse().map_err(|e| corrupt("alert", e))?,
+        opened_at: time_of(row, "opened_at")?,
+        updated_at: time_of(row, "updated_at")?,
+    })
+}
+
+fn hold_from_row(row: &AnyRow) -> Result<Hold, StoreError> {
+    Ok(Hold {
+        tenant: row.try_get::<String, _>("tenant_id")?.parse().map_err(|e| corrupt("hold", e))?,
+        detected_at: time_of(row, "detected_at")?,
+        detail: row.try_get("detail")?,
+        created_at: time_of(row, "created_at")?,
+    })
 }
 
 fn scope_parts(scope: &TokenScope) -> (&'static str, Option<String>) {
@@ -325,29 +384,142 @@ impl Store for SqlStore {
             .collect()
     }
 
-    async fn put_token(&self, hash: &str, scope: &TokenScope) -> Result<(), StoreError> {
+    async fn put_token(
+        &self,
+        hash: &str,
+        scope: &TokenScope,
+        origin: TokenOrigin,
+        at: OffsetDateTime,
+        expires_at: Option<OffsetDateTime>,
+    ) -> Result<TokenRecord, StoreError> {
         let (kind, tenant) = scope_parts(scope);
-        sqlx::query(self.sql("INSERT INTO tokens (hash, scope, tenant_id, created_at) VALUES (?, ?, ?, ?)"))
+        sqlx::query(self.sql("INSERT INTO tokens (hash, scope, tenant_id, created_at, expires_at, origin) VALUES (?, ?, ?, ?, ?, ?)"))
             .bind(hash)
             .bind(kind)
             .bind(tenant)
-            .bind(OffsetDateTime::now_utc().unix_timestamp())
+            .bind(at.unix_timestamp())
+            .bind(expires_at.map(OffsetDateTime::unix_timestamp))
+            .bind(origin_name(origin))
             .execute(&self.pool)
             .await?;
-        Ok(())
+        Ok(TokenRecord { id: token_id(hash), scope: scope.clone(), origin, created_at: at, expires_at, revoked_at: None })
     }
 
-    async fn token_scope(&self, hash: &str) -> Result<Option<TokenScope>, StoreError> {
-        let row = sqlx::query(self.sql("SELECT scope, tenant_id FROM tokens WHERE hash = ?")).bind(hash).fetch_optional(&self.pool).await?;
-        let Some(row) = row else { return Ok(None) };
-        let scope: String = row.try_get("scope")?;
-        let tenant: Option<String> = row.try_get("tenant_id")?;
-        match (scope.as_str(), tenant) {
-            ("operator", _) => Ok(Some(TokenScope::Operator)),
-            ("service", _) => Ok(Some(TokenScope::Service)),
-            ("tenant", Some(id)) => Ok(Some(TokenScope::TenantAdmin(id.parse().map_err(|e| corrupt("token", e))?))),
-            (other, _) => Err(corrupt("token", format!("unknown scope '{other}'"))),
+    async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let row = sqlx::query(self.sql("SELECT * FROM tokens WHERE hash = ?")).bind(hash).fetch_optional(&self.pool).await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM tokens ORDER BY created_at DESC, hash").fetch_all(&self.pool).await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn revoke_token(&self, id: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
+        if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(false);
         }
+        let pattern = format!("{id}%");
+        let done = sqlx::query(self.sql("UPDATE tokens SET revoked_at = ? WHERE hash LIKE ? AND revoked_at IS NULL"))
+            .bind(at.unix_timestamp())
+            .bind(pattern)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn revoke_tokens_like(
+        &self,
+        scope: &TokenScope,
+        origin: TokenOrigin,
+        keep: Option<&str>,
+        at: OffsetDateTime,
+    ) -> Result<usize, StoreError> {
+        let (kind, tenant) = scope_parts(scope);
+        let done = sqlx::query(self.sql(
+            "UPDATE tokens SET revoked_at = ? WHERE scope = ? AND COALESCE(tenant_id, '') = ? AND origin = ? AND hash <> ? AND revoked_at IS NULL",
+        ))
+        .bind(at.unix_timestamp())
+        .bind(kind)
+        .bind(tenant.unwrap_or_default())
+        .bind(origin_name(origin))
+        .bind(keep.unwrap_or_default())
+        .execute(&self.pool)
+        .await?;
+        Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
+    }
+
+    async fn open_alert(&self, kind: AlertKind, title: &str, body: &str, at: OffsetDateTime) -> Result<Option<Alert>, StoreError> {
+        let inserted = sqlx::query(
+            self.sql("INSERT INTO alerts (kind, title, body, status, opened_at, updated_at) VALUES (?, ?, ?, 'open', ?, ?) RETURNING *"),
+        )
+        .bind(kind.as_str())
+        .bind(title)
+        .bind(body)
+        .bind(at.unix_timestamp())
+        .bind(at.unix_timestamp())
+        .fetch_one(&self.pool)
+        .await;
+        match inserted {
+            Ok(row) => Ok(Some(alert_from_row(&row)?)),
+            // The unique index: one is open already.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn resolve_alert(&self, kind: AlertKind, at: OffsetDateTime) -> Result<Option<Alert>, StoreError> {
+        let row =
+            sqlx::query(self.sql("UPDATE alerts SET status = 'resolved', updated_at = ? WHERE kind = ? AND status = 'open' RETURNING *"))
+                .bind(at.unix_timestamp())
+                .bind(kind.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        row.as_ref().map(alert_from_row).transpose()
+    }
+
+    async fn alerts(&self, open_only: bool) -> Result<Vec<Alert>, StoreError> {
+        let rows = if open_only {
+            sqlx::query("SELECT * FROM alerts WHERE status = 'open' ORDER BY id DESC").fetch_all(&self.pool).await?
+        } else {
+            sqlx::query("SELECT * FROM alerts ORDER BY id DESC").fetch_all(&self.pool).await?
+        };
+        rows.iter().map(alert_from_row).collect()
+    }
+
+    async fn hold(&self, hold: &Hold) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(self.sql("INSERT INTO holds (tenant_id, detected_at, detail, created_at) VALUES (?, ?, ?, ?)"))
+            .bind(hold.tenant.as_str())
+            .bind(hold.detected_at.unix_timestamp())
+            .bind(&hold.detail)
+            .bind(hold.created_at.unix_timestamp())
+            .execute(&self.pool)
+            .await;
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn holds(&self) -> Result<Vec<Hold>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM holds ORDER BY detected_at, tenant_id").fetch_all(&self.pool).await?;
+        rows.iter().map(hold_from_row).collect()
+    }
+
+    async fn remove_hold(&self, tenant: &TenantId) -> Result<Option<Hold>, StoreError> {
+        let row = sqlx::query(self.sql("DELETE FROM holds WHERE tenant_id = ? RETURNING *"))
+            .bind(tenant.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(hold_from_row).transpose()
+    }
+
+    async fn now(&self) -> Result<Option<OffsetDateTime>, StoreError> {
+        let Some(query) = self.dialect.now_query() else { return Ok(None) };
+        let row = sqlx::query(query).fetch_one(&self.pool).await?;
+        let secs: i64 = row.try_get(0)?;
+        Ok(Some(OffsetDateTime::from_unix_timestamp(secs).map_err(|e| corrupt("the database clock", e))?))
     }
 
     async fn open_ticket(&self, tenant: &TenantId, title: &str, body: &str, at: OffsetDateTime) -> Result<Ticket, StoreError> {

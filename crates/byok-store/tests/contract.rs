@@ -1,7 +1,7 @@
 //! What every [`Store`] must do.
 
-use byok_domain::{Author, Event, RegionKey, Tenant, TenantBinding, TenantId, TenantState, TicketStatus};
-use byok_store::{Store, StoreError, TokenScope, WrappedKey};
+use byok_domain::{AlertKind, AlertStatus, Author, Event, RegionKey, Tenant, TenantBinding, TenantId, TenantState, TicketStatus};
+use byok_store::{Hold, Store, StoreError, TokenOrigin, TokenScope, WrappedKey};
 use time::{Duration, OffsetDateTime};
 
 fn tenant(id: &str) -> Tenant {
@@ -122,14 +122,58 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     assert_eq!((gone.state, gone.version), (destroyed, 4));
     assert!(store.wrapped_keys(&a.id).await.expect("keys").is_empty());
 
-    // Tokens by hash, with their scope.
-    store.put_token("aa11", &TokenScope::Operator).await.expect("token");
-    store.put_token("bb22", &TokenScope::Service).await.expect("token");
-    store.put_token("cc33", &TokenScope::TenantAdmin("beta".parse().expect("id"))).await.expect("token");
-    assert_eq!(store.token_scope("aa11").await.expect("scope"), Some(TokenScope::Operator));
-    assert_eq!(store.token_scope("bb22").await.expect("scope"), Some(TokenScope::Service));
-    assert_eq!(store.token_scope("cc33").await.expect("scope"), Some(TokenScope::TenantAdmin("beta".parse().expect("id"))));
-    assert_eq!(store.token_scope("dd44").await.expect("scope"), None);
+    // Tokens by hash, with their scope, origin, expiry and revocation.
+    let t0 = OffsetDateTime::from_unix_timestamp(1_800_000_200).expect("time");
+    let beta_admin = TokenScope::TenantAdmin("beta".parse().expect("id"));
+    let scope = |hash: &'static str| {
+        let store = store.clone();
+        async move { store.token(hash).await.expect("token").filter(|r| r.valid_at(t0 + Duration::minutes(1))).map(|r| r.scope) }
+    };
+    store.put_token("aa11aa11aa11aa11", &TokenScope::Operator, TokenOrigin::Configured, t0, None).await.expect("token");
+    store.put_token("bb22bb22bb22bb22", &TokenScope::Service, TokenOrigin::Configured, t0, None).await.expect("token");
+    let issued =
+        store.put_token("cc33cc33cc33cc33", &beta_admin, TokenOrigin::Issued, t0, Some(t0 + Duration::days(1))).await.expect("token");
+    assert_eq!(issued.id, "cc33cc33cc33");
+    assert_eq!(scope("aa11aa11aa11aa11").await, Some(TokenScope::Operator));
+    assert_eq!(scope("bb22bb22bb22bb22").await, Some(TokenScope::Service));
+    assert_eq!(scope("cc33cc33cc33cc33").await, Some(beta_admin.clone()));
+    assert_eq!(scope("dd44dd44dd44dd44").await, None);
+    let expiring = store.token("cc33cc33cc33cc33").await.expect("token").expect("there");
+    assert!(expiring.valid_at(t0 + Duration::hours(23)) && !expiring.valid_at(t0 + Duration::days(1)), "expires");
+    // A new configured operator token retires the old one; issued ones are untouched.
+    store.put_token("ee55ee55ee55ee55", &TokenScope::Operator, TokenOrigin::Configured, t0, None).await.expect("token");
+    assert_eq!(
+        store.revoke_tokens_like(&TokenScope::Operator, TokenOrigin::Configured, Some("ee55ee55ee55ee55"), t0).await.expect("retire"),
+        1
+    );
+    assert_eq!(scope("aa11aa11aa11aa11").await, None, "retired");
+    assert_eq!(scope("ee55ee55ee55ee55").await, Some(TokenScope::Operator));
+    // Revocation by id; an unknown or malformed id revokes nothing.
+    assert!(store.revoke_token("cc33cc33cc33", t0).await.expect("revoke"));
+    assert!(!store.revoke_token("cc33cc33cc33", t0).await.expect("again"), "already revoked");
+    assert!(!store.revoke_token("%", t0).await.expect("pattern"), "not a LIKE pattern");
+    assert_eq!(scope("cc33cc33cc33cc33").await, None);
+    assert_eq!(store.tokens().await.expect("list").len(), 4);
+
+    // Operator alerts: one open per kind, whoever asks; resolved, another may open.
+    let opened = store.open_alert(AlertKind::ProviderIdentity, "Provider identity failing: x", "body", t0).await.expect("open");
+    assert!(opened.is_some());
+    assert_eq!(store.open_alert(AlertKind::ProviderIdentity, "again", "body", t0).await.expect("open"), None, "opened once");
+    assert!(store.open_alert(AlertKind::RevocationsHeld, "held", "body", t0).await.expect("open").is_some(), "another kind");
+    assert_eq!(store.alerts(true).await.expect("alerts").len(), 2);
+    let resolved = store.resolve_alert(AlertKind::ProviderIdentity, t0).await.expect("resolve").expect("was open");
+    assert_eq!(resolved.status, AlertStatus::Resolved);
+    assert_eq!(store.resolve_alert(AlertKind::ProviderIdentity, t0).await.expect("resolve"), None);
+    assert!(store.open_alert(AlertKind::ProviderIdentity, "again", "body", t0).await.expect("open").is_some());
+    assert_eq!(store.alerts(false).await.expect("alerts").len(), 3);
+
+    // Holds: the first detection stays; removed once.
+    let hold = Hold { tenant: "beta".parse().expect("id"), detected_at: t0, detail: "[]".into(), created_at: t0 };
+    assert!(store.hold(&hold).await.expect("hold"));
+    assert!(!store.hold(&Hold { detected_at: t0 + Duration::hours(1), ..hold.clone() }).await.expect("again"));
+    assert_eq!(store.holds().await.expect("holds"), [hold.clone()]);
+    assert_eq!(store.remove_hold(&hold.tenant).await.expect("remove"), Some(hold.clone()));
+    assert_eq!(store.remove_hold(&hold.tenant).await.expect("remove"), None);
 
     // Tickets and their comments.
     let beta: TenantId = "beta".parse().expect("id");
@@ -192,5 +236,5 @@ pub async fn survives_reconnect<S: Store>(store: &S) {
     assert!(matches!(a.state, TenantState::Destroyed { .. }));
     assert_eq!(a.version, 4);
     assert_eq!(store.tenants().await.expect("list").len(), 2);
-    assert_eq!(store.token_scope("bb22").await.expect("scope"), Some(TokenScope::Service));
+    assert_eq!(store.token("bb22bb22bb22bb22").await.expect("token").map(|r| r.scope), Some(TokenScope::Service));
 }

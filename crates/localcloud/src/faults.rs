@@ -24,6 +24,34 @@ pub enum FaultKind {
     Error { status: u16 },
     /// Close the connection without answering.
     Drop,
+    /// Answer a definitive-looking refusal with this code, the way a provider-side fault looks
+    /// (an SCP or a session policy denying everyone, a disconnected custom key store).
+    Refuse { code: RefusalCode },
+}
+
+/// The codes a [`FaultKind::Refuse`] rule can answer, each with its HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefusalCode {
+    /// STS/IAM.
+    AccessDenied,
+    /// KMS.
+    AccessDeniedException,
+    KMSInvalidStateException,
+    DisabledException,
+    NotFoundException,
+}
+
+impl RefusalCode {
+    pub fn error(self, operation: &str) -> crate::error::AwsError {
+        let message = format!("refused by an injected fault ({operation})");
+        match self {
+            RefusalCode::AccessDenied => crate::error::AwsError::new("AccessDenied", 403, message),
+            RefusalCode::AccessDeniedException => crate::error::AwsError::new("AccessDeniedException", 400, message),
+            RefusalCode::KMSInvalidStateException => crate::error::AwsError::new("KMSInvalidStateException", 400, message),
+            RefusalCode::DisabledException => crate::error::AwsError::new("DisabledException", 400, message),
+            RefusalCode::NotFoundException => crate::error::AwsError::new("NotFoundException", 400, message),
+        }
+    }
 }
 
 /// A rule as submitted to `POST /_localcloud/faults`. (serde cannot deny unknown fields next to
@@ -51,7 +79,7 @@ pub struct FaultSpec {
 
 impl FaultSpec {
     /// Every field a submitted rule may have.
-    pub const FIELDS: [&'static str; 8] = ["service", "region", "operation", "kind", "ms", "status", "probability", "count"];
+    pub const FIELDS: [&'static str; 9] = ["service", "region", "operation", "kind", "ms", "status", "code", "probability", "count"];
 }
 
 /// A rule in force.

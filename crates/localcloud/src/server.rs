@@ -214,6 +214,7 @@ async fn aws(cloud: &Cloud, parts: &http::request::Parts, body: Bytes) -> Result
         Some(FaultKind::Error { status }) => {
             return Ok(protocol::error_response(service, &request_id, &AwsError::internal(service, status)));
         }
+        Some(FaultKind::Refuse { code }) => return Ok(protocol::error_response(service, &request_id, &code.error(&operation))),
     }
 
     let call = match auth::authenticate(cloud, service, &request, &request_id) {

@@ -1,0 +1,133 @@
+//! Held revocations: when one pass finds more new denials than the threshold allows, none of
+//! them is believed on its own. Each held tenant's cached key is purged (the customer's key may
+//! really be off), but no ticket goes to a customer and no deadline starts; a person releases a
+//! hold (the revocation then happens as of its first detection) or dismisses it. A held tenant
+//! whose access works again leaves the hold silently.
+
+use byok_domain::{AlertKind, TenantId};
+use byok_store::Hold;
+use serde_json::json;
+
+use crate::access::RegionResult;
+use crate::audit::{AuditEvent, TransitionReason};
+use crate::broker::Broker;
+use crate::error::BrokerError;
+
+/// A held revocation as the API shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HeldRevocation {
+    pub tenant: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub detected_at: time::OffsetDateTime,
+    /// What each region answered.
+    pub detail: serde_json::Value,
+}
+
+impl From<Hold> for HeldRevocation {
+    fn from(h: Hold) -> Self {
+        Self { tenant: h.tenant.to_string(), detected_at: h.detected_at, detail: serde_json::from_str(&h.detail).unwrap_or_default() }
+    }
+}
+
+impl Broker {
+    /// Holds these denials instead of revoking them, and alerts the operator once.
+    pub(crate) async fn hold_all(&self, denied: &[(TenantId, Vec<RegionResult>, time::OffsetDateTime)], active: usize) -> Vec<TenantId> {
+        let now = self.clock.now();
+        let mut held = Vec::new();
+        for (id, regions, detected_at) in denied {
+            self.cache.purge(id);
+            let detail = json!(regions.iter().map(|r| json!({ "region": r.region, "access": r.access })).collect::<Vec<_>>());
+            let hold = Hold { tenant: id.clone(), detected_at: *detected_at, detail: detail.to_string(), created_at: now };
+            match self.store.hold(&hold).await {
+                Ok(true) => {
+                    self.audit(Some(id), AuditEvent::Transition(TransitionReason::Held), json!({ "detected": detail })).await;
+                    held.push(id.clone());
+                }
+                Ok(false) => {}
+                Err(e) => tracing::error!(tenant = %id, error = %e, "could not record a held revocation"),
+            }
+        }
+        tracing::error!(
+            held = held.len(),
+            active,
+            "HELD: {} tenants were denied in one pass, more than the threshold allows; their revocations wait for a person (byok revocations list)",
+            denied.len()
+        );
+        let title = format!("Revocations held: {} tenants denied at once", denied.len());
+        let body = format!(
+            "{} of {active} active tenants gave definitive denials in the same pass while the provider's canary passed. That many at \
+             once is more likely a fault than {} customers deciding together, so none was revoked: no ticket, no deadline. Their cached \
+             keys were dropped. Look at `byok revocations list`, then release (revoke as of the detection) or dismiss each.",
+            denied.len(),
+            denied.len()
+        );
+        if let Err(e) = self.store.open_alert(AlertKind::RevocationsHeld, &title, &body, now).await {
+            tracing::error!(error = %e, "could not open the held revocations alert");
+        }
+        self.refresh_held_gauge().await;
+        held
+    }
+
+    /// Held revocations, oldest first.
+    pub async fn held_revocations(&self) -> Result<Vec<HeldRevocation>, BrokerError> {
+        Ok(self.store.holds().await?.into_iter().map(HeldRevocation::from).collect())
+    }
+
+    /// A person believes the denial: the tenant is revoked as of its first detection (its
+    /// deadline counts from then) and its customer gets the revocation ticket.
+    pub async fn release_hold(&self, id: &TenantId) -> Result<byok_domain::Tenant, BrokerError> {
+        let hold = self.store.remove_hold(id).await?.ok_or_else(|| BrokerError::NotHeld(id.clone()))?;
+        let detected: Vec<RegionResult> = serde_json::from_str::<Vec<serde_json::Value>>(&hold.detail)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|v| {
+                Some(RegionResult {
+                    region: v["region"].as_str()?.to_string(),
+                    access: serde_json::from_value(v["access"].clone()).ok()?,
+                    remedy: None,
+                })
+            })
+            .collect();
+        let revoked = self.revoke_detected(id, &detected, hold.detected_at).await;
+        self.after_hold_change().await;
+        revoked
+    }
+
+    /// A person does not believe the denial: the tenant stays active, nothing is revoked.
+    pub async fn dismiss_hold(&self, id: &TenantId) -> Result<(), BrokerError> {
+        self.store.remove_hold(id).await?.ok_or_else(|| BrokerError::NotHeld(id.clone()))?;
+        self.audit(Some(id), AuditEvent::Transition(TransitionReason::HoldDismissed), json!({})).await;
+        self.after_hold_change().await;
+        Ok(())
+    }
+
+    /// A held tenant whose access works again leaves the hold, silently for its customer.
+    pub(crate) async fn clear_hold(&self, id: &TenantId) {
+        match self.store.remove_hold(id).await {
+            Ok(Some(_)) => {
+                self.audit(Some(id), AuditEvent::Transition(TransitionReason::HoldCleared), json!({ "why": "access works again" })).await;
+                tracing::warn!(tenant = %id, "held revocation cleared: access works again");
+                self.after_hold_change().await;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(tenant = %id, error = %e, "could not clear a hold"),
+        }
+    }
+
+    async fn after_hold_change(&self) {
+        self.refresh_held_gauge().await;
+        if let Ok(holds) = self.store.holds().await {
+            if holds.is_empty() {
+                if let Err(e) = self.store.resolve_alert(AlertKind::RevocationsHeld, self.clock.now()).await {
+                    tracing::error!(error = %e, "could not resolve the held revocations alert");
+                }
+            }
+        }
+    }
+
+    pub(crate) async fn refresh_held_gauge(&self) {
+        if let Ok(holds) = self.store.holds().await {
+            self.metrics.revocations_held.set(i64::try_from(holds.len()).unwrap_or(i64::MAX));
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The provider's own identity, proven every pass before any denial may count: its credentials
+//! resolve, `GetCallerIdentity` names the expected role, and the canary — a role in the
+//! provider's own account that trusts the provider exactly as customers' roles do — is assumed
+//! the same way, with the same code, and really wraps and unwraps with its key.
+//!
+//! A failure is a **provider fault**: an outage that alerts the operator (an error log, the
+//! `byok_provider_healthy` gauge at 0, `/healthz` degraded, one open "Provider identity failing"
+//! alert), never a customer's revocation.
+
+use std::sync::RwLock;
+
+use byok_domain::{AlertKind, RegionKey, TenantBinding, TenantId};
+use byok_envelope::TenantKey;
+use byok_kms::{AccessError, Purpose};
+use time::OffsetDateTime;
+
+use crate::broker::Broker;
+use crate::config::CanaryConfig;
+
+/// What the node knows of the provider's identity.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ProviderHealth {
+    /// False after a failed check, until one passes.
+    pub healthy: bool,
+    /// Why not, when not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<OffsetDateTime>,
+    /// Since when it has been failing.
+    #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<OffsetDateTime>,
+}
+
+/// The node's record of the last provider check.
+#[derive(Debug, Default)]
+pub(crate) struct HealthCell(RwLock<ProviderHealth>);
+
+impl HealthCell {
+    pub(crate) fn get(&self) -> ProviderHealth {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, health: ProviderHealth) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = health;
+    }
+}
+
+/// The tenant id the canary's wrapped key is bound to (its encryption context).
+fn canary_tenant() -> Option<TenantId> {
+    "byok-canary".parse().ok()
+}
+
+/// Whether `caller` (a `GetCallerIdentity` ARN) is the provider's principal `expected` (a role
+/// ARN): the role itself, or a session of it.
+pub fn is_provider(caller: &str, expected: &byok_domain::RoleArn) -> bool {
+    let session_prefix = format!("arn:aws:sts::{}:assumed-role/{}/", expected.account(), expected.name());
+    caller == expected.as_str() || caller.starts_with(&session_prefix)
+}
+
+impl Broker {
+    /// The node's view of the provider's identity, as of the last check.
+    pub fn provider_health(&self) -> ProviderHealth {
+        self.provider_health.get()
+    }
+
+    /// Proves the provider's identity works now; on failure, alerts and returns why.
+    pub async fn check_provider(&self) -> Result<(), String> {
+        let result = self.prove_identity().await;
+        self.metrics.kms("ProviderCheck", &result);
+        let now = self.clock.now();
+        let before = self.provider_health.get();
+        match result {
+            Ok(()) => {
+                self.provider_health.set(ProviderHealth { healthy: true, reason: None, checked_at: Some(now), failing_since: None });
+                self.metrics.provider_healthy.set(1);
+                if !before.healthy && before.checked_at.is_some() {
+                    tracing::warn!("provider identity works again; decisions resume");
+                }
+                match self.store.resolve_alert(AlertKind::ProviderIdentity, now).await {
+                    Ok(Some(alert)) => tracing::warn!(alert = alert.id, "resolved: {}", alert.title),
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(error = %e, "could not resolve the provider identity alert"),
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                let failing_since = before.failing_since.or(Some(now));
+                self.provider_health.set(ProviderHealth {
+                    healthy: false,
+                    reason: Some(reason.clone()),
+                    checked_at: Some(now),
+                    failing_since,
+                });
+                self.metrics.provider_healthy.set(0);
+                tracing::error!(
+                    reason = %reason,
+                    "PROVIDER FAULT: the provider's own identity is failing; no tenant's access is judged until it works again (cached keys keep serving until their TTL)"
+                );
+                let title = format!("Provider identity failing: {reason}");
+                let body = format!(
+                    "The broker could not prove its own AWS identity works ({reason}). Until it does, no denial counts as a customer's \
+                     revocation: no tenant changes state, no customer ticket is opened, nothing is destroyed. Data is served from \
+                     cached keys until their TTL, then requests fail with key_service_unavailable. Check the provider role {} \
+                     (it exists, its credentials refresh, no SCP, permissions boundary or session policy denies it) and the canary.",
+                    self.config.provider_principal
+                );
+                if let Err(e) = self.store.open_alert(AlertKind::ProviderIdentity, &title, &body, now).await {
+                    tracing::error!(error = %e, "could not open the provider identity alert");
+                }
+                Err(reason)
+            }
+        }
+    }
+
+    async fn prove_identity(&self) -> Result<(), AccessError> {
+        let caller = self.kms.caller_identity().await?;
+        if !is_provider(&caller, &self.config.provider_principal) {
+            return Err(AccessError::Provider {
+                message: format!("the broker runs as {caller}, not as the provider principal {}", self.config.provider_principal),
+            });
+        }
+        match &self.config.canary {
+            Some(canary) => self.prove_canary(canary).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The canary, assumed and used exactly as a customer's role and key are.
+    async fn prove_canary(&self, canary: &CanaryConfig) -> Result<(), AccessError> {
+        let other = |message: &str| AccessError::Other { code: "Canary".into(), message: message.into() };
+        let tenant = canary_tenant().ok_or_else(|| other("the canary's tenant id does not parse"))?;
+        let account = canary.role_arn.account();
+        let mut binding = TenantBinding {
+            account,
+            role_arn: canary.role_arn.clone(),
+            external_id: canary.external_id.clone(),
+            keys: Vec::new(),
+            legacy_trust: false,
+        };
+        self.kms.assume_fresh(&binding, Purpose::Canary, true).await?;
+        let status = self.kms.describe_key(&binding, &canary.region, &canary.key, Purpose::Canary).await?;
+        if !status.enabled {
+            return Err(other(&format!("the canary key {} is {}", status.arn, status.state)));
+        }
+        let key_arn = status.arn.parse().map_err(|_| other(&format!("the canary key's ARN {} does not parse", status.arn)))?;
+        binding.keys.push(RegionKey { region: canary.region.clone(), key_arn });
+        let key = TenantKey::generate().ok_or_else(|| other("the system random number generator failed"))?;
+        let wrapped = self.kms.wrap(&binding, &canary.region, &tenant, &key, Purpose::Canary).await?;
+        let back = self.kms.unwrap(&binding, &canary.region, &tenant, &wrapped, Purpose::Canary).await?;
+        if back.expose() != key.expose() {
+            return Err(other("the canary key did not give back what it encrypted"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_provider_is_its_role_or_a_session_of_it() {
+        let role: byok_domain::RoleArn = "arn:aws:iam::279766244153:role/Cryptor-OSB-Provider".parse().expect("arn");
+        assert!(is_provider("arn:aws:iam::279766244153:role/Cryptor-OSB-Provider", &role));
+        assert!(is_provider("arn:aws:sts::279766244153:assumed-role/Cryptor-OSB-Provider/byok-broker", &role));
+        assert!(!is_provider("arn:aws:sts::279766244153:assumed-role/Cryptor-OSB-Provider-2/x", &role));
+        assert!(!is_provider("arn:aws:sts::111122223333:assumed-role/Cryptor-OSB-Provider/x", &role));
+        assert!(!is_provider("arn:aws:iam::279766244153:root", &role));
+    }
+}
