@@ -8,18 +8,21 @@
 //! - [`data`]: encrypt and decrypt bodies.
 //! - [`ticket`]: support tickets and comments.
 //! - [`audit`]: audit entries and the chain check.
+//! - [`operator`]: alerts, held revocations, API tokens, health.
 //! - [`error`]: the one error body every failure answers with.
 #![forbid(unsafe_code)]
 
 pub mod audit;
 pub mod data;
 pub mod error;
+pub mod operator;
 pub mod tenant;
 pub mod ticket;
 
 pub use audit::{AuditEntry, AuditPage, ChainCheck};
 pub use data::{DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse};
 pub use error::ErrorBody;
+pub use operator::{Alert, Health, HeldRevocation, NewTokenRequest, NewTokenResponse, TokenInfo, TokenKind};
 pub use tenant::{
     AddTenantRequest, DenialKind, Instructions, LastCheck, NewTenantResponse, RegionAccess, RegionCheck, RegionResult, RegionStatus,
     Restoration, TenantStatus, Verification,

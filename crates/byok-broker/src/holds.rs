@@ -13,20 +13,10 @@ use crate::audit::{AuditEvent, TransitionReason};
 use crate::broker::Broker;
 use crate::error::BrokerError;
 
-/// A held revocation as the API shows it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct HeldRevocation {
-    pub tenant: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub detected_at: time::OffsetDateTime,
-    /// What each region answered.
-    pub detail: serde_json::Value,
-}
+pub use byok_api::HeldRevocation;
 
-impl From<Hold> for HeldRevocation {
-    fn from(h: Hold) -> Self {
-        Self { tenant: h.tenant.to_string(), detected_at: h.detected_at, detail: serde_json::from_str(&h.detail).unwrap_or_default() }
-    }
+fn held(h: Hold) -> HeldRevocation {
+    HeldRevocation { tenant: h.tenant.to_string(), detected_at: h.detected_at, detail: serde_json::from_str(&h.detail).unwrap_or_default() }
 }
 
 impl Broker {
@@ -68,9 +58,14 @@ impl Broker {
         held
     }
 
+    /// Operator alerts, newest first (open ones only when asked).
+    pub async fn alerts(&self, open_only: bool) -> Result<Vec<byok_store::Alert>, BrokerError> {
+        Ok(self.store.alerts(open_only).await?)
+    }
+
     /// Held revocations, oldest first.
     pub async fn held_revocations(&self) -> Result<Vec<HeldRevocation>, BrokerError> {
-        Ok(self.store.holds().await?.into_iter().map(HeldRevocation::from).collect())
+        Ok(self.store.holds().await?.into_iter().map(held).collect())
     }
 
     /// A person believes the denial: the tenant is revoked as of its first detection (its

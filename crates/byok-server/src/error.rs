@@ -63,6 +63,8 @@ impl ApiError {
             ApiError::Broker(e) => match e {
                 B::UnknownTenant(_) => (StatusCode::NOT_FOUND, "unknown_tenant", e.to_string(), none),
                 B::UnknownTicket(_) => (StatusCode::NOT_FOUND, "unknown_ticket", e.to_string(), none),
+                B::NotHeld(_) => (StatusCode::NOT_FOUND, "not_held", e.to_string(), none),
+                B::UnknownToken(_) => (StatusCode::NOT_FOUND, "unknown_token", e.to_string(), none),
                 B::TenantExists(_) => (StatusCode::CONFLICT, "tenant_exists", e.to_string(), none),
                 B::NotActive { .. } => (StatusCode::CONFLICT, "tenant_not_active", e.to_string(), none),
                 B::Revoked { deadline, .. } => {

@@ -3,7 +3,8 @@
 //! # Layout
 //! - [`app`]: the router from one [`AppState`]; [`serve`] binds it with graceful shutdown.
 //! - [`routes`]: one module per feature: `data` (encrypt/decrypt), `tenants` (operator and
-//!   tenant admin), `tickets` (support tickets), `ops` (health, metrics, OpenAPI).
+//!   tenant admin), `tickets` (support tickets), `operator` (alerts, held revocations, tokens),
+//!   `ops` (health, metrics, OpenAPI).
 //! - [`auth`]: bearer tokens and their scopes; no scope reaches another tenant's anything.
 //! - [`error`]: the one place that knows HTTP status codes.
 //! - [`metrics`]: request counts and latencies by route and status.
@@ -54,6 +55,7 @@ pub fn app(state: AppState, body_limit: usize) -> Router {
         .merge(routes::data::router())
         .merge(routes::tenants::router())
         .merge(routes::tickets::router())
+        .merge(routes::operator::router())
         .merge(routes::ops::router())
         .fallback(routes::ops::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))

@@ -48,10 +48,26 @@ impl HttpMetrics {
     }
 }
 
+/// The method as a label from a fixed set, so that a client sending made-up methods cannot
+/// grow the metrics without bound (routes are already bounded: matched paths or `unmatched`).
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
-    let method = request.method().to_string();
+    let method = method_label(request.method()).to_string();
     let response = next.run(request).await;
     state.metrics.requests.get_or_create(&RouteLabels { method, route: route.clone(), status: response.status().as_u16() }).inc();
     state.metrics.latency.get_or_create(&RouteOnly { route }).observe(started.elapsed().as_secs_f64());

@@ -52,3 +52,28 @@ pub fn audit_entry(e: byok_store::AuditEntry) -> byok_api::AuditEntry {
         hash: e.hash,
     }
 }
+
+pub fn alert(a: byok_store::Alert) -> byok_api::Alert {
+    byok_api::Alert { id: a.id, kind: a.kind, title: a.title, body: a.body, status: a.status, opened_at: a.opened_at, updated_at: a.updated_at }
+}
+
+pub fn token(t: byok_store::TokenRecord) -> byok_api::TokenInfo {
+    let (kind, tenant) = match t.scope {
+        byok_store::TokenScope::Operator => (byok_api::TokenKind::Operator, None),
+        byok_store::TokenScope::Service => (byok_api::TokenKind::Service, None),
+        byok_store::TokenScope::TenantAdmin(id) => (byok_api::TokenKind::TenantAdmin, Some(id.to_string())),
+    };
+    let origin = match t.origin {
+        byok_store::TokenOrigin::Configured => "configured",
+        byok_store::TokenOrigin::Issued => "issued",
+    };
+    byok_api::TokenInfo {
+        id: t.id,
+        kind,
+        tenant,
+        origin: origin.to_string(),
+        created_at: t.created_at,
+        expires_at: t.expires_at,
+        revoked_at: t.revoked_at,
+    }
+}

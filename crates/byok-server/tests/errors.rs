@@ -32,6 +32,8 @@ async fn every_broker_error_has_its_status_and_code() {
     let cases: Vec<(BrokerError, u16, &str)> = vec![
         (BrokerError::UnknownTenant(id.clone()), 404, "unknown_tenant"),
         (BrokerError::UnknownTicket(7), 404, "unknown_ticket"),
+        (BrokerError::NotHeld(id.clone()), 404, "not_held"),
+        (BrokerError::UnknownToken("abc".into()), 404, "unknown_token"),
         (BrokerError::TenantExists(id.clone()), 409, "tenant_exists"),
         (BrokerError::NotActive { tenant: id.clone(), state: "onboarding" }, 409, "tenant_not_active"),
         (BrokerError::Revoked { tenant: id.clone(), deadline: at }, 403, "tenant_keys_revoked"),
@@ -155,6 +157,8 @@ fn every_error_code_is_in_the_openapi_document() {
         "key_access_denied",
         "invalid_ciphertext",
         "invalid_state",
+        "not_held",
+        "unknown_token",
         "conflict",
         "internal",
     ] {
@@ -203,4 +207,18 @@ fn the_openapi_schemas_hold_the_api_types_fields() {
     covered(&serde_json::to_value(&status).expect("json"), &schemas["TenantStatus"], "TenantStatus");
     let error = byok_api::ErrorBody { error: "tenant_keys_revoked".into(), message: "m".into(), deadline: Some("d".into()) };
     covered(&serde_json::to_value(&error).expect("json"), &schemas["Error"], "Error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_methods_do_not_grow_the_metrics() {
+    let w = world().await;
+    for n in 0..5 {
+        let request = Request::builder().method(format!("BREW{n}").as_str()).uri("/healthz").body(Body::empty()).expect("req");
+        raw(&w.router, request).await;
+    }
+    let metrics = Request::get("/metrics").body(Body::empty()).expect("req");
+    let response = tower::ServiceExt::oneshot(w.router.clone(), metrics).await.expect("metrics");
+    let text = String::from_utf8(response.into_body().collect().await.expect("body").to_bytes().to_vec()).expect("utf-8");
+    assert!(!text.contains("BREW"), "{text}");
+    assert!(text.contains("method=\"other\""), "{text}");
 }

@@ -5,6 +5,7 @@
 
 mod errors;
 mod scopes;
+mod tokens;
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ pub const SERVICE: &str = "byok_svc_test";
 /// A broker with two active tenants, `acme` and `beta`, and their admin tokens.
 pub struct World {
     pub broker: Arc<Broker>,
+    pub store: Arc<SqlStore>,
     pub kms: Arc<FakeKeyService>,
     pub router: axum::Router,
     pub acme_admin: String,
@@ -41,7 +43,7 @@ pub async fn world() -> World {
     let mut config = BrokerConfig::new("arn:aws:iam::279766244153:role/Cryptor-OSB-Provider".parse().expect("arn"));
     // The double lets any role be assumed, with or without the external id.
     config.allow_legacy_trust = true;
-    let broker = Arc::new(Broker::new(config, store, kms.clone(), clock));
+    let broker = Arc::new(Broker::new(config, store.clone(), kms.clone(), clock));
     broker.register_token(OPERATOR, TokenScope::Operator).await.expect("operator");
     broker.register_token(SERVICE, TokenScope::Service).await.expect("service");
     let mut admins = Vec::new();
@@ -54,7 +56,14 @@ pub async fn world() -> World {
     let router = app(AppState::new(broker.clone()), DEFAULT_BODY_LIMIT);
     let beta_admin = admins.pop().expect("beta");
     let acme_admin = admins.pop().expect("acme");
-    World { broker, kms, router, acme_admin, beta_admin, _dir: dir }
+    World { broker, store, kms, router, acme_admin, beta_admin, _dir: dir }
+}
+
+impl World {
+    /// The store, for a second node.
+    pub fn broker_store(&self) -> Arc<SqlStore> {
+        self.store.clone()
+    }
 }
 
 /// One request through the router: status and JSON body (`null` if none or not JSON).

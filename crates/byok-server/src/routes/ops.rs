@@ -5,7 +5,7 @@ use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::json;
+use byok_api::Health;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -17,8 +17,21 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/healthz", get(health)).route("/metrics", get(metrics)).route("/openapi.json", get(openapi))
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+/// `ok`, or `degraded` with the reason while the provider's own identity fails or revocations
+/// wait for a person. Always 200: a degraded node still serves cached keys, and every node
+/// shares the provider's identity, so a load balancer gains nothing by dropping one.
+async fn health(State(state): State<AppState>) -> Json<Health> {
+    let provider = state.broker.provider_health();
+    let held = state.broker.metrics.revocations_held.get();
+    let provider_failing = !provider.healthy && provider.checked_at.is_some();
+    let status = if provider_failing || held > 0 { "degraded" } else { "ok" };
+    Json(Health {
+        status: status.into(),
+        provider_healthy: !provider_failing,
+        provider_problem: provider.reason,
+        provider_failing_since: provider.failing_since,
+        revocations_held: held,
+    })
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

@@ -1,0 +1,97 @@
+//! The operator's own views: alerts, held revocations, API tokens.
+
+use byok_domain::{AlertKind, AlertStatus};
+use serde::{Deserialize, Serialize};
+
+/// An operator alert ("Provider identity failing: …", "Revocations held: …").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    pub id: i64,
+    pub kind: AlertKind,
+    pub title: String,
+    pub body: String,
+    pub status: AlertStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub opened_at: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: time::OffsetDateTime,
+}
+
+/// A revocation held for a person to release or dismiss.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeldRevocation {
+    pub tenant: String,
+    /// When the denial was first seen: a release revokes as of then.
+    #[serde(with = "time::serde::rfc3339")]
+    pub detected_at: time::OffsetDateTime,
+    /// What each region answered.
+    pub detail: serde_json::Value,
+}
+
+/// Which kind of token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    Operator,
+    Service,
+    TenantAdmin,
+}
+
+/// A token as listed (never its value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub kind: TokenKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// `configured` (from `byok serve`'s flags) or `issued` (through the API).
+    pub origin: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<time::OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<time::OffsetDateTime>,
+}
+
+/// `POST /v1/tokens`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTokenRequest {
+    pub kind: TokenKind,
+    /// With `tenant_admin`: whose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Valid for this many days; until revoked when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_days: Option<u32>,
+    /// Revoke every other issued token of the same kind (and tenant) at once: a reissue.
+    #[serde(default)]
+    pub replace: bool,
+}
+
+/// The answer to `POST /v1/tokens`: the value is shown this once.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct NewTokenResponse {
+    pub token: String,
+    pub info: TokenInfo,
+}
+
+impl std::fmt::Debug for NewTokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewTokenResponse").field("token", &"** redacted **").field("info", &self.info).finish()
+    }
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok`, or `degraded` while the provider's identity fails or revocations are held.
+    pub status: String,
+    pub provider_healthy: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_problem: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub provider_failing_since: Option<time::OffsetDateTime>,
+    pub revocations_held: i64,
+}
