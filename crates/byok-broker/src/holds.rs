@@ -26,6 +26,10 @@ impl Broker {
         let mut held = Vec::new();
         for (id, regions, detected_at) in denied {
             self.cache.purge(id);
+            // A reused data-path session outlives a trust-policy change: forget it too.
+            if let Ok(tenant) = self.tenant(id).await {
+                self.kms.forget(&tenant.binding);
+            }
             let detail = json!(regions.iter().map(|r| json!({ "region": r.region, "access": r.access })).collect::<Vec<_>>());
             let hold = Hold { tenant: id.clone(), detected_at: *detected_at, detail: detail.to_string(), created_at: now };
             match self.store.hold(&hold).await {

@@ -15,6 +15,16 @@ use time::{Duration, OffsetDateTime};
 
 const ROLE: &str = "byok-key-management";
 
+/// The broker's canary settings for the test kit's canary.
+pub fn canary_config(c: &byok_testkit::Canary) -> byok_broker::CanaryConfig {
+    byok_broker::CanaryConfig {
+        role_arn: c.role_arn.parse().expect("arn"),
+        external_id: c.external_id.parse().expect("external id"),
+        key: c.key.clone(),
+        region: c.region.parse().expect("region"),
+    }
+}
+
 struct World {
     cloud: Cloud,
     broker: Arc<Broker>,
@@ -37,7 +47,8 @@ async fn world(location: &str) -> World {
     kms_config.max_attempts = 1;
     kms_config.call_timeout = StdDuration::from_millis(700);
     let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
-    let config = BrokerConfig::new(cloud.provider_role_arn.parse().expect("arn"));
+    let mut config = BrokerConfig::new(cloud.provider_role_arn.parse().expect("arn"));
+    config.canary = Some(canary_config(&cloud.canary().await));
     let broker = Arc::new(Broker::new(config, store.clone(), Arc::new(AwsKeyService::new(kms_config)), clock.clone()));
     let customer = cloud.customer("customer").await;
     let tenant: TenantId = "acme".parse().expect("id");

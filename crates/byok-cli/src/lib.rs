@@ -64,6 +64,28 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Revocations held for a person (too many tenants denied at once): list, release, dismiss.
+    Revocations {
+        #[command(flatten)]
+        api: client::ApiArgs,
+        #[command(subcommand)]
+        command: RevocationsCommand,
+    },
+    /// API tokens: list, create (or reissue), revoke.
+    Token {
+        #[command(flatten)]
+        api: client::ApiArgs,
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// The operator's alerts (provider identity failing, revocations held).
+    Alerts {
+        #[command(flatten)]
+        api: client::ApiArgs,
+        /// Open ones only.
+        #[arg(long)]
+        open: bool,
+    },
     /// Support tickets: list, show, comment.
     Ticket {
         #[command(flatten)]
@@ -106,6 +128,38 @@ enum AuditCommand {
     },
     /// Check the whole chain; fails if an entry was edited, reordered or deleted.
     Verify,
+}
+
+#[derive(Debug, Subcommand)]
+enum RevocationsCommand {
+    /// Held revocations, oldest first.
+    List,
+    /// Believe the denial: revoke as of its detection; the customer's ticket opens.
+    Release { tenant: String },
+    /// Do not believe it: the tenant stays active.
+    Dismiss { tenant: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Every token (never a value).
+    List,
+    /// Issue a token; prints its value once.
+    Create {
+        /// operator, service or tenant_admin.
+        #[arg(long)]
+        kind: String,
+        /// With tenant_admin: whose.
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        /// Revoke the other issued tokens of this kind (and tenant): a reissue.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Revoke a token by id (it stops working on every node within 5 s).
+    Revoke { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +213,9 @@ impl Cli {
             | Command::Localcloud { .. }
             | Command::Tenant { .. }
             | Command::Ticket { .. }
+            | Command::Revocations { .. }
+            | Command::Token { .. }
+            | Command::Alerts { .. }
             | Command::Audit { .. }
             | Command::Encrypt { .. }
             | Command::Decrypt { .. } => "info",
@@ -195,6 +252,22 @@ async fn command(command: Command) -> Result<(), CliError> {
         Command::Tenant { api, command } => tenant(Client::new(&api)?, command).await,
         Command::Ticket { api, command } => ticket(Client::new(&api)?, command).await,
         Command::Audit { api, command } => audit(Client::new(&api)?, command).await,
+        Command::Revocations { api, command } => revocations(Client::new(&api)?, command).await,
+        Command::Token { api, command } => token(Client::new(&api)?, command).await,
+        Command::Alerts { api, open } => {
+            let alerts: Vec<api::Alert> = Client::new(&api)?.get(&format!("/v1/alerts?open={open}")).await?;
+            for a in alerts {
+                println!(
+                    "#{} [{}] {} (opened {}, updated {})",
+                    a.id,
+                    status_name(&a.status),
+                    a.title,
+                    rfc3339(a.opened_at),
+                    rfc3339(a.updated_at)
+                );
+            }
+            Ok(())
+        }
         Command::Encrypt { api, tenant, context, text } => {
             let plaintext = match text {
                 Some(t) => t.into_bytes(),
@@ -349,6 +422,79 @@ async fn ticket(client: Client, command: TicketCommand) -> Result<(), CliError> 
                 }
                 None => println!("comment added"),
             }
+            Ok(())
+        }
+    }
+}
+
+fn status_name(s: &impl serde::Serialize) -> String {
+    serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+async fn revocations(client: Client, command: RevocationsCommand) -> Result<(), CliError> {
+    match command {
+        RevocationsCommand::List => {
+            let held: Vec<api::HeldRevocation> = client.get("/v1/revocations/held").await?;
+            if held.is_empty() {
+                println!("no revocation is held");
+            }
+            for h in held {
+                println!("{} detected {}: {}", h.tenant, rfc3339(h.detected_at), h.detail);
+            }
+            Ok(())
+        }
+        RevocationsCommand::Release { tenant } => {
+            let status: api::TenantStatus = client.call("POST", &format!("/v1/revocations/held/{tenant}/release"), None::<&()>).await?;
+            println!("tenant {tenant} is {}: its customer has the revocation ticket", status.state.name());
+            Ok(())
+        }
+        RevocationsCommand::Dismiss { tenant } => {
+            let answer = client.send("POST", &format!("/v1/revocations/held/{tenant}/dismiss"), None::<&()>).await?;
+            if answer.status != 204 {
+                return Err(answer.error());
+            }
+            println!("dismissed: tenant {tenant} stays active");
+            Ok(())
+        }
+    }
+}
+
+async fn token(client: Client, command: TokenCommand) -> Result<(), CliError> {
+    match command {
+        TokenCommand::List => {
+            let tokens: Vec<api::TokenInfo> = client.get("/v1/tokens").await?;
+            for t in tokens {
+                let state = match (t.revoked_at, t.expires_at) {
+                    (Some(at), _) => format!("revoked {}", rfc3339(at)),
+                    (None, Some(at)) => format!("expires {}", rfc3339(at)),
+                    (None, None) => "live".to_string(),
+                };
+                println!(
+                    "{} {:<12} {:<10} {:<10} created {} {state}",
+                    t.id,
+                    status_name(&t.kind),
+                    t.tenant.unwrap_or_default(),
+                    t.origin,
+                    rfc3339(t.created_at)
+                );
+            }
+            Ok(())
+        }
+        TokenCommand::Create { kind, tenant, expires_in_days, replace } => {
+            let kind: api::TokenKind = serde_json::from_value(serde_json::Value::String(kind.clone()))
+                .map_err(|_| CliError::Config(format!("--kind is operator, service or tenant_admin, not {kind}")))?;
+            let request = api::NewTokenRequest { kind, tenant, expires_in_days, replace };
+            let issued: api::NewTokenResponse = client.call("POST", "/v1/tokens", Some(&request)).await?;
+            eprintln!("token {} issued; its value, shown once:", issued.info.id);
+            println!("{}", issued.token);
+            Ok(())
+        }
+        TokenCommand::Revoke { id } => {
+            let answer = client.send("DELETE", &format!("/v1/tokens/{id}"), None::<&()>).await?;
+            if answer.status != 204 {
+                return Err(answer.error());
+            }
+            println!("token {id} revoked");
             Ok(())
         }
     }

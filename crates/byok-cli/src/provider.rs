@@ -152,6 +152,132 @@ pub async fn signed_request(
     Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
 }
 
+/// The canary in a localcloud: a role `byok-canary` in the provider's account that trusts the
+/// provider role with an external id (kept in `DATA_DIR/canary.json`), and a key with the
+/// alias `key` in `region`. Idempotent across restarts.
+pub async fn ensure_localcloud_canary(
+    endpoint: &str,
+    data_dir: &Path,
+    provider_role_arn: &str,
+    key: &str,
+    region: &byok_domain::Region,
+) -> Result<byok_broker::CanaryConfig, CliError> {
+    #[derive(Serialize, Deserialize)]
+    struct Canary {
+        role_arn: String,
+        external_id: String,
+    }
+    let account: ProviderAccount = serde_json::from_slice(
+        &std::fs::read(data_dir.join("provider-account.json")).map_err(CliError::io("cannot read the provider account"))?,
+    )
+    .map_err(|e| CliError::Config(format!("the provider account file is unreadable: {e}")))?;
+    let path = data_dir.join("canary.json");
+    let canary: Canary = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| CliError::Config(format!("{} is unreadable: {e}", path.display())))?,
+        Err(_) => {
+            let external_id = byok_broker::tokens::generate("canary")
+                .ok_or_else(|| CliError::Config("the system random number generator failed".into()))?
+                .chars()
+                .take(40)
+                .collect::<String>();
+            let canary = Canary { role_arn: format!("arn:aws:iam::{}:role/byok-canary", account.account_id), external_id };
+            write_private(&path, &serde_json::to_vec_pretty(&canary).map_err(|e| CliError::Config(e.to_string()))?)?;
+            canary
+        }
+    };
+    let trust = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "ByokCanary",
+            "Effect": "Allow",
+            "Principal": { "AWS": provider_role_arn },
+            "Action": "sts:AssumeRole",
+            "Condition": { "StringEquals": { "sts:ExternalId": canary.external_id } }
+        }]
+    })
+    .to_string();
+    let body = form(&[
+        ("Action", "CreateRole"),
+        ("Version", "2010-05-08"),
+        ("RoleName", "byok-canary"),
+        ("Description", "byok: the provider's canary, assumed each monitor pass"),
+        ("AssumeRolePolicyDocument", &trust),
+    ]);
+    let (status, xml) = signed_post(endpoint, &account, "iam", "us-east-1", body.into_bytes()).await?;
+    if status != 200 && !xml.contains("<Code>EntityAlreadyExists</Code>") {
+        return Err(CliError::LocalcloudRefused { what: "the canary role".into(), status, answer: xml });
+    }
+    let (status, _) = kms_call(endpoint, &account, region.as_str(), "DescribeKey", &json!({ "KeyId": key })).await?;
+    if status != 200 {
+        let (status, created) =
+            kms_call(endpoint, &account, region.as_str(), "CreateKey", &json!({ "Description": "byok canary" })).await?;
+        let key_id: serde_json::Value = serde_json::from_str(&created).unwrap_or_default();
+        let key_id = key_id["KeyMetadata"]["KeyId"].as_str().unwrap_or_default().to_string();
+        if status != 200 || key_id.is_empty() {
+            return Err(CliError::LocalcloudRefused { what: "the canary key".into(), status, answer: created });
+        }
+        let (status, answer) =
+            kms_call(endpoint, &account, region.as_str(), "CreateAlias", &json!({ "AliasName": key, "TargetKeyId": key_id })).await?;
+        if status != 200 {
+            return Err(CliError::LocalcloudRefused { what: "the canary key's alias".into(), status, answer });
+        }
+    }
+    Ok(byok_broker::CanaryConfig {
+        role_arn: canary.role_arn.parse()?,
+        external_id: canary.external_id.parse()?,
+        key: key.to_string(),
+        region: region.clone(),
+    })
+}
+
+/// A KMS call signed with the provider account's root keys; the status and body text.
+async fn kms_call(
+    endpoint: &str,
+    account: &ProviderAccount,
+    region: &str,
+    operation: &str,
+    input: &serde_json::Value,
+) -> Result<(u16, String), CliError> {
+    let target = format!("TrentService.{operation}");
+    let signer = localcloud::sigv4::Signer {
+        access_key_id: &account.access_key_id,
+        secret: &account.secret_access_key,
+        session_token: None,
+        region,
+        service: "kms",
+    };
+    let headers = [("x-amz-target", target.as_str()), ("content-type", "application/x-amz-json-1.1")];
+    signed_request(endpoint, &signer, &headers, input.to_string().into_bytes()).await
+}
+
+/// Makes `dir` (created if missing) readable by its owner only.
+pub fn private_dir(dir: &Path) -> Result<(), CliError> {
+    std::fs::create_dir_all(dir).map_err(CliError::io(format!("cannot create {}", dir.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(CliError::io(format!("cannot restrict {}", dir.display())))?;
+    }
+    Ok(())
+}
+
+/// Creates `path` readable by its owner only if it does not exist (SQLite then gives its WAL
+/// and shared-memory files the same mode).
+pub fn private_file(path: &Path) -> Result<(), CliError> {
+    if path.exists() {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path).map(|_| ()).map_err(CliError::io(format!("cannot create {}", path.display())))
+}
+
 /// Writes a file only the owner can read.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     use std::io::Write;

@@ -70,9 +70,31 @@ pub struct ServeArgs {
     /// How often every (tenant, region) is probed, in seconds (1 or more) [default: 60].
     #[arg(long, env = "BYOK_MONITOR_INTERVAL_SECONDS")]
     pub monitor_interval_seconds: Option<u64>,
-    /// Consecutive definitive denials needed to revoke [default: 1].
+    /// Consecutive definitive denials needed to revoke; 2 means a first denial is confirmed by
+    /// an immediate fresh re-probe [default: 2].
     #[arg(long, env = "BYOK_CONFIRMATIONS")]
     pub confirmations: Option<u32>,
+    /// The provider's canary role (real AWS; created in localcloud): a role in the provider's
+    /// account trusting the provider with --canary-external-id, proven each pass before any
+    /// denial counts.
+    #[arg(long, env = "BYOK_CANARY_ROLE_ARN")]
+    pub canary_role_arn: Option<String>,
+    /// The external id in the canary role's trust policy (real AWS).
+    #[arg(long, env = "BYOK_CANARY_EXTERNAL_ID", hide_env_values = true)]
+    pub canary_external_id: Option<String>,
+    /// The canary's KMS key, an ARN or an alias in the canary role's account [default: alias/byok-canary].
+    #[arg(long, env = "BYOK_CANARY_KEY")]
+    pub canary_key: Option<String>,
+    /// The canary key's region [default: us-east-1].
+    #[arg(long, env = "BYOK_CANARY_REGION")]
+    pub canary_region: Option<byok_domain::Region>,
+    /// New denials in one pass above this many tenants (and above --max-revocations-percent of
+    /// the active ones) are held for a person instead of revoked [default: 3].
+    #[arg(long, env = "BYOK_MAX_REVOCATIONS_PER_PASS")]
+    pub max_revocations_per_pass: Option<usize>,
+    /// See --max-revocations-per-pass [default: 5].
+    #[arg(long, env = "BYOK_MAX_REVOCATIONS_PERCENT")]
+    pub max_revocations_percent: Option<f64>,
     /// Days from revocation to destruction [default: 15].
     #[arg(long, env = "BYOK_GRACE_DAYS")]
     pub grace_days: Option<u32>,
@@ -108,8 +130,8 @@ pub enum Aws {
     Embedded(SocketAddr),
     /// A localcloud already running at this URL.
     Endpoint(String),
-    /// Real AWS.
-    Real { provider_role_arn: String },
+    /// Real AWS, with the canary the operator set up there.
+    Real { provider_role_arn: String, canary: byok_broker::CanaryConfig },
 }
 
 /// Validated parameters.
@@ -126,6 +148,9 @@ pub struct ServeParams {
     pub allow_legacy_trust: bool,
     pub monitor_interval: Duration,
     pub confirmations: u32,
+    pub hold_threshold: byok_broker::HoldThreshold,
+    pub canary_key: String,
+    pub canary_region: byok_domain::Region,
     pub grace_days: u32,
     pub max_body: usize,
     pub operator_token: Option<Zeroizing<String>>,
@@ -168,6 +193,26 @@ impl ServeParams {
                     .provider_role_arn
                     .or(file.provider_role_arn)
                     .ok_or_else(|| CliError::Config("--real-aws needs --provider-role-arn: the role the broker runs as".into()))?,
+                canary: byok_broker::CanaryConfig {
+                    role_arn: args
+                        .canary_role_arn
+                        .clone()
+                        .or(file.canary_role_arn.clone())
+                        .ok_or_else(|| {
+                            CliError::Config(
+                                "--real-aws needs --canary-role-arn: a role in the provider's account that trusts the provider with an external id, proven before any denial counts".into(),
+                            )
+                        })?
+                        .parse()?,
+                    external_id: args
+                        .canary_external_id
+                        .clone()
+                        .or(file.canary_external_id.clone())
+                        .ok_or_else(|| CliError::Config("--real-aws needs --canary-external-id (the canary role's sts:ExternalId)".into()))?
+                        .parse()?,
+                    key: args.canary_key.clone().or(file.canary_key.clone()).unwrap_or_else(|| "alias/byok-canary".into()),
+                    region: args.canary_region.clone().or(file.canary_region.clone()).unwrap_or_else(default_canary_region),
+                },
             },
             (None, false) => {
                 Aws::Embedded(args.localcloud_listen.or(file.localcloud_listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 4566))))
@@ -198,7 +243,16 @@ impl ServeParams {
             cache_ttl: Duration::from_secs(cache_ttl),
             allow_legacy_trust: args.allow_legacy_trust || file.allow_legacy_trust,
             monitor_interval: Duration::from_secs(monitor_interval),
-            confirmations: args.confirmations.or(file.confirmations).unwrap_or(1).max(1),
+            confirmations: args.confirmations.or(file.confirmations).unwrap_or(2).max(1),
+            hold_threshold: byok_broker::HoldThreshold {
+                tenants: args.max_revocations_per_pass.or(file.max_revocations_per_pass).unwrap_or(3),
+                percent: match args.max_revocations_percent.or(file.max_revocations_percent).unwrap_or(5.0) {
+                    p if (0.0..=100.0).contains(&p) => p,
+                    p => return Err(CliError::Config(format!("--max-revocations-percent is 0 to 100, not {p}"))),
+                },
+            },
+            canary_key: args.canary_key.or(file.canary_key).unwrap_or_else(|| "alias/byok-canary".into()),
+            canary_region: args.canary_region.or(file.canary_region).unwrap_or_else(default_canary_region),
             grace_days,
             max_body: args.max_body.or(file.max_body).unwrap_or(byok_server::DEFAULT_BODY_LIMIT),
             operator_token: args.operator_token.or(file.operator_token).map(Zeroizing::new),
@@ -211,6 +265,10 @@ impl ServeParams {
             data_dir,
         })
     }
+}
+
+fn default_canary_region() -> byok_domain::Region {
+    byok_domain::Region::us_east_1()
 }
 
 /// The broker's clock: the wall clock. Debug builds (tests) also read
@@ -290,7 +348,10 @@ fn token(
 
 /// Starts everything; returns once the API is listening.
 pub async fn start(params: ServeParams) -> Result<Running, CliError> {
-    std::fs::create_dir_all(&params.data_dir).map_err(CliError::io(format!("cannot create {}", params.data_dir.display())))?;
+    provider::private_dir(&params.data_dir)?;
+    if let Some(path) = params.store_url.strip_prefix("sqlite://").and_then(|rest| rest.split('?').next()) {
+        provider::private_file(std::path::Path::new(path))?;
+    }
     let (localcloud, aws_endpoint) = match &params.aws {
         Aws::Embedded(addr) => {
             let cloud = localcloud::Cloud::open(Some(&params.data_dir.join("localcloud"))).map_err(CliError::LocalcloudStart)?;
@@ -303,19 +364,24 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
         Aws::Endpoint(url) => (None, Some(url.clone())),
         Aws::Real { .. } => (None, None),
     };
-    let (credentials, provider_role_arn) = match (&params.aws, &aws_endpoint) {
-        (Aws::Real { provider_role_arn }, _) => {
+    let (credentials, provider_role_arn, canary) = match (&params.aws, &aws_endpoint) {
+        (Aws::Real { provider_role_arn, canary }, _) => {
             let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
             let credentials = config
                 .credentials_provider()
                 .ok_or_else(|| CliError::Config("no AWS credentials found for the provider (instance profile, environment, …)".into()))?;
-            (credentials, provider_role_arn.clone())
+            (credentials, provider_role_arn.clone(), canary.clone())
         }
         (_, Some(endpoint)) => {
             let role_arn =
                 provider::ensure_localcloud_provider(endpoint, &params.data_dir, &params.provider_account_id, &params.provider_role)
                     .await?;
-            (SharedCredentialsProvider::new(LocalcloudRoleCredentials { endpoint: endpoint.clone(), role_arn: role_arn.clone() }), role_arn)
+            let canary =
+                provider::ensure_localcloud_canary(endpoint, &params.data_dir, &role_arn, &params.canary_key, &params.canary_region)
+                    .await?;
+            let credentials =
+                SharedCredentialsProvider::new(LocalcloudRoleCredentials { endpoint: endpoint.clone(), role_arn: role_arn.clone() });
+            (credentials, role_arn, canary)
         }
         (_, None) => return Err(CliError::Config("no AWS endpoint".into())),
     };
@@ -329,6 +395,8 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
     config.allow_legacy_trust = params.allow_legacy_trust;
     config.monitor_interval = params.monitor_interval;
     config.confirmations = params.confirmations;
+    config.hold_threshold = params.hold_threshold;
+    config.canary = Some(canary);
     config.grace_period = time::Duration::days(i64::from(params.grace_days));
     let broker = Arc::new(Broker::new(config, Arc::new(store), Arc::new(kms), params.clock.clone()));
     let operator_token = token(params.operator_token, &params.data_dir, "operator", "byok_op")?;

@@ -106,6 +106,13 @@ impl std::str::FromStr for AccountId {
     }
 }
 
+impl Region {
+    /// `us-east-1`: where account-wide things default to (STS's global endpoint, the canary).
+    pub fn us_east_1() -> Self {
+        Self("us-east-1".to_string())
+    }
+}
+
 impl std::str::FromStr for Region {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, IdError> {

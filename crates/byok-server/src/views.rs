@@ -54,7 +54,15 @@ pub fn audit_entry(e: byok_store::AuditEntry) -> byok_api::AuditEntry {
 }
 
 pub fn alert(a: byok_store::Alert) -> byok_api::Alert {
-    byok_api::Alert { id: a.id, kind: a.kind, title: a.title, body: a.body, status: a.status, opened_at: a.opened_at, updated_at: a.updated_at }
+    byok_api::Alert {
+        id: a.id,
+        kind: a.kind,
+        title: a.title,
+        body: a.body,
+        status: a.status,
+        opened_at: a.opened_at,
+        updated_at: a.updated_at,
+    }
 }
 
 pub fn token(t: byok_store::TokenRecord) -> byok_api::TokenInfo {

@@ -24,8 +24,7 @@ async fn issued_listed_expired_revoked_and_reissued() {
     let other_node = Arc::new(Broker::new(config, store, w.kms.clone(), clock.clone()));
     let other = app(AppState::new(other_node), DEFAULT_BODY_LIMIT);
 
-    let (status, issued) =
-        call(r, Some(OPERATOR), "POST", "/v1/tokens", Some(json!({ "kind": "service", "expires_in_days": 1 }))).await;
+    let (status, issued) = call(r, Some(OPERATOR), "POST", "/v1/tokens", Some(json!({ "kind": "service", "expires_in_days": 1 }))).await;
     assert_eq!(status, StatusCode::CREATED, "{issued}");
     let token = issued["token"].as_str().expect("token").to_string();
     let id = issued["info"]["id"].as_str().expect("id").to_string();
@@ -51,7 +50,10 @@ async fn issued_listed_expired_revoked_and_reissued() {
     assert_eq!(call(r, Some(OPERATOR), "DELETE", &format!("/v1/tokens/{fresh_id}"), None).await.0, StatusCode::NO_CONTENT);
     assert_eq!(call(r, Some(&fresh_token), "POST", "/v1/tenants/acme/encrypt", Some(encrypt.clone())).await.0, StatusCode::UNAUTHORIZED);
     tokio::time::sleep(Duration::from_millis(350)).await;
-    assert_eq!(call(&other, Some(&fresh_token), "POST", "/v1/tenants/acme/encrypt", Some(encrypt.clone())).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        call(&other, Some(&fresh_token), "POST", "/v1/tenants/acme/encrypt", Some(encrypt.clone())).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(call(r, Some(OPERATOR), "DELETE", &format!("/v1/tokens/{fresh_id}"), None).await.0, StatusCode::NOT_FOUND);
 
     // A tenant admin token reissued: the old one stops, the new one reads its tenant only.
@@ -84,5 +86,9 @@ async fn a_changed_configured_token_retires_the_old_one() {
     w.broker.register_token("byok_op_second", byok_store::TokenScope::Operator).await.expect("register");
     assert_eq!(call(&w.router, Some(OPERATOR), "GET", "/v1/tenants", None).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(call(&w.router, Some("byok_op_second"), "GET", "/v1/tenants", None).await.0, StatusCode::OK);
-    assert_eq!(call(&w.router, Some(crate::SERVICE), "POST", "/v1/tenants/acme/encrypt", Some(json!({ "plaintext": "" }))).await.0, StatusCode::OK, "the service token is another scope");
+    assert_eq!(
+        call(&w.router, Some(crate::SERVICE), "POST", "/v1/tenants/acme/encrypt", Some(json!({ "plaintext": "" }))).await.0,
+        StatusCode::OK,
+        "the service token is another scope"
+    );
 }

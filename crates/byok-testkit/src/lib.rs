@@ -31,6 +31,18 @@ pub struct Cloud {
     pub dir: tempfile::TempDir,
     pub provider_account: String,
     pub provider_role_arn: String,
+    /// The provider account's root keys (to break the provider's own setup in tests).
+    pub provider: Creds,
+}
+
+/// The provider's canary in localcloud, as the broker is configured with it.
+#[derive(Debug, Clone)]
+pub struct Canary {
+    pub role_arn: String,
+    pub external_id: String,
+    /// The key's alias.
+    pub key: String,
+    pub region: String,
 }
 
 impl Cloud {
@@ -49,7 +61,36 @@ impl Cloud {
             &["iam", "create-role", "--role-name", PROVIDER_ROLE, "--assume-role-policy-document", trust],
         )
         .await;
-        Self { provider_role_arn: format!("arn:aws:iam::{}:role/{PROVIDER_ROLE}", provider.0), provider_account: provider.0, running, dir }
+        Self {
+            provider_role_arn: format!("arn:aws:iam::{}:role/{PROVIDER_ROLE}", provider.0),
+            provider_account: provider.0,
+            provider: provider.1,
+            running,
+            dir,
+        }
+    }
+
+    /// The aws CLI as the provider account's root.
+    pub async fn provider_aws(&self, region: &str, args: &[&str]) -> Value {
+        aws_ok(&self.endpoint(), &self.provider, region, args).await
+    }
+
+    /// Creates the provider's canary: a role `byok-canary` in the provider's account that trusts
+    /// the provider role with an external id, and a key `alias/byok-canary` in us-east-1.
+    pub async fn canary(&self) -> Canary {
+        let external_id = "canary-external-id-0001";
+        let trust = trust_policy("Allow", &self.provider_role_arn, Some(external_id));
+        self.provider_aws("us-east-1", &["iam", "create-role", "--role-name", "byok-canary", "--assume-role-policy-document", &trust])
+            .await;
+        let key = self.provider_aws("us-east-1", &["kms", "create-key", "--description", "byok canary"]).await;
+        let key_id = key["KeyMetadata"]["KeyId"].as_str().expect("key id").to_string();
+        self.provider_aws("us-east-1", &["kms", "create-alias", "--alias-name", "alias/byok-canary", "--target-key-id", &key_id]).await;
+        Canary {
+            role_arn: format!("arn:aws:iam::{}:role/byok-canary", self.provider_account),
+            external_id: external_id.into(),
+            key: "alias/byok-canary".into(),
+            region: "us-east-1".into(),
+        }
     }
 
     pub fn endpoint(&self) -> String {
