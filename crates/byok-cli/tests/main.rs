@@ -6,6 +6,7 @@
 mod config;
 mod crash;
 mod demo;
+mod never_fooled;
 mod onboarding;
 mod revocation;
 mod support;
