@@ -34,7 +34,14 @@ fn outcome(region: &Region, result: Result<(), AccessError>, role_name: &str) ->
     let access = match result {
         Ok(()) => RegionAccess::Ok,
         Err(AccessError::Denied { denial, message, .. }) => RegionAccess::Denied { denial: denial_kind(denial), message },
-        Err(other) => RegionAccess::Unknown { message: other.to_string() },
+        Err(transient @ AccessError::Transient { .. }) => RegionAccess::Unknown { message: transient.to_string() },
+        // An answer that is neither a denial nor a known fault (an unknown code, the provider's
+        // credentials refused, a wrapped key that does not decrypt): never a revocation, and
+        // worth a person's look.
+        Err(other) => {
+            tracing::error!(region = %region, error = %other, "unexpected AWS answer while checking access: not a denial, not revoking");
+            RegionAccess::Unknown { message: other.to_string() }
+        }
     };
     let remedy = match &access {
         RegionAccess::Denied { denial, .. } => Some(remedy::restore_step(*denial, region.as_str(), role_name)),

@@ -97,6 +97,15 @@ async fn a_trust_deny_alone_revokes_though_keys_stay_enabled_and_old_sessions_li
     assert!(matches!(w.broker.decrypt(&w.tenant, b"r1", &record).await, Err(BrokerError::Revoked { .. })), "refused from that instant");
     let check = w.broker.last_check(&w.tenant).expect("checked");
     assert!(check.regions.iter().all(|r| r.remedy.as_deref().is_some_and(|m| m.contains("steps 3-8"))), "{check:?}");
+
+    // The customer "restores" with a trust policy that no longer requires the external id: every
+    // region works, yet restoration is refused and says which condition is missing.
+    w.customer.set_trust(ROLE, "Allow", &w.cloud.provider_role_arn, None).await;
+    let refused = w.broker.restore(&w.tenant).await.expect("restore");
+    assert!(!refused.restored, "{refused:?}");
+    assert!(refused.missing.iter().any(|m| m.starts_with("IAM:") && m.contains("sts:ExternalId")), "{refused:?}");
+    w.trust("Allow").await;
+    assert!(w.broker.restore(&w.tenant).await.expect("restore").restored);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

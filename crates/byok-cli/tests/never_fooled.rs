@@ -32,6 +32,14 @@ async fn a_provider_fault_alerts_the_operator_and_revokes_no_one() {
     run_setup(&b, &creds, added["instructions"]["commands"].as_str().expect("commands"), dir.path()).await;
     assert_eq!(api(&b, Some(&op), "POST", "/v1/tenants/acme/verify", None).await.0, 200);
     assert!(until(Duration::from_secs(10), async || api(&b, None, "GET", "/healthz", None).await.1["status"] == "ok").await);
+    // The data directory and the store are the owner's alone.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join("data")), 0o700);
+        assert_eq!(mode(&dir.path().join("data/byok.db")), 0o600);
+    }
 
     let ep = endpoint(&b);
     let fault = json!({ "service": "sts", "operation": "AssumeRole", "kind": "refuse", "code": "AccessDenied" });
@@ -71,6 +79,39 @@ async fn a_provider_fault_alerts_the_operator_and_revokes_no_one() {
     let (_, all) = api(&b, Some(&op), "GET", "/v1/alerts", None).await;
     assert_eq!(all.as_array().map(Vec::len), Some(1), "{all}");
     assert_eq!(all[0]["status"], Value::from("resolved"));
+
+    // The provider role's own trust policy edited to deny EC2: after a restart the broker cannot
+    // get its credentials at all. Still an outage, not a revocation; fixed, it recovers.
+    let data = dir.path().join("data");
+    let provider: Value = serde_json::from_slice(&std::fs::read(data.join("provider-account.json")).expect("provider")).expect("json");
+    let root = byok_testkit::Creds {
+        access_key_id: provider["access_key_id"].as_str().expect("key").into(),
+        secret_access_key: provider["secret_access_key"].as_str().expect("secret").into(),
+        session_token: None,
+    };
+    let ec2 = |effect: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"{effect}","Principal":{{"Service":"ec2.amazonaws.com"}},"Action":"sts:AssumeRole"}}]}}"#
+        )
+    };
+    let set_trust = async |effect: &str| {
+        let policy = ec2(effect);
+        let args = ["iam", "update-assume-role-policy", "--role-name", "Cryptor-OSB-Provider", "--policy-document", policy.as_str()];
+        byok_testkit::aws_ok(&ep, &root, "us-east-1", &args).await;
+    };
+    set_trust("Deny").await;
+    let localcloud_addr = b.localcloud.as_ref().expect("embedded").addr;
+    b.stop().await.expect("stop");
+    let b =
+        crate::support::restart_with(&data, localcloud_addr, ServeArgs { monitor_interval_seconds: Some(1), ..ServeArgs::default() }).await;
+    let degraded = until(Duration::from_secs(15), async || api(&b, None, "GET", "/healthz", None).await.1["status"] == "degraded").await;
+    assert!(degraded, "healthz never said degraded without provider credentials");
+    let (_, tenant) = api(&b, Some(&op), "GET", "/v1/tenants/acme", None).await;
+    assert_eq!(tenant["state"], "active", "{tenant}");
+    assert_eq!(api(&b, Some(&op), "GET", "/v1/tickets", None).await.1, json!([]));
+    set_trust("Allow").await;
+    let cleared = until(Duration::from_secs(15), async || api(&b, None, "GET", "/healthz", None).await.1["status"] == "ok").await;
+    assert!(cleared, "healthz stayed degraded once the provider's credentials came back");
     b.stop().await.expect("stop");
 }
 

@@ -24,11 +24,16 @@ pub async fn start_with(data_dir: &Path, args: ServeArgs) -> Running {
 
 /// Restarts on the same data directory, with the embedded localcloud at the same address.
 pub async fn restart(data_dir: &Path, localcloud: std::net::SocketAddr) -> Running {
+    restart_with(data_dir, localcloud, ServeArgs::default()).await
+}
+
+/// [`restart`] with more settings.
+pub async fn restart_with(data_dir: &Path, localcloud: std::net::SocketAddr, args: ServeArgs) -> Running {
     let args = ServeArgs {
         listen: Some("127.0.0.1:0".parse().expect("addr")),
         data_dir: Some(data_dir.to_path_buf()),
         localcloud_listen: Some(localcloud),
-        ..ServeArgs::default()
+        ..args
     };
     serve::start(ServeParams::from_args(args).expect("params")).await.expect("byok serve again")
 }

@@ -178,6 +178,16 @@ fn role_credentials(cloud: &Cloud, req: RoleCredentialsRequest) -> HttpResponse 
     else {
         return error(StatusCode::NOT_FOUND, "not_found", format!("no role {}", req.role_arn));
     };
+    // As on AWS, an instance profile's credentials come only for a role that trusts EC2.
+    let trusts_ec2 = crate::policy::Policy::parse(&role.trust_policy, crate::policy::PolicyKind::Trust, |_| true)
+        .is_ok_and(|p| p.service_may_assume("ec2.amazonaws.com"));
+    if !trusts_ec2 {
+        return error(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            format!("the trust policy of {} does not let ec2.amazonaws.com assume it", req.role_arn),
+        );
+    }
     let expires = cloud.clock.now().unix_timestamp() + duration;
     let session_name = req.session_name.unwrap_or_else(|| "localcloud-instance".into());
     let claims = SessionClaims::for_role(role, &session_name, expires, false);

@@ -82,6 +82,9 @@ pub struct Policy {
 struct Statement {
     effect: Effect,
     principals: Option<Principals>,
+    /// The `Service` principals named (`ec2.amazonaws.com`): who may assume a role for an
+    /// instance profile.
+    services: Vec<String>,
     not_principal: bool,
     actions: Vec<String>,
     not_action: bool,
@@ -187,6 +190,26 @@ impl Policy {
         if allowed { Decision::Allow } else { Decision::ImplicitDeny }
     }
 
+    /// Whether a trust policy lets an AWS service (`ec2.amazonaws.com`, for an instance
+    /// profile) assume the role: an unconditional Allow naming the service (or everyone), and
+    /// no Deny naming it (or everyone), whatever that Deny's conditions.
+    pub fn service_may_assume(&self, service: &str) -> bool {
+        let names = |st: &Statement| matches!(st.principals, Some(Principals::Everyone)) || st.services.iter().any(|s| s == service);
+        let acts = |st: &Statement| {
+            let listed = st.actions.iter().any(|a| wildcard_match(&a.to_ascii_lowercase(), "sts:assumerole"));
+            listed != st.not_action
+        };
+        let mut allowed = false;
+        for st in self.statements.iter().filter(|st| !st.not_principal && names(st) && acts(st)) {
+            match st.effect {
+                Effect::Deny => return false,
+                Effect::Allow if st.conditions.is_empty() => allowed = true,
+                Effect::Allow => {}
+            }
+        }
+        allowed
+    }
+
     /// Whether the policy grants the caller's own account root (so that, with no identity
     /// policies modelled, every principal of that account is allowed what the root is).
     pub fn evaluate_with_account_delegation(&self, ctx: &RequestContext<'_>, key_account: &str) -> Decision {
@@ -268,7 +291,8 @@ fn parse_statement(value: &Value, kind: PolicyKind, principal_exists: &impl Fn(&
         }
         Some(_) => return Err(PolicyError("Syntax errors in policy. Condition must be an object".into())),
     };
-    Ok(Statement { effect, principals, not_principal, actions, not_action, resources, conditions })
+    let services = principal_value.and_then(|v| v.get("Service")).map(|v| string_list(v, "Service")).transpose()?.unwrap_or_default();
+    Ok(Statement { effect, principals, services, not_principal, actions, not_action, resources, conditions })
 }
 
 fn parse_operator(name: &str) -> Result<(StringOp, bool, bool), PolicyError> {

@@ -46,6 +46,21 @@ async fn authentication_failures_use_each_services_codes() {
         assert!(xml.contains(&format!("<Code>{code_want}</Code>")), "{xml}");
     }
 
+    // Instance-profile credentials only for a role that trusts EC2, as on AWS.
+    let other = create_role(&ep, &acct.root, "not-for-ec2").await;
+    let deny_ec2 = r#"{"Statement":[{"Effect":"Deny","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let (status, xml) = query(
+        &ep,
+        &acct.root,
+        "iam",
+        "us-east-1",
+        &[("Action", "UpdateAssumeRolePolicy"), ("Version", "2010-05-08"), ("RoleName", "not-for-ec2"), ("PolicyDocument", deny_ec2)],
+    )
+    .await;
+    assert_eq!(status, 200, "{xml}");
+    let (status, body) = admin(&ep, "POST", "/_localcloud/role-credentials", Some(json!({ "role_arn": other }))).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")), "{body}");
+
     // A role session: tampered token, then an expired one (the clock moved past its end).
     let role_arn = create_role(&ep, &acct.root, "app").await;
     let session = role_credentials(&ep, &role_arn).await;
