@@ -13,6 +13,11 @@
 //! | `GET /_localcloud/clock` | | `{"now","offset_seconds"}` |
 //! | `POST /_localcloud/clock` | `{"offset_seconds"}` or `{"advance_seconds"}` | the clock |
 //! | `GET /_localcloud/trail` | `?since=SEQ&event=NAME&account=ID&limit=N` | JSON lines |
+//!
+//! These endpoints mint credentials and move the clock, so they answer the local machine only
+//! ([`guard`]): a peer that is not loopback, a request with an `Origin` (a web page), a `Host`
+//! that is not a loopback name (DNS rebinding), or a write that is not `application/json` (a
+//! cross-site form post) is refused; with `--admin-token` a bearer token is required too.
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response, StatusCode};
@@ -48,6 +53,63 @@ fn admin_error(e: AdminError) -> HttpResponse {
             error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the change could not be saved; see the localcloud log")
         }
     }
+}
+
+/// Why an admin request was turned away.
+#[derive(Debug)]
+pub struct Refusal {
+    pub status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl Refusal {
+    pub fn response(self) -> HttpResponse {
+        error(self.status, self.code, self.message)
+    }
+}
+
+/// Whether this request may reach the admin endpoints at all.
+pub fn guard(cloud: &Cloud, peer: std::net::SocketAddr, method: &Method, headers: &http::HeaderMap) -> Result<(), Refusal> {
+    let error = |status, code, message: String| Refusal { status, code, message };
+    if !peer.ip().is_loopback() && !peer.ip().to_canonical().is_loopback() {
+        return Err(error(StatusCode::FORBIDDEN, "forbidden", "the /_localcloud endpoints answer the local machine only".into()));
+    }
+    if headers.contains_key(http::header::ORIGIN) {
+        return Err(error(StatusCode::FORBIDDEN, "forbidden", "the /_localcloud endpoints do not answer web pages (Origin header)".into()));
+    }
+    let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    if !is_loopback_host(host) {
+        return Err(error(StatusCode::FORBIDDEN, "forbidden", format!("Host '{host}' is not a loopback name")));
+    }
+    if *method != Method::GET && *method != Method::HEAD && *method != Method::DELETE {
+        let json = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+        if !json {
+            return Err(error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "admin writes are application/json".into()));
+        }
+    }
+    let bearer = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if !cloud.admin_token_ok(bearer) {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this localcloud requires its admin token (Authorization: Bearer …)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `localhost`, `127.x.y.z` or `[::1]`, with or without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or_default()
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, port)| if port.bytes().all(|b| b.is_ascii_digit()) { name } else { host })
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, String> {
@@ -144,9 +206,10 @@ pub async fn handle(cloud: &Cloud, method: &Method, path: &str, query: &str, bod
             Ok(ClockRequest { offset_seconds: Some(o), advance_seconds: None }) => {
                 cloud.set_clock_offset(o).map_or_else(admin_error, |()| clock(cloud))
             }
-            Ok(ClockRequest { offset_seconds: None, advance_seconds: Some(a) }) => {
-                cloud.set_clock_offset(cloud.clock.offset() + a).map_or_else(admin_error, |()| clock(cloud))
-            }
+            Ok(ClockRequest { offset_seconds: None, advance_seconds: Some(a) }) => match cloud.clock.offset().checked_add(a) {
+                Some(offset) => cloud.set_clock_offset(offset).map_or_else(admin_error, |()| clock(cloud)),
+                None => error(StatusCode::BAD_REQUEST, "invalid_request", "advance_seconds is out of range"),
+            },
             Ok(_) => error(StatusCode::BAD_REQUEST, "invalid_request", "give exactly one of offset_seconds and advance_seconds"),
         },
         (&Method::GET, "/trail") => trail(cloud, query),
@@ -234,4 +297,47 @@ fn trail(cloud: &Cloud, query: &str) -> HttpResponse {
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(http::header::HeaderName::from_bytes(k.as_bytes()).expect("name"), HeaderValue::from_str(v).expect("value"));
+        }
+        h
+    }
+
+    #[test]
+    fn only_the_local_machine_reaches_the_admin_endpoints() {
+        let cloud = Cloud::open(None).expect("cloud");
+        let local: std::net::SocketAddr = "127.0.0.1:5000".parse().expect("addr");
+        let ok = headers(&[("host", "127.0.0.1:4566"), ("content-type", "application/json")]);
+        assert!(guard(&cloud, local, &Method::POST, &ok).is_ok());
+        assert!(guard(&cloud, "[::1]:5000".parse().expect("addr"), &Method::GET, &headers(&[("host", "[::1]:4566")])).is_ok());
+        assert!(guard(&cloud, local, &Method::GET, &headers(&[("host", "localhost")])).is_ok());
+        // A peer on the network, handed to the guard as the server would.
+        for peer in ["10.0.0.5:5000", "192.168.1.20:5000", "[2001:db8::1]:5000"] {
+            let refused = guard(&cloud, peer.parse().expect("addr"), &Method::POST, &ok).expect_err(peer);
+            assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        }
+        // A web page: its Origin, a rebound host name, a form post.
+        let page = headers(&[("host", "127.0.0.1:4566"), ("origin", "https://evil.example"), ("content-type", "application/json")]);
+        assert_eq!(guard(&cloud, local, &Method::POST, &page).expect_err("origin").status, StatusCode::FORBIDDEN);
+        let rebound = headers(&[("host", "evil.example:4566"), ("content-type", "application/json")]);
+        assert_eq!(guard(&cloud, local, &Method::POST, &rebound).expect_err("host").status, StatusCode::FORBIDDEN);
+        let form = headers(&[("host", "127.0.0.1:4566"), ("content-type", "text/plain")]);
+        assert_eq!(guard(&cloud, local, &Method::POST, &form).expect_err("text/plain").status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        // With an admin token, it is required.
+        cloud.set_admin_token(Some(zeroize::Zeroizing::new("s3cret-admin".into())));
+        assert_eq!(guard(&cloud, local, &Method::POST, &ok).expect_err("no token").status, StatusCode::UNAUTHORIZED);
+        let mut with = ok.clone();
+        with.insert(http::header::AUTHORIZATION, HeaderValue::from_static("Bearer wrong"));
+        assert_eq!(guard(&cloud, local, &Method::POST, &with).expect_err("wrong").status, StatusCode::UNAUTHORIZED);
+        with.insert(http::header::AUTHORIZATION, HeaderValue::from_static("Bearer s3cret-admin"));
+        assert!(guard(&cloud, local, &Method::POST, &with).is_ok());
+    }
 }

@@ -63,13 +63,19 @@ pub async fn send(endpoint: &str, method: &str, path: &str, headers: &[(&str, &s
     Ok((status, bytes))
 }
 
-/// An admin request: JSON in, the status and JSON body out (`null` for an empty body).
+/// An admin request: JSON in, the status and JSON body out (`null` for an empty body). The
+/// admin token, when the localcloud requires one, comes from `LOCALCLOUD_ADMIN_TOKEN`.
 pub async fn request(endpoint: &str, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), ClientError> {
     let payload = match body {
         Some(b) => serde_json::to_vec(b).map_err(ClientError::Json)?,
         None => Vec::new(),
     };
-    let (status, bytes) = send(endpoint, method, path, &[("content-type", "application/json")], payload).await?;
+    let authorization = std::env::var("LOCALCLOUD_ADMIN_TOKEN").ok().map(|t| zeroize::Zeroizing::new(format!("Bearer {t}")));
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(a) = &authorization {
+        headers.push(("authorization", a.as_str()));
+    }
+    let (status, bytes) = send(endpoint, method, path, &headers, payload).await?;
     let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).map_err(ClientError::Json)? };
     Ok((status, value))
 }

@@ -32,6 +32,10 @@ enum Command {
         /// Keep nothing on disk.
         #[arg(long)]
         in_memory: bool,
+        /// Require this bearer token on the /_localcloud admin endpoints (clients send it from
+        /// LOCALCLOUD_ADMIN_TOKEN). They answer loopback peers only in any case.
+        #[arg(long, env = "LOCALCLOUD_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: Option<String>,
     },
     /// Manage the emulated AWS accounts of a running localcloud.
     Account {
@@ -67,9 +71,12 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     match cli.command {
-        Command::Serve { listen, data_dir, in_memory } => {
+        Command::Serve { listen, data_dir, in_memory, admin_token } => {
             let cloud = match Cloud::open((!in_memory).then_some(data_dir.as_path())) {
-                Ok(cloud) => Arc::new(cloud),
+                Ok(cloud) => {
+                    cloud.set_admin_token(admin_token.map(zeroize::Zeroizing::new));
+                    Arc::new(cloud)
+                }
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::FAILURE;

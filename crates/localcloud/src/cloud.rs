@@ -54,6 +54,8 @@ pub struct Cloud {
     pub clock: Clock,
     pub trail: Trail,
     pub faults: Faults,
+    /// When set, every `/_localcloud` request must carry `Authorization: Bearer TOKEN`.
+    admin_token: RwLock<Option<zeroize::Zeroizing<String>>>,
 }
 
 /// The credentials of a new account, as handed to its owner.
@@ -82,9 +84,23 @@ impl Cloud {
         };
         let clock = Clock::default();
         clock.set_offset(persistent.state.clock_offset);
-        let cloud = Self { state: RwLock::new(persistent), clock, trail, faults: Faults::default() };
+        let cloud = Self { state: RwLock::new(persistent), clock, trail, faults: Faults::default(), admin_token: RwLock::new(None) };
         cloud.sweep_deleted_keys();
         Ok(cloud)
+    }
+
+    /// Requires `token` on every admin request from now on (`None`: loopback alone suffices).
+    pub fn set_admin_token(&self, token: Option<zeroize::Zeroizing<String>>) {
+        *self.admin_token.write().unwrap_or_else(|p| p.into_inner()) = token;
+    }
+
+    /// Whether `presented` is the admin token (constant time), or none is required.
+    pub fn admin_token_ok(&self, presented: Option<&str>) -> bool {
+        use subtle::ConstantTimeEq;
+        match &*self.admin_token.read().unwrap_or_else(|p| p.into_inner()) {
+            None => true,
+            Some(expected) => presented.is_some_and(|p| p.len() == expected.len() && bool::from(p.as_bytes().ct_eq(expected.as_bytes()))),
+        }
     }
 
     pub fn read(&self) -> RwLockReadGuard<'_, Persistent> {
@@ -139,8 +155,19 @@ impl Cloud {
         Ok(creds)
     }
 
+    /// The furthest the clock may be moved either way: ten years.
+    pub const MAX_CLOCK_OFFSET: i64 = 10 * 366 * 86_400;
+
     /// Moves the clock and persists the new offset, then destroys keys whose window passed.
+    /// An offset beyond ±10 years is refused before anything is saved (a saved absurd offset
+    /// would make every later start fail).
     pub fn set_clock_offset(&self, seconds: i64) -> Result<(), AdminError> {
+        if !(-Self::MAX_CLOCK_OFFSET..=Self::MAX_CLOCK_OFFSET).contains(&seconds) {
+            return Err(AdminError::Invalid(format!(
+                "the clock offset is at most ±{} seconds (ten years), not {seconds}",
+                Self::MAX_CLOCK_OFFSET
+            )));
+        }
         {
             let mut guard = self.write();
             guard.commit(Change::ClockOffsetSet { seconds }).map_err(AdminError::Persist)?;

@@ -69,7 +69,7 @@ pub async fn serve(listener: TcpListener, cloud: Arc<Cloud>, shutdown: impl Futu
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(conn) => conn,
                     Err(e) => {
                         // Out of file descriptors and the like: back off instead of spinning.
@@ -82,7 +82,7 @@ pub async fn serve(listener: TcpListener, cloud: Arc<Cloud>, shutdown: impl Futu
                 let cloud = cloud.clone();
                 let service = service_fn(move |req| {
                     let cloud = cloud.clone();
-                    async move { handle(cloud, req).await }
+                    async move { handle(cloud, peer, req).await }
                 });
                 let conn = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
@@ -134,7 +134,7 @@ pub async fn shutdown_signal() {
     tokio::select! { () = ctrl_c => {}, () = term => {} }
 }
 
-async fn handle(cloud: Arc<Cloud>, req: Request<Incoming>) -> Result<HttpResponse, DropConnection> {
+async fn handle(cloud: Arc<Cloud>, peer: SocketAddr, req: Request<Incoming>) -> Result<HttpResponse, DropConnection> {
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -150,6 +150,9 @@ async fn handle(cloud: Arc<Cloud>, req: Request<Incoming>) -> Result<HttpRespons
     };
     let path = parts.uri.path();
     if path == "/_localcloud" || path.starts_with("/_localcloud/") {
+        if let Err(refused) = admin::guard(&cloud, peer, &parts.method, &parts.headers) {
+            return Ok(refused.response());
+        }
         return Ok(admin::handle(&cloud, &parts.method, path, parts.uri.query().unwrap_or(""), &body).await);
     }
     aws(&cloud, &parts, body).await

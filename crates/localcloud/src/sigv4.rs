@@ -141,11 +141,13 @@ pub fn verify(
 fn check_time(signed_at: OffsetDateTime, now: OffsetDateTime, expires: Option<i64>) -> Result<(), SigV4Error> {
     let fmt = |t: OffsetDateTime| t.format(AMZ_DATE).unwrap_or_default();
     if let Some(expires) = expires {
-        // A presigned URL is valid from its signing time for X-Amz-Expires seconds.
-        if now > signed_at + time::Duration::seconds(expires) {
+        // A presigned URL is valid from its signing time for X-Amz-Expires seconds. Checked
+        // arithmetic: a URL dated 9999 must be refused, not overflow.
+        let valid_until = signed_at.checked_add(time::Duration::seconds(expires));
+        if valid_until.is_none_or(|until| now > until) && signed_at <= now {
             return Err(SigV4Error::Expired {
                 signed: fmt(signed_at),
-                earliest: fmt(now - time::Duration::seconds(expires)),
+                earliest: now.checked_sub(time::Duration::seconds(expires)).map(fmt).unwrap_or_default(),
                 now: fmt(now),
             });
         }
@@ -222,6 +224,14 @@ fn build_auth(
     let [access_key_id, date, region, service, "aws4_request"] = fields.as_slice() else {
         return Err(SigV4Error::Malformed(format!("bad credential scope '{credential}'")));
     };
+    // As AWS does: the host, and (for a signed header request) the date, must be signed.
+    let names: Vec<String> = signed_headers.split(';').map(str::to_ascii_lowercase).collect();
+    if !names.iter().any(|n| n == "host") {
+        return Err(SigV4Error::Malformed("the signed headers must include host".into()));
+    }
+    if !presigned && !names.iter().any(|n| n == "x-amz-date" || n == "date") {
+        return Err(SigV4Error::Malformed("the signed headers must include x-amz-date".into()));
+    }
     Ok(Authorization {
         access_key_id: access_key_id.to_string(),
         date: date.to_string(),

@@ -297,6 +297,7 @@ impl Persistent {
 
     /// Opens (or creates) the state in `dir`: snapshot, then journal replay, then compaction.
     pub fn open(dir: &Path) -> Result<Self, PersistError> {
+        restrict_dir(dir);
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| PersistError::Io { path, source }
@@ -330,11 +331,11 @@ impl Persistent {
         // Compact: write the whole state atomically, then start an empty journal.
         let tmp = dir.join("state.json.tmp");
         let bytes = serde_json::to_vec(&Snapshot::from(&state)).map_err(|source| PersistError::Corrupt { path: tmp.clone(), source })?;
-        let mut f = File::create(&tmp).map_err(io(&tmp))?;
+        let mut f = private(OpenOptions::new().create(true).write(true).truncate(true)).open(&tmp).map_err(io(&tmp))?;
         f.write_all(&bytes).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
         fs::rename(&tmp, &snapshot_path).map_err(io(&snapshot_path))?;
-        let journal = OpenOptions::new().create(true).write(true).truncate(true).open(&journal_path).map_err(io(&journal_path))?;
+        let journal = private(OpenOptions::new().create(true).write(true).truncate(true)).open(&journal_path).map_err(io(&journal_path))?;
         Ok(Self { state, journal: Some((journal_path, journal)) })
     }
 
@@ -393,5 +394,25 @@ pub mod ids {
 
     pub fn request_id() -> String {
         uuid()
+    }
+}
+
+/// Files that hold account secrets are the owner's alone (0600).
+pub(crate) fn private(options: &mut OpenOptions) -> &mut OpenOptions {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+}
+
+/// The data directory too (0700), best effort: it may be shared on purpose.
+fn restrict_dir(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = fs::create_dir_all(dir);
+        let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
     }
 }

@@ -96,7 +96,7 @@ impl Trail {
                         }
                     }
                 }
-                let file = OpenOptions::new().create(true).append(true).open(&path).map_err(io)?;
+                let file = crate::state::private(OpenOptions::new().create(true).append(true)).open(&path).map_err(io)?;
                 let (tx, rx) = channel();
                 std::thread::Builder::new().name("localcloud-trail".into()).spawn(move || write_loop(file, rx)).map_err(io)?;
                 Some(Mutex::new(tx))

@@ -98,7 +98,8 @@ async fn the_trail_records_who_did_what_and_never_secrets() {
     )
     .await;
 
-    let (_, _, body) = send(&ep, "GET", "/_localcloud/trail", &[("host".into(), "x".into())], Vec::new()).await.expect("trail");
+    let host = ep.trim_start_matches("http://").to_string();
+    let (_, _, body) = send(&ep, "GET", "/_localcloud/trail", &[("host".into(), host.clone())], Vec::new()).await.expect("trail");
     let text = String::from_utf8_lossy(&body).into_owned();
     for secret in [
         plaintext_b64,
@@ -124,10 +125,12 @@ async fn the_trail_records_who_did_what_and_never_secrets() {
 
     // Filters and paging.
     let since = seqs[2];
-    let (_, _, page) =
-        send(&ep, "GET", &format!("/_localcloud/trail?since={since}&event=Decrypt&limit=5"), &[("host".into(), "x".into())], Vec::new())
+    let (status, _, page) =
+        send(&ep, "GET", &format!("/_localcloud/trail?since={since}&event=Decrypt&limit=5"), &[("host".into(), host.clone())], Vec::new())
             .await
             .expect("trail");
     let page = String::from_utf8_lossy(&page).into_owned();
+    assert_eq!(status, 200, "{page}");
     assert_eq!(page.lines().count(), 1, "{page}");
+    assert!(page.contains("\"event_name\":\"Decrypt\""), "{page}");
 }

@@ -165,3 +165,88 @@ async fn malformed_requests_get_4xx_with_the_right_code() {
     let (status, health) = admin(&ep, "GET", "/_localcloud/health", None).await;
     assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
 }
+
+/// Input that once panicked the handler or broke the data directory for good: a presigned URL
+/// dated in the year 9999, a clock moved a million years, a signature that leaves out `host`.
+/// Each is refused with a 4xx and the server keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_input_never_panics() {
+    let lc = Localcloud::start().await;
+    let ep = lc.endpoint();
+    let acct = account(&ep, "customer", None).await;
+    let far = format!(
+        "/?Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={}%2F99991231%2Fus-east-1%2Fsts%2Faws4_request&X-Amz-Date=99991231T235959Z&X-Amz-Expires=604800&X-Amz-SignedHeaders=host&X-Amz-Signature={}",
+        acct.root.access_key_id,
+        "0".repeat(64)
+    );
+    let host = ep.trim_start_matches("http://").to_string();
+    let (status, _, body) =
+        send(&ep, "GET", &far, &[("host".into(), host.clone())], Vec::new()).await.expect("an answer, not a dropped connection");
+    assert!((400..500).contains(&status), "{status} {}", String::from_utf8_lossy(&body));
+
+    // The clock: absurd offsets are refused before anything is saved.
+    for body in [
+        json!({ "offset_seconds": i64::MAX }),
+        json!({ "advance_seconds": 1_000_000i64 * 365 * 86_400 }),
+        json!({ "advance_seconds": i64::MIN }),
+    ] {
+        let (status, answer) = admin(&ep, "POST", "/_localcloud/clock", Some(body.clone())).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+    }
+    let (status, clock) = admin(&ep, "GET", "/_localcloud/clock", None).await;
+    assert_eq!((status, clock["offset_seconds"].as_i64()), (200, Some(0)), "{clock}");
+
+    // A header signature whose signed headers leave out host.
+    let signed = acct.root.signer("us-east-1", "sts").sign(
+        "POST",
+        &host,
+        "/",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        b"Action=GetCallerIdentity&Version=2011-06-15",
+        OffsetDateTime::now_utc(),
+    );
+    let without_host: Vec<(String, String)> =
+        signed
+            .into_iter()
+            .map(|(k, v)| {
+                if k == "authorization" {
+                    (k, v.replace("SignedHeaders=content-type;host;", "SignedHeaders=content-type;"))
+                } else {
+                    (k, v)
+                }
+            })
+            .collect();
+    let (status, _, body) =
+        send(&ep, "POST", "/", &without_host, b"Action=GetCallerIdentity&Version=2011-06-15".to_vec()).await.expect("answer");
+    assert!((400..500).contains(&status), "{status} {}", String::from_utf8_lossy(&body));
+    // Still serving.
+    assert_eq!(admin(&ep, "GET", "/_localcloud/health", None).await.0, 200);
+}
+
+/// The admin endpoints over a real socket: a web page's request (Origin), a rebound host name,
+/// and a cross-site form post are refused; a token, once required, is checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_endpoints_refuse_web_pages() {
+    let lc = Localcloud::start().await;
+    let ep = lc.endpoint();
+    let host = ep.trim_start_matches("http://").to_string();
+    let body = br#"{"advance_seconds": 86400}"#.to_vec();
+    let h = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+    for (headers, want) in [
+        (h(&[("host", &host), ("content-type", "application/json"), ("origin", "https://evil.example")]), 403),
+        (h(&[("host", "evil.example:4566"), ("content-type", "application/json")]), 403),
+        (h(&[("host", &host), ("content-type", "text/plain")]), 415),
+        (h(&[("host", &host)]), 415),
+    ] {
+        let (status, _, answer) = send(&ep, "POST", "/_localcloud/clock", &headers, body.clone()).await.expect("answer");
+        assert_eq!(status, want, "{headers:?}: {}", String::from_utf8_lossy(&answer));
+    }
+    let (_, clock) = admin(&ep, "GET", "/_localcloud/clock", None).await;
+    assert_eq!(clock["offset_seconds"].as_i64(), Some(0), "no refused request moved the clock");
+    lc.running.cloud.set_admin_token(Some(zeroize::Zeroizing::new("admin-secret".into())));
+    let ok = h(&[("host", &host), ("content-type", "application/json")]);
+    assert_eq!(send(&ep, "POST", "/_localcloud/clock", &ok, body.clone()).await.expect("answer").0, 401);
+    let mut with = ok.clone();
+    with.push(("authorization".into(), "Bearer admin-secret".into()));
+    assert_eq!(send(&ep, "POST", "/_localcloud/clock", &with, body).await.expect("answer").0, 200);
+}
