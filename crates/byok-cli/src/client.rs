@@ -84,6 +84,11 @@ impl Client {
         Ok(Self { endpoint: args.api.trim_end_matches('/').to_string(), token })
     }
 
+    /// The broker's API endpoint (`http://HOST:PORT`).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
     /// Sends a request with an optional JSON body.
     pub async fn send(&self, method: &str, path: &str, body: Option<&impl Serialize>) -> Result<Answer, CliError> {
         let payload = match body {

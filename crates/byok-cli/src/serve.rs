@@ -364,12 +364,17 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
         Aws::Endpoint(url) => (None, Some(url.clone())),
         Aws::Real { .. } => (None, None),
     };
+    let mut sdk_config = None;
     let (credentials, provider_role_arn, canary) = match (&params.aws, &aws_endpoint) {
         (Aws::Real { provider_role_arn, canary }, _) => {
+            // The SDK's standard configuration, endpoint overrides included.
             let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            let credentials = config
-                .credentials_provider()
-                .ok_or_else(|| CliError::Config("no AWS credentials found for the provider (instance profile, environment, …)".into()))?;
+            let credentials = config.credentials_provider().ok_or_else(|| {
+                CliError::Config(
+                    "no AWS credentials found for the provider (environment, profile, web identity, instance profile, …)".into(),
+                )
+            })?;
+            sdk_config = Some(config);
             (credentials, provider_role_arn.clone(), canary.clone())
         }
         (_, Some(endpoint)) => {
@@ -385,7 +390,12 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
         }
         (_, None) => return Err(CliError::Config("no AWS endpoint".into())),
     };
-    let kms = AwsKeyService::new(AwsKeyServiceConfig::new(credentials, aws_endpoint.clone()));
+    let kms = match &params.aws {
+        Aws::Real { .. } => AwsKeyService::new(sdk_config.as_ref().and_then(AwsKeyServiceConfig::from_sdk_config).ok_or_else(|| {
+            CliError::Config("no AWS credentials found for the provider (environment, profile, web identity, instance profile, …)".into())
+        })?),
+        Aws::Embedded(_) | Aws::Endpoint(_) => AwsKeyService::new(AwsKeyServiceConfig::new(credentials, aws_endpoint.clone())),
+    };
     let store = SqlStore::connect(&params.store_url).await?;
     let mut config = BrokerConfig::new(provider_role_arn.parse()?);
     config.locations = params.locations.clone();

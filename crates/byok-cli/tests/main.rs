@@ -8,5 +8,6 @@ mod crash;
 mod demo;
 mod never_fooled;
 mod onboarding;
+mod real_aws;
 mod revocation;
 mod support;

@@ -33,6 +33,10 @@ pub struct AwsKeyServiceConfig {
     pub session_refresh_margin: Duration,
     /// Requested session length.
     pub session_duration: Duration,
+    /// The SDK's standard configuration (environment, shared config and credentials files,
+    /// profiles, web identity, instance metadata, `AWS_ENDPOINT_URL` and the per-service
+    /// `AWS_ENDPOINT_URL_STS`/`_KMS`): where STS and KMS clients start from, when given.
+    pub sdk: Option<aws_types::SdkConfig>,
 }
 
 impl std::fmt::Debug for AwsKeyServiceConfig {
@@ -54,7 +58,21 @@ impl AwsKeyServiceConfig {
             max_attempts: 2,
             session_refresh_margin: Duration::from_secs(300),
             session_duration: Duration::from_secs(3600),
+            sdk: None,
         }
+    }
+
+    /// Everything from the SDK's standard configuration (`aws_config::load_defaults`): the
+    /// provider's credentials chain, its region for STS, and every endpoint override. This is
+    /// the real-AWS path; pointing `AWS_ENDPOINT_URL` at a localcloud tests it as it is.
+    pub fn from_sdk_config(sdk: &aws_types::SdkConfig) -> Option<Self> {
+        let credentials = sdk.credentials_provider()?;
+        let mut config = Self::new(credentials, None);
+        if let Some(region) = sdk.region() {
+            config.sts_region = region.to_string();
+        }
+        config.sdk = Some(sdk.clone());
+        Some(config)
     }
 }
 
@@ -134,7 +152,11 @@ impl HttpStatus for aws_sdk_sts::config::http::HttpResponse {
 
 impl AwsKeyService {
     pub fn new(config: AwsKeyServiceConfig) -> Self {
-        let mut sts = aws_sdk_sts::Config::builder()
+        let base = match &config.sdk {
+            Some(sdk) => aws_sdk_sts::config::Builder::from(sdk),
+            None => aws_sdk_sts::Config::builder(),
+        };
+        let mut sts = base
             .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
             .region(aws_sdk_sts::config::Region::new(config.sts_region.clone()))
             .credentials_provider(config.provider_credentials.clone())
@@ -197,7 +219,11 @@ impl AwsKeyService {
     }
 
     fn kms(&self, credentials: Credentials, region: &Region) -> aws_sdk_kms::Client {
-        let mut conf = aws_sdk_kms::Config::builder()
+        let base = match &self.config.sdk {
+            Some(sdk) => aws_sdk_kms::config::Builder::from(sdk),
+            None => aws_sdk_kms::Config::builder(),
+        };
+        let mut conf = base
             .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
             .region(aws_sdk_kms::config::Region::new(region.to_string()))
             .credentials_provider(credentials)
