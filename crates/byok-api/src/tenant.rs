@@ -64,6 +64,9 @@ pub struct Instructions {
     pub regions: Vec<String>,
     /// The role's trust policy, as JSON.
     pub trust_policy: serde_json::Value,
+    /// Each key's policy, as JSON: the account administers, the role only uses.
+    #[serde(default)]
+    pub key_policy: serde_json::Value,
     /// A bash script of `aws` CLI commands that performs the whole setup.
     pub commands: String,
 }

@@ -68,7 +68,7 @@ impl Broker {
         );
         let updated = self.store.set_state(id, tenant.version, &transition, &seal).await?;
         self.cache.purge(id);
-        let body = tickets::opening(&updated, detected, deadline, &self.config.role_name);
+        let body = tickets::opening(&updated, detected, deadline, updated.binding.role_arn.name());
         match self.revocation_ticket(&updated).await? {
             // Revoked again after a restoration: the same ticket reopens.
             Some(existing) => {

@@ -175,7 +175,7 @@ impl Broker {
             let ticket = open.get(&tenant.id).filter(|t| t.title == tickets::title(&tenant));
             match (tenant.state, ticket) {
                 (TenantState::Revoked { deadline, .. }, None) => {
-                    let body = tickets::opening_after_restart(&tenant, deadline, &self.config.role_name);
+                    let body = tickets::opening_after_restart(&tenant, deadline, tenant.binding.role_arn.name());
                     self.open_revocation_ticket(&tenant, &body, true).await?;
                     changed += 1;
                 }

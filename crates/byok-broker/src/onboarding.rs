@@ -33,7 +33,8 @@ impl Broker {
         let location = self.config.locations.get(location)?;
         let external_id: ExternalId =
             tokens::generate("byok").ok_or(BrokerError::Rng)?.get(..37).unwrap_or_default().parse().map_err(|_| BrokerError::Rng)?;
-        let role_arn = byok_domain::RoleArn::new(account, &self.config.role_name)?;
+        let shared_account = self.store.tenants().await?.iter().any(|t| t.binding.account == *account);
+        let role_arn = byok_domain::RoleArn::new(account, &setup::role_name_for(&self.config, id, shared_account))?;
         let tenant = Tenant {
             id: id.clone(),
             location: location.code.clone(),
@@ -50,7 +51,7 @@ impl Broker {
         };
         self.store.insert_tenant(&tenant).await?;
         let admin_token = self.issue_token(TokenScope::TenantAdmin(id.clone()), None, false).await?.token;
-        let instructions = setup::instructions(&self.config, id, account.as_str(), &location, external_id.as_str());
+        let instructions = setup::instructions(&self.config, id, &tenant.binding.role_arn, &location, external_id.as_str());
         Ok(NewTenant { instructions, admin_token })
     }
 
@@ -58,7 +59,7 @@ impl Broker {
     pub async fn instructions(&self, id: &TenantId) -> Result<Instructions, BrokerError> {
         let tenant = self.tenant(id).await?;
         let location = self.config.locations.get(&tenant.location)?;
-        Ok(setup::instructions(&self.config, id, tenant.binding.account.as_str(), &location, tenant.binding.external_id.as_str()))
+        Ok(setup::instructions(&self.config, id, &tenant.binding.role_arn, &location, tenant.binding.external_id.as_str()))
     }
 
     /// Checks the customer's setup. On success the tenant key is generated, wrapped under
@@ -161,7 +162,8 @@ impl Broker {
     ) -> Result<WrappedKey, String> {
         let described = self.kms.describe_key(binding, region, alias, Purpose::Onboard).await;
         self.metrics.kms("DescribeKey", &described);
-        let status = described.map_err(|e| remedy::onboarding_key_problem(&e, region.as_str(), alias))?;
+        let grant = setup::key_use_statement(binding.role_arn.as_str(), id);
+        let status = described.map_err(|e| remedy::onboarding_key_problem(&e, region.as_str(), alias, &grant))?;
         let key_arn: byok_domain::KeyArn =
             status.arn.parse().map_err(|e| format!("{alias} in {region} does not name a usable key: {e}"))?;
         if key_arn.region() != *region {
@@ -173,10 +175,10 @@ impl Broker {
         binding.keys.push(RegionKey { region: region.clone(), key_arn: key_arn.clone() });
         let wrapped = self.kms.wrap(binding, region, id, key, Purpose::Onboard).await;
         self.metrics.kms("Encrypt", &wrapped);
-        let wrapped = wrapped.map_err(|e| remedy::onboarding_key_problem(&e, region.as_str(), alias))?;
+        let wrapped = wrapped.map_err(|e| remedy::onboarding_key_problem(&e, region.as_str(), alias, &grant))?;
         let unwrapped = self.kms.unwrap(binding, region, id, &wrapped, Purpose::Onboard).await;
         self.metrics.kms("Decrypt", &unwrapped);
-        let unwrapped = unwrapped.map_err(|e| remedy::onboarding_key_problem(&e, region.as_str(), alias))?;
+        let unwrapped = unwrapped.map_err(|e| remedy::onboarding_key_problem(&e, region.as_str(), alias, &grant))?;
         if unwrapped.expose() != key.expose() {
             return Err(format!("key {key_arn} did not give back what it encrypted"));
         }

@@ -61,7 +61,9 @@ pub fn restore_region(region: &str, role_name: &str, key: &str) -> String {
 
 /// A key failure during onboarding, in the customer's words: what is wrong, and the command
 /// that fixes it.
-pub fn onboarding_key_problem(e: &AccessError, region: &str, alias: &str) -> String {
+/// `grant` is the key policy statement the role needs ([`crate::setup::key_use_statement`]),
+/// named when the key policy refuses the role.
+pub fn onboarding_key_problem(e: &AccessError, region: &str, alias: &str, grant: &serde_json::Value) -> String {
     match e {
         AccessError::Denied { denial: Denial::KeyNotFound, .. } => {
             format!("no key with alias {alias} in {region}: create the key and its alias in {region} (the commands from `byok tenant add`)")
@@ -73,7 +75,7 @@ pub fn onboarding_key_problem(e: &AccessError, region: &str, alias: &str) -> Str
             "the key {alias} in {region} is pending deletion: cancel the deletion (aws kms cancel-key-deletion --region {region} --key-id KEY_ID), then enable it"
         ),
         AccessError::Denied { denial: Denial::KeyPolicy, .. } => format!(
-            "the key policy of {alias} in {region} does not let the byok role use it: allow kms:DescribeKey, kms:Encrypt and kms:Decrypt for the role"
+            "the key policy of {alias} in {region} does not let the byok role use it: add the statements ByokDescribeKey (kms:DescribeKey for the role) and {grant} (aws kms put-key-policy --region {region} --key-id {alias} --policy-name default --policy file://byok-key-policy-TENANT.json, the policy printed by `byok tenant add`)"
         ),
         AccessError::Denied { denial: Denial::TrustPolicy, .. } => {
             "the role could not be assumed for this region: fix the trust policy".to_string()

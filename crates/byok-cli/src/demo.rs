@@ -163,7 +163,7 @@ pub async fn run() -> Result<(), CliError> {
     n.step(&format!("Onboarding: tenant acme, location eu ({}), customer account {}", REGIONS.join(" + "), customer.account));
     let added = broker.add_tenant(&tenant, "eu", &customer.account.parse()?).await?;
     let allow = added.instructions.trust_policy.clone();
-    n.aws(&format!("iam create-role --role-name {ROLE} --assume-role-policy-document file://byok-trust-policy.json"));
+    n.aws(&format!("iam create-role --role-name {ROLE} --assume-role-policy-document file://byok-trust-policy-acme.json"));
     customer
         .iam(&[("Action", "CreateRole"), ("Version", "2010-05-08"), ("RoleName", ROLE), ("AssumeRolePolicyDocument", &allow.to_string())])
         .await?;

@@ -254,3 +254,43 @@ fn with_policy(script: &str, edit: impl FnOnce(&mut Value)) -> String {
     edit(&mut policy);
     format!("{head}<<'POLICY'\n{policy}\nPOLICY\n{tail}")
 }
+
+/// Two tenants whose keys are in the same AWS account: each setup gets its own role and its own
+/// policy files, so the second neither overwrites the first's files nor stops on
+/// EntityAlreadyExists; both verify. Each key carries the least-privilege policy printed: the
+/// account administers, the role only describes and uses it for its tenant's context.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tenants_in_one_account_get_their_own_role_and_files() {
+    let dir = tempfile::tempdir().expect("dir");
+    let b = start(&dir.path().join("data")).await;
+    let op = b.operator_token.to_string();
+    let (account, creds) = customer(&b, "shared-corp").await;
+    let mut roles = Vec::new();
+    for tenant in ["wiki", "tracker"] {
+        let (status, added) =
+            api(&b, Some(&op), "POST", "/v1/tenants", Some(json!({ "id": tenant, "location": "de", "account_id": account }))).await;
+        assert_eq!(status, 201, "{added}");
+        // Both scripts run in the same directory, one after the other.
+        run_setup(&b, &creds, added["instructions"]["commands"].as_str().expect("commands"), dir.path()).await;
+        let (status, verified) = api(&b, Some(&op), "POST", &format!("/v1/tenants/{tenant}/verify"), None).await;
+        assert_eq!(status, 200, "{verified}");
+        roles.push(added["instructions"]["role_name"].as_str().expect("role").to_string());
+        let key_policy = &added["instructions"]["key_policy"];
+        let sids: Vec<&str> = key_policy["Statement"].as_array().expect("statements").iter().filter_map(|s| s["Sid"].as_str()).collect();
+        assert_eq!(sids, ["AccountAdministration", "ByokDescribeKey", "ByokTenantKeyUse"], "{key_policy}");
+        assert_eq!(key_policy["Statement"][2]["Condition"]["StringEquals"]["kms:EncryptionContext:byok:tenant"], tenant);
+        // The key in AWS has that very policy.
+        let (_, status) = api(&b, Some(&op), "GET", &format!("/v1/tenants/{tenant}"), None).await;
+        let key = status["regions"][0]["key_arn"].as_str().expect("key").to_string();
+        let got =
+            aws_ok(&endpoint(&b), &creds, "eu-central-1", &["kms", "get-key-policy", "--key-id", &key, "--policy-name", "default"]).await;
+        let policy: Value = serde_json::from_str(got["Policy"].as_str().expect("policy")).expect("json");
+        assert_eq!(&policy, key_policy);
+    }
+    assert_eq!(roles, ["byok-key-management", "byok-key-management-tracker"]);
+    for file in
+        ["byok-trust-policy-wiki.json", "byok-trust-policy-tracker.json", "byok-key-policy-wiki.json", "byok-key-policy-tracker.json"]
+    {
+        assert!(dir.path().join(file).exists(), "{file}");
+    }
+}

@@ -76,6 +76,11 @@ impl AwsKeyServiceConfig {
     }
 }
 
+/// What a data-path session is cached under: the role and the external id it was assumed with.
+fn session_key(binding: &TenantBinding) -> String {
+    format!("{}\n{}", binding.role_arn, binding.external_id.as_str())
+}
+
 /// A reusable data-path session.
 struct Session {
     credentials: Credentials,
@@ -201,7 +206,9 @@ impl AwsKeyService {
     /// Session credentials for `purpose`: reused on the data path until near expiry, fresh
     /// for everything else.
     async fn session(&self, binding: &TenantBinding, purpose: Purpose) -> Result<Credentials, AccessError> {
-        let cache_key = binding.role_arn.to_string();
+        // One session per (role, external id): two tenants may share a role name across
+        // accounts, never a session.
+        let cache_key = session_key(binding);
         if purpose == Purpose::Data {
             let margin = time::Duration::try_from(self.config.session_refresh_margin).unwrap_or(time::Duration::minutes(5));
             if let Some(s) = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).get(&cache_key) {
@@ -341,7 +348,7 @@ impl KeyService for AwsKeyService {
     }
 
     fn forget(&self, binding: &TenantBinding) {
-        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(binding.role_arn.as_str());
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(&session_key(binding));
     }
 
     async fn caller_identity(&self) -> Result<String, AccessError> {
