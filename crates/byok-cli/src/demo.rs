@@ -170,10 +170,16 @@ pub async fn run() -> Result<(), CliError> {
     let mut keys = Vec::new();
     for region in REGIONS {
         n.aws(&format!(
-            "kms create-key --region {region}; aws kms create-alias --region {region} --alias-name {}",
+            "kms create-key --region {region} --policy file://byok-key-policy-acme.json; aws kms create-alias --region {region} --alias-name {}",
             added.instructions.alias
         ));
-        let key = customer.kms(region, "CreateKey", json!({ "Description": "cryptor key for tenant acme" })).await?;
+        let key = customer
+            .kms(
+                region,
+                "CreateKey",
+                json!({ "Description": "cryptor key for tenant acme", "Policy": added.instructions.key_policy.to_string() }),
+            )
+            .await?;
         let arn = key["KeyMetadata"]["Arn"].as_str().unwrap_or_default().to_string();
         customer.kms(region, "CreateAlias", json!({ "AliasName": added.instructions.alias, "TargetKeyId": arn })).await?;
         keys.push(arn);

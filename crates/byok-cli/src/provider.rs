@@ -207,6 +207,24 @@ pub async fn ensure_localcloud_canary(
     if status != 200 && !xml.contains("<Code>EntityAlreadyExists</Code>") {
         return Err(CliError::LocalcloudRefused { what: "the canary role".into(), status, answer: xml });
     }
+    // The canary role may use the canary key: an identity policy, as the key keeps the default
+    // policy (which lets IAM policies decide).
+    let kms_use = json!({
+        "Version": "2012-10-17",
+        "Statement": [{ "Effect": "Allow", "Action": ["kms:DescribeKey", "kms:Encrypt", "kms:Decrypt"], "Resource": "*" }]
+    })
+    .to_string();
+    let body = form(&[
+        ("Action", "PutRolePolicy"),
+        ("Version", "2010-05-08"),
+        ("RoleName", "byok-canary"),
+        ("PolicyName", "byok-canary-key-use"),
+        ("PolicyDocument", &kms_use),
+    ]);
+    let (status, xml) = signed_post(endpoint, &account, "iam", "us-east-1", body.into_bytes()).await?;
+    if status != 200 {
+        return Err(CliError::LocalcloudRefused { what: "the canary role's policy".into(), status, answer: xml });
+    }
     let (status, _) = kms_call(endpoint, &account, region.as_str(), "DescribeKey", &json!({ "KeyId": key })).await?;
     if status != 200 {
         let (status, created) =

@@ -82,6 +82,10 @@ impl Cloud {
         let trust = trust_policy("Allow", &self.provider_role_arn, Some(external_id));
         self.provider_aws("us-east-1", &["iam", "create-role", "--role-name", "byok-canary", "--assume-role-policy-document", &trust])
             .await;
+        // The canary may use the canary key through IAM (the key keeps the default policy).
+        let kms_use = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
+        let put = ["iam", "put-role-policy", "--role-name", "byok-canary", "--policy-name", "kms-use", "--policy-document", kms_use];
+        self.provider_aws("us-east-1", &put).await;
         let key = self.provider_aws("us-east-1", &["kms", "create-key", "--description", "byok canary"]).await;
         let key_id = key["KeyMetadata"]["KeyId"].as_str().expect("key id").to_string();
         self.provider_aws("us-east-1", &["kms", "create-alias", "--alias-name", "alias/byok-canary", "--target-key-id", &key_id]).await;
@@ -176,6 +180,11 @@ impl Customer {
                     &trust_policy("Allow", provider_role_arn, external_id),
                 ],
             )
+            .await;
+        // The customer lets the role use the account's keys through IAM (the default key policy
+        // enables IAM policies); byok's printed setup grants it in each key's policy instead.
+        let kms_use = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
+        self.aws("us-east-1", &["iam", "put-role-policy", "--role-name", name, "--policy-name", "kms-use", "--policy-document", kms_use])
             .await;
         out["Role"]["Arn"].as_str().expect("role arn").to_string()
     }

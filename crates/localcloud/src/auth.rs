@@ -35,12 +35,14 @@ pub fn authenticate(cloud: &Cloud, service: Service, parts: &RequestParts<'_>, r
             format!("Credential should be scoped to correct service: '{}'.", service.name()),
         ));
     }
+    let identity = crate::policy::Identity::of(&cloud.read().state, &resolved.caller);
     Ok(Call {
         service,
         region: scope.region,
         caller: resolved.caller,
         access_key_id: scope.access_key_id,
         request_id: request_id.to_string(),
+        identity,
     })
 }
 

@@ -45,6 +45,8 @@ pub struct Call {
     pub caller: Caller,
     pub access_key_id: String,
     pub request_id: String,
+    /// The caller's identity-based policies, as they stand when the request arrives.
+    pub identity: crate::policy::Identity,
 }
 
 /// The whole emulator. Cheap to share behind an `Arc`.

@@ -1,4 +1,5 @@
-//! IAM (Query protocol): roles and their trust policies.
+//! IAM (Query protocol): roles, their trust policies, and their identity policies (inline and
+//! customer-managed), which decide with the key policy whether a role may use a KMS key.
 
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use time::OffsetDateTime;
@@ -8,7 +9,7 @@ use crate::cloud::{Call, Cloud};
 use crate::error::{AwsError, AwsResult};
 use crate::policy::{Policy, PolicyKind};
 use crate::protocol::{QueryParams, Service, elem};
-use crate::state::{Change, Role, State, ids};
+use crate::state::{Change, ManagedPolicy, Role, State, ids};
 use crate::trail::TrailNote;
 
 const SERVICE: Service = Service::Iam;
@@ -69,8 +70,153 @@ pub fn handle(cloud: &Cloud, call: &Call, action: &str, params: &QueryParams, no
             cloud.commit(&mut guard, SERVICE, Change::RoleDeleted { account, name })?;
             Ok(None)
         }
+        "PutRolePolicy" => {
+            let role = params.require(SERVICE, "RoleName")?;
+            let name = policy_name(params.require(SERVICE, "PolicyName")?)?;
+            let document = params.require(SERVICE, "PolicyDocument")?;
+            validate_identity_policy(document)?;
+            let mut guard = cloud.write();
+            let found = find(&guard.state, &account, role)?;
+            note.resources.push(found.arn());
+            let role = found.name.clone();
+            cloud.commit(
+                &mut guard,
+                SERVICE,
+                Change::RolePolicyPut { account, role, name: name.to_string(), document: document.to_string() },
+            )?;
+            Ok(None)
+        }
+        "GetRolePolicy" => {
+            let role = params.require(SERVICE, "RoleName")?;
+            let name = params.require(SERVICE, "PolicyName")?;
+            let guard = cloud.read();
+            let found = find(&guard.state, &account, role)?;
+            note.resources.push(found.arn());
+            let document = found.inline_policies.get(name).ok_or_else(|| no_such_policy(role, name))?;
+            Ok(Some(format!(
+                "{}{}{}",
+                elem("RoleName", &found.name),
+                elem("PolicyName", name),
+                elem("PolicyDocument", &utf8_percent_encode(document, NON_ALPHANUMERIC).to_string())
+            )))
+        }
+        "DeleteRolePolicy" => {
+            let role = params.require(SERVICE, "RoleName")?;
+            let name = params.require(SERVICE, "PolicyName")?;
+            let mut guard = cloud.write();
+            let found = find(&guard.state, &account, role)?;
+            note.resources.push(found.arn());
+            if !found.inline_policies.contains_key(name) {
+                return Err(no_such_policy(role, name));
+            }
+            let role = found.name.clone();
+            cloud.commit(&mut guard, SERVICE, Change::RolePolicyDeleted { account, role, name: name.to_string() })?;
+            Ok(None)
+        }
+        "ListRolePolicies" => {
+            let role = params.require(SERVICE, "RoleName")?;
+            let guard = cloud.read();
+            let found = find(&guard.state, &account, role)?;
+            let mut xml = String::from("<IsTruncated>false</IsTruncated><PolicyNames>");
+            for name in found.inline_policies.keys() {
+                xml.push_str(&elem("member", name));
+            }
+            xml.push_str("</PolicyNames>");
+            Ok(Some(xml))
+        }
+        "CreatePolicy" => {
+            let name = policy_name(params.require(SERVICE, "PolicyName")?)?;
+            let document = params.require(SERVICE, "PolicyDocument")?;
+            let path = params.get("Path").unwrap_or("/");
+            validate_identity_policy(document)?;
+            let policy = ManagedPolicy {
+                account: account.clone(),
+                name: name.to_string(),
+                path: path.to_string(),
+                policy_id: ids::upper("ANPA", 17),
+                document: document.to_string(),
+                created: cloud.clock.now().unix_timestamp(),
+            };
+            let mut guard = cloud.write();
+            if guard.state.managed_policies.contains_key(&policy.arn()) {
+                return Err(AwsError::new(
+                    "EntityAlreadyExists",
+                    409,
+                    format!("A policy called {name} already exists. Duplicate names are not allowed."),
+                ));
+            }
+            note.resources.push(policy.arn());
+            let xml = format!(
+                "<Policy>{}{}{}{}{}<DefaultVersionId>v1</DefaultVersionId><AttachmentCount>0</AttachmentCount><IsAttachable>true</IsAttachable>{}</Policy>",
+                elem("PolicyName", &policy.name),
+                elem("PolicyId", &policy.policy_id),
+                elem("Arn", &policy.arn()),
+                elem("Path", &policy.path),
+                elem("CreateDate", &iso_time(policy.created)),
+                elem("UpdateDate", &iso_time(policy.created)),
+            );
+            cloud.commit(&mut guard, SERVICE, Change::PolicyCreated(policy))?;
+            Ok(Some(xml))
+        }
+        "AttachRolePolicy" | "DetachRolePolicy" => {
+            let role = params.require(SERVICE, "RoleName")?;
+            let arn = params.require(SERVICE, "PolicyArn")?;
+            let mut guard = cloud.write();
+            let found = find(&guard.state, &account, role)?;
+            note.resources.push(found.arn());
+            let role = found.name.clone();
+            let attached = found.attached_policies.contains(arn);
+            if !guard.state.managed_policies.contains_key(arn) {
+                return Err(AwsError::new("NoSuchEntity", 404, format!("Policy {arn} does not exist or is not attachable.")));
+            }
+            let change = if action == "AttachRolePolicy" {
+                Change::RolePolicyAttached { account, role, arn: arn.to_string() }
+            } else if attached {
+                Change::RolePolicyDetached { account, role, arn: arn.to_string() }
+            } else {
+                return Err(AwsError::new("NoSuchEntity", 404, format!("Policy {arn} was not found.")));
+            };
+            cloud.commit(&mut guard, SERVICE, change)?;
+            Ok(None)
+        }
+        "ListAttachedRolePolicies" => {
+            let role = params.require(SERVICE, "RoleName")?;
+            let guard = cloud.read();
+            let found = find(&guard.state, &account, role)?;
+            let mut xml = String::from("<IsTruncated>false</IsTruncated><AttachedPolicies>");
+            for arn in &found.attached_policies {
+                let name = guard.state.managed_policies.get(arn).map(|p| p.name.clone()).unwrap_or_default();
+                xml.push_str(&format!("<member>{}{}</member>", elem("PolicyName", &name), elem("PolicyArn", arn)));
+            }
+            xml.push_str("</AttachedPolicies>");
+            Ok(Some(xml))
+        }
         other => Err(AwsError::unknown_operation(SERVICE, other)),
     }
+}
+
+fn no_such_policy(role: &str, name: &str) -> AwsError {
+    AwsError::new("NoSuchEntity", 404, format!("The role policy with name {name} cannot be found for role {role}."))
+}
+
+fn policy_name(name: &str) -> AwsResult<&str> {
+    if name.is_empty() || name.len() > 128 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)) {
+        return Err(AwsError::validation(
+            SERVICE,
+            format!(
+                "1 validation error detected: Value '{name}' at 'policyName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+"
+            ),
+        ));
+    }
+    Ok(name)
+}
+
+fn validate_identity_policy(document: &str) -> AwsResult<()> {
+    if document.len() > 10_240 {
+        return Err(AwsError::new("LimitExceeded", 409, "Maximum policy size of 10240 bytes exceeded."));
+    }
+    Policy::parse(document, PolicyKind::Identity, |_| true).map_err(|e| AwsError::new("MalformedPolicyDocument", 400, e.0))?;
+    Ok(())
 }
 
 fn create_role(cloud: &Cloud, account: &str, params: &QueryParams, note: &mut TrailNote) -> AwsResult<String> {
@@ -116,6 +262,8 @@ fn create_role(cloud: &Cloud, account: &str, params: &QueryParams, note: &mut Tr
         description: params.get("Description").map(str::to_string),
         max_session_duration: max_session,
         created: cloud.clock.now().unix_timestamp(),
+        inline_policies: Default::default(),
+        attached_policies: Default::default(),
     };
     note.resources.push(role.arn());
     let xml = format!("<Role>{}</Role>", role_xml(&role));

@@ -9,6 +9,8 @@
 
 use std::collections::HashMap;
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 /// The principal making a request.
@@ -53,6 +55,9 @@ pub enum PolicyKind {
     Trust,
     /// A KMS key policy: `Principal` and `Resource` required.
     Key,
+    /// An IAM identity policy on a role (inline or customer-managed): no `Principal`,
+    /// `Resource` (or `NotResource`) required.
+    Identity,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +94,8 @@ struct Statement {
     actions: Vec<String>,
     not_action: bool,
     resources: Option<Vec<String>>,
+    /// `NotResource`: the statement applies to every resource *except* those listed.
+    not_resource: bool,
     conditions: Vec<Condition>,
 }
 
@@ -210,27 +217,97 @@ impl Policy {
         allowed
     }
 
-    /// Whether the policy grants the caller's own account root (so that, with no identity
-    /// policies modelled, every principal of that account is allowed what the root is).
-    pub fn evaluate_with_account_delegation(&self, ctx: &RequestContext<'_>, key_account: &str) -> Decision {
-        match self.evaluate(ctx) {
-            Decision::ExplicitDeny => Decision::ExplicitDeny,
-            Decision::Allow => Decision::Allow,
-            Decision::ImplicitDeny => {
-                if ctx.caller.account() != key_account {
-                    return Decision::ImplicitDeny;
-                }
-                // A statement naming the account root delegates to the account's IAM policies.
-                let root = Caller::Root { account: key_account.to_string() };
-                let mut root_ctx = RequestContext::new(&root, ctx.action, ctx.resource);
-                root_ctx.keys = ctx.keys.clone();
-                match self.evaluate(&root_ctx) {
-                    Decision::Allow => Decision::Allow,
-                    _ => Decision::ImplicitDeny,
+    /// The decision for statements that name the caller directly: a principal naming an
+    /// account (its id or its root ARN) matches only that account's root here, because on AWS
+    /// such a statement does not grant the account's roles anything by itself — it lets the
+    /// account's IAM policies decide.
+    pub fn evaluate_direct(&self, ctx: &RequestContext<'_>) -> Decision {
+        let mut allowed = false;
+        for statement in &self.statements {
+            if statement.applies_as(ctx, true) {
+                match statement.effect {
+                    Effect::Deny => return Decision::ExplicitDeny,
+                    Effect::Allow => allowed = true,
                 }
             }
         }
+        if allowed { Decision::Allow } else { Decision::ImplicitDeny }
     }
+}
+
+/// A caller's identity-based policies: a root has every permission of its own account; a role
+/// session has what its role's inline and attached policies grant (nothing, if it has none or
+/// the role is gone).
+#[derive(Debug, Clone)]
+pub enum Identity {
+    Root,
+    Role(Vec<Arc<Policy>>),
+}
+
+impl Identity {
+    pub fn of(state: &crate::state::State, caller: &Caller) -> Self {
+        match caller {
+            Caller::Root { .. } => Identity::Root,
+            Caller::AssumedRole { account, role_name, role_id, .. } => {
+                let Some(role) = state.role(account, role_name).filter(|r| &r.role_id == role_id) else {
+                    return Identity::Role(Vec::new());
+                };
+                let documents = role
+                    .inline_policies
+                    .values()
+                    .chain(role.attached_policies.iter().filter_map(|arn| state.managed_policies.get(arn).map(|p| &p.document)));
+                Identity::Role(documents.filter_map(|d| Policy::parse(d, PolicyKind::Identity, |_| true).ok()).map(Arc::new).collect())
+            }
+        }
+    }
+
+    /// What the identity policies say about this request.
+    pub fn evaluate(&self, ctx: &RequestContext<'_>) -> Decision {
+        match self {
+            Identity::Root => Decision::Allow,
+            Identity::Role(policies) => {
+                let mut allowed = false;
+                for policy in policies {
+                    match policy.evaluate(ctx) {
+                        Decision::ExplicitDeny => return Decision::ExplicitDeny,
+                        Decision::Allow => allowed = true,
+                        Decision::ImplicitDeny => {}
+                    }
+                }
+                if allowed { Decision::Allow } else { Decision::ImplicitDeny }
+            }
+        }
+    }
+}
+
+/// Whether a request to use a KMS key is allowed, as AWS decides it
+/// (<https://docs.aws.amazon.com/kms/latest/developerguide/determining-access.html> and
+/// <https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-cross-account.html>):
+/// an explicit Deny in the key policy or an identity policy wins; in the key's own account, the
+/// key policy must allow the principal directly, or allow the account (which "enables IAM
+/// policies") and an identity policy allow the request; from another account, the key policy
+/// must allow that account or principal *and* an identity policy in the caller's account must
+/// allow the request.
+pub fn kms_decision(key_policy: &Policy, identity: &Identity, ctx: &RequestContext<'_>, key_account: &str) -> Decision {
+    if key_policy.evaluate(ctx) == Decision::ExplicitDeny {
+        return Decision::ExplicitDeny;
+    }
+    let identity = identity.evaluate(ctx);
+    if identity == Decision::ExplicitDeny {
+        return Decision::ExplicitDeny;
+    }
+    let direct = key_policy.evaluate_direct(ctx) == Decision::Allow;
+    let root = Caller::Root { account: ctx.caller.account().to_string() };
+    let mut root_ctx = RequestContext::new(&root, ctx.action, ctx.resource);
+    root_ctx.keys = ctx.keys.clone();
+    let account_enabled = key_policy.evaluate_direct(&root_ctx) == Decision::Allow;
+    let identity_allows = identity == Decision::Allow;
+    let allowed = if ctx.caller.account() == key_account {
+        direct || (account_enabled && identity_allows)
+    } else {
+        (direct || account_enabled) && identity_allows
+    };
+    if allowed { Decision::Allow } else { Decision::ImplicitDeny }
 }
 
 fn parse_statement(value: &Value, kind: PolicyKind, principal_exists: &impl Fn(&str) -> bool) -> Result<Statement, PolicyError> {
@@ -254,9 +331,13 @@ fn parse_statement(value: &Value, kind: PolicyKind, principal_exists: &impl Fn(&
         (None, None) => (None, false),
         (Some(_), Some(_)) => return Err(PolicyError("Syntax errors in policy. Principal and NotPrincipal are exclusive".into())),
     };
-    let principals = match principal_value {
-        None => return Err(PolicyError("Syntax errors in policy. Missing required field Principal".into())),
-        Some(v) => Some(parse_principals(v, principal_exists)?),
+    let principals = match (kind, principal_value) {
+        (PolicyKind::Identity, Some(_)) => return Err(PolicyError("Policy document should not specify a principal.".into())),
+        (PolicyKind::Identity, None) => None,
+        (PolicyKind::Trust | PolicyKind::Key, None) => {
+            return Err(PolicyError("Syntax errors in policy. Missing required field Principal".into()));
+        }
+        (PolicyKind::Trust | PolicyKind::Key, Some(v)) => Some(parse_principals(v, principal_exists)?),
     };
     let (actions, not_action) = match (obj.get("Action"), obj.get("NotAction")) {
         (Some(a), None) => (string_list(a, "Action")?, false),
@@ -268,11 +349,19 @@ fn parse_statement(value: &Value, kind: PolicyKind, principal_exists: &impl Fn(&
             return Err(PolicyError(format!("Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc. ({action})")));
         }
     }
-    let resources = match (kind, obj.get("Resource").or(obj.get("NotResource"))) {
+    let (resource_value, not_resource) = match (obj.get("Resource"), obj.get("NotResource")) {
+        (Some(r), None) => (Some(r), false),
+        (None, Some(r)) => (Some(r), true),
+        (None, None) => (None, false),
+        (Some(_), Some(_)) => return Err(PolicyError("Syntax errors in policy. Resource and NotResource are exclusive".into())),
+    };
+    let resources = match (kind, resource_value) {
         (PolicyKind::Trust, Some(_)) => return Err(PolicyError("Has prohibited field Resource".into())),
         (PolicyKind::Trust, None) => None,
-        (PolicyKind::Key, None) => return Err(PolicyError("Syntax errors in policy. Missing required field Resource".into())),
-        (PolicyKind::Key, Some(r)) => Some(string_list(r, "Resource")?),
+        (PolicyKind::Key | PolicyKind::Identity, None) => {
+            return Err(PolicyError("Syntax errors in policy. Missing required field Resource".into()));
+        }
+        (PolicyKind::Key | PolicyKind::Identity, Some(r)) => Some(string_list(r, "Resource")?),
     };
     let conditions = match obj.get("Condition") {
         None => Vec::new(),
@@ -292,7 +381,7 @@ fn parse_statement(value: &Value, kind: PolicyKind, principal_exists: &impl Fn(&
         Some(_) => return Err(PolicyError("Syntax errors in policy. Condition must be an object".into())),
     };
     let services = principal_value.and_then(|v| v.get("Service")).map(|v| string_list(v, "Service")).transpose()?.unwrap_or_default();
-    Ok(Statement { effect, principals, services, not_principal, actions, not_action, resources, conditions })
+    Ok(Statement { effect, principals, services, not_principal, actions, not_action, resources, not_resource, conditions })
 }
 
 fn parse_operator(name: &str) -> Result<(StringOp, bool, bool), PolicyError> {
@@ -372,11 +461,19 @@ fn is_account_id(s: &str) -> bool {
 
 impl Statement {
     fn applies(&self, ctx: &RequestContext<'_>) -> bool {
+        self.applies_as(ctx, false)
+    }
+
+    /// With `direct`, a principal naming an account matches only that account's root.
+    fn applies_as(&self, ctx: &RequestContext<'_>, direct: bool) -> bool {
         let principal_match = match &self.principals {
             None => true,
             Some(Principals::Everyone) => true,
             Some(Principals::Other) => false,
-            Some(Principals::Aws(list)) => list.iter().any(|p| principal_matches(p, ctx.caller)),
+            Some(Principals::Aws(list)) => list.iter().any(|p| {
+                let names_account = is_account_id(p) || p.ends_with(":root");
+                if direct && names_account && !matches!(ctx.caller, Caller::Root { .. }) { false } else { principal_matches(p, ctx.caller) }
+            }),
         };
         if principal_match == self.not_principal {
             return false;
@@ -386,7 +483,7 @@ impl Statement {
             return false;
         }
         if let Some(resources) = &self.resources {
-            if !resources.iter().any(|r| wildcard_match(r, ctx.resource)) {
+            if resources.iter().any(|r| wildcard_match(r, ctx.resource)) == self.not_resource {
                 return false;
             }
         }

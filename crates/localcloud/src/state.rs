@@ -52,6 +52,29 @@ pub struct Role {
     pub description: Option<String>,
     pub max_session_duration: i64,
     pub created: i64,
+    /// Inline identity policies by name (`PutRolePolicy`).
+    #[serde(default)]
+    pub inline_policies: BTreeMap<String, String>,
+    /// Customer-managed policies attached (`AttachRolePolicy`), by ARN.
+    #[serde(default)]
+    pub attached_policies: std::collections::BTreeSet<String>,
+}
+
+/// A customer-managed IAM policy (`CreatePolicy`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ManagedPolicy {
+    pub account: String,
+    pub name: String,
+    pub path: String,
+    pub policy_id: String,
+    pub document: String,
+    pub created: i64,
+}
+
+impl ManagedPolicy {
+    pub fn arn(&self) -> String {
+        format!("arn:aws:iam::{}:policy{}{}", self.account, self.path, self.name)
+    }
 }
 
 impl Role {
@@ -137,6 +160,8 @@ pub struct State {
     pub roles: BTreeMap<(String, String), Role>,
     pub keys: BTreeMap<RegionalId, Key>,
     pub aliases: BTreeMap<RegionalId, Alias>,
+    /// Customer-managed policies by ARN.
+    pub managed_policies: BTreeMap<String, ManagedPolicy>,
     /// Seconds added to the wall clock for everything with a deadline.
     pub clock_offset: i64,
     /// Access key id → account id, rebuilt on load.
@@ -151,6 +176,8 @@ struct Snapshot {
     roles: Vec<Role>,
     keys: Vec<Key>,
     aliases: Vec<Alias>,
+    #[serde(default)]
+    managed_policies: Vec<ManagedPolicy>,
     clock_offset: i64,
 }
 
@@ -162,6 +189,7 @@ impl From<&State> for Snapshot {
             roles: s.roles.values().cloned().collect(),
             keys: s.keys.values().cloned().collect(),
             aliases: s.aliases.values().cloned().collect(),
+            managed_policies: s.managed_policies.values().cloned().collect(),
             clock_offset: s.clock_offset,
         }
     }
@@ -182,6 +210,9 @@ impl From<Snapshot> for State {
         for alias in s.aliases {
             state.apply(Change::AliasCreated(alias));
         }
+        for policy in s.managed_policies {
+            state.apply(Change::PolicyCreated(policy));
+        }
         state
     }
 }
@@ -200,6 +231,11 @@ pub enum Change {
     AliasCreated(Alias),
     AliasDeleted { id: RegionalId },
     ClockOffsetSet { seconds: i64 },
+    RolePolicyPut { account: String, role: String, name: String, document: String },
+    RolePolicyDeleted { account: String, role: String, name: String },
+    PolicyCreated(ManagedPolicy),
+    RolePolicyAttached { account: String, role: String, arn: String },
+    RolePolicyDetached { account: String, role: String, arn: String },
 }
 
 impl State {
@@ -250,6 +286,29 @@ impl State {
                 self.keys.remove(&id);
                 let (account, region, key_id) = id;
                 self.aliases.retain(|(a, r, _), alias| !(a == &account && r == &region && alias.target_key_id == key_id));
+            }
+            Change::RolePolicyPut { account, role, name, document } => {
+                if let Some(role) = self.roles.get_mut(&(account, role.to_ascii_lowercase())) {
+                    role.inline_policies.insert(name, document);
+                }
+            }
+            Change::RolePolicyDeleted { account, role, name } => {
+                if let Some(role) = self.roles.get_mut(&(account, role.to_ascii_lowercase())) {
+                    role.inline_policies.remove(&name);
+                }
+            }
+            Change::PolicyCreated(policy) => {
+                self.managed_policies.insert(policy.arn(), policy);
+            }
+            Change::RolePolicyAttached { account, role, arn } => {
+                if let Some(role) = self.roles.get_mut(&(account, role.to_ascii_lowercase())) {
+                    role.attached_policies.insert(arn);
+                }
+            }
+            Change::RolePolicyDetached { account, role, arn } => {
+                if let Some(role) = self.roles.get_mut(&(account, role.to_ascii_lowercase())) {
+                    role.attached_policies.remove(&arn);
+                }
             }
             Change::AliasCreated(alias) => {
                 self.aliases.insert((alias.account.clone(), alias.region.clone(), alias.name.clone()), alias);

@@ -111,20 +111,20 @@ async fn the_trail_records_who_did_what_and_never_secrets() {
     }
     let events: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
     let names: Vec<&str> = events.iter().filter_map(|e| e["event_name"].as_str()).collect();
-    assert_eq!(names, ["CreateRole", "CreateKey", "Encrypt", "DisableKey", "Decrypt"]);
+    assert_eq!(names, ["CreateRole", "PutRolePolicy", "CreateKey", "Encrypt", "DisableKey", "Decrypt"]);
     let seqs: Vec<u64> = events.iter().filter_map(|e| e["seq"].as_u64()).collect();
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
-    let encrypt = &events[2];
+    let encrypt = &events[3];
     assert_eq!(encrypt["user_identity"]["type"], "AssumedRole");
     assert_eq!(encrypt["user_identity"]["session_name"], "broker");
     assert_eq!(encrypt["resources"][0], key.as_str());
     assert_eq!(encrypt["encryption_context"]["tenant"], "t1");
     assert_eq!(encrypt["aws_region"], "eu-west-1");
-    let decrypt = &events[4];
+    let decrypt = &events[5];
     assert_eq!(decrypt["error_code"], "DisabledException");
 
     // Filters and paging.
-    let since = seqs[2];
+    let since = seqs[3];
     let (status, _, page) =
         send(&ep, "GET", &format!("/_localcloud/trail?since={since}&event=Decrypt&limit=5"), &[("host".into(), host.clone())], Vec::new())
             .await

@@ -43,6 +43,16 @@ async fn the_customer_procedure_works_step_by_step_with_the_aws_cli() {
     )
     .await;
     let role_arn = role["Role"]["Arn"].as_str().expect("role arn").to_string();
+    // The role may use the account's keys: an identity policy (the default key policy lets IAM
+    // policies decide; byok's own setup grants it in each key's policy instead).
+    let kms_use = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:DescribeKey","kms:Encrypt","kms:Decrypt","kms:GenerateDataKey*"],"Resource":"*"}]}"#;
+    aws_ok(
+        &ep,
+        c,
+        "us-east-1",
+        &["iam", "put-role-policy", "--role-name", "atlassian-key-management", "--policy-name", "kms-use", "--policy-document", kms_use],
+    )
+    .await;
     assert_eq!(role_arn, format!("arn:aws:iam::{}:role/atlassian-key-management", customer.id));
     let mut keys = Vec::new();
     for region in REGIONS {

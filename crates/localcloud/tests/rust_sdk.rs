@@ -69,6 +69,23 @@ async fn the_broker_path_through_the_rust_sdk() {
     .await;
     assert_eq!(status, 200, "{xml}");
     let tenant_role = xml_text(&xml, "Arn").expect("role arn");
+    // The customer grants the role the key use through IAM (the default key policy enables IAM
+    // policies): without this, AWS refuses the role in its own account.
+    let (status, xml) = query(
+        &ep,
+        &customer.root,
+        "iam",
+        "us-east-1",
+        &[
+            ("Action", "PutRolePolicy"),
+            ("Version", "2010-05-08"),
+            ("RoleName", "byok-key-management"),
+            ("PolicyName", "kms-use"),
+            ("PolicyDocument", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{xml}");
 
     let customer_kms = kms_client(&ep, &customer.root, "eu-west-1");
     let key = customer_kms.create_key().description("cryptor").send().await.expect("create key");

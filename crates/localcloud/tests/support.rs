@@ -150,6 +150,24 @@ pub async fn create_role(endpoint: &str, creds: &Creds, name: &str) -> String {
     )
     .await;
     assert_eq!(status, 200, "{xml}");
+    // An instance role that may use the KMS keys of its own account (an identity policy; the
+    // default key policy lets IAM policies decide).
+    let kms_use = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
+    let (status, put) = query(
+        endpoint,
+        creds,
+        "iam",
+        "us-east-1",
+        &[
+            ("Action", "PutRolePolicy"),
+            ("Version", "2010-05-08"),
+            ("RoleName", name),
+            ("PolicyName", "kms-use"),
+            ("PolicyDocument", kms_use),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{put}");
     xml_text(&xml, "Arn").expect("role arn")
 }
 

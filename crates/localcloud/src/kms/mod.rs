@@ -306,7 +306,7 @@ pub(crate) fn authorize(call: &Call, key: &Key, action: &str, context: Option<&B
     for (k, v) in context.into_iter().flatten() {
         ctx = ctx.with(&format!("kms:EncryptionContext:{k}"), v.clone());
     }
-    match policy.evaluate_with_account_delegation(&ctx, &key.account) {
+    match crate::policy::kms_decision(&policy, &call.identity, &ctx, &key.account) {
         Decision::Allow => Ok(()),
         Decision::ExplicitDeny => Err(AwsError::access_denied(
             SERVICE,
@@ -384,7 +384,7 @@ fn validate_key_policy(state: &State, call: &Call, key: &Key, document: &str, by
     if !bypass {
         let arn = key.arn();
         let ctx = RequestContext::new(&call.caller, "kms:PutKeyPolicy", &arn).with("kms:CallerAccount", call.caller.account());
-        if policy.evaluate_with_account_delegation(&ctx, &key.account) != Decision::Allow {
+        if crate::policy::kms_decision(&policy, &call.identity, &ctx, &key.account) != Decision::Allow {
             return Err(AwsError::new(
                 "MalformedPolicyDocumentException",
                 400,

@@ -62,6 +62,13 @@ def world():
             {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
         ),
     )
+    # The broker's own account lets it use KMS keys (an identity policy): cross-account use then
+    # depends on each key's policy, as on AWS, where both must allow it.
+    iam.put_role_policy(
+        RoleName="provider-broker",
+        PolicyName="kms-use",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}),
+    )
     broker_arn = f"arn:aws:iam::{provider['account_id']}:role/provider-broker"
     broker = admin("POST", "/_localcloud/role-credentials", {"role_arn": broker_arn})
     yield {"provider": provider, "customer": customer, "broker": broker, "broker_arn": broker_arn}
@@ -450,3 +457,124 @@ def test_sessions_expire_and_deletion_windows_pass(world):
         kms.describe_key(KeyId="alias/doomed")
     assert error_code(e) == "NotFoundException"
     assert k not in [x["KeyId"] for x in kms.list_keys(Limit=1000)["Keys"]]
+
+
+# ---- Who may use a key: key policy and identity policies together ---------------------------
+# Written from AWS's documentation of how access to a KMS key is determined:
+# https://docs.aws.amazon.com/kms/latest/developerguide/determining-access.html (the key policy
+# must allow; a statement naming the account root enables IAM policies; an explicit deny
+# anywhere wins), https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-cross-account.html
+# (cross-account use needs the key policy *and* an IAM policy in the caller's account), and
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notresource.html.
+
+
+def _role_session(world, account_creds, name, trust_doc=None):
+    iam = client("iam", account_creds)
+    doc = trust_doc or trust("Allow", world["broker_arn"], "ext-policies-1")
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=doc)["Role"]["Arn"]
+    broker = admin("POST", "/_localcloud/role-credentials", {"role_arn": world["broker_arn"]})  # fresh: earlier tests move the clock
+    sts = client("sts", broker)
+    out = sts.assume_role(RoleArn=arn, RoleSessionName="byok-probe", ExternalId="ext-policies-1")["Credentials"]
+    creds = {"access_key_id": out["AccessKeyId"], "secret_access_key": out["SecretAccessKey"], "session_token": out["SessionToken"]}
+    return iam, arn, creds
+
+
+def test_identity_and_key_policies_decide_together(world):
+    customer = world["customer"]
+    account = customer["account_id"]
+    kms = client("kms", customer)
+    key = kms.create_key(Description="default policy")["KeyMetadata"]
+    iam, role_arn, session = _role_session(world, customer, "policy-subject")
+    role_kms = client("kms", session)
+
+    # Same account, default key policy (root only), no identity policy: refused, as on AWS.
+    with pytest.raises(ClientError) as e:
+        role_kms.describe_key(KeyId=key["Arn"])
+    assert error_code(e) == "AccessDeniedException"
+
+    # An inline identity policy grants it (the root statement enables IAM policies).
+    allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["kms:DescribeKey", "kms:Encrypt", "kms:Decrypt"], "Resource": key["Arn"]}]}
+    iam.put_role_policy(RoleName="policy-subject", PolicyName="use", PolicyDocument=json.dumps(allow))
+    assert iam.list_role_policies(RoleName="policy-subject")["PolicyNames"] == ["use"]
+    assert iam.get_role_policy(RoleName="policy-subject", PolicyName="use")["PolicyDocument"] == allow
+    role_kms.describe_key(KeyId=key["Arn"])
+    blob = role_kms.encrypt(KeyId=key["Arn"], Plaintext=b"x")["CiphertextBlob"]
+
+    # An explicit Deny in an identity policy wins over any Allow.
+    deny = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "kms:Decrypt", "Resource": "*"}]}
+    iam.put_role_policy(RoleName="policy-subject", PolicyName="deny", PolicyDocument=json.dumps(deny))
+    with pytest.raises(ClientError) as e:
+        role_kms.decrypt(CiphertextBlob=blob)
+    assert error_code(e) == "AccessDeniedException"
+    iam.delete_role_policy(RoleName="policy-subject", PolicyName="deny")
+    assert role_kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+    iam.delete_role_policy(RoleName="policy-subject", PolicyName="use")
+    with pytest.raises(ClientError) as e:
+        iam.delete_role_policy(RoleName="policy-subject", PolicyName="use")
+    assert error_code(e) == "NoSuchEntity"
+
+    # NotResource: everything but this key.
+    not_this = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "NotResource": key["Arn"]}]}
+    iam.put_role_policy(RoleName="policy-subject", PolicyName="not-this", PolicyDocument=json.dumps(not_this))
+    with pytest.raises(ClientError) as e:
+        role_kms.describe_key(KeyId=key["Arn"])
+    assert error_code(e) == "AccessDeniedException"
+    other = kms.create_key(Description="another")["KeyMetadata"]
+    role_kms.describe_key(KeyId=other["Arn"])
+    iam.delete_role_policy(RoleName="policy-subject", PolicyName="not-this")
+
+    # A customer-managed policy, attached and detached.
+    managed = client("iam", customer).create_policy(PolicyName="kms-describe", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:DescribeKey", "Resource": "*"}]}))["Policy"]
+    assert managed["Arn"] == f"arn:aws:iam::{account}:policy/kms-describe"
+    iam.attach_role_policy(RoleName="policy-subject", PolicyArn=managed["Arn"])
+    attached = iam.list_attached_role_policies(RoleName="policy-subject")["AttachedPolicies"]
+    assert attached == [{"PolicyName": "kms-describe", "PolicyArn": managed["Arn"]}]
+    role_kms.describe_key(KeyId=key["Arn"])
+    iam.detach_role_policy(RoleName="policy-subject", PolicyArn=managed["Arn"])
+    with pytest.raises(ClientError) as e:
+        role_kms.describe_key(KeyId=key["Arn"])
+    assert error_code(e) == "AccessDeniedException"
+
+    # The key policy naming the role directly needs no identity policy (same account), and its
+    # encryption-context condition is enforced.
+    root = {"Sid": "root", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "kms:*", "Resource": "*"}
+    grant = {"Sid": "use", "Effect": "Allow", "Principal": {"AWS": role_arn}, "Action": ["kms:DescribeKey", "kms:Encrypt"], "Resource": "*",
+             "Condition": {"StringEqualsIfExists": {"kms:EncryptionContext:byok:tenant": "acme"}}}
+    kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=json.dumps({"Statement": [root, grant]}))
+    role_kms.describe_key(KeyId=key["Arn"])
+    role_kms.encrypt(KeyId=key["Arn"], Plaintext=b"x", EncryptionContext={"byok:tenant": "acme"})
+    with pytest.raises(ClientError) as e:
+        role_kms.encrypt(KeyId=key["Arn"], Plaintext=b"x", EncryptionContext={"byok:tenant": "other"})
+    assert error_code(e) == "AccessDeniedException"
+
+    # Identity policies must not name a principal.
+    with pytest.raises(ClientError) as e:
+        iam.put_role_policy(RoleName="policy-subject", PolicyName="bad", PolicyDocument=json.dumps(
+            {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"}]}))
+    assert error_code(e) == "MalformedPolicyDocument"
+
+
+def test_cross_account_use_needs_both_policies(world):
+    customer = world["customer"]
+    account = customer["account_id"]
+    kms = client("kms", customer)
+    key = kms.create_key(Description="cross-account")["KeyMetadata"]
+    provider = world["provider"]
+    piam = client("iam", provider)
+    ec2 = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    arn = piam.create_role(RoleName="bare-broker", AssumeRolePolicyDocument=ec2)["Role"]["Arn"]
+    bare = admin("POST", "/_localcloud/role-credentials", {"role_arn": arn})
+    bare_kms = client("kms", bare)
+    root = {"Sid": "root", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "kms:*", "Resource": "*"}
+    external = {"Sid": "provider-account", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{provider['account_id']}:root"}, "Action": "kms:DescribeKey", "Resource": "*"}
+    kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=json.dumps({"Statement": [root, external]}))
+    # The key policy allows the provider's account, but the role has no identity policy: refused.
+    with pytest.raises(ClientError) as e:
+        bare_kms.describe_key(KeyId=key["Arn"])
+    assert error_code(e) == "AccessDeniedException"
+    # With its own account's identity policy too: allowed.
+    piam.put_role_policy(RoleName="bare-broker", PolicyName="kms", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:DescribeKey", "Resource": "*"}]}))
+    bare2 = admin("POST", "/_localcloud/role-credentials", {"role_arn": arn})
+    client("kms", bare2).describe_key(KeyId=key["Arn"])
