@@ -69,6 +69,12 @@ pub struct Instructions {
     pub key_policy: serde_json::Value,
     /// A bash script of `aws` CLI commands that performs the whole setup.
     pub commands: String,
+    /// The same setup as a CloudFormation template (YAML), deployed once per region.
+    #[serde(default)]
+    pub cloudformation: String,
+    /// The same setup as Terraform.
+    #[serde(default)]
+    pub terraform: String,
 }
 
 /// One region's verification result.

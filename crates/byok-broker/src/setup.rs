@@ -109,6 +109,8 @@ pub fn instructions(config: &BrokerConfig, tenant: &TenantId, role_arn: &RoleArn
         ));
     }
     commands.push_str(&format!("\n# Then tell your provider the setup is done: they run `byok tenant verify {tenant}`.\n"));
+    let cloudformation = cloudformation(tenant, &role_name, &policy, &key_policy, &alias, location);
+    let terraform = terraform(tenant, &role_name, &policy, &key_policy, &alias, location);
     Instructions {
         tenant: tenant.to_string(),
         account_id: account,
@@ -117,8 +119,133 @@ pub fn instructions(config: &BrokerConfig, tenant: &TenantId, role_arn: &RoleArn
         external_id: external_id.to_string(),
         alias,
         regions: location.regions.iter().map(ToString::to_string).collect(),
+        cloudformation,
+        terraform,
         trust_policy: policy,
         key_policy,
         commands,
     }
+}
+
+/// JSON laid out for embedding in YAML or HCL (JSON is valid YAML; HCL takes it in a heredoc).
+fn pretty(value: &serde_json::Value, indent: usize) -> String {
+    let pad = " ".repeat(indent);
+    serde_json::to_string_pretty(value).unwrap_or_default().lines().map(|l| format!("{pad}{l}")).collect::<Vec<_>>().join("\n")
+}
+
+/// The same setup as one CloudFormation template (the vendor's way). CloudFormation stacks are
+/// regional and IAM is global: deploy it in the location's first region as it is, and in each
+/// other region with `CreateRole=false`.
+pub fn cloudformation(
+    tenant: &TenantId,
+    role_name: &str,
+    trust: &serde_json::Value,
+    key_policy: &serde_json::Value,
+    alias: &str,
+    location: &Location,
+) -> String {
+    let regions: Vec<String> = location.regions.iter().map(ToString::to_string).collect();
+    let mut deploy = String::new();
+    for (i, region) in regions.iter().enumerate() {
+        let overrides = if i == 0 { String::new() } else { " --parameter-overrides CreateRole=false".to_string() };
+        deploy.push_str(&format!(
+            "#   aws cloudformation deploy --region {region} --stack-name byok-{tenant} --template-file byok-{tenant}.yaml --capabilities CAPABILITY_NAMED_IAM{overrides}\n"
+        ));
+    }
+    let lines = [
+        format!("# byok setup for tenant {tenant} as a CloudFormation template. Deploy it in every region of the location:"),
+        deploy.trim_end().to_string(),
+        "AWSTemplateFormatVersion: '2010-09-09'".to_string(),
+        format!("Description: 'byok: the role the provider assumes for tenant {tenant}, and this region''s key'"),
+        "Parameters:".to_string(),
+        "  CreateRole:".to_string(),
+        "    Type: String".to_string(),
+        "    AllowedValues: ['true', 'false']".to_string(),
+        "    Default: 'true'".to_string(),
+        "    Description: 'false in every region but the first: the role is global'".to_string(),
+        "Conditions:".to_string(),
+        "  MakeRole: !Equals [!Ref CreateRole, 'true']".to_string(),
+        "Resources:".to_string(),
+        "  ByokRole:".to_string(),
+        "    Type: AWS::IAM::Role".to_string(),
+        "    Condition: MakeRole".to_string(),
+        "    Properties:".to_string(),
+        format!("      RoleName: {role_name}"),
+        format!("      Description: 'byok: provider access to tenant {tenant} keys'"),
+        "      AssumeRolePolicyDocument:".to_string(),
+        pretty(trust, 8),
+        "  ByokKey:".to_string(),
+        "    Type: AWS::KMS::Key".to_string(),
+        "    Properties:".to_string(),
+        format!("      Description: 'byok key for tenant {tenant}'"),
+        "      KeyPolicy:".to_string(),
+        pretty(key_policy, 8),
+        "  ByokAlias:".to_string(),
+        "    Type: AWS::KMS::Alias".to_string(),
+        "    Properties:".to_string(),
+        format!("      AliasName: {alias}"),
+        "      TargetKeyId: !Ref ByokKey".to_string(),
+        "Outputs:".to_string(),
+        "  KeyArn:".to_string(),
+        "    Value: !GetAtt ByokKey.Arn".to_string(),
+    ];
+    lines.join("\n") + "\n"
+}
+
+/// The same setup as Terraform: one provider alias per region of the location.
+pub fn terraform(
+    tenant: &TenantId,
+    role_name: &str,
+    trust: &serde_json::Value,
+    key_policy: &serde_json::Value,
+    alias: &str,
+    location: &Location,
+) -> String {
+    let mut out = [
+        format!("# byok setup for tenant {tenant} (terraform init && terraform apply, with credentials for the account)."),
+        "terraform {".to_string(),
+        "  required_providers {".to_string(),
+        "    aws = {".to_string(),
+        "      source = \"hashicorp/aws\"".to_string(),
+        "    }".to_string(),
+        "  }".to_string(),
+        "}".to_string(),
+        String::new(),
+        "resource \"aws_iam_role\" \"byok\" {".to_string(),
+        format!("  name               = \"{role_name}\""),
+        format!("  description        = \"byok: provider access to tenant {tenant} keys\""),
+        "  assume_role_policy = <<POLICY".to_string(),
+        pretty(trust, 0),
+        "POLICY".to_string(),
+        "}".to_string(),
+    ]
+    .join("\n")
+        + "\n";
+    for region in &location.regions {
+        let r = region.as_str().replace('-', "_");
+        let block = [
+            String::new(),
+            "provider \"aws\" {".to_string(),
+            format!("  alias  = \"{r}\""),
+            format!("  region = \"{region}\""),
+            "}".to_string(),
+            String::new(),
+            format!("resource \"aws_kms_key\" \"{r}\" {{"),
+            format!("  provider    = aws.{r}"),
+            format!("  description = \"byok key for tenant {tenant}\""),
+            "  policy      = <<POLICY".to_string(),
+            pretty(key_policy, 0),
+            "POLICY".to_string(),
+            "  depends_on  = [aws_iam_role.byok]".to_string(),
+            "}".to_string(),
+            String::new(),
+            format!("resource \"aws_kms_alias\" \"{r}\" {{"),
+            format!("  provider      = aws.{r}"),
+            format!("  name          = \"{alias}\""),
+            format!("  target_key_id = aws_kms_key.{r}.key_id"),
+            "}".to_string(),
+        ];
+        out.push_str(&(block.join("\n") + "\n"));
+    }
+    out
 }

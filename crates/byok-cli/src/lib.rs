@@ -130,6 +130,27 @@ enum AuditCommand {
     Verify,
 }
 
+/// How the customer's setup is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SetupFormat {
+    /// A bash script of `aws` CLI commands.
+    Aws,
+    /// One CloudFormation template (YAML), deployed once per region.
+    Cloudformation,
+    /// Terraform, one provider alias per region.
+    Terraform,
+}
+
+impl SetupFormat {
+    fn pick(self, instructions: &api::Instructions) -> &str {
+        match self {
+            SetupFormat::Aws => &instructions.commands,
+            SetupFormat::Cloudformation => &instructions.cloudformation,
+            SetupFormat::Terraform => &instructions.terraform,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum RevocationsCommand {
     /// Held revocations, oldest first.
@@ -185,6 +206,9 @@ enum TenantCommand {
         location: String,
         #[arg(long)]
         account_id: String,
+        /// The setup as `aws` CLI commands (a bash script), a CloudFormation template or Terraform.
+        #[arg(long, value_enum, default_value_t = SetupFormat::Aws)]
+        format: SetupFormat,
     },
     /// Verify the customer's setup; activates the tenant if every region passes.
     Verify {
@@ -201,6 +225,8 @@ enum TenantCommand {
     /// Print the customer's setup script again.
     Setup {
         id: String,
+        #[arg(long, value_enum, default_value_t = SetupFormat::Aws)]
+        format: SetupFormat,
     },
 }
 
@@ -305,17 +331,17 @@ fn pretty(value: &impl serde::Serialize) -> String {
 
 async fn tenant(client: Client, command: TenantCommand) -> Result<(), CliError> {
     match command {
-        TenantCommand::Add { id, location, account_id } => {
+        TenantCommand::Add { id, location, account_id, format } => {
             let request = api::AddTenantRequest { id: id.clone(), location, account_id: account_id.clone() };
             let answer: api::NewTenantResponse = client.call("POST", "/v1/tenants", Some(&request)).await?;
             eprintln!("tenant {id} added (onboarding). Its admin token, shown once:\n  {}", answer.admin_token);
             eprintln!("The customer runs the script below in AWS account {account_id}; then: byok tenant verify {id}\n");
-            print!("{}", answer.instructions.commands);
+            print!("{}", format.pick(&answer.instructions));
             Ok(())
         }
-        TenantCommand::Setup { id } => {
+        TenantCommand::Setup { id, format } => {
             let instructions: api::Instructions = client.get(&format!("/v1/tenants/{id}/setup")).await?;
-            print!("{}", instructions.commands);
+            print!("{}", format.pick(&instructions));
             Ok(())
         }
         TenantCommand::Verify { id } => {

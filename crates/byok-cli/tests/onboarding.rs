@@ -294,3 +294,114 @@ async fn two_tenants_in_one_account_get_their_own_role_and_files() {
         assert!(dir.path().join(file).exists(), "{file}");
     }
 }
+
+/// The printed setup without its key-policy grant (keys created with the default policy, as a
+/// hurried admin might): AWS refuses the role, and so does localcloud; verify names the
+/// statements to add.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_setup_without_the_key_policy_grant_fails_verify_naming_the_statement() {
+    let dir = tempfile::tempdir().expect("dir");
+    let b = start(&dir.path().join("data")).await;
+    let op = b.operator_token.to_string();
+    let (account, creds) = customer(&b, "hurried-corp").await;
+    let (_, added) =
+        api(&b, Some(&op), "POST", "/v1/tenants", Some(json!({ "id": "hurried", "location": "de", "account_id": account }))).await;
+    let script = added["instructions"]["commands"].as_str().expect("commands").replace(" --policy file://byok-key-policy-hurried.json", "");
+    assert!(!script.contains("--policy file://"), "the grant is gone from the script");
+    run_setup(&b, &creds, &script, dir.path()).await;
+    let (status, verified) = api(&b, Some(&op), "POST", "/v1/tenants/hurried/verify", None).await;
+    assert_eq!(status, 422, "{verified}");
+    let problem = verified["regions"][0]["problem"].as_str().expect("problem");
+    assert!(problem.contains("ByokDescribeKey") && problem.contains("ByokTenantKeyUse"), "{problem}");
+    assert!(problem.contains("kms:EncryptionContext:byok:tenant"), "the statement itself is shown: {problem}");
+    // The customer applies the printed key policy: verify passes.
+    let (_, s) = api(&b, Some(&op), "GET", "/v1/tenants/hurried/setup", None).await;
+    let policy = s["key_policy"].to_string();
+    let keys = aws_ok(&endpoint(&b), &creds, "eu-central-1", &["kms", "list-aliases"]).await;
+    let key =
+        keys["Aliases"].as_array().expect("aliases").iter().find(|a| a["AliasName"] == "alias/byok-hurried").expect("alias")["TargetKeyId"]
+            .as_str()
+            .expect("key")
+            .to_string();
+    aws_ok(
+        &endpoint(&b),
+        &creds,
+        "eu-central-1",
+        &["kms", "put-key-policy", "--key-id", &key, "--policy-name", "default", "--policy", &policy],
+    )
+    .await;
+    assert_eq!(api(&b, Some(&op), "POST", "/v1/tenants/hurried/verify", None).await.0, 200);
+}
+
+/// The setup in its other two formats says the same thing as the script: one CloudFormation
+/// template (parsed as YAML, CloudFormation's tags included) and Terraform (its embedded
+/// policies parsed), each with the role, the trust policy, and per region the key with the
+/// least-privilege key policy and its alias.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_setup_as_cloudformation_and_terraform() {
+    let dir = tempfile::tempdir().expect("dir");
+    let b = start(&dir.path().join("data")).await;
+    let op = b.operator_token.to_string();
+    let (account, _) = customer(&b, "iac-corp").await;
+    let (_, added) = api(&b, Some(&op), "POST", "/v1/tenants", Some(json!({ "id": "iac", "location": "eu", "account_id": account }))).await;
+    let instructions = &added["instructions"];
+    let byok = |format: &'static str| {
+        let api_url = b.api_url();
+        let op = op.clone();
+        async move {
+            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_byok"))
+                .args(["tenant", "setup", "iac", "--format", format, "--api", &api_url, "--token", &op])
+                .output()
+                .await
+                .expect("byok tenant setup");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8(out.stdout).expect("utf-8")
+        }
+    };
+
+    let template = byok("cloudformation").await;
+    let path = dir.path().join("byok-iac.yaml");
+    std::fs::write(&path, &template).expect("write");
+    let parse = r#"
+import json, sys, yaml
+class L(yaml.SafeLoader): pass
+L.add_multi_constructor("!", lambda loader, suffix, node: {suffix: loader.construct_sequence(node) if isinstance(node, yaml.SequenceNode) else loader.construct_scalar(node)})
+print(json.dumps(yaml.load(open(sys.argv[1]), Loader=L)))
+"#;
+    let out = tokio::process::Command::new(byok_testkit::aws::venv().join("bin/python"))
+        .args(["-c", parse])
+        .arg(&path)
+        .output()
+        .await
+        .expect("python");
+    assert!(out.status.success(), "not YAML: {}", String::from_utf8_lossy(&out.stderr));
+    let cfn: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let resources = &cfn["Resources"];
+    assert_eq!(resources["ByokRole"]["Type"], "AWS::IAM::Role");
+    assert_eq!(resources["ByokRole"]["Properties"]["RoleName"], instructions["role_name"]);
+    assert_eq!(resources["ByokRole"]["Properties"]["AssumeRolePolicyDocument"], instructions["trust_policy"]);
+    assert_eq!(resources["ByokKey"]["Properties"]["KeyPolicy"], instructions["key_policy"]);
+    assert_eq!(resources["ByokAlias"]["Properties"]["AliasName"], instructions["alias"]);
+    assert!(
+        template.contains("--region eu-central-1") && template.contains("--region eu-west-1 ") && template.contains("CreateRole=false")
+    );
+
+    let terraform = byok("terraform").await;
+    assert_eq!(terraform.matches('{').count(), terraform.matches('}').count(), "balanced braces");
+    let policies: Vec<Value> = terraform
+        .split("<<POLICY\n")
+        .skip(1)
+        .map(|rest| serde_json::from_str(rest.split("\nPOLICY").next().expect("heredoc end")).expect("policy JSON"))
+        .collect();
+    assert_eq!(policies.len(), 3, "the trust policy and one key policy per region");
+    assert_eq!(policies[0], instructions["trust_policy"]);
+    assert!(policies[1..].iter().all(|p| *p == instructions["key_policy"]));
+    for needle in [
+        "resource \"aws_iam_role\" \"byok\"",
+        "resource \"aws_kms_key\" \"eu_central_1\"",
+        "resource \"aws_kms_alias\" \"eu_west_1\"",
+        "region = \"eu-west-1\"",
+    ] {
+        assert!(terraform.contains(needle), "{needle} missing:\n{terraform}");
+    }
+}
