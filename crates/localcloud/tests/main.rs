@@ -17,6 +17,7 @@ mod boto3;
 mod faults_and_trail;
 mod guide_cli;
 mod persistence;
+mod policy_property;
 mod refusals;
 mod rust_sdk;
 mod sigv4_vectors;
