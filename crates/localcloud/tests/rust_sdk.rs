@@ -148,6 +148,37 @@ async fn the_broker_path_through_the_rust_sdk() {
     let missing = kms.describe_key().key_id("alias/none").send().await.expect_err("not found");
     assert!(missing.as_service_error().is_some_and(|e| e.is_not_found_exception()));
 
+    // The customer withdraws the IAM grant: the default key policy only enables IAM policies,
+    // so the role is refused in its own account, as on AWS
+    // (https://docs.aws.amazon.com/kms/latest/developerguide/determining-access.html).
+    let (status, xml) = query(
+        &ep,
+        &customer.root,
+        "iam",
+        "us-east-1",
+        &[("Action", "DeleteRolePolicy"), ("Version", "2010-05-08"), ("RoleName", "byok-key-management"), ("PolicyName", "kms-use")],
+    )
+    .await;
+    assert_eq!(status, 200, "{xml}");
+    let refused = kms.describe_key().key_id(&key_arn).send().await.expect_err("no grant left");
+    assert_eq!(refused.as_service_error().and_then(|e| e.code()), Some("AccessDeniedException"), "{refused:?}");
+    let (status, xml) = query(
+        &ep,
+        &customer.root,
+        "iam",
+        "us-east-1",
+        &[
+            ("Action", "PutRolePolicy"),
+            ("Version", "2010-05-08"),
+            ("RoleName", "byok-key-management"),
+            ("PolicyName", "kms-use"),
+            ("PolicyDocument", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{xml}");
+    kms.describe_key().key_id(&key_arn).send().await.expect("granted again");
+
     // Transient faults reach the SDK as what they are: throttling, a 5xx, a dropped connection.
     let fault = |spec| async { assert_eq!(admin(&ep, "POST", "/_localcloud/faults", Some(spec)).await.0, 201) };
     fault(json!({"service": "kms", "region": "eu-west-1", "kind": "throttle", "count": 1})).await;
