@@ -35,6 +35,8 @@ pub struct Broker {
     pub(crate) probe_queue: ProbeQueue,
     /// The last check of the provider's own identity.
     pub(crate) provider_health: HealthCell,
+    /// The monitor's last pass on this node.
+    pub(crate) last_pass: RwLock<Option<crate::monitor::PassStats>>,
 }
 
 pub use byok_api::LastCheck;
@@ -53,6 +55,7 @@ impl Broker {
             last_checks: RwLock::default(),
             probe_queue: ProbeQueue::default(),
             provider_health: HealthCell::default(),
+            last_pass: RwLock::default(),
         }
     }
 

@@ -45,6 +45,20 @@ pub struct PassReport {
     pub provider_fault: Option<String>,
 }
 
+/// The last pass as the operator's console shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PassStats {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: time::OffsetDateTime,
+    pub duration_ms: u64,
+    pub tenants_probed: usize,
+    pub revoked: usize,
+    pub held: usize,
+    pub destroyed: usize,
+    /// Why nothing was decided, when the provider's identity failed.
+    pub provider_fault: Option<String>,
+}
+
 /// What probing one tenant found.
 #[derive(Debug)]
 enum Verdict {
@@ -73,6 +87,11 @@ impl ProbeQueue {
 }
 
 impl Broker {
+    /// The monitor's last pass on this node, if it ran.
+    pub fn last_pass(&self) -> Option<PassStats> {
+        self.last_pass.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Asks the monitor to probe this tenant now.
     pub fn request_probe(&self, id: &TenantId) {
         self.probe_queue.push(id);
@@ -272,6 +291,23 @@ async fn provider_ok(broker: &Broker, report: &mut PassReport) -> bool {
 /// One pass: reconcile, prove the provider, probe every active tenant and decide, then sweep
 /// deadlines.
 pub async fn run_once(broker: &Arc<Broker>) -> PassReport {
+    let started = std::time::Instant::now();
+    let at = broker.clock.now();
+    let report = pass(broker).await;
+    let stats = PassStats {
+        at,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        tenants_probed: report.tenants_probed,
+        revoked: report.revoked.len(),
+        held: report.held.len(),
+        destroyed: report.destroyed.len(),
+        provider_fault: report.provider_fault.clone(),
+    };
+    *broker.last_pass.write().unwrap_or_else(|p| p.into_inner()) = Some(stats);
+    report
+}
+
+async fn pass(broker: &Arc<Broker>) -> PassReport {
     let mut report = PassReport::default();
     match broker.reconcile().await {
         Ok(0) => {}

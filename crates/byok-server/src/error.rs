@@ -48,7 +48,6 @@ impl ApiError {
 
     /// Status, stable code, message, and the deadline (with `tenant_keys_revoked`).
     fn parts(&self) -> (StatusCode, &'static str, String, Option<String>) {
-        use BrokerError as B;
         let none = None;
         match self {
             ApiError::Unauthorized => {
@@ -60,32 +59,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than this broker accepts".into(), none)
             }
-            ApiError::Broker(e) => match e {
-                B::UnknownTenant(_) => (StatusCode::NOT_FOUND, "unknown_tenant", e.to_string(), none),
-                B::UnknownTicket(_) => (StatusCode::NOT_FOUND, "unknown_ticket", e.to_string(), none),
-                B::NotHeld(_) => (StatusCode::NOT_FOUND, "not_held", e.to_string(), none),
-                B::UnknownToken(_) => (StatusCode::NOT_FOUND, "unknown_token", e.to_string(), none),
-                B::TenantExists(_) => (StatusCode::CONFLICT, "tenant_exists", e.to_string(), none),
-                B::NotActive { .. } => (StatusCode::CONFLICT, "tenant_not_active", e.to_string(), none),
-                B::Revoked { deadline, .. } => {
-                    (StatusCode::FORBIDDEN, "tenant_keys_revoked", e.to_string(), Some(deadline.format(&Rfc3339).unwrap_or_default()))
-                }
-                B::Destroyed(_) => (StatusCode::GONE, "tenant_destroyed", e.to_string(), none),
-                B::KeyServiceUnavailable(_) => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "key_service_unavailable",
-                    "the tenant's key service is unavailable; try again shortly".into(),
-                    none,
-                ),
-                B::KeyAccessDenied(_) => (StatusCode::FORBIDDEN, "key_access_denied", e.to_string(), none),
-                B::Envelope(_) => (StatusCode::BAD_REQUEST, "invalid_ciphertext", e.to_string(), none),
-                B::InvalidId(_) | B::Location(_) | B::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request", e.to_string(), none),
-                B::Conflict => (StatusCode::CONFLICT, "conflict", e.to_string(), none),
-                B::Transition { .. } => (StatusCode::CONFLICT, "invalid_state", e.to_string(), none),
-                B::KeyAccess(_) | B::NoWrappedKey | B::Store(_) | B::Rng | _ => {
-                    (StatusCode::INTERNAL_SERVER_ERROR, "internal", "the broker failed; the operator's log has the detail".into(), none)
-                }
-            },
+            ApiError::Broker(e) => broker_parts(e),
         }
     }
 }
@@ -97,5 +71,37 @@ impl IntoResponse for ApiError {
             tracing::error!(error = ?self, "request failed");
         }
         (status, Json(ErrorBody { error: code.to_string(), message, deadline })).into_response()
+    }
+}
+
+/// Status, stable code, message and deadline of a broker error (also the console's pages).
+pub(crate) fn broker_parts(e: &BrokerError) -> (StatusCode, &'static str, String, Option<String>) {
+    use BrokerError as B;
+    let none = None;
+    match e {
+        B::UnknownTenant(_) => (StatusCode::NOT_FOUND, "unknown_tenant", e.to_string(), none),
+        B::UnknownTicket(_) => (StatusCode::NOT_FOUND, "unknown_ticket", e.to_string(), none),
+        B::NotHeld(_) => (StatusCode::NOT_FOUND, "not_held", e.to_string(), none),
+        B::UnknownToken(_) => (StatusCode::NOT_FOUND, "unknown_token", e.to_string(), none),
+        B::TenantExists(_) => (StatusCode::CONFLICT, "tenant_exists", e.to_string(), none),
+        B::NotActive { .. } => (StatusCode::CONFLICT, "tenant_not_active", e.to_string(), none),
+        B::Revoked { deadline, .. } => {
+            (StatusCode::FORBIDDEN, "tenant_keys_revoked", e.to_string(), Some(deadline.format(&Rfc3339).unwrap_or_default()))
+        }
+        B::Destroyed(_) => (StatusCode::GONE, "tenant_destroyed", e.to_string(), none),
+        B::KeyServiceUnavailable(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "key_service_unavailable",
+            "the tenant's key service is unavailable; try again shortly".into(),
+            none,
+        ),
+        B::KeyAccessDenied(_) => (StatusCode::FORBIDDEN, "key_access_denied", e.to_string(), none),
+        B::Envelope(_) => (StatusCode::BAD_REQUEST, "invalid_ciphertext", e.to_string(), none),
+        B::InvalidId(_) | B::Location(_) | B::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request", e.to_string(), none),
+        B::Conflict => (StatusCode::CONFLICT, "conflict", e.to_string(), none),
+        B::Transition { .. } => (StatusCode::CONFLICT, "invalid_state", e.to_string(), none),
+        B::KeyAccess(_) | B::NoWrappedKey | B::Store(_) | B::Rng | _ => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal", "the broker failed; the operator's log has the detail".into(), none)
+        }
     }
 }

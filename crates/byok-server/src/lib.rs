@@ -8,11 +8,13 @@
 //! - [`auth`]: bearer tokens and their scopes; no scope reaches another tenant's anything.
 //! - [`error`]: the one place that knows HTTP status codes.
 //! - [`metrics`]: request counts and latencies by route and status.
+//! - [`console`]: the web console under `/console` (server-rendered pages, session cookies).
 //! - [`views`]: what of the broker's and the store's values a client sees, as [`byok_api`]
 //!   types (the request and response types shared with the CLI and the OpenAPI document).
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod metrics;
 pub mod routes;
@@ -34,15 +36,28 @@ pub struct AppState {
     pub broker: Arc<Broker>,
     pub metrics: Arc<metrics::HttpMetrics>,
     pub registry: Arc<Registry>,
+    /// The web console's sessions on this node.
+    pub console: Arc<console::session::Sessions>,
 }
 
 impl AppState {
+    /// With console sessions that last `ttl` (tests shorten it).
+    pub fn with_console_ttl(mut self, ttl: Duration) -> Self {
+        self.console = Arc::new(console::session::Sessions::new(ttl));
+        self
+    }
+
     pub fn new(broker: Arc<Broker>) -> Self {
         let mut registry = Registry::default();
         broker.metrics.register(&mut registry);
         let metrics = metrics::HttpMetrics::default();
         metrics.register(&mut registry);
-        Self { broker, metrics: Arc::new(metrics), registry: Arc::new(registry) }
+        Self {
+            broker,
+            metrics: Arc::new(metrics),
+            registry: Arc::new(registry),
+            console: Arc::new(console::session::Sessions::new(Duration::from_secs(3600))),
+        }
     }
 }
 
@@ -57,6 +72,7 @@ pub fn app(state: AppState, body_limit: usize) -> Router {
         .merge(routes::tickets::router())
         .merge(routes::operator::router())
         .merge(routes::ops::router())
+        .merge(console::router())
         .fallback(routes::ops::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(body_limit))

@@ -1,0 +1,122 @@
+//! A tenant's overview: its state in a sentence, each region's last probe with the step of the
+//! customer guide a failing one needs, the countdown while revoked, and while onboarding the
+//! setup to copy and a "Verify now" button.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use byok_api::{RegionAccess, Verification};
+use byok_domain::{TenantId, TenantState};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::PageError;
+use super::layout::{self, utc};
+use super::session::Viewer;
+use crate::AppState;
+
+pub(super) fn tenant_id(raw: &str) -> Result<TenantId, PageError> {
+    raw.parse().map_err(|_| PageError::NotFound)
+}
+
+pub async fn overview(State(state): State<AppState>, viewer: Viewer, Path(id): Path<String>) -> Result<Markup, PageError> {
+    render(&state, &viewer, &id, None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+/// "Verify now": the customer's setup checked region by region, the answer on the page.
+pub async fn verify(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Markup, PageError> {
+    viewer.check_csrf(&form.csrf)?;
+    let tenant = tenant_id(&id)?;
+    viewer.may_see(&tenant)?;
+    let verification = state.broker.verify_tenant(&tenant).await?;
+    render(&state, &viewer, &id, Some(verification)).await
+}
+
+async fn render(state: &AppState, viewer: &Viewer, raw: &str, verification: Option<Verification>) -> Result<Markup, PageError> {
+    let id = tenant_id(raw)?;
+    viewer.may_see(&id)?;
+    let tenant = state.broker.tenant(&id).await?;
+    let check = state.broker.last_check(&id);
+    let body = html! {
+        h1 { "Tenant " (id) }
+        p.state { (layout::state_sentence(&tenant.state)) }
+        p.muted { "AWS account " (tenant.binding.account) " · location " (tenant.location) " · role " (tenant.binding.role_arn) }
+        @if let TenantState::Revoked { deadline, .. } = tenant.state {
+            (layout::deadline(deadline))
+            p { "To restore: follow the steps named below in every region, then press " a href={ "/console/tenants/" (id) "/ticket" } { "Access restored — verify now" } " on the ticket." }
+        }
+        @if let Some(v) = &verification { (verification_card(v)) }
+        h2 { "Regions" }
+        @match &check {
+            Some(check) => {
+                p.muted { "Last check " (utc(check.at)) " UTC (" (check.purpose) ")." }
+                table {
+                    thead { tr { th { "Region" } th { "Result" } th { "What to do" } } }
+                    tbody {
+                        @for r in &check.regions {
+                            tr {
+                                td { (r.region) }
+                                td { (access_words(&r.access)) }
+                                td { (r.remedy.clone().unwrap_or_default()) }
+                            }
+                        }
+                    }
+                }
+            }
+            None => {
+                p.muted { "Not checked on this node yet." }
+                ul { @for k in &tenant.binding.keys { li { (k.region) ": " (k.key_arn) } } }
+            }
+        }
+        @if tenant.state == TenantState::Onboarding { (onboarding(state, viewer, &id).await?) }
+    };
+    Ok(layout::page(viewer, &format!("Tenant {id}"), Some(&id), body))
+}
+
+fn access_words(access: &RegionAccess) -> Markup {
+    match access {
+        RegionAccess::Ok => html! { span.ok { "works (role assumed, key enabled, real unwrap)" } },
+        RegionAccess::Denied { message, .. } => html! { span.bad { "denied: " (message) } },
+        RegionAccess::Unknown { message } => html! { span.warn { "could not be checked (not a revocation): " (message) } },
+    }
+}
+
+fn verification_card(v: &Verification) -> Markup {
+    html! {
+        div.card role="status" {
+            @if v.ok { p.ok { strong { "Verified: the tenant is active." } } }
+            @else { p.bad { strong { "Not verified yet." } " Fix what is listed, then verify again." } }
+            p { "Role: " @if v.trust_ok { span.ok { "assumable with the external id, and not without" } } @else { span.bad { (v.trust_problem.clone().unwrap_or_default()) } } }
+            @for w in &v.warnings { p.warn { (w) } }
+            ul { @for r in &v.regions { li { strong { (r.region) } ": " @if r.ok { span.ok { "ok" } } @else { span.bad { (r.problem.clone().unwrap_or_default()) } } } } }
+        }
+    }
+}
+
+async fn onboarding(state: &AppState, viewer: &Viewer, id: &TenantId) -> Result<Markup, PageError> {
+    let setup = state.broker.instructions(id).await?;
+    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    Ok(html! {
+        h2 { "Set up your AWS account" }
+        p { "Run these commands with administrator credentials for account " (setup.account_id) " (or use the CloudFormation or Terraform form from your provider), then verify." }
+        button.secondary type="button" data-copy="setup-commands" { "Copy the commands" }
+        pre id="setup-commands" { (setup.commands) }
+        h2 { "Trust policy of " (setup.role_name) }
+        pre { (pretty(&setup.trust_policy)) }
+        h2 { "Key policy (each region)" }
+        pre { (pretty(&setup.key_policy)) }
+        form method="post" action={ "/console/tenants/" (id) "/verify" } {
+            input type="hidden" name="csrf" value=(viewer.csrf);
+            button type="submit" { "Verify now" }
+        }
+    })
+}

@@ -1,0 +1,169 @@
+//! The console's own rules, through the router: sign-in and its cookie, CSRF on every form,
+//! sessions that expire, a forged cookie, another tenant's page looking exactly like a missing
+//! one, every user-provided string escaped, and a strict Content-Security-Policy.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use byok_server::{AppState, DEFAULT_BODY_LIMIT, app};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use crate::{OPERATOR, SERVICE, world};
+
+struct Page {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+async fn send(router: &axum::Router, method: &str, path: &str, cookie: Option<&str>, form: Option<String>) -> Page {
+    let mut request = Request::builder().method(method).uri(path);
+    if let Some(c) = cookie {
+        request = request.header(header::COOKIE, c);
+    }
+    let body = match form {
+        Some(f) => {
+            request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            Body::from(f)
+        }
+        None => Body::empty(),
+    };
+    let response = router.clone().oneshot(request.body(body).expect("request")).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = String::from_utf8_lossy(&response.into_body().collect().await.expect("body").to_bytes()).into_owned();
+    Page { status, headers, body }
+}
+
+fn set_cookie(page: &Page, name: &str) -> Option<String> {
+    page.headers.get_all(header::SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|v| {
+        let first = v.split(';').next()?;
+        let (k, value) = first.split_once('=')?;
+        (k == name && !value.is_empty()).then(|| first.to_string())
+    })
+}
+
+fn hidden_csrf(body: &str) -> String {
+    let at = body.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
+    body[at..].split('"').next().expect("value").to_string()
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+}
+
+/// Signs in with `token`; the session cookie and the session's CSRF token.
+async fn sign_in(router: &axum::Router, token: &str) -> (String, String) {
+    let page = send(router, "GET", "/console/signin", None, None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let pre = set_cookie(&page, "byok_signin").expect("sign-in cookie");
+    let signed =
+        send(router, "POST", "/console/signin", Some(&pre), Some(form(&[("token", token), ("csrf", &hidden_csrf(&page.body))]))).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    let cookie = set_cookie(&signed, "byok_session").expect("session cookie");
+    let raw = signed
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("byok_session="))
+        .expect("cookie")
+        .to_string();
+    assert!(raw.contains("HttpOnly") && raw.contains("SameSite=Strict") && raw.contains("Max-Age="), "{raw}");
+    let home = send(router, "GET", "/console/operator", Some(&cookie), None).await;
+    let csrf = if home.status == StatusCode::OK { hidden_csrf(&home.body) } else { String::new() };
+    (cookie, csrf)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_csrf_scopes_escaping_and_headers() {
+    let w = world().await;
+    let r = &w.router;
+
+    // Not signed in, or a forged cookie: to the sign-in page.
+    for cookie in [None, Some("byok_session=forged")] {
+        let page = send(r, "GET", "/console/tenants/acme", cookie, None).await;
+        assert_eq!(
+            (page.status, page.headers.get(header::LOCATION).and_then(|v| v.to_str().ok())),
+            (StatusCode::SEE_OTHER, Some("/console/signin"))
+        );
+    }
+    // A wrong token, a service token: refused with words; a sign-in form from elsewhere: 403.
+    let page = send(r, "GET", "/console/signin", None, None).await;
+    let pre = set_cookie(&page, "byok_signin").expect("cookie");
+    let nonce = hidden_csrf(&page.body);
+    let wrong = send(r, "POST", "/console/signin", Some(&pre), Some(form(&[("token", "byok_op_nope"), ("csrf", &nonce)]))).await;
+    assert!(wrong.status == StatusCode::OK && wrong.body.contains("not valid"), "{}", wrong.body);
+    let service = send(r, "POST", "/console/signin", Some(&pre), Some(form(&[("token", SERVICE), ("csrf", &nonce)]))).await;
+    assert!(service.body.contains("service token"), "{}", service.body);
+    let forged = send(r, "POST", "/console/signin", None, Some(form(&[("token", OPERATOR), ("csrf", "x")]))).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    // The tenant admin of acme sees acme, and beta exactly as a tenant that does not exist.
+    let (acme, _) = sign_in(r, &w.acme_admin).await;
+    let home = send(r, "GET", "/console", Some(&acme), None).await;
+    assert_eq!(home.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()), Some("/console/tenants/acme"));
+    let own = send(r, "GET", "/console/tenants/acme", Some(&acme), None).await;
+    assert!(own.status == StatusCode::OK && own.body.contains("Tenant acme"), "{}", own.body);
+    let csp = own.headers.get(header::CONTENT_SECURITY_POLICY).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    let other = send(r, "GET", "/console/tenants/beta", Some(&acme), None).await;
+    let missing = send(r, "GET", "/console/tenants/nobody", Some(&acme), None).await;
+    assert_eq!((other.status, missing.status), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
+    assert_eq!(other.body, missing.body, "another tenant's page is the missing page");
+    assert_eq!(send(r, "GET", "/console/operator", Some(&acme), None).await.status, StatusCode::NOT_FOUND);
+    for path in ["/console/tenants/beta/ticket", "/console/tenants/beta/audit"] {
+        assert_eq!(send(r, "GET", path, Some(&acme), None).await.status, StatusCode::NOT_FOUND, "{path}");
+    }
+
+    // A comment with markup shows as text; a form without the session's CSRF token is refused.
+    let acme_id: byok_domain::TenantId = "acme".parse().expect("id");
+    w.broker.revoke(&acme_id).await.expect("revoke");
+    let ticket_page = send(r, "GET", "/console/tenants/acme/ticket", Some(&acme), None).await;
+    assert!(ticket_page.body.contains("BYOK revocation started for AWS account"), "{}", ticket_page.body);
+    let csrf = hidden_csrf(&ticket_page.body);
+    let ticket = w.broker.tickets(Some(&acme_id)).await.expect("tickets")[0].id.to_string();
+    let evil = "<script>alert('x')</script> & <b>bold</b>";
+    let refused = send(
+        r,
+        "POST",
+        "/console/tenants/acme/comment",
+        Some(&acme),
+        Some(form(&[("csrf", "wrong"), ("ticket", &ticket), ("body", evil)])),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.body.contains("Form expired"));
+    let posted =
+        send(r, "POST", "/console/tenants/acme/comment", Some(&acme), Some(form(&[("csrf", &csrf), ("ticket", &ticket), ("body", evil)])))
+            .await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
+    let shown = send(r, "GET", "/console/tenants/acme/ticket", Some(&acme), None).await;
+    assert!(shown.body.contains("&lt;script&gt;alert(") && !shown.body.contains("<script>alert("), "escaped");
+    assert!(shown.body.contains("&lt;b&gt;bold&lt;/b&gt;"));
+    // The revoked overview counts down to the deadline.
+    let overview = send(r, "GET", "/console/tenants/acme", Some(&acme), None).await;
+    assert!(overview.body.contains("data-deadline=") && overview.body.contains("Revoked since"), "{}", overview.body);
+    // The audit page draws its chart server-side.
+    let audit = send(r, "GET", "/console/tenants/acme/audit?reason=transition", Some(&acme), None).await;
+    assert!(audit.body.contains("<svg") && audit.body.contains("revocation"), "{}", audit.body);
+
+    // The operator sees every tenant.
+    let (op, op_csrf) = sign_in(r, OPERATOR).await;
+    let all = send(r, "GET", "/console/operator?q=be", Some(&op), None).await;
+    assert!(all.body.contains("<td><a href=\"/console/tenants/beta\">") && !all.body.contains("<td><a href=\"/console/tenants/acme\">"), "search: {}", all.body);
+    assert!(all.body.contains("Next deadlines") && all.body.contains("#1 BYOK revocation started"), "{}", all.body);
+    // Sign-out ends the session.
+    let out = send(r, "POST", "/console/signout", Some(&op), Some(form(&[("csrf", &op_csrf)]))).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(send(r, "GET", "/console/operator", Some(&op), None).await.status, StatusCode::SEE_OTHER);
+
+    // Sessions expire.
+    let short = app(AppState::new(w.broker.clone()).with_console_ttl(Duration::from_millis(300)), DEFAULT_BODY_LIMIT);
+    let (cookie, _) = sign_in(&short, OPERATOR).await;
+    assert_eq!(send(&short, "GET", "/console/operator", Some(&cookie), None).await.status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(send(&short, "GET", "/console/operator", Some(&cookie), None).await.status, StatusCode::SEE_OTHER);
+}
