@@ -3,6 +3,7 @@
 //! and in-process.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod browser;
 mod config;
 mod crash;
 mod demo;

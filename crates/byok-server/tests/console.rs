@@ -153,12 +153,30 @@ async fn sessions_csrf_scopes_escaping_and_headers() {
     // The operator sees every tenant.
     let (op, op_csrf) = sign_in(r, OPERATOR).await;
     let all = send(r, "GET", "/console/operator?q=be", Some(&op), None).await;
-    assert!(all.body.contains("<td><a href=\"/console/tenants/beta\">") && !all.body.contains("<td><a href=\"/console/tenants/acme\">"), "search: {}", all.body);
+    assert!(
+        all.body.contains("<td><a href=\"/console/tenants/beta\">") && !all.body.contains("<td><a href=\"/console/tenants/acme\">"),
+        "search: {}",
+        all.body
+    );
     assert!(all.body.contains("Next deadlines") && all.body.contains("#1 BYOK revocation started"), "{}", all.body);
     // Sign-out ends the session.
     let out = send(r, "POST", "/console/signout", Some(&op), Some(form(&[("csrf", &op_csrf)]))).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
     assert_eq!(send(r, "GET", "/console/operator", Some(&op), None).await.status, StatusCode::SEE_OTHER);
+
+    // Onboarding: the setup to copy, both policies, and "Verify now" with the answer.
+    let (op2, op2_csrf) = sign_in(r, OPERATOR).await;
+    w.broker.add_tenant(&"gamma".parse().expect("id"), "us", &"111122223333".parse().expect("account")).await.expect("add");
+    let onboarding = send(r, "GET", "/console/tenants/gamma", Some(&op2), None).await;
+    for needle in ["Onboarding:", "Copy the commands", "aws iam create-role", "ByokTenantKeyUse", "sts:ExternalId", "Verify now"] {
+        assert!(onboarding.body.contains(needle), "{needle}: {}", onboarding.body);
+    }
+    let verified = send(r, "POST", "/console/tenants/gamma/verify", Some(&op2), Some(form(&[("csrf", &op2_csrf)]))).await;
+    assert!(verified.body.contains("Verified: the tenant is active."), "{}", verified.body);
+    assert_eq!(
+        send(r, "POST", "/console/tenants/gamma/verify", Some(&op2), Some(form(&[("csrf", "nope")]))).await.status,
+        StatusCode::FORBIDDEN
+    );
 
     // Sessions expire.
     let short = app(AppState::new(w.broker.clone()).with_console_ttl(Duration::from_millis(300)), DEFAULT_BODY_LIMIT);

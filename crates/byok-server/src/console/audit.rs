@@ -162,8 +162,8 @@ async fn chart(state: &AppState, id: &byok_domain::TenantId) -> Result<Markup, P
         div.card {
             (PreEscaped(svg))
             p.legend {
-                @for (i, r) in REASONS.iter().enumerate() {
-                    span { span.swatch style={ "background:" (COLOURS[i]) } {} (r) }
+                @for r in REASONS.iter() {
+                    span { span class={ "swatch " (r) } {} (r) }
                 }
             }
         }

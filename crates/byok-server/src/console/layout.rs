@@ -6,8 +6,9 @@ use time::format_description::well_known::Rfc3339;
 
 use super::session::Viewer;
 
+/// RFC 3339 in UTC, to the second.
 pub fn utc(t: time::OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
+    t.to_offset(time::UtcOffset::UTC).replace_nanosecond(0).unwrap_or(t).format(&Rfc3339).unwrap_or_default()
 }
 
 fn head(title: &str) -> Markup {

@@ -1,0 +1,126 @@
+"""The console in a real headless Chromium: the customer's whole restoration story from the page.
+
+Driven by crates/byok-cli/tests/browser.rs, which starts `byok serve` (probing every second),
+adds tenant `acme` in `eu` and runs the customer's setup with the aws CLI. Here: sign in as the
+tenant admin, see the regions, revoke with the aws CLI, watch the page show revoked with a
+countdown, open the ticket, press "Access restored — verify now" with one region still disabled
+(the page names it and its steps), fix it, press again (active); the operator view lists the
+tenant. Screenshots of each step go to $SCREENSHOTS; axe-core checks every page for serious or
+critical accessibility violations.
+"""
+
+import json
+import os
+import subprocess
+import time
+
+from playwright.sync_api import sync_playwright
+
+URL = os.environ["BYOK_URL"]
+SHOTS = os.environ["SCREENSHOTS"]
+AXE = open(os.environ["AXE_JS"]).read()
+
+
+def aws(*args, region="us-east-1"):
+    env = dict(os.environ)
+    env.update({"AWS_ACCESS_KEY_ID": os.environ["CUSTOMER_KEY"], "AWS_SECRET_ACCESS_KEY": os.environ["CUSTOMER_SECRET"]})
+    out = subprocess.run(
+        [os.environ["AWS_BIN"], "--endpoint-url", os.environ["AWS_ENDPOINT"], "--region", region, "--output", "json", *args],
+        env=env, capture_output=True, text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def accessible(page, name):
+    # axe runs through the DevTools protocol, which the page's CSP does not govern.
+    page.evaluate(AXE)
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    bad = [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    assert not bad, f"{name}: " + json.dumps([(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in bad], indent=1)
+
+
+def shot(page, name):
+    page.screenshot(path=os.path.join(SHOTS, name), full_page=True)
+
+
+def until(page, predicate, what, seconds=30):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        page.reload()
+        if predicate(page.content()):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{what} did not happen within {seconds} s:\n{page.content()}")
+
+
+def sign_in(browser, token):
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    page.goto(URL + "/console")
+    assert page.url.endswith("/console/signin"), page.url
+    page.fill("#token", token)
+    page.click("button[type=submit]")
+    return page
+
+
+def test_the_customer_restores_access_from_the_console():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        page = sign_in(browser, os.environ["ADMIN_TOKEN"])
+        assert page.url.endswith("/console/tenants/acme"), page.url
+        until(page, lambda html: "Last check" in html and "works" in html, "the first probe")
+        assert "eu-central-1" in page.content() and "eu-west-1" in page.content()
+        shot(page, "01-overview.png")
+        accessible(page, "overview")
+
+        # The customer revokes: the trust statement to Deny, and the eu-west-1 key disabled.
+        trust = json.loads(os.environ["TRUST_POLICY"])
+        deny = json.loads(os.environ["TRUST_POLICY"])
+        deny["Statement"][0]["Effect"] = "Deny"
+        aws("iam", "update-assume-role-policy", "--role-name", os.environ["ROLE"], "--policy-document", json.dumps(deny))
+        aws("kms", "disable-key", "--key-id", os.environ["WEST_KEY"], region="eu-west-1")
+        until(page, lambda html: "Revoked since" in html, "the revocation")
+        page.wait_for_function("document.querySelector('.countdown').textContent.includes('left')")
+        assert "14d" in page.inner_text(".countdown") or "15d" in page.inner_text(".countdown"), page.inner_text(".countdown")
+        assert "(your time)" in page.inner_text("[data-deadline]")
+        shot(page, "02-revoked.png")
+        accessible(page, "revoked overview")
+
+        # Steps 3-8 done, the key still disabled: "verify now" names what is missing.
+        aws("iam", "update-assume-role-policy", "--role-name", os.environ["ROLE"], "--policy-document", json.dumps(trust))
+        page.click("text=Ticket")
+        assert "BYOK revocation started for AWS account" in page.content()
+        page.click("text=Access restored — verify now")
+        body = page.inner_text("main")
+        assert "Not restored yet" in body and "eu-west-1: steps 9-12" in body, body
+        shot(page, "03-restore-refused.png")
+        accessible(page, "ticket")
+
+        # Steps 9-12 in eu-west-1, then verify again: access is back.
+        aws("kms", "enable-key", "--key-id", os.environ["WEST_KEY"], region="eu-west-1")
+        page.click("text=Access restored — verify now")
+        assert "Access is restored." in page.inner_text("main"), page.inner_text("main")
+        page.click("text=Overview")
+        assert "Active:" in page.inner_text(".state")
+        shot(page, "04-restored.png")
+        page.click("text=Audit")
+        assert page.locator("svg").count() == 1
+        accessible(page, "audit")
+        shot(page, "05-audit.png")
+
+        # At phone width, in the dark: still readable, still accessible.
+        phone = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme="dark", storage_state=page.context.storage_state())
+        small = phone.new_page()
+        small.goto(URL + "/console/tenants/acme")
+        assert "Active:" in small.inner_text(".state")
+        assert small.evaluate("document.documentElement.scrollWidth") <= 390 + 1, "no sideways scrolling at phone width"
+        shot(small, "07-phone-dark.png")
+        accessible(small, "phone, dark")
+
+        operator = sign_in(browser, os.environ["OPERATOR_TOKEN"])
+        assert operator.url.endswith("/console/operator"), operator.url
+        assert "acme" in operator.inner_text("table")
+        shot(operator, "06-operator.png")
+        accessible(operator, "operator")
+        browser.close()
