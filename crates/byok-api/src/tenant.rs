@@ -137,6 +137,9 @@ pub struct RegionResult {
     /// What to do, when denied (the customer guide's step).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remedy: Option<String>,
+    /// How long the region's check took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
 }
 
 /// A tenant's latest region-by-region check on one node.
@@ -171,6 +174,7 @@ mod tests {
             region: "eu-west-1".into(),
             access: RegionAccess::Denied { denial: DenialKind::KeyDisabled, message: "disabled".into() },
             remedy: Some("steps 9-12".into()),
+            latency_ms: Some(12),
         };
         let json = serde_json::to_value(&r).expect("json");
         assert_eq!(json["result"], "denied");

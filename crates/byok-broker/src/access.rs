@@ -47,7 +47,7 @@ fn outcome(region: &Region, result: Result<(), AccessError>, role_name: &str) ->
         RegionAccess::Denied { denial, .. } => Some(remedy::restore_step(*denial, region.as_str(), role_name)),
         RegionAccess::Ok | RegionAccess::Unknown { .. } => None,
     };
-    RegionResult { region: region.to_string(), access, remedy }
+    RegionResult { region: region.to_string(), access, remedy, latency_ms: None }
 }
 
 /// Checks one region with fresh sessions: AssumeRole, DescribeKey, unwrap.
@@ -59,6 +59,7 @@ pub async fn check_region(
     region: &Region,
     purpose: Purpose,
 ) -> RegionResult {
+    let started = std::time::Instant::now();
     let result = async {
         let assumed = kms.assume_fresh(&tenant.binding, purpose, true).await;
         metrics.kms("AssumeRole", &assumed);
@@ -82,7 +83,9 @@ pub async fn check_region(
         unwrapped.map(|_| ())
     }
     .await;
-    outcome(region, result, tenant.binding.role_arn.name())
+    let mut checked = outcome(region, result, tenant.binding.role_arn.name());
+    checked.latency_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+    checked
 }
 
 /// Every region of a tenant, in the location's order.

@@ -84,6 +84,7 @@ impl Broker {
                     region: v["region"].as_str()?.to_string(),
                     access: serde_json::from_value(v["access"].clone()).ok()?,
                     remedy: None,
+                    latency_ms: None,
                 })
             })
             .collect();

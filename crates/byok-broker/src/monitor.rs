@@ -57,6 +57,8 @@ pub struct PassStats {
     pub destroyed: usize,
     /// Why nothing was decided, when the provider's identity failed.
     pub provider_fault: Option<String>,
+    /// Region checks of this pass by outcome: `ok`, `denied`, `unknown` (could not be judged).
+    pub regions: std::collections::BTreeMap<String, usize>,
 }
 
 /// What probing one tenant found.
@@ -294,7 +296,21 @@ pub async fn run_once(broker: &Arc<Broker>) -> PassReport {
     let started = std::time::Instant::now();
     let at = broker.clock.now();
     let report = pass(broker).await;
+    let mut regions = std::collections::BTreeMap::new();
+    for check in broker.last_checks.read().unwrap_or_else(|p| p.into_inner()).values() {
+        if check.at >= at && check.purpose == Purpose::Probe.session_name() {
+            for r in &check.regions {
+                let kind = match r.access {
+                    RegionAccess::Ok => "ok",
+                    RegionAccess::Denied { .. } => "denied",
+                    RegionAccess::Unknown { .. } => "unknown",
+                };
+                *regions.entry(kind.to_string()).or_insert(0) += 1;
+            }
+        }
+    }
     let stats = PassStats {
+        regions,
         at,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         tenants_probed: report.tenants_probed,

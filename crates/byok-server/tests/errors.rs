@@ -189,6 +189,7 @@ fn the_openapi_schemas_hold_the_api_types_fields() {
                 region: "us-east-1".into(),
                 access: byok_api::RegionAccess::Denied { denial: byok_api::DenialKind::KeyDisabled, message: "disabled".into() },
                 remedy: Some("steps 9-12".into()),
+                latency_ms: Some(40),
             }],
         }),
     };

@@ -64,7 +64,8 @@ pub async fn page(
             @match &pass {
                 Some(p) => p { "Last monitor pass " (utc(p.at)) " UTC: " (p.duration_ms) " ms, " (p.tenants_probed) " tenants probed, "
                     (p.revoked) " revoked, " (p.held) " held, " (p.destroyed) " destroyed"
-                    @if let Some(f) = &p.provider_fault { ", " span.bad { "provider fault: " (f) } } "." },
+                    @if let Some(f) = &p.provider_fault { ", " span.bad { "provider fault: " (f) } } ". Region checks: "
+                    @for (kind, n) in &p.regions { (kind) " " (n) " " } },
                 None => p.muted { "The monitor has not finished a pass on this node yet." },
             }
             @if !held.is_empty() {

@@ -60,12 +60,13 @@ async fn render(state: &AppState, viewer: &Viewer, raw: &str, verification: Opti
             Some(check) => {
                 p.muted { "Last check " (utc(check.at)) " UTC (" (check.purpose) ")." }
                 table {
-                    thead { tr { th { "Region" } th { "Result" } th { "What to do" } } }
+                    thead { tr { th { "Region" } th { "Result" } th { "Latency" } th { "What to do" } } }
                     tbody {
                         @for r in &check.regions {
                             tr {
                                 td { (r.region) }
                                 td { (access_words(&r.access)) }
+                                td { @if let Some(ms) = r.latency_ms { (ms) " ms" } }
                                 td { (r.remedy.clone().unwrap_or_default()) }
                             }
                         }
