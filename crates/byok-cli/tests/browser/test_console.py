@@ -54,13 +54,19 @@ def until(page, predicate, what, seconds=30):
     raise AssertionError(f"{what} did not happen within {seconds} s:\n{page.content()}")
 
 
+def go(page, selector):
+    """Clicks something that loads a new page, and waits for that page."""
+    with page.expect_navigation():
+        page.click(selector)
+
+
 def sign_in(browser, token):
     context = browser.new_context(viewport={"width": 1100, "height": 900})
     page = context.new_page()
     page.goto(URL + "/console")
     assert page.url.endswith("/console/signin"), page.url
     page.fill("#token", token)
-    page.click("button[type=submit]")
+    go(page, "button[type=submit]")
     return page
 
 
@@ -89,9 +95,9 @@ def test_the_customer_restores_access_from_the_console():
 
         # Steps 3-8 done, the key still disabled: "verify now" names what is missing.
         aws("iam", "update-assume-role-policy", "--role-name", os.environ["ROLE"], "--policy-document", json.dumps(trust))
-        page.click("text=Ticket")
+        go(page, "text=Ticket")
         assert "BYOK revocation started for AWS account" in page.content()
-        page.click("text=Access restored — verify now")
+        go(page, "text=Access restored — verify now")
         body = page.inner_text("main")
         assert "Not restored yet" in body and "eu-west-1: steps 9-12" in body, body
         shot(page, "03-restore-refused.png")
@@ -99,12 +105,12 @@ def test_the_customer_restores_access_from_the_console():
 
         # Steps 9-12 in eu-west-1, then verify again: access is back.
         aws("kms", "enable-key", "--key-id", os.environ["WEST_KEY"], region="eu-west-1")
-        page.click("text=Access restored — verify now")
+        go(page, "text=Access restored — verify now")
         assert "Access is restored." in page.inner_text("main"), page.inner_text("main")
-        page.click("text=Overview")
+        go(page, "text=Overview")
         assert "Active:" in page.inner_text(".state")
         shot(page, "04-restored.png")
-        page.click("text=Audit")
+        go(page, "text=Audit")
         assert page.locator("svg").count() == 1
         accessible(page, "audit")
         shot(page, "05-audit.png")
