@@ -76,7 +76,12 @@ impl Broker {
                 self.post(id, existing.id, &body, Some(change)).await?;
             }
             None => {
-                self.open_revocation_ticket(&updated, &body, false).await?;
+                if self.open_revocation_ticket(&updated, &body, false).await?.is_none() {
+                    // Another node (reconciling) opened it a moment ago: the detection goes on it.
+                    if let Some(existing) = self.revocation_ticket(&updated).await? {
+                        self.post(id, existing.id, &body, None).await?;
+                    }
+                }
             }
         }
         Ok(updated)

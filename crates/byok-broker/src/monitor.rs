@@ -173,9 +173,15 @@ impl Broker {
     ) -> Result<(), BrokerError> {
         let Some(open) = self.revocation_ticket(tenant).await? else { return Ok(()) };
         let due = tickets::reminder_due(deadline, now);
-        if due > open.reminders_sent {
-            let change = Change { status: open.status, reminders_sent: Some(due), event: TicketEvent::Reminder };
-            self.post(&tenant.id, open.id, &tickets::reminder(deadline, now), Some(change)).await?;
+        // Claimed by compare-and-set first, so that of several nodes exactly one posts it.
+        if due > open.reminders_sent && self.store.claim_reminder(open.id, open.reminders_sent, due, now).await? {
+            self.post(&tenant.id, open.id, &tickets::reminder(deadline, now), None).await?;
+            self.audit(
+                Some(&tenant.id),
+                crate::audit::AuditEvent::Ticket(TicketEvent::Reminder),
+                serde_json::json!({ "ticket": open.id, "reminder": due }),
+            )
+            .await;
         }
         Ok(())
     }
@@ -197,8 +203,9 @@ impl Broker {
             match (tenant.state, ticket) {
                 (TenantState::Revoked { deadline, .. }, None) => {
                     let body = tickets::opening_after_restart(&tenant, deadline, tenant.binding.role_arn.name());
-                    self.open_revocation_ticket(&tenant, &body, true).await?;
-                    changed += 1;
+                    if self.open_revocation_ticket(&tenant, &body, true).await?.is_some() {
+                        changed += 1;
+                    }
                 }
                 (TenantState::Active, Some(t)) if t.status == TicketStatus::Open => {
                     let change = Change { status: TicketStatus::Resolved, reminders_sent: None, event: TicketEvent::Resolved };

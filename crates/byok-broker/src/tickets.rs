@@ -165,16 +165,26 @@ impl Broker {
         Ok(self.store.tickets(Some(&tenant.id)).await?.into_iter().find(|t| t.title == title && t.status != TicketStatus::Closed))
     }
 
-    /// Opens the tenant's revocation ticket with its first comment, and audits it.
-    pub(crate) async fn open_revocation_ticket(&self, tenant: &Tenant, body: &str, reconciled: bool) -> Result<Ticket, BrokerError> {
-        let opened = self.store.open_ticket(&tenant.id, &title(tenant), body, self.clock.now()).await?;
+    /// Opens the tenant's revocation ticket with its first comment, and audits it. `None` when
+    /// another node opened it first (the store keeps one live ticket per tenant).
+    pub(crate) async fn open_revocation_ticket(
+        &self,
+        tenant: &Tenant,
+        body: &str,
+        reconciled: bool,
+    ) -> Result<Option<Ticket>, BrokerError> {
+        let opened = match self.store.open_ticket(&tenant.id, &title(tenant), body, self.clock.now()).await {
+            Ok(t) => t,
+            Err(byok_store::StoreError::TicketExists(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
         self.audit(
             Some(&tenant.id),
             AuditEvent::Ticket(TicketEvent::Opened),
             json!({ "ticket": opened.id, "title": opened.title, "reconciled": reconciled }),
         )
         .await;
-        Ok(opened)
+        Ok(Some(opened))
     }
 
     /// The broker writes on a ticket: a comment and, with `change`, the new status (and

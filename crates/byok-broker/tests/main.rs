@@ -8,7 +8,7 @@ mod revocation;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use byok_broker::{Broker, BrokerConfig, BrokerError, ManualClock};
+use byok_broker::{Broker, BrokerConfig, BrokerError, Clock, ManualClock};
 use byok_domain::{Region, TenantId, TenantState};
 use byok_kms::{AccessError, Denial, FakeKeyService, Fault};
 use byok_store::SqlStore;
@@ -16,6 +16,7 @@ use time::{Duration, OffsetDateTime};
 
 struct Setup {
     broker: Arc<Broker>,
+    store: Arc<SqlStore>,
     kms: Arc<FakeKeyService>,
     clock: Arc<ManualClock>,
     _dir: tempfile::TempDir,
@@ -27,8 +28,8 @@ async fn setup() -> Setup {
     let kms = Arc::new(FakeKeyService::default());
     let clock = Arc::new(ManualClock::new(OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("t")));
     let config = BrokerConfig::new("arn:aws:iam::279766244153:role/Cryptor-OSB-Provider".parse().expect("arn"));
-    let broker = Arc::new(Broker::new(config, store, kms.clone(), clock.clone()));
-    Setup { broker, kms, clock, _dir: dir }
+    let broker = Arc::new(Broker::new(config, store.clone(), kms.clone(), clock.clone()));
+    Setup { broker, store, kms, clock, _dir: dir }
 }
 
 async fn active(s: &Setup, id: &str) -> TenantId {
@@ -68,7 +69,8 @@ async fn lenient() -> Setup {
     let store = Arc::new(SqlStore::sqlite(&dir.path().join("b.db")).await.expect("store"));
     let mut config = s.broker.config().clone();
     config.allow_legacy_trust = true;
-    s.broker = Arc::new(Broker::new(config, store, s.kms.clone(), s.clock.clone()));
+    s.broker = Arc::new(Broker::new(config, store.clone(), s.kms.clone(), s.clock.clone()));
+    s.store = store;
     s._dir = dir;
     s
 }
@@ -190,4 +192,28 @@ async fn the_nearest_region_first_then_the_next_on_a_transient_fault() {
     assert_eq!(byok_broker::monitor::probe_requested(&s.broker).await.revoked, ["gamma"]);
     assert!(matches!(s.broker.tenant(&third).await.expect("t").state, TenantState::Revoked { .. }));
     assert!(matches!(s.broker.encrypt(&third, b"r", b"x").await, Err(BrokerError::Revoked { .. })));
+}
+
+/// Two nodes reconciling the same crash (a revocation written, its ticket not yet opened) at
+/// once: the store lets exactly one ticket open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_nodes_open_exactly_one_ticket() {
+    let s = lenient().await;
+    let id = onboard(&s, "acme").await;
+    let store = s.store.clone();
+    // The revocation's transaction, without the ticket that follows it (the process died).
+    let tenant = s.broker.tenant(&id).await.expect("tenant");
+    let revoke =
+        tenant.state.apply(byok_domain::Event::RevocationDetected { at: s.clock.now(), grace: Duration::days(15) }).expect("revoke");
+    let seal = |seq: i64, prev: &str| byok_broker::audit::seal(seq, prev, Some("acme"), 0, "transition", "revocation", "{}");
+    byok_store::Store::set_state(store.as_ref(), &id, tenant.version, &revoke, &seal).await.expect("revoked");
+    let nodes: Vec<_> =
+        (0..4).map(|_| Arc::new(Broker::new(s.broker.config().clone(), store.clone(), s.kms.clone(), s.clock.clone()))).collect();
+    let mut racing = tokio::task::JoinSet::new();
+    for node in nodes {
+        racing.spawn(async move { node.reconcile().await.expect("reconcile") });
+    }
+    let opened: usize = racing.join_all().await.into_iter().sum();
+    assert_eq!(opened, 1, "exactly one node opened the ticket");
+    assert_eq!(s.broker.tickets(Some(&id)).await.expect("tickets").len(), 1);
 }

@@ -161,6 +161,9 @@ pub enum StoreError {
     NotFound(TenantId),
     #[error("ticket {0} does not exist")]
     NoTicket(i64),
+    /// The tenant already has a ticket that is not closed (another node opened it first).
+    #[error("tenant {0} already has a live ticket")]
+    TicketExists(TenantId),
     /// Someone else changed the tenant first: re-read and decide again.
     #[error("tenant {id} changed concurrently (expected version {expected})")]
     Conflict { id: TenantId, expected: i64 },
@@ -265,7 +268,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// a single-node store (SQLite), whose node's clock is the one that counts.
     async fn now(&self) -> Result<Option<OffsetDateTime>, StoreError>;
 
-    /// Opens a ticket with its first comment (by `byok`).
+    /// Opens a ticket with its first comment (by `byok`). At most one ticket per tenant is not
+    /// closed: a second one is refused with [`StoreError::TicketExists`], whichever node asks.
     async fn open_ticket(&self, tenant: &TenantId, title: &str, body: &str, at: time::OffsetDateTime) -> Result<Ticket, StoreError>;
 
     /// Tickets, newest first, of one tenant or all.
@@ -282,6 +286,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Entries with `seq > after`, in order, of one tenant or all, at most `limit`.
     async fn audit(&self, tenant: Option<&TenantId>, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Records reminder `due` as sent if the ticket's count is still `expected`: true for the
+    /// one caller (of any node) that should post it.
+    async fn claim_reminder(&self, ticket: i64, expected: i64, due: i64, at: time::OffsetDateTime) -> Result<bool, StoreError>;
 
     /// Sets the status (and, when given, the number of reminders sent).
     async fn update_ticket(

@@ -532,7 +532,12 @@ impl Store for SqlStore {
         .bind(at.unix_timestamp())
         .bind(at.unix_timestamp())
         .fetch_one(&mut *tx)
-        .await?;
+        .await;
+        let row = match row {
+            Ok(row) => row,
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Err(StoreError::TicketExists(tenant.clone())),
+            Err(e) => return Err(e.into()),
+        };
         let ticket = ticket_from_row(&row)?;
         sqlx::query(self.sql("INSERT INTO ticket_comments (ticket_id, author, body, created_at) VALUES (?, 'byok', ?, ?)"))
             .bind(ticket.id)
@@ -628,6 +633,17 @@ impl Store for SqlStore {
             }
         };
         rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn claim_reminder(&self, ticket: i64, expected: i64, due: i64, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let claimed = sqlx::query(self.sql("UPDATE tickets SET reminders_sent = ?, updated_at = ? WHERE id = ? AND reminders_sent = ?"))
+            .bind(due)
+            .bind(at.unix_timestamp())
+            .bind(ticket)
+            .bind(expected)
+            .execute(&self.pool)
+            .await?;
+        Ok(claimed.rows_affected() == 1)
     }
 
     async fn update_ticket(

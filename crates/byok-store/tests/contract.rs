@@ -182,6 +182,20 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     assert_eq!((ticket.status, ticket.reminders_sent), (TicketStatus::Open, 0));
     let second = store.open_ticket(&a.id, "another", "x", at).await.expect("open");
     assert!(second.id > ticket.id);
+    // One live ticket per tenant, whoever races to open it.
+    let mut racers = Vec::new();
+    for _ in 0..6 {
+        let store = store.clone();
+        let beta = beta.clone();
+        racers.push(tokio::spawn(async move { store.open_ticket(&beta, "dup", "x", at).await }));
+    }
+    for r in racers {
+        assert!(matches!(r.await.expect("join"), Err(StoreError::TicketExists(_))), "beta already has a live ticket");
+    }
+    // A reminder is claimed once.
+    assert!(store.claim_reminder(ticket.id, 0, 1, at).await.expect("claim"));
+    assert!(!store.claim_reminder(ticket.id, 0, 1, at).await.expect("claim again"), "claimed by someone else already");
+    store.update_ticket(ticket.id, TicketStatus::Open, Some(0), at).await.expect("reset");
     let comment = store.add_comment(ticket.id, Author::Customer, "ready", at + Duration::minutes(1)).await.expect("comment");
     assert_eq!(comment.author, Author::Customer);
     store.update_ticket(ticket.id, TicketStatus::Resolved, Some(1), at + Duration::minutes(2)).await.expect("update");
