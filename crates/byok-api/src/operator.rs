@@ -94,4 +94,10 @@ pub struct Health {
     #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
     pub provider_failing_since: Option<time::OffsetDateTime>,
     pub revocations_held: i64,
+    /// This node's name, and whether it leads (runs the monitor and the sweeper).
+    pub node: String,
+    pub leader: bool,
+    /// The leading node, as the store says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_node: Option<String>,
 }

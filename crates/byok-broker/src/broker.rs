@@ -37,6 +37,8 @@ pub struct Broker {
     pub(crate) provider_health: HealthCell,
     /// The monitor's last pass on this node.
     pub(crate) last_pass: RwLock<Option<crate::monitor::PassStats>>,
+    /// Until when this node may do leader work (its monotonic clock), if it holds the lease.
+    pub(crate) leader_until: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 pub use byok_api::LastCheck;
@@ -56,6 +58,7 @@ impl Broker {
             probe_queue: ProbeQueue::default(),
             provider_health: HealthCell::default(),
             last_pass: RwLock::default(),
+            leader_until: std::sync::Mutex::default(),
         }
     }
 

@@ -35,6 +35,18 @@ pub struct BrokerConfig {
     pub hold_threshold: HoldThreshold,
     /// How long a node trusts what it read about a token (revocations reach every node within it).
     pub token_cache_ttl: std::time::Duration,
+    /// This node's name in the leader lease (and in `/healthz`).
+    pub node_id: String,
+    /// The leader lease's length; it is renewed every third of it, and a node stops its leader
+    /// work after 80 % of it without a renewal, before anyone else can take it over.
+    pub lease_ttl: std::time::Duration,
+}
+
+/// A random node name (`node-1a2b3c4d`) for a node that was not given one.
+fn node_id() -> String {
+    let mut b = [0u8; 4];
+    let _ = aws_lc_rs::rand::fill(&mut b);
+    format!("node-{}", hex::encode(b))
 }
 
 /// The provider-controlled role and key the canary uses.
@@ -95,6 +107,8 @@ impl BrokerConfig {
             canary: None,
             hold_threshold: HoldThreshold::default(),
             token_cache_ttl: std::time::Duration::from_secs(5),
+            node_id: node_id(),
+            lease_ttl: std::time::Duration::from_secs(10),
         }
     }
 }

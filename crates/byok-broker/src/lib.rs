@@ -12,6 +12,7 @@
 //!   `TenantState::apply` and of the store's state writes.
 //! - [`monitor`]: where a revocation is decided: the pass (probe → classify → transition →
 //!   ticket → audit), deadlines, reminders, reconciliation, the "probe now" queue.
+//! - [`leader`]: the leader lease among nodes sharing a store (who runs the monitor).
 //! - [`provider`]: the provider's own identity and canary, proven before any denial counts.
 //! - [`holds`]: revocations held for a person when too many tenants are denied at once.
 //! - [`access`]: checking a tenant's access region by region (what a probe is).
@@ -34,6 +35,7 @@ pub mod config;
 pub mod data_plane;
 pub mod error;
 pub mod holds;
+pub mod leader;
 pub mod lifecycle;
 pub mod metrics;
 pub mod monitor;

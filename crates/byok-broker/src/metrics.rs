@@ -24,6 +24,8 @@ pub struct Metrics {
     pub revocations_held: Gauge,
     /// Monitor passes that decided nothing because the provider's identity failed.
     pub provider_faults: Counter,
+    /// 1 while this node holds the leader lease (runs the monitor and the sweeper).
+    pub leader: Gauge,
 }
 
 impl Metrics {

@@ -43,6 +43,8 @@ pub struct PassReport {
     pub destroyed: Vec<String>,
     /// Why nothing was decided, when the provider's own identity failed.
     pub provider_fault: Option<String>,
+    /// Another node leads: this one ran no pass.
+    pub follower: bool,
 }
 
 /// The last pass as the operator's console shows it.
@@ -108,7 +110,7 @@ impl Broker {
             return Ok(None);
         }
         let active = self.store.tenants().await?.iter().filter(|t| t.state.serves_data()).count();
-        decide(self, vec![tenant], active, &mut report).await?;
+        decide(self, vec![tenant], active, &mut report, false).await?;
         if report.revoked.is_empty() { Ok(None) } else { Ok(Some(self.tenant(id).await?)) }
     }
 
@@ -154,6 +156,10 @@ impl Broker {
         }
         let mut destroyed = Vec::new();
         for tenant in due {
+            if !self.is_leader() {
+                tracing::warn!("lost the leader lease: destruction left to the new leader");
+                break;
+            }
             match self.destroy(&tenant.id).await {
                 Ok(_) => destroyed.push(tenant.id),
                 // Another node got there first.
@@ -230,7 +236,13 @@ impl Broker {
 /// Probes `tenants` (active, at most `monitor_concurrency` at once) and decides: proves the
 /// provider again, holds or revokes the new denials, clears holds whose access works again.
 /// `active` is how many tenants are active in all (the blast radius's denominator).
-async fn decide(broker: &Broker, tenants: Vec<byok_domain::Tenant>, active: usize, report: &mut PassReport) -> Result<(), BrokerError> {
+async fn decide(
+    broker: &Broker,
+    tenants: Vec<byok_domain::Tenant>,
+    active: usize,
+    report: &mut PassReport,
+    leader_only: bool,
+) -> Result<(), BrokerError> {
     let held: HashSet<TenantId> = broker.store.holds().await?.into_iter().map(|h| h.tenant).collect();
     let outcomes: Vec<_> = futures_util::stream::iter(tenants)
         .map(|tenant| probe_one(broker, tenant))
@@ -249,6 +261,12 @@ async fn decide(broker: &Broker, tenants: Vec<byok_domain::Tenant>, active: usiz
         }
     }
     if denied.is_empty() {
+        return Ok(());
+    }
+    // A pass decides only while this node leads (a data-path probe on any node may decide too:
+    // its writes are compare-and-set).
+    if leader_only && !broker.is_leader() {
+        tracing::warn!(denied = denied.len(), "lost the leader lease mid-pass: leaving the decisions to the new leader");
         return Ok(());
     }
     // The denials count only if the provider's identity still works now, after the probes.
@@ -297,9 +315,13 @@ async fn provider_ok(broker: &Broker, report: &mut PassReport) -> bool {
     }
 }
 
-/// One pass: reconcile, prove the provider, probe every active tenant and decide, then sweep
-/// deadlines.
+/// One pass, if this node leads (it takes or renews the lease first; a follower returns at
+/// once with `follower` set): reconcile, prove the provider, probe every active tenant and
+/// decide, then sweep deadlines.
 pub async fn run_once(broker: &Arc<Broker>) -> PassReport {
+    if !broker.renew_leadership().await {
+        return PassReport { follower: true, ..PassReport::default() };
+    }
     let started = std::time::Instant::now();
     let at = broker.clock.now();
     let report = pass(broker).await;
@@ -347,7 +369,7 @@ async fn pass(broker: &Arc<Broker>) -> PassReport {
     let active: Vec<_> = tenants.into_iter().filter(|t| t.state.serves_data()).collect();
     if provider_ok(broker, &mut report).await {
         let count = active.len();
-        if let Err(e) = decide(broker, active, count, &mut report).await {
+        if let Err(e) = decide(broker, active, count, &mut report, true).await {
             tracing::error!(error = %e, "monitor: the pass could not decide");
         }
     }
@@ -375,7 +397,7 @@ pub async fn probe_requested(broker: &Arc<Broker>) -> PassReport {
     let active = tenants.iter().filter(|t| t.state.serves_data()).count();
     let wanted: HashSet<TenantId> = ids.into_iter().collect();
     let asked: Vec<_> = tenants.into_iter().filter(|t| t.state.serves_data() && wanted.contains(&t.id)).collect();
-    if let Err(e) = decide(broker, asked, active, &mut report).await {
+    if let Err(e) = decide(broker, asked, active, &mut report, false).await {
         tracing::error!(error = %e, "monitor: the probe could not decide");
     }
     report
@@ -421,8 +443,24 @@ pub async fn run(broker: Arc<Broker>, shutdown: impl std::future::Future<Output 
                         tracing::warn!(revoked = ?probed.revoked, held = ?probed.held, "probe after a data-path denial decided");
                     }
                 }
-                () = &mut shutdown => return,
+                () = &mut shutdown => {
+                    broker.release_leadership().await;
+                    return;
+                }
             }
+        }
+    }
+}
+
+/// Renews the lease every third of its TTL until `shutdown`, so that a long pass never outlives
+/// it unnoticed.
+pub async fn keep_lease(broker: Arc<Broker>, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    let mut tick = tokio::time::interval(broker.config().lease_ttl / 3);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => { broker.renew_leadership().await; }
+            () = &mut shutdown => return,
         }
     }
 }

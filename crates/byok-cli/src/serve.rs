@@ -92,6 +92,13 @@ pub struct ServeArgs {
     /// the active ones) are held for a person instead of revoked [default: 3].
     #[arg(long, env = "BYOK_MAX_REVOCATIONS_PER_PASS")]
     pub max_revocations_per_pass: Option<usize>,
+    /// This node's name in the leader lease and /healthz [default: random].
+    #[arg(long, env = "BYOK_NODE_ID")]
+    pub node_id: Option<String>,
+    /// The leader lease's length in seconds (PostgreSQL: one node at a time runs the monitor)
+    /// [default: 10].
+    #[arg(long, env = "BYOK_LEASE_TTL_SECONDS")]
+    pub lease_ttl_seconds: Option<u64>,
     /// See --max-revocations-per-pass [default: 5].
     #[arg(long, env = "BYOK_MAX_REVOCATIONS_PERCENT")]
     pub max_revocations_percent: Option<f64>,
@@ -149,6 +156,8 @@ pub struct ServeParams {
     pub monitor_interval: Duration,
     pub confirmations: u32,
     pub hold_threshold: byok_broker::HoldThreshold,
+    pub node_id: Option<String>,
+    pub lease_ttl: Duration,
     pub canary_key: String,
     pub canary_region: byok_domain::Region,
     pub grace_days: u32,
@@ -250,6 +259,11 @@ impl ServeParams {
                     p if (0.0..=100.0).contains(&p) => p,
                     p => return Err(CliError::Config(format!("--max-revocations-percent is 0 to 100, not {p}"))),
                 },
+            },
+            node_id: args.node_id.or(file.node_id),
+            lease_ttl: match args.lease_ttl_seconds.or(file.lease_ttl_seconds).unwrap_or(10) {
+                ttl @ 2..=300 => Duration::from_secs(ttl),
+                ttl => return Err(CliError::Config(format!("the lease TTL is 2 to 300 seconds, not {ttl}"))),
             },
             canary_key: args.canary_key.or(file.canary_key).unwrap_or_else(|| "alias/byok-canary".into()),
             canary_region: args.canary_region.or(file.canary_region).unwrap_or_else(default_canary_region),
@@ -407,6 +421,10 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
     config.confirmations = params.confirmations;
     config.hold_threshold = params.hold_threshold;
     config.canary = Some(canary);
+    config.lease_ttl = params.lease_ttl;
+    if let Some(node) = &params.node_id {
+        config.node_id = node.clone();
+    }
     config.grace_period = time::Duration::days(i64::from(params.grace_days));
     let broker = Arc::new(Broker::new(config, Arc::new(store), Arc::new(kms), params.clock.clone()));
     let operator_token = token(params.operator_token, &params.data_dir, "operator", "byok_op")?;
@@ -424,6 +442,7 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     tokio::spawn(byok_broker::monitor::run(broker.clone(), stopped(background_stopped.clone())));
+    tokio::spawn(byok_broker::monitor::keep_lease(broker.clone(), stopped(background_stopped.clone())));
     tokio::spawn(byok_broker::monitor::sync_caches(broker.clone(), stopped(background_stopped)));
     let task = tokio::spawn(byok_server::serve(listener, router, async move {
         let _ = rx.await;

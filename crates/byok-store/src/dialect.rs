@@ -104,6 +104,14 @@ impl Dialect {
         }
     }
 
+    /// Whether several broker nodes may share this store (and so must elect a leader).
+    pub fn shares_nodes(self) -> bool {
+        match self {
+            Dialect::Sqlite => false,
+            Dialect::Postgres => true,
+        }
+    }
+
     /// The query for the database's own clock, shared by every node (unix seconds), where the
     /// dialect has one worth trusting over a node's: PostgreSQL. SQLite is one node's file.
     pub fn now_query(self) -> Option<&'static str> {

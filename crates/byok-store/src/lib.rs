@@ -264,6 +264,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Removes a hold (released, dismissed, or access works again) and returns it.
     async fn remove_hold(&self, tenant: &TenantId) -> Result<Option<Hold>, StoreError>;
 
+    /// Takes or renews the leader lease for `holder` for `ttl`, judged by the database's clock:
+    /// `Some(valid_until)` if `holder` now holds it, `None` while another holder's lease is
+    /// valid. On SQLite (one node) the caller always holds it.
+    async fn acquire_lease(&self, holder: &str, ttl: std::time::Duration) -> Result<Option<OffsetDateTime>, StoreError>;
+
+    /// The current leader and until when, if any lease is valid.
+    async fn lease_holder(&self) -> Result<Option<(String, OffsetDateTime)>, StoreError>;
+
+    /// Gives the lease up (a node shutting down), so another takes over at once.
+    async fn release_lease(&self, holder: &str) -> Result<(), StoreError>;
+
     /// The database's own clock where every node shares it (PostgreSQL's `now()`); `None` for
     /// a single-node store (SQLite), whose node's clock is the one that counts.
     async fn now(&self) -> Result<Option<OffsetDateTime>, StoreError>;

@@ -515,6 +515,51 @@ impl Store for SqlStore {
         row.as_ref().map(hold_from_row).transpose()
     }
 
+    async fn acquire_lease(&self, holder: &str, ttl: std::time::Duration) -> Result<Option<OffsetDateTime>, StoreError> {
+        if !self.dialect.shares_nodes() {
+            return Ok(Some(OffsetDateTime::now_utc() + ttl));
+        }
+        let row = sqlx::query(
+            "INSERT INTO leases (name, holder, valid_until) VALUES ('leader', $1, now() + make_interval(secs => CAST($2 AS DOUBLE PRECISION))) \
+             ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, valid_until = EXCLUDED.valid_until \
+             WHERE leases.holder = EXCLUDED.holder OR leases.valid_until < now() \
+             RETURNING CAST(EXTRACT(EPOCH FROM valid_until) * 1000 AS BIGINT) AS until_ms",
+        )
+        .bind(holder)
+        .bind(ttl.as_secs_f64())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let ms: i64 = r.try_get("until_ms")?;
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).map_err(|e| corrupt("lease", e))
+        })
+        .transpose()
+    }
+
+    async fn lease_holder(&self) -> Result<Option<(String, OffsetDateTime)>, StoreError> {
+        if !self.dialect.shares_nodes() {
+            return Ok(None);
+        }
+        let row = sqlx::query(
+            "SELECT holder, CAST(EXTRACT(EPOCH FROM valid_until) * 1000 AS BIGINT) AS until_ms FROM leases WHERE name = 'leader' AND valid_until > now()",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let ms: i64 = r.try_get("until_ms")?;
+            let until = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).map_err(|e| corrupt("lease", e))?;
+            Ok((r.try_get::<String, _>("holder")?, until))
+        })
+        .transpose()
+    }
+
+    async fn release_lease(&self, holder: &str) -> Result<(), StoreError> {
+        if self.dialect.shares_nodes() {
+            sqlx::query("DELETE FROM leases WHERE name = 'leader' AND holder = $1").bind(holder).execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
     async fn now(&self) -> Result<Option<OffsetDateTime>, StoreError> {
         let Some(query) = self.dialect.now_query() else { return Ok(None) };
         let row = sqlx::query(query).fetch_one(&self.pool).await?;

@@ -245,6 +245,26 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     assert_eq!(store.audit(None, 10, 3).await.expect("audit").iter().map(|e| e.seq).collect::<Vec<_>>(), [11, 12, 13]);
 }
 
+/// The leader lease: on a shared store one holder at a time, judged by the database's clock;
+/// renewed by its holder; taken over once it lapses or is released. On a single-node store the
+/// caller always holds it.
+pub async fn lease<S: Store>(store: &S, shared: bool) {
+    let ttl = std::time::Duration::from_millis(800);
+    assert!(store.acquire_lease("node-a", ttl).await.expect("a").is_some(), "the first taker holds it");
+    if !shared {
+        assert!(store.acquire_lease("node-b", ttl).await.expect("b").is_some(), "one node: always the leader");
+        return;
+    }
+    assert_eq!(store.acquire_lease("node-b", ttl).await.expect("b"), None, "held by a");
+    assert_eq!(store.lease_holder().await.expect("holder").map(|(h, _)| h), Some("node-a".to_string()));
+    assert!(store.acquire_lease("node-a", ttl).await.expect("renew").is_some(), "its holder renews it");
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    assert!(store.acquire_lease("node-b", ttl).await.expect("b").is_some(), "lapsed: b takes over");
+    assert_eq!(store.acquire_lease("node-a", ttl).await.expect("a"), None, "a lost it");
+    store.release_lease("node-b").await.expect("release");
+    assert!(store.acquire_lease("node-a", ttl).await.expect("a").is_some(), "released: taken at once");
+}
+
 pub async fn survives_reconnect<S: Store>(store: &S) {
     let a = store.tenant(&"acme".parse().expect("id")).await.expect("get").expect("acme");
     assert!(matches!(a.state, TenantState::Destroyed { .. }));

@@ -16,6 +16,7 @@ async fn contract_on_sqlite() {
     let path = dir.path().join("byok.db");
     let store = SqlStore::sqlite(&path).await.expect("sqlite");
     contract::run(&store).await;
+    contract::lease(&store, false).await;
     drop(store);
     // The file is the state: a new connection sees everything.
     let again = SqlStore::sqlite(&path).await.expect("reopen");
@@ -35,6 +36,7 @@ async fn contract_on_postgres() {
     let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
     let store = SqlStore::connect(&url).await.expect("postgres store");
     contract::run(&store).await;
+    contract::lease(&store, true).await;
     drop(store);
     let again = SqlStore::connect(&url).await.expect("reconnect");
     contract::survives_reconnect(&again).await;

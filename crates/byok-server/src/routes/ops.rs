@@ -31,6 +31,9 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
         provider_problem: provider.reason,
         provider_failing_since: provider.failing_since,
         revocations_held: held,
+        node: state.broker.config().node_id.clone(),
+        leader: state.broker.is_leader(),
+        leader_node: state.broker.leader().await,
     })
 }
 

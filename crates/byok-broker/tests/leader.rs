@@ -1,0 +1,72 @@
+//! Two broker nodes on one PostgreSQL: one leads (runs the monitor), the other serves and waits;
+//! when the leader stops renewing, the other takes over once the lease lapses by the database's
+//! clock, and the old leader stopped its leader work before that.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use byok_broker::{Broker, BrokerConfig, ManualClock, monitor};
+use byok_kms::FakeKeyService;
+use byok_store::SqlStore;
+use sqlx::Connection;
+use time::OffsetDateTime;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_node_leads_and_another_takes_over_when_it_lapses() {
+    let base = std::env::var("BYOK_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    sqlx::any::install_default_drivers();
+    let mut admin = sqlx::AnyConnection::connect(&base)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {base} is needed for this test (set BYOK_TEST_POSTGRES_URL): {e}"));
+    let schema = format!("byok_lease_{}_{}", std::process::id(), OffsetDateTime::now_utc().unix_timestamp_nanos() % 1_000_000_000);
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut admin).await.expect("schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+
+    let kms = Arc::new(FakeKeyService::default());
+    let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
+    let node = |name: &str| {
+        let mut config = BrokerConfig::new("arn:aws:iam::279766244153:role/Cryptor-OSB-Provider".parse().expect("arn"));
+        config.node_id = name.to_string();
+        config.lease_ttl = Duration::from_millis(1500);
+        config.allow_legacy_trust = true;
+        (config, kms.clone(), clock.clone())
+    };
+    let (ca, ka, cla) = node("node-a");
+    let a = Arc::new(Broker::new(ca, Arc::new(SqlStore::connect(&url).await.expect("store a")), ka, cla));
+    let (cb, kb, clb) = node("node-b");
+    let b = Arc::new(Broker::new(cb, Arc::new(SqlStore::connect(&url).await.expect("store b")), kb, clb));
+    let id: byok_domain::TenantId = "acme".parse().expect("id");
+    a.add_tenant(&id, "us", &"111122223333".parse().expect("account")).await.expect("add");
+    assert!(a.verify_tenant(&id).await.expect("verify").ok);
+
+    // a leads: it runs the pass; b is a follower and probes nothing.
+    let pass = monitor::run_once(&a).await;
+    assert!(!pass.follower && pass.tenants_probed == 1, "{pass:?}");
+    let probes_before = kms.assumes.load(std::sync::atomic::Ordering::SeqCst);
+    let pass = monitor::run_once(&b).await;
+    assert!(pass.follower && pass.tenants_probed == 0, "{pass:?}");
+    assert_eq!(kms.assumes.load(std::sync::atomic::Ordering::SeqCst), probes_before, "the follower made no AWS call");
+    assert!(a.is_leader() && !b.is_leader());
+    assert_eq!(b.leader().await.as_deref(), Some("node-a"), "every node can say who leads");
+    // Both serve the data plane.
+    let sealed = b.encrypt(&id, b"r", b"x").await.expect("the follower serves data");
+    assert_eq!(a.decrypt(&id, b"r", &sealed).await.expect("decrypt").as_slice(), b"x");
+
+    // a stops renewing (as if killed): it stops leading after 80 % of the TTL, b takes over once
+    // the lease lapsed by the database's clock.
+    tokio::time::sleep(Duration::from_millis(1250)).await;
+    assert!(!a.is_leader(), "the old leader stopped its leader work before the lease lapsed");
+    assert!(!b.renew_leadership().await, "not yet: the lease is still valid in the database");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let pass = monitor::run_once(&b).await;
+    assert!(!pass.follower && pass.tenants_probed == 1, "b leads now: {pass:?}");
+    assert_eq!(a.leader().await.as_deref(), Some("node-b"));
+    assert!(monitor::run_once(&a).await.follower, "a is a follower now");
+    // A leader that shuts down gives the lease up at once.
+    b.release_leadership().await;
+    assert!(!monitor::run_once(&a).await.follower, "a takes over at once");
+
+    drop((a, b));
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut admin).await.expect("drop schema");
+}
