@@ -403,6 +403,41 @@ pub async fn probe_requested(broker: &Arc<Broker>) -> PassReport {
     report
 }
 
+/// Applies changes other nodes make as they commit (PostgreSQL `LISTEN/NOTIFY`): a tenant's
+/// cached key is dropped the moment its state changes anywhere, and cached token lookups are
+/// forgotten when a token is revoked. The 1 s poll of [`sync_caches`] stays as the fallback for
+/// notices missed while the listening connection was down. A single-node store has nothing to
+/// hear: this returns at once.
+pub async fn follow_changes(broker: Arc<Broker>, shutdown: impl std::future::Future<Output = ()>) {
+    let Some(mut notices) = broker.store.subscribe().await else { return };
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            notice = notices.recv() => match notice {
+                Some(notice) => broker.on_notice(notice).await,
+                None => return,
+            },
+            () = &mut shutdown => return,
+        }
+    }
+}
+
+impl Broker {
+    /// Applies one change another node made.
+    pub async fn on_notice(&self, notice: byok_store::Notice) {
+        match notice {
+            byok_store::Notice::Tenant(id) => self.cache.purge(&id),
+            byok_store::Notice::Tokens => self.forget_tokens(),
+            byok_store::Notice::Resync => {
+                self.forget_tokens();
+                if let Err(e) = self.sync_cache().await {
+                    tracing::error!(error = %e, "cache resync failed");
+                }
+            }
+        }
+    }
+}
+
 /// Every second, drops cached keys of tenants another node revoked or destroyed, until
 /// `shutdown` resolves. (With one node this finds nothing: revocation purges locally.)
 pub async fn sync_caches(broker: Arc<Broker>, shutdown: impl std::future::Future<Output = ()>) {

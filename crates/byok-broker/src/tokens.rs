@@ -140,7 +140,7 @@ impl Broker {
         Ok(())
     }
 
-    fn forget_tokens(&self) {
+    pub(crate) fn forget_tokens(&self) {
         self.token_cache.write().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }

@@ -1,6 +1,7 @@
 //! Two broker nodes on one PostgreSQL: one leads (runs the monitor), the other serves and waits;
 //! when the leader stops renewing, the other takes over once the lease lapses by the database's
-//! clock, and the old leader stopped its leader work before that.
+//! clock, and the old leader stopped its leader work before that. A revocation on one node
+//! empties the other's cache as it commits (LISTEN/NOTIFY), without waiting for the poll.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,6 +67,36 @@ async fn one_node_leads_and_another_takes_over_when_it_lapses() {
     // A leader that shuts down gives the lease up at once.
     b.release_leadership().await;
     assert!(!monitor::run_once(&a).await.follower, "a takes over at once");
+
+    // Cross-node purge: b serves acme from its cache; a revokes; b hears it as it commits.
+    let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+    let listening = tokio::spawn(monitor::follow_changes(b.clone(), async move {
+        let _ = shutdown_rx.await;
+    }));
+    tokio::time::sleep(Duration::from_millis(300)).await; // the listener connects
+    b.encrypt(&id, b"r", b"x").await.expect("warm on b");
+    assert_eq!(b.cached_keys(), 1);
+    let started = std::time::Instant::now();
+    a.revoke(&id).await.expect("revoke on a");
+    while b.cached_keys() > 0 {
+        assert!(started.elapsed() < Duration::from_secs(2), "b never heard of the revocation");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let purge = started.elapsed();
+    eprintln!("MEASURE cross-node purge (revoke committed on a, then b's cache empty): {purge:?}");
+    assert!(matches!(b.decrypt(&id, b"r", &sealed).await, Err(byok_broker::BrokerError::Revoked { .. })));
+    // A revoked token stops on the other node as the revocation commits, not after the cache.
+    let issued = a.issue_token(byok_store::TokenScope::Service, None, false).await.expect("issue");
+    assert_eq!(b.token_scope(&issued.token).await.expect("scope"), Some(byok_store::TokenScope::Service), "cached on b");
+    a.revoke_token(&issued.record.id).await.expect("revoke token");
+    let started = std::time::Instant::now();
+    while b.token_scope(&issued.token).await.expect("scope").is_some() {
+        assert!(started.elapsed() < Duration::from_secs(2), "b still honours the revoked token");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    eprintln!("MEASURE cross-node token revocation: {:?}", started.elapsed());
+    let _ = shutdown_tx.send(());
+    listening.await.expect("listener stops");
 
     drop((a, b));
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut admin).await.expect("drop schema");

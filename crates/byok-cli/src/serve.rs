@@ -443,6 +443,7 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
     };
     tokio::spawn(byok_broker::monitor::run(broker.clone(), stopped(background_stopped.clone())));
     tokio::spawn(byok_broker::monitor::keep_lease(broker.clone(), stopped(background_stopped.clone())));
+    tokio::spawn(byok_broker::monitor::follow_changes(broker.clone(), stopped(background_stopped.clone())));
     tokio::spawn(byok_broker::monitor::sync_caches(broker.clone(), stopped(background_stopped)));
     let task = tokio::spawn(byok_server::serve(listener, router, async move {
         let _ = rx.await;

@@ -112,6 +112,14 @@ impl Dialect {
         }
     }
 
+    /// How a change is published to the other nodes, inside the transaction that makes it.
+    pub fn notify_statement(self) -> Option<&'static str> {
+        match self {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => Some("SELECT pg_notify($1, $2)"),
+        }
+    }
+
     /// The query for the database's own clock, shared by every node (unix seconds), where the
     /// dialect has one worth trusting over a node's: PostgreSQL. SQLite is one node's file.
     pub fn now_query(self) -> Option<&'static str> {

@@ -141,6 +141,17 @@ pub fn token_id(hash: &str) -> String {
     hash.chars().take(12).collect()
 }
 
+/// A change another node made, heard through the store (PostgreSQL `LISTEN`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// The tenant's state or keys changed: drop what is cached of it.
+    Tenant(TenantId),
+    /// A token was revoked or retired: forget what is cached of tokens.
+    Tokens,
+    /// Notices may have been missed (the listener (re)connected): check everything.
+    Resync,
+}
+
 /// What an API token may reach.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenScope {
@@ -274,6 +285,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Gives the lease up (a node shutting down), so another takes over at once.
     async fn release_lease(&self, holder: &str) -> Result<(), StoreError>;
+
+    /// Changes other nodes make, as they commit; `None` for a single-node store. The channel
+    /// survives a dropped connection (it reconnects and sends `Resync`).
+    async fn subscribe(&self) -> Option<tokio::sync::mpsc::Receiver<Notice>>;
 
     /// The database's own clock where every node shares it (PostgreSQL's `now()`); `None` for
     /// a single-node store (SQLite), whose node's clock is the one that counts.

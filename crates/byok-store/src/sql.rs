@@ -10,14 +10,19 @@ use sqlx::{AnyPool, Row};
 use time::OffsetDateTime;
 
 use crate::dialect::Dialect;
-use crate::{Alert, Hold, TokenOrigin, TokenRecord, token_id};
+use crate::{Alert, Hold, Notice, TokenOrigin, TokenRecord, token_id};
 use crate::{AuditEntry, Comment, Seal, Store, StoreError, Ticket, TokenScope, WrappedKey};
+
+/// The PostgreSQL channel changes are published on.
+const CHANNEL: &str = "byok_changes";
 
 /// The SQL store.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
+    /// For the change listener's own connection.
+    url: String,
     /// Serializes audit appends in this process where the dialect needs it (SQLite).
     append_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
@@ -29,7 +34,7 @@ impl SqlStore {
         let dialect = Dialect::of_url(url)?;
         let pool = dialect.connect(url).await?;
         dialect.migrator().run(&pool).await?;
-        Ok(Self { pool, dialect, append_lock: Default::default() })
+        Ok(Self { pool, dialect, url: url.to_string(), append_lock: Default::default() })
     }
 
     /// A SQLite store in a file (created if missing).
@@ -43,6 +48,13 @@ impl SqlStore {
 
     fn sql(&self, text: &'static str) -> sqlx::AssertSqlSafe<String> {
         self.dialect.sql(text)
+    }
+
+    async fn notify_tokens(&self) -> Result<(), StoreError> {
+        if let Some(notify) = self.dialect.notify_statement() {
+            sqlx::query(notify).bind(CHANNEL).bind("tokens:").execute(&self.pool).await?;
+        }
+        Ok(())
     }
 }
 
@@ -249,6 +261,10 @@ impl SqlStore {
             });
         }
         let row = sqlx::query(self.sql("SELECT * FROM tenants WHERE id = ?")).bind(id.as_str()).fetch_one(&mut **tx).await?;
+        // Other nodes hear of it when the transaction commits (and not if it rolls back).
+        if let Some(notify) = self.dialect.notify_statement() {
+            sqlx::query(notify).bind(CHANNEL).bind(format!("tenant:{id}")).execute(&mut **tx).await?;
+        }
         tenant_from_row(&row)
     }
 }
@@ -415,6 +431,54 @@ impl Store for SqlStore {
         rows.iter().map(token_from_row).collect()
     }
 
+    async fn subscribe(&self) -> Option<tokio::sync::mpsc::Receiver<Notice>> {
+        if !self.dialect.shares_nodes() {
+            return None;
+        }
+        let url = self.url.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(async move {
+            loop {
+                match sqlx::postgres::PgListener::connect(&url).await {
+                    Ok(mut listener) => {
+                        if let Err(e) = listener.listen(CHANNEL).await {
+                            tracing::warn!(error = %e, "cannot LISTEN for changes; retrying");
+                        } else {
+                            // Anything missed while (re)connecting is caught by the 1 s poll.
+                            if tx.send(Notice::Resync).await.is_err() {
+                                return;
+                            }
+                            loop {
+                                match listener.recv().await {
+                                    Ok(n) => {
+                                        let notice = match n.payload().split_once(':') {
+                                            Some(("tenant", id)) => id.parse().map(Notice::Tenant).unwrap_or(Notice::Resync),
+                                            Some(("tokens", _)) => Notice::Tokens,
+                                            _ => Notice::Resync,
+                                        };
+                                        if tx.send(notice).await.is_err() {
+                                            return;
+                                        }
+                                    }
+                                    Err(e) => {
+                                        tracing::warn!(error = %e, "change notifications interrupted; reconnecting");
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot connect to listen for changes; retrying"),
+                }
+                if tx.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
+        Some(rx)
+    }
+
     async fn revoke_token(&self, id: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
         if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(false);
@@ -425,6 +489,7 @@ impl Store for SqlStore {
             .bind(pattern)
             .execute(&self.pool)
             .await?;
+        self.notify_tokens().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -446,6 +511,9 @@ impl Store for SqlStore {
         .bind(keep.unwrap_or_default())
         .execute(&self.pool)
         .await?;
+        if done.rows_affected() > 0 {
+            self.notify_tokens().await?;
+        }
         Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
     }
 
