@@ -53,6 +53,9 @@ pub enum BrokerError {
     Conflict,
     #[error("storage failed: {0}")]
     Store(#[source] StoreError),
+    /// The store cannot be reached: cached keys keep serving, nothing is decided or written.
+    #[error("the broker's store is unavailable ({0}); try again shortly")]
+    StoreUnavailable(#[source] StoreError),
     #[error("the system random number generator failed")]
     Rng,
 }
@@ -64,6 +67,7 @@ impl From<StoreError> for BrokerError {
             StoreError::NotFound(id) => BrokerError::UnknownTenant(id),
             StoreError::NoTicket(id) => BrokerError::UnknownTicket(id),
             StoreError::Conflict { .. } => BrokerError::Conflict,
+            other if other.is_unavailable() => BrokerError::StoreUnavailable(other),
             other => BrokerError::Store(other),
         }
     }

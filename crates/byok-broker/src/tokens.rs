@@ -84,10 +84,22 @@ impl Broker {
     pub async fn token_scope(&self, token: &str) -> Result<Option<TokenScope>, BrokerError> {
         let hash = hash(token);
         let fresh = self.token_cache.read().unwrap_or_else(|p| p.into_inner()).get(&hash).cloned();
-        let record = match fresh.filter(|c| c.read_at.elapsed() < self.config.token_cache_ttl) {
+        let record = match fresh.clone().filter(|c| c.read_at.elapsed() < self.config.token_cache_ttl) {
             Some(cached) => Some(cached.record),
             None => {
-                let record = self.store.token(&hash).await?;
+                let record = match self.store.token(&hash).await {
+                    Ok(record) => record,
+                    // The store is down: a token this node already knew keeps working (as the
+                    // cached keys do), an unknown one cannot be checked.
+                    Err(e) if e.is_unavailable() => match fresh {
+                        Some(stale) => {
+                            let valid = stale.record.valid_at(self.clock.now());
+                            return Ok(valid.then_some(stale.record.scope));
+                        }
+                        None => return Err(e.into()),
+                    },
+                    Err(e) => return Err(e.into()),
+                };
                 let mut cache = self.token_cache.write().unwrap_or_else(|p| p.into_inner());
                 match &record {
                     // Bounded: unknown tokens are never cached, and known ones are few.

@@ -5,6 +5,7 @@
 mod leader;
 mod never_fooled;
 mod revocation;
+mod store_outage;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -99,6 +99,12 @@ pub(crate) fn broker_parts(e: &BrokerError) -> (StatusCode, &'static str, String
         B::Envelope(_) => (StatusCode::BAD_REQUEST, "invalid_ciphertext", e.to_string(), none),
         B::InvalidId(_) | B::Location(_) | B::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request", e.to_string(), none),
         B::Conflict => (StatusCode::CONFLICT, "conflict", e.to_string(), none),
+        B::StoreUnavailable(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the broker's store is unavailable; try again shortly (data already cached keeps being served)".into(),
+            none,
+        ),
         B::Transition { .. } => (StatusCode::CONFLICT, "invalid_state", e.to_string(), none),
         B::KeyAccess(_) | B::NoWrappedKey | B::Store(_) | B::Rng | _ => {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal", "the broker failed; the operator's log has the detail".into(), none)

@@ -47,6 +47,7 @@ async fn every_broker_error_has_its_status_and_code() {
         (BrokerError::Invalid("no".into()), 400, "invalid_request"),
         (BrokerError::Transition { tenant: id.clone(), source: InvalidTransition::AfterDeadline { deadline: at } }, 409, "invalid_state"),
         (BrokerError::Conflict, 409, "conflict"),
+        (BrokerError::StoreUnavailable(byok_store::StoreError::Database(sqlx_pool_timed_out())), 503, "store_unavailable"),
         (
             BrokerError::Store(byok_store::StoreError::Corrupt { what: "tenant acme".into(), detail: "secret detail".into() }),
             500,
@@ -159,6 +160,7 @@ fn every_error_code_is_in_the_openapi_document() {
         "invalid_state",
         "not_held",
         "unknown_token",
+        "store_unavailable",
         "conflict",
         "internal",
     ] {
@@ -222,4 +224,8 @@ async fn made_up_methods_do_not_grow_the_metrics() {
     let text = String::from_utf8(response.into_body().collect().await.expect("body").to_bytes().to_vec()).expect("utf-8");
     assert!(!text.contains("BREW"), "{text}");
     assert!(text.contains("method=\"other\""), "{text}");
+}
+
+fn sqlx_pool_timed_out() -> sqlx::Error {
+    sqlx::Error::PoolTimedOut
 }

@@ -58,7 +58,11 @@ impl Dialect {
                     .connect(url)
                     .await
             }
-            Dialect::Postgres => AnyPoolOptions::new().max_connections(16).connect(url).await,
+            // A database that does not answer fails a request in seconds (503 store_unavailable),
+            // instead of holding it for the pool's default 30 s.
+            Dialect::Postgres => {
+                AnyPoolOptions::new().max_connections(16).acquire_timeout(std::time::Duration::from_secs(3)).connect(url).await
+            }
         }
     }
 

@@ -189,6 +189,26 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
 }
 
+impl StoreError {
+    /// Whether the database could not be reached (down, cut off, out of connections): an
+    /// outage to wait out, not a fault in the data.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(e) => {
+                matches!(
+                    e,
+                    sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::Io(_)
+                        | sqlx::Error::Tls(_)
+                        | sqlx::Error::WorkerCrashed
+                ) || matches!(e, sqlx::Error::Protocol(_))
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The store.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {

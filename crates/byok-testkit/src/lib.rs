@@ -6,11 +6,13 @@
 //! - [`Cloud`]: a running localcloud and its provider identity.
 //! - [`Customer`]: a customer account, with helpers that run the `aws` CLI as that customer.
 //! - [`aws`]: running the CLI with an isolated environment.
+//! - [`proxy`]: a TCP proxy a test can sever (a node cut off from PostgreSQL).
 #![forbid(unsafe_code)]
 // The kit fails loudly: a panic here is a test failure with its message.
 #![allow(clippy::expect_used, clippy::panic)]
 
 pub mod aws;
+pub mod proxy;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
