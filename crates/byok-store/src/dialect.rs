@@ -133,13 +133,17 @@ impl Dialect {
         }
     }
 
-    /// What must run after rows holding key material are deleted, so that no copy stays in the
-    /// database's files. SQLite: `secure_delete` overwrote the rows; checkpointing the WAL
-    /// removes the log's copy of the pages that held them.
-    pub fn after_erase(self) -> Option<&'static str> {
+    /// What must run after rows holding key material are deleted (outside the transaction), so
+    /// that no copy stays in the live database's files. SQLite: `secure_delete` overwrote the
+    /// rows; checkpointing the WAL (retried while busy) removes the log's copy of their pages.
+    /// PostgreSQL: the rows were overwritten with zeros before the delete, but MVCC keeps the old
+    /// versions as dead tuples; `VACUUM FULL` rewrites the (small) table into a new file and
+    /// removes the old one. What the WAL archive, replicas and backups keep is the operator's to
+    /// bound: see `docs/shredding.md`.
+    pub fn after_erase(self) -> &'static str {
         match self {
-            Dialect::Sqlite => Some("PRAGMA wal_checkpoint(TRUNCATE)"),
-            Dialect::Postgres => None,
+            Dialect::Sqlite => "PRAGMA wal_checkpoint(TRUNCATE)",
+            Dialect::Postgres => "VACUUM (FULL) wrapped_keys",
         }
     }
 }

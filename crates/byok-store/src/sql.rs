@@ -50,6 +50,25 @@ impl SqlStore {
         self.dialect.sql(text)
     }
 
+    /// Erased means erased: no copy of deleted key material left in the live database's files.
+    /// A busy SQLite checkpoint (a reader holds the log) is retried, and reported if it stays so.
+    async fn erase_copies(&self) -> Result<(), StoreError> {
+        let step = self.dialect.after_erase();
+        for attempt in 1..=20u64 {
+            let rows = sqlx::query(step).fetch_all(&self.pool).await?;
+            // wal_checkpoint answers (busy, log frames, checkpointed frames); VACUUM nothing.
+            let busy = rows.first().and_then(|r| r.try_get::<i64, _>(0).ok()).unwrap_or(0);
+            if busy == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25 * attempt)).await;
+        }
+        Err(StoreError::Corrupt {
+            what: "the erased keys".into(),
+            detail: "the write-ahead log stayed busy: the erased pages may remain in it until the next checkpoint".into(),
+        })
+    }
+
     async fn notify_tokens(&self) -> Result<(), StoreError> {
         if let Some(notify) = self.dialect.notify_statement() {
             sqlx::query(notify).bind(CHANNEL).bind("tokens:").execute(&self.pool).await?;
@@ -370,14 +389,18 @@ impl Store for SqlStore {
         let guard = self.append_guard().await;
         let mut tx = self.pool.begin().await?;
         let tenant = self.cas_state(&mut tx, id, expected, transition).await?;
+        // Overwrite, then delete: the bytes of the wrapped keys are zeros in the row versions
+        // that remain until the rewrite below.
+        sqlx::query(self.sql("UPDATE wrapped_keys SET wrapped = ?, key_arn = '' WHERE tenant_id = ?"))
+            .bind(vec![0u8; 184])
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(self.sql("DELETE FROM wrapped_keys WHERE tenant_id = ?")).bind(id.as_str()).execute(&mut *tx).await?;
         self.append_in(&mut tx, audit).await?;
         tx.commit().await?;
         drop(guard);
-        // Erased means erased: no copy of the deleted rows left in the database's files.
-        if let Some(step) = self.dialect.after_erase() {
-            sqlx::query(step).execute(&self.pool).await?;
-        }
+        self.erase_copies().await?;
         Ok(tenant)
     }
 
