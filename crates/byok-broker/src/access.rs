@@ -1,13 +1,16 @@
 //! Checking a tenant's access region by region: the probe the monitor runs, the check a
 //! data-path denial triggers, and the verification of a restoration.
 //!
-//! A probe is always a *fresh* AssumeRole (a trust-policy change does not end live sessions on
-//! AWS), DescribeKey, and a real unwrap of the tenant's wrapped key. Only definitive answers
-//! count: one denial in any region revokes; throttling, 5xx, timeouts and dropped connections
-//! never do.
+//! A check is one *fresh* AssumeRole per tenant (a trust-policy change does not end live
+//! sessions on AWS, so a reused session proves nothing), used for a real unwrap of the wrapped
+//! tenant key in every region; DescribeKey only when an unwrap fails, to tell a disabled or
+//! pending-deletion key (the customer's decision) from a key store that is merely unreachable.
+//! For a tenant in `us` that is 3 calls in the customer's account per check, not 10. Only
+//! definitive answers count: one denial in any region revokes; throttling, 5xx, timeouts and
+//! dropped connections never do.
 
 use byok_domain::{Region, Tenant};
-use byok_kms::{AccessError, Denial, KeyService, KeyState, Purpose};
+use byok_kms::{AccessError, Denial, Fault, KeyService, KeyState, Purpose, RoleSession};
 use byok_store::WrappedKey;
 
 use crate::audit::AuditEvent;
@@ -50,37 +53,46 @@ fn outcome(region: &Region, result: Result<(), AccessError>, role_name: &str) ->
     RegionResult { region: region.to_string(), access, remedy, latency_ms: None }
 }
 
-/// Checks one region with fresh sessions: AssumeRole, DescribeKey, unwrap.
-pub async fn check_region(
+/// Checks one region with the check's session: a real unwrap, and DescribeKey to classify a
+/// failure.
+async fn check_region(
     kms: &dyn KeyService,
     metrics: &Metrics,
+    session: &RoleSession,
     tenant: &Tenant,
     wrapped: Option<&WrappedKey>,
     region: &Region,
-    purpose: Purpose,
 ) -> RegionResult {
     let started = std::time::Instant::now();
     let result = async {
-        let assumed = kms.assume_fresh(&tenant.binding, purpose, true).await;
-        metrics.kms("AssumeRole", &assumed);
-        assumed?;
         let key = tenant.binding.key_for(region).ok_or_else(|| AccessError::Denied {
             denial: Denial::KeyNotFound,
             region: Some(region.clone()),
             message: "no key bound for this region".into(),
         })?;
-        let described = kms.describe_key(&tenant.binding, region, key.as_str(), purpose).await;
-        metrics.kms("DescribeKey", &described);
-        let status = described?;
-        if !status.enabled {
-            let denial = if status.state == KeyState::PendingDeletion { Denial::KeyPendingDeletion } else { Denial::KeyDisabled };
-            return Err(AccessError::Denied { denial, region: Some(region.clone()), message: format!("the key is {}", status.state) });
-        }
         let wrapped = wrapped
             .ok_or_else(|| AccessError::Other { code: "NoWrappedKey".into(), message: "no wrapped tenant key for this region".into() })?;
-        let unwrapped = kms.unwrap(&tenant.binding, region, &tenant.id, &wrapped.wrapped, purpose).await;
+        let unwrapped = kms.unwrap_in(session, &tenant.binding, region, &tenant.id, &wrapped.wrapped).await;
         metrics.kms("Decrypt", &unwrapped);
-        unwrapped.map(|_| ())
+        let failure = match unwrapped {
+            Ok(_) => return Ok(()),
+            Err(e @ (AccessError::Denied { .. } | AccessError::Transient { fault: Fault::KeyState, .. })) => e,
+            Err(other) => return Err(other),
+        };
+        // The key's state decides what the failure means.
+        let described = kms.describe_key_in(session, &tenant.binding, region, key.as_str()).await;
+        metrics.kms("DescribeKey", &described);
+        match described {
+            Ok(status) if !status.enabled => {
+                let denial = if status.state == KeyState::PendingDeletion { Denial::KeyPendingDeletion } else { Denial::KeyDisabled };
+                Err(AccessError::Denied { denial, region: Some(region.clone()), message: format!("the key is {}", status.state) })
+            }
+            // Enabled: the unwrap's own answer stands (a key-policy denial is one; a
+            // KMSInvalidStateException on an enabled key is a disconnected key store, transient).
+            Ok(_) => Err(failure),
+            Err(e @ AccessError::Denied { .. }) => Err(e),
+            Err(_) => Err(failure),
+        }
     }
     .await;
     let mut checked = outcome(region, result, tenant.binding.role_arn.name());
@@ -88,7 +100,7 @@ pub async fn check_region(
     checked
 }
 
-/// Every region of a tenant, in the location's order.
+/// Every region of a tenant, in the location's order, with one fresh session for them all.
 pub async fn check_tenant(
     kms: &dyn KeyService,
     metrics: &Metrics,
@@ -96,10 +108,26 @@ pub async fn check_tenant(
     wrapped: &[WrappedKey],
     purpose: Purpose,
 ) -> Vec<RegionResult> {
+    let started = std::time::Instant::now();
+    let session = kms.assume_session(&tenant.binding, purpose).await;
+    metrics.kms("AssumeRole", &session);
+    let session = match session {
+        Ok(session) => session,
+        // The role refused (or could not be reached): every region says so.
+        Err(e) => {
+            let latency = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+            return tenant
+                .binding
+                .keys
+                .iter()
+                .map(|k| RegionResult { latency_ms: latency, ..outcome(&k.region, Err(e.clone()), tenant.binding.role_arn.name()) })
+                .collect();
+        }
+    };
     let mut results = Vec::with_capacity(tenant.binding.keys.len());
     for key in &tenant.binding.keys {
         let w = wrapped.iter().find(|w| w.region == key.region);
-        results.push(check_region(kms, metrics, tenant, w, &key.region, purpose).await);
+        results.push(check_region(kms, metrics, &session, tenant, w, &key.region).await);
     }
     results
 }

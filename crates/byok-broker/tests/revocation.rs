@@ -287,3 +287,25 @@ async fn sixteen_days_later_the_data_is_gone_even_if_everything_is_re_enabled() 
     assert!(matches!(w.broker.restore(&w.tenant).await, Err(BrokerError::Destroyed(_))));
     assert!(matches!(w.broker.decrypt(&w.tenant, b"r1", &record).await, Err(BrokerError::Destroyed(_))));
 }
+
+/// The cost of a pass in the customer's account, counted from localcloud's trail: one
+/// AssumeRole for the tenant (its session serves both regions) and one Decrypt per region;
+/// DescribeKey only when an unwrap fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_costs_one_assume_role_per_tenant() {
+    let w = world("us").await;
+    let account = w.customer.account.clone();
+    let count = |events: &[serde_json::Value], name: &str| events.iter().filter(|e| e["event_name"] == name).count();
+    let last = |events: &[serde_json::Value]| events.last().and_then(|e| e["seq"].as_u64()).unwrap_or(0);
+    let before = last(&w.cloud.trail(0, None).await);
+    assert!(monitor::run_once(&w.broker).await.revoked.is_empty());
+    let pass = w.cloud.trail(before, Some(&account)).await;
+    assert_eq!((count(&pass, "AssumeRole"), count(&pass, "Decrypt"), count(&pass, "DescribeKey")), (1, 2, 0), "{pass:#?}");
+    // A disabled key: its unwrap fails and DescribeKey says why (in both probes: the first and
+    // its confirming re-probe).
+    w.key("us-west-2", "disable-key").await;
+    let before = last(&w.cloud.trail(0, None).await);
+    assert_eq!(monitor::run_once(&w.broker).await.revoked, ["acme"]);
+    let pass = w.cloud.trail(before, Some(&account)).await;
+    assert_eq!((count(&pass, "AssumeRole"), count(&pass, "Decrypt"), count(&pass, "DescribeKey")), (2, 4, 2), "{pass:#?}");
+}

@@ -265,6 +265,36 @@ impl AwsKeyService {
         }
     }
 
+    async fn describe(kms: aws_sdk_kms::Client, key_ref: &str, region: &Region) -> Result<KeyStatus, AccessError> {
+        let out = kms.describe_key().key_id(key_ref).send().await.map_err(|e| kms_error(e, region))?;
+        let meta = out
+            .key_metadata()
+            .ok_or_else(|| AccessError::Other { code: "NoMetadata".into(), message: "DescribeKey returned no metadata".into() })?;
+        Ok(KeyStatus {
+            arn: meta.arn().unwrap_or_default().to_string(),
+            state: meta.key_state().map(|s| KeyState::from(s.as_str())).unwrap_or(KeyState::Other(String::new())),
+            enabled: meta.enabled(),
+        })
+    }
+
+    async fn decrypt(
+        kms: aws_sdk_kms::Client,
+        key_arn: &KeyArn,
+        region: &Region,
+        tenant: &TenantId,
+        wrapped: &[u8],
+    ) -> Result<TenantKey, AccessError> {
+        let mut request = kms.decrypt().key_id(key_arn.as_str()).ciphertext_blob(Blob::new(wrapped.to_vec()));
+        for (k, v) in wrap_context(tenant) {
+            request = request.encryption_context(k, v);
+        }
+        let out = request.send().await.map_err(|e| kms_error(e, region))?;
+        let plaintext = out.plaintext().map(|b| zeroize::Zeroizing::new(b.as_ref().to_vec()));
+        plaintext
+            .and_then(|p| TenantKey::from_bytes(&p))
+            .ok_or_else(|| AccessError::Corrupt { region: region.clone(), message: "the unwrapped tenant key is not 32 bytes".into() })
+    }
+
     fn key<'b>(binding: &'b TenantBinding, region: &Region) -> Result<&'b KeyArn, AccessError> {
         binding
             .key_for(region)
@@ -285,19 +315,7 @@ impl KeyService for AwsKeyService {
         key_ref: &str,
         purpose: Purpose,
     ) -> Result<KeyStatus, AccessError> {
-        let out = self
-            .with_kms(binding, region, purpose, |kms| async move {
-                kms.describe_key().key_id(key_ref).send().await.map_err(|e| kms_error(e, region))
-            })
-            .await?;
-        let meta = out
-            .key_metadata()
-            .ok_or_else(|| AccessError::Other { code: "NoMetadata".into(), message: "DescribeKey returned no metadata".into() })?;
-        Ok(KeyStatus {
-            arn: meta.arn().unwrap_or_default().to_string(),
-            state: meta.key_state().map(|s| KeyState::from(s.as_str())).unwrap_or(KeyState::Other(String::new())),
-            enabled: meta.enabled(),
-        })
+        self.with_kms(binding, region, purpose, |kms| Self::describe(kms, key_ref, region)).await
     }
 
     async fn wrap(
@@ -332,19 +350,33 @@ impl KeyService for AwsKeyService {
         purpose: Purpose,
     ) -> Result<TenantKey, AccessError> {
         let key_arn = Self::key(binding, region)?;
-        let out = self
-            .with_kms(binding, region, purpose, |kms| async move {
-                let mut request = kms.decrypt().key_id(key_arn.as_str()).ciphertext_blob(Blob::new(wrapped.to_vec()));
-                for (k, v) in wrap_context(tenant) {
-                    request = request.encryption_context(k, v);
-                }
-                request.send().await.map_err(|e| kms_error(e, region))
-            })
-            .await?;
-        let plaintext = out.plaintext().map(|b| zeroize::Zeroizing::new(b.as_ref().to_vec()));
-        plaintext
-            .and_then(|p| TenantKey::from_bytes(&p))
-            .ok_or_else(|| AccessError::Corrupt { region: region.clone(), message: "the unwrapped tenant key is not 32 bytes".into() })
+        self.with_kms(binding, region, purpose, |kms| Self::decrypt(kms, key_arn, region, tenant, wrapped)).await
+    }
+
+    async fn assume_session(&self, binding: &TenantBinding, purpose: Purpose) -> Result<crate::RoleSession, AccessError> {
+        Ok(crate::RoleSession { credentials: self.assume(binding, purpose, true).await?.credentials })
+    }
+
+    async fn describe_key_in(
+        &self,
+        session: &crate::RoleSession,
+        _binding: &TenantBinding,
+        region: &Region,
+        key_ref: &str,
+    ) -> Result<KeyStatus, AccessError> {
+        Self::describe(self.kms(session.credentials.clone(), region), key_ref, region).await
+    }
+
+    async fn unwrap_in(
+        &self,
+        session: &crate::RoleSession,
+        binding: &TenantBinding,
+        region: &Region,
+        tenant: &TenantId,
+        wrapped: &[u8],
+    ) -> Result<TenantKey, AccessError> {
+        let key_arn = Self::key(binding, region)?;
+        Self::decrypt(self.kms(session.credentials.clone(), region), key_arn, region, tenant, wrapped).await
     }
 
     fn forget(&self, binding: &TenantBinding) {

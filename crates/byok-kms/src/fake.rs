@@ -83,6 +83,32 @@ impl KeyService for FakeKeyService {
             .ok_or_else(|| AccessError::Corrupt { region: region.clone(), message: "unknown wrapped key".into() })
     }
 
+    async fn assume_session(&self, binding: &TenantBinding, purpose: Purpose) -> Result<crate::RoleSession, AccessError> {
+        self.assume_fresh(binding, purpose, true).await?;
+        Ok(crate::RoleSession { credentials: aws_credential_types::Credentials::new("FAKE", "fake", None, None, "fake") })
+    }
+
+    async fn describe_key_in(
+        &self,
+        _: &crate::RoleSession,
+        binding: &TenantBinding,
+        region: &Region,
+        key_ref: &str,
+    ) -> Result<KeyStatus, AccessError> {
+        self.describe_key(binding, region, key_ref, Purpose::Probe).await
+    }
+
+    async fn unwrap_in(
+        &self,
+        _: &crate::RoleSession,
+        binding: &TenantBinding,
+        region: &Region,
+        tenant: &TenantId,
+        wrapped: &[u8],
+    ) -> Result<TenantKey, AccessError> {
+        self.unwrap(binding, region, tenant, wrapped, Purpose::Probe).await
+    }
+
     fn forget(&self, _: &TenantBinding) {}
 
     async fn caller_identity(&self) -> Result<String, AccessError> {

@@ -131,6 +131,19 @@ pub fn wrap_context(tenant: &TenantId) -> [(&'static str, String); 2] {
     [("byok:tenant", tenant.to_string()), ("byok:purpose", "tenant-key".to_string())]
 }
 
+/// One fresh role session, assumed once and used for every region of one check (a probe or a
+/// restoration), so that a check costs one AssumeRole per tenant, not one per call.
+#[derive(Clone)]
+pub struct RoleSession {
+    pub(crate) credentials: aws_credential_types::Credentials,
+}
+
+impl std::fmt::Debug for RoleSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RoleSession(** redacted **)")
+    }
+}
+
 /// Access to a tenant's KMS keys.
 #[async_trait]
 pub trait KeyService: Send + Sync + std::fmt::Debug {
@@ -167,6 +180,29 @@ pub trait KeyService: Send + Sync + std::fmt::Debug {
         tenant: &TenantId,
         wrapped: &[u8],
         purpose: Purpose,
+    ) -> Result<TenantKey, AccessError>;
+
+    /// Assumes the tenant's role now, with a new session and the external id, for one check.
+    async fn assume_session(&self, binding: &TenantBinding, purpose: Purpose) -> Result<RoleSession, AccessError>;
+
+    /// DescribeKey in `region` with a session from [`KeyService::assume_session`].
+    async fn describe_key_in(
+        &self,
+        session: &RoleSession,
+        binding: &TenantBinding,
+        region: &Region,
+        key_ref: &str,
+    ) -> Result<KeyStatus, AccessError>;
+
+    /// Decrypts a wrapped tenant key in `region` with a session from
+    /// [`KeyService::assume_session`].
+    async fn unwrap_in(
+        &self,
+        session: &RoleSession,
+        binding: &TenantBinding,
+        region: &Region,
+        tenant: &TenantId,
+        wrapped: &[u8],
     ) -> Result<TenantKey, AccessError>;
 
     /// Drops any reused session for the tenant (after a revocation).

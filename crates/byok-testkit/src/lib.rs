@@ -120,6 +120,17 @@ impl Cloud {
         localcloud::admin_client::request(&self.endpoint(), method, path, body.as_ref()).await.expect("admin request")
     }
 
+    /// The trail (CloudTrail-like) since sequence number `since`, of one account or all.
+    pub async fn trail(&self, since: u64, account: Option<&str>) -> Vec<Value> {
+        let path = match account {
+            Some(a) => format!("/_localcloud/trail?since={since}&account={a}"),
+            None => format!("/_localcloud/trail?since={since}"),
+        };
+        let (status, body) = localcloud::admin_client::send(&self.endpoint(), "GET", &path, &[], Vec::new()).await.expect("trail");
+        assert_eq!(status, 200);
+        String::from_utf8_lossy(&body).lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
+    }
+
     /// Injects a fault (see localcloud's `/_localcloud/faults`).
     pub async fn fault(&self, spec: Value) {
         let (status, body) = self.admin("POST", "/_localcloud/faults", Some(spec)).await;
