@@ -83,7 +83,69 @@ impl AuditEvent {
     }
 }
 
+/// Routine successful probes of one (tenant, region) within one hour, not yet written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProbeSummary {
+    hour: i64,
+    count: u64,
+    first: i64,
+    last: i64,
+}
+
 impl Broker {
+    /// Counts a routine successful probe; writes the previous hour's summary row when the hour
+    /// turns. Every decision, denial, data-path unwrap and ticket event is still written in full;
+    /// the detail of each routine probe stays in the metrics and the customer's CloudTrail.
+    pub(crate) async fn summarize_probe(&self, tenant: &TenantId, region: &str) {
+        let now = self.clock.now().unix_timestamp();
+        let hour = now.div_euclid(3600);
+        let finished = {
+            let mut map = self.probe_summaries.lock().unwrap_or_else(|p| p.into_inner());
+            let key = (tenant.clone(), region.to_string());
+            match map.get_mut(&key) {
+                Some(s) if s.hour == hour => {
+                    s.count += 1;
+                    s.last = now;
+                    None
+                }
+                Some(s) => {
+                    let done = *s;
+                    *s = ProbeSummary { hour, count: 1, first: now, last: now };
+                    Some(done)
+                }
+                None => {
+                    map.insert(key, ProbeSummary { hour, count: 1, first: now, last: now });
+                    None
+                }
+            }
+        };
+        if let Some(done) = finished {
+            self.write_summary(tenant, region, done).await;
+        }
+    }
+
+    async fn write_summary(&self, tenant: &TenantId, region: &str, s: ProbeSummary) {
+        self.audit(
+            Some(tenant),
+            AuditEvent::KeyUse(Purpose::Probe),
+            serde_json::json!({
+                "region": region,
+                "access": { "result": "ok" },
+                "session": Purpose::Probe.session_name(),
+                "summary": { "count": s.count, "first": s.first, "last": s.last },
+            }),
+        )
+        .await;
+    }
+
+    /// Writes every pending probe summary (on shutdown, and before exporting the log).
+    pub async fn flush_probe_summaries(&self) {
+        let pending: Vec<_> = self.probe_summaries.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
+        for ((tenant, region), s) in pending {
+            self.write_summary(&tenant, &region, s).await;
+        }
+    }
+
     /// Appends to the audit log. A failure is logged, not returned: the operation it records
     /// already happened (the operator's log then holds the entry that is missing).
     pub(crate) async fn audit(&self, tenant: Option<&TenantId>, event: AuditEvent, detail: serde_json::Value) {

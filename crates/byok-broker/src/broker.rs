@@ -37,6 +37,8 @@ pub struct Broker {
     pub(crate) provider_health: HealthCell,
     /// The monitor's last pass on this node.
     pub(crate) last_pass: RwLock<Option<crate::monitor::PassStats>>,
+    /// Routine successful probes counted but not yet written, by (tenant, region).
+    pub(crate) probe_summaries: std::sync::Mutex<HashMap<(TenantId, String), crate::audit::ProbeSummary>>,
     /// Until when this node may do leader work (its monotonic clock), if it holds the lease.
     pub(crate) leader_until: std::sync::Mutex<Option<std::time::Instant>>,
 }
@@ -59,6 +61,7 @@ impl Broker {
             provider_health: HealthCell::default(),
             last_pass: RwLock::default(),
             leader_until: std::sync::Mutex::default(),
+            probe_summaries: std::sync::Mutex::default(),
         }
     }
 

@@ -35,6 +35,10 @@ pub struct BrokerConfig {
     pub hold_threshold: HoldThreshold,
     /// How long a node trusts what it read about a token (revocations reach every node within it).
     pub token_cache_ttl: std::time::Duration,
+    /// Write routine successful probes as one audit row per (tenant, region) per hour (with the
+    /// count, first and last time) instead of one row each. Denials and everything else are
+    /// always written in full.
+    pub summarize_probes: bool,
     /// This node's name in the leader lease (and in `/healthz`).
     pub node_id: String,
     /// The leader lease's length; it is renewed every third of it, and a node stops its leader
@@ -107,6 +111,7 @@ impl BrokerConfig {
             canary: None,
             hold_threshold: HoldThreshold::default(),
             token_cache_ttl: std::time::Duration::from_secs(5),
+            summarize_probes: true,
             node_id: node_id(),
             lease_ttl: std::time::Duration::from_secs(10),
         }

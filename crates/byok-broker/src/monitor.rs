@@ -479,6 +479,7 @@ pub async fn run(broker: Arc<Broker>, shutdown: impl std::future::Future<Output 
                     }
                 }
                 () = &mut shutdown => {
+                    broker.flush_probe_summaries().await;
                     broker.release_leadership().await;
                     return;
                 }

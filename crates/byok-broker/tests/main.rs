@@ -219,3 +219,37 @@ async fn racing_nodes_open_exactly_one_ticket() {
     assert_eq!(opened, 1, "exactly one node opened the ticket");
     assert_eq!(s.broker.tickets(Some(&id)).await.expect("tickets").len(), 1);
 }
+
+/// Routine successful probes become one audit row per (tenant, region) per hour, with their
+/// count; a denial is written in full at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routine_probes_are_summarized_per_hour() {
+    let s = lenient().await;
+    let id = onboard(&s, "acme").await;
+    let probes = |log: &[byok_store::AuditEntry]| log.iter().filter(|e| e.reason == "probe").cloned().collect::<Vec<_>>();
+    for _ in 0..3 {
+        byok_broker::monitor::run_once(&s.broker).await;
+    }
+    assert!(probes(&s.broker.audit_log(Some(&id), 0, 1000).await.expect("audit")).is_empty(), "nothing written within the hour");
+    s.clock.advance(Duration::hours(1));
+    byok_broker::monitor::run_once(&s.broker).await; // the hour turned: last hour's summaries
+    let written = probes(&s.broker.audit_log(Some(&id), 0, 1000).await.expect("audit"));
+    assert_eq!(written.len(), 2, "one row per region: {written:#?}");
+    for e in &written {
+        let detail: serde_json::Value = serde_json::from_str(&e.detail).expect("json");
+        assert_eq!(detail["summary"]["count"], 3, "{detail}");
+    }
+    // A denial is written at once, in full.
+    let east: Region = "us-east-1".parse().expect("r");
+    s.kms.fail(
+        Some(east.clone()),
+        Some(AccessError::Denied { denial: Denial::KeyDisabled, region: Some(east), message: "disabled".into() }),
+    );
+    byok_broker::monitor::run_once(&s.broker).await;
+    let all = probes(&s.broker.audit_log(Some(&id), 0, 1000).await.expect("audit"));
+    assert!(all.iter().any(|e| e.detail.contains("key_disabled") && !e.detail.contains("summary")), "{all:#?}");
+    // On shutdown the pending summaries are written.
+    s.broker.flush_probe_summaries().await;
+    assert!(probes(&s.broker.audit_log(Some(&id), 0, 1000).await.expect("audit")).len() > all.len());
+    assert!(s.broker.verify_audit().await.expect("verify").ok);
+}

@@ -92,6 +92,11 @@ pub struct ServeArgs {
     /// the active ones) are held for a person instead of revoked [default: 3].
     #[arg(long, env = "BYOK_MAX_REVOCATIONS_PER_PASS")]
     pub max_revocations_per_pass: Option<usize>,
+    /// Write every routine successful probe to the audit log, instead of one summary row per
+    /// (tenant, region) per hour.
+    #[arg(long, env = "BYOK_AUDIT_EVERY_PROBE")]
+    #[serde(default)]
+    pub audit_every_probe: bool,
     /// This node's name in the leader lease and /healthz [default: random].
     #[arg(long, env = "BYOK_NODE_ID")]
     pub node_id: Option<String>,
@@ -158,6 +163,7 @@ pub struct ServeParams {
     pub hold_threshold: byok_broker::HoldThreshold,
     pub node_id: Option<String>,
     pub lease_ttl: Duration,
+    pub audit_every_probe: bool,
     pub canary_key: String,
     pub canary_region: byok_domain::Region,
     pub grace_days: u32,
@@ -261,6 +267,7 @@ impl ServeParams {
                 },
             },
             node_id: args.node_id.or(file.node_id),
+            audit_every_probe: args.audit_every_probe || file.audit_every_probe,
             lease_ttl: match args.lease_ttl_seconds.or(file.lease_ttl_seconds).unwrap_or(10) {
                 ttl @ 2..=300 => Duration::from_secs(ttl),
                 ttl => return Err(CliError::Config(format!("the lease TTL is 2 to 300 seconds, not {ttl}"))),
@@ -422,6 +429,7 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
     config.hold_threshold = params.hold_threshold;
     config.canary = Some(canary);
     config.lease_ttl = params.lease_ttl;
+    config.summarize_probes = !params.audit_every_probe;
     if let Some(node) = &params.node_id {
         config.node_id = node.clone();
     }

@@ -121,7 +121,12 @@ async fn chart(state: &AppState, id: &byok_domain::TenantId) -> Result<Markup, P
         for e in batch.iter().filter(|e| e.kind == "key_use" && e.at >= start && e.at <= now) {
             if let Some(r) = REASONS.iter().position(|r| *r == e.reason) {
                 let hour = usize::try_from((e.at - start) / 3600).unwrap_or(0).min(167);
-                counts[hour][r] += 1;
+                // A summary row stands for `count` routine probes.
+                let n = serde_json::from_str::<serde_json::Value>(&e.detail)
+                    .ok()
+                    .and_then(|d| d["summary"]["count"].as_u64())
+                    .map_or(1, |c| u32::try_from(c).unwrap_or(u32::MAX));
+                counts[hour][r] = counts[hour][r].saturating_add(n);
             }
         }
     }
