@@ -1,0 +1,179 @@
+//! Three `byok serve` nodes sharing one PostgreSQL and one localcloud, as `scripts/cluster`
+//! runs them: a customer's trust Deny is refused by all three within 2 s at a 1 s interval;
+//! only the leader probes (each (tenant, region) once per interval in total, counted in
+//! localcloud's trail); `kill -9` of the leader hands the lease to another node within 15 s, and
+//! the revocation it was making ends with exactly one ticket.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use byok_cli::client::{ApiArgs, Client};
+use byok_testkit::{Cloud, Creds, aws_ok};
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+use crate::support::run_setup_at;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port()
+}
+
+struct Node {
+    child: tokio::process::Child,
+    port: u16,
+}
+
+async fn node(data: &std::path::Path, store: &str, aws: &str, name: &str) -> Node {
+    let port = free_port();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_byok"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--aws-endpoint", aws, "--store-url", store, "--node-id", name])
+        .args(["--monitor-interval-seconds", "1", "--lease-ttl-seconds", "3", "--data-dir"])
+        .arg(data)
+        .env("BYOK_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn byok serve");
+    for _ in 0..400 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return Node { child, port };
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{name} did not come up");
+}
+
+/// The leader a node names in `/healthz`.
+async fn leader_of(port: u16) -> Option<String> {
+    call(port, "", "GET", "/healthz", None).await.1["leader_node"].as_str().map(str::to_string)
+}
+
+async fn call(port: u16, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let client =
+        Client::new(&ApiArgs { api: format!("http://127.0.0.1:{port}"), token: Some(token.into()), data_dir: ".".into() }).expect("client");
+    match client.send(method, path, body.as_ref()).await {
+        Ok(answer) => (answer.status, answer.value()),
+        Err(_) => (0, Value::Null),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_one_leader_revocation_everywhere_and_failover() {
+    let base = std::env::var("BYOK_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    sqlx::any::install_default_drivers();
+    let mut admin = sqlx::AnyConnection::connect(&base)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {base} is needed for this test (set BYOK_TEST_POSTGRES_URL): {e}"));
+    let schema = format!("byok_nodes_{}_{}", std::process::id(), time::OffsetDateTime::now_utc().unix_timestamp_nanos() % 1_000_000_000);
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut admin).await.expect("schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let store = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+
+    let cloud = Cloud::start().await;
+    let aws = cloud.endpoint();
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("cluster");
+    // The first node creates the cluster's provider identity, canary and tokens; then the others.
+    let mut nodes = vec![node(&data, &store, &aws, "node-1").await];
+    for name in ["node-2", "node-3"] {
+        nodes.push(node(&data, &store, &aws, name).await);
+    }
+    let op = std::fs::read_to_string(data.join("operator.token")).expect("token").trim().to_string();
+    let svc = std::fs::read_to_string(data.join("service.token")).expect("token").trim().to_string();
+
+    let customer = cloud.customer("acme-corp").await;
+    let (status, added) =
+        call(nodes[0].port, &op, "POST", "/v1/tenants", Some(json!({ "id": "acme", "location": "us", "account_id": customer.account })))
+            .await;
+    assert_eq!(status, 201, "{added}");
+    run_setup_at(&aws, &customer.root, added["instructions"]["commands"].as_str().expect("commands"), dir.path()).await;
+    assert_eq!(call(nodes[1].port, &op, "POST", "/v1/tenants/acme/verify", None).await.0, 200);
+    let (_, sealed) =
+        call(nodes[2].port, &svc, "POST", "/v1/tenants/acme/encrypt", Some(json!({ "plaintext": "eA==", "context": "r1" }))).await;
+    let decrypt = json!({ "ciphertext": sealed["ciphertext"], "context": "r1" });
+    for n in &nodes {
+        assert_eq!(call(n.port, &svc, "POST", "/v1/tenants/acme/decrypt", Some(decrypt.clone())).await.0, 200, "every node serves");
+    }
+
+    // One leader, named by every node.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let leader = loop {
+        let names = [leader_of(nodes[0].port).await, leader_of(nodes[1].port).await, leader_of(nodes[2].port).await];
+        if let [Some(a), Some(b), Some(c)] = &names {
+            if a == b && b == c {
+                break a.clone();
+            }
+        }
+        assert!(Instant::now() < deadline, "no agreed leader: {names:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+
+    // Only the leader probes: over 5 s at a 1 s interval, about 5 probe sessions, not 15.
+    let last = |events: &[Value]| events.last().and_then(|e| e["seq"].as_u64()).unwrap_or(0);
+    let since = last(&cloud.trail(0, None).await);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let window = cloud.trail(since, Some(&customer.account)).await;
+    let probes = window
+        .iter()
+        .filter(|e| {
+            e["event_name"] == "AssumeRole" && e["user_identity"]["session_name"].as_str().is_some() && e.to_string().contains("byok-probe")
+        })
+        .count();
+    let assumes = window.iter().filter(|e| e["event_name"] == "AssumeRole").count();
+    eprintln!("MEASURE three nodes, 5 s at a 1 s interval: {assumes} AssumeRole in the customer's account ({probes} named byok-probe)");
+    assert!((3..=8).contains(&assumes), "one prober, not three: {assumes} AssumeRole in 5 s");
+
+    // The customer denies: every node refuses within 2 s.
+    let mut deny = added["instructions"]["trust_policy"].clone();
+    deny["Statement"][0]["Effect"] = json!("Deny");
+    let role = added["instructions"]["role_name"].as_str().expect("role").to_string();
+    let started = Instant::now();
+    aws_ok(
+        &aws,
+        &customer.root,
+        "us-east-1",
+        &["iam", "update-assume-role-policy", "--role-name", &role, "--policy-document", &deny.to_string()],
+    )
+    .await;
+    let mut refused_at = Vec::new();
+    for n in &nodes {
+        loop {
+            let (status, _) = call(n.port, &svc, "POST", "/v1/tenants/acme/decrypt", Some(decrypt.clone())).await;
+            if status == 403 {
+                refused_at.push(started.elapsed());
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "node on port {} still serves", n.port);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    eprintln!("MEASURE three nodes, trust Deny to refused on each node: {refused_at:?}");
+    let (_, tickets) = call(nodes[0].port, &op, "GET", "/v1/tickets", None).await;
+    assert_eq!(tickets.as_array().map(Vec::len), Some(1), "exactly one ticket: {tickets}");
+
+    // kill -9 the leader: another node leads within 15 s, and still exactly one ticket.
+    let index = nodes
+        .iter()
+        .position(|n| n.port != 0 && leader.ends_with(&format!("{}", 1 + nodes.iter().position(|m| m.port == n.port).unwrap_or(0))))
+        .unwrap_or(0);
+    let mut dead = nodes.remove(index);
+    let killed = Instant::now();
+    dead.child.start_kill().expect("SIGKILL");
+    dead.child.wait().await.expect("reaped");
+    let new_leader = loop {
+        if let Some(name) = leader_of(nodes[0].port).await.filter(|n| *n != leader) {
+            break name;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(15), "no new leader within 15 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!("MEASURE failover after kill -9 of {leader}: {new_leader} leads after {:?}", killed.elapsed());
+    tokio::time::sleep(Duration::from_secs(2)).await; // the new leader's first passes
+    let (_, tickets) = call(nodes[1].port, &op, "GET", "/v1/tickets", None).await;
+    assert_eq!(tickets.as_array().map(Vec::len), Some(1), "still exactly one ticket: {tickets}");
+    let _: Creds = customer.root.clone();
+
+    drop(nodes);
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut admin).await.expect("drop schema");
+}
