@@ -174,15 +174,50 @@ impl Broker {
         move |seq, prev: &str| seal(seq, prev, Some(&tenant), at, event.kind(), event.reason(), &detail)
     }
 
+    /// Every kept entry older than `before`, in order (an export: JSON lines, then
+    /// [`Self::prune_audit`] with the last one's sequence number and hash). Pending probe
+    /// summaries are written first.
+    pub async fn export_audit(&self, before: time::OffsetDateTime) -> Result<Vec<AuditEntry>, BrokerError> {
+        self.flush_probe_summaries().await;
+        let mut after = self.store.audit_checkpoint().await?.map_or(0, |(seq, _)| seq);
+        let mut out = Vec::new();
+        loop {
+            let page = self.store.audit(None, after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            let older: Vec<_> = page.into_iter().take_while(|e| e.at < before.unix_timestamp()).collect();
+            let complete = older.len() == 1000;
+            out.extend(older);
+            if !complete {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Prunes every entry through `through`, whose hash the caller gives as proof it holds the
+    /// export; the chain then verifies from this checkpoint.
+    pub async fn prune_audit(&self, through: i64, hash: &str) -> Result<usize, BrokerError> {
+        self.store.prune_audit(through, hash, self.clock.now()).await?.ok_or_else(|| {
+            BrokerError::Invalid(format!(
+                "entry {through} does not have that hash: export again, then prune with the last entry's seq and hash"
+            ))
+        })
+    }
+
     /// Audit entries of one tenant (or all), after `after`, at most `limit`.
     pub async fn audit_log(&self, tenant: Option<&TenantId>, after: i64, limit: i64) -> Result<Vec<AuditEntry>, BrokerError> {
         Ok(self.store.audit(tenant, after, limit.clamp(1, 10_000)).await?)
     }
 
-    /// Checks the whole chain.
+    /// Checks the whole chain kept, from the last checkpoint if older entries were pruned.
     pub async fn verify_audit(&self) -> Result<ChainCheck, BrokerError> {
-        let mut verifier = Verifier::new();
-        let mut after = 0;
+        let checkpoint = self.store.audit_checkpoint().await?;
+        let mut verifier = match &checkpoint {
+            Some((seq, hash)) => Verifier::from_checkpoint(*seq, hash),
+            None => Verifier::new(),
+        };
+        let mut after = checkpoint.map_or(0, |(seq, _)| seq);
         loop {
             let page = self.store.audit(None, after, 1000).await?;
             let Some(last) = page.last() else { break };
@@ -230,6 +265,11 @@ pub struct Verifier {
 impl Verifier {
     pub fn new() -> Self {
         Self { expected_seq: 1, ..Self::default() }
+    }
+
+    /// Continues a chain whose entries up to `seq` (ending with `hash`) were exported and pruned.
+    pub fn from_checkpoint(seq: i64, hash: &str) -> Self {
+        Self { expected_seq: seq + 1, prev_hash: hash.to_string(), ..Self::default() }
     }
 
     pub fn feed(&mut self, e: &AuditEntry) {

@@ -253,3 +253,37 @@ async fn routine_probes_are_summarized_per_hour() {
     assert!(probes(&s.broker.audit_log(Some(&id), 0, 1000).await.expect("audit")).len() > all.len());
     assert!(s.broker.verify_audit().await.expect("verify").ok);
 }
+
+/// Old audit entries are exported and pruned; the chain then verifies from the checkpoint (the
+/// last pruned entry's hash), keeps growing from it, and still catches tampering after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_is_exported_pruned_and_still_verifies() {
+    let s = lenient().await;
+    let id = onboard(&s, "acme").await;
+    s.broker.encrypt(&id, b"r", b"x").await.expect("a data-path unwrap: audited");
+    let cut = s.clock.now() + Duration::seconds(1);
+    s.clock.advance(Duration::days(2));
+    s.broker.revoke(&id).await.expect("later entries");
+    let exported = s.broker.export_audit(cut).await.expect("export");
+    assert!(!exported.is_empty() && exported.iter().all(|e| e.at < cut.unix_timestamp()), "{exported:#?}");
+    let last = exported.last().expect("last").clone();
+    assert!(matches!(s.broker.prune_audit(last.seq, "not the hash").await, Err(BrokerError::Invalid(_))), "the hash proves the export");
+    assert_eq!(s.broker.prune_audit(last.seq, &last.hash).await.expect("prune"), exported.len());
+    let kept = s.broker.audit_log(None, 0, 1000).await.expect("audit");
+    assert!(kept.first().is_some_and(|e| e.seq == last.seq + 1), "{kept:#?}");
+    let check = s.broker.verify_audit().await.expect("verify");
+    assert!(check.ok && check.entries == kept.len() as i64, "{check:?}");
+    // The chain goes on from the checkpoint.
+    s.broker.restore(&id).await.expect("restore");
+    assert!(s.broker.verify_audit().await.expect("verify").ok);
+    // Tampering after the checkpoint is still caught.
+    let url = format!("sqlite://{}", s._dir.path().join("b.db").display());
+    sqlx::any::install_default_drivers();
+    let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.expect("open");
+    sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE audit_log SET detail = '{{}}' WHERE seq = {}", last.seq + 1)))
+        .execute(&mut db)
+        .await
+        .expect("edit");
+    let broken = s.broker.verify_audit().await.expect("verify");
+    assert_eq!((broken.ok, broken.first_bad), (false, Some(last.seq + 1)), "{broken:?}");
+}

@@ -56,6 +56,11 @@ impl Answer {
         if (200..300).contains(&self.status) { self.json() } else { Err(self.error()) }
     }
 
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
     /// The body as JSON, whatever it holds (`null` when empty or not JSON).
     pub fn value(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)

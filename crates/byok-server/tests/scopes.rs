@@ -35,6 +35,8 @@ async fn the_token_scope_by_route_matrix() {
         ("POST", "/v1/tenants/acme/encrypt", Some(encrypt.clone()), [401, 401, 403, 200, 403, 403]),
         ("POST", "/v1/tenants/acme/decrypt", Some(decrypt.clone()), [401, 401, 403, 200, 403, 403]),
         ("GET", "/v1/audit/verify", None, [401, 401, 200, 403, 403, 403]),
+        ("GET", "/v1/audit/export?before=2000-01-01T00:00:00Z", None, [401, 401, 200, 403, 403, 403]),
+        ("POST", "/v1/audit/prune", Some(json!({ "through_seq": 1, "hash": "nope" })), [401, 401, 400, 403, 403, 403]),
         ("GET", "/v1/tickets", None, [401, 401, 200, 403, 200, 200]),
         ("GET", "/v1/tickets/1", None, [401, 401, 200, 403, 404, 200]),
         ("POST", "/v1/tickets/1/comments", Some(comment.clone()), [401, 401, 201, 403, 404, 201]),

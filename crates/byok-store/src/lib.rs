@@ -330,6 +330,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// never forks.
     async fn append_audit(&self, seal: Seal<'_>) -> Result<AuditEntry, StoreError>;
 
+    /// The latest checkpoint (the last pruned entry's sequence number and hash), if any entry
+    /// was ever pruned.
+    async fn audit_checkpoint(&self) -> Result<Option<(i64, String)>, StoreError>;
+
+    /// Prunes every entry up to `through` — only if that entry's hash is `hash` (the caller
+    /// proves it holds the export) — and records the checkpoint, in one transaction. Returns
+    /// how many entries went; `None` if the entry or its hash do not match.
+    async fn prune_audit(&self, through: i64, hash: &str, at: OffsetDateTime) -> Result<Option<usize>, StoreError>;
+
     /// Entries with `seq > after`, in order, of one tenant or all, at most `limit`.
     async fn audit(&self, tenant: Option<&TenantId>, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
 

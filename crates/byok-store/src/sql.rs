@@ -227,7 +227,11 @@ impl SqlStore {
         if let Some(lock) = self.dialect.append_lock_statement() {
             sqlx::query(lock).execute(&mut **tx).await?;
         }
-        let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
+        let mut last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
+        if last.is_none() {
+            // Everything was pruned: the chain goes on from the checkpoint.
+            last = sqlx::query("SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
+        }
         let (seq, prev): (i64, String) = match last {
             Some(row) => (row.try_get::<i64, _>("seq")? + 1, row.try_get("hash")?),
             None => (1, String::new()),
@@ -748,6 +752,40 @@ impl Store for SqlStore {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    async fn audit_checkpoint(&self) -> Result<Option<(i64, String)>, StoreError> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1").fetch_optional(&self.pool).await?;
+        row.map(|r| Ok((r.try_get("seq")?, r.try_get("hash")?))).transpose()
+    }
+
+    async fn prune_audit(&self, through: i64, hash: &str, at: OffsetDateTime) -> Result<Option<usize>, StoreError> {
+        let _guard = self.append_guard().await;
+        let mut tx = self.pool.begin().await?;
+        // Appenders wait: none may read the last entry while it is being pruned.
+        if let Some(lock) = self.dialect.append_lock_statement() {
+            sqlx::query(lock).execute(&mut *tx).await?;
+        }
+        let found = sqlx::query(self.sql("SELECT hash FROM audit_log WHERE seq = ?")).bind(through).fetch_optional(&mut *tx).await?;
+        let matches = match found {
+            Some(row) => {
+                let stored: String = row.try_get("hash")?;
+                stored.len() == hash.len() && bool::from(subtle::ConstantTimeEq::ct_eq(stored.as_bytes(), hash.as_bytes()))
+            }
+            None => false,
+        };
+        if !matches {
+            return Ok(None);
+        }
+        sqlx::query(self.sql("INSERT INTO audit_checkpoints (seq, hash, pruned_at) VALUES (?, ?, ?)"))
+            .bind(through)
+            .bind(hash)
+            .bind(at.unix_timestamp())
+            .execute(&mut *tx)
+            .await?;
+        let pruned = sqlx::query(self.sql("DELETE FROM audit_log WHERE seq <= ?")).bind(through).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Some(usize::try_from(pruned.rows_affected()).unwrap_or(usize::MAX)))
     }
 
     async fn audit(&self, tenant: Option<&TenantId>, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {

@@ -243,6 +243,18 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     assert_eq!(transitions, ["verified", "revocation", "deadline"]);
     assert_eq!(store.audit(Some(&a.id), 0, 100).await.expect("audit").len(), 3 + 8);
     assert_eq!(store.audit(None, 10, 3).await.expect("audit").iter().map(|e| e.seq).collect::<Vec<_>>(), [11, 12, 13]);
+
+    // Pruning exported entries: only with the last pruned entry's hash; the checkpoint then
+    // carries the chain, and new entries follow it.
+    let cut = all[4].clone();
+    assert_eq!(store.prune_audit(cut.seq, "wrong", at).await.expect("prune"), None);
+    assert_eq!(store.prune_audit(cut.seq, &cut.hash, at).await.expect("prune"), Some(5));
+    assert_eq!(store.audit_checkpoint().await.expect("checkpoint"), Some((cut.seq, cut.hash.clone())));
+    assert_eq!(store.audit(None, 0, 100).await.expect("audit").first().map(|e| e.seq), Some(cut.seq + 1));
+    let last = all.last().expect("last").clone();
+    store.prune_audit(last.seq, &last.hash, at).await.expect("prune").expect("all of it");
+    let next = store.append_audit(&note("after")).await.expect("append after pruning everything");
+    assert_eq!((next.seq, next.prev_hash.as_str()), (last.seq + 1, last.hash.as_str()), "the chain goes on from the checkpoint");
 }
 
 /// The leader lease: on a shared store one holder at a time, judged by the database's clock;

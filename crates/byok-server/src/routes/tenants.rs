@@ -22,6 +22,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/tenants/{id}/restore", post(restore))
         .route("/v1/tenants/{id}/audit", get(audit))
         .route("/v1/audit/verify", get(verify_audit))
+        .route("/v1/audit/export", get(export_audit))
+        .route("/v1/audit/prune", post(prune_audit))
 }
 
 /// `axum::Json` whose rejections use the API's error body.
@@ -110,4 +112,43 @@ async fn verify(State(state): State<AppState>, caller: Caller, Path(id): Path<St
     let verification = state.broker.verify_tenant(&id).await?;
     let status = if verification.ok { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     Ok((status, Json(verification)).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportQuery {
+    /// RFC 3339: entries older than this.
+    before: String,
+}
+
+/// Every kept entry older than `before`, as JSON lines (keep them, then prune through the last).
+async fn export_audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    caller.operator()?;
+    let axum::extract::Query(q) = query.map_err(|e| ApiError::Invalid(e.body_text()))?;
+    let before = time::OffsetDateTime::parse(&q.before, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| ApiError::Invalid("before is an RFC 3339 time (2026-11-01T00:00:00Z)".into()))?;
+    let mut lines = String::new();
+    for e in state.broker.export_audit(before).await? {
+        lines.push_str(&serde_json::to_string(&views::audit_entry(e)).unwrap_or_default());
+        lines.push('\n');
+    }
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], lines).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PruneRequest {
+    through_seq: i64,
+    hash: String,
+}
+
+/// Prunes the exported entries; the chain then verifies from this checkpoint.
+async fn prune_audit(State(state): State<AppState>, caller: Caller, Body(req): Body<PruneRequest>) -> Result<Response, ApiError> {
+    caller.operator()?;
+    let pruned = state.broker.prune_audit(req.through_seq, &req.hash).await?;
+    Ok(Json(serde_json::json!({ "pruned": pruned, "checkpoint": { "seq": req.through_seq, "hash": req.hash } })).into_response())
 }
