@@ -9,9 +9,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use byok_domain::{TenantId, TenantState};
-use byok_envelope::RecordSealer;
+use byok_envelope::{Plaintext, RecordSealer};
 use byok_kms::{AccessError, Purpose};
-use zeroize::Zeroizing;
 
 use crate::audit::AuditEvent;
 use crate::broker::Broker;
@@ -25,7 +24,7 @@ impl Broker {
     }
 
     /// Opens a record sealed by [`encrypt`](Self::encrypt) for the same tenant and context.
-    pub async fn decrypt(&self, id: &TenantId, context: &[u8], record: &[u8]) -> Result<Zeroizing<Vec<u8>>, BrokerError> {
+    pub async fn decrypt(&self, id: &TenantId, context: &[u8], record: &[u8]) -> Result<Plaintext, BrokerError> {
         Ok(self.sealer(id).await?.open(context, record)?)
     }
 

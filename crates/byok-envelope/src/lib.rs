@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`TenantKey`]: the 256-bit tenant key (zeroizing, redacted).
 //! - [`RecordSealer`]: seals and opens records for one tenant key; caches derived subkeys.
+//! - [`Plaintext`]: an opened record, wiped on drop with one `memset` + barrier ([`wipe`]).
 //! - this page: the format.
 //!
 //! # Format, version 1
@@ -34,7 +35,9 @@
 #![forbid(unsafe_code)]
 
 mod key;
+mod plaintext;
 mod sealer;
 
 pub use key::TenantKey;
+pub use plaintext::{Plaintext, wipe};
 pub use sealer::{EnvelopeError, HEADER_LEN, OVERHEAD, RecordSealer, VERSION};

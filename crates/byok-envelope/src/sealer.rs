@@ -6,9 +6,8 @@ use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
-use zeroize::Zeroizing;
 
-use crate::TenantKey;
+use crate::{Plaintext, TenantKey};
 
 pub const VERSION: u8 = 1;
 const SALT_LEN: usize = 16;
@@ -21,6 +20,8 @@ pub const OVERHEAD: usize = HEADER_LEN + TAG_LEN;
 const RECORDS_PER_SUBKEY: u64 = 1 << 32;
 /// Subkeys kept for opening; past this the cache starts over (they are cheap to re-derive).
 const MAX_CACHED_SUBKEYS: usize = 4096;
+/// The AAD's first bytes: what the rest of it is.
+const AAD_LABEL: &[u8] = b"byok-record\0";
 
 /// Why a record could not be opened. Deliberately vague about *which* byte was wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -93,15 +94,31 @@ impl RecordSealer {
         Ok(WriterKey { salt, prefix: random::<4>()?, counter: AtomicU64::new(0), aead: Arc::new(Self::derive(key, tenant, &salt)?) })
     }
 
-    fn aad(&self, context: &[u8], header: &[u8]) -> Vec<u8> {
-        let mut aad = Vec::with_capacity(12 + 2 + self.tenant.len() + 4 + context.len() + header.len());
-        aad.extend_from_slice(b"byok-record\0");
-        aad.extend_from_slice(&(self.tenant.len() as u16).to_be_bytes());
-        aad.extend_from_slice(&self.tenant);
-        aad.extend_from_slice(&(context.len() as u32).to_be_bytes());
-        aad.extend_from_slice(context);
-        aad.extend_from_slice(header);
-        aad
+    /// Calls `f` with the record's AAD, built on the stack when it fits (the common case:
+    /// short tenant ids and record contexts), so a record costs no allocation for it.
+    fn with_aad<R>(&self, context: &[u8], header: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
+        const STACK_AAD: usize = 256;
+        let len = AAD_LABEL.len() + 2 + self.tenant.len() + 4 + context.len() + header.len();
+        if len <= STACK_AAD {
+            let mut buf = [0u8; STACK_AAD];
+            self.write_aad(context, header, &mut buf[..len]);
+            f(&buf[..len])
+        } else {
+            let mut buf = vec![0u8; len];
+            self.write_aad(context, header, &mut buf);
+            f(&buf)
+        }
+    }
+
+    /// Writes the AAD into `out`, which is exactly its length.
+    fn write_aad(&self, context: &[u8], header: &[u8], out: &mut [u8]) {
+        let parts: [&[u8]; 6] =
+            [AAD_LABEL, &(self.tenant.len() as u16).to_be_bytes(), &self.tenant, &(context.len() as u32).to_be_bytes(), context, header];
+        let mut at = 0;
+        for part in parts {
+            out[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
     }
 
     /// The writer subkey and the next counter value, rotating the salt when one is used up.
@@ -131,18 +148,19 @@ impl RecordSealer {
         out.extend_from_slice(&writer.prefix);
         out.extend_from_slice(&counter.to_be_bytes());
         let nonce: [u8; NONCE_LEN] = out[1 + 4 + SALT_LEN..HEADER_LEN].try_into().map_err(|_| EnvelopeError::Rng)?;
-        let aad = self.aad(context, &out[..HEADER_LEN]);
         out.extend_from_slice(plaintext);
-        let tag = writer
-            .aead
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad.as_slice()), &mut out[HEADER_LEN..])
+        let (header, body) = out.split_at_mut(HEADER_LEN);
+        let tag = self
+            .with_aad(context, header, |aad| {
+                writer.aead.seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), body)
+            })
             .map_err(|_| EnvelopeError::Rng)?;
         out.extend_from_slice(tag.as_ref());
         Ok(out)
     }
 
     /// Opens a record sealed by [`seal`](Self::seal) for this tenant with the same `context`.
-    pub fn open(&self, context: &[u8], record: &[u8]) -> Result<Zeroizing<Vec<u8>>, EnvelopeError> {
+    pub fn open(&self, context: &[u8], record: &[u8]) -> Result<Plaintext, EnvelopeError> {
         if record.len() < OVERHEAD {
             return Err(EnvelopeError::Truncated(record.len()));
         }
@@ -156,13 +174,15 @@ impl RecordSealer {
         let salt: [u8; SALT_LEN] = record[5..5 + SALT_LEN].try_into().map_err(|_| EnvelopeError::Forged)?;
         let nonce: [u8; NONCE_LEN] = record[5 + SALT_LEN..HEADER_LEN].try_into().map_err(|_| EnvelopeError::Forged)?;
         let aead = self.reader(&salt)?;
-        let aad = self.aad(context, &record[..HEADER_LEN]);
-        let mut buf = Zeroizing::new(record[HEADER_LEN..].to_vec());
-        let len = aead
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad.as_slice()), buf.as_mut_slice())
-            .map_err(|_| EnvelopeError::Forged)?
-            .len();
-        buf.truncate(len);
+        // Wrapped before decrypting, so a failed open (which may leave partial plaintext
+        // in the buffer) wipes it too.
+        let mut buf = Plaintext::new(record[HEADER_LEN..].to_vec());
+        let len = self
+            .with_aad(context, &record[..HEADER_LEN], |aad| {
+                aead.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), buf.as_mut_vec()).map(|p| p.len())
+            })
+            .map_err(|_| EnvelopeError::Forged)?;
+        buf.as_mut_vec().truncate(len);
         Ok(buf)
     }
 
@@ -219,6 +239,30 @@ mod tests {
         assert_eq!(a.open(b"record-1", &v2), Err(EnvelopeError::UnknownVersion(2)));
         let next_generation = RecordSealer::new("tenant-a", key.clone(), 2).expect("sealer");
         assert_eq!(next_generation.open(b"record-1", &record), Err(EnvelopeError::WrongKeyGeneration { found: 1, expected: 2 }));
+    }
+
+    /// The AAD is exactly the documented layout, whether built on the stack or on the heap:
+    /// records open with the subkey and an AAD assembled here by hand from the format page.
+    #[test]
+    fn aad_matches_the_documented_format_for_short_and_long_contexts() {
+        let key = TenantKey::generate().expect("key");
+        let a = sealer("tenant-a", &key);
+        for context in [b"record-1".to_vec(), vec![b'c'; 1000]] {
+            let mut record = a.seal(&context, b"payload").expect("seal");
+            let salt: [u8; SALT_LEN] = record[5..5 + SALT_LEN].try_into().expect("salt");
+            let nonce: [u8; NONCE_LEN] = record[5 + SALT_LEN..HEADER_LEN].try_into().expect("nonce");
+            let mut aad = b"byok-record\0".to_vec();
+            aad.extend_from_slice(&8u16.to_be_bytes());
+            aad.extend_from_slice(b"tenant-a");
+            aad.extend_from_slice(&(context.len() as u32).to_be_bytes());
+            aad.extend_from_slice(&context);
+            aad.extend_from_slice(&record[..HEADER_LEN]);
+            let subkey = RecordSealer::derive(&key, b"tenant-a", &salt).expect("derive");
+            let opened = subkey
+                .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad.as_slice()), &mut record[HEADER_LEN..])
+                .expect("opens with the documented AAD");
+            assert_eq!(opened, b"payload");
+        }
     }
 
     #[test]
