@@ -49,6 +49,14 @@ fn bench(c: &mut Criterion) {
                 buf
             })
         });
+        group.bench_with_input(BenchmarkId::new("raw-open-wiped", size), &sealed_raw, |b, sealed| {
+            b.iter(|| {
+                let mut buf = sealed.clone();
+                let n = raw.open_in_place(Nonce::assume_unique_for_key([9u8; 12]), Aad::from(b"record-id"), &mut buf).unwrap().len();
+                byok_envelope::wipe(&mut buf[..n]);
+                n
+            })
+        });
         let record = sealer.seal(b"record-id", &data).unwrap();
         group.bench_with_input(BenchmarkId::new("byok-open", size), &record, |b, record| {
             b.iter(|| sealer.open(b"record-id", record).unwrap())
