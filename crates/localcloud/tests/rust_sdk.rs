@@ -24,6 +24,26 @@ fn sts_client(endpoint: &str, c: &Creds) -> aws_sdk_sts::Client {
     aws_sdk_sts::Client::from_conf(conf)
 }
 
+/// The customer grants its `byok-key-management` role every KMS action through an IAM inline
+/// policy (the default key policy defers to IAM).
+async fn grant_kms_use(ep: &str, root: &Creds) {
+    let (status, xml) = query(
+        ep,
+        root,
+        "iam",
+        "us-east-1",
+        &[
+            ("Action", "PutRolePolicy"),
+            ("Version", "2010-05-08"),
+            ("RoleName", "byok-key-management"),
+            ("PolicyName", "kms-use"),
+            ("PolicyDocument", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{xml}");
+}
+
 fn kms_client(endpoint: &str, c: &Creds, region: &str) -> aws_sdk_kms::Client {
     let conf = aws_sdk_kms::Config::builder()
         .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
@@ -71,21 +91,7 @@ async fn the_broker_path_through_the_rust_sdk() {
     let tenant_role = xml_text(&xml, "Arn").expect("role arn");
     // The customer grants the role the key use through IAM (the default key policy enables IAM
     // policies): without this, AWS refuses the role in its own account.
-    let (status, xml) = query(
-        &ep,
-        &customer.root,
-        "iam",
-        "us-east-1",
-        &[
-            ("Action", "PutRolePolicy"),
-            ("Version", "2010-05-08"),
-            ("RoleName", "byok-key-management"),
-            ("PolicyName", "kms-use"),
-            ("PolicyDocument", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#),
-        ],
-    )
-    .await;
-    assert_eq!(status, 200, "{xml}");
+    grant_kms_use(&ep, &customer.root).await;
 
     let customer_kms = kms_client(&ep, &customer.root, "eu-west-1");
     let key = customer_kms.create_key().description("cryptor").send().await.expect("create key");
@@ -162,21 +168,7 @@ async fn the_broker_path_through_the_rust_sdk() {
     assert_eq!(status, 200, "{xml}");
     let refused = kms.describe_key().key_id(&key_arn).send().await.expect_err("no grant left");
     assert_eq!(refused.as_service_error().and_then(|e| e.code()), Some("AccessDeniedException"), "{refused:?}");
-    let (status, xml) = query(
-        &ep,
-        &customer.root,
-        "iam",
-        "us-east-1",
-        &[
-            ("Action", "PutRolePolicy"),
-            ("Version", "2010-05-08"),
-            ("RoleName", "byok-key-management"),
-            ("PolicyName", "kms-use"),
-            ("PolicyDocument", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#),
-        ],
-    )
-    .await;
-    assert_eq!(status, 200, "{xml}");
+    grant_kms_use(&ep, &customer.root).await;
     kms.describe_key().key_id(&key_arn).send().await.expect("granted again");
 
     // Transient faults reach the SDK as what they are: throttling, a 5xx, a dropped connection.

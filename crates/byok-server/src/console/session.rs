@@ -217,9 +217,10 @@ pub async fn signin(State(state): State<AppState>, headers: HeaderMap, Form(form
     response
 }
 
+/// A form whose only field is the page's CSRF token (sign-out, verify, restore).
 #[derive(Debug, Deserialize)]
 pub struct CsrfForm {
-    csrf: String,
+    pub csrf: String,
 }
 
 pub async fn signout(

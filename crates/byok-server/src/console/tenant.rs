@@ -7,11 +7,10 @@ use axum::extract::{Path, State};
 use byok_api::{RegionAccess, Verification};
 use byok_domain::{TenantId, TenantState};
 use maud::{Markup, html};
-use serde::Deserialize;
 
 use super::PageError;
 use super::layout::{self, utc};
-use super::session::Viewer;
+use super::session::{CsrfForm, Viewer};
 use crate::AppState;
 
 pub(super) fn tenant_id(raw: &str) -> Result<TenantId, PageError> {
@@ -20,11 +19,6 @@ pub(super) fn tenant_id(raw: &str) -> Result<TenantId, PageError> {
 
 pub async fn overview(State(state): State<AppState>, viewer: Viewer, Path(id): Path<String>) -> Result<Markup, PageError> {
     render(&state, &viewer, &id, None).await
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
 }
 
 /// "Verify now": the customer's setup checked region by region, the answer on the page.

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::PageError;
 use super::layout::{self, utc};
-use super::session::Viewer;
+use super::session::{CsrfForm, Viewer};
 use super::tenant::tenant_id;
 use crate::AppState;
 
@@ -118,11 +118,6 @@ pub async fn comment(
         Some(r) => Ok(render(&state, &viewer, id.as_str(), Some(r)).await?.into_response()),
         None => Ok(Redirect::to(&format!("/console/tenants/{id}/ticket")).into_response()),
     }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
 }
 
 /// "Access restored — verify now": every region checked now; the answer names what is missing.
