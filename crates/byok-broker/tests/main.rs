@@ -16,6 +16,16 @@ use byok_kms::{AccessError, Denial, FakeKeyService, Fault};
 use byok_store::SqlStore;
 use time::{Duration, OffsetDateTime};
 
+/// The AWS SDK key service against localcloud as the provider: one attempt per call and a
+/// short timeout, so tests of faults do not wait out retries.
+async fn localcloud_kms(cloud: &byok_testkit::Cloud) -> Arc<byok_kms::AwsKeyService> {
+    let credentials = aws_credential_types::provider::SharedCredentialsProvider::new(cloud.provider_credentials().await.sdk());
+    let mut config = byok_kms::AwsKeyServiceConfig::new(credentials, Some(cloud.endpoint()));
+    config.max_attempts = 1;
+    config.call_timeout = std::time::Duration::from_millis(700);
+    Arc::new(byok_kms::AwsKeyService::new(config))
+}
+
 struct Setup {
     broker: Arc<Broker>,
     store: Arc<SqlStore>,

@@ -5,17 +5,15 @@
 //! by itself when the fault is gone. Too many real denials at once are held for a person.
 
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
 
-use aws_credential_types::provider::SharedCredentialsProvider;
 use byok_broker::{Broker, BrokerConfig, BrokerError, Clock, ManualClock, monitor};
 use byok_domain::{AlertKind, TenantId, TenantState};
-use byok_kms::{AwsKeyService, AwsKeyServiceConfig};
 use byok_store::{SqlStore, Store};
 use byok_testkit::{Cloud, Customer, PROVIDER_ROLE};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
+use crate::localcloud_kms;
 use crate::revocation::canary_config;
 
 const ROLE: &str = "byok-key-management";
@@ -36,14 +34,10 @@ async fn fleet(n: usize) -> Fleet {
     let canary = cloud.canary().await;
     let dir = tempfile::tempdir().expect("dir");
     let store = Arc::new(SqlStore::sqlite(&dir.path().join("byok.db")).await.expect("store"));
-    let mut kms_config =
-        AwsKeyServiceConfig::new(SharedCredentialsProvider::new(cloud.provider_credentials().await.sdk()), Some(cloud.endpoint()));
-    kms_config.max_attempts = 1;
-    kms_config.call_timeout = StdDuration::from_millis(700);
     let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
     let mut config = BrokerConfig::new(cloud.provider_role_arn.parse().expect("arn"));
     config.canary = Some(canary_config(&canary));
-    let broker = Arc::new(Broker::new(config, store.clone(), Arc::new(AwsKeyService::new(kms_config)), clock.clone()));
+    let broker = Arc::new(Broker::new(config, store.clone(), localcloud_kms(&cloud).await, clock.clone()));
     let setups = (0..n).map(|i| {
         let (cloud, broker) = (&cloud, &broker);
         async move {

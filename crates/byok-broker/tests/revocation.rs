@@ -2,16 +2,15 @@
 //! `aws` CLI exactly as `docs/customer-guide.md` describes it.
 
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
 
-use aws_credential_types::provider::SharedCredentialsProvider;
 use byok_broker::{Broker, BrokerConfig, BrokerError, ManualClock, monitor};
 use byok_domain::{Author, TenantId, TenantState, TicketStatus};
-use byok_kms::{AwsKeyService, AwsKeyServiceConfig};
 use byok_store::{SqlStore, Store};
 use byok_testkit::{Cloud, Customer};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
+
+use crate::localcloud_kms;
 
 const ROLE: &str = "byok-key-management";
 
@@ -42,14 +41,10 @@ async fn world(location: &str) -> World {
     let cloud = Cloud::start().await;
     let dir = tempfile::tempdir().expect("dir");
     let store = Arc::new(SqlStore::sqlite(&dir.path().join("byok.db")).await.expect("store"));
-    let mut kms_config =
-        AwsKeyServiceConfig::new(SharedCredentialsProvider::new(cloud.provider_credentials().await.sdk()), Some(cloud.endpoint()));
-    kms_config.max_attempts = 1;
-    kms_config.call_timeout = StdDuration::from_millis(700);
     let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
     let mut config = BrokerConfig::new(cloud.provider_role_arn.parse().expect("arn"));
     config.canary = Some(canary_config(&cloud.canary().await));
-    let broker = Arc::new(Broker::new(config, store.clone(), Arc::new(AwsKeyService::new(kms_config)), clock.clone()));
+    let broker = Arc::new(Broker::new(config, store.clone(), localcloud_kms(&cloud).await, clock.clone()));
     let customer = cloud.customer("customer").await;
     let tenant: TenantId = "acme".parse().expect("id");
     let added = broker.add_tenant(&tenant, location, &customer.account.parse().expect("account")).await.expect("add");
