@@ -6,6 +6,7 @@
 //! | `GET /_localcloud/health` | | `{"status":"ok"}` |
 //! | `POST /_localcloud/accounts` | `{"name", "account_id"?}` | 201 `{"account_id","name","access_key_id","secret_access_key"}` |
 //! | `GET /_localcloud/accounts` | | `[{"account_id","name","access_key_id"}]` |
+//! | `POST /_localcloud/accounts/ID/fixture` | `{"roles":[{"name","trust_policy"}],"keys":[{"region","alias"?,"description"?}]}` | 201 `{"roles":[ARN],"keys":[{"region","key_id","arn","alias"}]}` ([`crate::fixture`]) |
 //! | `POST /_localcloud/role-credentials` | `{"role_arn","session_name"?,"duration_seconds"?}` | `{"access_key_id","secret_access_key","session_token","expiration"}` |
 //! | `GET /_localcloud/faults` | | the rules in force |
 //! | `POST /_localcloud/faults` | a [`FaultSpec`] | 201 the rule with its `id` |
@@ -198,6 +199,15 @@ pub async fn handle(cloud: &Cloud, method: &Method, path: &str, query: &str, bod
                 error(StatusCode::NOT_FOUND, "not_found", "no fault rule with that id")
             } else {
                 json_response(StatusCode::OK, &json!({ "removed": removed }))
+            }
+        }
+        (&Method::POST, r) if r.starts_with("/accounts/") && r.ends_with("/fixture") => {
+            let account = &r["/accounts/".len()..r.len() - "/fixture".len()];
+            match parse::<crate::fixture::Fixture>(body) {
+                Err(message) => invalid_json(message),
+                Ok(fixture) => {
+                    cloud.add_fixture(account, fixture).map_or_else(admin_error, |made| json_response(StatusCode::CREATED, &made))
+                }
             }
         }
         (&Method::GET, "/clock") => clock(cloud),

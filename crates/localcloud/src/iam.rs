@@ -275,7 +275,7 @@ fn find<'s>(state: &'s State, account: &str, name: &str) -> AwsResult<&'s Role> 
     state.role(account, name).ok_or_else(|| AwsError::new("NoSuchEntity", 404, format!("The role with name {name} cannot be found.")))
 }
 
-fn validate_trust_policy(state: &State, document: &str) -> AwsResult<()> {
+pub(crate) fn validate_trust_policy(state: &State, document: &str) -> AwsResult<()> {
     if document.len() > 2048 {
         return Err(AwsError::new("LimitExceeded", 409, "Cannot exceed quota for ACLSizePerRole: 2048"));
     }

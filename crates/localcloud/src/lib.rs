@@ -17,6 +17,7 @@
 //! - [`state`]: the model, changed only by journaled [`state::Change`]s; survives restarts.
 //! - [`cloud`]: state + clock + trail + faults as one shareable value.
 //! - [`trail`]: the CloudTrail-like record of every call; [`faults`]: fault injection.
+//! - [`fixture`]: bulk setup of roles and keys for benchmarks (an admin endpoint).
 //! - [`admin`]: the `/_localcloud` endpoints; [`admin_client`]: a small HTTP/1 client for them
 //!   (also the `byok` CLI's).
 //! - [`cli`]: the `localcloud` command (the binary is a thin wrapper).
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod cloud;
 pub mod error;
 pub mod faults;
+pub mod fixture;
 pub mod iam;
 pub mod kms;
 pub mod policy;

@@ -7,6 +7,7 @@
 //! - `trust_policy`: a table of trust-policy evaluation cases.
 //! - `auth_errors`, `bad_input`: every way a request can be refused.
 //! - `persistence`, `faults`, `clock_and_trail`: state across restarts, injected faults, time.
+//! - `fixture`: the bulk setup endpoint benchmarks use.
 
 // Test code may fail loudly: a panic is a test failure with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -15,6 +16,7 @@ mod support;
 
 mod boto3;
 mod faults_and_trail;
+mod fixture;
 mod guide_cli;
 mod persistence;
 mod policy_property;

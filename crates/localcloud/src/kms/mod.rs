@@ -395,7 +395,7 @@ fn validate_key_policy(state: &State, call: &Call, key: &Key, document: &str, by
     Ok(())
 }
 
-fn default_policy(account: &str) -> String {
+pub(crate) fn default_policy(account: &str) -> String {
     json!({
         "Version": "2012-10-17",
         "Id": "key-default-1",
