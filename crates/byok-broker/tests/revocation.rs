@@ -304,3 +304,17 @@ async fn a_pass_costs_one_assume_role_per_tenant() {
     let pass = w.cloud.trail(before, Some(&account)).await;
     assert_eq!((count(&pass, "AssumeRole"), count(&pass, "Decrypt"), count(&pass, "DescribeKey")), (2, 4, 2), "{pass:#?}");
 }
+
+/// AssumeRole goes to the regional STS endpoint of the tenant's location (its first region),
+/// not to one global region for every tenant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_assumes_the_role_in_the_locations_own_region() {
+    let w = world("eu").await;
+    let last = |events: &[serde_json::Value]| events.last().and_then(|e| e["seq"].as_u64()).unwrap_or(0);
+    let before = last(&w.cloud.trail(0, None).await);
+    assert!(monitor::run_once(&w.broker).await.revoked.is_empty());
+    let pass = w.cloud.trail(before, Some(&w.customer.account)).await;
+    let assumed: Vec<&serde_json::Value> = pass.iter().filter(|e| e["event_name"] == "AssumeRole").collect();
+    assert_eq!(assumed.len(), 1, "{pass:#?}");
+    assert_eq!(assumed[0]["aws_region"], "eu-central-1");
+}
