@@ -97,6 +97,14 @@ pub struct ServeArgs {
     #[arg(long, env = "BYOK_AUDIT_EVERY_PROBE")]
     #[serde(default)]
     pub audit_every_probe: bool,
+    /// The provider-wide budget of STS and KMS calls a second (a token bucket every call takes
+    /// from, probes and data path alike; calls wait rather than fail); 0 for none
+    /// [default: 1000]. AssumeRole counts against the provider's own STS quota.
+    #[arg(long, env = "BYOK_AWS_CALLS_PER_SECOND")]
+    pub aws_calls_per_second: Option<u32>,
+    /// Tenants probed at once by the monitor [default: 32].
+    #[arg(long, env = "BYOK_MONITOR_CONCURRENCY")]
+    pub monitor_concurrency: Option<usize>,
     /// This node's name in the leader lease and /healthz [default: random].
     #[arg(long, env = "BYOK_NODE_ID")]
     pub node_id: Option<String>,
@@ -164,6 +172,9 @@ pub struct ServeParams {
     pub node_id: Option<String>,
     pub lease_ttl: Duration,
     pub audit_every_probe: bool,
+    /// `None`: no budget.
+    pub aws_calls_per_second: Option<u32>,
+    pub monitor_concurrency: usize,
     pub canary_key: String,
     pub canary_region: byok_domain::Region,
     pub grace_days: u32,
@@ -268,6 +279,14 @@ impl ServeParams {
             },
             node_id: args.node_id.or(file.node_id),
             audit_every_probe: args.audit_every_probe || file.audit_every_probe,
+            aws_calls_per_second: match args.aws_calls_per_second.or(file.aws_calls_per_second).unwrap_or(1000) {
+                0 => None,
+                n => Some(n),
+            },
+            monitor_concurrency: match args.monitor_concurrency.or(file.monitor_concurrency).unwrap_or(32) {
+                n @ 1..=1024 => n,
+                n => return Err(CliError::Config(format!("the monitor concurrency is 1 to 1024, not {n}"))),
+            },
             lease_ttl: match args.lease_ttl_seconds.or(file.lease_ttl_seconds).unwrap_or(10) {
                 ttl @ 2..=300 => Duration::from_secs(ttl),
                 ttl => return Err(CliError::Config(format!("the lease TTL is 2 to 300 seconds, not {ttl}"))),
@@ -321,6 +340,8 @@ pub struct Running {
     pub service_token: Zeroizing<String>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Ends by writing pending probe summaries and giving up the leader lease.
+    monitor: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Running {
@@ -334,12 +355,16 @@ impl Running {
         format!("http://{}", self.api)
     }
 
-    /// Stops the API (draining requests), then the embedded localcloud.
+    /// Stops the API (draining requests) and the monitor (which writes its pending probe
+    /// summaries and gives up the leader lease, for at most 30 s), then the embedded localcloud.
     pub async fn stop(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         (&mut self.task).await.unwrap_or(Ok(()))?;
+        if tokio::time::timeout(std::time::Duration::from_secs(30), &mut self.monitor).await.is_err() {
+            tracing::error!("the monitor did not stop within 30 s; pending probe summaries may be lost");
+        }
         if let Some(lc) = self.localcloud.take() {
             lc.stop().await?;
         }
@@ -417,6 +442,11 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
         })?),
         Aws::Embedded(_) | Aws::Endpoint(_) => AwsKeyService::new(AwsKeyServiceConfig::new(credentials, aws_endpoint.clone())),
     };
+    let kms: Arc<dyn byok_kms::KeyService> = match params.aws_calls_per_second {
+        // A tenth of a second's worth of calls may go at once.
+        Some(rate) => Arc::new(byok_kms::Budgeted::new(kms, Arc::new(byok_kms::CallBudget::new(f64::from(rate), (rate / 10).max(1))))),
+        None => Arc::new(kms),
+    };
     let store = SqlStore::connect(&params.store_url).await?;
     let mut config = BrokerConfig::new(provider_role_arn.parse()?);
     config.locations = params.locations.clone();
@@ -430,11 +460,12 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
     config.canary = Some(canary);
     config.lease_ttl = params.lease_ttl;
     config.summarize_probes = !params.audit_every_probe;
+    config.monitor_concurrency = params.monitor_concurrency;
     if let Some(node) = &params.node_id {
         config.node_id = node.clone();
     }
     config.grace_period = time::Duration::days(i64::from(params.grace_days));
-    let broker = Arc::new(Broker::new(config, Arc::new(store), Arc::new(kms), params.clock.clone()));
+    let broker = Arc::new(Broker::new(config, Arc::new(store), kms, params.clock.clone()));
     let operator_token = token(params.operator_token, &params.data_dir, "operator", "byok_op")?;
     let service_token = token(params.service_token, &params.data_dir, "service", "byok_svc")?;
     broker.register_token(&operator_token, TokenScope::Operator).await?;
@@ -449,7 +480,7 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    tokio::spawn(byok_broker::monitor::run(broker.clone(), stopped(background_stopped.clone())));
+    let monitor = tokio::spawn(byok_broker::monitor::run(broker.clone(), stopped(background_stopped.clone())));
     tokio::spawn(byok_broker::monitor::keep_lease(broker.clone(), stopped(background_stopped.clone())));
     tokio::spawn(byok_broker::monitor::follow_changes(broker.clone(), stopped(background_stopped.clone())));
     tokio::spawn(byok_broker::monitor::sync_caches(broker.clone(), stopped(background_stopped)));
@@ -457,7 +488,18 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
         let _ = rx.await;
         let _ = stop_background.send(true);
     }));
-    Ok(Running { api, broker, localcloud, aws_endpoint, provider_role_arn, operator_token, service_token, shutdown: Some(tx), task })
+    Ok(Running {
+        api,
+        broker,
+        localcloud,
+        aws_endpoint,
+        provider_role_arn,
+        operator_token,
+        service_token,
+        shutdown: Some(tx),
+        task,
+        monitor,
+    })
 }
 
 /// `byok serve`: start, say where everything is, run until ctrl-c / SIGTERM.

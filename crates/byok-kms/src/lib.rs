@@ -7,10 +7,12 @@
 //!   customer revoked), a transient fault (never a revocation), or neither.
 //! - [`aws`]: the SDK implementation: provider identity → `sts:AssumeRole` into the tenant's
 //!   role with its external id → KMS with the session; sessions reused only on the data path.
+//! - [`budget`]: the provider-wide call budget (a token bucket) any [`KeyService`] can wear.
 //! - [`fake`]: the test double.
 #![forbid(unsafe_code)]
 
 pub mod aws;
+pub mod budget;
 pub mod error;
 pub mod fake;
 
@@ -19,6 +21,7 @@ use byok_domain::{Region, TenantBinding, TenantId};
 use byok_envelope::TenantKey;
 
 pub use aws::{AwsKeyService, AwsKeyServiceConfig};
+pub use budget::{Budgeted, CallBudget};
 pub use error::{AccessError, Denial, Fault};
 pub use fake::FakeKeyService;
 

@@ -1,0 +1,218 @@
+//! The provider's call budget: a token bucket every STS and KMS call takes from, whoever makes
+//! it (the monitor, the data path, onboarding, restoration).
+//!
+//! AssumeRole counts against the *provider's* account, whose STS request quota cannot be
+//! raised, and KMS requests against per-account quotas; a burst of probes that trips them
+//! would throttle the data path of every tenant at once. Calls wait for a token instead of
+//! being refused, so the budget shapes traffic and never turns into an error (a throttled
+//! call would be a transient fault anyway, never a revocation).
+//!
+//! [`Budgeted`] wraps any [`KeyService`] with a [`CallBudget`].
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use byok_domain::{Region, TenantBinding, TenantId};
+use byok_envelope::TenantKey;
+use tokio::time::Instant;
+
+use crate::{AccessError, KeyService, KeyStatus, Purpose, RoleSession};
+
+/// A token bucket: `rate` tokens a second, at most `burst` saved up.
+#[derive(Debug)]
+pub struct CallBudget {
+    rate: f64,
+    burst: f64,
+    bucket: Mutex<Bucket>,
+    waited: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl CallBudget {
+    /// `rate` calls a second on average, `burst` at once. Panics on a rate that is not
+    /// positive and finite (configuration validates it first).
+    pub fn new(rate: f64, burst: u32) -> Self {
+        assert!(rate.is_finite() && rate > 0.0, "a call budget's rate is positive");
+        let burst = f64::from(burst.max(1));
+        Self { rate, burst, bucket: Mutex::new(Bucket { tokens: burst, at: Instant::now() }), waited: Default::default() }
+    }
+
+    /// Takes `n` tokens, waiting as long as the rate requires. Tokens are reserved at once
+    /// (the bucket may go negative), so waiters are served in the order they arrived.
+    pub async fn take(&self, n: u32) {
+        let wait = {
+            let mut b = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * self.rate).min(self.burst);
+            b.at = now;
+            b.tokens -= f64::from(n);
+            if b.tokens >= 0.0 { None } else { Some(Duration::from_secs_f64(-b.tokens / self.rate)) }
+        };
+        if let Some(wait) = wait {
+            self.waited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Calls that had to wait for a token so far.
+    pub fn waits(&self) -> u64 {
+        self.waited.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// A [`KeyService`] whose every AWS call first takes from a [`CallBudget`]. An operation that
+/// assumes a fresh role session before its KMS call (any purpose but the data path, whose
+/// sessions are reused) takes two tokens.
+#[derive(Debug)]
+pub struct Budgeted<K> {
+    inner: K,
+    budget: std::sync::Arc<CallBudget>,
+}
+
+impl<K> Budgeted<K> {
+    pub fn new(inner: K, budget: std::sync::Arc<CallBudget>) -> Self {
+        Self { inner, budget }
+    }
+}
+
+fn calls(purpose: Purpose) -> u32 {
+    if purpose == Purpose::Data { 1 } else { 2 }
+}
+
+#[async_trait]
+impl<K: KeyService> KeyService for Budgeted<K> {
+    async fn assume_fresh(&self, binding: &TenantBinding, purpose: Purpose, with_external_id: bool) -> Result<(), AccessError> {
+        self.budget.take(1).await;
+        self.inner.assume_fresh(binding, purpose, with_external_id).await
+    }
+
+    async fn describe_key(
+        &self,
+        binding: &TenantBinding,
+        region: &Region,
+        key_ref: &str,
+        purpose: Purpose,
+    ) -> Result<KeyStatus, AccessError> {
+        self.budget.take(calls(purpose)).await;
+        self.inner.describe_key(binding, region, key_ref, purpose).await
+    }
+
+    async fn wrap(
+        &self,
+        binding: &TenantBinding,
+        region: &Region,
+        tenant: &TenantId,
+        key: &TenantKey,
+        purpose: Purpose,
+    ) -> Result<Vec<u8>, AccessError> {
+        self.budget.take(calls(purpose)).await;
+        self.inner.wrap(binding, region, tenant, key, purpose).await
+    }
+
+    async fn unwrap(
+        &self,
+        binding: &TenantBinding,
+        region: &Region,
+        tenant: &TenantId,
+        wrapped: &[u8],
+        purpose: Purpose,
+    ) -> Result<TenantKey, AccessError> {
+        self.budget.take(calls(purpose)).await;
+        self.inner.unwrap(binding, region, tenant, wrapped, purpose).await
+    }
+
+    async fn assume_session(&self, binding: &TenantBinding, purpose: Purpose) -> Result<RoleSession, AccessError> {
+        self.budget.take(1).await;
+        self.inner.assume_session(binding, purpose).await
+    }
+
+    async fn describe_key_in(
+        &self,
+        session: &RoleSession,
+        binding: &TenantBinding,
+        region: &Region,
+        key_ref: &str,
+    ) -> Result<KeyStatus, AccessError> {
+        self.budget.take(1).await;
+        self.inner.describe_key_in(session, binding, region, key_ref).await
+    }
+
+    async fn unwrap_in(
+        &self,
+        session: &RoleSession,
+        binding: &TenantBinding,
+        region: &Region,
+        tenant: &TenantId,
+        wrapped: &[u8],
+    ) -> Result<TenantKey, AccessError> {
+        self.budget.take(1).await;
+        self.inner.unwrap_in(session, binding, region, tenant, wrapped).await
+    }
+
+    fn forget(&self, binding: &TenantBinding) {
+        self.inner.forget(binding);
+    }
+
+    async fn caller_identity(&self) -> Result<String, AccessError> {
+        self.budget.take(1).await;
+        self.inner.caller_identity().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Virtual time (tokio's paused clock): the figures are exact, not measured.
+    #[tokio::test(start_paused = true)]
+    async fn calls_beyond_the_burst_wait_for_the_rate() {
+        let budget = CallBudget::new(10.0, 5);
+        let start = Instant::now();
+        for _ in 0..5 {
+            budget.take(1).await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO, "the burst is free");
+        assert_eq!(budget.waits(), 0);
+        for _ in 0..10 {
+            budget.take(1).await;
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        assert!((0.99..=1.01).contains(&elapsed), "10 more calls at 10/s take a second, took {elapsed}");
+        assert_eq!(budget.waits(), 10);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_callers_share_one_rate() {
+        let budget = std::sync::Arc::new(CallBudget::new(100.0, 1));
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..201)
+            .map(|_| {
+                let b = budget.clone();
+                tokio::spawn(async move { b.take(1).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        assert!((1.99..=2.01).contains(&elapsed), "201 calls at 100/s with a burst of 1 take 2 s, took {elapsed}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_budget_refills_only_up_to_its_burst() {
+        let budget = CallBudget::new(10.0, 2);
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let start = Instant::now();
+        for _ in 0..3 {
+            budget.take(1).await;
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        assert!((0.09..=0.11).contains(&elapsed), "two saved, the third waits 0.1 s, took {elapsed}");
+    }
+}
