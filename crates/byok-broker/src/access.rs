@@ -141,7 +141,7 @@ impl Broker {
         for r in &regions {
             let routine = purpose == Purpose::Probe && r.access == RegionAccess::Ok && self.config.summarize_probes;
             if routine {
-                self.summarize_probe(&tenant.id, &r.region).await;
+                self.summarize_probe(&tenant.id, &r.region);
                 continue;
             }
             self.audit(

@@ -92,58 +92,83 @@ pub(crate) struct ProbeSummary {
     last: i64,
 }
 
+/// Probe summaries kept in memory: the current hour's, and those of ended hours waiting to be
+/// written.
+#[derive(Debug, Default)]
+pub(crate) struct ProbeSummaries {
+    summaries: std::collections::HashMap<(TenantId, String), ProbeSummary>,
+    finished: Vec<((TenantId, String), ProbeSummary)>,
+}
+
 impl Broker {
-    /// Counts a routine successful probe; writes the previous hour's summary row when the hour
-    /// turns. Every decision, denial, data-path unwrap and ticket event is still written in full;
+    /// Counts a routine successful probe; when the hour turns, the previous hour's summary row
+    /// waits for [`Self::write_finished_summaries`] (in batches, after the pass). Every decision, denial, data-path unwrap and ticket event is still written in full;
     /// the detail of each routine probe stays in the metrics and the customer's CloudTrail.
-    pub(crate) async fn summarize_probe(&self, tenant: &TenantId, region: &str) {
+    pub(crate) fn summarize_probe(&self, tenant: &TenantId, region: &str) {
         let now = self.clock.now().unix_timestamp();
         let hour = now.div_euclid(3600);
-        let finished = {
-            let mut map = self.probe_summaries.lock().unwrap_or_else(|p| p.into_inner());
-            let key = (tenant.clone(), region.to_string());
-            match map.get_mut(&key) {
-                Some(s) if s.hour == hour => {
-                    s.count += 1;
-                    s.last = now;
-                    None
-                }
-                Some(s) => {
-                    let done = *s;
-                    *s = ProbeSummary { hour, count: 1, first: now, last: now };
-                    Some(done)
-                }
-                None => {
-                    map.insert(key, ProbeSummary { hour, count: 1, first: now, last: now });
-                    None
-                }
+        let mut map = self.probe_summaries.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (tenant.clone(), region.to_string());
+        match map.summaries.get_mut(&key) {
+            Some(s) if s.hour == hour => {
+                s.count += 1;
+                s.last = now;
             }
-        };
-        if let Some(done) = finished {
-            self.write_summary(tenant, region, done).await;
+            Some(s) => {
+                let done = *s;
+                *s = ProbeSummary { hour, count: 1, first: now, last: now };
+                map.finished.push((key, done));
+            }
+            None => {
+                map.summaries.insert(key, ProbeSummary { hour, count: 1, first: now, last: now });
+            }
         }
     }
 
-    async fn write_summary(&self, tenant: &TenantId, region: &str, s: ProbeSummary) {
-        self.audit(
-            Some(tenant),
-            AuditEvent::KeyUse(Purpose::Probe),
-            serde_json::json!({
-                "region": region,
-                "access": { "result": "ok" },
-                "session": Purpose::Probe.session_name(),
-                "summary": { "count": s.count, "first": s.first, "last": s.last },
-            }),
-        )
-        .await;
+    /// Writes the summaries of hours that have ended (the monitor calls it after each pass),
+    /// a thousand rows to a transaction.
+    pub async fn write_finished_summaries(&self) {
+        let finished = std::mem::take(&mut self.probe_summaries.lock().unwrap_or_else(|p| p.into_inner()).finished);
+        self.write_summaries(finished).await;
     }
 
-    /// Writes every pending probe summary (on shutdown, and before exporting the log).
+    async fn write_summaries(&self, summaries: Vec<((TenantId, String), ProbeSummary)>) {
+        let at = self.clock.now().unix_timestamp();
+        let event = AuditEvent::KeyUse(Purpose::Probe);
+        for chunk in summaries.chunks(1000) {
+            let rows: Vec<(String, String)> = chunk
+                .iter()
+                .map(|((tenant, region), s)| {
+                    let detail = serde_json::json!({
+                        "region": region,
+                        "access": { "result": "ok" },
+                        "session": Purpose::Probe.session_name(),
+                        "summary": { "count": s.count, "first": s.first, "last": s.last },
+                    });
+                    (tenant.to_string(), detail.to_string())
+                })
+                .collect();
+            let seals: Vec<_> = rows
+                .iter()
+                .map(|(tenant, detail)| move |seq: i64, prev: &str| seal(seq, prev, Some(tenant), at, event.kind(), event.reason(), detail))
+                .collect();
+            let refs: Vec<byok_store::Seal<'_>> = seals.iter().map(|s| s as byok_store::Seal<'_>).collect();
+            if let Err(e) = self.store.append_audit_many(&refs).await {
+                tracing::error!(error = %e, rows = rows.len(), "could not write probe summaries to the audit log");
+            }
+        }
+    }
+
+    /// Writes every pending probe summary, hours ended or not (on shutdown, and before
+    /// exporting the log).
     pub async fn flush_probe_summaries(&self) {
-        let pending: Vec<_> = self.probe_summaries.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
-        for ((tenant, region), s) in pending {
-            self.write_summary(&tenant, &region, s).await;
-        }
+        let pending: Vec<_> = {
+            let mut map = self.probe_summaries.lock().unwrap_or_else(|p| p.into_inner());
+            let mut all = std::mem::take(&mut map.finished);
+            all.extend(map.summaries.drain());
+            all
+        };
+        self.write_summaries(pending).await;
     }
 
     /// Appends to the audit log. A failure is logged, not returned: the operation it records

@@ -38,7 +38,7 @@ pub struct Broker {
     /// The monitor's last pass on this node.
     pub(crate) last_pass: RwLock<Option<crate::monitor::PassStats>>,
     /// Routine successful probes counted but not yet written, by (tenant, region).
-    pub(crate) probe_summaries: std::sync::Mutex<HashMap<(TenantId, String), crate::audit::ProbeSummary>>,
+    pub(crate) probe_summaries: std::sync::Mutex<crate::audit::ProbeSummaries>,
     /// Until when this node may do leader work (its monotonic clock), if it holds the lease.
     pub(crate) leader_until: std::sync::Mutex<Option<std::time::Instant>>,
 }

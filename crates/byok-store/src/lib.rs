@@ -330,6 +330,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// never forks.
     async fn append_audit(&self, seal: Seal<'_>) -> Result<AuditEntry, StoreError>;
 
+    /// Appends several entries in one transaction, chained in the order given (hourly probe
+    /// summaries: tens of thousands at once). All or none.
+    async fn append_audit_many(&self, seals: &[Seal<'_>]) -> Result<Vec<AuditEntry>, StoreError>;
+
     /// The latest checkpoint (the last pruned entry's sequence number and hash), if any entry
     /// was ever pruned.
     async fn audit_checkpoint(&self) -> Result<Option<(i64, String)>, StoreError>;

@@ -754,6 +754,32 @@ impl Store for SqlStore {
         }
     }
 
+    async fn append_audit_many(&self, seals: &[Seal<'_>]) -> Result<Vec<AuditEntry>, StoreError> {
+        if seals.is_empty() {
+            return Ok(Vec::new());
+        }
+        let _guard = self.append_guard().await;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result: Result<Vec<AuditEntry>, sqlx::Error> = async {
+                let mut tx = self.pool.begin().await?;
+                let mut entries = Vec::with_capacity(seals.len());
+                for seal in seals {
+                    entries.push(self.append_in(&mut tx, *seal).await?);
+                }
+                tx.commit().await?;
+                Ok(entries)
+            }
+            .await;
+            match result {
+                Ok(entries) => return Ok(entries),
+                Err(e) if attempt < 20 && contended(&e) => tokio::time::sleep(std::time::Duration::from_millis(5 * attempt)).await,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     async fn audit_checkpoint(&self) -> Result<Option<(i64, String)>, StoreError> {
         let row = sqlx::query("SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1").fetch_optional(&self.pool).await?;
         row.map(|r| Ok((r.try_get("seq")?, r.try_get("hash")?))).transpose()

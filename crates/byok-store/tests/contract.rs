@@ -234,10 +234,29 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     for w in writers {
         w.await.expect("join").expect("append");
     }
+    // A batch is chained in its order, in one transaction.
+    let batch_note = |i: i64| {
+        move |seq: i64, prev: &str| byok_store::AuditEntry {
+            seq,
+            tenant: None,
+            at: 1_800_000_000 + seq,
+            kind: "key_use".into(),
+            reason: "probe".into(),
+            detail: format!("{{\"batch\":{i}}}"),
+            prev_hash: prev.to_string(),
+            hash: format!("{prev}>{seq}"),
+        }
+    };
+    let (b1, b2) = (batch_note(1), batch_note(2));
+    let batch = store.append_audit_many(&[&b1, &b2]).await.expect("batch");
+    assert_eq!(batch.len(), 2);
+    assert_eq!(batch[1].prev_hash, batch[0].hash);
+    assert_eq!(batch[1].seq, batch[0].seq + 1);
+    assert!(store.append_audit_many(&[]).await.expect("empty batch").is_empty());
     // Transitions wrote theirs in their own transactions, and only when they happened:
     // activation, the one revocation that won, the one destruction that was not refused.
     let all = store.audit(None, 0, 100).await.expect("audit");
-    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=19).collect::<Vec<_>>());
+    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=21).collect::<Vec<_>>());
     assert!(all.windows(2).all(|w| w[1].prev_hash == w[0].hash), "the chain never forks");
     let transitions: Vec<&str> = all.iter().filter(|e| e.kind == "transition").map(|e| e.reason.as_str()).collect();
     assert_eq!(transitions, ["verified", "revocation", "deadline"]);
