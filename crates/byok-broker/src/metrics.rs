@@ -26,6 +26,9 @@ pub struct Metrics {
     pub provider_faults: Counter,
     /// 1 while this node holds the leader lease (runs the monitor and the sweeper).
     pub leader: Gauge,
+    /// How long the last monitor pass on this node took, and how many tenants it probed.
+    pub pass_milliseconds: Gauge,
+    pub pass_tenants: Gauge,
 }
 
 impl Metrics {
@@ -40,6 +43,12 @@ impl Metrics {
             "Monitor passes that decided nothing because the provider's identity failed",
             self.provider_faults.clone(),
         );
+        registry.register(
+            "byok_monitor_pass_milliseconds",
+            "How long the last monitor pass on this node took",
+            self.pass_milliseconds.clone(),
+        );
+        registry.register("byok_monitor_pass_tenants", "Tenants the last monitor pass on this node probed", self.pass_tenants.clone());
     }
 
     pub fn kms(&self, operation: &str, result: &Result<impl Sized, byok_kms::AccessError>) {

@@ -110,7 +110,7 @@ impl Broker {
             return Ok(None);
         }
         let active = self.store.tenants().await?.iter().filter(|t| t.state.serves_data()).count();
-        decide(self, vec![tenant], active, &mut report, false).await?;
+        decide(self, vec![tenant], active, &mut report, false, None).await?;
         if report.revoked.is_empty() { Ok(None) } else { Ok(Some(self.tenant(id).await?)) }
     }
 
@@ -236,16 +236,30 @@ impl Broker {
 /// Probes `tenants` (active, at most `monitor_concurrency` at once) and decides: proves the
 /// provider again, holds or revokes the new denials, clears holds whose access works again.
 /// `active` is how many tenants are active in all (the blast radius's denominator).
+///
+/// With `spread`, the probes start evenly over that time instead of all at once (a full pass:
+/// a steady trickle of AWS calls, not a burst each interval). The decisions still wait for the
+/// last probe: the blast radius is judged on all of the pass's new denials together, so that
+/// a fault that makes every tenant look denied revokes none (deciding as results came in
+/// would revoke the first few before the threshold was crossed).
 async fn decide(
     broker: &Broker,
     tenants: Vec<byok_domain::Tenant>,
     active: usize,
     report: &mut PassReport,
     leader_only: bool,
+    spread: Option<Duration>,
 ) -> Result<(), BrokerError> {
     let held: HashSet<TenantId> = broker.store.holds().await?.into_iter().map(|h| h.tenant).collect();
-    let outcomes: Vec<_> = futures_util::stream::iter(tenants)
-        .map(|tenant| probe_one(broker, tenant))
+    let step = spread.map(|s| s.div_f64(tenants.len().max(1) as f64));
+    let start = tokio::time::Instant::now();
+    let outcomes: Vec<_> = futures_util::stream::iter(tenants.into_iter().enumerate())
+        .map(|(k, tenant)| async move {
+            if let Some(step) = step {
+                tokio::time::sleep_until(start + step.mul_f64(k as f64)).await;
+            }
+            probe_one(broker, tenant).await
+        })
         .buffer_unordered(broker.config.monitor_concurrency.max(1))
         .filter_map(std::future::ready)
         .collect()
@@ -260,24 +274,35 @@ async fn decide(
             Verdict::Denied(regions) => denied.push((id, regions, detected_at)),
         }
     }
-    if denied.is_empty() {
-        return Ok(());
+    if !denied.is_empty() {
+        act_on_denials(broker, denied, active, report, leader_only).await;
     }
+    Ok(())
+}
+
+/// Revokes (or, too many at once, holds) the new denials of one pass.
+async fn act_on_denials(
+    broker: &Broker,
+    denied: Vec<(TenantId, Vec<crate::access::RegionResult>, time::OffsetDateTime)>,
+    active: usize,
+    report: &mut PassReport,
+    leader_only: bool,
+) {
     // A pass decides only while this node leads (a data-path probe on any node may decide too:
     // its writes are compare-and-set).
     if leader_only && !broker.is_leader() {
         tracing::warn!(denied = denied.len(), "lost the leader lease mid-pass: leaving the decisions to the new leader");
-        return Ok(());
+        return;
     }
     // The denials count only if the provider's identity still works now, after the probes.
     if let Err(reason) = broker.check_provider().await {
         broker.metrics.provider_faults.inc();
         report.provider_fault = Some(reason);
-        return Ok(());
+        return;
     }
     if broker.config.hold_threshold.holds(denied.len(), active) {
         report.held.extend(broker.hold_all(&denied, active).await.iter().map(ToString::to_string));
-        return Ok(());
+        return;
     }
     for (id, regions, detected_at) in denied {
         let what: Vec<String> = regions.iter().map(|r| format!("{}: {:?}", r.region, r.access)).collect();
@@ -288,7 +313,6 @@ async fn decide(
             Err(e) => tracing::error!(tenant = %id, error = %e, "monitor: revocation failed"),
         }
     }
-    Ok(())
 }
 
 /// Probes one tenant for a pass: its id, the verdict, and when the probe started.
@@ -315,16 +339,26 @@ async fn provider_ok(broker: &Broker, report: &mut PassReport) -> bool {
     }
 }
 
+/// The share of the interval a full pass spreads its probes over: AWS sees twice the average
+/// rate instead of a burst, and a denial waits at most half an interval for its pass's end.
+const PASS_SPREAD: f64 = 0.5;
+
 /// One pass, if this node leads (it takes or renews the lease first; a follower returns at
-/// once with `follower` set): reconcile, prove the provider, probe every active tenant and
-/// decide, then sweep deadlines.
+/// once with `follower` set): reconcile, prove the provider, probe every active tenant (all at
+/// once, `monitor_concurrency` at a time) and decide, then sweep deadlines. [`run`] spreads
+/// its passes' probes over half the interval instead.
 pub async fn run_once(broker: &Arc<Broker>) -> PassReport {
+    run_pass(broker, None).await
+}
+
+/// [`run_once`], its probes spread over `spread`.
+async fn run_pass(broker: &Arc<Broker>, spread: Option<Duration>) -> PassReport {
     if !broker.renew_leadership().await {
         return PassReport { follower: true, ..PassReport::default() };
     }
     let started = std::time::Instant::now();
     let at = broker.clock.now();
-    let report = pass(broker).await;
+    let report = pass(broker, spread).await;
     let mut regions = std::collections::BTreeMap::new();
     for check in broker.last_checks.read().unwrap_or_else(|p| p.into_inner()).values() {
         if check.at >= at && check.purpose == Purpose::Probe.session_name() {
@@ -348,11 +382,13 @@ pub async fn run_once(broker: &Arc<Broker>) -> PassReport {
         destroyed: report.destroyed.len(),
         provider_fault: report.provider_fault.clone(),
     };
+    broker.metrics.pass_milliseconds.set(i64::try_from(stats.duration_ms).unwrap_or(i64::MAX));
+    broker.metrics.pass_tenants.set(i64::try_from(stats.tenants_probed).unwrap_or(i64::MAX));
     *broker.last_pass.write().unwrap_or_else(|p| p.into_inner()) = Some(stats);
     report
 }
 
-async fn pass(broker: &Arc<Broker>) -> PassReport {
+async fn pass(broker: &Arc<Broker>, spread: Option<Duration>) -> PassReport {
     let mut report = PassReport::default();
     match broker.reconcile().await {
         Ok(0) => {}
@@ -369,10 +405,11 @@ async fn pass(broker: &Arc<Broker>) -> PassReport {
     let active: Vec<_> = tenants.into_iter().filter(|t| t.state.serves_data()).collect();
     if provider_ok(broker, &mut report).await {
         let count = active.len();
-        if let Err(e) = decide(broker, active, count, &mut report, true).await {
+        if let Err(e) = decide(broker, active, count, &mut report, true, spread).await {
             tracing::error!(error = %e, "monitor: the pass could not decide");
         }
     }
+    broker.write_finished_summaries().await;
     match broker.sweep_deadlines().await {
         Ok(destroyed) => report.destroyed = destroyed.iter().map(ToString::to_string).collect(),
         Err(e) => tracing::error!(error = %e, "sweeper: failed"),
@@ -397,7 +434,7 @@ pub async fn probe_requested(broker: &Arc<Broker>) -> PassReport {
     let active = tenants.iter().filter(|t| t.state.serves_data()).count();
     let wanted: HashSet<TenantId> = ids.into_iter().collect();
     let asked: Vec<_> = tenants.into_iter().filter(|t| t.state.serves_data() && wanted.contains(&t.id)).collect();
-    if let Err(e) = decide(broker, asked, active, &mut report, false).await {
+    if let Err(e) = decide(broker, asked, active, &mut report, false, None).await {
         tracing::error!(error = %e, "monitor: the probe could not decide");
     }
     report
@@ -457,17 +494,38 @@ pub async fn sync_caches(broker: Arc<Broker>, shutdown: impl std::future::Future
     }
 }
 
-/// Runs passes until `shutdown` resolves; each interval is jittered by up to ±10 % so that
-/// nodes and restarts do not probe in lockstep. Between passes, tenants the data path asked
+/// Runs passes until `shutdown` resolves, one starting every interval (jittered by up to ±10 %
+/// so that nodes and restarts do not probe in lockstep), whatever the pass took: each
+/// (tenant, region) is probed once per interval. Between passes, tenants the data path asked
 /// for are probed as soon as they are asked for.
 pub async fn run(broker: Arc<Broker>, shutdown: impl std::future::Future<Output = ()>) {
     tokio::pin!(shutdown);
     loop {
-        let pass = run_once(&broker).await;
+        let started = tokio::time::Instant::now();
+        let interval = jitter(broker.config().monitor_interval);
+        // A pass is cut short by a shutdown (a spread pass lasts most of the interval): what it
+        // decided is committed, and a transition whose ticket was cut off is reconciled by the
+        // next leader's first pass.
+        let pass = tokio::select! {
+            pass = run_pass(&broker, Some(interval.mul_f64(PASS_SPREAD))) => pass,
+            () = &mut shutdown => {
+                broker.flush_probe_summaries().await;
+                broker.release_leadership().await;
+                return;
+            }
+        };
         if !pass.revoked.is_empty() || !pass.destroyed.is_empty() || !pass.held.is_empty() {
             tracing::warn!(revoked = ?pass.revoked, held = ?pass.held, destroyed = ?pass.destroyed, "monitor pass changed tenants");
         }
-        let next_pass = tokio::time::sleep(jitter(broker.config().monitor_interval));
+        if !pass.follower && started.elapsed() > interval {
+            tracing::warn!(
+                took_ms = started.elapsed().as_millis() as u64,
+                interval_ms = interval.as_millis() as u64,
+                tenants = pass.tenants_probed,
+                "the monitor pass took longer than the interval: raise the interval, the concurrency or the AWS call budget"
+            );
+        }
+        let next_pass = tokio::time::sleep_until(started + interval);
         tokio::pin!(next_pass);
         loop {
             tokio::select! {
