@@ -4,7 +4,8 @@ Python (caching materials manager) on the same localcloud for the ratio.
 
 1. Starts a release `byok serve` (embedded localcloud, SQLite) on free loopback ports.
 2. Onboards --tenants tenants in location `us` (two regions), each in its own customer
-   account, the customer side done with boto3 from the broker's printed setup.
+   account: the customer's role and keys made by localcloud's fixture endpoint from the
+   broker's printed setup, the tenant added and verified through the broker's API (8 at a time).
 3. wrk: 4 KiB Encrypt requests over HTTP spread over every tenant, then Decrypt of one record
    per tenant, for --seconds each: ops/s and latency percentiles.
 4. KMS calls made by the broker during the load, counted from localcloud's trail (session
@@ -14,26 +15,26 @@ Python (caching materials manager) on the same localcloud for the ratio.
 Usage (repository root, after `scripts/setup-venv --bench`, `cargo build --release --bin byok`,
 and Debian's `wrk`):
     .venv/bin/python benches/broker_load.py [--tenants 100] [--seconds 10] [--connections 32]
-    .venv/bin/python benches/broker_load.py --probes --tenants 500 --seconds 20   # the monitor
+    .venv/bin/python benches/broker_load.py --probes --tenants 10000 --interval 60   # the monitor
 Traffic goes to 127.0.0.1 only and every loop is bounded in time.
 """
 
 import argparse
 import base64
 import collections
+import concurrent.futures
 import json
 import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
-import boto3
-from botocore.config import Config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAYLOAD = os.urandom(4096)
@@ -81,38 +82,32 @@ def start_broker(data_dir, monitor_interval=60):
     return proc, api, lc, read("operator.token"), read("service.token")
 
 
-def client(service, creds, lc, region="us-east-1"):
-    return boto3.client(
-        service,
-        endpoint_url=lc,
-        region_name=region,
-        aws_access_key_id=creds["access_key_id"],
-        aws_secret_access_key=creds["secret_access_key"],
-        aws_session_token=creds.get("session_token"),
-        config=Config(retries={"max_attempts": 2}),
-    )
+def onboard_one(api, lc, op, i):
+    """One tenant in its own account: the account and the customer's role and keys made by
+    localcloud's fixture endpoint (what the customer would make with IAM and KMS calls), then
+    added and verified through the broker's API as a provider would. Returns (tenant, customer
+    creds, key ARN in the location's first region)."""
+    tenant = f"t{i:05d}"
+    status, acct = http("POST", lc + "/_localcloud/accounts", {"name": f"customer-{i}"})
+    assert status == 201, acct
+    status, added = http("POST", api + "/v1/tenants", {"id": tenant, "location": "us", "account_id": acct["account_id"]}, op)
+    assert status == 201, added
+    ins = added["instructions"]
+    fixture = {
+        "roles": [{"name": ins["role_name"], "trust_policy": ins["trust_policy"]}],
+        "keys": [{"region": region, "alias": ins["alias"], "policy": ins["key_policy"], "description": f"byok key for tenant {tenant}"} for region in ins["regions"]],
+    }
+    status, made = http("POST", lc + f"/_localcloud/accounts/{acct['account_id']}/fixture", fixture)
+    assert status == 201, made
+    status, verified = http("POST", api + f"/v1/tenants/{tenant}/verify", None, op)
+    assert status == 200, verified
+    return tenant, acct, made["keys"][0]["arn"]
 
 
-def onboard(api, lc, op, n):
-    """n tenants, each in its own account; returns [(tenant, customer creds, key arn in us-east-1)]."""
-    tenants = []
-    for i in range(n):
-        tenant = f"t{i:04d}"
-        _, acct = http("POST", lc + "/_localcloud/accounts", {"name": f"customer-{i}"})
-        status, added = http("POST", api + "/v1/tenants", {"id": tenant, "location": "us", "account_id": acct["account_id"]}, op)
-        assert status == 201, added
-        ins = added["instructions"]
-        client("iam", acct, lc).create_role(RoleName=ins["role_name"], AssumeRolePolicyDocument=json.dumps(ins["trust_policy"]))
-        first_key = None
-        for region in ins["regions"]:
-            kms = client("kms", acct, lc, region)
-            key = kms.create_key(Description=f"byok key for tenant {tenant}")["KeyMetadata"]
-            kms.create_alias(AliasName=ins["alias"], TargetKeyId=key["KeyId"])
-            first_key = first_key or key["Arn"]
-        status, verified = http("POST", api + f"/v1/tenants/{tenant}/verify", None, op)
-        assert status == 200, verified
-        tenants.append((tenant, acct, first_key))
-    return tenants
+def onboard(api, lc, op, n, workers=8):
+    """n tenants, each in its own account, onboarded `workers` at a time."""
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda i: onboard_one(api, lc, op, i), range(n)))
 
 
 def wrk(url, lua, seconds, connections):
@@ -181,30 +176,73 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def metric(api, name):
+    with urllib.request.urlopen(api + "/metrics") as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return None
+
+
+def wait_for_pass(api, tenants, timeout):
+    """Waits until a monitor pass over all `tenants` has finished; returns its milliseconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (metric(api, "byok_monitor_pass_tenants") or 0) >= tenants:
+            return metric(api, "byok_monitor_pass_milliseconds")
+        time.sleep(0.5)
+    sys.exit(f"no pass over {tenants} tenants within {timeout} s")
+
+
 def probes(args):
-    """The monitor at a 1 s interval over --tenants tenants: probes per minute and CPU."""
+    """The monitor over --tenants tenants at --interval: pass duration and CPU, AWS calls per
+    tenant per pass from localcloud's trail, and the audit log's growth."""
     data_dir = tempfile.mkdtemp(prefix="byok-probe-bench-")
-    proc, api, lc, op, svc = start_broker(data_dir, monitor_interval=1)
+    proc, api, lc, op, svc = start_broker(data_dir, monitor_interval=args.interval)
     try:
         t0 = time.perf_counter()
         onboard(api, lc, op, args.tenants)
-        print(f"Onboarded {args.tenants} tenants (2 regions each) in {time.perf_counter() - t0:.1f} s.")
-        time.sleep(2)  # let a pass start with every tenant
+        onboard_s = time.perf_counter() - t0
+        print(f"Onboarded {args.tenants} tenants (2 regions each) in {onboard_s:.1f} s ({args.tenants / onboard_s:.0f}/s).", flush=True)
+        # Passes that started during onboarding saw fewer tenants; measure whole passes only.
         since = max([e["seq"] for e in trail(lc, 0)] or [0])
+        passes = []
         cpu0, w0 = cpu_seconds(proc.pid), time.perf_counter()
-        time.sleep(args.seconds)
+        for _ in range(args.passes):
+            before = metric(api, "byok_monitor_pass_milliseconds")
+            while metric(api, "byok_monitor_pass_milliseconds") == before:
+                time.sleep(0.5)
+            passes.append(wait_for_pass(api, args.tenants, args.interval * 3))
         cpu1, w1 = cpu_seconds(proc.pid), time.perf_counter()
-        events = [e for e in trail(lc, since) if (e.get("request_parameters") or {}).get("roleSessionName") == "byok-probe" and e["event_name"] == "AssumeRole"]
-    finally:
-        proc.terminate()
+        events = trail(lc, since)
+        proc.terminate()  # a graceful stop writes the pending hourly probe summaries
         proc.wait()
+        db = sqlite3.connect(os.path.join(data_dir, "byok.db"))
+        rows, size = db.execute(
+            "SELECT count(*), coalesce(sum(length(coalesce(tenant_id,'')) + 8 + length(kind) + length(reason) + length(detail) + length(prev_hash) + length(hash) + 8), 0) FROM audit_log WHERE reason = 'probe'"
+        ).fetchone()
+        db.close()
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait()
         shutil.rmtree(data_dir, ignore_errors=True)
-    # One fresh AssumeRole per (tenant, region) probe.
-    per_minute = len(events) / (w1 - w0) * 60
-    print(f"\n| monitor, {args.tenants} tenants x 2 regions, interval 1 s, {args.seconds} s | value |")
+    calls = collections.Counter(
+        e["event_name"] for e in events if (e.get("request_parameters") or {}).get("roleSessionName") == "byok-probe" or (e.get("user_identity") or {}).get("session_name") == "byok-probe"
+    )
+    n = len(passes)
+    minutes = (w1 - w0) / 60
+    print(f"\n| monitor, {args.tenants} tenants x 2 regions, interval {args.interval} s, {n} passes | value |")
     print("|---|---:|")
-    print(f"| (tenant, region) probes per minute | {per_minute:,.0f} |")
-    print(f"| broker CPU (both cores = 200 %) | {100 * (cpu1 - cpu0) / (w1 - w0):.0f} % |")
+    print(f"| pass duration (ms), each pass | {', '.join(f'{p:,.0f}' for p in passes)} |")
+    print(f"| broker CPU over the passes (both cores = 200 %) | {100 * (cpu1 - cpu0) / (w1 - w0):.0f} % |")
+    for name, count in sorted(calls.items()):
+        print(f"| {name} per tenant per pass | {count / args.tenants / n:.2f} |")
+    per_row = size / rows if rows else 0
+    print(f"| probe audit rows written over {minutes:.1f} min (hourly summaries, flushed at stop) | {rows:,} ({per_row:.0f} bytes each) |")
+    print(f"| probe audit per day: one summary per (tenant, region) per hour | {args.tenants * 2 * 24:,} rows, {args.tenants * 2 * 24 * per_row / 1e6:,.1f} MB |")
+    per_pass = args.tenants * 2 * 86400 / args.interval
+    print(f"| before (one row per probe, same row size) | {per_pass:,.0f} rows, {per_pass * per_row / 1e9:,.2f} GB |")
     print("\n(localcloud runs inside the broker process here, so the CPU figure includes it.)")
 
 
@@ -214,6 +252,8 @@ def main():
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--probes", action="store_true", help="measure the monitor instead of the data plane")
+    parser.add_argument("--interval", type=int, default=60, help="--probes: the monitor interval in seconds")
+    parser.add_argument("--passes", type=int, default=2, help="--probes: whole passes to measure")
     args = parser.parse_args()
     if args.probes:
         return probes(args)

@@ -6,7 +6,7 @@
 //! | `GET /_localcloud/health` | | `{"status":"ok"}` |
 //! | `POST /_localcloud/accounts` | `{"name", "account_id"?}` | 201 `{"account_id","name","access_key_id","secret_access_key"}` |
 //! | `GET /_localcloud/accounts` | | `[{"account_id","name","access_key_id"}]` |
-//! | `POST /_localcloud/accounts/ID/fixture` | `{"roles":[{"name","trust_policy"}],"keys":[{"region","alias"?,"description"?}]}` | 201 `{"roles":[ARN],"keys":[{"region","key_id","arn","alias"}]}` ([`crate::fixture`]) |
+//! | `POST /_localcloud/accounts/ID/fixture` | `{"roles":[{"name","trust_policy"}],"keys":[{"region","alias"?,"description"?,"policy"?}]}` | 201 `{"roles":[ARN],"keys":[{"region","key_id","arn","alias"}]}` ([`crate::fixture`]) |
 //! | `POST /_localcloud/role-credentials` | `{"role_arn","session_name"?,"duration_seconds"?}` | `{"access_key_id","secret_access_key","session_token","expiration"}` |
 //! | `GET /_localcloud/faults` | | the rules in force |
 //! | `POST /_localcloud/faults` | a [`FaultSpec`] | 201 the rule with its `id` |

@@ -1,6 +1,6 @@
 //! Bulk setup for benchmarks and tests: one admin request makes what a customer would make
 //! with several IAM and KMS calls — a role with its trust policy and, per region, a key with
-//! the default key policy and an alias — in an existing account.
+//! its key policy (the default unless given) and an alias — in an existing account.
 //!
 //! Everything is validated as the AWS operations validate it (role name, trust policy and its
 //! principals, alias name, no duplicates) before anything is written, so a refused fixture
@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::cloud::{AdminError, Cloud};
+use crate::policy::{Policy, PolicyKind};
 use crate::secret::Secret32;
 use crate::state::{Alias, Change, Key, KeyState, Role, ids};
 
@@ -31,6 +32,9 @@ pub struct FixtureKey {
     pub alias: Option<String>,
     #[serde(default)]
     pub description: String,
+    /// The key policy (a JSON object or its text); the default key policy when absent. It may
+    /// name the fixture's own roles.
+    pub policy: Option<Value>,
 }
 
 /// `POST /_localcloud/accounts/{id}/fixture`.
@@ -106,13 +110,21 @@ impl Cloud {
             if !valid_region(&k.region) {
                 return Err(AdminError::Invalid(format!("'{}' is not a region", k.region)));
             }
+            let policy = match k.policy {
+                None => crate::kms::default_policy(account),
+                Some(Value::String(s)) => s,
+                Some(other) => other.to_string(),
+            };
+            let principal_ok = |arn: &str| crate::iam::principal_exists(&guard.state, arn) || roles.iter().any(|(_, made)| made == arn);
+            Policy::parse(&policy, PolicyKind::Key, principal_ok)
+                .map_err(|e| AdminError::Invalid(format!("MalformedPolicyDocumentException: {}", e.0)))?;
             let key = Key {
                 account: account.to_string(),
                 region: k.region.clone(),
                 key_id: ids::uuid(),
                 description: k.description,
                 state: KeyState::Enabled,
-                policy: crate::kms::default_policy(account),
+                policy,
                 material: Secret32::random(),
                 created: now,
                 deletion_date: None,
