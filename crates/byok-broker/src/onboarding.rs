@@ -33,7 +33,7 @@ impl Broker {
         let location = self.config.locations.get(location)?;
         let external_id: ExternalId =
             tokens::generate("byok").ok_or(BrokerError::Rng)?.get(..37).unwrap_or_default().parse().map_err(|_| BrokerError::Rng)?;
-        let shared_account = self.store.tenants().await?.iter().any(|t| t.binding.account == *account);
+        let shared_account = !self.store.tenants_in_account(account).await?.is_empty();
         let role_arn = byok_domain::RoleArn::new(account, &setup::role_name_for(&self.config, id, shared_account))?;
         let tenant = Tenant {
             id: id.clone(),

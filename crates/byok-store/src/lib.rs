@@ -220,6 +220,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// All tenants, by id.
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError>;
 
+    /// The tenants whose keys are in `account`, by id (an indexed lookup).
+    async fn tenants_in_account(&self, account: &byok_domain::AccountId) -> Result<Vec<Tenant>, StoreError>;
+
     /// The ids of tenants that are not active (revoked, destroyed, onboarding): cheap enough to
     /// ask every second, so every node drops their cached keys at once.
     async fn inactive_tenants(&self) -> Result<Vec<TenantId>, StoreError>;

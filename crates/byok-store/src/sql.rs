@@ -298,7 +298,7 @@ impl Store for SqlStore {
         let binding = serde_json::to_string(&tenant.binding).map_err(|e| corrupt("binding", e))?;
         let state = serde_json::to_string(&tenant.state).map_err(|e| corrupt("state", e))?;
         let result = sqlx::query(self.sql(
-            "INSERT INTO tenants (id, location, binding, state, state_name, deadline, version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO tenants (id, location, binding, state, state_name, deadline, version, created_at, account_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         ))
         .bind(tenant.id.as_str())
         .bind(&tenant.location)
@@ -308,6 +308,7 @@ impl Store for SqlStore {
         .bind(deadline(&tenant.state))
         .bind(tenant.version)
         .bind(tenant.created_at.unix_timestamp())
+        .bind(tenant.binding.account.as_str())
         .execute(&self.pool)
         .await;
         match result {
@@ -324,6 +325,14 @@ impl Store for SqlStore {
 
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
         let rows = sqlx::query("SELECT * FROM tenants ORDER BY id").fetch_all(&self.pool).await?;
+        rows.iter().map(tenant_from_row).collect()
+    }
+
+    async fn tenants_in_account(&self, account: &byok_domain::AccountId) -> Result<Vec<Tenant>, StoreError> {
+        let rows = sqlx::query(self.sql("SELECT * FROM tenants WHERE account_id = ? ORDER BY id"))
+            .bind(account.as_str())
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(tenant_from_row).collect()
     }
 
@@ -362,8 +371,9 @@ impl Store for SqlStore {
         let binding_json = serde_json::to_string(binding).map_err(|e| corrupt("binding", e))?;
         let _guard = self.append_guard().await;
         let mut tx = self.pool.begin().await?;
-        sqlx::query(self.sql("UPDATE tenants SET binding = ? WHERE id = ? AND version = ?"))
+        sqlx::query(self.sql("UPDATE tenants SET binding = ?, account_id = ? WHERE id = ? AND version = ?"))
             .bind(binding_json)
+            .bind(binding.account.as_str())
             .bind(id.as_str())
             .bind(expected)
             .execute(&mut *tx)

@@ -274,6 +274,18 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     store.prune_audit(last.seq, &last.hash, at).await.expect("prune").expect("all of it");
     let next = store.append_audit(&note("after")).await.expect("append after pruning everything");
     assert_eq!((next.seq, next.prev_hash.as_str()), (last.seq + 1, last.hash.as_str()), "the chain goes on from the checkpoint");
+
+    // Tenants by the customer's account (an indexed column).
+    let mut elsewhere = tenant("gamma");
+    elsewhere.binding.account = "444455556666".parse().expect("account");
+    store.insert_tenant(&elsewhere).await.expect("insert gamma");
+    let in_account = |account: &'static str| async move {
+        let found = store.tenants_in_account(&account.parse().expect("account")).await.expect("by account");
+        found.into_iter().map(|t| t.id.to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(in_account("111122223333").await, ["acme", "beta"]);
+    assert_eq!(in_account("444455556666").await, ["gamma"]);
+    assert!(in_account("999999999999").await.is_empty());
 }
 
 /// The leader lease: on a shared store one holder at a time, judged by the database's clock;
@@ -300,6 +312,6 @@ pub async fn survives_reconnect<S: Store>(store: &S) {
     let a = store.tenant(&"acme".parse().expect("id")).await.expect("get").expect("acme");
     assert!(matches!(a.state, TenantState::Destroyed { .. }));
     assert_eq!(a.version, 4);
-    assert_eq!(store.tenants().await.expect("list").len(), 2);
+    assert_eq!(store.tenants().await.expect("list").len(), 3);
     assert_eq!(store.token("bb22bb22bb22bb22").await.expect("token").map(|r| r.scope), Some(TokenScope::Service));
 }
