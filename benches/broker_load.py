@@ -184,14 +184,14 @@ def metric(api, name):
     return None
 
 
-def wait_for_pass(api, tenants, timeout):
-    """Waits until a monitor pass over all `tenants` has finished; returns its milliseconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (metric(api, "byok_monitor_pass_tenants") or 0) >= tenants:
-            return metric(api, "byok_monitor_pass_milliseconds")
-        time.sleep(0.5)
-    sys.exit(f"no pass over {tenants} tenants within {timeout} s")
+def next_pass(api, timeout):
+    """Waits for the next monitor pass to end; returns its milliseconds and tenants probed."""
+    before, deadline = metric(api, "byok_monitor_passes_total"), time.monotonic() + timeout
+    while metric(api, "byok_monitor_passes_total") == before:
+        if time.monotonic() > deadline:
+            sys.exit(f"no monitor pass ended within {timeout} s")
+        time.sleep(0.2)
+    return metric(api, "byok_monitor_pass_milliseconds"), metric(api, "byok_monitor_pass_tenants")
 
 
 def probes(args):
@@ -204,15 +204,14 @@ def probes(args):
         onboard(api, lc, op, args.tenants)
         onboard_s = time.perf_counter() - t0
         print(f"Onboarded {args.tenants} tenants (2 regions each) in {onboard_s:.1f} s ({args.tenants / onboard_s:.0f}/s).", flush=True)
-        # Passes that started during onboarding saw fewer tenants; measure whole passes only.
+        # Passes that started during onboarding saw fewer tenants: wait for a whole one to end,
+        # then measure from that end to the end of --passes more (passes start every interval,
+        # so that window holds exactly --passes of them).
+        while next_pass(api, args.interval * 3)[1] < args.tenants:
+            pass
         since = max([e["seq"] for e in trail(lc, 0)] or [0])
-        passes = []
         cpu0, w0 = cpu_seconds(proc.pid), time.perf_counter()
-        for _ in range(args.passes):
-            before = metric(api, "byok_monitor_pass_milliseconds")
-            while metric(api, "byok_monitor_pass_milliseconds") == before:
-                time.sleep(0.5)
-            passes.append(wait_for_pass(api, args.tenants, args.interval * 3))
+        passes = [next_pass(api, args.interval * 3)[0] for _ in range(args.passes)]
         cpu1, w1 = cpu_seconds(proc.pid), time.perf_counter()
         events = trail(lc, since)
         proc.terminate()  # a graceful stop writes the pending hourly probe summaries

@@ -29,6 +29,8 @@ pub struct Metrics {
     /// How long the last monitor pass on this node took, and how many tenants it probed.
     pub pass_milliseconds: Gauge,
     pub pass_tenants: Gauge,
+    /// Monitor passes this node has run.
+    pub passes: Counter,
 }
 
 impl Metrics {
@@ -48,6 +50,7 @@ impl Metrics {
             "How long the last monitor pass on this node took",
             self.pass_milliseconds.clone(),
         );
+        registry.register("byok_monitor_passes", "Monitor passes this node has run", self.passes.clone());
         registry.register("byok_monitor_pass_tenants", "Tenants the last monitor pass on this node probed", self.pass_tenants.clone());
     }
 

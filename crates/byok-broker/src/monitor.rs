@@ -382,6 +382,7 @@ async fn run_pass(broker: &Arc<Broker>, spread: Option<Duration>) -> PassReport 
         destroyed: report.destroyed.len(),
         provider_fault: report.provider_fault.clone(),
     };
+    broker.metrics.passes.inc();
     broker.metrics.pass_milliseconds.set(i64::try_from(stats.duration_ms).unwrap_or(i64::MAX));
     broker.metrics.pass_tenants.set(i64::try_from(stats.tenants_probed).unwrap_or(i64::MAX));
     *broker.last_pass.write().unwrap_or_else(|p| p.into_inner()) = Some(stats);

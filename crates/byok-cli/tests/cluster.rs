@@ -2,7 +2,9 @@
 //! runs them: a customer's trust Deny is refused by all three within 2 s at a 1 s interval;
 //! only the leader probes (each (tenant, region) once per interval in total, counted in
 //! localcloud's trail); `kill -9` of the leader hands the lease to another node within 15 s, and
-//! the revocation it was making ends with exactly one ticket.
+//! the revocation it was making ends with exactly one ticket. A node cut off from PostgreSQL
+//! (through a proxy the test severs) keeps serving cached keys, writes and decides nothing,
+//! then rejoins; two nodes racing restorations end consistent with one ticket.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -58,8 +60,8 @@ async fn call(port: u16, token: &str, method: &str, path: &str, body: Option<Val
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_nodes_one_leader_revocation_everywhere_and_failover() {
+/// A fresh schema in the test PostgreSQL: the admin connection, the schema, and the store URL.
+async fn pg_schema() -> (sqlx::AnyConnection, String, String) {
     let base = std::env::var("BYOK_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     sqlx::any::install_default_drivers();
     let mut admin = sqlx::AnyConnection::connect(&base)
@@ -69,6 +71,33 @@ async fn three_nodes_one_leader_revocation_everywhere_and_failover() {
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut admin).await.expect("schema");
     let sep = if base.contains('?') { '&' } else { '?' };
     let store = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    (admin, schema, store)
+}
+
+/// Where `host:port` sits in a database URL.
+fn authority(url: &str) -> std::ops::Range<usize> {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let start = url[after_scheme..].find('@').map_or(after_scheme, |i| after_scheme + i + 1);
+    let end = url[start..].find(['/', '?']).map_or(url.len(), |i| start + i);
+    start..end
+}
+
+/// The address a database URL names.
+async fn database_addr(url: &str) -> std::net::SocketAddr {
+    let host_port = &url[authority(url)];
+    let host_port = if host_port.contains(':') { host_port.to_string() } else { format!("{host_port}:5432") };
+    tokio::net::lookup_host(host_port).await.expect("resolve").next().expect("an address")
+}
+
+/// `url` pointed at `addr` instead.
+fn via(url: &str, addr: std::net::SocketAddr) -> String {
+    let at = authority(url);
+    format!("{}{addr}{}", &url[..at.start], &url[at.end..])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_one_leader_revocation_everywhere_and_failover() {
+    let (mut admin, schema, store) = pg_schema().await;
 
     let cloud = Cloud::start().await;
     let aws = cloud.endpoint();
@@ -175,5 +204,107 @@ async fn three_nodes_one_leader_revocation_everywhere_and_failover() {
     let _: Creds = customer.root.clone();
 
     drop(nodes);
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut admin).await.expect("drop schema");
+}
+
+/// Decrypts `decrypt` on the node until it answers `want`, for at most `within`; how long it took.
+async fn until_status(port: u16, svc: &str, decrypt: &Value, want: u16, within: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (status, body) = call(port, svc, "POST", "/v1/tenants/acme/decrypt", Some(decrypt.clone())).await;
+        if status == want {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < within, "node on port {port} still answers {status} {body}, not {want}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_off_from_the_store_serves_its_cache_decides_nothing_and_rejoins() {
+    let (mut admin, schema, store) = pg_schema().await;
+    let cloud = Cloud::start().await;
+    let aws = cloud.endpoint();
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("cluster");
+    // Node A reaches PostgreSQL directly and leads; node B goes through a proxy the test severs.
+    let a = node(&data, &store, &aws, "node-1").await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while leader_of(a.port).await.as_deref() != Some("node-1") {
+        assert!(Instant::now() < deadline, "node-1 does not lead");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let proxy = byok_testkit::proxy::Proxy::start(database_addr(&store).await).await;
+    let proxied = via(&store, proxy.addr);
+    let b = node(&data, &proxied, &aws, "node-2").await;
+    let op = std::fs::read_to_string(data.join("operator.token")).expect("token").trim().to_string();
+    let svc = std::fs::read_to_string(data.join("service.token")).expect("token").trim().to_string();
+
+    let customer = cloud.customer("acme-corp").await;
+    let (status, added) =
+        call(a.port, &op, "POST", "/v1/tenants", Some(json!({ "id": "acme", "location": "us", "account_id": customer.account }))).await;
+    assert_eq!(status, 201, "{added}");
+    run_setup_at(&aws, &customer.root, added["instructions"]["commands"].as_str().expect("commands"), dir.path()).await;
+    assert_eq!(call(a.port, &op, "POST", "/v1/tenants/acme/verify", None).await.0, 200);
+    let (_, sealed) = call(b.port, &svc, "POST", "/v1/tenants/acme/encrypt", Some(json!({ "plaintext": "eA==", "context": "r1" }))).await;
+    let decrypt = json!({ "ciphertext": sealed["ciphertext"], "context": "r1" });
+    assert_eq!(call(b.port, &svc, "POST", "/v1/tenants/acme/decrypt", Some(decrypt.clone())).await.0, 200, "B's cache is warm");
+
+    // Cut off: B serves from its cache, refuses writes with 503, and decides nothing.
+    proxy.sever().await;
+    for _ in 0..5 {
+        let (status, body) = call(b.port, &svc, "POST", "/v1/tenants/acme/decrypt", Some(decrypt.clone())).await;
+        assert_eq!(status, 200, "a cached key keeps serving while the store is away: {body}");
+    }
+    let (status, body) =
+        call(b.port, &op, "POST", "/v1/tenants", Some(json!({ "id": "beta", "location": "us", "account_id": customer.account }))).await;
+    assert_eq!((status, body["error"].as_str()), (503, Some("store_unavailable")), "{body}");
+    // The customer denies meanwhile: the leader (A) revokes; B, cut off, cannot know and cannot
+    // decide, and goes on serving its cached key.
+    let mut deny = added["instructions"]["trust_policy"].clone();
+    deny["Statement"][0]["Effect"] = json!("Deny");
+    let role = added["instructions"]["role_name"].as_str().expect("role").to_string();
+    let set_trust = |policy: Value| {
+        let (aws, root, role) = (aws.clone(), customer.root.clone(), role.clone());
+        async move {
+            aws_ok(
+                &aws,
+                &root,
+                "us-east-1",
+                &["iam", "update-assume-role-policy", "--role-name", &role, "--policy-document", &policy.to_string()],
+            )
+            .await;
+        }
+    };
+    set_trust(deny).await;
+    until_status(a.port, &svc, &decrypt, 403, Duration::from_secs(10)).await;
+    assert_eq!(call(b.port, &svc, "POST", "/v1/tenants/acme/decrypt", Some(decrypt.clone())).await.0, 200, "B still serves its cache");
+
+    // Rejoined: B learns of the revocation from the store and refuses too.
+    proxy.restore();
+    let rejoined = until_status(b.port, &svc, &decrypt, 403, Duration::from_secs(15)).await;
+    eprintln!("MEASURE a node cut off from PostgreSQL refuses a revoked tenant {rejoined:?} after the store returns");
+    let (_, tickets) = call(b.port, &op, "GET", "/v1/tickets", None).await;
+    assert_eq!(tickets.as_array().map(Vec::len), Some(1), "one ticket: {tickets}");
+
+    // The customer restores and says "ready" on both nodes at once: one restoration, one ticket.
+    set_trust(added["instructions"]["trust_policy"].clone()).await;
+    let (ra, rb) = tokio::join!(
+        call(a.port, &op, "POST", "/v1/tenants/acme/restore", None),
+        call(b.port, &op, "POST", "/v1/tenants/acme/restore", None)
+    );
+    assert!(ra.0 == 200 || rb.0 == 200, "one of them restores: {ra:?} {rb:?}");
+    for (status, body) in [&ra, &rb] {
+        assert!([200, 409].contains(status), "{status} {body}");
+    }
+    for port in [a.port, b.port] {
+        until_status(port, &svc, &decrypt, 200, Duration::from_secs(10)).await;
+        assert_eq!(call(port, &op, "GET", "/v1/tenants/acme", None).await.1["state"], "active");
+    }
+    let (_, tickets) = call(a.port, &op, "GET", "/v1/tickets", None).await;
+    assert_eq!(tickets.as_array().map(Vec::len), Some(1), "still one ticket: {tickets}");
+    assert_eq!(tickets[0]["status"], "resolved", "{tickets}");
+
+    drop((a, b));
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut admin).await.expect("drop schema");
 }
