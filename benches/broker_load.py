@@ -110,12 +110,12 @@ def onboard(api, lc, op, n, workers=8):
         return list(pool.map(lambda i: onboard_one(api, lc, op, i), range(n)))
 
 
-def wrk(url, lua, seconds, connections):
+def wrk(url, lua, seconds, connections, threads=2):
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(lua)
         script = f.name
     try:
-        out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url], capture_output=True, text=True, check=True).stdout
     finally:
         os.unlink(script)
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
