@@ -139,16 +139,17 @@ impl Broker {
             keys: Vec::new(),
             legacy_trust: false,
         };
-        self.kms.assume_fresh(&binding, Purpose::Canary, true).await?;
-        let status = self.kms.describe_key(&binding, &canary.region, &canary.key, Purpose::Canary).await?;
+        // One fresh session for the whole proof, as a tenant's check has.
+        let session = self.kms.assume_session(&binding, Purpose::Canary).await?;
+        let status = self.kms.describe_key_in(&session, &binding, &canary.region, &canary.key).await?;
         if !status.enabled {
             return Err(other(&format!("the canary key {} is {}", status.arn, status.state)));
         }
         let key_arn = status.arn.parse().map_err(|_| other(&format!("the canary key's ARN {} does not parse", status.arn)))?;
         binding.keys.push(RegionKey { region: canary.region.clone(), key_arn });
         let key = TenantKey::generate().ok_or_else(|| other("the system random number generator failed"))?;
-        let wrapped = self.kms.wrap(&binding, &canary.region, &tenant, &key, Purpose::Canary).await?;
-        let back = self.kms.unwrap(&binding, &canary.region, &tenant, &wrapped, Purpose::Canary).await?;
+        let wrapped = self.kms.wrap_in(&session, &binding, &canary.region, &tenant, &key).await?;
+        let back = self.kms.unwrap_in(&session, &binding, &canary.region, &tenant, &wrapped).await?;
         if back.expose() != key.expose() {
             return Err(other("the canary key did not give back what it encrypted"));
         }

@@ -109,7 +109,10 @@ async fn one_node_leads_and_another_takes_over_when_it_lapses() {
         delays.push(started.elapsed());
     }
     delays.sort();
-    eprintln!("MEASURE cross-node purge after commit, 50 token revocations: p50 {:?}, p99 {:?}, max {:?}", delays[24], delays[48], delays[49]);
+    eprintln!(
+        "MEASURE cross-node purge after commit, 50 token revocations: p50 {:?}, p99 {:?}, max {:?}",
+        delays[24], delays[48], delays[49]
+    );
     let _ = shutdown_tx.send(());
     listening.await.expect("listener stops");
 

@@ -318,6 +318,23 @@ impl AwsKeyService {
         })
     }
 
+    async fn encrypt(
+        kms: aws_sdk_kms::Client,
+        key_arn: &KeyArn,
+        region: &Region,
+        tenant: &TenantId,
+        key: &TenantKey,
+    ) -> Result<Vec<u8>, AccessError> {
+        let mut request = kms.encrypt().key_id(key_arn.as_str()).plaintext(Blob::new(key.expose().to_vec()));
+        for (k, v) in wrap_context(tenant) {
+            request = request.encryption_context(k, v);
+        }
+        let out = request.send().await.map_err(|e| kms_error(e, region))?;
+        out.ciphertext_blob()
+            .map(|b| b.as_ref().to_vec())
+            .ok_or_else(|| AccessError::Other { code: "NoCiphertext".into(), message: "Encrypt returned no ciphertext".into() })
+    }
+
     async fn decrypt(
         kms: aws_sdk_kms::Client,
         key_arn: &KeyArn,
@@ -368,18 +385,19 @@ impl KeyService for AwsKeyService {
         purpose: Purpose,
     ) -> Result<Vec<u8>, AccessError> {
         let key_arn = Self::key(binding, region)?;
-        let out = self
-            .with_kms(binding, region, purpose, |kms| async move {
-                let mut request = kms.encrypt().key_id(key_arn.as_str()).plaintext(Blob::new(key.expose().to_vec()));
-                for (k, v) in wrap_context(tenant) {
-                    request = request.encryption_context(k, v);
-                }
-                request.send().await.map_err(|e| kms_error(e, region))
-            })
-            .await?;
-        out.ciphertext_blob()
-            .map(|b| b.as_ref().to_vec())
-            .ok_or_else(|| AccessError::Other { code: "NoCiphertext".into(), message: "Encrypt returned no ciphertext".into() })
+        self.with_kms(binding, region, purpose, |kms| Self::encrypt(kms, key_arn, region, tenant, key)).await
+    }
+
+    async fn wrap_in(
+        &self,
+        session: &crate::RoleSession,
+        binding: &TenantBinding,
+        region: &Region,
+        tenant: &TenantId,
+        key: &TenantKey,
+    ) -> Result<Vec<u8>, AccessError> {
+        let key_arn = Self::key(binding, region)?;
+        Self::encrypt(self.kms(session.credentials.clone(), region), key_arn, region, tenant, key).await
     }
 
     async fn unwrap(

@@ -143,6 +143,18 @@ impl<K: KeyService> KeyService for Budgeted<K> {
         self.inner.describe_key_in(session, binding, region, key_ref).await
     }
 
+    async fn wrap_in(
+        &self,
+        session: &RoleSession,
+        binding: &TenantBinding,
+        region: &Region,
+        tenant: &TenantId,
+        key: &TenantKey,
+    ) -> Result<Vec<u8>, AccessError> {
+        self.budget.take(1).await;
+        self.inner.wrap_in(session, binding, region, tenant, key).await
+    }
+
     async fn unwrap_in(
         &self,
         session: &RoleSession,

@@ -98,6 +98,17 @@ impl KeyService for FakeKeyService {
         self.describe_key(binding, region, key_ref, Purpose::Probe).await
     }
 
+    async fn wrap_in(
+        &self,
+        _: &crate::RoleSession,
+        binding: &TenantBinding,
+        region: &Region,
+        tenant: &TenantId,
+        key: &TenantKey,
+    ) -> Result<Vec<u8>, AccessError> {
+        self.wrap(binding, region, tenant, key, Purpose::Probe).await
+    }
+
     async fn unwrap_in(
         &self,
         _: &crate::RoleSession,

@@ -197,6 +197,16 @@ pub trait KeyService: Send + Sync + std::fmt::Debug {
         key_ref: &str,
     ) -> Result<KeyStatus, AccessError>;
 
+    /// Wraps `key` under the binding's key in `region` with an existing session.
+    async fn wrap_in(
+        &self,
+        session: &RoleSession,
+        binding: &TenantBinding,
+        region: &Region,
+        tenant: &TenantId,
+        key: &TenantKey,
+    ) -> Result<Vec<u8>, AccessError>;
+
     /// Decrypts a wrapped tenant key in `region` with a session from
     /// [`KeyService::assume_session`].
     async fn unwrap_in(
