@@ -121,6 +121,9 @@ pub struct ServeArgs {
     /// Largest request body in bytes [default: 1048576].
     #[arg(long, env = "BYOK_MAX_BODY")]
     pub max_body: Option<usize>,
+    /// The most items one batch request may carry (1 to 100000) [default: 1000].
+    #[arg(long, env = "BYOK_MAX_BATCH_ITEMS")]
+    pub max_batch_items: Option<usize>,
     /// Operator token [default: generated, written to DATA_DIR/operator.token].
     #[arg(long, env = "BYOK_OPERATOR_TOKEN", hide_env_values = true)]
     pub operator_token: Option<String>,
@@ -179,6 +182,7 @@ pub struct ServeParams {
     pub canary_region: byok_domain::Region,
     pub grace_days: u32,
     pub max_body: usize,
+    pub max_batch_items: usize,
     pub operator_token: Option<Zeroizing<String>>,
     pub service_token: Option<Zeroizing<String>>,
     pub locations: byok_domain::Locations,
@@ -295,6 +299,10 @@ impl ServeParams {
             canary_region: args.canary_region.or(file.canary_region).unwrap_or_else(default_canary_region),
             grace_days,
             max_body: args.max_body.or(file.max_body).unwrap_or(byok_server::DEFAULT_BODY_LIMIT),
+            max_batch_items: match args.max_batch_items.or(file.max_batch_items).unwrap_or(byok_server::DEFAULT_BATCH_ITEMS) {
+                n @ 1..=100_000 => n,
+                n => return Err(CliError::Config(format!("--max-batch-items is 1 to 100000, not {n}"))),
+            },
             operator_token: args.operator_token.or(file.operator_token).map(Zeroizing::new),
             service_token: args.service_token.or(file.service_token).map(Zeroizing::new),
             locations: match file.locations {
@@ -474,7 +482,7 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
     let listener =
         tokio::net::TcpListener::bind(params.listen).await.map_err(CliError::io(format!("cannot listen on {}", params.listen)))?;
     let api = listener.local_addr().map_err(CliError::io("the API's address"))?;
-    let router = byok_server::app(byok_server::AppState::new(broker.clone()), params.max_body);
+    let router = byok_server::app(byok_server::AppState::new(broker.clone()).with_max_batch_items(params.max_batch_items), params.max_body);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

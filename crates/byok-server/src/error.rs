@@ -16,6 +16,13 @@ pub enum ApiError {
     NotFound(String),
     Invalid(String),
     PayloadTooLarge,
+    /// A batch with no items.
+    EmptyBatch,
+    /// A batch with more items than the broker takes at once.
+    BatchTooLarge {
+        items: usize,
+        limit: usize,
+    },
     Broker(BrokerError),
 }
 
@@ -59,8 +66,21 @@ impl ApiError {
             ApiError::PayloadTooLarge => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than this broker accepts".into(), none)
             }
+            ApiError::EmptyBatch => (StatusCode::BAD_REQUEST, "empty_batch", "a batch needs at least one item".into(), none),
+            ApiError::BatchTooLarge { items, limit } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "batch_too_large",
+                format!("a batch takes at most {limit} items; this one has {items}: split it"),
+                none,
+            ),
             ApiError::Broker(e) => broker_parts(e),
         }
+    }
+
+    /// Status, stable code and message (a batch item's error).
+    pub fn code_and_message(&self) -> (StatusCode, &'static str, String) {
+        let (status, code, message, _) = self.parts();
+        (status, code, message)
     }
 }
 

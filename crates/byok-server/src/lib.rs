@@ -30,6 +30,9 @@ use axum::extract::DefaultBodyLimit;
 use byok_broker::Broker;
 use prometheus_client::registry::Registry;
 
+/// The most items a batch may carry unless configured.
+pub const DEFAULT_BATCH_ITEMS: usize = 1000;
+
 /// Everything a handler needs, cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -38,9 +41,17 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// The web console's sessions on this node.
     pub console: Arc<console::session::Sessions>,
+    /// The most items one batch request may carry.
+    pub max_batch_items: usize,
 }
 
 impl AppState {
+    /// With batches of at most `items` items.
+    pub fn with_max_batch_items(mut self, items: usize) -> Self {
+        self.max_batch_items = items;
+        self
+    }
+
     /// With console sessions that last `ttl` (tests shorten it).
     pub fn with_console_ttl(mut self, ttl: Duration) -> Self {
         self.console = Arc::new(console::session::Sessions::new(ttl));
@@ -56,6 +67,7 @@ impl AppState {
             broker,
             metrics: Arc::new(metrics),
             registry: Arc::new(registry),
+            max_batch_items: DEFAULT_BATCH_ITEMS,
             console: Arc::new(console::session::Sessions::new(Duration::from_secs(3600))),
         }
     }

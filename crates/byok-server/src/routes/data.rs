@@ -2,6 +2,14 @@
 //!
 //! Two shapes: JSON (`{"plaintext": BASE64, "context": "record-id"}` → `{"ciphertext": BASE64}`)
 //! or raw bytes (`Content-Type: application/octet-stream`, the context in `X-Byok-Context`).
+//!
+//! Batches: `POST /v1/tenants/{id}/encrypt/batch` and `/decrypt/batch` take `{"items": [...]}`
+//! (each item shaped as the single request) and answer `{"results": [...], "failed": N}` in the
+//! same order, each result either the single answer or `{"error": {"code", "message"}}`: a bad
+//! item (invalid base64, a tampered record, the wrong context) fails alone. What is about the
+//! tenant or the caller (unknown, revoked, key access denied, store away) fails the request as
+//! it would a single call. An empty batch is 400 `empty_batch`; more than the configured items
+//! 413 `batch_too_large` with the limit.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -20,7 +28,11 @@ use crate::error::ApiError;
 use crate::routes::tenant_id;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/tenants/{id}/encrypt", post(encrypt)).route("/v1/tenants/{id}/decrypt", post(decrypt))
+    Router::new()
+        .route("/v1/tenants/{id}/encrypt", post(encrypt))
+        .route("/v1/tenants/{id}/decrypt", post(decrypt))
+        .route("/v1/tenants/{id}/encrypt/batch", post(encrypt_batch))
+        .route("/v1/tenants/{id}/decrypt/batch", post(decrypt_batch))
 }
 
 pub use byok_api::CONTEXT_HEADER;
@@ -97,4 +109,81 @@ async fn decrypt(
         }
         Err((context, record)) => Ok(raw(state.broker.decrypt(&id, context.as_bytes(), record).await?.to_vec())),
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Batch<T> {
+    items: Vec<T>,
+}
+
+/// Parses a batch and checks its size against the limit.
+fn batch<T: for<'de> Deserialize<'de>>(state: &AppState, body: &Bytes) -> Result<Vec<T>, ApiError> {
+    let batch: Batch<T> =
+        serde_json::from_slice(body).map_err(|e| ApiError::Invalid(format!("the body must be {{\"items\": [...]}}: {e}")))?;
+    if batch.items.is_empty() {
+        return Err(ApiError::EmptyBatch);
+    }
+    if batch.items.len() > state.max_batch_items {
+        return Err(ApiError::BatchTooLarge { items: batch.items.len(), limit: state.max_batch_items });
+    }
+    Ok(batch.items)
+}
+
+/// An item's own failure as its result, or the request's failure when the error is not about
+/// the item (the tenant, the caller, the key service, the store).
+fn item_result(result: Result<serde_json::Value, ApiError>, failed: &mut usize) -> Result<serde_json::Value, ApiError> {
+    match result {
+        Ok(value) => Ok(value),
+        Err(e @ (ApiError::Invalid(_) | ApiError::Broker(byok_broker::BrokerError::Envelope(_)))) => {
+            *failed += 1;
+            let (_, code, message) = e.code_and_message();
+            Ok(serde_json::json!({ "error": { "code": code, "message": message } }))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn encrypt_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    caller.service()?;
+    let id = tenant_id(&id)?;
+    let items = batch::<EncryptRequest>(&state, &body)?;
+    let (mut results, mut failed) = (Vec::with_capacity(items.len()), 0);
+    for item in items {
+        let sealed = async {
+            let plaintext = zeroize::Zeroizing::new(base64("plaintext", &item.plaintext)?);
+            let sealed = state.broker.encrypt(&id, item.context.as_bytes(), &plaintext).await?;
+            Ok(serde_json::json!({ "ciphertext": STANDARD.encode(sealed) }))
+        }
+        .await;
+        results.push(item_result(sealed, &mut failed)?);
+    }
+    Ok(Json(serde_json::json!({ "results": results, "failed": failed })).into_response())
+}
+
+async fn decrypt_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    caller.service()?;
+    let id = tenant_id(&id)?;
+    let items = batch::<DecryptRequest>(&state, &body)?;
+    let (mut results, mut failed) = (Vec::with_capacity(items.len()), 0);
+    for item in items {
+        let opened = async {
+            let record = base64("ciphertext", &item.ciphertext)?;
+            let plaintext = state.broker.decrypt(&id, item.context.as_bytes(), &record).await?;
+            Ok(serde_json::json!({ "plaintext": STANDARD.encode(plaintext.as_slice()) }))
+        }
+        .await;
+        results.push(item_result(opened, &mut failed)?);
+    }
+    Ok(Json(serde_json::json!({ "results": results, "failed": failed })).into_response())
 }
