@@ -744,24 +744,8 @@ impl Store for SqlStore {
     }
 
     async fn append_audit(&self, seal: Seal<'_>) -> Result<AuditEntry, StoreError> {
-        let _guard = self.append_guard().await;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result: Result<AuditEntry, sqlx::Error> = async {
-                let mut tx = self.pool.begin().await?;
-                let entry = self.append_in(&mut tx, seal).await?;
-                tx.commit().await?;
-                Ok(entry)
-            }
-            .await;
-            match result {
-                Ok(entry) => return Ok(entry),
-                // Another process sharing the database: wait a little and try again.
-                Err(e) if attempt < 20 && contended(&e) => tokio::time::sleep(std::time::Duration::from_millis(5 * attempt)).await,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let mut entries = self.append_audit_many(&[seal]).await?;
+        entries.pop().ok_or_else(|| StoreError::Corrupt { what: "audit append".into(), detail: "no entry written".into() })
     }
 
     async fn append_audit_many(&self, seals: &[Seal<'_>]) -> Result<Vec<AuditEntry>, StoreError> {
@@ -784,6 +768,7 @@ impl Store for SqlStore {
             .await;
             match result {
                 Ok(entries) => return Ok(entries),
+                // Another process sharing the database: wait a little and try again.
                 Err(e) if attempt < 20 && contended(&e) => tokio::time::sleep(std::time::Duration::from_millis(5 * attempt)).await,
                 Err(e) => return Err(e.into()),
             }

@@ -144,6 +144,20 @@ fn item_result(result: Result<serde_json::Value, ApiError>, failed: &mut usize) 
     }
 }
 
+/// Runs `each` over a batch's items in order, answering item by item.
+async fn run_batch<T, Fut>(state: &AppState, body: &Bytes, each: impl Fn(T) -> Fut) -> Result<Response, ApiError>
+where
+    T: for<'de> Deserialize<'de>,
+    Fut: std::future::Future<Output = Result<serde_json::Value, ApiError>>,
+{
+    let items = batch::<T>(state, body)?;
+    let (mut results, mut failed) = (Vec::with_capacity(items.len()), 0);
+    for item in items {
+        results.push(item_result(each(item).await, &mut failed)?);
+    }
+    Ok(Json(serde_json::json!({ "results": results, "failed": failed })).into_response())
+}
+
 async fn encrypt_batch(
     State(state): State<AppState>,
     caller: Caller,
@@ -152,18 +166,13 @@ async fn encrypt_batch(
 ) -> Result<Response, ApiError> {
     caller.service()?;
     let id = tenant_id(&id)?;
-    let items = batch::<EncryptRequest>(&state, &body)?;
-    let (mut results, mut failed) = (Vec::with_capacity(items.len()), 0);
-    for item in items {
-        let sealed = async {
-            let plaintext = zeroize::Zeroizing::new(base64("plaintext", &item.plaintext)?);
-            let sealed = state.broker.encrypt(&id, item.context.as_bytes(), &plaintext).await?;
-            Ok(serde_json::json!({ "ciphertext": STANDARD.encode(sealed) }))
-        }
-        .await;
-        results.push(item_result(sealed, &mut failed)?);
-    }
-    Ok(Json(serde_json::json!({ "results": results, "failed": failed })).into_response())
+    let (broker, id) = (&state.broker, &id);
+    run_batch(&state, &body, move |item: EncryptRequest| async move {
+        let plaintext = zeroize::Zeroizing::new(base64("plaintext", &item.plaintext)?);
+        let sealed = broker.encrypt(id, item.context.as_bytes(), &plaintext).await?;
+        Ok(serde_json::json!({ "ciphertext": STANDARD.encode(sealed) }))
+    })
+    .await
 }
 
 async fn decrypt_batch(
@@ -174,16 +183,11 @@ async fn decrypt_batch(
 ) -> Result<Response, ApiError> {
     caller.service()?;
     let id = tenant_id(&id)?;
-    let items = batch::<DecryptRequest>(&state, &body)?;
-    let (mut results, mut failed) = (Vec::with_capacity(items.len()), 0);
-    for item in items {
-        let opened = async {
-            let record = base64("ciphertext", &item.ciphertext)?;
-            let plaintext = state.broker.decrypt(&id, item.context.as_bytes(), &record).await?;
-            Ok(serde_json::json!({ "plaintext": STANDARD.encode(plaintext.as_slice()) }))
-        }
-        .await;
-        results.push(item_result(opened, &mut failed)?);
-    }
-    Ok(Json(serde_json::json!({ "results": results, "failed": failed })).into_response())
+    let (broker, id) = (&state.broker, &id);
+    run_batch(&state, &body, move |item: DecryptRequest| async move {
+        let record = base64("ciphertext", &item.ciphertext)?;
+        let plaintext = broker.decrypt(id, item.context.as_bytes(), &record).await?;
+        Ok(serde_json::json!({ "plaintext": STANDARD.encode(plaintext.as_slice()) }))
+    })
+    .await
 }
