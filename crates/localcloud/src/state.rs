@@ -222,20 +222,64 @@ impl From<Snapshot> for State {
 pub enum Change {
     AccountCreated(Account),
     RoleCreated(Role),
-    RoleTrustPolicyUpdated { account: String, name: String, policy: String },
-    RoleDeleted { account: String, name: String },
+    RoleTrustPolicyUpdated {
+        account: String,
+        name: String,
+        policy: String,
+    },
+    RoleDeleted {
+        account: String,
+        name: String,
+    },
     KeyCreated(Key),
-    KeyStateChanged { id: RegionalId, state: KeyState, deletion_date: Option<i64>, pending_window_days: Option<i64> },
-    KeyPolicyPut { id: RegionalId, policy: String },
-    KeyDeleted { id: RegionalId },
+    KeyStateChanged {
+        id: RegionalId,
+        state: KeyState,
+        deletion_date: Option<i64>,
+        pending_window_days: Option<i64>,
+    },
+    KeyPolicyPut {
+        id: RegionalId,
+        policy: String,
+    },
+    KeyDeleted {
+        id: RegionalId,
+    },
     AliasCreated(Alias),
-    AliasDeleted { id: RegionalId },
-    ClockOffsetSet { seconds: i64 },
-    RolePolicyPut { account: String, role: String, name: String, document: String },
-    RolePolicyDeleted { account: String, role: String, name: String },
+    AliasDeleted {
+        id: RegionalId,
+    },
+    /// `UpdateAlias`: the alias points at another key of its account and region.
+    AliasRetargeted {
+        id: RegionalId,
+        target_key_id: String,
+        updated: i64,
+    },
+    ClockOffsetSet {
+        seconds: i64,
+    },
+    RolePolicyPut {
+        account: String,
+        role: String,
+        name: String,
+        document: String,
+    },
+    RolePolicyDeleted {
+        account: String,
+        role: String,
+        name: String,
+    },
     PolicyCreated(ManagedPolicy),
-    RolePolicyAttached { account: String, role: String, arn: String },
-    RolePolicyDetached { account: String, role: String, arn: String },
+    RolePolicyAttached {
+        account: String,
+        role: String,
+        arn: String,
+    },
+    RolePolicyDetached {
+        account: String,
+        role: String,
+        arn: String,
+    },
 }
 
 impl State {
@@ -315,6 +359,12 @@ impl State {
             }
             Change::AliasDeleted { id } => {
                 self.aliases.remove(&id);
+            }
+            Change::AliasRetargeted { id, target_key_id, updated } => {
+                if let Some(alias) = self.aliases.get_mut(&id) {
+                    alias.target_key_id = target_key_id;
+                    alias.updated = updated;
+                }
             }
             Change::ClockOffsetSet { seconds } => self.clock_offset = seconds,
         }

@@ -121,6 +121,8 @@ async fn malformed_requests_get_4xx_with_the_right_code() {
         ("ScheduleKeyDeletion", json!({ "KeyId": key, "PendingWindowInDays": 6 }), "ValidationException"),
         ("ListKeys", json!({ "Limit": 0 }), "ValidationException"),
         ("CreateAlias", json!({ "AliasName": "alias/x", "TargetKeyId": "alias/y" }), "NotFoundException"),
+        ("UpdateAlias", json!({ "AliasName": "alias/none", "TargetKeyId": key }), "NotFoundException"),
+        ("UpdateAlias", json!({ "AliasName": "alias/none" }), "ValidationException"),
         ("PutKeyPolicy", json!({ "KeyId": key, "Policy": "[]" }), "MalformedPolicyDocumentException"),
     ] {
         let (status, body) = kms(&ep, root, "eu-west-1", operation, input.clone()).await;

@@ -111,6 +111,7 @@ pub fn handle(cloud: &Cloud, call: &Call, operation: &str, input: &Value, note: 
             Ok(json!({}))
         }
         "CreateAlias" => create_alias(cloud, call, input, note),
+        "UpdateAlias" => update_alias(cloud, call, input, note),
         "DeleteAlias" => {
             let name = required_str(input, "AliasName")?;
             let mut guard = cloud.write();
@@ -569,6 +570,38 @@ fn create_alias(cloud: &Cloud, call: &Call, input: &Value, note: &mut TrailNote)
         return Err(AwsError::new("AlreadyExistsException", 400, format!("An alias with the name {} already exists", alias.arn())));
     }
     cloud.commit(&mut guard, SERVICE, Change::AliasCreated(alias))?;
+    Ok(json!({}))
+}
+
+/// `UpdateAlias`: re-points an existing alias to another key of the same account and region
+/// (the way a customer replaces a key without touching what refers to it). The caller needs
+/// `kms:UpdateAlias` on both the current and the new key, as in AWS.
+fn update_alias(cloud: &Cloud, call: &Call, input: &Value, note: &mut TrailNote) -> AwsResult<Value> {
+    let name = required_str(input, "AliasName")?;
+    let target = required_str(input, "TargetKeyId")?;
+    let mut guard = cloud.write();
+    let id = (call.caller.account().to_string(), call.region.clone(), name.to_string());
+    let Some(alias) = guard.state.aliases.get(&id) else {
+        return Err(AwsError::new(
+            "NotFoundException",
+            400,
+            format!("Alias arn:aws:kms:{}:{}:{name} is not found.", call.region, call.caller.account()),
+        ));
+    };
+    note.resources.push(alias.arn());
+    let current = resolve(&guard.state, cloud, call, &alias.target_key_id, false)?;
+    authorize(call, current, "kms:UpdateAlias", None)?;
+    let key = resolve(&guard.state, cloud, call, target, false)?;
+    if key.account != call.caller.account() || key.region != call.region {
+        return Err(not_found_key(&key.region, call.caller.account(), &key.key_id));
+    }
+    note_key(note, key);
+    authorize(call, key, "kms:UpdateAlias", None)?;
+    if key.state == KeyState::PendingDeletion {
+        return Err(pending_deletion(key));
+    }
+    let change = Change::AliasRetargeted { id, target_key_id: key.key_id.clone(), updated: cloud.clock.now().unix_timestamp() };
+    cloud.commit(&mut guard, SERVICE, change)?;
     Ok(json!({}))
 }
 
