@@ -7,17 +7,21 @@
 //! - [`location`]: the locations table (`us` → us-east-1 + us-west-2, …), overridable.
 //! - [`tenant`]: a tenant's binding to the customer's account: role, external id, one key per
 //!   region of its location.
+//! - [`generations`]: a tenant's key generations: the one that seals, the ones that open,
+//!   retiring and shredding old ones.
 //! - [`lifecycle`]: the tenant lifecycle as one enum and one transition function, whose
 //!   [`Transition`] values are the only thing the store accepts as a state change.
 //! - [`ticket`]: a support ticket's status, a comment's author, an operator alert's kind.
 #![forbid(unsafe_code)]
 
+pub mod generations;
 pub mod ids;
 pub mod lifecycle;
 pub mod location;
 pub mod tenant;
 pub mod ticket;
 
+pub use generations::{FIRST_GENERATION, GenerationError, KeyGenerations, RecordGeneration};
 pub use ids::{AccountId, ExternalId, IdError, KeyArn, Region, RoleArn, TenantId};
 pub use lifecycle::{Event, InvalidTransition, TenantState, Transition};
 pub use location::{Location, LocationError, Locations};

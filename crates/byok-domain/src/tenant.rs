@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::generations::KeyGenerations;
 use crate::ids::{AccountId, ExternalId, KeyArn, Region, RoleArn, TenantId};
 use crate::lifecycle::TenantState;
 
@@ -13,7 +14,7 @@ pub struct RegionKey {
 }
 
 /// How the provider reaches the tenant's keys: which role to assume with which external id,
-/// and which key in each region. Fixed at onboarding.
+/// and which key in each region. Set at onboarding; a region's key changes only by rekey.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantBinding {
     pub account: AccountId,
@@ -38,6 +39,8 @@ pub struct Tenant {
     pub location: String,
     pub binding: TenantBinding,
     pub state: TenantState,
+    /// Its tenant key generations.
+    pub keys: KeyGenerations,
     /// Bumped by every change; writes compare-and-set on it.
     pub version: i64,
     #[serde(with = "time::serde::rfc3339")]

@@ -1,5 +1,6 @@
 //! byok's store, behind the [`Store`] trait: tenants (with their lifecycle state, changed only
-//! by compare-and-set on a version), the wrapped tenant keys (erased at destruction), and API
+//! by compare-and-set on a version), the wrapped tenant keys of every generation (erased at
+//! destruction, or once retired and shredded), and API
 //! token hashes.
 //!
 //! # Layout
@@ -15,7 +16,9 @@ pub mod dialect;
 pub mod sql;
 
 use async_trait::async_trait;
-use byok_domain::{AlertKind, AlertStatus, Author, KeyArn, Region, Tenant, TenantBinding, TenantId, TicketStatus, Transition};
+use byok_domain::{
+    AlertKind, AlertStatus, Author, KeyArn, KeyGenerations, Region, Tenant, TenantBinding, TenantId, TicketStatus, Transition,
+};
 use time::OffsetDateTime;
 
 pub use dialect::Dialect;
@@ -39,6 +42,21 @@ impl std::fmt::Debug for WrappedKey {
             .field("generation", &self.generation)
             .finish_non_exhaustive()
     }
+}
+
+/// A change to an active tenant's keys, written with its new [`KeyGenerations`] by
+/// [`Store::change_keys`].
+#[derive(Debug, Clone, Copy)]
+pub enum KeyChange<'a> {
+    /// A new generation, wrapped in every region: it becomes the current one.
+    Rotate { keys: &'a [WrappedKey] },
+    /// Only the generations move (the minimum decryption generation).
+    Retire,
+    /// Erases the wrapped keys of every generation below the new `kept_from`.
+    Shred,
+    /// The customer's key in one region is replaced: the binding names the new key, and every
+    /// kept generation's wrapped key in that region is replaced by `keys`, all at once.
+    Rekey { binding: &'a TenantBinding, region: &'a Region, keys: &'a [WrappedKey] },
 }
 
 /// A support ticket ("BYOK revocation started for AWS account …", `docs/customer-guide.md`).
@@ -249,7 +267,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// version is `expected`. After this the tenant's data cannot be decrypted by anyone.
     async fn destroy(&self, id: &TenantId, expected: i64, transition: &Transition, audit: Seal<'_>) -> Result<Tenant, StoreError>;
 
+    /// Every kept generation's wrapped keys, by generation then region.
     async fn wrapped_keys(&self, id: &TenantId) -> Result<Vec<WrappedKey>, StoreError>;
+
+    /// Applies `change` and stores `generations`, atomically, if the tenant is active and at
+    /// version `expected` (otherwise [`StoreError::Conflict`]); other nodes drop their cached
+    /// keys when it commits. Returns the tenant at its new version.
+    async fn change_keys(
+        &self,
+        id: &TenantId,
+        expected: i64,
+        generations: &KeyGenerations,
+        change: KeyChange<'_>,
+        audit: Seal<'_>,
+    ) -> Result<Tenant, StoreError>;
 
     /// Records a token by the hex SHA-256 of its value.
     async fn put_token(

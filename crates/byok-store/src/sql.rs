@@ -4,14 +4,16 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use byok_domain::{AlertKind, Author, Event, Tenant, TenantBinding, TenantId, TenantState, TicketStatus, Transition};
+use byok_domain::{
+    AlertKind, Author, Event, KeyGenerations, Region, Tenant, TenantBinding, TenantId, TenantState, TicketStatus, Transition,
+};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 use time::OffsetDateTime;
 
 use crate::dialect::Dialect;
 use crate::{Alert, Hold, Notice, TokenOrigin, TokenRecord, token_id};
-use crate::{AuditEntry, Comment, Seal, Store, StoreError, Ticket, TokenScope, WrappedKey};
+use crate::{AuditEntry, Comment, KeyChange, Seal, Store, StoreError, Ticket, TokenScope, WrappedKey};
 
 /// The PostgreSQL channel changes are published on.
 const CHANNEL: &str = "byok_changes";
@@ -97,9 +99,30 @@ fn tenant_from_row(row: &AnyRow) -> Result<Tenant, StoreError> {
         location: row.try_get("location")?,
         binding: serde_json::from_str(&row.try_get::<String, _>("binding")?).map_err(|e| corrupt(&what, e))?,
         state: serde_json::from_str(&row.try_get::<String, _>("state")?).map_err(|e| corrupt(&what, e))?,
+        keys: KeyGenerations {
+            current: generation(row, "key_generation", &what)?,
+            min_decryption: generation(row, "min_generation", &what)?,
+            kept_from: generation(row, "keys_from", &what)?,
+            rotated_at: OffsetDateTime::from_unix_timestamp(row.try_get::<Option<i64>, _>("key_rotated_at")?.unwrap_or(created))
+                .map_err(|e| corrupt(&what, e))?,
+        },
         version: row.try_get("version")?,
         created_at: OffsetDateTime::from_unix_timestamp(created).map_err(|e| corrupt(&what, e))?,
     })
+}
+
+/// Which of a tenant's wrapped keys to erase.
+#[derive(Debug, Clone, Copy)]
+enum Erase<'a> {
+    All,
+    /// Every generation below this one.
+    Below(u32),
+    /// Every generation's key in this region.
+    Region(&'a Region),
+}
+
+fn generation(row: &AnyRow, column: &str, what: &str) -> Result<u32, StoreError> {
+    u32::try_from(row.try_get::<i64, _>(column)?).map_err(|e| corrupt(what, e))
 }
 
 fn time_of(row: &AnyRow, column: &str) -> Result<OffsetDateTime, StoreError> {
@@ -253,6 +276,46 @@ impl SqlStore {
         Ok(entry)
     }
 
+    async fn insert_keys(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &TenantId, keys: &[WrappedKey]) -> Result<(), sqlx::Error> {
+        for key in keys {
+            sqlx::query(self.sql("INSERT INTO wrapped_keys (tenant_id, region, key_arn, generation, wrapped) VALUES (?, ?, ?, ?, ?)"))
+                .bind(id.as_str())
+                .bind(key.region.as_str())
+                .bind(key.key_arn.as_str())
+                .bind(i64::from(key.generation))
+                .bind(key.wrapped.clone())
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Overwrites, then deletes, the tenant's wrapped keys that `which` selects: the bytes are
+    /// zeros in the row versions that remain until the rewrite. Returns how many went.
+    async fn erase_keys(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &TenantId, which: Erase<'_>) -> Result<u64, sqlx::Error> {
+        const ZEROS: [u8; 184] = [0; 184];
+        let (update, delete) = match which {
+            Erase::All => {
+                ("UPDATE wrapped_keys SET wrapped = ?, key_arn = '' WHERE tenant_id = ?", "DELETE FROM wrapped_keys WHERE tenant_id = ?")
+            }
+            Erase::Below(_) => (
+                "UPDATE wrapped_keys SET wrapped = ?, key_arn = '' WHERE tenant_id = ? AND generation < ?",
+                "DELETE FROM wrapped_keys WHERE tenant_id = ? AND generation < ?",
+            ),
+            Erase::Region(_) => (
+                "UPDATE wrapped_keys SET wrapped = ?, key_arn = '' WHERE tenant_id = ? AND region = ?",
+                "DELETE FROM wrapped_keys WHERE tenant_id = ? AND region = ?",
+            ),
+        };
+        let bind = |q: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>| match which {
+            Erase::All => q,
+            Erase::Below(g) => q.bind(i64::from(g)),
+            Erase::Region(r) => q.bind(r.as_str().to_string()),
+        };
+        bind(sqlx::query(self.sql(update)).bind(ZEROS.to_vec()).bind(id.to_string())).execute(&mut **tx).await?;
+        Ok(bind(sqlx::query(self.sql(delete)).bind(id.to_string())).execute(&mut **tx).await?.rows_affected())
+    }
+
     /// Runs a compare-and-set state update inside `tx` (the version, and the transition's
     /// starting state); returns the updated tenant.
     async fn cas_state(
@@ -298,7 +361,7 @@ impl Store for SqlStore {
         let binding = serde_json::to_string(&tenant.binding).map_err(|e| corrupt("binding", e))?;
         let state = serde_json::to_string(&tenant.state).map_err(|e| corrupt("state", e))?;
         let result = sqlx::query(self.sql(
-            "INSERT INTO tenants (id, location, binding, state, state_name, deadline, version, created_at, account_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO tenants (id, location, binding, state, state_name, deadline, version, created_at, account_id, key_generation, min_generation, keys_from, key_rotated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         ))
         .bind(tenant.id.as_str())
         .bind(&tenant.location)
@@ -309,6 +372,10 @@ impl Store for SqlStore {
         .bind(tenant.version)
         .bind(tenant.created_at.unix_timestamp())
         .bind(tenant.binding.account.as_str())
+        .bind(i64::from(tenant.keys.current))
+        .bind(i64::from(tenant.keys.min_decryption))
+        .bind(i64::from(tenant.keys.kept_from))
+        .bind(tenant.keys.rotated_at.unix_timestamp())
         .execute(&self.pool)
         .await;
         match result {
@@ -381,16 +448,7 @@ impl Store for SqlStore {
         let mut tenant = self.cas_state(&mut tx, id, expected, transition).await?;
         tenant.binding = binding.clone();
         sqlx::query(self.sql("DELETE FROM wrapped_keys WHERE tenant_id = ?")).bind(id.as_str()).execute(&mut *tx).await?;
-        for key in keys {
-            sqlx::query(self.sql("INSERT INTO wrapped_keys (tenant_id, region, key_arn, generation, wrapped) VALUES (?, ?, ?, ?, ?)"))
-                .bind(id.as_str())
-                .bind(key.region.as_str())
-                .bind(key.key_arn.as_str())
-                .bind(i64::from(key.generation))
-                .bind(key.wrapped.clone())
-                .execute(&mut *tx)
-                .await?;
-        }
+        self.insert_keys(&mut tx, id, keys).await?;
         self.append_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(tenant)
@@ -403,14 +461,7 @@ impl Store for SqlStore {
         let guard = self.append_guard().await;
         let mut tx = self.pool.begin().await?;
         let tenant = self.cas_state(&mut tx, id, expected, transition).await?;
-        // Overwrite, then delete: the bytes of the wrapped keys are zeros in the row versions
-        // that remain until the rewrite below.
-        sqlx::query(self.sql("UPDATE wrapped_keys SET wrapped = ?, key_arn = '' WHERE tenant_id = ?"))
-            .bind(vec![0u8; 184])
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(self.sql("DELETE FROM wrapped_keys WHERE tenant_id = ?")).bind(id.as_str()).execute(&mut *tx).await?;
+        self.erase_keys(&mut tx, id, Erase::All).await?;
         self.append_in(&mut tx, audit).await?;
         tx.commit().await?;
         drop(guard);
@@ -419,11 +470,12 @@ impl Store for SqlStore {
     }
 
     async fn wrapped_keys(&self, id: &TenantId) -> Result<Vec<WrappedKey>, StoreError> {
-        let rows =
-            sqlx::query(self.sql("SELECT region, key_arn, generation, wrapped FROM wrapped_keys WHERE tenant_id = ? ORDER BY region"))
-                .bind(id.as_str())
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(
+            self.sql("SELECT region, key_arn, generation, wrapped FROM wrapped_keys WHERE tenant_id = ? ORDER BY generation, region"),
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|row| {
                 let what = format!("wrapped key of {id}");
@@ -435,6 +487,66 @@ impl Store for SqlStore {
                 })
             })
             .collect()
+    }
+
+    async fn change_keys(
+        &self,
+        id: &TenantId,
+        expected: i64,
+        generations: &KeyGenerations,
+        change: KeyChange<'_>,
+        audit: Seal<'_>,
+    ) -> Result<Tenant, StoreError> {
+        let guard = self.append_guard().await;
+        let mut tx = self.pool.begin().await?;
+        let binding = match change {
+            KeyChange::Rekey { binding, .. } => Some(serde_json::to_string(binding).map_err(|e| corrupt("binding", e))?),
+            _ => None,
+        };
+        let updated = sqlx::query(self.sql(
+            "UPDATE tenants SET key_generation = ?, min_generation = ?, keys_from = ?, key_rotated_at = ?, \
+             binding = COALESCE(?, binding), version = version + 1 WHERE id = ? AND version = ? AND state_name = 'active'",
+        ))
+        .bind(i64::from(generations.current))
+        .bind(i64::from(generations.min_decryption))
+        .bind(i64::from(generations.kept_from))
+        .bind(generations.rotated_at.unix_timestamp())
+        .bind(binding)
+        .bind(id.as_str())
+        .bind(expected)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            let exists = sqlx::query(self.sql("SELECT 1 FROM tenants WHERE id = ?")).bind(id.as_str()).fetch_optional(&mut *tx).await?;
+            return Err(if exists.is_some() {
+                StoreError::Conflict { id: id.clone(), expected }
+            } else {
+                StoreError::NotFound(id.clone())
+            });
+        }
+        let mut erased = false;
+        match change {
+            KeyChange::Rotate { keys } => self.insert_keys(&mut tx, id, keys).await?,
+            KeyChange::Retire => {}
+            KeyChange::Shred => {
+                erased = self.erase_keys(&mut tx, id, Erase::Below(generations.kept_from)).await? > 0;
+            }
+            KeyChange::Rekey { region, keys, .. } => {
+                erased = self.erase_keys(&mut tx, id, Erase::Region(region)).await? > 0;
+                self.insert_keys(&mut tx, id, keys).await?;
+            }
+        }
+        let row = sqlx::query(self.sql("SELECT * FROM tenants WHERE id = ?")).bind(id.as_str()).fetch_one(&mut *tx).await?;
+        if let Some(notify) = self.dialect.notify_statement() {
+            sqlx::query(notify).bind(CHANNEL).bind(format!("tenant:{id}")).execute(&mut *tx).await?;
+        }
+        self.append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        drop(guard);
+        if erased {
+            self.erase_copies().await?;
+        }
+        tenant_from_row(&row)
     }
 
     async fn put_token(

@@ -1,7 +1,9 @@
 //! What every [`Store`] must do.
 
-use byok_domain::{AlertKind, AlertStatus, Author, Event, RegionKey, Tenant, TenantBinding, TenantId, TenantState, TicketStatus};
-use byok_store::{Hold, Store, StoreError, TokenOrigin, TokenScope, WrappedKey};
+use byok_domain::{
+    AlertKind, AlertStatus, Author, Event, KeyGenerations, RegionKey, Tenant, TenantBinding, TenantId, TenantState, TicketStatus,
+};
+use byok_store::{Hold, KeyChange, Store, StoreError, TokenOrigin, TokenScope, WrappedKey};
 use time::{Duration, OffsetDateTime};
 
 fn tenant(id: &str) -> Tenant {
@@ -22,6 +24,7 @@ fn tenant(id: &str) -> Tenant {
             legacy_trust: false,
         },
         state: TenantState::Onboarding,
+        keys: KeyGenerations::first(OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time")),
         version: 1,
         created_at: OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time"),
     }
@@ -286,6 +289,73 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     assert_eq!(in_account("111122223333").await, ["acme", "beta"]);
     assert_eq!(in_account("444455556666").await, ["gamma"]);
     assert!(in_account("999999999999").await.is_empty());
+
+    key_changes(store, &elsewhere).await;
+}
+
+fn generation_keys(t: &Tenant, generation: u32, label: &str) -> Vec<WrappedKey> {
+    let mut keys = wrapped(t);
+    for k in &mut keys {
+        k.generation = generation;
+        k.wrapped = format!("{label}-g{generation}-{}", k.region).into_bytes();
+    }
+    keys
+}
+
+/// Rotation, retiring, shredding and rekeying: each atomic, by compare-and-set, on active
+/// tenants only. (`t` is onboarding when this starts.)
+async fn key_changes<S: Store>(store: &S, t: &Tenant) {
+    let at = t.created_at + Duration::days(30);
+    let g1 = generation_keys(t, 1, "wrapped");
+    let verify = TenantState::Onboarding.apply(Event::Verified).expect("verify");
+    let rotated = t.keys.rotated(at).expect("rotate");
+    let g2 = generation_keys(t, 2, "kept");
+    assert!(
+        matches!(
+            store.change_keys(&t.id, 1, &rotated, KeyChange::Rotate { keys: &g2 }, &note("x")).await,
+            Err(StoreError::Conflict { .. })
+        ),
+        "only an active tenant's keys change"
+    );
+    let active = store.activate(&t.id, 1, &t.binding, &g1, &verify, &note("verified")).await.expect("activate");
+    assert_eq!(active.keys, t.keys, "a new tenant has one generation");
+    assert!(matches!(
+        store.change_keys(&t.id, 1, &rotated, KeyChange::Rotate { keys: &g2 }, &note("x")).await,
+        Err(StoreError::Conflict { expected: 1, .. })
+    ));
+    let ghost: TenantId = "ghost".parse().expect("id");
+    assert!(matches!(store.change_keys(&ghost, 1, &rotated, KeyChange::Retire, &note("x")).await, Err(StoreError::NotFound(_))));
+
+    let after = store.change_keys(&t.id, 2, &rotated, KeyChange::Rotate { keys: &g2 }, &note("rotated")).await.expect("rotate");
+    assert_eq!((after.keys.current, after.keys.rotated_at, after.version), (2, at, 3));
+    assert_eq!(store.tenant(&t.id).await.expect("get").expect("tenant"), after, "read back as written");
+    let both: Vec<WrappedKey> = g1.iter().chain(&g2).cloned().collect();
+    assert_eq!(store.wrapped_keys(&t.id).await.expect("keys"), both, "by generation, then region");
+    // The same generation twice is refused as a whole.
+    assert!(store.change_keys(&t.id, 3, &rotated, KeyChange::Rotate { keys: &g2 }, &note("x")).await.is_err());
+    assert_eq!(store.tenant(&t.id).await.expect("get").expect("tenant").version, 3, "nothing changed");
+
+    let retired = after.keys.with_min_decryption(2).expect("retire");
+    let after = store.change_keys(&t.id, 3, &retired, KeyChange::Retire, &note("retired")).await.expect("retire");
+    assert_eq!((after.keys.min_decryption, after.keys.kept_from), (2, 1));
+    assert_eq!(store.wrapped_keys(&t.id).await.expect("keys").len(), 4, "retiring erases nothing");
+    let after = store.change_keys(&t.id, 4, &retired.shredded(), KeyChange::Shred, &note("shredded")).await.expect("shred");
+    assert_eq!(after.keys.kept_from, 2);
+    assert_eq!(store.wrapped_keys(&t.id).await.expect("keys"), g2, "generation 1 is gone, generation 2 kept");
+
+    // Rekey: one region's key replaced in the binding and in every kept generation, at once.
+    let region = t.binding.keys[1].region.clone();
+    let mut binding = t.binding.clone();
+    binding.keys[1].key_arn = format!("arn:aws:kms:{region}:444455556666:key/replacement").parse().expect("arn");
+    let mut replaced = vec![g2[1].clone()];
+    replaced[0].key_arn = binding.keys[1].key_arn.clone();
+    replaced[0].wrapped = b"rekeyed".to_vec();
+    let after = store
+        .change_keys(&t.id, 5, &after.keys, KeyChange::Rekey { binding: &binding, region: &region, keys: &replaced }, &note("rekeyed"))
+        .await
+        .expect("rekey");
+    assert_eq!((after.binding.clone(), after.version), (binding, 6));
+    assert_eq!(store.wrapped_keys(&t.id).await.expect("keys"), vec![g2[0].clone(), replaced[0].clone()]);
 }
 
 /// The leader lease: on a shared store one holder at a time, judged by the database's clock;
