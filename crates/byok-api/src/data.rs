@@ -1,4 +1,5 @@
-//! The data plane's JSON bodies (`POST /v1/tenants/{id}/encrypt` and `/decrypt`). The raw
+//! The data plane's JSON bodies (`POST /v1/tenants/{id}/encrypt`, `/decrypt` and `/rewrap`;
+//! rewrap takes a [`DecryptRequest`] and answers an [`EncryptResponse`]). The raw
 //! form sends the bytes as `application/octet-stream` with the record id in
 //! [`CONTEXT_HEADER`](crate::CONTEXT_HEADER).
 

@@ -24,8 +24,8 @@ pub use data::{DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse}
 pub use error::ErrorBody;
 pub use operator::{Alert, Health, HeldRevocation, NewTokenRequest, NewTokenResponse, TokenInfo, TokenKind};
 pub use tenant::{
-    AddTenantRequest, DenialKind, Instructions, LastCheck, NewTenantResponse, RegionAccess, RegionCheck, RegionResult, RegionStatus,
-    Restoration, TenantStatus, Verification,
+    AddTenantRequest, DenialKind, Instructions, LastCheck, MinDecryptionRequest, NewTenantResponse, RegionAccess, RegionCheck,
+    RegionResult, RegionStatus, RekeyRequest, Restoration, TenantStatus, Verification,
 };
 pub use ticket::{Comment, CommentResponse, NewComment, Ticket, TicketDetail};
 

@@ -45,11 +45,31 @@ pub struct TenantStatus {
     pub role_arn: String,
     pub legacy_trust: bool,
     pub regions: Vec<RegionStatus>,
+    /// Its tenant key generations: which seals, which open, which are kept.
+    pub keys: byok_domain::KeyGenerations,
     pub version: i64,
     pub created_at: String,
     /// The latest region-by-region check on this node (probe, restoration), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_check: Option<LastCheck>,
+}
+
+/// `PUT /v1/tenants/{id}/min-decryption-generation`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinDecryptionRequest {
+    pub generation: u32,
+}
+
+/// `POST /v1/tenants/{id}/rekey`: the customer's replacement key in one region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RekeyRequest {
+    pub region: String,
+    /// The new key's ARN, or an alias; by default the tenant's own alias (after the customer
+    /// re-pointed it to the new key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// What the customer runs in their AWS account.

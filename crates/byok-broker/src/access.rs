@@ -126,7 +126,8 @@ pub async fn check_tenant(
     };
     let mut results = Vec::with_capacity(tenant.binding.keys.len());
     for key in &tenant.binding.keys {
-        let w = wrapped.iter().find(|w| w.region == key.region);
+        // The current generation's key: the one every new record depends on.
+        let w = wrapped.iter().find(|w| w.region == key.region && w.generation == tenant.keys.current);
         results.push(check_region(kms, metrics, &session, tenant, w, &key.region).await);
     }
     results

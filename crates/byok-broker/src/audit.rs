@@ -28,7 +28,22 @@ pub enum AuditEvent {
     /// `onboard`), which is also the STS session name the customer sees.
     KeyUse(Purpose),
     Transition(TransitionReason),
+    /// A change to the tenant's keys, written with the change.
+    Keys(KeyEvent),
     Ticket(TicketEvent),
+}
+
+/// What changed in a tenant's keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyEvent {
+    /// A new generation seals from now on.
+    Rotated,
+    /// The minimum decryption generation moved.
+    MinDecryption,
+    /// Retired generations' wrapped keys were erased.
+    Shredded,
+    /// One region's customer key was replaced, every generation rewrapped under it.
+    Rekeyed,
 }
 
 /// Why a tenant changed state.
@@ -60,6 +75,7 @@ impl AuditEvent {
         match self {
             AuditEvent::KeyUse(_) => "key_use",
             AuditEvent::Transition(_) => "transition",
+            AuditEvent::Keys(_) => "keys",
             AuditEvent::Ticket(_) => "ticket",
         }
     }
@@ -74,6 +90,10 @@ impl AuditEvent {
             AuditEvent::Transition(TransitionReason::Held) => "held",
             AuditEvent::Transition(TransitionReason::HoldDismissed) => "hold_dismissed",
             AuditEvent::Transition(TransitionReason::HoldCleared) => "hold_cleared",
+            AuditEvent::Keys(KeyEvent::Rotated) => "rotated",
+            AuditEvent::Keys(KeyEvent::MinDecryption) => "min_decryption",
+            AuditEvent::Keys(KeyEvent::Shredded) => "shredded",
+            AuditEvent::Keys(KeyEvent::Rekeyed) => "rekeyed",
             AuditEvent::Ticket(TicketEvent::Opened) => "opened",
             AuditEvent::Ticket(TicketEvent::Comment) => "comment",
             AuditEvent::Ticket(TicketEvent::Reminder) => "reminder",
@@ -184,6 +204,27 @@ impl Broker {
         }
     }
 
+    /// Records one use of the customer's key (`operation` in `region`, for `purpose`) and its
+    /// outcome, with any extra detail (the generation).
+    pub(crate) async fn audit_key_use<T>(
+        &self,
+        tenant: &TenantId,
+        purpose: Purpose,
+        region: &byok_domain::Region,
+        operation: &str,
+        result: &Result<T, byok_kms::AccessError>,
+        generation: u32,
+    ) {
+        let outcome = match result {
+            Ok(_) => "ok".to_string(),
+            Err(e) => e.to_string(),
+        };
+        let detail = serde_json::json!({
+            "region": region, "operation": operation, "generation": generation, "session": purpose.session_name(), "outcome": outcome,
+        });
+        self.audit(Some(tenant), AuditEvent::KeyUse(purpose), detail).await;
+    }
+
     /// A transition's audit entry, for the store to chain and write in the transition's own
     /// transaction (so a crash cannot leave a transition unaudited).
     pub(crate) fn transition_seal(
@@ -192,10 +233,19 @@ impl Broker {
         reason: TransitionReason,
         detail: serde_json::Value,
     ) -> impl for<'p> Fn(i64, &'p str) -> AuditEntry + Send + Sync + use<> {
+        self.event_seal(tenant, AuditEvent::Transition(reason), detail)
+    }
+
+    /// An entry for the store to chain and write in the transaction of the change it records.
+    pub(crate) fn event_seal(
+        &self,
+        tenant: &TenantId,
+        event: AuditEvent,
+        detail: serde_json::Value,
+    ) -> impl for<'p> Fn(i64, &'p str) -> AuditEntry + Send + Sync + use<> {
         let at = self.clock.now().unix_timestamp();
         let tenant = tenant.to_string();
         let detail = detail.to_string();
-        let event = AuditEvent::Transition(reason);
         move |seq, prev: &str| seal(seq, prev, Some(&tenant), at, event.kind(), event.reason(), &detail)
     }
 

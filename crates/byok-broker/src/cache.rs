@@ -4,24 +4,42 @@
 //!   revocation is never hidden for longer than the TTL by a busy tenant.
 //! - Concurrent misses for one tenant make one KMS call (single flight): the first caller
 //!   loads, the others wait for its result.
+//! - An entry holds every generation that still opens records (one unwrap each, at load), so
+//!   records of older generations cost nothing more to open than current ones.
 //! - [`KeyCache::purge`] drops a tenant's entry at once (revocation). Keys are zeroized when the
 //!   last holder lets go: the tenant key by `Zeroizing`, aws-lc's key schedules on free.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::{Arc, RwLock};
 
-use byok_domain::TenantId;
+use byok_domain::{KeyGenerations, TenantId};
 use byok_envelope::RecordSealer;
 use time::{Duration, OffsetDateTime};
 use tokio::sync::OnceCell;
 
 use crate::clock::Clock;
 
-/// An unwrapped tenant key, ready to seal and open.
+/// A tenant's unwrapped keys, ready to seal and open: the current generation's, and every
+/// older one's that still opens records.
+#[derive(Debug)]
+pub struct TenantKeys {
+    pub generations: KeyGenerations,
+    /// By generation; holds every generation in `generations.readable()`.
+    pub sealers: BTreeMap<u32, Arc<RecordSealer>>,
+}
+
+impl TenantKeys {
+    /// The sealer of the current generation, which seals every new record.
+    pub fn writer(&self) -> Option<&Arc<RecordSealer>> {
+        self.sealers.get(&self.generations.current)
+    }
+}
+
+/// A tenant's keys as cached, and when they were unwrapped.
 #[derive(Debug)]
 pub struct CachedKey {
-    pub sealer: Arc<RecordSealer>,
+    pub keys: Arc<TenantKeys>,
     pub unwrapped_at: OffsetDateTime,
 }
 
@@ -46,16 +64,16 @@ impl KeyCache {
         now < key.unwrapped_at + self.ttl
     }
 
-    /// The tenant's sealer and whether it came from the cache; `load` runs at most once at a
+    /// The tenant's keys and whether they came from the cache; `load` runs at most once at a
     /// time per tenant, and only on a miss.
-    pub async fn get_or_load<E, Fut>(&self, tenant: &TenantId, load: impl FnOnce() -> Fut) -> Result<(Arc<RecordSealer>, bool), E>
+    pub async fn get_or_load<E, Fut>(&self, tenant: &TenantId, load: impl FnOnce() -> Fut) -> Result<(Arc<TenantKeys>, bool), E>
     where
         Fut: Future<Output = Result<CachedKey, E>>,
     {
         let now = self.clock.now();
         if let Some(slot) = self.slots.read().unwrap_or_else(|p| p.into_inner()).get(tenant) {
             if let Some(key) = slot.cell.get().filter(|k| self.fresh(k, now)) {
-                return Ok((key.sealer.clone(), true));
+                return Ok((key.keys.clone(), true));
             }
         }
         let slot = {
@@ -78,12 +96,21 @@ impl KeyCache {
                 async { load().await.map(Arc::new) }
             })
             .await?;
-        Ok((key.sealer.clone(), !loaded_here))
+        Ok((key.keys.clone(), !loaded_here))
     }
 
     /// Forgets the tenant's key on this node, now.
     pub fn purge(&self, tenant: &TenantId) {
         self.slots.write().unwrap_or_else(|p| p.into_inner()).remove(tenant);
+    }
+
+    /// Forgets the tenant's keys if they are still `stale` (and not already reloaded by
+    /// another caller): a record from a newer generation than the cached ones.
+    pub fn purge_if(&self, tenant: &TenantId, stale: &Arc<TenantKeys>) {
+        let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
+        if slots.get(tenant).and_then(|s| s.cell.get()).is_some_and(|k| Arc::ptr_eq(&k.keys, stale)) {
+            slots.remove(tenant);
+        }
     }
 
     /// The tenants with a slot on this node.

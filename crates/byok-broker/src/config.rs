@@ -44,6 +44,9 @@ pub struct BrokerConfig {
     /// The leader lease's length; it is renewed every third of it, and a node stops its leader
     /// work after 80 % of it without a renewal, before anyone else can take it over.
     pub lease_ttl: std::time::Duration,
+    /// Rotate each tenant key once its current generation is this old (the leader's monitor
+    /// checks every pass); `None`: only on request (`byok tenant rotate`).
+    pub rotate_after: Option<Duration>,
 }
 
 /// A random node name (`node-1a2b3c4d`) for a node that was not given one.
@@ -114,6 +117,7 @@ impl BrokerConfig {
             summarize_probes: true,
             node_id: node_id(),
             lease_ttl: std::time::Duration::from_secs(10),
+            rotate_after: None,
         }
     }
 }

@@ -1,36 +1,49 @@
-//! The data plane: encrypt and decrypt a tenant's records with its tenant key, from this node's
-//! cache or unwrapped now (one KMS call however many requests wait), and the cache's sync with
-//! decisions other nodes made.
+//! The data plane: encrypt, decrypt and rewrap a tenant's records with its tenant keys, from
+//! this node's cache or unwrapped now (one KMS call per generation however many requests
+//! wait), and the cache's sync with decisions other nodes made.
+//!
+//! New records are sealed under the current generation; a record opens under the generation
+//! its header names, unless that generation is retired (`generation_retired`).
 //!
 //! A definitive denial seen here does not run the probe inside the user's request: the tenant
 //! goes to the monitor's "probe now" queue and the request is answered at once.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use byok_domain::{TenantId, TenantState};
-use byok_envelope::{Plaintext, RecordSealer};
+use byok_domain::{RecordGeneration, Tenant, TenantId, TenantState};
+use byok_envelope::{EnvelopeError, Plaintext, RecordSealer, TenantKey};
 use byok_kms::{AccessError, Purpose};
+use byok_store::WrappedKey;
 
-use crate::audit::AuditEvent;
 use crate::broker::Broker;
-use crate::cache::CachedKey;
+use crate::cache::{CachedKey, TenantKeys};
 use crate::error::BrokerError;
 
 impl Broker {
-    /// Seals `plaintext` for the tenant, bound to `context` (the caller's record id).
+    /// Seals `plaintext` for the tenant under its current key generation, bound to `context`
+    /// (the caller's record id).
     pub async fn encrypt(&self, id: &TenantId, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, BrokerError> {
-        Ok(self.sealer(id).await?.seal(context, plaintext)?)
+        let keys = self.keys(id).await?;
+        Ok(keys.writer().ok_or(BrokerError::NoWrappedKey)?.seal(context, plaintext)?)
     }
 
-    /// Opens a record sealed by [`encrypt`](Self::encrypt) for the same tenant and context.
+    /// Opens a record sealed by [`encrypt`](Self::encrypt) for the same tenant and context,
+    /// under whichever generation sealed it (if it is not retired).
     pub async fn decrypt(&self, id: &TenantId, context: &[u8], record: &[u8]) -> Result<Plaintext, BrokerError> {
-        Ok(self.sealer(id).await?.open(context, record)?)
+        Ok(self.reader(id, record).await?.open(context, record)?)
     }
 
-    /// The tenant's sealer: from this node's cache, or unwrapped now.
-    pub async fn sealer(&self, id: &TenantId) -> Result<Arc<RecordSealer>, BrokerError> {
-        let (sealer, hit) = match self.cache.get_or_load(id, || self.load_key(id)).await {
+    /// Opens a record and seals it again under the current generation, with the same context:
+    /// the plaintext never leaves the broker (and is wiped when dropped here).
+    pub async fn rewrap(&self, id: &TenantId, context: &[u8], record: &[u8]) -> Result<Vec<u8>, BrokerError> {
+        let plaintext = self.decrypt(id, context, record).await?;
+        self.encrypt(id, context, plaintext.as_slice()).await
+    }
+
+    /// The tenant's unwrapped keys: from this node's cache, or unwrapped now.
+    pub async fn keys(&self, id: &TenantId) -> Result<Arc<TenantKeys>, BrokerError> {
+        let (keys, hit) = match self.cache.get_or_load(id, || self.load_keys(id)).await {
             Ok(found) => found,
             Err(denied @ BrokerError::KeyAccessDenied(_)) => {
                 // The monitor checks every region afresh, at once, and revokes only if they agree.
@@ -44,10 +57,32 @@ impl Broker {
         } else {
             self.metrics.cache_misses.inc()
         };
-        Ok(sealer)
+        Ok(keys)
     }
 
-    async fn load_key(&self, id: &TenantId) -> Result<CachedKey, BrokerError> {
+    /// The sealer that opens `record`, by the generation its header names.
+    async fn reader(&self, id: &TenantId, record: &[u8]) -> Result<Arc<RecordSealer>, BrokerError> {
+        let generation = byok_envelope::generation_of(record)?;
+        let mut keys = self.keys(id).await?;
+        if keys.generations.judge(generation) == RecordGeneration::Unknown {
+            // Newer than this node knows: another node may have rotated before this one heard.
+            // The store says (one read; a forged header costs no unwrap); reload only if so.
+            let newest = self.tenant(id).await?.keys.current;
+            if generation <= newest {
+                self.cache.purge_if(id, &keys);
+                keys = self.keys(id).await?;
+            }
+        }
+        let g = keys.generations;
+        match g.judge(generation) {
+            RecordGeneration::Opens => keys.sealers.get(&generation).cloned().ok_or(BrokerError::NoWrappedKey),
+            RecordGeneration::Retired => Err(BrokerError::GenerationRetired { tenant: id.clone(), generation, min: g.min_decryption }),
+            RecordGeneration::Unknown => Err(EnvelopeError::WrongKeyGeneration { found: generation, expected: g.current }.into()),
+        }
+    }
+
+    /// Unwraps every generation that still opens records (the current one last).
+    async fn load_keys(&self, id: &TenantId) -> Result<CachedKey, BrokerError> {
         let tenant = self.tenant(id).await?;
         match tenant.state {
             TenantState::Active => {}
@@ -56,27 +91,33 @@ impl Broker {
             TenantState::Destroyed { .. } => return Err(BrokerError::Destroyed(id.clone())),
         }
         let wrapped = self.store.wrapped_keys(id).await?;
+        let mut sealers = BTreeMap::new();
+        for generation in tenant.keys.readable().rev() {
+            let key = self.unwrap_generation(&tenant, &wrapped, generation, Purpose::Data).await?;
+            sealers.insert(generation, Arc::new(RecordSealer::new(id.as_str(), key, generation)?));
+        }
+        let keys = TenantKeys { generations: tenant.keys, sealers };
+        Ok(CachedKey { keys: Arc::new(keys), unwrapped_at: self.clock.now() })
+    }
+
+    /// One generation's tenant key, from the nearest region that answers; a transient failure
+    /// moves on to the next region.
+    pub(crate) async fn unwrap_generation(
+        &self,
+        tenant: &Tenant,
+        wrapped: &[WrappedKey],
+        generation: u32,
+        purpose: Purpose,
+    ) -> Result<TenantKey, BrokerError> {
+        let id = &tenant.id;
         let mut transient: Option<AccessError> = None;
-        // Nearest region first; a transient failure moves on to the next region.
         for region_key in &tenant.binding.keys {
-            let Some(w) = wrapped.iter().find(|w| w.region == region_key.region) else { continue };
-            let result = self.kms.unwrap(&tenant.binding, &region_key.region, id, &w.wrapped, Purpose::Data).await;
+            let Some(w) = wrapped.iter().find(|w| w.region == region_key.region && w.generation == generation) else { continue };
+            let result = self.kms.unwrap(&tenant.binding, &region_key.region, id, &w.wrapped, purpose).await;
             self.metrics.kms("Decrypt", &result);
-            let outcome = match &result {
-                Ok(_) => "ok".to_string(),
-                Err(e) => e.to_string(),
-            };
-            self.audit(
-                Some(id),
-                AuditEvent::KeyUse(Purpose::Data),
-                serde_json::json!({ "region": region_key.region, "operation": "Decrypt", "session": Purpose::Data.session_name(), "outcome": outcome }),
-            )
-            .await;
+            self.audit_key_use(id, purpose, &region_key.region, "Decrypt", &result, generation).await;
             match result {
-                Ok(key) => {
-                    let sealer = RecordSealer::new(id.as_str(), key, w.generation)?;
-                    return Ok(CachedKey { sealer: Arc::new(sealer), unwrapped_at: self.clock.now() });
-                }
+                Ok(key) => return Ok(key),
                 Err(e) if e.is_transient() => transient = Some(e),
                 Err(e) => return Err(BrokerError::from_access(e)),
             }

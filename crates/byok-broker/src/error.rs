@@ -33,6 +33,19 @@ pub enum BrokerError {
     KeyAccess(#[source] AccessError),
     #[error("the tenant has no wrapped key in any of its regions")]
     NoWrappedKey,
+    /// The record's key generation is below the tenant's minimum decryption generation.
+    #[error(
+        "the record was sealed under key generation {generation}, which tenant '{tenant}' retired (records open from generation {min}); rewrap records before retiring their generation"
+    )]
+    GenerationRetired { tenant: TenantId, generation: u32, min: u32 },
+    /// Keys change only while the tenant is active (rotation, retiring, rekey).
+    #[error("tenant '{tenant}' is {state}: its keys can change only while it is active")]
+    KeysFrozen { tenant: TenantId, state: &'static str },
+    #[error(transparent)]
+    Generation(#[from] byok_domain::GenerationError),
+    /// A replacement key that does not pass the checks onboarding makes: nothing changed.
+    #[error("the new key for {region} was refused, nothing changed: {reason}")]
+    RekeyRefused { region: String, reason: String },
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
     #[error(transparent)]

@@ -5,7 +5,9 @@
 //! One job per file; most add an `impl Broker` block.
 //! - [`Broker`] ([`broker`]): the handle every feature shares, and tenant look-ups.
 //! - [`config`]: validated parameters ([`BrokerConfig`]).
-//! - [`data_plane`]: encrypt, decrypt, key loading, the cache's sync with other nodes.
+//! - [`data_plane`]: encrypt, decrypt, rewrap, key loading (every readable generation), the cache's sync with other nodes.
+//! - [`rotation`]: changing an active tenant's keys online: rotation, retiring and shredding old
+//!   generations, rekey to a replacement customer key.
 //! - [`onboarding`]: adding a tenant and verifying the customer's setup region by region;
 //!   [`setup`]: the setup commands and trust policy it prints.
 //! - [`lifecycle`]: activation, revocation, restoration, destruction — the only callers of
@@ -42,6 +44,7 @@ pub mod monitor;
 pub mod onboarding;
 pub mod provider;
 pub mod remedy;
+pub mod rotation;
 pub mod setup;
 pub mod tickets;
 pub mod tokens;

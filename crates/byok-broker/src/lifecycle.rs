@@ -130,7 +130,7 @@ impl Broker {
         self.store.set_state(id, tenant.version, &transition, &seal).await?;
         self.cache.purge(id);
         // Warm the cache so the first request after restoration does not pay the unwrap.
-        let _ = self.sealer(id).await;
+        let _ = self.keys(id).await;
         let restoration = Restoration { tenant: id.to_string(), restored: true, regions, missing };
         self.answer_restoration(&tenant, &restoration).await?;
         Ok(restoration)

@@ -13,7 +13,8 @@
 //! 6. **transition**: [`Broker::revoke_detected`] writes each revocation with its audit entry
 //!    and opens the ticket ([`crate::lifecycle`], [`crate::tickets`]);
 //! 7. **deadlines**: reminders before; destruction at or after, by the store's clock, and only
-//!    after one more look at the provider's identity.
+//!    after one more look at the provider's identity;
+//! 8. **scheduled rotation** of tenant keys older than `--rotate-after-days`, if set.
 //!
 //! Tenants the data path saw denied wait in the [`ProbeQueue`] and go through the same
 //! pipeline at once, between passes.
@@ -404,7 +405,8 @@ async fn pass(broker: &Arc<Broker>, spread: Option<Duration>) -> PassReport {
         }
     };
     let active: Vec<_> = tenants.into_iter().filter(|t| t.state.serves_data()).collect();
-    if provider_ok(broker, &mut report).await {
+    let provider_works = provider_ok(broker, &mut report).await;
+    if provider_works {
         let count = active.len();
         if let Err(e) = decide(broker, active, count, &mut report, true, spread).await {
             tracing::error!(error = %e, "monitor: the pass could not decide");
@@ -414,6 +416,14 @@ async fn pass(broker: &Arc<Broker>, spread: Option<Duration>) -> PassReport {
     match broker.sweep_deadlines().await {
         Ok(destroyed) => report.destroyed = destroyed.iter().map(ToString::to_string).collect(),
         Err(e) => tracing::error!(error = %e, "sweeper: failed"),
+    }
+    // Scheduled rotation, when configured; not while the provider's own identity fails.
+    if provider_works && broker.is_leader() {
+        match broker.rotate_due().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(tenants = n, "scheduled key rotation"),
+            Err(e) => tracing::error!(error = %e, "scheduled rotation: cannot list tenants"),
+        }
     }
     report
 }

@@ -1,7 +1,9 @@
 //! Onboarding: adding a tenant (its external id, its admin token, the setup the customer
 //! runs) and verifying the customer's setup region by region before the tenant goes active.
 
-use byok_domain::{AccountId, Event, ExternalId, RegionKey, Tenant, TenantBinding, TenantId, TenantState};
+use byok_domain::{
+    AccountId, Event, ExternalId, FIRST_GENERATION, KeyGenerations, RegionKey, Tenant, TenantBinding, TenantId, TenantState,
+};
 use byok_envelope::TenantKey;
 use byok_kms::Purpose;
 use byok_store::{TokenScope, WrappedKey};
@@ -20,9 +22,6 @@ pub struct NewTenant {
     pub instructions: Instructions,
     pub admin_token: Zeroizing<String>,
 }
-
-/// The generation of tenant keys made at onboarding (rotation would add later ones).
-const FIRST_GENERATION: u32 = 1;
 
 pub use byok_api::{RegionCheck, Verification};
 
@@ -46,6 +45,7 @@ impl Broker {
                 legacy_trust: false,
             },
             state: TenantState::Onboarding,
+            keys: KeyGenerations::first(self.clock.now()),
             version: 1,
             created_at: self.clock.now(),
         };

@@ -237,6 +237,35 @@ enum TenantCommand {
         #[arg(long, value_enum, default_value_t = SetupFormat::Aws)]
         format: SetupFormat,
     },
+    /// Make a new tenant key generation (wrapped in every region); new records use it, older
+    /// generations keep decrypting.
+    Rotate {
+        id: String,
+    },
+    /// Refuse records sealed under generations older than GENERATION (`generation_retired`).
+    /// Can be lowered again until the retired generations are shredded.
+    MinDecryption {
+        id: String,
+        generation: u32,
+    },
+    /// Erase the wrapped keys of every retired generation: their records are gone for good.
+    ShredRetired {
+        id: String,
+        /// Required: this cannot be undone.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Replace the customer's key in one region: verify the new key, rewrap every generation
+    /// under it, then switch to it.
+    Rekey {
+        id: String,
+        #[arg(long)]
+        region: String,
+        /// The new key's ARN (or an alias); by default the tenant's alias, once the customer
+        /// re-pointed it to the new key.
+        #[arg(long)]
+        key_arn: Option<String>,
+    },
 }
 
 impl Cli {
@@ -391,6 +420,36 @@ async fn tenant(client: Client, command: TenantCommand) -> Result<(), CliError> 
         TenantCommand::List => {
             let tenants: Vec<api::TenantStatus> = client.get("/v1/tenants").await?;
             println!("{}", pretty(&tenants));
+            Ok(())
+        }
+        TenantCommand::Rotate { id } => {
+            let status: api::TenantStatus = client.call("POST", &format!("/v1/tenants/{id}/rotate"), None::<&()>).await?;
+            println!("tenant {id}: new records are sealed under generation {}", status.keys.current);
+            Ok(())
+        }
+        TenantCommand::MinDecryption { id, generation } => {
+            let request = api::MinDecryptionRequest { generation };
+            let path = format!("/v1/tenants/{id}/min-decryption-generation");
+            let status: api::TenantStatus = client.call("PUT", &path, Some(&request)).await?;
+            let k = status.keys;
+            println!("tenant {id}: records of generations {}..={} open; older ones are refused", k.min_decryption, k.current);
+            Ok(())
+        }
+        TenantCommand::ShredRetired { id, yes } => {
+            if !yes {
+                return Err(CliError::Config(format!(
+                    "shredding erases the keys of tenant {id}'s retired generations for good; run again with --yes"
+                )));
+            }
+            let status: api::TenantStatus = client.call("POST", &format!("/v1/tenants/{id}/shred-retired"), None::<&()>).await?;
+            println!("tenant {id}: keys of generations below {} erased", status.keys.kept_from);
+            Ok(())
+        }
+        TenantCommand::Rekey { id, region, key_arn } => {
+            let request = api::RekeyRequest { region: region.clone(), key: key_arn };
+            let status: api::TenantStatus = client.call("POST", &format!("/v1/tenants/{id}/rekey"), Some(&request)).await?;
+            let key = status.regions.iter().find(|r| r.region == region).map(|r| r.key_arn.as_str()).unwrap_or("?");
+            println!("tenant {id}: every generation rewrapped; {region} now uses {key}");
             Ok(())
         }
     }

@@ -115,6 +115,10 @@ pub struct ServeArgs {
     /// See --max-revocations-per-pass [default: 5].
     #[arg(long, env = "BYOK_MAX_REVOCATIONS_PERCENT")]
     pub max_revocations_percent: Option<f64>,
+    /// Rotate each tenant key once its current generation is this many days old (the leader's
+    /// monitor checks each pass) [default: off: only `byok tenant rotate`].
+    #[arg(long, env = "BYOK_ROTATE_AFTER_DAYS")]
+    pub rotate_after_days: Option<u32>,
     /// Days from revocation to destruction [default: 15].
     #[arg(long, env = "BYOK_GRACE_DAYS")]
     pub grace_days: Option<u32>,
@@ -181,6 +185,8 @@ pub struct ServeParams {
     pub canary_key: String,
     pub canary_region: byok_domain::Region,
     pub grace_days: u32,
+    /// `None`: no scheduled rotation.
+    pub rotate_after: Option<time::Duration>,
     pub max_body: usize,
     pub max_batch_items: usize,
     pub operator_token: Option<Zeroizing<String>>,
@@ -298,6 +304,11 @@ impl ServeParams {
             canary_key: args.canary_key.or(file.canary_key).unwrap_or_else(|| "alias/byok-canary".into()),
             canary_region: args.canary_region.or(file.canary_region).unwrap_or_else(default_canary_region),
             grace_days,
+            rotate_after: match args.rotate_after_days.or(file.rotate_after_days) {
+                None => None,
+                Some(days @ 1..=3650) => Some(time::Duration::days(i64::from(days))),
+                Some(days) => return Err(CliError::Config(format!("--rotate-after-days is 1 to 3650, not {days}"))),
+            },
             max_body: args.max_body.or(file.max_body).unwrap_or(byok_server::DEFAULT_BODY_LIMIT),
             max_batch_items: match args.max_batch_items.or(file.max_batch_items).unwrap_or(byok_server::DEFAULT_BATCH_ITEMS) {
                 n @ 1..=100_000 => n,
@@ -467,6 +478,7 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
     config.hold_threshold = params.hold_threshold;
     config.canary = Some(canary);
     config.lease_ttl = params.lease_ttl;
+    config.rotate_after = params.rotate_after;
     config.summarize_probes = !params.audit_every_probe;
     config.monitor_concurrency = params.monitor_concurrency;
     if let Some(node) = &params.node_id {

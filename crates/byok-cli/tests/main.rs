@@ -12,4 +12,5 @@ mod never_fooled;
 mod onboarding;
 mod real_aws;
 mod revocation;
+mod rotation;
 mod support;

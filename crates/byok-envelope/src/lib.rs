@@ -40,4 +40,4 @@ mod sealer;
 
 pub use key::TenantKey;
 pub use plaintext::{Plaintext, wipe};
-pub use sealer::{EnvelopeError, HEADER_LEN, OVERHEAD, RecordSealer, VERSION};
+pub use sealer::{EnvelopeError, HEADER_LEN, OVERHEAD, RecordSealer, VERSION, generation_of};

@@ -66,6 +66,18 @@ impl std::fmt::Debug for RecordSealer {
     }
 }
 
+/// The tenant key generation a record was sealed under, read from its header (not yet
+/// authenticated: the open that follows checks it, as the header is part of the AAD).
+pub fn generation_of(record: &[u8]) -> Result<u32, EnvelopeError> {
+    if record.len() < OVERHEAD {
+        return Err(EnvelopeError::Truncated(record.len()));
+    }
+    if record[0] != VERSION {
+        return Err(EnvelopeError::UnknownVersion(record[0]));
+    }
+    Ok(u32::from_be_bytes([record[1], record[2], record[3], record[4]]))
+}
+
 fn random<const N: usize>() -> Result<[u8; N], EnvelopeError> {
     let mut b = [0u8; N];
     aws_lc_rs::rand::fill(&mut b).map_err(|_| EnvelopeError::Rng)?;
@@ -80,6 +92,11 @@ impl RecordSealer {
         let mut readers = HashMap::new();
         readers.insert(writer.salt, writer.aead.clone());
         Ok(Self { key, generation, tenant, writer: RwLock::new(Arc::new(writer)), readers: RwLock::new(readers) })
+    }
+
+    /// The tenant key generation this sealer seals under.
+    pub fn generation(&self) -> u32 {
+        self.generation
     }
 
     fn derive(key: &TenantKey, tenant: &[u8], salt: &[u8; SALT_LEN]) -> Result<LessSafeKey, EnvelopeError> {
@@ -161,13 +178,7 @@ impl RecordSealer {
 
     /// Opens a record sealed by [`seal`](Self::seal) for this tenant with the same `context`.
     pub fn open(&self, context: &[u8], record: &[u8]) -> Result<Plaintext, EnvelopeError> {
-        if record.len() < OVERHEAD {
-            return Err(EnvelopeError::Truncated(record.len()));
-        }
-        if record[0] != VERSION {
-            return Err(EnvelopeError::UnknownVersion(record[0]));
-        }
-        let generation = u32::from_be_bytes([record[1], record[2], record[3], record[4]]);
+        let generation = generation_of(record)?;
         if generation != self.generation {
             return Err(EnvelopeError::WrongKeyGeneration { found: generation, expected: self.generation });
         }

@@ -37,6 +37,10 @@ pub enum Purpose {
     Restore,
     /// Verifying a new tenant's setup, and wrapping its first tenant key.
     Onboard,
+    /// Wrapping a new generation of the tenant key (rotation).
+    Rotate,
+    /// Verifying a replacement key the customer named, and rewrapping every generation under it.
+    Rekey,
     /// Proving the provider's own identity works: the canary role in the provider's account,
     /// assumed exactly the way customers' roles are.
     Canary,
@@ -50,6 +54,8 @@ impl Purpose {
             Purpose::Probe => "probe",
             Purpose::Restore => "restore",
             Purpose::Onboard => "onboard",
+            Purpose::Rotate => "rotate",
+            Purpose::Rekey => "rekey",
             Purpose::Canary => "canary",
         }
     }
@@ -60,6 +66,8 @@ impl Purpose {
             Purpose::Probe => "byok-probe",
             Purpose::Restore => "byok-restore",
             Purpose::Onboard => "byok-onboard",
+            Purpose::Rotate => "byok-rotate",
+            Purpose::Rekey => "byok-rekey",
             Purpose::Canary => "byok-canary",
         }
     }

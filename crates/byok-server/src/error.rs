@@ -125,7 +125,10 @@ pub(crate) fn broker_parts(e: &BrokerError) -> (StatusCode, &'static str, String
             "the broker's store is unavailable; try again shortly (data already cached keeps being served)".into(),
             none,
         ),
-        B::Transition { .. } => (StatusCode::CONFLICT, "invalid_state", e.to_string(), none),
+        B::Transition { .. } | B::KeysFrozen { .. } => (StatusCode::CONFLICT, "invalid_state", e.to_string(), none),
+        B::GenerationRetired { .. } => (StatusCode::GONE, "generation_retired", e.to_string(), none),
+        B::Generation(_) => (StatusCode::CONFLICT, "invalid_generation", e.to_string(), none),
+        B::RekeyRefused { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "rekey_refused", e.to_string(), none),
         B::KeyAccess(_) | B::NoWrappedKey | B::Store(_) | B::Rng | _ => {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal", "the broker failed; the operator's log has the detail".into(), none)
         }

@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //! - [`app`]: the router from one [`AppState`]; [`serve`] binds it with graceful shutdown.
-//! - [`routes`]: one module per feature: `data` (encrypt/decrypt), `tenants` (operator and
+//! - [`routes`]: one module per feature: `data` (encrypt/decrypt/rewrap, single and batch),
+//!   `keys` (rotation, retiring, shredding, rekey), `tenants` (operator and
 //!   tenant admin), `tickets` (support tickets), `operator` (alerts, held revocations, tokens),
 //!   `ops` (health, metrics, OpenAPI).
 //! - [`auth`]: bearer tokens and their scopes; no scope reaches another tenant's anything.
@@ -81,6 +82,7 @@ pub fn app(state: AppState, body_limit: usize) -> Router {
     Router::new()
         .merge(routes::data::router())
         .merge(routes::tenants::router())
+        .merge(routes::keys::router())
         .merge(routes::tickets::router())
         .merge(routes::operator::router())
         .merge(routes::ops::router())

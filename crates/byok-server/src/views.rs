@@ -18,6 +18,7 @@ pub fn tenant(t: &Tenant) -> byok_api::TenantStatus {
             .iter()
             .map(|k| byok_api::RegionStatus { region: k.region.to_string(), key_arn: k.key_arn.to_string() })
             .collect(),
+        keys: t.keys,
         version: t.version,
         created_at: t.created_at.format(&Rfc3339).unwrap_or_default(),
         last_check: None,

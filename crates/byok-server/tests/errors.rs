@@ -47,6 +47,14 @@ async fn every_broker_error_has_its_status_and_code() {
         (BrokerError::Invalid("no".into()), 400, "invalid_request"),
         (BrokerError::Transition { tenant: id.clone(), source: InvalidTransition::AfterDeadline { deadline: at } }, 409, "invalid_state"),
         (BrokerError::Conflict, 409, "conflict"),
+        (BrokerError::GenerationRetired { tenant: id.clone(), generation: 1, min: 2 }, 410, "generation_retired"),
+        (BrokerError::KeysFrozen { tenant: id.clone(), state: "revoked" }, 409, "invalid_state"),
+        (
+            BrokerError::Generation(byok_domain::GenerationError::OutOfRange { asked: 9, kept_from: 1, current: 2 }),
+            409,
+            "invalid_generation",
+        ),
+        (BrokerError::RekeyRefused { region: "us-west-2".into(), reason: "disabled".into() }, 422, "rekey_refused"),
         (BrokerError::StoreUnavailable(byok_store::StoreError::Database(sqlx_pool_timed_out())), 503, "store_unavailable"),
         (
             BrokerError::Store(byok_store::StoreError::Corrupt { what: "tenant acme".into(), detail: "secret detail".into() }),
@@ -163,6 +171,11 @@ fn every_error_code_is_in_the_openapi_document() {
         "store_unavailable",
         "conflict",
         "internal",
+        "empty_batch",
+        "batch_too_large",
+        "generation_retired",
+        "invalid_generation",
+        "rekey_refused",
     ] {
         assert!(declared.contains(&code), "{code} is not declared in openapi.json");
     }
@@ -182,6 +195,7 @@ fn the_openapi_schemas_hold_the_api_types_fields() {
         role_arn: "arn:aws:iam::111122223333:role/byok-key-management".into(),
         legacy_trust: false,
         regions: vec![byok_api::RegionStatus { region: "us-east-1".into(), key_arn: "arn".into() }],
+        keys: byok_domain::KeyGenerations { current: 3, min_decryption: 2, kept_from: 1, rotated_at: at },
         version: 3,
         created_at: "2027-01-15T08:00:00Z".into(),
         last_check: Some(byok_api::LastCheck {

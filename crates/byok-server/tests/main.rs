@@ -6,6 +6,7 @@
 mod batch;
 mod console;
 mod errors;
+mod keys;
 mod scopes;
 mod tokens;
 

@@ -1,12 +1,15 @@
-//! The data plane: `POST /v1/tenants/{id}/encrypt` and `/decrypt`, for product services.
+//! The data plane: `POST /v1/tenants/{id}/encrypt`, `/decrypt` and `/rewrap`, for product
+//! services. Rewrap takes what decrypt takes and answers what encrypt answers: the record
+//! sealed again under the tenant's current key generation (the plaintext stays inside).
 //!
 //! Two shapes: JSON (`{"plaintext": BASE64, "context": "record-id"}` → `{"ciphertext": BASE64}`)
 //! or raw bytes (`Content-Type: application/octet-stream`, the context in `X-Byok-Context`).
 //!
-//! Batches: `POST /v1/tenants/{id}/encrypt/batch` and `/decrypt/batch` take `{"items": [...]}`
+//! Batches: `POST /v1/tenants/{id}/encrypt/batch`, `/decrypt/batch` and `/rewrap/batch` take `{"items": [...]}`
 //! (each item shaped as the single request) and answer `{"results": [...], "failed": N}` in the
 //! same order, each result either the single answer or `{"error": {"code", "message"}}`: a bad
-//! item (invalid base64, a tampered record, the wrong context) fails alone. What is about the
+//! item (invalid base64, a tampered record, the wrong context, a retired generation) fails
+//! alone. What is about the
 //! tenant or the caller (unknown, revoked, key access denied, store away) fails the request as
 //! it would a single call. An empty batch is 400 `empty_batch`; more than the configured items
 //! 413 `batch_too_large` with the limit.
@@ -33,6 +36,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/tenants/{id}/decrypt", post(decrypt))
         .route("/v1/tenants/{id}/encrypt/batch", post(encrypt_batch))
         .route("/v1/tenants/{id}/decrypt/batch", post(decrypt_batch))
+        .route("/v1/tenants/{id}/rewrap", post(rewrap))
+        .route("/v1/tenants/{id}/rewrap/batch", post(rewrap_batch))
 }
 
 pub use byok_api::CONTEXT_HEADER;
@@ -111,6 +116,27 @@ async fn decrypt(
     }
 }
 
+/// Opens a record and seals it under the current generation, in the broker: the plaintext is
+/// never in the answer (nor in this process after the call: it is wiped when dropped).
+async fn rewrap(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    caller.service()?;
+    let id = tenant_id(&id)?;
+    match parse::<DecryptRequest>(&headers, &body)? {
+        Ok(req) => {
+            let record = base64("ciphertext", &req.ciphertext)?;
+            let sealed = state.broker.rewrap(&id, req.context.as_bytes(), &record).await?;
+            Ok(Json(EncryptResponse { ciphertext: STANDARD.encode(sealed) }).into_response())
+        }
+        Err((context, record)) => Ok(raw(state.broker.rewrap(&id, context.as_bytes(), record).await?)),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Batch<T> {
@@ -135,7 +161,10 @@ fn batch<T: for<'de> Deserialize<'de>>(state: &AppState, body: &Bytes) -> Result
 fn item_result(result: Result<serde_json::Value, ApiError>, failed: &mut usize) -> Result<serde_json::Value, ApiError> {
     match result {
         Ok(value) => Ok(value),
-        Err(e @ (ApiError::Invalid(_) | ApiError::Broker(byok_broker::BrokerError::Envelope(_)))) => {
+        Err(
+            e @ (ApiError::Invalid(_)
+            | ApiError::Broker(byok_broker::BrokerError::Envelope(_) | byok_broker::BrokerError::GenerationRetired { .. })),
+        ) => {
             *failed += 1;
             let (_, code, message) = e.code_and_message();
             Ok(serde_json::json!({ "error": { "code": code, "message": message } }))
@@ -188,6 +217,23 @@ async fn decrypt_batch(
         let record = base64("ciphertext", &item.ciphertext)?;
         let plaintext = broker.decrypt(id, item.context.as_bytes(), &record).await?;
         Ok(serde_json::json!({ "plaintext": STANDARD.encode(plaintext.as_slice()) }))
+    })
+    .await
+}
+
+async fn rewrap_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    caller.service()?;
+    let id = tenant_id(&id)?;
+    let (broker, id) = (&state.broker, &id);
+    run_batch(&state, &body, move |item: DecryptRequest| async move {
+        let record = base64("ciphertext", &item.ciphertext)?;
+        let sealed = broker.rewrap(id, item.context.as_bytes(), &record).await?;
+        Ok(serde_json::json!({ "ciphertext": STANDARD.encode(sealed) }))
     })
     .await
 }

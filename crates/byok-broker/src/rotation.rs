@@ -1,0 +1,195 @@
+//! Changing an active tenant's keys online: rotation (a new generation seals from now on, old
+//! ones keep opening), retiring old generations (refused from then on) and shredding them, and
+//! rekey (the customer's key in one region replaced, every generation rewrapped under it).
+//!
+//! Each change is one compare-and-set write of the tenant with its audit entry; every node
+//! drops its cached keys when it commits, so the next request everywhere uses the new
+//! generation. Nothing is written until every KMS call a change needs has succeeded: a
+//! failure (or a crash) half-way leaves the tenant exactly as it was.
+
+use byok_domain::{KeyArn, KeyGenerations, Region, Tenant, TenantId, TenantState};
+use byok_envelope::TenantKey;
+use byok_kms::Purpose;
+use byok_store::{KeyChange, WrappedKey};
+use serde_json::json;
+
+use crate::audit::{AuditEvent, KeyEvent};
+use crate::broker::Broker;
+use crate::error::BrokerError;
+
+impl Broker {
+    /// The tenant, if its keys may change now (it is active).
+    async fn changeable(&self, id: &TenantId) -> Result<Tenant, BrokerError> {
+        let tenant = self.tenant(id).await?;
+        match tenant.state {
+            TenantState::Active => Ok(tenant),
+            ref other => Err(BrokerError::KeysFrozen { tenant: id.clone(), state: other.name() }),
+        }
+    }
+
+    /// Writes a key change with its audit entry, and drops this node's cached keys (other
+    /// nodes hear of it from the store).
+    async fn write_change(
+        &self,
+        tenant: &Tenant,
+        generations: &KeyGenerations,
+        change: KeyChange<'_>,
+        event: KeyEvent,
+        detail: serde_json::Value,
+    ) -> Result<Tenant, BrokerError> {
+        let seal = self.event_seal(&tenant.id, AuditEvent::Keys(event), detail);
+        let result = self.store.change_keys(&tenant.id, tenant.version, generations, change, &seal).await;
+        self.cache.purge(&tenant.id);
+        Ok(result?)
+    }
+
+    /// Makes a new generation of the tenant key, wraps it under the customer's key in every
+    /// region, and makes it the one new records are sealed under. Older generations keep
+    /// opening records until retired.
+    pub async fn rotate(&self, id: &TenantId) -> Result<Tenant, BrokerError> {
+        let tenant = self.changeable(id).await?;
+        let generations = tenant.keys.rotated(self.clock.now())?;
+        let key = TenantKey::generate().ok_or(BrokerError::Rng)?;
+        let mut wrapped = Vec::with_capacity(tenant.binding.keys.len());
+        for region_key in &tenant.binding.keys {
+            let result = self.kms.wrap(&tenant.binding, &region_key.region, id, &key, Purpose::Rotate).await;
+            self.metrics.kms("Encrypt", &result);
+            self.audit_key_use(id, Purpose::Rotate, &region_key.region, "Encrypt", &result, generations.current).await;
+            let w = result.map_err(BrokerError::from_access)?;
+            wrapped.push(WrappedKey {
+                region: region_key.region.clone(),
+                key_arn: region_key.key_arn.clone(),
+                generation: generations.current,
+                wrapped: w,
+            });
+        }
+        let detail = json!({ "generation": generations.current, "previous": tenant.keys.current, "regions": tenant.binding.keys.len() });
+        let tenant = self.write_change(&tenant, &generations, KeyChange::Rotate { keys: &wrapped }, KeyEvent::Rotated, detail).await?;
+        tracing::info!(tenant = %id, generation = generations.current, "tenant key rotated");
+        Ok(tenant)
+    }
+
+    /// Sets the minimum decryption generation: records of older generations are refused with
+    /// `generation_retired` from now on (on every node). It can come down again until the
+    /// retired generations are shredded.
+    pub async fn set_min_decryption(&self, id: &TenantId, min: u32) -> Result<Tenant, BrokerError> {
+        let tenant = self.changeable(id).await?;
+        let generations = tenant.keys.with_min_decryption(min)?;
+        let detail = json!({ "min_decryption": min, "previous": tenant.keys.min_decryption });
+        self.write_change(&tenant, &generations, KeyChange::Retire, KeyEvent::MinDecryption, detail).await
+    }
+
+    /// Erases the wrapped keys of every generation below the minimum decryption generation:
+    /// records of those generations can never be opened again, by anyone. The operator says
+    /// when no record may need them any more.
+    pub async fn shred_retired(&self, id: &TenantId) -> Result<Tenant, BrokerError> {
+        let tenant = self.changeable(id).await?;
+        let generations = tenant.keys.shredded();
+        let detail = json!({ "erased_below": generations.kept_from, "previously_kept_from": tenant.keys.kept_from });
+        self.write_change(&tenant, &generations, KeyChange::Shred, KeyEvent::Shredded, detail).await
+    }
+
+    /// Rotates every active tenant whose current generation is older than the configured
+    /// period (`--rotate-after-days`); the leader's monitor calls it each pass. Returns how many
+    /// rotated. A tenant that fails is logged and tried again next pass.
+    pub async fn rotate_due(&self) -> Result<usize, BrokerError> {
+        let Some(every) = self.config.rotate_after else { return Ok(0) };
+        let now = self.clock.now();
+        let mut rotated = 0;
+        for tenant in self.store.tenants().await? {
+            if tenant.state != TenantState::Active || !tenant.keys.rotation_due(every, now) {
+                continue;
+            }
+            match self.rotate(&tenant.id).await {
+                Ok(_) => rotated += 1,
+                Err(e) => tracing::warn!(tenant = %tenant.id, error = %e, "scheduled rotation failed; trying again next pass"),
+            }
+        }
+        Ok(rotated)
+    }
+
+    /// Replaces the customer's key in `region` with `key_ref` (an ARN, or the tenant's alias
+    /// after the customer re-pointed it). The new key is verified as onboarding verifies one
+    /// (assume the role, describe, a real wrap and unwrap); every kept generation's tenant key
+    /// is unwrapped and wrapped under the new key and checked; only then does one write swap
+    /// the binding and the wrapped keys. Until then the old key stays the one in use (and its
+    /// disabling still revokes). A refusal names the reason and changes nothing.
+    pub async fn rekey(&self, id: &TenantId, region: &Region, key_ref: Option<&str>) -> Result<Tenant, BrokerError> {
+        let tenant = self.changeable(id).await?;
+        let alias = format!("{}{id}", self.config.alias_prefix);
+        let key_ref = key_ref.unwrap_or(&alias);
+        let refused = |reason: String| BrokerError::RekeyRefused { region: region.to_string(), reason };
+        let Some(old_arn) = tenant.binding.key_for(region).cloned() else {
+            let regions: Vec<&str> = tenant.binding.keys.iter().map(|k| k.region.as_str()).collect();
+            return Err(refused(format!("the tenant has no key in {region} (its regions: {})", regions.join(", "))));
+        };
+        let result = self.rekey_checked(&tenant, region, key_ref, &old_arn).await;
+        if let Err(e @ (BrokerError::RekeyRefused { .. } | BrokerError::KeyAccessDenied(_) | BrokerError::KeyAccess(_))) = &result {
+            self.audit(
+                Some(id),
+                AuditEvent::Keys(KeyEvent::Rekeyed),
+                json!({ "region": region, "key": key_ref, "outcome": "refused", "reason": e.to_string() }),
+            )
+            .await;
+        }
+        result
+    }
+
+    async fn rekey_checked(&self, tenant: &Tenant, region: &Region, key_ref: &str, old_arn: &KeyArn) -> Result<Tenant, BrokerError> {
+        let id = &tenant.id;
+        let refused = |reason: String| BrokerError::RekeyRefused { region: region.to_string(), reason };
+        let described = self.kms.describe_key(&tenant.binding, region, key_ref, Purpose::Rekey).await;
+        self.metrics.kms("DescribeKey", &described);
+        let status = described.map_err(|e| refused(format!("{key_ref} could not be described: {e}")))?;
+        let new_arn: KeyArn = status.arn.parse().map_err(|e| refused(format!("{key_ref} does not name a usable key: {e}")))?;
+        if new_arn.region() != *region {
+            return Err(refused(format!("{new_arn} is in {}, not {region}", new_arn.region())));
+        }
+        if new_arn.account() != tenant.binding.account {
+            return Err(refused(format!(
+                "{new_arn} is in account {}, not the tenant's account {}",
+                new_arn.account(),
+                tenant.binding.account
+            )));
+        }
+        if !status.enabled {
+            return Err(refused(format!("{new_arn} is {:?}, not enabled", status.state)));
+        }
+        if new_arn == *old_arn {
+            return Err(refused(format!("{new_arn} is already the tenant's key in {region}")));
+        }
+        let mut binding = tenant.binding.clone();
+        for k in &mut binding.keys {
+            if k.region == *region {
+                k.key_arn = new_arn.clone();
+            }
+        }
+        let wrapped = self.store.wrapped_keys(id).await?;
+        let mut rewrapped = Vec::new();
+        let kept = tenant.keys.kept_from..=tenant.keys.current;
+        for generation in kept.clone() {
+            // From whichever region answers: every region wraps the same tenant key.
+            let key = self.unwrap_generation(tenant, &wrapped, generation, Purpose::Rekey).await?;
+            let w = self.kms.wrap(&binding, region, id, &key, Purpose::Rekey).await;
+            self.metrics.kms("Encrypt", &w);
+            self.audit_key_use(id, Purpose::Rekey, region, "Encrypt", &w, generation).await;
+            let w = w.map_err(|e| refused(format!("{new_arn} refused to encrypt: {e}")))?;
+            let back = self.kms.unwrap(&binding, region, id, &w, Purpose::Rekey).await;
+            self.metrics.kms("Decrypt", &back);
+            self.audit_key_use(id, Purpose::Rekey, region, "Decrypt", &back, generation).await;
+            let back = back.map_err(|e| refused(format!("{new_arn} refused to decrypt what it encrypted: {e}")))?;
+            if back.expose() != key.expose() {
+                return Err(refused(format!("{new_arn} did not give back what it encrypted")));
+            }
+            rewrapped.push(WrappedKey { region: region.clone(), key_arn: new_arn.clone(), generation, wrapped: w });
+        }
+        let detail = json!({
+            "region": region, "previous_key": old_arn, "key": new_arn, "outcome": "rekeyed",
+            "generations": kept.collect::<Vec<_>>(),
+        });
+        let change = KeyChange::Rekey { binding: &binding, region, keys: &rewrapped };
+        let updated = self.write_change(tenant, &tenant.keys, change, KeyEvent::Rekeyed, detail).await?;
+        tracing::info!(tenant = %id, %region, key = %new_arn, "customer key replaced; every generation rewrapped");
+        Ok(updated)
+    }
+}
