@@ -137,3 +137,26 @@ async fn a_node_that_missed_a_rotation_reloads_once() {
     assert!(matches!(w.broker.decrypt(&acme, b"c", &forged).await, Err(byok_broker::BrokerError::Envelope(_))));
     assert_eq!(w.kms.unwraps.load(std::sync::atomic::Ordering::SeqCst), unwraps, "no unwrap for a forged generation");
 }
+
+/// `--rotate-after-days`: the leader's pass rotates every active tenant whose generation is
+/// that old, and no other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monitor_rotates_keys_that_are_due() {
+    let w = world().await;
+    let acme: byok_domain::TenantId = "acme".parse().expect("id");
+    w.broker.revoke(&"beta".parse().expect("id")).await.expect("beta revoked");
+    let mut config = w.broker.config().clone();
+    config.rotate_after = Some(time::Duration::days(90));
+    let start = w.broker.clock().now();
+    let clock = std::sync::Arc::new(byok_broker::ManualClock::new(start + time::Duration::days(89)));
+    let node = std::sync::Arc::new(byok_broker::Broker::new(config, w.broker_store(), w.kms.clone(), clock.clone()));
+    byok_broker::monitor::run_once(&node).await;
+    assert_eq!(node.tenant(&acme).await.expect("acme").keys.current, 1, "not due yet");
+    clock.advance(time::Duration::days(1));
+    byok_broker::monitor::run_once(&node).await;
+    let rotated = node.tenant(&acme).await.expect("acme");
+    assert_eq!((rotated.keys.current, rotated.keys.rotated_at), (2, start + time::Duration::days(90)));
+    assert_eq!(node.tenant(&"beta".parse().expect("id")).await.expect("beta").keys.current, 1, "a revoked tenant is not rotated");
+    byok_broker::monitor::run_once(&node).await;
+    assert_eq!(node.tenant(&acme).await.expect("acme").keys.current, 2, "counted from the last rotation");
+}
