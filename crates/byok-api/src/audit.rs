@@ -23,9 +23,9 @@ pub struct AuditEntry {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditPage {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::integral::query_i64")]
     pub after: i64,
-    #[serde(default = "default_limit")]
+    #[serde(default = "default_limit", deserialize_with = "crate::integral::query_i64")]
     pub limit: i64,
 }
 

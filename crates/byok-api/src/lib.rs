@@ -10,11 +10,13 @@
 //! - [`audit`]: audit entries and the chain check.
 //! - [`operator`]: alerts, held revocations, API tokens, health.
 //! - [`error`]: the one error body every failure answers with.
+//! - [`integral`]: integers as JSON Schema has them (`2.0` is `2`), for `deserialize_with`.
 #![forbid(unsafe_code)]
 
 pub mod audit;
 pub mod data;
 pub mod error;
+pub mod integral;
 pub mod operator;
 pub mod tenant;
 pub mod ticket;

@@ -63,7 +63,7 @@ pub struct NewTokenRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
     /// Valid for this many days; until revoked when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::integral::option_u32")]
     pub expires_in_days: Option<u32>,
     /// Revoke every other issued token of the same kind (and tenant) at once: a reissue.
     #[serde(default)]

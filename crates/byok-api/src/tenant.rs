@@ -58,6 +58,7 @@ pub struct TenantStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MinDecryptionRequest {
+    #[serde(deserialize_with = "crate::integral::u32")]
     pub generation: u32,
 }
 

@@ -273,11 +273,7 @@ impl Broker {
     /// Prunes every entry through `through`, whose hash the caller gives as proof it holds the
     /// export; the chain then verifies from this checkpoint.
     pub async fn prune_audit(&self, through: i64, hash: &str) -> Result<usize, BrokerError> {
-        self.store.prune_audit(through, hash, self.clock.now()).await?.ok_or_else(|| {
-            BrokerError::Invalid(format!(
-                "entry {through} does not have that hash: export again, then prune with the last entry's seq and hash"
-            ))
-        })
+        self.store.prune_audit(through, hash, self.clock.now()).await?.ok_or(BrokerError::AuditMismatch { through })
     }
 
     /// Audit entries of one tenant (or all), after `after`, at most `limit`.

@@ -62,6 +62,9 @@ pub enum BrokerError {
         #[source]
         source: byok_domain::InvalidTransition,
     },
+    /// A prune whose entry and hash do not match what is kept (nothing pruned).
+    #[error("no kept audit entry {through} has that hash: export again, then prune with the last entry's seq and hash")]
+    AuditMismatch { through: i64 },
     #[error("the tenant changed while this request was being handled; retry")]
     Conflict,
     #[error("storage failed: {0}")]

@@ -3,6 +3,7 @@
 //! and in-process.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod api_fuzz;
 mod browser;
 mod cluster;
 mod config;

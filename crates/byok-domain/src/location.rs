@@ -52,6 +52,11 @@ impl Locations {
         Ok(Self(table))
     }
 
+    /// Every location's code, sorted.
+    pub fn codes(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
     pub fn get(&self, code: &str) -> Result<Location, LocationError> {
         self.0
             .get(code)

@@ -119,6 +119,7 @@ pub(crate) fn broker_parts(e: &BrokerError) -> (StatusCode, &'static str, String
         B::Envelope(_) => (StatusCode::BAD_REQUEST, "invalid_ciphertext", e.to_string(), none),
         B::InvalidId(_) | B::Location(_) | B::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request", e.to_string(), none),
         B::Conflict => (StatusCode::CONFLICT, "conflict", e.to_string(), none),
+        B::AuditMismatch { .. } => (StatusCode::CONFLICT, "audit_mismatch", e.to_string(), none),
         B::StoreUnavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "store_unavailable",

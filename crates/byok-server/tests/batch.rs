@@ -87,3 +87,18 @@ async fn batches_are_refused_whole_when_the_request_is_wrong() {
     let (status, body) = call(r, Some(SERVICE), "POST", enc, Some(one)).await;
     assert_eq!((status.as_u16(), body["error"].as_str()), (403, Some("tenant_keys_revoked")), "{body}");
 }
+
+/// The served document is exact for this deployment: its batch limit and its location codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_document_names_this_deployments_limits() {
+    let w = world().await;
+    let small = app(AppState::new(w.broker.clone()).with_max_batch_items(7), DEFAULT_BODY_LIMIT);
+    let (status, doc) = call(&small, None, "GET", "/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    for path in ["/v1/tenants/{id}/encrypt/batch", "/v1/tenants/{id}/decrypt/batch", "/v1/tenants/{id}/rewrap/batch"] {
+        let items = &doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]["items"];
+        assert_eq!(items["maxItems"], 7, "{path}");
+    }
+    let codes = &doc["components"]["schemas"]["AddTenantRequest"]["properties"]["location"]["enum"];
+    assert_eq!(codes, &json!(["au", "ca", "de", "eu", "in", "jp", "kr", "sg", "us"]));
+}

@@ -47,6 +47,7 @@ async fn every_broker_error_has_its_status_and_code() {
         (BrokerError::Invalid("no".into()), 400, "invalid_request"),
         (BrokerError::Transition { tenant: id.clone(), source: InvalidTransition::AfterDeadline { deadline: at } }, 409, "invalid_state"),
         (BrokerError::Conflict, 409, "conflict"),
+        (BrokerError::AuditMismatch { through: 9 }, 409, "audit_mismatch"),
         (BrokerError::GenerationRetired { tenant: id.clone(), generation: 1, min: 2 }, 410, "generation_retired"),
         (BrokerError::KeysFrozen { tenant: id.clone(), state: "revoked" }, 409, "invalid_state"),
         (
@@ -176,6 +177,7 @@ fn every_error_code_is_in_the_openapi_document() {
         "generation_retired",
         "invalid_generation",
         "rekey_refused",
+        "audit_mismatch",
     ] {
         assert!(declared.contains(&code), "{code} is not declared in openapi.json");
     }

@@ -59,13 +59,19 @@ fn is_raw(headers: &HeaderMap) -> bool {
 }
 
 /// The body as (context, payload): raw with the context header, or JSON with `field`.
+/// A context header that is not visible ASCII is refused whatever the body (it is only read with
+/// a raw body, but a request that carries a malformed one is malformed).
 fn parse<'a, T: Deserialize<'a>>(headers: &HeaderMap, body: &'a Bytes) -> Result<Result<T, (String, &'a [u8])>, ApiError> {
+    let context = match headers.get(CONTEXT_HEADER) {
+        None => "",
+        Some(v) => v
+            .to_str()
+            .ok()
+            .filter(|c| c.bytes().all(|b| (0x20..=0x7e).contains(&b)))
+            .ok_or_else(|| ApiError::Invalid(format!("{CONTEXT_HEADER} must be visible ASCII")))?,
+    };
     if is_raw(headers) {
-        let context = match headers.get(CONTEXT_HEADER) {
-            None => String::new(),
-            Some(v) => v.to_str().map_err(|_| ApiError::Invalid(format!("{CONTEXT_HEADER} must be visible ASCII")))?.to_string(),
-        };
-        return Ok(Err((context, body.as_ref())));
+        return Ok(Err((context.to_string(), body.as_ref())));
     }
     serde_json::from_slice(body).map(Ok).map_err(|e| ApiError::Invalid(format!("the body must be JSON (or application/octet-stream): {e}")))
 }

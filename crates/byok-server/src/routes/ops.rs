@@ -45,8 +45,24 @@ async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
 }
 
-async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+async fn openapi(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], document(&state).to_string()).into_response()
+}
+
+/// The document as this node serves it: [`OPENAPI`] with what configuration decides filled in,
+/// so that it is exact for this deployment: the location codes a tenant can be added in, and
+/// the most items a batch may carry.
+pub fn document(state: &AppState) -> serde_json::Value {
+    let mut doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap_or_default();
+    let codes: Vec<&str> = state.broker.config().locations.codes().collect();
+    doc["components"]["schemas"]["AddTenantRequest"]["properties"]["location"]["enum"] = serde_json::json!(codes);
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for (_, item) in paths.iter_mut().filter(|(path, _)| path.ends_with("/batch")) {
+            item["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]["items"]["maxItems"] =
+                serde_json::json!(state.max_batch_items);
+        }
+    }
+    doc
 }
 
 pub async fn not_found(uri: Uri) -> ApiError {

@@ -76,6 +76,9 @@ async fn audit(
     let id = tenant_id(&id)?;
     caller.tenant_admin(&id)?;
     let axum::extract::Query(page) = query.map_err(|e| ApiError::Invalid(e.body_text()))?;
+    if !(1..=10_000).contains(&page.limit) || page.after < 0 {
+        return Err(ApiError::Invalid("limit is 1 to 10000 and after at least 0".into()));
+    }
     state.broker.tenant(&id).await?;
     let entries: Vec<byok_api::AuditEntry> =
         state.broker.audit_log(Some(&id), page.after, page.limit).await?.into_iter().map(views::audit_entry).collect();
@@ -142,6 +145,7 @@ async fn export_audit(
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PruneRequest {
+    #[serde(deserialize_with = "byok_api::integral::i64")]
     through_seq: i64,
     hash: String,
 }
@@ -149,6 +153,9 @@ struct PruneRequest {
 /// Prunes the exported entries; the chain then verifies from this checkpoint.
 async fn prune_audit(State(state): State<AppState>, caller: Caller, Body(req): Body<PruneRequest>) -> Result<Response, ApiError> {
     caller.operator()?;
+    if req.through_seq < 1 || req.hash.len() != 64 || !req.hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(ApiError::Invalid("through_seq is an entry's seq (1 or more) and hash its 64 lowercase hex digits".into()));
+    }
     let pruned = state.broker.prune_audit(req.through_seq, &req.hash).await?;
     Ok(Json(serde_json::json!({ "pruned": pruned, "checkpoint": { "seq": req.through_seq, "hash": req.hash } })).into_response())
 }

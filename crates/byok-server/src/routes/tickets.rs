@@ -19,6 +19,18 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/tickets", get(list)).route("/v1/tickets/{id}", get(show)).route("/v1/tickets/{id}/comments", post(comment))
 }
 
+/// Nothing but white space, as ECMAScript's `\s` has it (the OpenAPI document's `pattern: \S`
+/// for a comment, so that the document and the server agree character for character).
+fn is_blank(text: &str) -> bool {
+    text.chars().all(|c| {
+        matches!(
+            c,
+            '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+                ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}'
+        )
+    })
+}
+
 fn ticket_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse().map_err(|_| ApiError::Invalid(format!("'{raw}' is not a ticket number")))
 }
@@ -67,7 +79,7 @@ async fn comment(
 ) -> Result<Response, ApiError> {
     let id = ticket_id(&id)?;
     visible(&state, &caller, id).await?;
-    if req.body.trim().is_empty() || req.body.len() > 16_384 {
+    if is_blank(&req.body) || req.body.chars().count() > 16_384 {
         return Err(ApiError::Invalid("a comment is 1 to 16384 characters".into()));
     }
     let author = match caller.0 {
