@@ -102,3 +102,68 @@ async fn the_served_document_names_this_deployments_limits() {
     let codes = &doc["components"]["schemas"]["AddTenantRequest"]["properties"]["location"]["enum"];
     assert_eq!(codes, &json!(["au", "ca", "de", "eu", "in", "jp", "kr", "sg", "us"]));
 }
+
+/// One binary-framed batch request: status, `X-Byok-Failed`, and the body.
+async fn frames_call(router: &axum::Router, path: &str, body: Vec<u8>) -> (StatusCode, Option<String>, Vec<u8>) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("content-type", byok_server::routes::frames::MEDIA_TYPE)
+        .header("authorization", format!("Bearer {SERVICE}"))
+        .body(axum::body::Body::from(body))
+        .expect("request");
+    let response = router.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let failed = response.headers().get("x-byok-failed").map(|v| v.to_str().expect("ascii").to_string());
+    (status, failed, response.into_body().collect().await.expect("body").to_bytes().to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_batches_carry_raw_bytes_item_by_item() {
+    use byok_server::routes::frames;
+    let w = world().await;
+    let r = &w.router;
+    let records = [&b"\x00\xffraw bytes"[..], b"", b"third"];
+    let body = frames::encode([(&b"r1"[..], records[0]), (b"r2", records[1]), (b"r3", records[2])]);
+    let (status, failed, out) = frames_call(r, "/v1/tenants/acme/encrypt/batch", body).await;
+    assert_eq!((status, failed.as_deref()), (StatusCode::OK, Some("0")));
+    let sealed: Vec<Vec<u8>> = frames::decode(&out).expect("frames").into_iter().map(|r| r.expect("sealed")).collect();
+    assert_eq!(sealed.len(), 3);
+
+    // Opened item by item; the wrong context and a tampered record fail alone.
+    let mut tampered = sealed[2].clone();
+    tampered[40] ^= 1;
+    let body = frames::encode([(&b"r1"[..], &sealed[0][..]), (b"r9", &sealed[1][..]), (b"r3", &tampered[..]), (b"r2", &sealed[1][..])]);
+    let (status, failed, out) = frames_call(r, "/v1/tenants/acme/decrypt/batch", body).await;
+    assert_eq!((status, failed.as_deref()), (StatusCode::OK, Some("2")));
+    let opened = frames::decode(&out).expect("frames");
+    assert_eq!(opened[0].as_deref(), Ok(records[0]));
+    assert_eq!(opened[1].as_ref().expect_err("wrong context")["code"], "invalid_ciphertext");
+    assert_eq!(opened[2].as_ref().expect_err("tampered")["code"], "invalid_ciphertext");
+    assert_eq!(opened[3].as_deref(), Ok(records[1]));
+
+    // Rewrap in the same framing.
+    let body = frames::encode([(&b"r3"[..], &sealed[2][..])]);
+    let (status, _, out) = frames_call(r, "/v1/tenants/acme/rewrap/batch", body).await;
+    assert_eq!(status, StatusCode::OK);
+    let moved = frames::decode(&out).expect("frames").remove(0).expect("rewrapped");
+    assert_ne!(moved, sealed[2]);
+    assert_eq!(w.broker.decrypt(&"acme".parse().expect("id"), b"r3", &moved).await.expect("opens").as_slice(), records[2]);
+
+    // Malformed, empty and oversized bodies are refused whole, in the API's error body.
+    let good = frames::encode([(&b"r1"[..], &b"x"[..])]);
+    for (body, want, code) in [
+        (good[..good.len() - 1].to_vec(), 400, "invalid_request"),
+        (Vec::new(), 400, "empty_batch"),
+        (frames::encode(vec![(&b""[..], &b"x"[..]); byok_server::DEFAULT_BATCH_ITEMS + 1]), 413, "batch_too_large"),
+    ] {
+        let (status, _, out) = frames_call(r, "/v1/tenants/acme/encrypt/batch", body).await;
+        let error: Value = serde_json::from_slice(&out).expect("an error body");
+        assert_eq!((status.as_u16(), error["error"].as_str()), (want, Some(code)), "{error}");
+    }
+    // What is about the tenant fails the request, as with JSON.
+    let (status, _, _) = frames_call(r, "/v1/tenants/ghost/encrypt/batch", good).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -1,6 +1,7 @@
 //! One module per feature, each with its own `router()`.
 
 pub mod data;
+pub mod frames;
 pub mod keys;
 pub mod operator;
 pub mod ops;
