@@ -17,6 +17,11 @@ use crate::audit::{AuditEvent, KeyEvent};
 use crate::broker::Broker;
 use crate::error::BrokerError;
 
+/// Scheduled rotations per pass: 10,000 tenants onboarded the same day come due together, and
+/// their rotations (one KMS Encrypt per region each) are spread over passes instead of holding
+/// one pass up.
+pub const MAX_ROTATIONS_PER_PASS: usize = 256;
+
 impl Broker {
     /// The tenant, if its keys may change now (it is active).
     async fn changeable(&self, id: &TenantId) -> Result<Tenant, BrokerError> {
@@ -89,17 +94,16 @@ impl Broker {
         self.write_change(&tenant, &generations, KeyChange::Shred, KeyEvent::Shredded, detail).await
     }
 
-    /// Rotates every active tenant whose current generation is older than the configured
-    /// period (`--rotate-after-days`); the leader's monitor calls it each pass. Returns how many
-    /// rotated. A tenant that fails is logged and tried again next pass.
+    /// Rotates the active tenants whose current generation is older than the configured period
+    /// (`--rotate-after-days`), at most [`MAX_ROTATIONS_PER_PASS`] at a time; the leader's
+    /// monitor calls it each pass. Returns how many rotated. A tenant that fails is logged and
+    /// tried again next pass.
     pub async fn rotate_due(&self) -> Result<usize, BrokerError> {
         let Some(every) = self.config.rotate_after else { return Ok(0) };
         let now = self.clock.now();
         let mut rotated = 0;
-        for tenant in self.store.tenants().await? {
-            if tenant.state != TenantState::Active || !tenant.keys.rotation_due(every, now) {
-                continue;
-            }
+        let due = self.store.tenants().await?.into_iter().filter(|t| t.state == TenantState::Active && t.keys.rotation_due(every, now));
+        for tenant in due.take(MAX_ROTATIONS_PER_PASS) {
             match self.rotate(&tenant.id).await {
                 Ok(_) => rotated += 1,
                 Err(e) => tracing::warn!(tenant = %tenant.id, error = %e, "scheduled rotation failed; trying again next pass"),
