@@ -59,9 +59,11 @@ def http(method, url, body=None, token=None):
         return e.code, json.loads(e.read() or b"null")
 
 
-def start_broker(data_dir, monitor_interval=60):
+def start_broker(data_dir, monitor_interval=60, binary=None):
+    """`byok serve` (the release build unless `binary` is given) with its embedded localcloud on
+    free loopback ports: (process, API URL, localcloud URL, operator token, service token)."""
     api_port, lc_port = free_port(), free_port()
-    binary = os.path.join(ROOT, "target/release/byok")
+    binary = binary or os.path.join(ROOT, "target/release/byok")
     if not os.path.exists(binary):
         sys.exit("build it first: cargo build --release --bin byok")
     proc = subprocess.Popen(
@@ -82,12 +84,12 @@ def start_broker(data_dir, monitor_interval=60):
     return proc, api, lc, read("operator.token"), read("service.token")
 
 
-def onboard_one(api, lc, op, i):
+def onboard_one(api, lc, op, i, tenant=None):
     """One tenant in its own account: the account and the customer's role and keys made by
     localcloud's fixture endpoint (what the customer would make with IAM and KMS calls), then
     added and verified through the broker's API as a provider would. Returns (tenant, customer
     creds, key ARN in the location's first region)."""
-    tenant = f"t{i:05d}"
+    tenant = tenant or f"t{i:05d}"
     status, acct = http("POST", lc + "/_localcloud/accounts", {"name": f"customer-{i}"})
     assert status == 201, acct
     status, added = http("POST", api + "/v1/tenants", {"id": tenant, "location": "us", "account_id": acct["account_id"]}, op)

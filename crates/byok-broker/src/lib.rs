@@ -50,6 +50,7 @@ pub mod tickets;
 pub mod tokens;
 
 pub use broker::{Broker, LastCheck};
+pub use byok_envelope::Plaintext;
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use config::{BrokerConfig, CanaryConfig, HoldThreshold};
 pub use error::BrokerError;

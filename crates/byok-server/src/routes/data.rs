@@ -23,7 +23,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use byok_api::{DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse};
+use byok_api::{DecryptRequest, EncryptRequest};
+use byok_domain::TenantId;
 use serde::Deserialize;
 
 use crate::AppState;
@@ -33,12 +34,12 @@ use crate::routes::{frames, tenant_id};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/tenants/{id}/encrypt", post(encrypt))
-        .route("/v1/tenants/{id}/decrypt", post(decrypt))
-        .route("/v1/tenants/{id}/encrypt/batch", post(encrypt_batch))
-        .route("/v1/tenants/{id}/decrypt/batch", post(decrypt_batch))
-        .route("/v1/tenants/{id}/rewrap", post(rewrap))
-        .route("/v1/tenants/{id}/rewrap/batch", post(rewrap_batch))
+        .route("/v1/tenants/{id}/encrypt", post(single::<EncryptRoute>))
+        .route("/v1/tenants/{id}/decrypt", post(single::<DecryptRoute>))
+        .route("/v1/tenants/{id}/rewrap", post(single::<RewrapRoute>))
+        .route("/v1/tenants/{id}/encrypt/batch", post(batch::<EncryptRoute>))
+        .route("/v1/tenants/{id}/decrypt/batch", post(batch::<DecryptRoute>))
+        .route("/v1/tenants/{id}/rewrap/batch", post(batch::<RewrapRoute>))
 }
 
 pub use byok_api::CONTEXT_HEADER;
@@ -85,62 +86,130 @@ fn raw(bytes: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"))], bytes).into_response()
 }
 
-async fn encrypt(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
-) -> Result<Response, ApiError> {
-    caller.service()?;
-    let id = tenant_id(&id)?;
-    match parse::<EncryptRequest>(&headers, &body)? {
-        Ok(req) => {
-            let plaintext = zeroize::Zeroizing::new(base64("plaintext", &req.plaintext)?);
-            let sealed = state.broker.encrypt(&id, req.context.as_bytes(), &plaintext).await?;
-            Ok(Json(EncryptResponse { ciphertext: STANDARD.encode(sealed) }).into_response())
+/// What a data-plane route does to each record.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Encrypt,
+    Decrypt,
+    /// Open, then seal under the current generation, inside the broker: the plaintext is never
+    /// in the answer (nor in this process after the call: it is wiped when dropped).
+    Rewrap,
+}
+
+/// An operation's output: a sealed record, or an opened one (wiped on drop).
+enum Output {
+    Sealed(Vec<u8>),
+    Opened(byok_broker::Plaintext),
+}
+
+impl AsRef<[u8]> for Output {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Output::Sealed(bytes) => bytes,
+            Output::Opened(plaintext) => plaintext.as_slice(),
         }
-        Err((context, plaintext)) => Ok(raw(state.broker.encrypt(&id, context.as_bytes(), plaintext).await?)),
     }
 }
 
-async fn decrypt(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
-) -> Result<Response, ApiError> {
-    caller.service()?;
-    let id = tenant_id(&id)?;
-    match parse::<DecryptRequest>(&headers, &body)? {
-        Ok(req) => {
-            let record = base64("ciphertext", &req.ciphertext)?;
-            let plaintext = state.broker.decrypt(&id, req.context.as_bytes(), &record).await?;
-            Ok(Json(DecryptResponse { plaintext: STANDARD.encode(plaintext.as_slice()) }).into_response())
+impl Op {
+    /// The JSON field an item's payload comes in, and the one its output goes out in.
+    fn fields(self) -> (&'static str, &'static str) {
+        match self {
+            Op::Encrypt => ("plaintext", "ciphertext"),
+            Op::Decrypt => ("ciphertext", "plaintext"),
+            Op::Rewrap => ("ciphertext", "ciphertext"),
         }
-        Err((context, record)) => Ok(raw(state.broker.decrypt(&id, context.as_bytes(), record).await?.to_vec())),
+    }
+
+    async fn run(self, broker: &byok_broker::Broker, id: &TenantId, context: &[u8], payload: &[u8]) -> Result<Output, ApiError> {
+        Ok(match self {
+            Op::Encrypt => Output::Sealed(broker.encrypt(id, context, payload).await?),
+            Op::Decrypt => Output::Opened(broker.decrypt(id, context, payload).await?),
+            Op::Rewrap => Output::Sealed(broker.rewrap(id, context, payload).await?),
+        })
     }
 }
 
-/// Opens a record and seals it under the current generation, in the broker: the plaintext is
-/// never in the answer (nor in this process after the call: it is wiped when dropped).
-async fn rewrap(
+/// A JSON request item, single or in a batch: its context and base64 payload.
+trait Item: for<'de> Deserialize<'de> {
+    fn parts(&self) -> (&str, &str);
+}
+
+impl Item for EncryptRequest {
+    fn parts(&self) -> (&str, &str) {
+        (&self.context, &self.plaintext)
+    }
+}
+
+impl Item for DecryptRequest {
+    fn parts(&self) -> (&str, &str) {
+        (&self.context, &self.ciphertext)
+    }
+}
+
+/// `{"FIELD": "BASE64"}`, the single answer and a batch item's result.
+struct Answer {
+    field: &'static str,
+    value: String,
+}
+
+impl serde::Serialize for Answer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry(self.field, &self.value)?;
+        map.end()
+    }
+}
+
+/// One JSON item through `op`: its answer.
+async fn run_item<T: Item>(op: Op, broker: &byok_broker::Broker, id: &TenantId, item: &T) -> Result<Answer, ApiError> {
+    let (input, output) = op.fields();
+    let (context, payload) = item.parts();
+    let payload = zeroize::Zeroizing::new(base64(input, payload)?);
+    let out = op.run(broker, id, context.as_bytes(), &payload).await?;
+    Ok(Answer { field: output, value: STANDARD.encode(out.as_ref()) })
+}
+
+/// A route's operation and its JSON item type, as a type (so one generic handler serves each).
+trait Route: Send + 'static {
+    const OP: Op;
+    type Item: Item + Send;
+}
+
+struct EncryptRoute;
+struct DecryptRoute;
+struct RewrapRoute;
+
+impl Route for EncryptRoute {
+    const OP: Op = Op::Encrypt;
+    type Item = EncryptRequest;
+}
+
+impl Route for DecryptRoute {
+    const OP: Op = Op::Decrypt;
+    type Item = DecryptRequest;
+}
+
+impl Route for RewrapRoute {
+    const OP: Op = Op::Rewrap;
+    type Item = DecryptRequest;
+}
+
+/// A single-record route: JSON in and out, or raw bytes in and out.
+async fn single<R: Route>(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
+    let op = R::OP;
     caller.service()?;
     let id = tenant_id(&id)?;
-    match parse::<DecryptRequest>(&headers, &body)? {
-        Ok(req) => {
-            let record = base64("ciphertext", &req.ciphertext)?;
-            let sealed = state.broker.rewrap(&id, req.context.as_bytes(), &record).await?;
-            Ok(Json(EncryptResponse { ciphertext: STANDARD.encode(sealed) }).into_response())
-        }
-        Err((context, record)) => Ok(raw(state.broker.rewrap(&id, context.as_bytes(), record).await?)),
+    match parse::<R::Item>(&headers, &body)? {
+        Ok(req) => Ok(Json(run_item(op, &state.broker, &id, &req).await?).into_response()),
+        Err((context, payload)) => Ok(raw(op.run(&state.broker, &id, context.as_bytes(), payload).await?.as_ref().to_vec())),
     }
 }
 
@@ -151,7 +220,7 @@ struct Batch<T> {
 }
 
 /// Parses a batch and checks its size against the limit.
-fn batch<T: for<'de> Deserialize<'de>>(state: &AppState, body: &Bytes) -> Result<Vec<T>, ApiError> {
+fn batch_items<T: for<'de> Deserialize<'de>>(state: &AppState, body: &Bytes) -> Result<Vec<T>, ApiError> {
     let batch: Batch<T> =
         serde_json::from_slice(body).map_err(|e| ApiError::Invalid(format!("the body must be {{\"items\": [...]}}: {e}")))?;
     if batch.items.is_empty() {
@@ -222,7 +291,7 @@ where
     T: for<'de> Deserialize<'de>,
     Fut: std::future::Future<Output = Result<serde_json::Value, ApiError>>,
 {
-    let items = batch::<T>(state, body)?;
+    let items = batch_items::<T>(state, body)?;
     let (mut results, mut failed) = (Vec::with_capacity(items.len()), 0);
     for item in items {
         results.push(item_result(each(item).await, &mut failed)?);
@@ -230,65 +299,23 @@ where
     Ok(Json(serde_json::json!({ "results": results, "failed": failed })).into_response())
 }
 
-async fn encrypt_batch(
+/// A batch route: JSON items, or the binary framing.
+async fn batch<R: Route>(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
+    let op = R::OP;
     caller.service()?;
     let id = tenant_id(&id)?;
     let (broker, id) = (&state.broker, &id);
     if is_frames(&headers) {
-        return run_frames(&state, &body, move |context, plaintext| async move { Ok(broker.encrypt(id, context, plaintext).await?) }).await;
+        return run_frames(&state, &body, move |context, payload| op.run(broker, id, context, payload)).await;
     }
-    run_batch(&state, &body, move |item: EncryptRequest| async move {
-        let plaintext = zeroize::Zeroizing::new(base64("plaintext", &item.plaintext)?);
-        let sealed = broker.encrypt(id, item.context.as_bytes(), &plaintext).await?;
-        Ok(serde_json::json!({ "ciphertext": STANDARD.encode(sealed) }))
-    })
-    .await
-}
-
-async fn decrypt_batch(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
-) -> Result<Response, ApiError> {
-    caller.service()?;
-    let id = tenant_id(&id)?;
-    let (broker, id) = (&state.broker, &id);
-    if is_frames(&headers) {
-        return run_frames(&state, &body, move |context, record| async move { Ok(broker.decrypt(id, context, record).await?) }).await;
-    }
-    run_batch(&state, &body, move |item: DecryptRequest| async move {
-        let record = base64("ciphertext", &item.ciphertext)?;
-        let plaintext = broker.decrypt(id, item.context.as_bytes(), &record).await?;
-        Ok(serde_json::json!({ "plaintext": STANDARD.encode(plaintext.as_slice()) }))
-    })
-    .await
-}
-
-async fn rewrap_batch(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
-) -> Result<Response, ApiError> {
-    caller.service()?;
-    let id = tenant_id(&id)?;
-    let (broker, id) = (&state.broker, &id);
-    if is_frames(&headers) {
-        return run_frames(&state, &body, move |context, record| async move { Ok(broker.rewrap(id, context, record).await?) }).await;
-    }
-    run_batch(&state, &body, move |item: DecryptRequest| async move {
-        let record = base64("ciphertext", &item.ciphertext)?;
-        let sealed = broker.rewrap(id, item.context.as_bytes(), &record).await?;
-        Ok(serde_json::json!({ "ciphertext": STANDARD.encode(sealed) }))
+    run_batch(&state, &body, move |item: R::Item| async move {
+        Ok(serde_json::to_value(run_item(op, broker, id, &item).await?).unwrap_or_default())
     })
     .await
 }

@@ -116,13 +116,7 @@ pub fn handle(cloud: &Cloud, call: &Call, operation: &str, input: &Value, note: 
             let name = required_str(input, "AliasName")?;
             let mut guard = cloud.write();
             let id = (call.caller.account().to_string(), call.region.clone(), name.to_string());
-            let Some(alias) = guard.state.aliases.get(&id) else {
-                return Err(AwsError::new(
-                    "NotFoundException",
-                    400,
-                    format!("Alias arn:aws:kms:{}:{}:{name} is not found.", call.region, call.caller.account()),
-                ));
-            };
+            let Some(alias) = guard.state.aliases.get(&id) else { return Err(alias_not_found(call, name)) };
             note.resources.push(alias.arn());
             cloud.commit(&mut guard, SERVICE, Change::AliasDeleted { id })?;
             Ok(json!({}))
@@ -573,6 +567,10 @@ fn create_alias(cloud: &Cloud, call: &Call, input: &Value, note: &mut TrailNote)
     Ok(json!({}))
 }
 
+fn alias_not_found(call: &Call, name: &str) -> AwsError {
+    AwsError::new("NotFoundException", 400, format!("Alias arn:aws:kms:{}:{}:{name} is not found.", call.region, call.caller.account()))
+}
+
 /// `UpdateAlias`: re-points an existing alias to another key of the same account and region
 /// (the way a customer replaces a key without touching what refers to it). The caller needs
 /// `kms:UpdateAlias` on both the current and the new key, as in AWS.
@@ -581,13 +579,7 @@ fn update_alias(cloud: &Cloud, call: &Call, input: &Value, note: &mut TrailNote)
     let target = required_str(input, "TargetKeyId")?;
     let mut guard = cloud.write();
     let id = (call.caller.account().to_string(), call.region.clone(), name.to_string());
-    let Some(alias) = guard.state.aliases.get(&id) else {
-        return Err(AwsError::new(
-            "NotFoundException",
-            400,
-            format!("Alias arn:aws:kms:{}:{}:{name} is not found.", call.region, call.caller.account()),
-        ));
-    };
+    let Some(alias) = guard.state.aliases.get(&id) else { return Err(alias_not_found(call, name)) };
     note.resources.push(alias.arn());
     let current = resolve(&guard.state, cloud, call, &alias.target_key_id, false)?;
     authorize(call, current, "kms:UpdateAlias", None)?;
