@@ -16,7 +16,9 @@ use std::hint::black_box;
 pub struct Plaintext(Vec<u8>);
 
 impl Plaintext {
-    pub(crate) fn new(bytes: Vec<u8>) -> Self {
+    /// Takes a buffer of secret bytes (a caller's plaintext, decoded from a request) so that it
+    /// is wiped, fast, when dropped.
+    pub fn new(bytes: Vec<u8>) -> Self {
         Self(bytes)
     }
 

@@ -15,14 +15,12 @@
 //! 413 `batch_too_large` with the limit. With `Content-Type: application/x-byok-batch` a batch
 //! is raw bytes in a compact framing instead ([`frames`]), answered item by item the same way.
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Json, Router};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use byok_api::{DecryptRequest, EncryptRequest};
 use byok_domain::TenantId;
 use serde::Deserialize;
@@ -78,8 +76,11 @@ fn parse<'a, T: Deserialize<'a>>(headers: &HeaderMap, body: &'a Bytes) -> Result
     serde_json::from_slice(body).map(Ok).map_err(|e| ApiError::Invalid(format!("the body must be JSON (or application/octet-stream): {e}")))
 }
 
+/// Decodes standard padded base64 (RFC 4648 §4; the OpenAPI document's `Base64` pattern, which
+/// also refuses non-canonical trailing bits). base64-simd rather than the `base64` crate on this
+/// path: at 4 KiB records the scalar decode and encode were a third of a batch's CPU.
 fn base64(field: &str, text: &str) -> Result<Vec<u8>, ApiError> {
-    STANDARD.decode(text).map_err(|_| ApiError::Invalid(format!("{field} is not valid base64")))
+    base64_simd::STANDARD.decode_to_vec(text).map_err(|_| ApiError::Invalid(format!("{field} is not valid base64")))
 }
 
 fn raw(bytes: Vec<u8>) -> Response {
@@ -147,28 +148,26 @@ impl Item for DecryptRequest {
     }
 }
 
-/// `{"FIELD": "BASE64"}`, the single answer and a batch item's result.
-struct Answer {
-    field: &'static str,
-    value: String,
+/// Appends `{"FIELD":"BASE64"}`, the single answer and a batch item's result, written directly:
+/// base64 needs no JSON escaping, and scanning 5 KiB for escapes was a tenth of a request's CPU.
+fn write_answer(out: &mut String, field: &str, bytes: &[u8]) {
+    out.push_str("{\"");
+    out.push_str(field);
+    out.push_str("\":\"");
+    base64_simd::STANDARD.encode_append(bytes, out);
+    out.push_str("\"}");
 }
 
-impl serde::Serialize for Answer {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(Some(1))?;
-        map.serialize_entry(self.field, &self.value)?;
-        map.end()
-    }
-}
-
-/// One JSON item through `op`: its answer.
-async fn run_item<T: Item>(op: Op, broker: &byok_broker::Broker, id: &TenantId, item: &T) -> Result<Answer, ApiError> {
-    let (input, output) = op.fields();
+/// One JSON item through `op`: its base64 payload decoded, the operation's output.
+async fn run_item<T: Item>(op: Op, broker: &byok_broker::Broker, id: &TenantId, item: &T) -> Result<Output, ApiError> {
     let (context, payload) = item.parts();
-    let payload = zeroize::Zeroizing::new(base64(input, payload)?);
-    let out = op.run(broker, id, context.as_bytes(), &payload).await?;
-    Ok(Answer { field: output, value: STANDARD.encode(out.as_ref()) })
+    // Wiped when dropped (one memset; see `Plaintext`): it may be the caller's plaintext.
+    let payload = byok_broker::Plaintext::new(base64(op.fields().0, payload)?);
+    op.run(broker, id, context.as_bytes(), &payload).await
+}
+
+fn json_body(body: String) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
 /// A route's operation and its JSON item type, as a type (so one generic handler serves each).
@@ -208,7 +207,12 @@ async fn single<R: Route>(
     caller.service()?;
     let id = tenant_id(&id)?;
     match parse::<R::Item>(&headers, &body)? {
-        Ok(req) => Ok(Json(run_item(op, &state.broker, &id, &req).await?).into_response()),
+        Ok(req) => {
+            let output = run_item(op, &state.broker, &id, &req).await?;
+            let mut body = String::with_capacity(output.as_ref().len() * 4 / 3 + 32);
+            write_answer(&mut body, op.fields().1, output.as_ref());
+            Ok(json_body(body))
+        }
         Err((context, payload)) => Ok(raw(op.run(&state.broker, &id, context.as_bytes(), payload).await?.as_ref().to_vec())),
     }
 }
@@ -230,20 +234,6 @@ fn batch_items<T: for<'de> Deserialize<'de>>(state: &AppState, body: &Bytes) -> 
         return Err(ApiError::BatchTooLarge { items: batch.items.len(), limit: state.max_batch_items });
     }
     Ok(batch.items)
-}
-
-/// An item's own failure as its result, or the request's failure when the error is not about
-/// the item (the tenant, the caller, the key service, the store).
-fn item_result(result: Result<serde_json::Value, ApiError>, failed: &mut usize) -> Result<serde_json::Value, ApiError> {
-    match result {
-        Ok(value) => Ok(value),
-        Err(e) if is_item_error(&e) => {
-            *failed += 1;
-            let (_, code, message) = e.code_and_message();
-            Ok(serde_json::json!({ "error": { "code": code, "message": message } }))
-        }
-        Err(e) => Err(e),
-    }
 }
 
 /// Whether an error is about the item alone (its encoding, its record), not the request.
@@ -285,18 +275,34 @@ where
     Ok((headers, out).into_response())
 }
 
-/// Runs `each` over a batch's items in order, answering item by item.
-async fn run_batch<T, Fut>(state: &AppState, body: &Bytes, each: impl Fn(T) -> Fut) -> Result<Response, ApiError>
+/// Runs `each` over a batch's items in order, answering item by item: `{"results": [...],
+/// "failed": N}`, each result `{FIELD: base64 output}` or the item's own error. An error that is
+/// not about the item fails the request.
+async fn run_batch<T, Fut>(state: &AppState, body: &Bytes, field: &str, each: impl Fn(T) -> Fut) -> Result<Response, ApiError>
 where
     T: for<'de> Deserialize<'de>,
-    Fut: std::future::Future<Output = Result<serde_json::Value, ApiError>>,
+    Fut: std::future::Future<Output = Result<Output, ApiError>>,
 {
     let items = batch_items::<T>(state, body)?;
-    let (mut results, mut failed) = (Vec::with_capacity(items.len()), 0);
-    for item in items {
-        results.push(item_result(each(item).await, &mut failed)?);
+    let mut out = String::with_capacity(body.len() + items.len() * 96);
+    out.push_str("{\"results\":[");
+    let mut failed = 0usize;
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match each(item).await {
+            Ok(output) => write_answer(&mut out, field, output.as_ref()),
+            Err(e) if is_item_error(&e) => {
+                failed += 1;
+                let (_, code, message) = e.code_and_message();
+                out.push_str(&serde_json::json!({ "error": { "code": code, "message": message } }).to_string());
+            }
+            Err(e) => return Err(e),
+        }
     }
-    Ok(Json(serde_json::json!({ "results": results, "failed": failed })).into_response())
+    out.push_str(&format!("],\"failed\":{failed}}}"));
+    Ok(json_body(out))
 }
 
 /// A batch route: JSON items, or the binary framing.
@@ -314,8 +320,27 @@ async fn batch<R: Route>(
     if is_frames(&headers) {
         return run_frames(&state, &body, move |context, payload| op.run(broker, id, context, payload)).await;
     }
-    run_batch(&state, &body, move |item: R::Item| async move {
-        Ok(serde_json::to_value(run_item(op, broker, id, &item).await?).unwrap_or_default())
-    })
-    .await
+    run_batch(&state, &body, op.fields().1, move |item: R::Item| async move { run_item(op, broker, id, &item).await }).await
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+
+    /// The fast decoder accepts exactly what the `base64` crate's strict STANDARD engine (and
+    /// the OpenAPI document's pattern) accepts.
+    #[test]
+    fn the_fast_decoder_is_as_strict_as_the_document() {
+        for text in
+            ["", "QQ==", "QR==", "QUI=", "QUJ=", "QUJD", "QUJD\n", " QUJD", "QQ", "QQ=", "====", "QUJD====", "Q===", "QU=I", "_-==", "+/+/"]
+        {
+            let strict = base64::engine::general_purpose::STANDARD.decode(text).ok();
+            let fast = super::base64("x", text).ok();
+            assert_eq!(fast, strict, "{text:?}");
+        }
+        let bytes: Vec<u8> = (0..=255).collect();
+        let mut out = String::new();
+        super::write_answer(&mut out, "ciphertext", &bytes);
+        assert_eq!(out, format!("{{\"ciphertext\":\"{}\"}}", base64::engine::general_purpose::STANDARD.encode(&bytes)));
+    }
 }
