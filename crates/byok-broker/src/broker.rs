@@ -41,6 +41,10 @@ pub struct Broker {
     pub(crate) probe_summaries: std::sync::Mutex<crate::audit::ProbeSummaries>,
     /// Until when this node may do leader work (its monotonic clock), if it holds the lease.
     pub(crate) leader_until: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Where the leader's round of alias checks goes on next pass (see [`crate::rotation`]).
+    pub(crate) alias_cursor: std::sync::Mutex<usize>,
+    /// Re-pointed aliases (tenant/region/key) whose rekey was refused: not tried again.
+    pub(crate) alias_refused: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 pub use byok_api::LastCheck;
@@ -61,6 +65,8 @@ impl Broker {
             provider_health: HealthCell::default(),
             last_pass: RwLock::default(),
             leader_until: std::sync::Mutex::default(),
+            alias_cursor: std::sync::Mutex::default(),
+            alias_refused: std::sync::Mutex::default(),
             probe_summaries: std::sync::Mutex::default(),
         }
     }

@@ -14,7 +14,8 @@
 //!    and opens the ticket ([`crate::lifecycle`], [`crate::tickets`]);
 //! 7. **deadlines**: reminders before; destruction at or after, by the store's clock, and only
 //!    after one more look at the provider's identity;
-//! 8. **scheduled rotation** of tenant keys older than `--rotate-after-days`, if set.
+//! 8. **scheduled rotation** of tenant keys older than `--rotate-after-days`, if set, and
+//!    **re-pointed aliases** followed (a customer who replaced a key), a few tenants a pass.
 //!
 //! Tenants the data path saw denied wait in the [`ProbeQueue`] and go through the same
 //! pipeline at once, between passes.
@@ -423,6 +424,9 @@ async fn pass(broker: &Arc<Broker>, spread: Option<Duration>) -> PassReport {
             Ok(0) => {}
             Ok(n) => tracing::info!(tenants = n, "scheduled key rotation"),
             Err(e) => tracing::error!(error = %e, "scheduled rotation: cannot list tenants"),
+        }
+        if let Err(e) = broker.follow_aliases().await {
+            tracing::error!(error = %e, "alias check: cannot list tenants");
         }
     }
     report

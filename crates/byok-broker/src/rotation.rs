@@ -17,6 +17,11 @@ use crate::audit::{AuditEvent, KeyEvent};
 use crate::broker::Broker;
 use crate::error::BrokerError;
 
+/// Tenants whose aliases the leader checks per pass, round robin: at 10,000 tenants and a 60 s
+/// interval each tenant's aliases are looked at every 2.6 hours (two DescribeKey per tenant),
+/// at one tenant and 1 s every second.
+pub const ALIAS_CHECKS_PER_PASS: usize = 64;
+
 /// Scheduled rotations per pass: 10,000 tenants onboarded the same day come due together, and
 /// their rotations (one KMS Encrypt per region each) are spread over passes instead of holding
 /// one pass up.
@@ -110,6 +115,57 @@ impl Broker {
             }
         }
         Ok(rotated)
+    }
+
+    /// Follows customers who replaced a key by re-pointing its alias: for the next
+    /// [`ALIAS_CHECKS_PER_PASS`] active tenants (round robin), asks where each region's alias
+    /// points, and rekeys a region whose alias now names another key of the customer's. A
+    /// failed look (the alias deleted, access denied, AWS away) changes nothing: the probe, not
+    /// this, judges access. Returns how many regions were rekeyed.
+    pub async fn follow_aliases(&self) -> Result<usize, BrokerError> {
+        let active: Vec<Tenant> = self.store.tenants().await?.into_iter().filter(|t| t.state == TenantState::Active).collect();
+        if active.is_empty() {
+            return Ok(0);
+        }
+        let start = {
+            let mut cursor = self.alias_cursor.lock().unwrap_or_else(|p| p.into_inner());
+            let start = *cursor % active.len();
+            *cursor = start + ALIAS_CHECKS_PER_PASS.min(active.len());
+            start
+        };
+        let alias_prefix = &self.config.alias_prefix;
+        let mut rekeyed = 0;
+        for tenant in active.iter().cycle().skip(start).take(ALIAS_CHECKS_PER_PASS.min(active.len())) {
+            let alias = format!("{alias_prefix}{}", tenant.id);
+            // One role session for every region of the tenant.
+            let session = self.kms.assume_session(&tenant.binding, Purpose::Probe).await;
+            self.metrics.kms("AssumeRole", &session);
+            let Ok(session) = session else { continue };
+            for region_key in &tenant.binding.keys {
+                let described = self.kms.describe_key_in(&session, &tenant.binding, &region_key.region, &alias).await;
+                self.metrics.kms("DescribeKey", &described);
+                let Ok(status) = described else { continue };
+                let seen = format!("{}/{}/{}", tenant.id, region_key.region, status.arn);
+                if status.arn == region_key.key_arn.as_str() || self.alias_refused.lock().unwrap_or_else(|p| p.into_inner()).contains(&seen)
+                {
+                    continue;
+                }
+                tracing::info!(tenant = %tenant.id, region = %region_key.region, key = %status.arn, "the customer re-pointed the alias: rekeying");
+                match self.rekey(&tenant.id, &region_key.region, Some(&status.arn)).await {
+                    Ok(_) => rekeyed += 1,
+                    Err(e) => {
+                        // Not tried again for the same key (the refusal is in the customer's
+                        // audit log once); a re-pointing to yet another key is.
+                        tracing::warn!(tenant = %tenant.id, region = %region_key.region, error = %e, "rekey to the re-pointed alias refused; the old key stays in use");
+                        self.alias_refused.lock().unwrap_or_else(|p| p.into_inner()).insert(seen);
+                    }
+                }
+                // The binding changed (or the tenant's version did): the next region waits for
+                // the next round.
+                break;
+            }
+        }
+        Ok(rekeyed)
     }
 
     /// Replaces the customer's key in `region` with `key_ref` (an ARN, or the tenant's alias

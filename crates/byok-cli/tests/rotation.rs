@@ -146,3 +146,58 @@ async fn rotate_then_replace_a_regions_key() {
     assert!(reasons.contains(&"rotate") && reasons.contains(&"rekey"), "{reasons:?}");
     b.stop().await.expect("stop");
 }
+
+/// A customer who replaces a key by re-pointing its alias needs no provider action: the leader's
+/// monitor notices and rekeys (and refuses, once, a re-pointing to a key it cannot use).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_re_pointed_alias_is_followed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let b = start_with(&dir.path().join("data"), ServeArgs { monitor_interval_seconds: Some(1), ..ServeArgs::default() }).await;
+    let (op, svc) = (b.operator_token.to_string(), b.service_token.to_string());
+    let (account, creds) = customer(&b, "acme-corp").await;
+    let (_, added) =
+        api(&b, Some(&op), "POST", "/v1/tenants", Some(json!({ "id": "acme", "location": "us", "account_id": account }))).await;
+    let key_policy = added["instructions"]["key_policy"].clone();
+    run_setup(&b, &creds, added["instructions"]["commands"].as_str().expect("commands"), dir.path()).await;
+    assert_eq!(api(&b, Some(&op), "POST", "/v1/tenants/acme/verify", None).await.0, 200);
+    let (_, sealed) =
+        api(&b, Some(&svc), "POST", "/v1/tenants/acme/encrypt", Some(json!({ "plaintext": STANDARD.encode("kept"), "context": "r1" })))
+            .await;
+    let ep = endpoint(&b);
+    let west = |shown: &Value| shown["regions"][1]["key_arn"].as_str().unwrap_or_default().to_string();
+    let (_, before) = api(&b, Some(&op), "GET", "/v1/tenants/acme", None).await;
+
+    // First to a disabled key: refused (once, in the audit log); the old key stays.
+    let disabled = new_key(&ep, &creds, "us-west-2", Some(&key_policy)).await;
+    aws_ok(&ep, &creds, "us-west-2", &["kms", "disable-key", "--key-id", &disabled]).await;
+    aws_ok(&ep, &creds, "us-west-2", &["kms", "update-alias", "--alias-name", "alias/byok-acme", "--target-key-id", &disabled]).await;
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let (_, shown) = api(&b, Some(&op), "GET", "/v1/tenants/acme", None).await;
+    assert_eq!((west(&shown), &shown["state"]), (west(&before), &json!("active")), "a disabled replacement is not followed");
+
+    // Then to a good replacement: followed within a few passes.
+    let replacement = new_key(&ep, &creds, "us-west-2", Some(&key_policy)).await;
+    aws_ok(&ep, &creds, "us-west-2", &["kms", "update-alias", "--alias-name", "alias/byok-acme", "--target-key-id", &replacement]).await;
+    let started = std::time::Instant::now();
+    loop {
+        let (_, shown) = api(&b, Some(&op), "GET", "/v1/tenants/acme", None).await;
+        if west(&shown) == replacement {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "the re-pointed alias was not followed: {shown}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let (status, opened) =
+        api(&b, Some(&svc), "POST", "/v1/tenants/acme/decrypt", Some(json!({ "ciphertext": sealed["ciphertext"], "context": "r1" }))).await;
+    assert_eq!((status, opened["plaintext"].as_str()), (200, Some(STANDARD.encode("kept").as_str())));
+    let (_, log) = api(&b, Some(&op), "GET", "/v1/tenants/acme/audit?limit=10000", None).await;
+    let outcomes: Vec<String> = log
+        .as_array()
+        .expect("log")
+        .iter()
+        .filter(|e| e["kind"] == "keys")
+        .filter_map(|e| serde_json::from_str::<Value>(e["detail"].as_str()?).ok()?["outcome"].as_str().map(String::from))
+        .collect();
+    assert_eq!(outcomes, ["refused", "rekeyed"], "one refusal, then the rekey");
+    b.stop().await.expect("stop");
+}
