@@ -108,6 +108,20 @@ pub async fn check_tenant(
     wrapped: &[WrappedKey],
     purpose: Purpose,
 ) -> Vec<RegionResult> {
+    check_tenant_and_alias(kms, metrics, tenant, wrapped, purpose, None).await.0
+}
+
+/// [`check_tenant`], and, given the tenant's alias, where it points in each region, asked in the
+/// same session (a customer who replaced a key re-points the alias; see [`crate::rotation`]).
+/// A region whose alias could not be described is left out.
+pub async fn check_tenant_and_alias(
+    kms: &dyn KeyService,
+    metrics: &Metrics,
+    tenant: &Tenant,
+    wrapped: &[WrappedKey],
+    purpose: Purpose,
+    alias: Option<&str>,
+) -> (Vec<RegionResult>, Vec<(Region, String)>) {
     let started = std::time::Instant::now();
     let session = kms.assume_session(&tenant.binding, purpose).await;
     metrics.kms("AssumeRole", &session);
@@ -116,12 +130,13 @@ pub async fn check_tenant(
         // The role refused (or could not be reached): every region says so.
         Err(e) => {
             let latency = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
-            return tenant
+            let results = tenant
                 .binding
                 .keys
                 .iter()
                 .map(|k| RegionResult { latency_ms: latency, ..outcome(&k.region, Err(e.clone()), tenant.binding.role_arn.name()) })
                 .collect();
+            return (results, Vec::new());
         }
     };
     let mut results = Vec::with_capacity(tenant.binding.keys.len());
@@ -130,7 +145,17 @@ pub async fn check_tenant(
         let w = wrapped.iter().find(|w| w.region == key.region && w.generation == tenant.keys.current);
         results.push(check_region(kms, metrics, &session, tenant, w, &key.region).await);
     }
-    results
+    let mut targets = Vec::new();
+    if let Some(alias) = alias {
+        for key in &tenant.binding.keys {
+            let described = kms.describe_key_in(&session, &tenant.binding, &key.region, alias).await;
+            metrics.kms("DescribeKey", &described);
+            if let Ok(status) = described {
+                targets.push((key.region.clone(), status.arn));
+            }
+        }
+    }
+    (results, targets)
 }
 
 impl Broker {
@@ -138,7 +163,13 @@ impl Broker {
     /// keeps the result as the tenant's latest check on this node.
     pub(crate) async fn check(&self, tenant: &Tenant, purpose: Purpose) -> Result<Vec<RegionResult>, BrokerError> {
         let wrapped = self.store.wrapped_keys(&tenant.id).await?;
-        let regions = check_tenant(self.kms.as_ref(), &self.metrics, tenant, &wrapped, purpose).await;
+        // A probe of a tenant in this pass's round of alias checks also asks where its alias
+        // points, in the probe's own session (no extra AssumeRole).
+        let alias =
+            (purpose == Purpose::Probe && self.take_alias_turn(&tenant.id)).then(|| format!("{}{}", self.config.alias_prefix, tenant.id));
+        let (regions, targets) =
+            check_tenant_and_alias(self.kms.as_ref(), &self.metrics, tenant, &wrapped, purpose, alias.as_deref()).await;
+        self.note_alias_targets(tenant, targets);
         for r in &regions {
             let routine = purpose == Purpose::Probe && r.access == RegionAccess::Ok && self.config.summarize_probes;
             if routine {

@@ -41,10 +41,8 @@ pub struct Broker {
     pub(crate) probe_summaries: std::sync::Mutex<crate::audit::ProbeSummaries>,
     /// Until when this node may do leader work (its monotonic clock), if it holds the lease.
     pub(crate) leader_until: std::sync::Mutex<Option<std::time::Instant>>,
-    /// Where the leader's round of alias checks goes on next pass (see [`crate::rotation`]).
-    pub(crate) alias_cursor: std::sync::Mutex<usize>,
-    /// Re-pointed aliases (tenant/region/key) whose rekey was refused: not tried again.
-    pub(crate) alias_refused: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// The leader's watch on customers' re-pointed aliases (see [`crate::rotation`]).
+    pub(crate) aliases: std::sync::Mutex<crate::rotation::AliasWatch>,
 }
 
 pub use byok_api::LastCheck;
@@ -65,8 +63,7 @@ impl Broker {
             provider_health: HealthCell::default(),
             last_pass: RwLock::default(),
             leader_until: std::sync::Mutex::default(),
-            alias_cursor: std::sync::Mutex::default(),
-            alias_refused: std::sync::Mutex::default(),
+            aliases: std::sync::Mutex::default(),
             probe_summaries: std::sync::Mutex::default(),
         }
     }

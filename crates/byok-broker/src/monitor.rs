@@ -406,6 +406,7 @@ async fn pass(broker: &Arc<Broker>, spread: Option<Duration>) -> PassReport {
         }
     };
     let active: Vec<_> = tenants.into_iter().filter(|t| t.state.serves_data()).collect();
+    broker.plan_alias_round(&active);
     let provider_works = provider_ok(broker, &mut report).await;
     if provider_works {
         let count = active.len();
@@ -425,9 +426,7 @@ async fn pass(broker: &Arc<Broker>, spread: Option<Duration>) -> PassReport {
             Ok(n) => tracing::info!(tenants = n, "scheduled key rotation"),
             Err(e) => tracing::error!(error = %e, "scheduled rotation: cannot list tenants"),
         }
-        if let Err(e) = broker.follow_aliases().await {
-            tracing::error!(error = %e, "alias check: cannot list tenants");
-        }
+        broker.follow_aliases().await;
     }
     report
 }

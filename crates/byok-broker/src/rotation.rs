@@ -17,10 +17,23 @@ use crate::audit::{AuditEvent, KeyEvent};
 use crate::broker::Broker;
 use crate::error::BrokerError;
 
-/// Tenants whose aliases the leader checks per pass, round robin: at 10,000 tenants and a 60 s
-/// interval each tenant's aliases are looked at every 2.6 hours (two DescribeKey per tenant),
-/// at one tenant and 1 s every second.
+/// Tenants whose aliases a pass looks at, round robin, in their probe's own session: at 10,000
+/// tenants and a 60 s interval each tenant's aliases are looked at every 2.6 hours (one
+/// DescribeKey per region, no extra AssumeRole); at one tenant, every pass.
 pub const ALIAS_CHECKS_PER_PASS: usize = 64;
+
+/// The leader's watch on customers' aliases (see [`Broker::follow_aliases`]).
+#[derive(Debug, Default)]
+pub(crate) struct AliasWatch {
+    /// Where the next round starts, in the active tenants' order.
+    cursor: usize,
+    /// This pass's round: tenants whose probe also looks at the alias.
+    round: std::collections::HashSet<TenantId>,
+    /// Regions found re-pointed, waiting for the end of the pass.
+    moved: Vec<(TenantId, Region, String)>,
+    /// Replacements refused before: not tried again for the same key.
+    refused: std::collections::HashSet<(TenantId, Region, String)>,
+}
 
 /// Scheduled rotations per pass: 10,000 tenants onboarded the same day come due together, and
 /// their rotations (one KMS Encrypt per region each) are spread over passes instead of holding
@@ -117,55 +130,59 @@ impl Broker {
         Ok(rotated)
     }
 
-    /// Follows customers who replaced a key by re-pointing its alias: for the next
-    /// [`ALIAS_CHECKS_PER_PASS`] active tenants (round robin), asks where each region's alias
-    /// points, and rekeys a region whose alias now names another key of the customer's. A
-    /// failed look (the alias deleted, access denied, AWS away) changes nothing: the probe, not
-    /// this, judges access. Returns how many regions were rekeyed.
-    pub async fn follow_aliases(&self) -> Result<usize, BrokerError> {
-        let active: Vec<Tenant> = self.store.tenants().await?.into_iter().filter(|t| t.state == TenantState::Active).collect();
+    /// Chooses this pass's round of alias checks: the next [`ALIAS_CHECKS_PER_PASS`] of the
+    /// active tenants, round robin. Their probes also ask where the alias points.
+    pub(crate) fn plan_alias_round(&self, active: &[Tenant]) {
+        let mut watch = self.aliases.lock().unwrap_or_else(|p| p.into_inner());
+        watch.round.clear();
         if active.is_empty() {
-            return Ok(0);
+            return;
         }
-        let start = {
-            let mut cursor = self.alias_cursor.lock().unwrap_or_else(|p| p.into_inner());
-            let start = *cursor % active.len();
-            *cursor = start + ALIAS_CHECKS_PER_PASS.min(active.len());
-            start
-        };
-        let alias_prefix = &self.config.alias_prefix;
-        let mut rekeyed = 0;
-        for tenant in active.iter().cycle().skip(start).take(ALIAS_CHECKS_PER_PASS.min(active.len())) {
-            let alias = format!("{alias_prefix}{}", tenant.id);
-            // One role session for every region of the tenant.
-            let session = self.kms.assume_session(&tenant.binding, Purpose::Probe).await;
-            self.metrics.kms("AssumeRole", &session);
-            let Ok(session) = session else { continue };
-            for region_key in &tenant.binding.keys {
-                let described = self.kms.describe_key_in(&session, &tenant.binding, &region_key.region, &alias).await;
-                self.metrics.kms("DescribeKey", &described);
-                let Ok(status) = described else { continue };
-                let seen = format!("{}/{}/{}", tenant.id, region_key.region, status.arn);
-                if status.arn == region_key.key_arn.as_str() || self.alias_refused.lock().unwrap_or_else(|p| p.into_inner()).contains(&seen)
-                {
-                    continue;
-                }
-                tracing::info!(tenant = %tenant.id, region = %region_key.region, key = %status.arn, "the customer re-pointed the alias: rekeying");
-                match self.rekey(&tenant.id, &region_key.region, Some(&status.arn)).await {
-                    Ok(_) => rekeyed += 1,
-                    Err(e) => {
-                        // Not tried again for the same key (the refusal is in the customer's
-                        // audit log once); a re-pointing to yet another key is.
-                        tracing::warn!(tenant = %tenant.id, region = %region_key.region, error = %e, "rekey to the re-pointed alias refused; the old key stays in use");
-                        self.alias_refused.lock().unwrap_or_else(|p| p.into_inner()).insert(seen);
-                    }
-                }
-                // The binding changed (or the tenant's version did): the next region waits for
-                // the next round.
-                break;
+        let start = watch.cursor % active.len();
+        let n = ALIAS_CHECKS_PER_PASS.min(active.len());
+        watch.cursor = start + n;
+        let round: Vec<TenantId> = active.iter().cycle().skip(start).take(n).map(|t| t.id.clone()).collect();
+        watch.round.extend(round);
+    }
+
+    /// Whether this tenant's probe should also look at its alias (once per round).
+    pub(crate) fn take_alias_turn(&self, id: &TenantId) -> bool {
+        self.aliases.lock().unwrap_or_else(|p| p.into_inner()).round.remove(id)
+    }
+
+    /// Keeps the regions whose alias names another key than the tenant's, for
+    /// [`Self::follow_aliases`] (unless a rekey to that key was refused before).
+    pub(crate) fn note_alias_targets(&self, tenant: &Tenant, targets: Vec<(Region, String)>) {
+        let mut watch = self.aliases.lock().unwrap_or_else(|p| p.into_inner());
+        for (region, arn) in targets {
+            let current = tenant.binding.key_for(&region).map(KeyArn::as_str);
+            let seen = (tenant.id.clone(), region, arn);
+            if current != Some(seen.2.as_str()) && !watch.refused.contains(&seen) {
+                watch.moved.push(seen);
             }
         }
-        Ok(rekeyed)
+    }
+
+    /// Follows customers who replaced a key by re-pointing its alias: each region the pass's
+    /// probes found re-pointed is rekeyed to the alias's new key (verified, every generation
+    /// rewrapped). A refused replacement is audited once and not tried again for that key;
+    /// the old key stays in use. Returns how many regions were rekeyed.
+    pub async fn follow_aliases(&self) -> usize {
+        let moved = std::mem::take(&mut self.aliases.lock().unwrap_or_else(|p| p.into_inner()).moved);
+        let mut rekeyed = 0;
+        for (id, region, arn) in moved {
+            tracing::info!(tenant = %id, %region, key = %arn, "the customer re-pointed the alias: rekeying");
+            match self.rekey(&id, &region, Some(&arn)).await {
+                Ok(_) => rekeyed += 1,
+                Err(e) => {
+                    tracing::warn!(tenant = %id, %region, error = %e, "rekey to the re-pointed alias refused; the old key stays in use");
+                    if matches!(e, BrokerError::RekeyRefused { .. }) {
+                        self.aliases.lock().unwrap_or_else(|p| p.into_inner()).refused.insert((id, region, arn));
+                    }
+                }
+            }
+        }
+        rekeyed
     }
 
     /// Replaces the customer's key in `region` with `key_ref` (an ARN, or the tenant's alias
