@@ -179,7 +179,7 @@ impl Broker {
         let unwrapped = self.kms.unwrap(binding, region, id, &wrapped, Purpose::Onboard).await;
         self.metrics.kms("Decrypt", &unwrapped);
         let unwrapped = unwrapped.map_err(|e| remedy::onboarding_key_problem(&e, region.as_str(), alias, &grant))?;
-        if unwrapped.expose() != key.expose() {
+        if unwrapped != *key {
             return Err(format!("key {key_arn} did not give back what it encrypted"));
         }
         Ok(WrappedKey { region: region.clone(), key_arn, generation: FIRST_GENERATION, wrapped })

@@ -150,7 +150,7 @@ impl Broker {
         let key = TenantKey::generate().ok_or_else(|| other("the system random number generator failed"))?;
         let wrapped = self.kms.wrap_in(&session, &binding, &canary.region, &tenant, &key).await?;
         let back = self.kms.unwrap_in(&session, &binding, &canary.region, &tenant, &wrapped).await?;
-        if back.expose() != key.expose() {
+        if back != key {
             return Err(other("the canary key did not give back what it encrypted"));
         }
         Ok(())

@@ -9,7 +9,7 @@
 
 use byok_domain::{KeyArn, KeyGenerations, Region, Tenant, TenantId, TenantState};
 use byok_envelope::TenantKey;
-use byok_kms::Purpose;
+use byok_kms::{AccessError, Purpose};
 use byok_store::{KeyChange, WrappedKey};
 use serde_json::json;
 
@@ -40,7 +40,39 @@ pub(crate) struct AliasWatch {
 /// one pass up.
 pub const MAX_ROTATIONS_PER_PASS: usize = 256;
 
+/// Why a wrapped key was not accepted (see [`Broker::wrap_checked`]).
+enum WrapCheck {
+    Encrypt(AccessError),
+    Decrypt(AccessError),
+    /// KMS answered, with other bytes than it was given.
+    Mismatch,
+}
+
 impl Broker {
+    /// Wraps `key` under the region's key in `binding`, then unwraps it again and compares: a
+    /// wrapped key is stored only once it is known to come back. Both calls are audited.
+    async fn wrap_checked(
+        &self,
+        binding: &byok_domain::TenantBinding,
+        region: &Region,
+        id: &TenantId,
+        key: &TenantKey,
+        purpose: Purpose,
+        generation: u32,
+    ) -> Result<Vec<u8>, WrapCheck> {
+        let wrapped = self.kms.wrap(binding, region, id, key, purpose).await;
+        self.metrics.kms("Encrypt", &wrapped);
+        self.audit_key_use(id, purpose, region, "Encrypt", &wrapped, generation).await;
+        let wrapped = wrapped.map_err(WrapCheck::Encrypt)?;
+        let back = self.kms.unwrap(binding, region, id, &wrapped, purpose).await;
+        self.metrics.kms("Decrypt", &back);
+        self.audit_key_use(id, purpose, region, "Decrypt", &back, generation).await;
+        if back.map_err(WrapCheck::Decrypt)? != *key {
+            return Err(WrapCheck::Mismatch);
+        }
+        Ok(wrapped)
+    }
+
     /// The tenant, if its keys may change now (it is active).
     async fn changeable(&self, id: &TenantId) -> Result<Tenant, BrokerError> {
         let tenant = self.tenant(id).await?;
@@ -67,7 +99,8 @@ impl Broker {
     }
 
     /// Makes a new generation of the tenant key, wraps it under the customer's key in every
-    /// region, and makes it the one new records are sealed under. Older generations keep
+    /// region (each wrap checked by unwrapping it), and makes it the one new records are sealed
+    /// under. Older generations keep
     /// opening records until retired.
     pub async fn rotate(&self, id: &TenantId) -> Result<Tenant, BrokerError> {
         let tenant = self.changeable(id).await?;
@@ -75,10 +108,15 @@ impl Broker {
         let key = TenantKey::generate().ok_or(BrokerError::Rng)?;
         let mut wrapped = Vec::with_capacity(tenant.binding.keys.len());
         for region_key in &tenant.binding.keys {
-            let result = self.kms.wrap(&tenant.binding, &region_key.region, id, &key, Purpose::Rotate).await;
-            self.metrics.kms("Encrypt", &result);
-            self.audit_key_use(id, Purpose::Rotate, &region_key.region, "Encrypt", &result, generations.current).await;
-            let w = result.map_err(BrokerError::from_access)?;
+            let w = self.wrap_checked(&tenant.binding, &region_key.region, id, &key, Purpose::Rotate, generations.current).await.map_err(
+                |e| match e {
+                    WrapCheck::Encrypt(e) | WrapCheck::Decrypt(e) => BrokerError::from_access(e),
+                    WrapCheck::Mismatch => BrokerError::KeyAccess(AccessError::Corrupt {
+                        region: region_key.region.clone(),
+                        message: "KMS did not give back the tenant key it encrypted".into(),
+                    }),
+                },
+            )?;
             wrapped.push(WrappedKey {
                 region: region_key.region.clone(),
                 key_arn: region_key.key_arn.clone(),
@@ -247,17 +285,13 @@ impl Broker {
         for generation in kept.clone() {
             // From whichever region answers: every region wraps the same tenant key.
             let key = self.unwrap_generation(tenant, &wrapped, generation, Purpose::Rekey).await?;
-            let w = self.kms.wrap(&binding, region, id, &key, Purpose::Rekey).await;
-            self.metrics.kms("Encrypt", &w);
-            self.audit_key_use(id, Purpose::Rekey, region, "Encrypt", &w, generation).await;
-            let w = w.map_err(|e| refused(format!("{new_arn} refused to encrypt: {e}")))?;
-            let back = self.kms.unwrap(&binding, region, id, &w, Purpose::Rekey).await;
-            self.metrics.kms("Decrypt", &back);
-            self.audit_key_use(id, Purpose::Rekey, region, "Decrypt", &back, generation).await;
-            let back = back.map_err(|e| refused(format!("{new_arn} refused to decrypt what it encrypted: {e}")))?;
-            if back.expose() != key.expose() {
-                return Err(refused(format!("{new_arn} did not give back what it encrypted")));
-            }
+            let w = self.wrap_checked(&binding, region, id, &key, Purpose::Rekey, generation).await.map_err(|e| {
+                refused(match e {
+                    WrapCheck::Encrypt(e) => format!("{new_arn} refused to encrypt: {e}"),
+                    WrapCheck::Decrypt(e) => format!("{new_arn} refused to decrypt what it encrypted: {e}"),
+                    WrapCheck::Mismatch => format!("{new_arn} did not give back what it encrypted"),
+                })
+            })?;
             rewrapped.push(WrappedKey { region: region.clone(), key_arn: new_arn.clone(), generation, wrapped: w });
         }
         let detail = json!({

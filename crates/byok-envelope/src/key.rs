@@ -26,8 +26,32 @@ impl TenantKey {
     }
 }
 
+/// Compares in constant time: every byte is looked at whatever the first difference (a key that
+/// came back from KMS is compared with the one sent).
+impl PartialEq for TenantKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.iter().zip(other.0.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+}
+
+impl Eq for TenantKey {}
+
 impl std::fmt::Debug for TenantKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("TenantKey(** redacted **)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TenantKey;
+
+    #[test]
+    fn keys_compare_by_value() {
+        let a = TenantKey::generate().expect("key");
+        assert_eq!(a, TenantKey::from_bytes(a.expose()).expect("same bytes"));
+        let mut other = *a.expose();
+        other[31] ^= 1;
+        assert_ne!(a, TenantKey::from_bytes(&other).expect("one bit off"));
     }
 }

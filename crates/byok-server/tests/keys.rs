@@ -30,6 +30,9 @@ async fn rotate_rewrap_retire_and_shred() {
     let unwraps = w.kms.unwraps.load(std::sync::atomic::Ordering::SeqCst);
     let (status, rotated) = call(r, Some(OPERATOR), "POST", "/v1/tenants/acme/rotate", None).await;
     assert_eq!(status, 200, "{rotated}");
+    let after_rotation = w.kms.unwraps.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(after_rotation - unwraps, 2, "each region's wrap of the new generation is checked by unwrapping it");
+    let unwraps = after_rotation;
     assert_eq!((rotated["keys"]["current"].as_u64(), rotated["keys"]["min_decryption"].as_u64()), (Some(2), Some(1)));
 
     // New records are generation 2; the old one still opens (both generations unwrapped once).
