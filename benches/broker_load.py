@@ -59,6 +59,17 @@ def http(method, url, body=None, token=None):
         return e.code, json.loads(e.read() or b"null")
 
 
+def wait_for(url):
+    """Waits (20 s at most) until `url` answers."""
+    for _ in range(400):
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"no answer from {url}")
+
+
 def start_broker(data_dir, monitor_interval=60, binary=None):
     """`byok serve` (the release build unless `binary` is given) with its embedded localcloud on
     free loopback ports: (process, API URL, localcloud URL, operator token, service token)."""
@@ -72,14 +83,7 @@ def start_broker(data_dir, monitor_interval=60, binary=None):
         env={**os.environ, "BYOK_LOG": "warn"},
     )
     api, lc = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{lc_port}"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(api + "/healthz", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        sys.exit("byok serve did not start")
+    wait_for(api + "/healthz")
     read = lambda name: open(os.path.join(data_dir, name)).read().strip()
     return proc, api, lc, read("operator.token"), read("service.token")
 

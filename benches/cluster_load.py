@@ -29,17 +29,7 @@ import tempfile
 import time
 import urllib.request
 
-from broker_load import PAYLOAD, ROOT, free_port, http, lua_requests, onboard, wrk
-
-
-def wait_for(url):
-    for _ in range(400):
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"no answer from {url}")
+from broker_load import PAYLOAD, ROOT, free_port, http, lua_requests, onboard, wait_for, wrk
 
 
 def main():

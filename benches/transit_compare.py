@@ -93,12 +93,7 @@ def start_bao():
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(url + "/v1/sys/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.05)
+    bl.wait_for(url + "/v1/sys/health")
     vault = lambda method, path, body=None: bao_call(url, method, path, body)
     vault("POST", "/v1/sys/mounts/transit", {"type": "transit"})
     vault("POST", "/v1/transit/keys/acme", {"type": "aes256-gcm96", "derived": True})

@@ -100,21 +100,11 @@ async fn check_region(
     checked
 }
 
-/// Every region of a tenant, in the location's order, with one fresh session for them all.
+/// Every region of a tenant, in the location's order, with one fresh session for them all;
+/// and, given the tenant's alias, where it points in each region, asked in the same session (a
+/// customer who replaced a key re-points the alias; see [`crate::rotation`]). A region whose
+/// alias could not be described is left out.
 pub async fn check_tenant(
-    kms: &dyn KeyService,
-    metrics: &Metrics,
-    tenant: &Tenant,
-    wrapped: &[WrappedKey],
-    purpose: Purpose,
-) -> Vec<RegionResult> {
-    check_tenant_and_alias(kms, metrics, tenant, wrapped, purpose, None).await.0
-}
-
-/// [`check_tenant`], and, given the tenant's alias, where it points in each region, asked in the
-/// same session (a customer who replaced a key re-points the alias; see [`crate::rotation`]).
-/// A region whose alias could not be described is left out.
-pub async fn check_tenant_and_alias(
     kms: &dyn KeyService,
     metrics: &Metrics,
     tenant: &Tenant,
@@ -167,8 +157,7 @@ impl Broker {
         // points, in the probe's own session (no extra AssumeRole).
         let alias =
             (purpose == Purpose::Probe && self.take_alias_turn(&tenant.id)).then(|| format!("{}{}", self.config.alias_prefix, tenant.id));
-        let (regions, targets) =
-            check_tenant_and_alias(self.kms.as_ref(), &self.metrics, tenant, &wrapped, purpose, alias.as_deref()).await;
+        let (regions, targets) = check_tenant(self.kms.as_ref(), &self.metrics, tenant, &wrapped, purpose, alias.as_deref()).await;
         self.note_alias_targets(tenant, targets);
         for r in &regions {
             let routine = purpose == Purpose::Probe && r.access == RegionAccess::Ok && self.config.summarize_probes;

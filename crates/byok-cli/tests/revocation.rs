@@ -10,21 +10,17 @@ use byok_cli::serve::ServeArgs;
 use byok_testkit::aws_ok;
 use serde_json::{Value, json};
 
-use crate::support::{api, customer, endpoint, run_setup, start_with};
+use crate::support::{api, endpoint, onboard, start_with};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocation_and_restoration_over_http_at_a_one_second_probe_interval() {
     let dir = tempfile::tempdir().expect("dir");
     let b = start_with(&dir.path().join("data"), ServeArgs { monitor_interval_seconds: Some(1), ..ServeArgs::default() }).await;
     let (op, svc) = (b.operator_token.to_string(), b.service_token.to_string());
-    let (account, creds) = customer(&b, "acme-corp").await;
-    let (_, added) =
-        api(&b, Some(&op), "POST", "/v1/tenants", Some(json!({ "id": "acme", "location": "eu", "account_id": account }))).await;
+    let (account, creds, added) = onboard(&b, "acme-corp", "acme", "eu", dir.path()).await;
     let admin = added["admin_token"].as_str().expect("token").to_string();
     let role = added["instructions"]["role_name"].as_str().expect("role").to_string();
     let trust = added["instructions"]["trust_policy"].clone();
-    run_setup(&b, &creds, added["instructions"]["commands"].as_str().expect("commands"), dir.path()).await;
-    assert_eq!(api(&b, Some(&op), "POST", "/v1/tenants/acme/verify", None).await.0, 200);
     let (_, sealed) =
         api(&b, Some(&svc), "POST", "/v1/tenants/acme/encrypt", Some(json!({ "plaintext": STANDARD.encode("record"), "context": "r1" })))
             .await;

@@ -10,7 +10,7 @@ use byok_cli::serve::ServeArgs;
 use byok_testkit::{Creds, aws::aws_ok};
 use serde_json::{Value, json};
 
-use crate::support::{api, customer, endpoint, run_setup, start_with};
+use crate::support::{api, customer, endpoint, onboard, start_with};
 
 fn generation(ciphertext: &Value) -> u32 {
     let bytes = STANDARD.decode(ciphertext.as_str().expect("ciphertext")).expect("b64");
@@ -40,13 +40,9 @@ async fn rotate_then_replace_a_regions_key() {
     // The monitor stays out of the way (its first pass runs before the tenant exists).
     let b = start_with(&dir.path().join("data"), ServeArgs { monitor_interval_seconds: Some(3600), ..ServeArgs::default() }).await;
     let (op, svc) = (b.operator_token.to_string(), b.service_token.to_string());
-    let (account, creds) = customer(&b, "acme-corp").await;
-    let (_, added) =
-        api(&b, Some(&op), "POST", "/v1/tenants", Some(json!({ "id": "acme", "location": "us", "account_id": account }))).await;
+    let (_, creds, added) = onboard(&b, "acme-corp", "acme", "us", dir.path()).await;
     let key_policy = added["instructions"]["key_policy"].clone();
     let admin = added["admin_token"].as_str().expect("token").to_string();
-    run_setup(&b, &creds, added["instructions"]["commands"].as_str().expect("commands"), dir.path()).await;
-    assert_eq!(api(&b, Some(&op), "POST", "/v1/tenants/acme/verify", None).await.0, 200);
     let seal = |text: &str, context: &str| json!({ "plaintext": STANDARD.encode(text), "context": context });
     let open = |c: &Value, context: &str| json!({ "ciphertext": c, "context": context });
     let (_, first) = api(&b, Some(&svc), "POST", "/v1/tenants/acme/encrypt", Some(seal("first", "r1"))).await;
@@ -154,12 +150,8 @@ async fn a_re_pointed_alias_is_followed() {
     let dir = tempfile::tempdir().expect("dir");
     let b = start_with(&dir.path().join("data"), ServeArgs { monitor_interval_seconds: Some(1), ..ServeArgs::default() }).await;
     let (op, svc) = (b.operator_token.to_string(), b.service_token.to_string());
-    let (account, creds) = customer(&b, "acme-corp").await;
-    let (_, added) =
-        api(&b, Some(&op), "POST", "/v1/tenants", Some(json!({ "id": "acme", "location": "us", "account_id": account }))).await;
+    let (_, creds, added) = onboard(&b, "acme-corp", "acme", "us", dir.path()).await;
     let key_policy = added["instructions"]["key_policy"].clone();
-    run_setup(&b, &creds, added["instructions"]["commands"].as_str().expect("commands"), dir.path()).await;
-    assert_eq!(api(&b, Some(&op), "POST", "/v1/tenants/acme/verify", None).await.0, 200);
     let (_, sealed) =
         api(&b, Some(&svc), "POST", "/v1/tenants/acme/encrypt", Some(json!({ "plaintext": STANDARD.encode("kept"), "context": "r1" })))
             .await;

@@ -101,3 +101,18 @@ pub async fn api(running: &Running, token: Option<&str>, method: &str, path: &st
     let answer = client.send(method, path, body.as_ref()).await.expect("request");
     (answer.status, answer.value())
 }
+
+/// A customer account named `name`, with tenant `tenant` in `location` added, its printed setup
+/// run with the real aws CLI in `dir`, and verified: (account, customer's credentials, the
+/// `POST /v1/tenants` answer with the instructions and admin token).
+pub async fn onboard(running: &Running, name: &str, tenant: &str, location: &str, dir: &Path) -> (String, Creds, Value) {
+    let op = running.operator_token.to_string();
+    let (account, creds) = customer(running, name).await;
+    let (status, added) =
+        api(running, Some(&op), "POST", "/v1/tenants", Some(json!({ "id": tenant, "location": location, "account_id": account }))).await;
+    assert_eq!(status, 201, "{added}");
+    run_setup(running, &creds, added["instructions"]["commands"].as_str().expect("commands"), dir).await;
+    let (status, verified) = api(running, Some(&op), "POST", &format!("/v1/tenants/{tenant}/verify"), None).await;
+    assert_eq!(status, 200, "{verified}");
+    (account, creds, added)
+}

@@ -94,11 +94,6 @@ impl RecordSealer {
         Ok(Self { key, generation, tenant, writer: RwLock::new(Arc::new(writer)), readers: RwLock::new(readers) })
     }
 
-    /// The tenant key generation this sealer seals under.
-    pub fn generation(&self) -> u32 {
-        self.generation
-    }
-
     fn derive(key: &TenantKey, tenant: &[u8], salt: &[u8; SALT_LEN]) -> Result<LessSafeKey, EnvelopeError> {
         let info: [&[u8]; 2] = [b"byok record key v1", tenant];
         let prk = Salt::new(HKDF_SHA256, salt).extract(key.expose());
