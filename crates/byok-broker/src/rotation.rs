@@ -228,7 +228,8 @@ impl Broker {
     /// (assume the role, describe, a real wrap and unwrap); every kept generation's tenant key
     /// is unwrapped and wrapped under the new key and checked; only then does one write swap
     /// the binding and the wrapped keys. Until then the old key stays the one in use (and its
-    /// disabling still revokes). A refusal names the reason and changes nothing.
+    /// disabling still revokes). A refusal names the reason and changes nothing; AWS unreachable
+    /// or throttling is 503 `key_service_unavailable`, to retry (never recorded as a refusal).
     pub async fn rekey(&self, id: &TenantId, region: &Region, key_ref: Option<&str>) -> Result<Tenant, BrokerError> {
         let tenant = self.changeable(id).await?;
         let alias = format!("{}{id}", self.config.alias_prefix);
@@ -255,7 +256,10 @@ impl Broker {
         let refused = |reason: String| BrokerError::RekeyRefused { region: region.to_string(), reason };
         let described = self.kms.describe_key(&tenant.binding, region, key_ref, Purpose::Rekey).await;
         self.metrics.kms("DescribeKey", &described);
-        let status = described.map_err(|e| refused(format!("{key_ref} could not be described: {e}")))?;
+        // AWS away or throttling is an outage to retry, not the customer's key refusing.
+        let status = described.map_err(|e| {
+            if e.is_transient() { BrokerError::from_access(e) } else { refused(format!("{key_ref} could not be described: {e}")) }
+        })?;
         let new_arn: KeyArn = status.arn.parse().map_err(|e| refused(format!("{key_ref} does not name a usable key: {e}")))?;
         if new_arn.region() != *region {
             return Err(refused(format!("{new_arn} is in {}, not {region}", new_arn.region())));
@@ -285,12 +289,11 @@ impl Broker {
         for generation in kept.clone() {
             // From whichever region answers: every region wraps the same tenant key.
             let key = self.unwrap_generation(tenant, &wrapped, generation, Purpose::Rekey).await?;
-            let w = self.wrap_checked(&binding, region, id, &key, Purpose::Rekey, generation).await.map_err(|e| {
-                refused(match e {
-                    WrapCheck::Encrypt(e) => format!("{new_arn} refused to encrypt: {e}"),
-                    WrapCheck::Decrypt(e) => format!("{new_arn} refused to decrypt what it encrypted: {e}"),
-                    WrapCheck::Mismatch => format!("{new_arn} did not give back what it encrypted"),
-                })
+            let w = self.wrap_checked(&binding, region, id, &key, Purpose::Rekey, generation).await.map_err(|e| match e {
+                WrapCheck::Encrypt(e) | WrapCheck::Decrypt(e) if e.is_transient() => BrokerError::from_access(e),
+                WrapCheck::Encrypt(e) => refused(format!("{new_arn} refused to encrypt: {e}")),
+                WrapCheck::Decrypt(e) => refused(format!("{new_arn} refused to decrypt what it encrypted: {e}")),
+                WrapCheck::Mismatch => refused(format!("{new_arn} did not give back what it encrypted")),
             })?;
             rewrapped.push(WrappedKey { region: region.clone(), key_arn: new_arn.clone(), generation, wrapped: w });
         }

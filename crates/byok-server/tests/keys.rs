@@ -163,3 +163,21 @@ async fn the_monitor_rotates_keys_that_are_due() {
     byok_broker::monitor::run_once(&node).await;
     assert_eq!(node.tenant(&acme).await.expect("acme").keys.current, 2, "counted from the last rotation");
 }
+
+/// AWS throttling or away during a rekey is an outage (503, retry), never the customer's key
+/// refusing: nothing changes and nothing is written to the customer's audit log as a refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_rekey_is_an_outage_not_a_refusal() {
+    let w = world().await;
+    let west: byok_domain::Region = "us-west-2".parse().expect("region");
+    let fault =
+        byok_kms::AccessError::Transient { fault: byok_kms::Fault::Throttled, region: Some(west.clone()), message: "slow down".into() };
+    w.kms.fail(Some(west), Some(fault));
+    let before = w.broker.tenant(&"acme".parse().expect("id")).await.expect("acme");
+    let rekey = json!({ "region": "us-west-2", "key": "arn:aws:kms:us-west-2:111122223333:key/replacement" });
+    let (status, answer) = call(&w.router, Some(OPERATOR), "POST", "/v1/tenants/acme/rekey", Some(rekey)).await;
+    assert_eq!((status.as_u16(), answer["error"].as_str()), (503, Some("key_service_unavailable")), "{answer}");
+    assert_eq!(w.broker.tenant(&"acme".parse().expect("id")).await.expect("acme"), before, "nothing changed");
+    let (_, log) = call(&w.router, Some(&w.acme_admin), "GET", "/v1/tenants/acme/audit", None).await;
+    assert!(!log.as_array().expect("log").iter().any(|e| e["kind"] == "keys"), "no refusal recorded: {log}");
+}
