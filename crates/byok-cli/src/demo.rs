@@ -219,6 +219,9 @@ pub async fn run() -> Result<(), CliError> {
     if let TenantState::Revoked { deadline, .. } = state {
         n.result(format!("detected by the monitor; reads refused (tenant_keys_revoked); deadline {deadline}"));
     }
+    // The monitor writes the revocation, then opens the ticket: reads can be refused a moment
+    // before the ticket exists.
+    wait_until(Duration::from_secs(10), || async { broker.tickets(Some(&tenant)).await.is_ok_and(|t| !t.is_empty()) }).await;
     let ticket = broker.tickets(Some(&tenant)).await?.into_iter().next().ok_or_else(|| CliError::Demo("no ticket was opened".into()))?;
     println!("     → ticket #{} opened: \"{}\"", ticket.id, ticket.title);
 
