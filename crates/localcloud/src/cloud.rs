@@ -25,7 +25,10 @@ pub struct Clock {
 
 impl Clock {
     pub fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + time::Duration::seconds(self.offset())
+        let now = OffsetDateTime::now_utc();
+        // Offsets are bounded where they are set and loaded; checked all the same, since a
+        // panic here would take down every request.
+        now.checked_add(time::Duration::seconds(self.offset())).unwrap_or(now)
     }
 
     pub fn offset(&self) -> i64 {
@@ -158,7 +161,7 @@ impl Cloud {
     }
 
     /// The furthest the clock may be moved either way: ten years.
-    pub const MAX_CLOCK_OFFSET: i64 = 10 * 366 * 86_400;
+    pub const MAX_CLOCK_OFFSET: i64 = crate::state::MAX_CLOCK_OFFSET;
 
     /// Moves the clock and persists the new offset, then destroys keys whose window passed.
     /// An offset beyond ±10 years is refused before anything is saved (a saved absurd offset

@@ -168,6 +168,9 @@ pub struct State {
     access_keys: HashMap<String, String>,
 }
 
+/// The furthest the clock may be moved either way: ten years.
+pub const MAX_CLOCK_OFFSET: i64 = 10 * 366 * 86_400;
+
 /// The snapshot file's shape: lists, since JSON maps cannot have tuple keys.
 #[derive(Serialize, Deserialize)]
 struct Snapshot {
@@ -197,7 +200,8 @@ impl From<&State> for Snapshot {
 
 impl From<Snapshot> for State {
     fn from(s: Snapshot) -> Self {
-        let mut state = State { session_secret: s.session_secret, clock_offset: s.clock_offset, ..State::default() };
+        let mut state = State { session_secret: s.session_secret, ..State::default() };
+        state.apply(Change::ClockOffsetSet { seconds: s.clock_offset });
         for account in s.accounts {
             state.apply(Change::AccountCreated(account));
         }
@@ -366,7 +370,12 @@ impl State {
                     alias.updated = updated;
                 }
             }
-            Change::ClockOffsetSet { seconds } => self.clock_offset = seconds,
+            // The admin endpoint refuses such offsets; a journal or snapshot edited by hand (or
+            // written by an older release) must not stop the cloud from starting either.
+            Change::ClockOffsetSet { seconds } if (-MAX_CLOCK_OFFSET..=MAX_CLOCK_OFFSET).contains(&seconds) => self.clock_offset = seconds,
+            Change::ClockOffsetSet { seconds } => {
+                tracing::warn!(seconds, "ignoring a saved clock offset beyond ten years either way");
+            }
         }
     }
 }

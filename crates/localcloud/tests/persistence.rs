@@ -69,6 +69,33 @@ async fn a_restart_keeps_everything() {
     second.stop().await.expect("stop");
 }
 
+/// The admin endpoint refuses a clock offset past ten years; a journal that holds one anyway
+/// (edited by hand, or from an older release) is replayed without it instead of stopping the
+/// cloud at start, and the clock stays usable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absurd_saved_clock_offset_does_not_stop_a_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    let first = start_in(dir.path()).await;
+    let ep = first.endpoint();
+    admin(&ep, "POST", "/_localcloud/clock", Some(json!({ "offset_seconds": 120 }))).await;
+    let (status, refused) = admin(&ep, "POST", "/_localcloud/clock", Some(json!({ "offset_seconds": i64::MAX }))).await;
+    assert_eq!(status, 400, "{refused}");
+    first.stop().await.expect("stop");
+    let mut journal = std::fs::OpenOptions::new().append(true).open(dir.path().join("journal.jsonl")).expect("journal");
+    for seconds in [i64::MAX, i64::MIN] {
+        journal.write_all(format!("{}\n", json!({ "ClockOffsetSet": { "seconds": seconds } })).as_bytes()).expect("write");
+    }
+    drop(journal);
+    let second = start_in(dir.path()).await;
+    let ep = second.endpoint();
+    let (status, clock) = admin(&ep, "GET", "/_localcloud/clock", None).await;
+    assert_eq!((status, clock["offset_seconds"].as_i64()), (200, Some(120)), "the last sane offset stays: {clock}");
+    let acct = account(&ep, "after", None).await;
+    let (status, _) = kms(&ep, &acct.root, "eu-west-1", "CreateKey", json!({})).await;
+    assert_eq!(status, 200);
+    second.stop().await.expect("stop");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().expect("dir");
