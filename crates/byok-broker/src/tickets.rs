@@ -65,13 +65,53 @@ pub fn opening_after_restart(tenant: &Tenant, deadline: OffsetDateTime, role_nam
 }
 
 /// Whether a customer's comment says they are ready for restoration: `ready`, `restored` or
-/// `please restore` as whole words ("already" is not "ready"), not negated ("not ready", "not
-/// yet restored", "isn't ready").
+/// `please restore` as whole words ("already" is not "ready"), in a sentence that is not a
+/// question ("Are you ready?") and not negated in the three words before ("not ready", "not
+/// yet restored", "isn't ready", "I don't think we're ready", "we won't be ready until
+/// Monday", "cannot restore").
 pub fn says_ready(body: &str) -> bool {
     let lower = body.to_lowercase().replace(['\u{2019}', '\''], "");
-    let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    // Each sentence with the mark that ends it; a question says nothing either way.
+    let mut sentences = Vec::new();
+    let mut start = 0;
+    for (i, c) in lower.char_indices() {
+        if matches!(c, '.' | '!' | '?' | '\n' | ';') {
+            sentences.push((&lower[start..i], c == '?'));
+            start = i + c.len_utf8();
+        }
+    }
+    sentences.push((&lower[start..], false));
+    sentences.into_iter().filter(|(_, question)| !question).any(|(sentence, _)| sentence_says_ready(sentence))
+}
+
+fn sentence_says_ready(sentence: &str) -> bool {
+    let words: Vec<&str> = sentence.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
     let negated = |i: usize| {
-        words[i.saturating_sub(3)..i].iter().any(|w| matches!(*w, "not" | "no" | "never" | "isnt" | "arent" | "nothing" | "notyet"))
+        words[i.saturating_sub(3)..i].iter().any(|w| {
+            matches!(
+                *w,
+                "not"
+                    | "no"
+                    | "never"
+                    | "nothing"
+                    | "notyet"
+                    | "isnt"
+                    | "arent"
+                    | "wasnt"
+                    | "werent"
+                    | "dont"
+                    | "doesnt"
+                    | "didnt"
+                    | "wont"
+                    | "cant"
+                    | "cannot"
+                    | "couldnt"
+                    | "havent"
+                    | "hasnt"
+                    | "wouldnt"
+                    | "shouldnt"
+            )
+        })
     };
     words.iter().enumerate().any(|(i, w)| match *w {
         "ready" | "restored" => !negated(i),
@@ -131,6 +171,8 @@ mod tests {
             "All restored!",
             "please restore",
             "READY",
+            "Are you there? We are ready.",
+            "Done. Ready for restoration!",
         ] {
             assert!(says_ready(yes), "{yes}");
         }
@@ -144,6 +186,14 @@ mod tests {
             "readying",
             "unready",
             "no, not restored",
+            "I don't think we're ready yet",
+            "I don\u{2019}t think we\u{2019}re ready yet",
+            "We won't be ready until Monday",
+            "We can't be ready before Friday",
+            "We cannot restore the key yet",
+            "Are you ready?",
+            "Is it restored? Please advise",
+            "We haven't restored it",
         ] {
             assert!(!says_ready(no), "{no}");
         }
