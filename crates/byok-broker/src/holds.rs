@@ -15,6 +15,9 @@ use crate::error::BrokerError;
 
 pub use byok_api::HeldRevocation;
 
+/// How long a hold may wait for a person before it raises an alert of its own.
+pub const HOLD_OVERDUE: time::Duration = time::Duration::days(1);
+
 fn held(h: Hold) -> HeldRevocation {
     HeldRevocation { tenant: h.tenant.to_string(), detected_at: h.detected_at, detail: serde_json::from_str(&h.detail).unwrap_or_default() }
 }
@@ -72,8 +75,9 @@ impl Broker {
         Ok(self.store.holds().await?.into_iter().map(held).collect())
     }
 
-    /// A person believes the denial: the tenant is revoked as of its first detection (its
-    /// deadline counts from then) and its customer gets the revocation ticket.
+    /// A person believes the denial: the tenant is revoked as of its first detection and its
+    /// customer gets the revocation ticket. The deadline is the later of detection + grace and
+    /// release + grace: a hold never eats into the customer's grace period.
     pub async fn release_hold(&self, id: &TenantId) -> Result<byok_domain::Tenant, BrokerError> {
         let hold = self.store.remove_hold(id).await?.ok_or_else(|| BrokerError::NotHeld(id.clone()))?;
         let detected: Vec<RegionResult> = serde_json::from_str::<Vec<serde_json::Value>>(&hold.detail)
@@ -88,7 +92,9 @@ impl Broker {
                 })
             })
             .collect();
-        let revoked = self.revoke_detected(id, &detected, hold.detected_at).await;
+        let released = self.deadline_clock().await?;
+        let event = byok_domain::Event::HoldReleased { detected: hold.detected_at, released, grace: self.config.grace_period };
+        let revoked = self.revoke_as(id, &detected, event).await;
         self.after_hold_change().await;
         revoked
     }
@@ -122,6 +128,40 @@ impl Broker {
                     tracing::error!(error = %e, "could not resolve the held revocations alert");
                 }
             }
+        }
+        self.check_overdue_holds().await;
+    }
+
+    /// Holds waiting for a person longer than [`HOLD_OVERDUE`] open the `hold_overdue` alert
+    /// (once); when none is left, it is resolved. Run by the leader each pass.
+    pub(crate) async fn check_overdue_holds(&self) {
+        let now = self.clock.now();
+        let holds = match self.store.holds().await {
+            Ok(holds) => holds,
+            Err(e) => return tracing::error!(error = %e, "could not read the held revocations"),
+        };
+        let overdue: Vec<&Hold> = holds.iter().filter(|h| now - h.created_at > HOLD_OVERDUE).collect();
+        if overdue.is_empty() {
+            if let Err(e) = self.store.resolve_alert(AlertKind::HoldOverdue, now).await {
+                tracing::error!(error = %e, "could not resolve the overdue holds alert");
+            }
+            return;
+        }
+        let oldest = overdue.iter().map(|h| h.created_at).min().unwrap_or(now);
+        let title = format!("{} held revocations waiting over a day", overdue.len());
+        let body = format!(
+            "{} held revocations have waited for a person since {oldest} ({}). Each is a customer whose key may really be off and \
+             whose data is unavailable, or a fault wrongly held against them. Decide each with `byok revocations release` or \
+             `byok revocations dismiss`. A release gives the customer the whole grace period from the release.",
+            overdue.len(),
+            overdue.iter().map(|h| h.tenant.as_str()).collect::<Vec<_>>().join(", ")
+        );
+        match self.store.open_alert(AlertKind::HoldOverdue, &title, &body, now).await {
+            Ok(Some(_)) => {
+                tracing::error!(holds = overdue.len(), "HELD FOR OVER A DAY: revocations wait for a person (byok revocations list)")
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "could not open the overdue holds alert"),
         }
     }
 

@@ -50,8 +50,14 @@ impl Broker {
         detected: &[RegionResult],
         at: time::OffsetDateTime,
     ) -> Result<Tenant, BrokerError> {
+        self.revoke_as(id, detected, Event::RevocationDetected { at, grace: self.config.grace_period }).await
+    }
+
+    /// Revokes by `event` (a detection, or a released hold) after `detected`, and opens the
+    /// revocation ticket with the deadline the lifecycle set.
+    pub(crate) async fn revoke_as(&self, id: &TenantId, detected: &[RegionResult], event: Event) -> Result<Tenant, BrokerError> {
         let tenant = self.tenant(id).await?;
-        let transition = self.transition(&tenant, Event::RevocationDetected { at, grace: self.config.grace_period })?;
+        let transition = self.transition(&tenant, event)?;
         self.cache.purge(id);
         self.kms.forget(&tenant.binding);
         if !transition.changes_state() {

@@ -193,14 +193,17 @@ async fn too_many_denials_at_once_are_held_for_a_person() {
     let held: Vec<String> = f.broker.held_revocations().await.expect("held").into_iter().map(|h| h.tenant).collect();
     assert_eq!(held, ["tenant-0", "tenant-1", "tenant-2"]);
 
-    // A person releases one: revoked as of the first detection, and its customer gets the ticket.
+    // A person releases one: revoked as of the first detection, and its customer gets the
+    // ticket; the deadline counts from the release (10 minutes after the detection), since the
+    // customer is told only now.
+    let release_time = f.clock.now();
     let released = f.broker.release_hold(first).await.expect("release");
     let TenantState::Revoked { since, deadline } = released.state else { panic!("not revoked: {released:?}") };
     assert!(
         since > started - Duration::seconds(1) && since < started + Duration::minutes(1),
         "as of the detection, not the release: {since} vs {started}"
     );
-    assert_eq!(deadline, since + Duration::days(15));
+    assert_eq!(deadline, release_time + Duration::days(15));
     assert_eq!(f.broker.tickets(None).await.expect("tickets").len(), 1);
     // And dismisses another: it stays active.
     let (second, ..) = &f.tenants[1];
@@ -208,4 +211,34 @@ async fn too_many_denials_at_once_are_held_for_a_person() {
     assert_eq!(f.broker.tenant(second).await.expect("t").state, TenantState::Active);
     assert!(matches!(f.broker.dismiss_hold(second).await, Err(BrokerError::NotHeld(_))));
     assert_eq!(f.broker.held_revocations().await.expect("held").len(), 1);
+
+    // The last hold waits longer than the whole grace period. After a day it raises an alert
+    // of its own; released 16 days after its detection, its customer still gets 15 days from
+    // the release (not a deadline already past, destroyed by the next sweep), and the ticket
+    // names that deadline.
+    let (third, ..) = &f.tenants[2];
+    f.clock.advance(Duration::hours(25));
+    monitor::run_once(&f.broker).await;
+    assert_eq!(f.open_alerts(AlertKind::HoldOverdue).await, 1, "a hold waiting over a day alerts");
+    f.clock.advance(Duration::days(15));
+    monitor::run_once(&f.broker).await;
+    assert_eq!(f.open_alerts(AlertKind::HoldOverdue).await, 1, "one alert, not one a pass");
+    let released_at = f.clock.now();
+    let released = f.broker.release_hold(third).await.expect("release");
+    let TenantState::Revoked { since, deadline } = released.state else { panic!("not revoked: {released:?}") };
+    assert!(since < started + Duration::minutes(1), "still as of the detection: {since}");
+    assert!(deadline >= released_at + Duration::days(15), "the full grace period from the release: {deadline} vs {released_at}");
+    assert!(deadline < released_at + Duration::days(15) + Duration::minutes(1), "{deadline}");
+    assert_eq!(f.open_alerts(AlertKind::HoldOverdue).await, 0, "no hold left: resolved");
+    let pass = monitor::run_once(&f.broker).await;
+    assert!(pass.destroyed.is_empty(), "not destroyed by the next sweep: {pass:?}");
+    assert!(matches!(f.broker.tenant(third).await.expect("t").state, TenantState::Revoked { .. }));
+    let ticket = f.broker.tickets(None).await.expect("tickets").into_iter().find(|t| &t.tenant == third).expect("ticket");
+    let (_, comments) = f.broker.ticket(ticket.id).await.expect("ticket");
+    let shown = deadline.format(&time::format_description::well_known::Rfc3339).expect("format");
+    assert!(comments[0].body.contains(&format!("You can restore access until {shown} (UTC)")), "{}", comments[0].body);
+    f.clock.advance(Duration::days(14));
+    assert!(monitor::run_once(&f.broker).await.destroyed.is_empty(), "14 days after the release: still restorable");
+    f.clock.advance(Duration::days(1) + Duration::minutes(1));
+    assert_eq!(monitor::run_once(&f.broker).await.destroyed, [third.to_string()], "destroyed at the new deadline");
 }

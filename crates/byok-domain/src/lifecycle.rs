@@ -5,6 +5,7 @@
 //!     [*] --> Onboarding: tenant add
 //!     Onboarding --> Active: Verified (every region assumed, enabled, wraps)
 //!     Active --> Revoked: RevocationDetected (any region, definitive denial)
+//!     Active --> Revoked: HoldReleased (a person believes a held denial)
 //!     Revoked --> Revoked: RevocationDetected (already revoked: unchanged)
 //!     Revoked --> Active: Restored (every region verified again, before the deadline)
 //!     Revoked --> Destroyed: DeadlinePassed (at or after since + grace)
@@ -49,6 +50,15 @@ pub enum Event {
     Verified,
     RevocationDetected {
         at: OffsetDateTime,
+        grace: Duration,
+    },
+    /// A denial first detected at `detected` was held for a person, who released it at
+    /// `released`. The revocation counts from the detection, but the deadline never comes
+    /// sooner than `released + grace`: the customer is told only now, and always gets the whole
+    /// grace period from that moment.
+    HoldReleased {
+        detected: OffsetDateTime,
+        released: OffsetDateTime,
         grace: Duration,
     },
     /// The customer's restoration was verified at `at` (refused at or after the deadline).
@@ -116,10 +126,16 @@ impl TenantState {
         let not_allowed = Err(InvalidTransition::NotAllowed { from: self.name(), event: event.name() });
         let to = match (self, event) {
             (Onboarding, Event::Verified) => Active,
-            (Onboarding, Event::RevocationDetected { .. } | Event::Restored { .. } | Event::DeadlinePassed { .. }) => return not_allowed,
+            (
+                Onboarding,
+                Event::RevocationDetected { .. } | Event::HoldReleased { .. } | Event::Restored { .. } | Event::DeadlinePassed { .. },
+            ) => return not_allowed,
             (Active, Event::RevocationDetected { at, grace }) => Revoked { since: at, deadline: at + grace },
+            (Active, Event::HoldReleased { detected, released, grace }) => {
+                Revoked { since: detected, deadline: detected.max(released) + grace }
+            }
             (Active, Event::Verified | Event::Restored { .. } | Event::DeadlinePassed { .. }) => return not_allowed,
-            (Revoked { since, deadline }, Event::RevocationDetected { .. }) => Revoked { since, deadline },
+            (Revoked { since, deadline }, Event::RevocationDetected { .. } | Event::HoldReleased { .. }) => Revoked { since, deadline },
             (Revoked { deadline, .. }, Event::Restored { at }) if at < deadline => Active,
             (Revoked { deadline, .. }, Event::Restored { .. }) => return Err(InvalidTransition::AfterDeadline { deadline }),
             (Revoked { deadline, .. }, Event::DeadlinePassed { at }) if at >= deadline => Destroyed { at },
@@ -127,7 +143,11 @@ impl TenantState {
             (Revoked { .. }, Event::Verified) => return not_allowed,
             (
                 Destroyed { .. },
-                Event::Verified | Event::RevocationDetected { .. } | Event::Restored { .. } | Event::DeadlinePassed { .. },
+                Event::Verified
+                | Event::RevocationDetected { .. }
+                | Event::HoldReleased { .. }
+                | Event::Restored { .. }
+                | Event::DeadlinePassed { .. },
             ) => {
                 return not_allowed;
             }
@@ -146,6 +166,7 @@ impl Event {
         match self {
             Event::Verified => "verified",
             Event::RevocationDetected { .. } => "revocation_detected",
+            Event::HoldReleased { .. } => "hold_released",
             Event::Restored { .. } => "restored",
             Event::DeadlinePassed { .. } => "deadline_passed",
         }
@@ -188,8 +209,32 @@ mod tests {
         }
         assert!(TenantState::Onboarding.apply(Event::Restored { at: t0 }).is_err());
         assert!(!revoked.serves_data() && TenantState::Active.serves_data());
+        assert!(TenantState::Onboarding.apply(Event::HoldReleased { detected: t0, released: t0, grace }).is_err());
         let json = serde_json::to_string(&revoked).expect("json");
         assert!(json.contains("\"state\":\"revoked\""), "{json}");
         assert_eq!(serde_json::from_str::<TenantState>(&json).expect("back"), revoked);
+    }
+
+    #[test]
+    fn a_released_hold_never_shortens_the_grace_period() {
+        let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
+        let grace = Duration::days(15);
+        let release = |after: Duration| {
+            TenantState::Active.apply(Event::HoldReleased { detected: t0, released: t0 + after, grace }).expect("release").to()
+        };
+        // Released at once: the deadline counts from the detection, as any revocation's.
+        assert_eq!(release(Duration::ZERO), TenantState::Revoked { since: t0, deadline: t0 + grace });
+        // Released 10 days later: the customer, told only now, still gets 15 days.
+        assert_eq!(release(Duration::days(10)), TenantState::Revoked { since: t0, deadline: t0 + Duration::days(25) });
+        // Held longer than the grace period itself: the deadline is not already past.
+        let late = release(Duration::days(16));
+        assert_eq!(late, TenantState::Revoked { since: t0, deadline: t0 + Duration::days(31) });
+        assert!(late.apply(Event::DeadlinePassed { at: t0 + Duration::days(16) }).is_err(), "not destroyed on release");
+        // A clock that ran backwards between detection and release changes nothing.
+        assert_eq!(release(Duration::days(-1)), TenantState::Revoked { since: t0, deadline: t0 + grace });
+        // Already revoked: unchanged.
+        let revoked = release(Duration::ZERO);
+        let again = revoked.apply(Event::HoldReleased { detected: t0, released: t0 + Duration::days(3), grace }).expect("again");
+        assert!(!again.changes_state());
     }
 }

@@ -35,6 +35,8 @@ pub enum AlertKind {
     ProviderIdentity,
     /// Too many tenants were denied at once: their revocations wait for a person.
     RevocationsHeld,
+    /// A held revocation has waited for a person more than a day.
+    HoldOverdue,
 }
 
 /// Where an operator alert stands.
@@ -73,7 +75,7 @@ macro_rules! names {
 
 names!(TicketStatus, "ticket status", Open => "open", Resolved => "resolved", Closed => "closed");
 names!(Author, "comment author", Byok => "byok", Customer => "customer", Operator => "operator");
-names!(AlertKind, "alert kind", ProviderIdentity => "provider_identity", RevocationsHeld => "revocations_held");
+names!(AlertKind, "alert kind", ProviderIdentity => "provider_identity", RevocationsHeld => "revocations_held", HoldOverdue => "hold_overdue");
 names!(AlertStatus, "alert status", Open => "open", Resolved => "resolved");
 
 #[cfg(test)]

@@ -410,7 +410,7 @@ impl Store for SqlStore {
 
     async fn set_state(&self, id: &TenantId, expected: i64, transition: &Transition, audit: Seal<'_>) -> Result<Tenant, StoreError> {
         match transition.event() {
-            Event::RevocationDetected { .. } | Event::Restored { .. } => {}
+            Event::RevocationDetected { .. } | Event::HoldReleased { .. } | Event::Restored { .. } => {}
             Event::Verified | Event::DeadlinePassed { .. } => {
                 return Err(StoreError::WrongTransition { method: "set_state", event: transition.event().name() });
             }
