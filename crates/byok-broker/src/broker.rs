@@ -43,6 +43,10 @@ pub struct Broker {
     pub(crate) leader_until: std::sync::Mutex<Option<std::time::Instant>>,
     /// The leader's watch on customers' re-pointed aliases (see [`crate::rotation`]).
     pub(crate) aliases: std::sync::Mutex<crate::rotation::AliasWatch>,
+    /// One restoration per tenant at a time, its answer shared (see [`crate::flight`]).
+    pub(crate) restorations: crate::flight::Flights<crate::lifecycle::Restoration>,
+    /// One verification per tenant at a time, its answer shared.
+    pub(crate) verifications: crate::flight::Flights<crate::onboarding::Verification>,
 }
 
 pub use byok_api::LastCheck;
@@ -65,6 +69,8 @@ impl Broker {
             leader_until: std::sync::Mutex::default(),
             aliases: std::sync::Mutex::default(),
             probe_summaries: std::sync::Mutex::default(),
+            restorations: crate::flight::Flights::default(),
+            verifications: crate::flight::Flights::default(),
         }
     }
 

@@ -97,7 +97,15 @@ impl Broker {
     /// the external id, key enabled, real unwrap). All pass: the tenant is active again and
     /// its key is warm in this node's cache. Otherwise nothing changes and the answer names
     /// each failing region and the step of the customer guide it still needs.
+    ///
+    /// Many calls at once for one tenant (a customer clicking, a script retrying, a "ready"
+    /// comment) share one run, and an answer stays good for a moment after it (see
+    /// [`crate::flight`]): the AWS calls, audit rows and ticket answers of one restoration.
     pub async fn restore(&self, id: &TenantId) -> Result<Restoration, BrokerError> {
+        self.restorations.run(id, || self.restore_now(id)).await
+    }
+
+    async fn restore_now(&self, id: &TenantId) -> Result<Restoration, BrokerError> {
         let tenant = self.tenant(id).await?;
         if tenant.state == TenantState::Active {
             return Ok(Restoration { tenant: id.to_string(), restored: true, regions: Vec::new(), missing: Vec::new() });

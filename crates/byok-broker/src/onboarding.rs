@@ -66,6 +66,10 @@ impl Broker {
     /// every region's key, and the tenant becomes active; on failure nothing changes and the
     /// answer says, per region, what is wrong and what to do.
     pub async fn verify_tenant(&self, id: &TenantId) -> Result<Verification, BrokerError> {
+        self.verifications.run(id, || self.verify_now(id)).await
+    }
+
+    async fn verify_now(&self, id: &TenantId) -> Result<Verification, BrokerError> {
         let tenant = self.tenant(id).await?;
         // Only an onboarding tenant can be verified: judged by the lifecycle before any key use.
         tenant.state.apply(Event::Verified).map_err(|source| BrokerError::Transition { tenant: id.clone(), source })?;
