@@ -44,6 +44,8 @@ pub struct AppState {
     pub console: Arc<console::session::Sessions>,
     /// The most items one batch request may carry.
     pub max_batch_items: usize,
+    /// Whether console cookies are always `Secure`.
+    console_secure: bool,
 }
 
 impl AppState {
@@ -55,7 +57,15 @@ impl AppState {
 
     /// With console sessions that last `ttl` (tests shorten it).
     pub fn with_console_ttl(mut self, ttl: Duration) -> Self {
-        self.console = Arc::new(console::session::Sessions::new(ttl));
+        self.console = Arc::new(console::session::Sessions::new(ttl, self.console_secure));
+        self
+    }
+
+    /// With the console's cookies always `Secure` and `__Host-` prefixed (served over TLS, or
+    /// behind a proxy that terminates it).
+    pub fn with_secure_cookies(mut self, secure: bool) -> Self {
+        self.console_secure = secure;
+        self.console = Arc::new(console::session::Sessions::new(self.console.ttl(), secure));
         self
     }
 
@@ -69,7 +79,8 @@ impl AppState {
             metrics: Arc::new(metrics),
             registry: Arc::new(registry),
             max_batch_items: DEFAULT_BATCH_ITEMS,
-            console: Arc::new(console::session::Sessions::new(Duration::from_secs(3600))),
+            console: Arc::new(console::session::Sessions::new(Duration::from_secs(3600), false)),
+            console_secure: false,
         }
     }
 }

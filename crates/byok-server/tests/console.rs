@@ -100,6 +100,20 @@ async fn sessions_csrf_scopes_escaping_and_headers() {
     assert!(service.body.contains("service token"), "{}", service.body);
     let forged = send(r, "POST", "/console/signin", None, Some(form(&[("token", OPERATOR), ("csrf", "x")]))).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    // A cookie/form pair that matches itself but that this server never issued: refused, empty
+    // or made up alike.
+    for made_up in ["", "x", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"] {
+        let cookie = format!("byok_signin={made_up}");
+        let forged = send(r, "POST", "/console/signin", Some(&cookie), Some(form(&[("token", OPERATOR), ("csrf", made_up)]))).await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN, "a pair the server never issued: {made_up:?}");
+    }
+    // A nonce signs in once.
+    let page = send(r, "GET", "/console/signin", None, None).await;
+    let (pre, nonce) = (set_cookie(&page, "byok_signin").expect("cookie"), hidden_csrf(&page.body));
+    let once = send(r, "POST", "/console/signin", Some(&pre), Some(form(&[("token", OPERATOR), ("csrf", &nonce)]))).await;
+    assert_eq!(once.status, StatusCode::SEE_OTHER);
+    let twice = send(r, "POST", "/console/signin", Some(&pre), Some(form(&[("token", OPERATOR), ("csrf", &nonce)]))).await;
+    assert_eq!(twice.status, StatusCode::FORBIDDEN, "a used nonce is gone");
 
     // The tenant admin of acme sees acme, and beta exactly as a tenant that does not exist.
     let (acme, _) = sign_in(r, &w.acme_admin).await;
@@ -177,6 +191,34 @@ async fn sessions_csrf_scopes_escaping_and_headers() {
         send(r, "POST", "/console/tenants/gamma/verify", Some(&op2), Some(form(&[("csrf", "nope")]))).await.status,
         StatusCode::FORBIDDEN
     );
+
+    // At most five sessions per token: signing in a sixth time ends the oldest.
+    let sessions: Vec<String> = {
+        let mut v = Vec::new();
+        for _ in 0..6 {
+            v.push(sign_in(r, &w.acme_admin).await.0);
+        }
+        v
+    };
+    assert_eq!(send(r, "GET", "/console/tenants/acme", Some(&sessions[0]), None).await.status, StatusCode::SEE_OTHER, "the oldest ended");
+    for cookie in &sessions[1..] {
+        assert_eq!(send(r, "GET", "/console/tenants/acme", Some(cookie), None).await.status, StatusCode::OK);
+    }
+
+    // Served over TLS (or configured so): cookies are Secure, `__Host-` prefixed, on path /; the
+    // plain name is not read.
+    let secure = app(AppState::new(w.broker.clone()).with_secure_cookies(true), DEFAULT_BODY_LIMIT);
+    let page = send(&secure, "GET", "/console/signin", None, None).await;
+    let raw = page.headers.get(header::SET_COOKIE).and_then(|v| v.to_str().ok()).expect("cookie").to_string();
+    assert!(raw.starts_with("__Host-byok_signin=") && raw.contains("; Secure") && raw.contains("Path=/;"), "{raw}");
+    let pre = set_cookie(&page, "__Host-byok_signin").expect("cookie");
+    let signed =
+        send(&secure, "POST", "/console/signin", Some(&pre), Some(form(&[("token", OPERATOR), ("csrf", &hidden_csrf(&page.body))]))).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    let session = set_cookie(&signed, "__Host-byok_session").expect("a __Host- session cookie");
+    assert_eq!(send(&secure, "GET", "/console/operator", Some(&session), None).await.status, StatusCode::OK);
+    let plain = session.replacen("__Host-", "", 1);
+    assert_eq!(send(&secure, "GET", "/console/operator", Some(&plain), None).await.status, StatusCode::SEE_OTHER);
 
     // Sessions expire.
     let short = app(AppState::new(w.broker.clone()).with_console_ttl(Duration::from_millis(300)), DEFAULT_BODY_LIMIT);

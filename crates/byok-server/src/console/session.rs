@@ -1,8 +1,11 @@
 //! Signing in: a tenant admin or operator token is exchanged for a session cookie
-//! (`HttpOnly`, `SameSite=Strict`, `Secure` behind TLS, expiring); each session has a CSRF token
-//! that every form carries. Sessions live in this node's memory; the token behind a session is
-//! checked again on every page, so revoking the token ends the session within the token cache's
-//! bound.
+//! (`HttpOnly`, `SameSite=Strict`, expiring; `Secure` and named with the `__Host-` prefix when
+//! the console is served over TLS or configured so); each session has a CSRF token that every
+//! form carries. The sign-in form's nonce is one this node issued (kept ten minutes), so an
+//! empty or made-up cookie/form pair does not sign anyone in. Each token has at most
+//! [`MAX_SESSIONS_PER_TOKEN`] sessions: signing in again ends its oldest. Sessions live in this
+//! node's memory; the token behind a session is checked again on every page, so revoking the
+//! token ends the session within the token cache's bound.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -25,6 +28,13 @@ use crate::AppState;
 const COOKIE: &str = "byok_session";
 const SIGNIN_COOKIE: &str = "byok_signin";
 
+/// Sessions one token may hold at once; one more ends the oldest.
+pub const MAX_SESSIONS_PER_TOKEN: usize = 5;
+/// How long a sign-in form's nonce stays good.
+const NONCE_TTL: Duration = Duration::from_secs(600);
+/// Nonces kept at most (forms fetched and never posted); past it the oldest go first.
+const MAX_NONCES: usize = 10_000;
+
 /// One signed-in browser.
 struct Session {
     token: Zeroizing<String>,
@@ -32,10 +42,14 @@ struct Session {
     expires: Instant,
 }
 
-/// This node's sessions.
+/// This node's sessions and the sign-in nonces it issued.
 pub struct Sessions {
     map: Mutex<HashMap<String, Session>>,
+    nonces: Mutex<HashMap<String, Instant>>,
     ttl: Duration,
+    /// Cookies always `Secure` with the `__Host-` prefix (the console is served over TLS, or
+    /// behind a proxy that terminates it); otherwise only for requests a proxy marks https.
+    secure: bool,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -45,8 +59,37 @@ impl std::fmt::Debug for Sessions {
 }
 
 impl Sessions {
-    pub fn new(ttl: Duration) -> Self {
-        Self { map: Mutex::new(HashMap::new()), ttl }
+    pub fn new(ttl: Duration, secure: bool) -> Self {
+        Self { map: Mutex::new(HashMap::new()), nonces: Mutex::new(HashMap::new()), ttl, secure }
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// A new sign-in nonce, remembered until used or expired.
+    fn issue_nonce(&self) -> Option<String> {
+        let nonce = random()?;
+        let mut nonces = self.nonces.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        nonces.retain(|_, expires| *expires > now);
+        if nonces.len() >= MAX_NONCES {
+            if let Some(oldest) = nonces.iter().min_by_key(|(_, e)| **e).map(|(n, _)| n.clone()) {
+                nonces.remove(&oldest);
+            }
+        }
+        nonces.insert(nonce.clone(), now + NONCE_TTL);
+        Some(nonce)
+    }
+
+    /// Whether `nonce` is one this node issued and is still good.
+    fn nonce_ok(&self, nonce: &str) -> bool {
+        let nonces = self.nonces.lock().unwrap_or_else(|p| p.into_inner());
+        !nonce.is_empty() && nonces.get(nonce).is_some_and(|expires| *expires > Instant::now())
+    }
+
+    fn forget_nonce(&self, nonce: &str) {
+        self.nonces.lock().unwrap_or_else(|p| p.into_inner()).remove(nonce);
     }
 
     fn create(&self, token: &str) -> Option<(String, String)> {
@@ -54,6 +97,14 @@ impl Sessions {
         let csrf = random()?;
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|_, s| s.expires > Instant::now());
+        // At most MAX_SESSIONS_PER_TOKEN per token: the oldest ends.
+        let mut own: Vec<(String, Instant)> =
+            map.iter().filter(|(_, s)| same(&s.token, token)).map(|(id, s)| (id.clone(), s.expires)).collect();
+        own.sort_by_key(|(_, expires)| *expires);
+        let excess = (own.len() + 1).saturating_sub(MAX_SESSIONS_PER_TOKEN);
+        for (old, _) in own.into_iter().take(excess) {
+            map.remove(&old);
+        }
         map.insert(
             id.clone(),
             Session { token: Zeroizing::new(token.to_string()), csrf: csrf.clone(), expires: Instant::now() + self.ttl },
@@ -88,14 +139,22 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     })
 }
 
-/// Whether the browser reached us over TLS (directly or through a proxy that says so).
-fn secure(headers: &HeaderMap) -> bool {
-    headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|p| p.eq_ignore_ascii_case("https"))
+/// Whether the browser reached us over TLS: configured so, or a proxy says so.
+fn secure(sessions: &Sessions, headers: &HeaderMap) -> bool {
+    sessions.secure || headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|p| p.eq_ignore_ascii_case("https"))
+}
+
+/// A cookie's name: with the `__Host-` prefix when `Secure` (browsers then refuse it from any
+/// other host or path, and from plain HTTP); browsers refuse that prefix without `Secure`.
+fn cookie_name(name: &str, secure: bool) -> String {
+    if secure { format!("__Host-{name}") } else { name.to_string() }
 }
 
 fn set_cookie(name: &str, value: &str, max_age: u64, secure: bool) -> HeaderValue {
-    let secure = if secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!("{name}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"))
+    let name = cookie_name(name, secure);
+    // `__Host-` cookies must have `Path=/`.
+    let (path, secure) = if secure { ("/", "; Secure") } else { ("/console", "") };
+    HeaderValue::from_str(&format!("{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"))
         .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
@@ -141,7 +200,7 @@ impl FromRequestParts<AppState> for Viewer {
     type Rejection = SignIn;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, SignIn> {
-        let id = cookie(&parts.headers, COOKIE).ok_or(SignIn)?;
+        let id = cookie(&parts.headers, &cookie_name(COOKIE, secure(&state.console, &parts.headers))).ok_or(SignIn)?;
         let (token, csrf) = state.console.get(&id).ok_or(SignIn)?;
         match state.broker.token_scope(&token).await {
             Ok(Some(scope @ (TokenScope::Operator | TokenScope::TenantAdmin(_)))) => Ok(Viewer { scope, csrf, session: id }),
@@ -161,12 +220,12 @@ pub async fn home(viewer: Viewer) -> Redirect {
     }
 }
 
-pub async fn signin_page(headers: HeaderMap) -> Response {
-    signin_form(&headers, None)
+pub async fn signin_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    signin_form(&state, &headers, None)
 }
 
-fn signin_form(headers: &HeaderMap, problem: Option<&str>) -> Response {
-    let Some(nonce) = random() else { return PageError::Forbidden.into_response() };
+fn signin_form(state: &AppState, headers: &HeaderMap, problem: Option<&str>) -> Response {
+    let Some(nonce) = state.console.issue_nonce() else { return PageError::Forbidden.into_response() };
     let page = layout::bare(
         "Sign in",
         html! {
@@ -182,7 +241,9 @@ fn signin_form(headers: &HeaderMap, problem: Option<&str>) -> Response {
         },
     );
     let mut response = page.into_response();
-    response.headers_mut().insert(header::SET_COOKIE, set_cookie(SIGNIN_COOKIE, &nonce, 600, secure(headers)));
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, set_cookie(SIGNIN_COOKIE, &nonce, NONCE_TTL.as_secs(), secure(&state.console, headers)));
     response
 }
 
@@ -199,21 +260,24 @@ impl std::fmt::Debug for SignInForm {
 }
 
 pub async fn signin(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<SignInForm>) -> Response {
-    // Login CSRF: the form's nonce must match the cookie set with the form.
-    if !cookie(&headers, SIGNIN_COOKIE).is_some_and(|c| same(&c, &form.csrf)) {
+    // Login CSRF: the form's nonce must match the cookie set with the form, and be one this
+    // node issued (an empty or made-up pair matches itself).
+    let secure = secure(&state.console, &headers);
+    if !cookie(&headers, &cookie_name(SIGNIN_COOKIE, secure)).is_some_and(|c| same(&c, &form.csrf)) || !state.console.nonce_ok(&form.csrf) {
         return PageError::Csrf.into_response();
     }
     let token = form.token.trim();
     match state.broker.token_scope(token).await {
         Ok(Some(TokenScope::Operator | TokenScope::TenantAdmin(_))) => {}
-        Ok(Some(TokenScope::Service)) => return signin_form(&headers, Some("A service token reaches data, not the console.")),
-        Ok(None) | Err(_) => return signin_form(&headers, Some("That token is not valid (or no longer).")),
+        Ok(Some(TokenScope::Service)) => return signin_form(&state, &headers, Some("A service token reaches data, not the console.")),
+        Ok(None) | Err(_) => return signin_form(&state, &headers, Some("That token is not valid (or no longer).")),
     }
+    state.console.forget_nonce(&form.csrf);
     let Some((id, _csrf)) = state.console.create(token) else { return PageError::Forbidden.into_response() };
     let mut response = Redirect::to("/console").into_response();
     let ttl = state.console.ttl.as_secs();
-    response.headers_mut().append(header::SET_COOKIE, set_cookie(COOKIE, &id, ttl, secure(&headers)));
-    response.headers_mut().append(header::SET_COOKIE, set_cookie(SIGNIN_COOKIE, "", 0, secure(&headers)));
+    response.headers_mut().append(header::SET_COOKIE, set_cookie(COOKIE, &id, ttl, secure));
+    response.headers_mut().append(header::SET_COOKIE, set_cookie(SIGNIN_COOKIE, "", 0, secure));
     response
 }
 
@@ -232,6 +296,6 @@ pub async fn signout(
     viewer.check_csrf(&form.csrf)?;
     state.console.remove(&viewer.session);
     let mut response = Redirect::to("/console/signin").into_response();
-    response.headers_mut().insert(header::SET_COOKIE, set_cookie(COOKIE, "", 0, secure(&headers)));
+    response.headers_mut().insert(header::SET_COOKIE, set_cookie(COOKIE, "", 0, secure(&state.console, &headers)));
     Ok(response)
 }
