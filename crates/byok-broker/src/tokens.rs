@@ -37,11 +37,7 @@ pub fn same_hash(a: &str, b: &str) -> bool {
 
 /// The prefix of a new token of `scope`.
 fn prefix(scope: &TokenScope) -> &'static str {
-    match scope {
-        TokenScope::Operator => "byok_op",
-        TokenScope::Service => "byok_svc",
-        TokenScope::TenantAdmin(_) => "byok_tenant",
-    }
+    scope.token_prefix()
 }
 
 /// What this node read about a token, and when.
@@ -75,6 +71,18 @@ impl Broker {
         let retired = self.store.revoke_tokens_like(&scope, TokenOrigin::Configured, Some(&hash), now).await?;
         if retired > 0 {
             tracing::warn!(retired, "the configured token changed: the previous one no longer works");
+        }
+        self.forget_tokens();
+        Ok(())
+    }
+
+    /// Records a token generated for the cluster (see `byok serve`), if not already there. Unlike
+    /// [`Self::register_token`] it retires nothing: it is the cluster's one generated token of
+    /// its scope, chosen once in the store.
+    pub async fn add_generated_token(&self, token: &str, scope: TokenScope) -> Result<(), BrokerError> {
+        let hash = hash(token);
+        if self.store.token(&hash).await?.is_none() {
+            self.store.put_token(&hash, &scope, TokenOrigin::Configured, self.clock.now(), None).await?;
         }
         self.forget_tokens();
         Ok(())

@@ -2,8 +2,14 @@
 //!
 //! - Real AWS: the default credential chain (an instance profile, a task role, …) and the
 //!   role ARN the operator configures.
-//! - localcloud: a provider account (its root keys kept in the data directory) with a role,
-//!   and that role's credentials fetched from localcloud the way an instance profile works.
+//! - localcloud: a provider account with a role, and that role's credentials fetched from
+//!   localcloud the way an instance profile works.
+//!
+//! What every node of a cluster must agree on — the provider account byok made in localcloud
+//! (its root keys), the canary's role and external id — is kept in the store as cluster
+//! settings, written once by the first node; a node's data directory holds nothing of it, so a
+//! node on another machine needs only the store's URL. (Files an older release wrote in the
+//! data directory are taken over by the first node that starts with them.)
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -14,6 +20,8 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use zeroize::Zeroizing;
+
+use byok_store::Store;
 
 use crate::error::CliError;
 
@@ -60,55 +68,127 @@ impl ProvideCredentials for LocalcloudRoleCredentials {
     }
 }
 
-/// The provider account's root keys, kept in the broker's data directory (mode 0600).
+/// The provider account's root keys in a localcloud, kept in the store (see the module's doc).
 #[derive(Serialize, Deserialize)]
-struct ProviderAccount {
+pub struct ProviderAccount {
     account_id: String,
     access_key_id: String,
     secret_access_key: Zeroizing<String>,
 }
 
-/// Makes sure the provider account and role exist in the localcloud at `endpoint`; returns the
-/// role's ARN. Idempotent across restarts.
-pub async fn ensure_localcloud_provider(endpoint: &str, data_dir: &Path, account_id: &str, role_name: &str) -> Result<String, CliError> {
-    let path = data_dir.join("provider-account.json");
-    let account: ProviderAccount = match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| CliError::Config(format!("{} is unreadable: {e}", path.display())))?,
-        Err(_) => {
-            let (status, body) = localcloud::admin_client::request(
-                endpoint,
-                "POST",
-                "/_localcloud/accounts",
-                Some(&json!({ "name": "provider", "account_id": account_id })),
-            )
-            .await
-            .map_err(|source| CliError::Localcloud { endpoint: endpoint.to_string(), source })?;
-            if status == 409 {
-                return Err(CliError::Config(format!(
-                    "localcloud at {endpoint} already has account {account_id} but {} is missing: use the data directory it was created with, or another --provider-account-id",
-                    path.display()
-                )));
-            }
-            if status != 201 {
-                return Err(CliError::LocalcloudRefused { what: "the provider account".into(), status, answer: body.to_string() });
-            }
-            let account = ProviderAccount {
-                account_id: body["account_id"].as_str().unwrap_or_default().into(),
-                access_key_id: body["access_key_id"].as_str().unwrap_or_default().into(),
-                secret_access_key: Zeroizing::new(body["secret_access_key"].as_str().unwrap_or_default().into()),
-            };
-            write_private(&path, &serde_json::to_vec_pretty(&account).map_err(|e| CliError::Config(e.to_string()))?)?;
-            account
+impl std::fmt::Debug for ProviderAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderAccount").field("account_id", &self.account_id).finish_non_exhaustive()
+    }
+}
+
+/// The cluster settings this module keeps.
+const PROVIDER_ACCOUNT_SETTING: &str = "localcloud.provider_account";
+const CANARY_SETTING: &str = "canary";
+
+/// How long a node waits for another node that is creating the cluster's provider account.
+const PEER_SETUP_WAIT: Duration = Duration::from_secs(20);
+
+/// The cluster-wide value of `name`, claimed with `candidate()` if there is none yet (the first
+/// writer wins); parsed as `T`.
+async fn claim<T: Serialize + serde::de::DeserializeOwned>(store: &dyn Store, name: &str, candidate: T) -> Result<T, CliError> {
+    let text = serde_json::to_string(&candidate).map_err(|e| CliError::Config(e.to_string()))?;
+    let stored = store.setting_or_insert(name, &text, time::OffsetDateTime::now_utc()).await?;
+    serde_json::from_str(&stored).map_err(|e| CliError::Config(format!("the cluster setting {name} is unreadable: {e}")))
+}
+
+/// The cluster-wide value of `name`, if set.
+async fn setting<T: serde::de::DeserializeOwned>(store: &dyn Store, name: &str) -> Result<Option<T>, CliError> {
+    match store.setting(name).await? {
+        None => Ok(None),
+        Some(text) => {
+            serde_json::from_str(&text).map(Some).map_err(|e| CliError::Config(format!("the cluster setting {name} is unreadable: {e}")))
         }
+    }
+}
+
+/// A file an older release kept in the data directory, if there.
+fn legacy<T: serde::de::DeserializeOwned>(data_dir: &Path, file: &str) -> Option<T> {
+    let bytes = std::fs::read(data_dir.join(file)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Makes sure the provider account and role exist in the localcloud at `endpoint`; returns the
+/// role's ARN and the account. Idempotent across restarts and across nodes: the first node
+/// creates the account and records it in the store; the others read it there.
+pub async fn ensure_localcloud_provider(
+    endpoint: &str,
+    store: &dyn Store,
+    data_dir: &Path,
+    account_id: &str,
+    role_name: &str,
+) -> Result<(String, ProviderAccount), CliError> {
+    let account: ProviderAccount = match setting(store, PROVIDER_ACCOUNT_SETTING).await? {
+        Some(account) => account,
+        None => match legacy::<ProviderAccount>(data_dir, "provider-account.json") {
+            Some(old) => claim(store, PROVIDER_ACCOUNT_SETTING, old).await?,
+            None => {
+                let (status, body) = localcloud::admin_client::request(
+                    endpoint,
+                    "POST",
+                    "/_localcloud/accounts",
+                    Some(&json!({ "name": "provider", "account_id": account_id })),
+                )
+                .await
+                .map_err(|source| CliError::Localcloud { endpoint: endpoint.to_string(), source })?;
+                match status {
+                    201 => {
+                        let created = ProviderAccount {
+                            account_id: body["account_id"].as_str().unwrap_or_default().into(),
+                            access_key_id: body["access_key_id"].as_str().unwrap_or_default().into(),
+                            secret_access_key: Zeroizing::new(body["secret_access_key"].as_str().unwrap_or_default().into()),
+                        };
+                        claim(store, PROVIDER_ACCOUNT_SETTING, created).await?
+                    }
+                    // Another node is creating it: its record reaches the store in a moment.
+                    409 => wait_for_peer(store, endpoint, account_id).await?,
+                    _ => return Err(CliError::LocalcloudRefused { what: "the provider account".into(), status, answer: body.to_string() }),
+                }
+            }
+        },
     };
+    if account.account_id != account_id {
+        tracing::warn!(
+            stored = %account.account_id,
+            configured = account_id,
+            "the cluster's provider account in localcloud is not the configured --provider-account-id; keeping the cluster's"
+        );
+    }
     // The role an instance profile would carry; EntityAlreadyExists is fine.
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
     let form = form(&[("Action", "CreateRole"), ("Version", "2010-05-08"), ("RoleName", role_name), ("AssumeRolePolicyDocument", trust)]);
     let (status, xml) = signed_post(endpoint, &account, "iam", "us-east-1", form.into_bytes()).await?;
-    if status != 200 && !xml.contains("<Code>EntityAlreadyExists</Code>") {
+    if status != 200 && aws_error_code(&xml).as_deref() != Some("EntityAlreadyExists") {
         return Err(CliError::LocalcloudRefused { what: "the provider role".into(), status, answer: xml });
     }
-    Ok(format!("arn:aws:iam::{}:role/{role_name}", account.account_id))
+    Ok((format!("arn:aws:iam::{}:role/{role_name}", account.account_id), account))
+}
+
+/// Waits for the node that created the provider account to record it in the store.
+async fn wait_for_peer(store: &dyn Store, endpoint: &str, account_id: &str) -> Result<ProviderAccount, CliError> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < PEER_SETUP_WAIT {
+        if let Some(account) = setting(store, PROVIDER_ACCOUNT_SETTING).await? {
+            return Ok(account);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(CliError::Config(format!(
+        "localcloud at {endpoint} already has account {account_id}, but this cluster's store does not know its keys: point this node \
+         at the store the account was created with, or use another --provider-account-id"
+    )))
+}
+
+/// The `<Code>` of an AWS Query (XML) error answer.
+fn aws_error_code(xml: &str) -> Option<String> {
+    let start = xml.find("<Code>")? + "<Code>".len();
+    let end = xml[start..].find("</Code>")? + start;
+    Some(xml[start..end].to_string())
 }
 
 /// RFC 3986 unreserved characters stay; everything else is percent-encoded (what AWS's Query
@@ -153,11 +233,14 @@ pub async fn signed_request(
 }
 
 /// The canary in a localcloud: a role `byok-canary` in the provider's account that trusts the
-/// provider role with an external id (kept in `DATA_DIR/canary.json`), and a key with the
-/// alias `key` in `region`. Idempotent across restarts.
+/// provider role with an external id, and a key with the alias `key` in `region`. The role's
+/// ARN and external id are the cluster's (kept in the store): every node proves the same
+/// canary. Idempotent across restarts and nodes.
 pub async fn ensure_localcloud_canary(
     endpoint: &str,
+    store: &dyn Store,
     data_dir: &Path,
+    account: &ProviderAccount,
     provider_role_arn: &str,
     key: &str,
     region: &byok_domain::Region,
@@ -167,22 +250,21 @@ pub async fn ensure_localcloud_canary(
         role_arn: String,
         external_id: String,
     }
-    let account: ProviderAccount = serde_json::from_slice(
-        &std::fs::read(data_dir.join("provider-account.json")).map_err(CliError::io("cannot read the provider account"))?,
-    )
-    .map_err(|e| CliError::Config(format!("the provider account file is unreadable: {e}")))?;
-    let path = data_dir.join("canary.json");
-    let canary: Canary = match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| CliError::Config(format!("{} is unreadable: {e}", path.display())))?,
-        Err(_) => {
-            let external_id = byok_broker::tokens::generate("canary")
-                .ok_or_else(|| CliError::Config("the system random number generator failed".into()))?
-                .chars()
-                .take(40)
-                .collect::<String>();
-            let canary = Canary { role_arn: format!("arn:aws:iam::{}:role/byok-canary", account.account_id), external_id };
-            write_private(&path, &serde_json::to_vec_pretty(&canary).map_err(|e| CliError::Config(e.to_string()))?)?;
-            canary
+    let canary: Canary = match setting(store, CANARY_SETTING).await? {
+        Some(canary) => canary,
+        None => {
+            let candidate = match legacy::<Canary>(data_dir, "canary.json") {
+                Some(old) => old,
+                None => {
+                    let external_id = byok_broker::tokens::generate("canary")
+                        .ok_or_else(|| CliError::Config("the system random number generator failed".into()))?
+                        .chars()
+                        .take(40)
+                        .collect::<String>();
+                    Canary { role_arn: format!("arn:aws:iam::{}:role/byok-canary", account.account_id), external_id }
+                }
+            };
+            claim(store, CANARY_SETTING, candidate).await?
         }
     };
     let trust = json!({
@@ -203,9 +285,23 @@ pub async fn ensure_localcloud_canary(
         ("Description", "byok: the provider's canary, assumed each monitor pass"),
         ("AssumeRolePolicyDocument", &trust),
     ]);
-    let (status, xml) = signed_post(endpoint, &account, "iam", "us-east-1", body.into_bytes()).await?;
-    if status != 200 && !xml.contains("<Code>EntityAlreadyExists</Code>") {
+    let (status, xml) = signed_post(endpoint, account, "iam", "us-east-1", body.into_bytes()).await?;
+    if status != 200 && aws_error_code(&xml).as_deref() != Some("EntityAlreadyExists") {
         return Err(CliError::LocalcloudRefused { what: "the canary role".into(), status, answer: xml });
+    }
+    // A role that existed (made by an older release, or by a node that lost the race to record
+    // its external id) is brought to the cluster's trust policy.
+    if status != 200 {
+        let body = form(&[
+            ("Action", "UpdateAssumeRolePolicy"),
+            ("Version", "2010-05-08"),
+            ("RoleName", "byok-canary"),
+            ("PolicyDocument", &trust),
+        ]);
+        let (status, xml) = signed_post(endpoint, account, "iam", "us-east-1", body.into_bytes()).await?;
+        if status != 200 {
+            return Err(CliError::LocalcloudRefused { what: "the canary role's trust policy".into(), status, answer: xml });
+        }
     }
     // The canary role may use the canary key: an identity policy, as the key keeps the default
     // policy (which lets IAM policies decide).
@@ -221,22 +317,24 @@ pub async fn ensure_localcloud_canary(
         ("PolicyName", "byok-canary-key-use"),
         ("PolicyDocument", &kms_use),
     ]);
-    let (status, xml) = signed_post(endpoint, &account, "iam", "us-east-1", body.into_bytes()).await?;
+    let (status, xml) = signed_post(endpoint, account, "iam", "us-east-1", body.into_bytes()).await?;
     if status != 200 {
         return Err(CliError::LocalcloudRefused { what: "the canary role's policy".into(), status, answer: xml });
     }
-    let (status, _) = kms_call(endpoint, &account, region.as_str(), "DescribeKey", &json!({ "KeyId": key })).await?;
+    let (status, _) = kms_call(endpoint, account, region.as_str(), "DescribeKey", &json!({ "KeyId": key })).await?;
     if status != 200 {
-        let (status, created) =
-            kms_call(endpoint, &account, region.as_str(), "CreateKey", &json!({ "Description": "byok canary" })).await?;
+        let (status, created) = kms_call(endpoint, account, region.as_str(), "CreateKey", &json!({ "Description": "byok canary" })).await?;
         let key_id: serde_json::Value = serde_json::from_str(&created).unwrap_or_default();
         let key_id = key_id["KeyMetadata"]["KeyId"].as_str().unwrap_or_default().to_string();
         if status != 200 || key_id.is_empty() {
             return Err(CliError::LocalcloudRefused { what: "the canary key".into(), status, answer: created });
         }
         let (status, answer) =
-            kms_call(endpoint, &account, region.as_str(), "CreateAlias", &json!({ "AliasName": key, "TargetKeyId": key_id })).await?;
-        if status != 200 {
+            kms_call(endpoint, account, region.as_str(), "CreateAlias", &json!({ "AliasName": key, "TargetKeyId": key_id })).await?;
+        // Another node starting at the same moment made the alias first: its key is the canary.
+        let lost_race = serde_json::from_str::<serde_json::Value>(&answer)
+            .is_ok_and(|v| v["__type"].as_str().is_some_and(|t| t.ends_with("AlreadyExistsException")));
+        if status != 200 && !lost_race {
             return Err(CliError::LocalcloudRefused { what: "the canary key's alias".into(), status, answer });
         }
     }

@@ -14,7 +14,7 @@ async fn the_console_in_a_real_browser() {
     let dir = tempfile::tempdir().expect("dir");
     let b =
         start_with(&dir.path().join("data"), byok_cli::serve::ServeArgs { monitor_interval_seconds: Some(1), ..Default::default() }).await;
-    let op = b.operator_token.to_string();
+    let op = b.operator_token.as_deref().expect("operator token").to_string();
     let (account, creds) = customer(&b, "acme-corp").await;
     let (_, added) =
         api(&b, Some(&op), "POST", "/v1/tenants", Some(json!({ "id": "acme", "location": "eu", "account_id": account }))).await;

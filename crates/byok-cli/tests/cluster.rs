@@ -1,8 +1,11 @@
-//! Three `byok serve` nodes sharing one PostgreSQL and one localcloud, as `scripts/cluster`
-//! runs them: a customer's trust Deny is refused by all three within 2 s at a 1 s interval;
-//! only the leader probes (each (tenant, region) once per interval in total, counted in
-//! localcloud's trail); `kill -9` of the leader hands the lease to another node within 15 s, and
-//! the revocation it was making ends with exactly one ticket. A node cut off from PostgreSQL
+//! Three `byok serve` nodes sharing one PostgreSQL and one localcloud, each with a data
+//! directory of its own (as separate machines have): the cluster's identity — tokens, the
+//! canary, the provider account in localcloud — comes from the store, so the first node's
+//! tokens work on every node and whichever node leads passes the canary. Only the leader probes
+//! (each (tenant, region) once per interval in total, counted in localcloud's trail); `kill -9`
+//! of the leader hands the lease to another node within 15 s; with that one frozen past its
+//! lease too, the third node leads, and a customer's trust Deny is refused by it at once and by
+//! the frozen node as soon as it wakes, with exactly one ticket. A node cut off from PostgreSQL
 //! (through a proxy the test severs) keeps serving cached keys, writes and decides nothing,
 //! then rejoins; two nodes racing restorations end consistent with one ticket.
 
@@ -23,6 +26,7 @@ fn free_port() -> u16 {
 struct Node {
     child: tokio::process::Child,
     port: u16,
+    name: String,
 }
 
 async fn node(data: &std::path::Path, store: &str, aws: &str, name: &str) -> Node {
@@ -39,7 +43,7 @@ async fn node(data: &std::path::Path, store: &str, aws: &str, name: &str) -> Nod
         .expect("spawn byok serve");
     for _ in 0..400 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return Node { child, port };
+            return Node { child, port, name: name.to_string() };
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
@@ -102,14 +106,25 @@ async fn three_nodes_one_leader_revocation_everywhere_and_failover() {
     let cloud = Cloud::start().await;
     let aws = cloud.endpoint();
     let dir = tempfile::tempdir().expect("dir");
-    let data = dir.path().join("cluster");
-    // The first node creates the cluster's provider identity, canary and tokens; then the others.
-    let mut nodes = vec![node(&data, &store, &aws, "node-1").await];
-    for name in ["node-2", "node-3"] {
-        nodes.push(node(&data, &store, &aws, name).await);
+    let data = |n: usize| dir.path().join(format!("node-{n}"));
+    // The first node creates the cluster's provider identity, canary and tokens; then the others,
+    // each on a data directory of its own, with nothing copied.
+    let mut nodes = vec![node(&data(1), &store, &aws, "node-1").await];
+    for n in [2, 3] {
+        nodes.push(node(&data(n), &store, &aws, &format!("node-{n}")).await);
     }
-    let op = std::fs::read_to_string(data.join("operator.token")).expect("token").trim().to_string();
-    let svc = std::fs::read_to_string(data.join("service.token")).expect("token").trim().to_string();
+    let op = std::fs::read_to_string(data(1).join("operator.token")).expect("token").trim().to_string();
+    let svc = std::fs::read_to_string(data(1).join("service.token")).expect("token").trim().to_string();
+    for n in [2, 3] {
+        for file in ["operator.token", "service.token", "canary.json", "provider-account.json"] {
+            assert!(!data(n).join(file).exists(), "node-{n} made no {file} of its own");
+        }
+    }
+    // Node 1's tokens work on every node (and a later start of node 2 retires nothing).
+    for n in &nodes {
+        let (status, body) = call(n.port, &op, "GET", "/v1/tenants", None).await;
+        assert_eq!(status, 200, "the operator token works on port {}: {body}", n.port);
+    }
 
     let customer = cloud.customer("acme-corp").await;
     let (status, added) =
@@ -153,7 +168,36 @@ async fn three_nodes_one_leader_revocation_everywhere_and_failover() {
     eprintln!("MEASURE three nodes, 5 s at a 1 s interval: {assumes} AssumeRole in the customer's account ({probes} named byok-probe)");
     assert!((3..=8).contains(&assumes), "one prober, not three: {assumes} AssumeRole in 5 s");
 
-    // The customer denies: every node refuses within 2 s.
+    // kill -9 the leader: another node leads within 15 s.
+    let position = |name: &str, nodes: &[Node]| nodes.iter().position(|n| n.name == name).expect("a node of ours leads");
+    let mut dead = nodes.remove(position(&leader, &nodes));
+    let killed = Instant::now();
+    dead.child.start_kill().expect("SIGKILL");
+    dead.child.wait().await.expect("reaped");
+    let second = loop {
+        if let Some(name) = leader_of(nodes[0].port).await.filter(|n| *n != leader) {
+            break name;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(15), "no new leader within 15 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!("MEASURE failover after kill -9 of {leader}: {second} leads after {:?}", killed.elapsed());
+
+    // Freeze that one past its lease: the last node leads (whichever node made the canary).
+    let frozen = position(&second, &nodes);
+    let awake = 1 - frozen;
+    signal(&nodes[frozen], "STOP");
+    let stopped = Instant::now();
+    loop {
+        if leader_of(nodes[awake].port).await.as_deref() == Some(nodes[awake].name.as_str()) {
+            break;
+        }
+        assert!(stopped.elapsed() < Duration::from_secs(15), "{} does not take over from the frozen {second}", nodes[awake].name);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("MEASURE {second} frozen: {} leads after {:?}", nodes[awake].name, stopped.elapsed());
+
+    // The customer denies: the leading node refuses within a couple of intervals.
     let mut deny = added["instructions"]["trust_policy"].clone();
     deny["Statement"][0]["Effect"] = json!("Deny");
     let role = added["instructions"]["role_name"].as_str().expect("role").to_string();
@@ -165,46 +209,32 @@ async fn three_nodes_one_leader_revocation_everywhere_and_failover() {
         &["iam", "update-assume-role-policy", "--role-name", &role, "--policy-document", &deny.to_string()],
     )
     .await;
-    let mut refused_at = Vec::new();
+    let refused = until_status(nodes[awake].port, &svc, &decrypt, 403, Duration::from_secs(10)).await;
+    eprintln!(
+        "MEASURE trust Deny to refused on {} (leading, not the canary's creator unless it is node-1): {refused:?}",
+        nodes[awake].name
+    );
+    // The frozen node wakes: it leads no more, learns of the revocation from the store, refuses.
+    signal(&nodes[frozen], "CONT");
+    let woke = Instant::now();
+    until_status(nodes[frozen].port, &svc, &decrypt, 403, Duration::from_secs(10)).await;
+    eprintln!("MEASURE the frozen node refuses {:?} after it wakes ({:?} after the Deny)", woke.elapsed(), started.elapsed());
+    tokio::time::sleep(Duration::from_secs(2)).await; // both nodes' next passes
     for n in &nodes {
-        loop {
-            let (status, _) = call(n.port, &svc, "POST", "/v1/tenants/acme/decrypt", Some(decrypt.clone())).await;
-            if status == 403 {
-                refused_at.push(started.elapsed());
-                break;
-            }
-            assert!(started.elapsed() < Duration::from_secs(10), "node on port {} still serves", n.port);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let (_, tickets) = call(n.port, &op, "GET", "/v1/tickets", None).await;
+        assert_eq!(tickets.as_array().map(Vec::len), Some(1), "exactly one ticket, seen from {}: {tickets}", n.name);
     }
-    eprintln!("MEASURE three nodes, trust Deny to refused on each node: {refused_at:?}");
-    let (_, tickets) = call(nodes[0].port, &op, "GET", "/v1/tickets", None).await;
-    assert_eq!(tickets.as_array().map(Vec::len), Some(1), "exactly one ticket: {tickets}");
-
-    // kill -9 the leader: another node leads within 15 s, and still exactly one ticket.
-    let index = nodes
-        .iter()
-        .position(|n| n.port != 0 && leader.ends_with(&format!("{}", 1 + nodes.iter().position(|m| m.port == n.port).unwrap_or(0))))
-        .unwrap_or(0);
-    let mut dead = nodes.remove(index);
-    let killed = Instant::now();
-    dead.child.start_kill().expect("SIGKILL");
-    dead.child.wait().await.expect("reaped");
-    let new_leader = loop {
-        if let Some(name) = leader_of(nodes[0].port).await.filter(|n| *n != leader) {
-            break name;
-        }
-        assert!(killed.elapsed() < Duration::from_secs(15), "no new leader within 15 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    eprintln!("MEASURE failover after kill -9 of {leader}: {new_leader} leads after {:?}", killed.elapsed());
-    tokio::time::sleep(Duration::from_secs(2)).await; // the new leader's first passes
-    let (_, tickets) = call(nodes[1].port, &op, "GET", "/v1/tickets", None).await;
-    assert_eq!(tickets.as_array().map(Vec::len), Some(1), "still exactly one ticket: {tickets}");
     let _: Creds = customer.root.clone();
 
     drop(nodes);
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut admin).await.expect("drop schema");
+}
+
+/// Sends SIGSTOP or SIGCONT to a node.
+fn signal(node: &Node, which: &str) {
+    let pid = node.child.id().expect("running").to_string();
+    let status = std::process::Command::new("kill").args([format!("-{which}"), pid]).status().expect("kill");
+    assert!(status.success(), "kill -{which}");
 }
 
 /// Decrypts `decrypt` on the node until it answers `want`, for at most `within`; how long it took.
@@ -226,7 +256,7 @@ async fn a_node_cut_off_from_the_store_serves_its_cache_decides_nothing_and_rejo
     let cloud = Cloud::start().await;
     let aws = cloud.endpoint();
     let dir = tempfile::tempdir().expect("dir");
-    let data = dir.path().join("cluster");
+    let data = dir.path().join("node-1");
     // Node A reaches PostgreSQL directly and leads; node B goes through a proxy the test severs.
     let a = node(&data, &store, &aws, "node-1").await;
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -236,7 +266,7 @@ async fn a_node_cut_off_from_the_store_serves_its_cache_decides_nothing_and_rejo
     }
     let proxy = byok_testkit::proxy::Proxy::start(database_addr(&store).await).await;
     let proxied = via(&store, proxy.addr);
-    let b = node(&data, &proxied, &aws, "node-2").await;
+    let b = node(&dir.path().join("node-2"), &proxied, &aws, "node-2").await;
     let op = std::fs::read_to_string(data.join("operator.token")).expect("token").trim().to_string();
     let svc = std::fs::read_to_string(data.join("service.token")).expect("token").trim().to_string();
 

@@ -25,7 +25,7 @@ async fn until(limit: Duration, mut done: impl AsyncFnMut() -> bool) -> bool {
 async fn a_provider_fault_alerts_the_operator_and_revokes_no_one() {
     let dir = tempfile::tempdir().expect("dir");
     let b = start_with(&dir.path().join("data"), ServeArgs { monitor_interval_seconds: Some(1), ..ServeArgs::default() }).await;
-    let op = b.operator_token.to_string();
+    let op = b.operator_token.as_deref().expect("operator token").to_string();
     let (account, creds) = customer(&b, "acme-corp").await;
     let (_, added) =
         api(&b, Some(&op), "POST", "/v1/tenants", Some(json!({ "id": "acme", "location": "de", "account_id": account }))).await;

@@ -12,8 +12,8 @@ use crate::support::{api, customer, endpoint, restart, run_setup, start};
 async fn a_new_user_onboards_a_tenant_and_encrypts() {
     let dir = tempfile::tempdir().expect("dir");
     let b = start(&dir.path().join("data")).await;
-    let op = b.operator_token.to_string();
-    let svc = b.service_token.to_string();
+    let op = b.operator_token.as_deref().expect("operator token").to_string();
+    let svc = b.service_token.as_deref().expect("service token").to_string();
     let (account, creds) = customer(&b, "acme-corp").await;
 
     let (status, added) =
@@ -179,7 +179,7 @@ async fn raw_call(b: &byok_cli::serve::Running, token: &str, op: &str, context: 
 async fn onboarding_refusals_say_what_to_fix() {
     let dir = tempfile::tempdir().expect("dir");
     let b = start(&dir.path().join("data")).await;
-    let op = b.operator_token.to_string();
+    let op = b.operator_token.as_deref().expect("operator token").to_string();
     let add = |id: &'static str, account: String| {
         let op = op.clone();
         let b = &b;
@@ -263,7 +263,7 @@ fn with_policy(script: &str, edit: impl FnOnce(&mut Value)) -> String {
 async fn two_tenants_in_one_account_get_their_own_role_and_files() {
     let dir = tempfile::tempdir().expect("dir");
     let b = start(&dir.path().join("data")).await;
-    let op = b.operator_token.to_string();
+    let op = b.operator_token.as_deref().expect("operator token").to_string();
     let (account, creds) = customer(&b, "shared-corp").await;
     let mut roles = Vec::new();
     for tenant in ["wiki", "tracker"] {
@@ -302,7 +302,7 @@ async fn two_tenants_in_one_account_get_their_own_role_and_files() {
 async fn a_setup_without_the_key_policy_grant_fails_verify_naming_the_statement() {
     let dir = tempfile::tempdir().expect("dir");
     let b = start(&dir.path().join("data")).await;
-    let op = b.operator_token.to_string();
+    let op = b.operator_token.as_deref().expect("operator token").to_string();
     let (account, creds) = customer(&b, "hurried-corp").await;
     let (_, added) =
         api(&b, Some(&op), "POST", "/v1/tenants", Some(json!({ "id": "hurried", "location": "de", "account_id": account }))).await;
@@ -341,7 +341,7 @@ async fn a_setup_without_the_key_policy_grant_fails_verify_naming_the_statement(
 async fn the_setup_as_cloudformation_and_terraform() {
     let dir = tempfile::tempdir().expect("dir");
     let b = start(&dir.path().join("data")).await;
-    let op = b.operator_token.to_string();
+    let op = b.operator_token.as_deref().expect("operator token").to_string();
     let (account, _) = customer(&b, "iac-corp").await;
     let (_, added) = api(&b, Some(&op), "POST", "/v1/tenants", Some(json!({ "id": "iac", "location": "eu", "account_id": account }))).await;
     let instructions = &added["instructions"];

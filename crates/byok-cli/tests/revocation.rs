@@ -16,7 +16,8 @@ use crate::support::{api, endpoint, onboard, start_with};
 async fn revocation_and_restoration_over_http_at_a_one_second_probe_interval() {
     let dir = tempfile::tempdir().expect("dir");
     let b = start_with(&dir.path().join("data"), ServeArgs { monitor_interval_seconds: Some(1), ..ServeArgs::default() }).await;
-    let (op, svc) = (b.operator_token.to_string(), b.service_token.to_string());
+    let (op, svc) =
+        (b.operator_token.as_deref().expect("operator token").to_string(), b.service_token.as_deref().expect("service token").to_string());
     let (account, creds, added) = onboard(&b, "acme-corp", "acme", "eu", dir.path()).await;
     let admin = added["admin_token"].as_str().expect("token").to_string();
     let role = added["instructions"]["role_name"].as_str().expect("role").to_string();

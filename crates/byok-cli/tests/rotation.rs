@@ -39,7 +39,8 @@ async fn rotate_then_replace_a_regions_key() {
     let dir = tempfile::tempdir().expect("dir");
     // The monitor stays out of the way (its first pass runs before the tenant exists).
     let b = start_with(&dir.path().join("data"), ServeArgs { monitor_interval_seconds: Some(3600), ..ServeArgs::default() }).await;
-    let (op, svc) = (b.operator_token.to_string(), b.service_token.to_string());
+    let (op, svc) =
+        (b.operator_token.as_deref().expect("operator token").to_string(), b.service_token.as_deref().expect("service token").to_string());
     let (_, creds, added) = onboard(&b, "acme-corp", "acme", "us", dir.path()).await;
     let key_policy = added["instructions"]["key_policy"].clone();
     let admin = added["admin_token"].as_str().expect("token").to_string();
@@ -149,7 +150,8 @@ async fn rotate_then_replace_a_regions_key() {
 async fn a_re_pointed_alias_is_followed() {
     let dir = tempfile::tempdir().expect("dir");
     let b = start_with(&dir.path().join("data"), ServeArgs { monitor_interval_seconds: Some(1), ..ServeArgs::default() }).await;
-    let (op, svc) = (b.operator_token.to_string(), b.service_token.to_string());
+    let (op, svc) =
+        (b.operator_token.as_deref().expect("operator token").to_string(), b.service_token.as_deref().expect("service token").to_string());
     let (_, creds, added) = onboard(&b, "acme-corp", "acme", "us", dir.path()).await;
     let key_policy = added["instructions"]["key_policy"].clone();
     let (_, sealed) =

@@ -106,7 +106,7 @@ pub async fn api(running: &Running, token: Option<&str>, method: &str, path: &st
 /// run with the real aws CLI in `dir`, and verified: (account, customer's credentials, the
 /// `POST /v1/tenants` answer with the instructions and admin token).
 pub async fn onboard(running: &Running, name: &str, tenant: &str, location: &str, dir: &Path) -> (String, Creds, Value) {
-    let op = running.operator_token.to_string();
+    let op = running.operator_token.as_deref().expect("operator token").to_string();
     let (account, creds) = customer(running, name).await;
     let (status, added) =
         api(running, Some(&op), "POST", "/v1/tenants", Some(json!({ "id": tenant, "location": location, "account_id": account }))).await;

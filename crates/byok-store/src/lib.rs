@@ -181,6 +181,17 @@ pub enum TokenScope {
     TenantAdmin(TenantId),
 }
 
+impl TokenScope {
+    /// The readable prefix of a new token of this scope (`byok_op_…`, `byok_svc_…`, `byok_tenant_…`).
+    pub fn token_prefix(&self) -> &'static str {
+        match self {
+            TokenScope::Operator => "byok_op",
+            TokenScope::Service => "byok_svc",
+            TokenScope::TenantAdmin(_) => "byok_tenant",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -343,6 +354,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Changes other nodes make, as they commit; `None` for a single-node store. The channel
     /// survives a dropped connection (it reconnects and sends `Resync`).
     async fn subscribe(&self) -> Option<tokio::sync::mpsc::Receiver<Notice>>;
+
+    /// A cluster-wide setting, if written.
+    async fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
+
+    /// The cluster-wide setting `name`: `value` is written if there is none yet, and whatever
+    /// is stored is returned — the first writer wins, whichever nodes race, and every node
+    /// then reads the same value.
+    async fn setting_or_insert(&self, name: &str, value: &str, at: OffsetDateTime) -> Result<String, StoreError>;
 
     /// The database's own clock where every node shares it (PostgreSQL's `now()`); `None` for
     /// a single-node store (SQLite), whose node's clock is the one that counts.

@@ -704,6 +704,21 @@ impl Store for SqlStore {
         rows.iter().map(alert_from_row).collect()
     }
 
+    async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(self.sql("SELECT value FROM cluster_settings WHERE name = ?")).bind(name).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.try_get("value")).transpose()?)
+    }
+
+    async fn setting_or_insert(&self, name: &str, value: &str, at: OffsetDateTime) -> Result<String, StoreError> {
+        sqlx::query(self.sql("INSERT INTO cluster_settings (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING"))
+            .bind(name)
+            .bind(value)
+            .bind(at.unix_timestamp())
+            .execute(&self.pool)
+            .await?;
+        self.setting(name).await?.ok_or_else(|| corrupt("cluster setting", format!("{name} vanished after it was written")))
+    }
+
     async fn hold(&self, hold: &Hold) -> Result<bool, StoreError> {
         let inserted = sqlx::query(self.sql("INSERT INTO holds (tenant_id, detected_at, detail, created_at) VALUES (?, ?, ?, ?)"))
             .bind(hold.tenant.as_str())

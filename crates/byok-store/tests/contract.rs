@@ -158,6 +158,19 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     assert_eq!(scope("cc33cc33cc33cc33").await, None);
     assert_eq!(store.tokens().await.expect("list").len(), 4);
 
+    // Cluster settings: the first writer wins, every later caller reads the first value.
+    assert_eq!(store.setting("canary").await.expect("setting"), None);
+    assert_eq!(store.setting_or_insert("canary", "first", t0).await.expect("insert"), "first");
+    assert_eq!(store.setting_or_insert("canary", "second", t0).await.expect("insert"), "first", "first writer wins");
+    assert_eq!(store.setting("canary").await.expect("setting").as_deref(), Some("first"));
+    let mut racers = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let store = store.clone();
+        racers.spawn(async move { store.setting_or_insert("raced", &format!("node-{i}"), t0).await.expect("race") });
+    }
+    let seen: std::collections::HashSet<String> = racers.join_all().await.into_iter().collect();
+    assert_eq!(seen.len(), 1, "racing nodes all read one value: {seen:?}");
+
     // Operator alerts: one open per kind, whoever asks; resolved, another may open.
     let opened = store.open_alert(AlertKind::ProviderIdentity, "Provider identity failing: x", "body", t0).await.expect("open");
     assert!(opened.is_some());
