@@ -44,6 +44,8 @@ pub enum KeyEvent {
     Shredded,
     /// One region's customer key was replaced, every generation rewrapped under it.
     Rekeyed,
+    /// Deleted wrapped keys were proven gone from the database's files.
+    Erased,
 }
 
 /// Why a tenant changed state.
@@ -94,6 +96,7 @@ impl AuditEvent {
             AuditEvent::Keys(KeyEvent::MinDecryption) => "min_decryption",
             AuditEvent::Keys(KeyEvent::Shredded) => "shredded",
             AuditEvent::Keys(KeyEvent::Rekeyed) => "rekeyed",
+            AuditEvent::Keys(KeyEvent::Erased) => "erased",
             AuditEvent::Ticket(TicketEvent::Opened) => "opened",
             AuditEvent::Ticket(TicketEvent::Comment) => "comment",
             AuditEvent::Ticket(TicketEvent::Reminder) => "reminder",

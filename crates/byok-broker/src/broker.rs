@@ -47,6 +47,8 @@ pub struct Broker {
     pub(crate) restorations: crate::flight::Flights<crate::lifecycle::Restoration>,
     /// One verification per tenant at a time, its answer shared.
     pub(crate) verifications: crate::flight::Flights<crate::onboarding::Verification>,
+    /// Failed erasure proofs in a row (see [`crate::erasure`]).
+    pub(crate) erasure_attempts: crate::erasure::ErasureAttempts,
 }
 
 pub use byok_api::LastCheck;
@@ -71,6 +73,7 @@ impl Broker {
             probe_summaries: std::sync::Mutex::default(),
             restorations: crate::flight::Flights::default(),
             verifications: crate::flight::Flights::default(),
+            erasure_attempts: crate::erasure::ErasureAttempts::default(),
         }
     }
 

@@ -22,6 +22,7 @@
 //! - [`tickets`]: the revocation ticket's texts and the one helper that writes on tickets.
 //! - [`audit`]: the hash-chained audit log, its typed events, and its verification.
 //! - [`tokens`]: API tokens, stored hashed, and their scopes.
+//! - [`erasure`]: proving that deleted wrapped keys left the database's files, before saying so.
 //! - `flight`: single flight per tenant with a short cooldown, for restore and verify.
 //! - [`cache`]: per-node cache of unwrapped tenant keys: TTL from unwrap, single flight, purge.
 //! - [`clock`]: injected time.
@@ -36,6 +37,7 @@ pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod data_plane;
+pub mod erasure;
 pub mod error;
 mod flight;
 pub mod holds;

@@ -162,9 +162,13 @@ impl Broker {
         let tenant = self.tenant(id).await?;
         let transition = self.transition(&tenant, Event::DeadlinePassed { at: self.deadline_clock().await? })?;
         self.cache.purge(id);
-        let seal =
-            self.transition_seal(id, TransitionReason::Deadline, json!({ "from": "revoked", "to": "destroyed", "wrapped_keys": "erased" }));
+        let seal = self.transition_seal(
+            id,
+            TransitionReason::Deadline,
+            json!({ "from": "revoked", "to": "destroyed", "wrapped_keys": "deleted" }),
+        );
         let destroyed = self.store.destroy(id, tenant.version, &transition, &seal).await?;
+        self.prove_erasures().await;
         if let Some(open) = self.revocation_ticket(&tenant).await? {
             let change = Change { status: TicketStatus::Closed, reminders_sent: None, event: TicketEvent::Closed };
             self.post(id, open.id, tickets::DESTROYED, Some(change)).await?;

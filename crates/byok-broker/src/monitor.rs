@@ -416,6 +416,9 @@ async fn pass(broker: &Arc<Broker>, spread: Option<Duration>) -> PassReport {
     }
     broker.write_finished_summaries().await;
     broker.check_overdue_holds().await;
+    if broker.is_leader() {
+        broker.prove_erasures().await;
+    }
     match broker.sweep_deadlines().await {
         Ok(destroyed) => report.destroyed = destroyed.iter().map(ToString::to_string).collect(),
         Err(e) => tracing::error!(error = %e, "sweeper: failed"),

@@ -92,10 +92,15 @@ impl Broker {
         event: KeyEvent,
         detail: serde_json::Value,
     ) -> Result<Tenant, BrokerError> {
+        let erases = matches!(change, KeyChange::Shred | KeyChange::Rekey { .. });
         let seal = self.event_seal(&tenant.id, AuditEvent::Keys(event), detail);
         let result = self.store.change_keys(&tenant.id, tenant.version, generations, change, &seal).await;
         self.cache.purge(&tenant.id);
-        Ok(result?)
+        let changed = result?;
+        if erases {
+            self.prove_erasures().await;
+        }
+        Ok(changed)
     }
 
     /// Makes a new generation of the tenant key, wraps it under the customer's key in every

@@ -241,4 +241,7 @@ async fn too_many_denials_at_once_are_held_for_a_person() {
     assert!(monitor::run_once(&f.broker).await.destroyed.is_empty(), "14 days after the release: still restorable");
     f.clock.advance(Duration::days(1) + Duration::minutes(1));
     assert_eq!(monitor::run_once(&f.broker).await.destroyed, [third.to_string()], "destroyed at the new deadline");
+    // Its erasure is proven (SQLite: the write-ahead log checkpointed) and audited as such.
+    let trail = f.store.audit(Some(third), 0, 10_000).await.expect("audit");
+    assert!(trail.iter().any(|e| e.kind == "keys" && e.reason == "erased" && e.detail.contains("destroyed")), "{trail:?}");
 }

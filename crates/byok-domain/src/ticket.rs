@@ -37,6 +37,8 @@ pub enum AlertKind {
     RevocationsHeld,
     /// A held revocation has waited for a person more than a day.
     HoldOverdue,
+    /// Deleted wrapped keys could not be proven gone from the database's files.
+    ErasurePending,
 }
 
 /// Where an operator alert stands.
@@ -75,7 +77,7 @@ macro_rules! names {
 
 names!(TicketStatus, "ticket status", Open => "open", Resolved => "resolved", Closed => "closed");
 names!(Author, "comment author", Byok => "byok", Customer => "customer", Operator => "operator");
-names!(AlertKind, "alert kind", ProviderIdentity => "provider_identity", RevocationsHeld => "revocations_held", HoldOverdue => "hold_overdue");
+names!(AlertKind, "alert kind", ProviderIdentity => "provider_identity", RevocationsHeld => "revocations_held", HoldOverdue => "hold_overdue", ErasurePending => "erasure_pending");
 names!(AlertStatus, "alert status", Open => "open", Resolved => "resolved");
 
 #[cfg(test)]

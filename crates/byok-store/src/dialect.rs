@@ -133,17 +133,55 @@ impl Dialect {
         }
     }
 
-    /// What must run after rows holding key material are deleted (outside the transaction), so
-    /// that no copy stays in the live database's files. SQLite: `secure_delete` overwrote the
-    /// rows; checkpointing the WAL (retried while busy) removes the log's copy of their pages.
-    /// PostgreSQL: the rows were overwritten with zeros before the delete, but MVCC keeps the old
-    /// versions as dead tuples; `VACUUM FULL` rewrites the (small) table into a new file and
-    /// removes the old one. What the WAL archive, replicas and backups keep is the operator's to
-    /// bound: see `docs/shredding.md`.
+    /// Records an erasure with the id of the current (deleting) transaction: on PostgreSQL a
+    /// snapshot older than it may still see the deleted rows (and `VACUUM FULL` must then copy
+    /// them); SQLite has no such snapshots.
+    pub fn record_erasure_statement(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "INSERT INTO erasures (tenant_id, what, xid, created_at) VALUES (?, ?, 0, ?)",
+            Dialect::Postgres => "INSERT INTO erasures (tenant_id, what, xid, created_at) VALUES (?, ?, txid_current(), ?)",
+        }
+    }
+
+    /// What makes deleted key material leave the live database's files. SQLite: `secure_delete`
+    /// overwrote the rows; checkpointing the WAL removes the log's copy of their pages (busy
+    /// while a reader holds the log). PostgreSQL: the rows were overwritten with zeros before
+    /// the delete, but MVCC keeps the old versions as dead tuples; `VACUUM FULL` rewrites the
+    /// (small) table into a new file and removes the old one — but copies every row version
+    /// that some open snapshot may still see, so it proves nothing while one older than the
+    /// deleting transaction survives ([`Self::erasure_blockers`]). What backups keep is
+    /// answered by the provider-held layer: see `docs/shredding.md`.
     pub fn after_erase(self) -> &'static str {
         match self {
             Dialect::Sqlite => "PRAGMA wal_checkpoint(TRUNCATE)",
             Dialect::Postgres => "VACUUM (FULL) wrapped_keys",
+        }
+    }
+
+    /// PostgreSQL: what can still see row versions deleted by transaction `$1` — sessions of
+    /// this database whose snapshot or own transaction is as old (`backend_xmin`, `backend_xid`:
+    /// a `REPEATABLE READ` report, a running `pg_dump`), replication slots and standbys with
+    /// `hot_standby_feedback` holding the horizon, prepared transactions — one line each, and
+    /// sessions whose state this user may not read (then nothing can be proven: grant it
+    /// `pg_read_all_stats`). Empty: a `VACUUM FULL` from now on leaves no copy behind.
+    pub fn erasure_blockers(self) -> Option<&'static str> {
+        match self {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => Some(
+                "WITH deleter AS (SELECT (CAST($1 AS BIGINT) % 4294967296)::text::xid AS x) \
+                 SELECT 'session ' || pid || ' (' || COALESCE(application_name, '') || ', ' || COALESCE(state, '') || ')' AS what \
+                   FROM pg_stat_activity, deleter \
+                  WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                    AND ((backend_xmin IS NOT NULL AND age(backend_xmin) >= age(deleter.x)) \
+                      OR (backend_xid IS NOT NULL AND age(backend_xid) >= age(deleter.x))) \
+                 UNION ALL SELECT 'session ' || pid || ' (its state is hidden from this user: grant it pg_read_all_stats)' \
+                   FROM pg_stat_activity WHERE datname = current_database() AND query = '<insufficient privilege>' \
+                 UNION ALL SELECT 'replication slot ' || slot_name FROM pg_replication_slots, deleter \
+                  WHERE xmin IS NOT NULL AND age(xmin) >= age(deleter.x) \
+                 UNION ALL SELECT 'standby ' || COALESCE(application_name, '') || ' (hot_standby_feedback)' FROM pg_stat_replication, deleter \
+                  WHERE backend_xmin IS NOT NULL AND age(backend_xmin) >= age(deleter.x) \
+                 UNION ALL SELECT 'prepared transaction ' || gid FROM pg_prepared_xacts, deleter WHERE age(transaction) >= age(deleter.x)",
+            ),
         }
     }
 }

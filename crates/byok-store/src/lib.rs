@@ -170,6 +170,25 @@ pub enum Notice {
     Resync,
 }
 
+/// An erasure of wrapped keys recorded but not (yet) proven.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingErasure {
+    pub tenant: TenantId,
+    /// `destroyed`, `shredded` or `rekeyed`.
+    pub what: String,
+}
+
+/// What one [`Store::prove_erasures`] call established.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErasureProof {
+    /// Proven gone from the live database's files.
+    pub proven: Vec<PendingErasure>,
+    /// Still to be proven.
+    pub pending: Vec<PendingErasure>,
+    /// Why the pending ones could not be proven.
+    pub reason: Option<String>,
+}
+
 /// What an API token may reach.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenScope {
@@ -354,6 +373,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Changes other nodes make, as they commit; `None` for a single-node store. The channel
     /// survives a dropped connection (it reconnects and sends `Resync`).
     async fn subscribe(&self) -> Option<tokio::sync::mpsc::Receiver<Notice>>;
+
+    /// Proves the erasures recorded by destruction, shredding and rekey: that no copy of the
+    /// deleted wrapped keys is left in the live database's files (SQLite: the write-ahead log
+    /// checkpointed; PostgreSQL: `VACUUM FULL` with no snapshot older than the deleting
+    /// transaction alive before or after it). Proven ones are forgotten; the others stay
+    /// pending, with the reason, for the next call. Never reports an erasure it did not prove.
+    async fn prove_erasures(&self) -> Result<ErasureProof, StoreError>;
 
     /// A cluster-wide setting, if written.
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;

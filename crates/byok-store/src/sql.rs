@@ -12,7 +12,7 @@ use sqlx::{AnyPool, Row};
 use time::OffsetDateTime;
 
 use crate::dialect::Dialect;
-use crate::{Alert, Hold, Notice, TokenOrigin, TokenRecord, token_id};
+use crate::{Alert, ErasureProof, Hold, Notice, PendingErasure, TokenOrigin, TokenRecord, token_id};
 use crate::{AuditEntry, Comment, KeyChange, Seal, Store, StoreError, Ticket, TokenScope, WrappedKey};
 
 /// The PostgreSQL channel changes are published on.
@@ -52,23 +52,16 @@ impl SqlStore {
         self.dialect.sql(text)
     }
 
-    /// Erased means erased: no copy of deleted key material left in the live database's files.
-    /// A busy SQLite checkpoint (a reader holds the log) is retried, and reported if it stays so.
-    async fn erase_copies(&self) -> Result<(), StoreError> {
-        let step = self.dialect.after_erase();
-        for attempt in 1..=20u64 {
-            let rows = sqlx::query(step).fetch_all(&self.pool).await?;
-            // wal_checkpoint answers (busy, log frames, checkpointed frames); VACUUM nothing.
-            let busy = rows.first().and_then(|r| r.try_get::<i64, _>(0).ok()).unwrap_or(0);
-            if busy == 0 {
-                return Ok(());
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25 * attempt)).await;
-        }
-        Err(StoreError::Corrupt {
-            what: "the erased keys".into(),
-            detail: "the write-ahead log stayed busy: the erased pages may remain in it until the next checkpoint".into(),
-        })
+    /// Records, inside the deleting transaction, that wrapped keys of `id` were deleted and
+    /// their erasure is still to be proven ([`Store::prove_erasures`]).
+    async fn record_erasure(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &TenantId, what: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(self.sql(self.dialect.record_erasure_statement()))
+            .bind(id.as_str())
+            .bind(what)
+            .bind(OffsetDateTime::now_utc().unix_timestamp())
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
     }
 
     async fn notify_tokens(&self) -> Result<(), StoreError> {
@@ -462,10 +455,10 @@ impl Store for SqlStore {
         let mut tx = self.pool.begin().await?;
         let tenant = self.cas_state(&mut tx, id, expected, transition).await?;
         self.erase_keys(&mut tx, id, Erase::All).await?;
+        self.record_erasure(&mut tx, id, "destroyed").await?;
         self.append_in(&mut tx, audit).await?;
         tx.commit().await?;
         drop(guard);
-        self.erase_copies().await?;
         Ok(tenant)
     }
 
@@ -524,15 +517,18 @@ impl Store for SqlStore {
                 StoreError::NotFound(id.clone())
             });
         }
-        let mut erased = false;
         match change {
             KeyChange::Rotate { keys } => self.insert_keys(&mut tx, id, keys).await?,
             KeyChange::Retire => {}
             KeyChange::Shred => {
-                erased = self.erase_keys(&mut tx, id, Erase::Below(generations.kept_from)).await? > 0;
+                if self.erase_keys(&mut tx, id, Erase::Below(generations.kept_from)).await? > 0 {
+                    self.record_erasure(&mut tx, id, "shredded").await?;
+                }
             }
             KeyChange::Rekey { region, keys, .. } => {
-                erased = self.erase_keys(&mut tx, id, Erase::Region(region)).await? > 0;
+                if self.erase_keys(&mut tx, id, Erase::Region(region)).await? > 0 {
+                    self.record_erasure(&mut tx, id, "rekeyed").await?;
+                }
                 self.insert_keys(&mut tx, id, keys).await?;
             }
         }
@@ -543,9 +539,6 @@ impl Store for SqlStore {
         self.append_in(&mut tx, audit).await?;
         tx.commit().await?;
         drop(guard);
-        if erased {
-            self.erase_copies().await?;
-        }
         tenant_from_row(&row)
     }
 
@@ -702,6 +695,51 @@ impl Store for SqlStore {
             sqlx::query("SELECT * FROM alerts ORDER BY id DESC").fetch_all(&self.pool).await?
         };
         rows.iter().map(alert_from_row).collect()
+    }
+
+    async fn prove_erasures(&self) -> Result<ErasureProof, StoreError> {
+        let rows = sqlx::query("SELECT id, tenant_id, what, xid FROM erasures ORDER BY id").fetch_all(&self.pool).await?;
+        let mut pending = Vec::new();
+        let (mut last, mut newest_xid) = (0i64, 0i64);
+        for row in &rows {
+            let tenant: String = row.try_get("tenant_id")?;
+            pending.push(PendingErasure { tenant: tenant.parse().map_err(|e| corrupt("erasure", e))?, what: row.try_get("what")? });
+            last = last.max(row.try_get("id")?);
+            newest_xid = newest_xid.max(row.try_get("xid")?);
+        }
+        if pending.is_empty() {
+            return Ok(ErasureProof::default());
+        }
+        let unproven = |reason: String| Ok(ErasureProof { proven: Vec::new(), pending: pending.clone(), reason: Some(reason) });
+        // PostgreSQL: nothing may still see the deleted versions, or VACUUM FULL copies them.
+        let blockers = |pool: &sqlx::AnyPool| {
+            let pool = pool.clone();
+            async move {
+                match self.dialect.erasure_blockers() {
+                    None => Ok::<Vec<String>, sqlx::Error>(Vec::new()),
+                    Some(query) => {
+                        sqlx::query(query).bind(newest_xid).fetch_all(&pool).await?.iter().map(|r| r.try_get::<String, _>("what")).collect()
+                    }
+                }
+            }
+        };
+        let before = blockers(&self.pool).await?;
+        if !before.is_empty() {
+            return unproven(format!("older snapshots can still see the deleted keys: {}", before.join("; ")));
+        }
+        let answer = sqlx::query(self.dialect.after_erase()).fetch_all(&self.pool).await?;
+        // wal_checkpoint answers (busy, log frames, checkpointed frames); VACUUM nothing.
+        if answer.first().and_then(|r| r.try_get::<i64, _>(0).ok()).unwrap_or(0) != 0 {
+            return unproven(
+                "a reader holds SQLite's write-ahead log: its copy of the erased pages stays until a checkpoint completes".into(),
+            );
+        }
+        let after = blockers(&self.pool).await?;
+        if !after.is_empty() {
+            return unproven(format!("a snapshot older than the erasure appeared during the rewrite: {}", after.join("; ")));
+        }
+        sqlx::query(self.sql("DELETE FROM erasures WHERE id <= ?")).bind(last).execute(&self.pool).await?;
+        Ok(ErasureProof { proven: pending, pending: Vec::new(), reason: None })
     }
 
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {

@@ -124,6 +124,11 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     let gone = store.destroy(&a.id, 3, &destroy, &note("deadline")).await.expect("destroy");
     assert_eq!((gone.state, gone.version), (destroyed, 4));
     assert!(store.wrapped_keys(&a.id).await.expect("keys").is_empty());
+    // The erasure is recorded with the destruction and proven apart from it, once.
+    let proof = store.prove_erasures().await.expect("prove");
+    assert_eq!((proof.proven.len(), proof.pending.len(), &proof.reason), (1, 0, &None), "{proof:?}");
+    assert_eq!((proof.proven[0].tenant.as_str(), proof.proven[0].what.as_str()), ("acme", "destroyed"));
+    assert_eq!(store.prove_erasures().await.expect("prove"), byok_store::ErasureProof::default(), "nothing left to prove");
 
     // Tokens by hash, with their scope, origin, expiry and revocation.
     let t0 = OffsetDateTime::from_unix_timestamp(1_800_000_200).expect("time");
@@ -355,6 +360,8 @@ async fn key_changes<S: Store>(store: &S, t: &Tenant) {
     let after = store.change_keys(&t.id, 4, &retired.shredded(), KeyChange::Shred, &note("shredded")).await.expect("shred");
     assert_eq!(after.keys.kept_from, 2);
     assert_eq!(store.wrapped_keys(&t.id).await.expect("keys"), g2, "generation 1 is gone, generation 2 kept");
+    let what: Vec<String> = store.prove_erasures().await.expect("prove").proven.into_iter().map(|e| e.what).collect();
+    assert_eq!(what, ["shredded"]);
 
     // Rekey: one region's key replaced in the binding and in every kept generation, at once.
     let region = t.binding.keys[1].region.clone();
@@ -369,6 +376,8 @@ async fn key_changes<S: Store>(store: &S, t: &Tenant) {
         .expect("rekey");
     assert_eq!((after.binding.clone(), after.version), (binding, 6));
     assert_eq!(store.wrapped_keys(&t.id).await.expect("keys"), vec![g2[0].clone(), replaced[0].clone()]);
+    let what: Vec<String> = store.prove_erasures().await.expect("prove").proven.into_iter().map(|e| e.what).collect();
+    assert_eq!(what, ["rekeyed"]);
 }
 
 /// The leader lease: on a shared store one holder at a time, judged by the database's clock;
@@ -397,4 +406,45 @@ pub async fn survives_reconnect<S: Store>(store: &S) {
     assert_eq!(a.version, 4);
     assert_eq!(store.tenants().await.expect("list").len(), 3);
     assert_eq!(store.token("bb22bb22bb22bb22").await.expect("token").map(|r| r.scope), Some(TokenScope::Service));
+}
+
+/// An erasure is never proven while a snapshot older than it is open (a `REPEATABLE READ`
+/// report, a running `pg_dump`): `VACUUM FULL` would copy the deleted row versions into the
+/// new file. `hold` opens such a snapshot on another connection and `release` ends it;
+/// `file_has` says whether the table's file holds the bytes (None: the file is not readable
+/// from here).
+pub async fn erasure_waits_for_old_snapshots<S, H, R, F>(store: &S, hold: H, release: R, file_has: F)
+where
+    S: Store,
+    H: std::future::Future<Output = ()>,
+    R: std::future::Future<Output = ()>,
+    F: AsyncFn(&[u8]) -> Option<bool>,
+{
+    let mut t = tenant("snapshot");
+    t.binding.keys.truncate(1);
+    store.insert_tenant(&t).await.expect("insert");
+    let keys: Vec<WrappedKey> =
+        wrapped(&t).into_iter().map(|k| WrappedKey { wrapped: b"kept-by-a-snapshot-0123456789".to_vec(), ..k }).collect();
+    let verify = TenantState::Onboarding.apply(Event::Verified).expect("verify");
+    store.activate(&t.id, 1, &t.binding, &keys, &verify, &note("verified")).await.expect("activate");
+    let since = OffsetDateTime::from_unix_timestamp(1_800_000_100).expect("time");
+    let revoke = TenantState::Active.apply(Event::RevocationDetected { at: since, grace: Duration::days(15) }).expect("revoke");
+    store.set_state(&t.id, 2, &revoke, &note("revoked")).await.expect("revoke");
+    hold.await;
+    let destroy = revoke.to().apply(Event::DeadlinePassed { at: since + Duration::days(15) }).expect("destroy");
+    store.destroy(&t.id, 3, &destroy, &note("deadline")).await.expect("destroy");
+    let blocked = store.prove_erasures().await.expect("prove");
+    assert!(blocked.proven.is_empty(), "never proven while an older snapshot lives: {blocked:?}");
+    assert_eq!(blocked.pending.len(), 1, "{blocked:?}");
+    let reason = blocked.reason.clone().unwrap_or_default();
+    assert!(reason.contains("older snapshots can still see the deleted keys") && reason.contains("session"), "{reason}");
+    if let Some(present) = file_has(b"kept-by-a-snapshot").await {
+        eprintln!("NOTE: while the snapshot is open the deleted key is {} the table's file", if present { "still in" } else { "not in" });
+    }
+    release.await;
+    let proof = store.prove_erasures().await.expect("prove");
+    assert_eq!((proof.proven.len(), proof.pending.len()), (1, 0), "proven once the snapshot ended: {proof:?}");
+    if let Some(present) = file_has(b"kept-by-a-snapshot").await {
+        assert!(!present, "a proven erasure leaves no copy in the table's file");
+    }
 }

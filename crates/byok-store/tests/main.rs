@@ -52,9 +52,39 @@ async fn contract_on_postgres() {
         Ok(bytes) => assert!(!bytes.windows(8).any(|w| w == b"wrapped-"), "a destroyed key's bytes are still in {path}"),
         Err(e) => eprintln!("NOTE: cannot read {path} ({e}): the on-disk shredding check needs the server on this machine"),
     }
+
     drop(store);
     let again = SqlStore::connect(&url).await.expect("reconnect");
     contract::survives_reconnect(&again).await;
+    // The open-snapshot repro: a REPEATABLE READ transaction on another table, open across a
+    // destruction, keeps the erasure from being proven until it ends.
+    let mut report = sqlx::AnyConnection::connect(&url).await.expect("a second connection");
+    let hold = async {
+        sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ").execute(&mut report).await.expect("begin");
+        sqlx::query("SELECT count(*) FROM tickets").fetch_one(&mut report).await.expect("snapshot");
+    };
+    hold.await;
+    let file = {
+        let admin_url = base.clone();
+        let schema = schema.clone();
+        async move |needle: &[u8]| -> Option<bool> {
+            let mut admin = sqlx::AnyConnection::connect(&admin_url).await.ok()?;
+            sqlx::query("CHECKPOINT").execute(&mut admin).await.ok()?;
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT current_setting('data_directory') || '/' || pg_relation_filepath('{schema}.wrapped_keys') AS path"
+            )))
+            .fetch_one(&mut admin)
+            .await
+            .ok()?;
+            let path: String = sqlx::Row::try_get(&row, "path").ok()?;
+            let bytes = std::fs::read(path).ok()?;
+            Some(bytes.windows(needle.len()).any(|w| w == needle))
+        }
+    };
+    let release = async {
+        sqlx::query("COMMIT").execute(&mut report).await.expect("commit");
+    };
+    contract::erasure_waits_for_old_snapshots(&again, std::future::ready(()), release, file).await;
     drop(again);
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut admin).await.expect("drop schema");
 }
