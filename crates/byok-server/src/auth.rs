@@ -32,6 +32,21 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// A caller that must be the operator, judged from the headers alone: a route taking a body
+/// names it before the body, so that anyone else gets 403 before the body is parsed (never a
+/// 400 that describes an operator route's schema).
+#[derive(Debug, Clone, Copy)]
+pub struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Caller::from_request_parts(parts, state).await?.operator()?;
+        Ok(Operator)
+    }
+}
+
 impl Caller {
     pub fn operator(&self) -> Result<(), ApiError> {
         match self.0 {

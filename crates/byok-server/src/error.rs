@@ -23,6 +23,8 @@ pub enum ApiError {
         items: usize,
         limit: usize,
     },
+    /// A `Content-Type` this route does not take; the message names the ones it does.
+    UnsupportedMediaType(String),
     Broker(BrokerError),
 }
 
@@ -73,6 +75,7 @@ impl ApiError {
                 format!("a batch takes at most {limit} items; this one has {items}: split it"),
                 none,
             ),
+            ApiError::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", m.clone(), none),
             ApiError::Broker(e) => broker_parts(e),
         }
     }

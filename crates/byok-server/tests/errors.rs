@@ -99,6 +99,42 @@ async fn bad_input_and_failures_through_the_router() {
         .expect("req");
     let (status, answer) = raw(r, huge).await;
     assert_eq!((status.as_u16(), answer["error"].as_str()), (413, Some("payload_too_large")), "{answer}");
+    // Media types match whole, case-insensitively; any other is 415 with the ones that work.
+    for (path, content_type, want) in [
+        ("/v1/tenants/acme/encrypt/batch", "application/x-byok-batchFOO", 415),
+        ("/v1/tenants/acme/encrypt/batch", "application/x-byok-batch-v2", 415),
+        ("/v1/tenants/acme/encrypt/batch", "application/octet-stream", 415),
+        ("/v1/tenants/acme/encrypt/batch", "APPLICATION/X-BYOK-BATCH; charset=binary", 400),
+        ("/v1/tenants/acme/encrypt", "application/x-byok-batch", 415),
+        ("/v1/tenants/acme/encrypt", "text/plain", 415),
+        ("/v1/tenants/acme/encrypt", "application/octet-streamy", 415),
+        ("/v1/tenants/acme/encrypt", "Application/Octet-Stream", 200),
+    ] {
+        let request = Request::post(path)
+            .header("authorization", format!("Bearer {SERVICE}"))
+            .header("content-type", content_type)
+            .body(Body::from(vec![1u8, 2, 3]))
+            .expect("req");
+        let (status, answer) = raw(r, request).await;
+        assert_eq!(status.as_u16(), want, "{content_type} on {path}: {answer}");
+        if want == 415 {
+            assert_eq!(answer["error"], "unsupported_media_type", "{answer}");
+        }
+    }
+    // Scope before body: on operator routes anyone else gets 403, never a 400 that describes
+    // the route's schema, whatever the body.
+    for (method, path) in [
+        ("POST", "/v1/tenants"),
+        ("PUT", "/v1/tenants/acme/min-decryption-generation"),
+        ("POST", "/v1/tenants/acme/rekey"),
+        ("POST", "/v1/tokens"),
+        ("POST", "/v1/audit/prune"),
+    ] {
+        for token in [SERVICE, w.acme_admin.as_str()] {
+            let (status, answer) = call(r, Some(token), method, path, Some(json!({ "bogus": [1] }))).await;
+            assert_eq!((status.as_u16(), answer["error"].as_str()), (403, Some("forbidden")), "{method} {path}: {answer}");
+        }
+    }
     let (status, answer) = call(r, Some(SERVICE), "POST", "/v1/tenants/Not%20An%20Id/encrypt", Some(json!({ "plaintext": "" }))).await;
     assert_eq!((status.as_u16(), answer["error"].as_str()), (400, Some("invalid_request")), "{answer}");
     let (status, answer) = call(r, Some(SERVICE), "POST", "/v1/tenants/ghost/encrypt", Some(json!({ "plaintext": "" }))).await;

@@ -96,7 +96,11 @@ async fn rotate_rewrap_retire_and_shred() {
     let (_, log) = call(r, Some(&w.acme_admin), "GET", "/v1/tenants/acme/audit", None).await;
     let reasons: Vec<&str> =
         log.as_array().expect("log").iter().filter(|e| e["kind"] == "keys").filter_map(|e| e["reason"].as_str()).collect();
-    assert_eq!(reasons, ["rotated", "min_decryption", "min_decryption", "min_decryption", "shredded", "erased"], "the shredding, then its proof");
+    assert_eq!(
+        reasons,
+        ["rotated", "min_decryption", "min_decryption", "min_decryption", "shredded", "erased"],
+        "the shredding, then its proof"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

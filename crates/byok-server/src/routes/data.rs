@@ -54,8 +54,47 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for RawBody {
     }
 }
 
-fn is_raw(headers: &HeaderMap) -> bool {
-    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("application/octet-stream"))
+/// What a data-plane request body is, by its `Content-Type`'s essence (the type and subtype,
+/// compared whole and case-insensitively: `application/x-byok-batchFOO` is not the framing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Media {
+    /// `application/json`, or no `Content-Type`.
+    Json,
+    /// `application/octet-stream`: one record's raw bytes (single routes).
+    Raw,
+    /// `application/x-byok-batch`: the binary framing (batch routes).
+    Frames,
+}
+
+/// The body's media type, if `allowed` on this route; else 415 naming what is.
+fn media(headers: &HeaderMap, allowed: [Media; 2]) -> Result<Media, ApiError> {
+    let media = match headers.get(header::CONTENT_TYPE) {
+        None => Some(Media::Json),
+        Some(value) => {
+            let essence = value.to_str().ok().and_then(|v| v.split(';').next()).map(|e| e.trim().to_ascii_lowercase());
+            match essence.as_deref() {
+                Some("application/json") => Some(Media::Json),
+                Some("application/octet-stream") => Some(Media::Raw),
+                Some(frames::MEDIA_TYPE) => Some(Media::Frames),
+                Some(_) | None => None,
+            }
+        }
+    };
+    media.filter(|m| allowed.contains(m)).ok_or_else(|| {
+        let names: Vec<&str> = allowed
+            .iter()
+            .map(|m| match m {
+                Media::Json => "application/json",
+                Media::Raw => "application/octet-stream",
+                Media::Frames => frames::MEDIA_TYPE,
+            })
+            .collect();
+        ApiError::UnsupportedMediaType(format!("this route takes {}", names.join(" or ")))
+    })
+}
+
+fn is_raw(headers: &HeaderMap) -> Result<bool, ApiError> {
+    Ok(media(headers, [Media::Json, Media::Raw])? == Media::Raw)
 }
 
 /// The body as (context, payload): raw with the context header, or JSON with `field`.
@@ -70,7 +109,7 @@ fn parse<'a, T: Deserialize<'a>>(headers: &HeaderMap, body: &'a Bytes) -> Result
             .filter(|c| c.bytes().all(|b| (0x20..=0x7e).contains(&b)))
             .ok_or_else(|| ApiError::Invalid(format!("{CONTEXT_HEADER} must be visible ASCII")))?,
     };
-    if is_raw(headers) {
+    if is_raw(headers)? {
         return Ok(Err((context.to_string(), body.as_ref())));
     }
     serde_json::from_slice(body).map(Ok).map_err(|e| ApiError::Invalid(format!("the body must be JSON (or application/octet-stream): {e}")))
@@ -242,8 +281,8 @@ fn is_item_error(e: &ApiError) -> bool {
     matches!(e, ApiError::Invalid(_) | ApiError::Broker(B::Envelope(_) | B::GenerationRetired { .. }))
 }
 
-fn is_frames(headers: &HeaderMap) -> bool {
-    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with(frames::MEDIA_TYPE))
+fn is_frames(headers: &HeaderMap) -> Result<bool, ApiError> {
+    Ok(media(headers, [Media::Json, Media::Frames])? == Media::Frames)
 }
 
 /// Runs `each` over a binary batch's items (`application/x-byok-batch`, see [`frames`]) in
@@ -317,7 +356,7 @@ async fn batch<R: Route>(
     caller.service()?;
     let id = tenant_id(&id)?;
     let (broker, id) = (&state.broker, &id);
-    if is_frames(&headers) {
+    if is_frames(&headers)? {
         return run_frames(&state, &body, move |context, payload| op.run(broker, id, context, payload)).await;
     }
     run_batch(&state, &body, op.fields().1, move |item: R::Item| async move { run_item(op, broker, id, &item).await }).await

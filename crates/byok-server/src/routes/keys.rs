@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use byok_api::{MinDecryptionRequest, RekeyRequest, TenantStatus};
 
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, Operator};
 use crate::error::ApiError;
 use crate::routes::tenant_id;
 use crate::routes::tenants::Body;
@@ -31,11 +31,10 @@ async fn rotate(State(state): State<AppState>, caller: Caller, Path(id): Path<St
 
 async fn min_decryption(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Operator,
     Path(id): Path<String>,
     Body(req): Body<MinDecryptionRequest>,
 ) -> Result<Json<TenantStatus>, ApiError> {
-    caller.operator()?;
     let id = tenant_id(&id)?;
     Ok(Json(views::tenant(&state.broker.set_min_decryption(&id, req.generation).await?)))
 }
@@ -48,11 +47,10 @@ async fn shred(State(state): State<AppState>, caller: Caller, Path(id): Path<Str
 
 async fn rekey(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Operator,
     Path(id): Path<String>,
     Body(req): Body<RekeyRequest>,
 ) -> Result<Json<TenantStatus>, ApiError> {
-    caller.operator()?;
     let id = tenant_id(&id)?;
     let region = req.region.parse().map_err(|e: byok_domain::IdError| ApiError::Invalid(e.to_string()))?;
     Ok(Json(views::tenant(&state.broker.rekey(&id, &region, req.key.as_deref()).await?)))

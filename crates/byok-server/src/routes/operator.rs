@@ -10,7 +10,7 @@ use byok_store::TokenScope;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, Operator};
 use crate::error::ApiError;
 use crate::routes::tenant_id;
 use crate::routes::tenants::Body;
@@ -68,8 +68,7 @@ async fn tokens(State(state): State<AppState>, caller: Caller) -> Result<Json<Ve
     Ok(Json(state.broker.tokens().await?.into_iter().map(views::token).collect()))
 }
 
-async fn issue(State(state): State<AppState>, caller: Caller, Body(req): Body<NewTokenRequest>) -> Result<Response, ApiError> {
-    caller.operator()?;
+async fn issue(State(state): State<AppState>, _: Operator, Body(req): Body<NewTokenRequest>) -> Result<Response, ApiError> {
     let scope = match (req.kind, &req.tenant) {
         (TokenKind::Operator, None) => TokenScope::Operator,
         (TokenKind::Service, None) => TokenScope::Service,

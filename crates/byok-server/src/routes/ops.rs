@@ -13,13 +13,19 @@ use crate::error::ApiError;
 /// The OpenAPI 3.1 description of this API.
 pub const OPENAPI: &str = include_str!("../../openapi.json");
 
+/// What `/healthz` says while the provider's identity fails.
+pub const PROVIDER_PROBLEM: &str = "the broker cannot prove that its own AWS identity works, so it judges no tenant's access until it \
+     does (cached keys keep serving until their TTL); operators: see the open provider_identity alert";
+
 pub fn router() -> Router<AppState> {
     Router::new().route("/healthz", get(health)).route("/metrics", get(metrics)).route("/openapi.json", get(openapi))
 }
 
 /// `ok`, or `degraded` with the reason while the provider's own identity fails or revocations
 /// wait for a person. Always 200: a degraded node still serves cached keys, and every node
-/// shares the provider's identity, so a load balancer gains nothing by dropping one.
+/// shares the provider's identity, so a load balancer gains nothing by dropping one. Nobody
+/// signs in here, so the reason is in words of its own: never AWS's error text (account ids,
+/// role and key ARNs), which the operator reads in the alert.
 async fn health(State(state): State<AppState>) -> Json<Health> {
     let provider = state.broker.provider_health();
     let held = state.broker.metrics.revocations_held.get();
@@ -28,7 +34,7 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
     Json(Health {
         status: status.into(),
         provider_healthy: !provider_failing,
-        provider_problem: provider.reason,
+        provider_problem: provider_failing.then(|| PROVIDER_PROBLEM.to_string()),
         provider_failing_since: provider.failing_since,
         revocations_held: held,
         node: state.broker.config().node_id.clone(),
