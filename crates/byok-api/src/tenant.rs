@@ -183,6 +183,9 @@ pub struct Restoration {
     /// What the customer still has to do, region by region.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
+    /// The tenant was active already: nothing was checked or changed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub already_active: bool,
 }
 
 #[cfg(test)]

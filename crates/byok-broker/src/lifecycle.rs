@@ -108,7 +108,13 @@ impl Broker {
     async fn restore_now(&self, id: &TenantId) -> Result<Restoration, BrokerError> {
         let tenant = self.tenant(id).await?;
         if tenant.state == TenantState::Active {
-            return Ok(Restoration { tenant: id.to_string(), restored: true, regions: Vec::new(), missing: Vec::new() });
+            return Ok(Restoration {
+                tenant: id.to_string(),
+                restored: true,
+                regions: Vec::new(),
+                missing: Vec::new(),
+                already_active: true,
+            });
         }
         // Judged before the probes (no key use for a tenant that cannot come back), and again
         // when written.
@@ -134,7 +140,7 @@ impl Broker {
             }
         }
         if !missing.is_empty() {
-            let restoration = Restoration { tenant: id.to_string(), restored: false, regions, missing };
+            let restoration = Restoration { tenant: id.to_string(), restored: false, regions, missing, already_active: false };
             self.answer_restoration(&tenant, &restoration).await?;
             return Ok(restoration);
         }
@@ -145,7 +151,7 @@ impl Broker {
         self.cache.purge(id);
         // Warm the cache so the first request after restoration does not pay the unwrap.
         let _ = self.keys(id).await;
-        let restoration = Restoration { tenant: id.to_string(), restored: true, regions, missing };
+        let restoration = Restoration { tenant: id.to_string(), restored: true, regions, missing, already_active: false };
         self.answer_restoration(&tenant, &restoration).await?;
         Ok(restoration)
     }

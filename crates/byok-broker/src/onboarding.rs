@@ -84,8 +84,10 @@ impl Broker {
             regions: Vec::new(),
         };
 
-        // The role: assumable with the external id, and not without it.
-        let with_id = self.kms.assume_fresh(&binding, Purpose::Onboard, true).await;
+        // The role: assumable with the external id, and not without it — at the STS endpoint of
+        // the location's first region, where every later check of this tenant assumes it.
+        let sts_region = location.regions.first().cloned().unwrap_or_else(byok_domain::Region::us_east_1);
+        let with_id = self.kms.assume_fresh_in(&binding, &sts_region, Purpose::Onboard, true).await;
         self.metrics.kms("AssumeRole", &with_id);
         match with_id {
             Err(e) => {
@@ -93,7 +95,7 @@ impl Broker {
                     Some(remedy::trust_refused(&e, &self.config.provider_principal, &binding.role_arn, &binding.external_id))
             }
             Ok(()) => {
-                let without = self.kms.assume_fresh(&binding, Purpose::Onboard, false).await;
+                let without = self.kms.assume_fresh_in(&binding, &sts_region, Purpose::Onboard, false).await;
                 self.metrics.kms("AssumeRole", &without);
                 match without {
                     Err(e) if e.is_definitive() => verification.trust_ok = true,

@@ -11,7 +11,7 @@ use std::sync::RwLock;
 
 use byok_domain::{AlertKind, RegionKey, TenantBinding, TenantId};
 use byok_envelope::TenantKey;
-use byok_kms::{AccessError, Purpose};
+use byok_kms::{AccessError, Denial, Purpose};
 use time::OffsetDateTime;
 
 use crate::broker::Broker;
@@ -139,17 +139,20 @@ impl Broker {
             keys: Vec::new(),
             legacy_trust: false,
         };
-        // One fresh session for the whole proof, as a tenant's check has.
-        let session = self.kms.assume_session(&binding, Purpose::Canary).await?;
-        let status = self.kms.describe_key_in(&session, &binding, &canary.region, &canary.key).await?;
+        // One fresh session for the whole proof, as a tenant's check has. A denial here is the
+        // provider's own canary refusing, said as such (never "the customer's role").
+        let session = self.kms.assume_session(&binding, Purpose::Canary).await.map_err(|e| canary_failure(e, canary))?;
+        let status =
+            self.kms.describe_key_in(&session, &binding, &canary.region, &canary.key).await.map_err(|e| canary_failure(e, canary))?;
         if !status.enabled {
             return Err(other(&format!("the canary key {} is {}", status.arn, status.state)));
         }
         let key_arn = status.arn.parse().map_err(|_| other(&format!("the canary key's ARN {} does not parse", status.arn)))?;
         binding.keys.push(RegionKey { region: canary.region.clone(), key_arn });
         let key = TenantKey::generate().ok_or_else(|| other("the system random number generator failed"))?;
-        let wrapped = self.kms.wrap_in(&session, &binding, &canary.region, &tenant, &key).await?;
-        let back = self.kms.unwrap_in(&session, &binding, &canary.region, &tenant, &wrapped).await?;
+        let wrapped = self.kms.wrap_in(&session, &binding, &canary.region, &tenant, &key).await.map_err(|e| canary_failure(e, canary))?;
+        let back =
+            self.kms.unwrap_in(&session, &binding, &canary.region, &tenant, &wrapped).await.map_err(|e| canary_failure(e, canary))?;
         if back != key {
             return Err(other("the canary key did not give back what it encrypted"));
         }
@@ -157,9 +160,43 @@ impl Broker {
     }
 }
 
+/// A denial met while proving the canary, in the canary's own words: the provider's role and
+/// key, not a customer's.
+fn canary_failure(e: AccessError, canary: &CanaryConfig) -> AccessError {
+    let AccessError::Denied { denial, message, .. } = e else { return e };
+    let (role, key, region) = (&canary.role_arn, &canary.key, &canary.region);
+    let what = match denial {
+        Denial::TrustPolicy => {
+            format!("the canary role {role} refused to be assumed by the provider (its trust policy, or the provider's own permissions)")
+        }
+        Denial::KeyDisabled => format!("the canary key {key} in {region} is disabled"),
+        Denial::KeyPendingDeletion => format!("the canary key {key} in {region} is pending deletion"),
+        Denial::KeyNotFound => format!("the canary key {key} in {region} does not exist"),
+        Denial::KeyPolicy => format!("the canary key {key} in {region} does not allow the canary role"),
+        Denial::IncorrectKey => format!("the canary key {key} in {region} is not the key it wrapped under"),
+    };
+    AccessError::Provider { message: format!("{what}: {message}") }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_canary_denial_never_speaks_of_a_customer() {
+        let canary = CanaryConfig {
+            role_arn: "arn:aws:iam::279766244153:role/byok-canary".parse().expect("arn"),
+            external_id: "canary-external-id-0001".parse().expect("external id"),
+            key: "alias/byok-canary".into(),
+            region: byok_domain::Region::us_east_1(),
+        };
+        for denial in [Denial::TrustPolicy, Denial::KeyDisabled, Denial::KeyPendingDeletion, Denial::KeyNotFound, Denial::KeyPolicy] {
+            let e = canary_failure(AccessError::Denied { denial, region: None, message: "refused".into() }, &canary).to_string();
+            assert!(e.contains("canary") && !e.contains("customer"), "{e}");
+        }
+        let transient = AccessError::Transient { fault: byok_kms::Fault::Throttled, region: None, message: "slow".into() };
+        assert_eq!(canary_failure(transient.clone(), &canary), transient);
+    }
 
     #[test]
     fn the_provider_is_its_role_or_a_session_of_it() {

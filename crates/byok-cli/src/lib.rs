@@ -395,7 +395,10 @@ async fn tenant(client: Client, command: TenantCommand) -> Result<(), CliError> 
             let answer = client.send("POST", &format!("/v1/tenants/{id}/restore"), None::<&()>).await?;
             match answer.status {
                 200 => {
-                    println!("access restored: tenant {id} is active");
+                    match answer.json::<api::Restoration>() {
+                        Ok(r) if r.already_active => println!("tenant {id} was already active: nothing to restore"),
+                        Ok(_) | Err(_) => println!("access restored: tenant {id} is active"),
+                    }
                     Ok(())
                 }
                 409 => match answer.json::<api::Restoration>() {

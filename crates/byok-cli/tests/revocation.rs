@@ -67,6 +67,35 @@ async fn revocation_and_restoration_over_http_at_a_one_second_probe_interval() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("- eu-west-1: steps 9-12"), "{}", String::from_utf8_lossy(&out.stdout));
 
+    // A hundred "ready"s at once (a customer's script retrying, many clicks) share one check:
+    // a handful of AWS calls in the customer's account, not a hundred checks' worth.
+    let trail = |since: u64| {
+        let (ep, account) = (ep.clone(), account.clone());
+        async move {
+            let path = format!("/_localcloud/trail?since={since}&account={account}");
+            let (_, body) = localcloud::admin_client::send(&ep, "GET", &path, &[], Vec::new()).await.expect("trail");
+            String::from_utf8_lossy(&body).lines().map(|l| serde_json::from_str::<Value>(l).expect("json")).collect::<Vec<_>>()
+        }
+    };
+    let since = trail(0).await.last().and_then(|e| e["seq"].as_u64()).unwrap_or(0);
+    let answers = futures_util::future::join_all((0..100).map(|_| api(&b, Some(&admin), "POST", "/v1/tenants/acme/restore", None))).await;
+    assert!(answers.iter().all(|(status, _)| *status == 409), "every caller gets the one check's answer");
+    let calls = trail(since)
+        .await
+        .iter()
+        .filter(|e| e["user_identity"].to_string().contains("byok-restore") || e["event_name"] == "AssumeRole")
+        .count();
+    eprintln!("MEASURE 100 parallel restores of a tenant still revoked: {calls} AWS calls in the customer's account");
+    assert!(calls <= 10, "one shared check, not one per caller: {calls} calls");
+    // Onboarding assumed the role where every later check does: the location's first region.
+    let onboard: std::collections::BTreeSet<String> = trail(0)
+        .await
+        .iter()
+        .filter(|e| e["event_name"] == "AssumeRole" && e.to_string().contains("byok-onboard"))
+        .filter_map(|e| e["aws_region"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(onboard.into_iter().collect::<Vec<_>>(), ["eu-central-1"], "onboarding's AssumeRole regions");
+
     // The ticket the broker opened, titled as the customer guide says, visible to the tenant's admin.
     let (status, tickets) = api(&b, Some(&admin), "GET", "/v1/tickets", None).await;
     assert_eq!(status, 200);

@@ -206,14 +206,30 @@ impl AwsKeyService {
 
     /// The STS client for a tenant: its first region's regional endpoint.
     fn sts_for(&self, binding: &TenantBinding) -> aws_sdk_sts::Client {
-        let Some(region) = binding.keys.first().map(|k| k.region.to_string()) else { return self.sts.clone() };
+        match binding.keys.first() {
+            Some(key) => self.sts_in(&key.region),
+            None => self.sts.clone(),
+        }
+    }
+
+    /// The STS client of `region`'s regional endpoint.
+    fn sts_in(&self, region: &Region) -> aws_sdk_sts::Client {
         let mut clients = self.regional_sts.lock().unwrap_or_else(|p| p.into_inner());
-        clients.entry(region).or_insert_with_key(|region| Self::sts_client(&self.config, &self.http, region)).clone()
+        clients.entry(region.to_string()).or_insert_with_key(|region| Self::sts_client(&self.config, &self.http, region)).clone()
     }
 
     async fn assume(&self, binding: &TenantBinding, purpose: Purpose, with_external_id: bool) -> Result<Session, AccessError> {
-        let mut request = self
-            .sts_for(binding)
+        self.assume_via(&self.sts_for(binding), binding, purpose, with_external_id).await
+    }
+
+    async fn assume_via(
+        &self,
+        sts: &aws_sdk_sts::Client,
+        binding: &TenantBinding,
+        purpose: Purpose,
+        with_external_id: bool,
+    ) -> Result<Session, AccessError> {
+        let mut request = sts
             .assume_role()
             .role_arn(binding.role_arn.as_str())
             .role_session_name(purpose.session_name())
@@ -243,7 +259,9 @@ impl AwsKeyService {
 
     /// Session credentials for `purpose`: reused on the data path until near expiry, fresh
     /// for everything else.
-    async fn session(&self, binding: &TenantBinding, purpose: Purpose) -> Result<Credentials, AccessError> {
+    /// A binding without keys yet (onboarding) assumes at the STS endpoint of `region`, the
+    /// region of the key it is about to use.
+    async fn session(&self, binding: &TenantBinding, region: &Region, purpose: Purpose) -> Result<Credentials, AccessError> {
         // One session per (role, external id): two tenants may share a role name across
         // accounts, never a session.
         let cache_key = session_key(binding);
@@ -255,7 +273,8 @@ impl AwsKeyService {
                 }
             }
         }
-        let session = self.assume(binding, purpose, true).await?;
+        let sts = self.sts_in(binding.keys.first().map_or(region, |k| &k.region));
+        let session = self.assume_via(&sts, binding, purpose, true).await?;
         let credentials = session.credentials.clone();
         if purpose == Purpose::Data {
             self.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(cache_key, session);
@@ -296,11 +315,11 @@ impl AwsKeyService {
     where
         Fut: std::future::Future<Output = Result<T, AccessError>>,
     {
-        let first = call(self.kms(self.session(binding, purpose).await?, region)).await;
+        let first = call(self.kms(self.session(binding, region, purpose).await?, region)).await;
         match first {
             Err(AccessError::Transient { fault: Fault::ExpiredSession, .. }) if purpose == Purpose::Data => {
                 self.forget(binding);
-                call(self.kms(self.session(binding, purpose).await?, region)).await
+                call(self.kms(self.session(binding, region, purpose).await?, region)).await
             }
             other => other,
         }
@@ -364,6 +383,16 @@ impl AwsKeyService {
 impl KeyService for AwsKeyService {
     async fn assume_fresh(&self, binding: &TenantBinding, purpose: Purpose, with_external_id: bool) -> Result<(), AccessError> {
         self.assume(binding, purpose, with_external_id).await.map(|_| ())
+    }
+
+    async fn assume_fresh_in(
+        &self,
+        binding: &TenantBinding,
+        region: &Region,
+        purpose: Purpose,
+        with_external_id: bool,
+    ) -> Result<(), AccessError> {
+        self.assume_via(&self.sts_in(region), binding, purpose, with_external_id).await.map(|_| ())
     }
 
     async fn describe_key(

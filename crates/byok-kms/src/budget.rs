@@ -92,6 +92,17 @@ impl<K: KeyService> KeyService for Budgeted<K> {
         self.inner.assume_fresh(binding, purpose, with_external_id).await
     }
 
+    async fn assume_fresh_in(
+        &self,
+        binding: &TenantBinding,
+        region: &Region,
+        purpose: Purpose,
+        with_external_id: bool,
+    ) -> Result<(), AccessError> {
+        self.budget.take(1).await;
+        self.inner.assume_fresh_in(binding, region, purpose, with_external_id).await
+    }
+
     async fn describe_key(
         &self,
         binding: &TenantBinding,

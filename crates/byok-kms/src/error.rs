@@ -120,6 +120,14 @@ impl AccessError {
             | "IncompleteSignature"
             | "IncompleteSignatureException" => AccessError::Provider { message },
             _ if status.is_some_and(|s| s >= 500) => transient(Fault::ServerError),
+            // An answer whose error code could not be read: say so, with the HTTP status.
+            "" => AccessError::Other {
+                code: match status {
+                    Some(status) => format!("no readable error code, HTTP {status}"),
+                    None => "no readable error code".into(),
+                },
+                message: if message.is_empty() { "AWS's answer carried no readable error".into() } else { message },
+            },
             other => AccessError::Other { code: other.to_string(), message },
         }
     }
@@ -128,6 +136,15 @@ impl AccessError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreadable_error_says_so_with_its_status() {
+        let e = AccessError::from_code(None, Some(403), String::new(), None);
+        assert_eq!(e.to_string(), "AWS refused the request (no readable error code, HTTP 403): AWS's answer carried no readable error");
+        assert!(!e.is_definitive() && !e.is_transient());
+        let e = AccessError::from_code(Some(""), None, "odd".into(), None);
+        assert_eq!(e.to_string(), "AWS refused the request (no readable error code): odd");
+    }
 
     #[test]
     fn classification() {

@@ -163,6 +163,19 @@ pub trait KeyService: Send + Sync + std::fmt::Debug {
     /// checks that the role is *not* assumable without it.
     async fn assume_fresh(&self, binding: &TenantBinding, purpose: Purpose, with_external_id: bool) -> Result<(), AccessError>;
 
+    /// [`Self::assume_fresh`] at `region`'s regional STS endpoint: for a tenant whose keys are
+    /// not bound yet (onboarding), the first region of its location, as its later checks use.
+    async fn assume_fresh_in(
+        &self,
+        binding: &TenantBinding,
+        region: &Region,
+        purpose: Purpose,
+        with_external_id: bool,
+    ) -> Result<(), AccessError> {
+        let _ = region;
+        self.assume_fresh(binding, purpose, with_external_id).await
+    }
+
     /// DescribeKey in `region` for `key_ref`: a key ARN, or an alias in the tenant's account
     /// (`alias/byok-acme`), which is how onboarding finds the customer's keys.
     async fn describe_key(
