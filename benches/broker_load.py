@@ -46,9 +46,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+# The embedded localcloud's admin token (byok serve writes it beside its data), sent with every
+# /_localcloud call.
+LOCALCLOUD_ADMIN_TOKEN = None
+
+
 def http(method, url, body=None, token=None):
     data = json.dumps(body).encode() if body is not None else None
     headers = {"content-type": "application/json"}
+    if token is None and "/_localcloud/" in url and LOCALCLOUD_ADMIN_TOKEN:
+        token = LOCALCLOUD_ADMIN_TOKEN
     if token:
         headers["authorization"] = f"Bearer {token}"
     req = urllib.request.Request(url, data=data, method=method, headers=headers)
@@ -85,6 +92,8 @@ def start_broker(data_dir, monitor_interval=60, binary=None):
     api, lc = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{lc_port}"
     wait_for(api + "/healthz")
     read = lambda name: open(os.path.join(data_dir, name)).read().strip()
+    global LOCALCLOUD_ADMIN_TOKEN
+    LOCALCLOUD_ADMIN_TOKEN = read("localcloud-admin.token")
     return proc, api, lc, read("operator.token"), read("service.token")
 
 
@@ -145,7 +154,8 @@ end
 
 
 def trail(lc, since):
-    with urllib.request.urlopen(f"{lc}/_localcloud/trail?since={since}") as resp:
+    headers = {"authorization": f"Bearer {LOCALCLOUD_ADMIN_TOKEN}"} if LOCALCLOUD_ADMIN_TOKEN else {}
+    with urllib.request.urlopen(urllib.request.Request(f"{lc}/_localcloud/trail?since={since}", headers=headers)) as resp:
         return [json.loads(line) for line in resp.read().decode().splitlines() if line]
 
 

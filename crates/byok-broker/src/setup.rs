@@ -8,6 +8,12 @@ use crate::config::BrokerConfig;
 
 pub use byok_api::Instructions;
 
+/// The provider role's own identity policy: what it needs of its own account to reach
+/// customers. On AWS a cross-account AssumeRole needs the caller's Allow as well as the role's
+/// trust policy; customers' keys are then used by the assumed sessions, in the customers'
+/// accounts. (`GetCallerIdentity` needs no permission.)
+pub const PROVIDER_ROLE_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"AssumeCustomerRoles","Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:aws:iam::*:role/*"}]}"#;
+
 /// The trust policy the customer's role needs: the provider's principal may assume it, only
 /// with this tenant's external id.
 pub fn trust_policy(provider: &RoleArn, external_id: &str) -> serde_json::Value {

@@ -17,9 +17,10 @@ use byok_store::SqlStore;
 use time::{Duration, OffsetDateTime};
 
 /// The AWS SDK key service against localcloud as the provider: one attempt per call and a
-/// short timeout, so tests of faults do not wait out retries.
+/// short timeout, so tests of faults do not wait out retries; the provider's credentials are
+/// fetched afresh as an instance profile's would be after a refresh.
 async fn localcloud_kms(cloud: &byok_testkit::Cloud) -> Arc<byok_kms::AwsKeyService> {
-    let credentials = aws_credential_types::provider::SharedCredentialsProvider::new(cloud.provider_credentials().await.sdk());
+    let credentials = cloud.provider_credentials_refreshed();
     let mut config = byok_kms::AwsKeyServiceConfig::new(credentials, Some(cloud.endpoint()));
     config.max_attempts = 1;
     config.call_timeout = std::time::Duration::from_millis(700);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use byok_broker::{Broker, BrokerConfig, BrokerError, Clock, ManualClock, monitor};
 use byok_domain::{AlertKind, TenantId, TenantState};
 use byok_store::{SqlStore, Store};
-use byok_testkit::{Cloud, Customer, PROVIDER_ROLE};
+use byok_testkit::{Cloud, Customer, PROVIDER_POLICY, PROVIDER_ROLE};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
@@ -106,12 +106,21 @@ async fn provider_side_faults_are_outages_never_revocations() {
     let f = fleet(3).await;
     f.assert_recovered("at the start").await;
 
-    // The provider's own role deleted (its live credentials still sign; AWS refuses them).
+    // The provider's own role deleted (its live credentials still sign; AWS refuses them; once
+    // recreated, a credentials refresh brings a session of the new role).
     f.cloud.provider_aws("us-east-1", &["iam", "delete-role", "--role-name", PROVIDER_ROLE]).await;
     f.assert_outage("provider role deleted").await;
+    // Recreated without its permission to assume roles: every customer's AssumeRole is refused
+    // with AccessDenied, as a trust Deny would be. The canary, in an account of its own, is
+    // refused the same way, so it is an outage, not three customers revoking at once.
     let ec2 = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
     f.cloud.provider_aws("us-east-1", &["iam", "create-role", "--role-name", PROVIDER_ROLE, "--assume-role-policy-document", ec2]).await;
-    f.assert_recovered("provider role recreated").await;
+    f.cloud.refresh_provider_credentials();
+    f.assert_outage("provider role recreated without its permission").await;
+    let allow =
+        ["iam", "put-role-policy", "--role-name", PROVIDER_ROLE, "--policy-name", "byok-provider", "--policy-document", PROVIDER_POLICY];
+    f.cloud.provider_aws("us-east-1", &allow).await;
+    f.assert_recovered("provider role's permission back").await;
 
     // STS answers AccessDenied to every AssumeRole at once (an SCP, a permissions boundary).
     f.cloud.fault(json!({ "service": "sts", "operation": "AssumeRole", "kind": "refuse", "code": "AccessDenied" })).await;

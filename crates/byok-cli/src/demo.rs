@@ -145,10 +145,8 @@ pub async fn run() -> Result<(), CliError> {
     let endpoint = running.aws_endpoint.clone().ok_or_else(|| CliError::Demo("no localcloud".into()))?;
     n.result(format!("API {}, localcloud {endpoint}, provider {}", running.api_url(), running.provider_role_arn));
 
-    let (status, body) =
-        localcloud::admin_client::request(&endpoint, "POST", "/_localcloud/accounts", Some(&json!({ "name": "acme-corp" })))
-            .await
-            .map_err(|source| CliError::Localcloud { endpoint: endpoint.clone(), source })?;
+    let admin = crate::provider::LocalcloudAdmin { endpoint: endpoint.clone(), token: running.localcloud_admin_token.clone() };
+    let (status, body) = admin.request("POST", "/_localcloud/accounts", Some(&json!({ "name": "acme-corp" }))).await?;
     if status != 201 {
         return Err(CliError::Demo(format!("could not create the customer's account: {body}")));
     }

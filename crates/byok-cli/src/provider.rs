@@ -25,19 +25,42 @@ use byok_store::Store;
 
 use crate::error::CliError;
 
+/// A localcloud's admin endpoints and the token they require: generated for the embedded
+/// localcloud (so that another local user cannot mint the provider's credentials or read
+/// external ids from its trail), `LOCALCLOUD_ADMIN_TOKEN` for one already running.
+#[derive(Clone)]
+pub struct LocalcloudAdmin {
+    pub endpoint: String,
+    pub token: Option<Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for LocalcloudAdmin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalcloudAdmin").field("endpoint", &self.endpoint).field("token", &"** redacted **").finish()
+    }
+}
+
+impl LocalcloudAdmin {
+    /// One admin request; the status and JSON answer.
+    pub async fn request(&self, method: &str, path: &str, body: Option<&serde_json::Value>) -> Result<(u16, serde_json::Value), CliError> {
+        localcloud::admin_client::request_as(&self.endpoint, self.token.as_ref().map(|t| t.as_str()), method, path, body)
+            .await
+            .map_err(|source| CliError::Localcloud { endpoint: self.endpoint.clone(), source })
+    }
+}
+
 /// A localcloud role's credentials, refreshed by the SDK's identity cache before they expire.
 #[derive(Debug, Clone)]
 pub struct LocalcloudRoleCredentials {
-    pub endpoint: String,
+    pub admin: LocalcloudAdmin,
     pub role_arn: String,
 }
 
 impl LocalcloudRoleCredentials {
     async fn fetch(&self) -> provider::Result {
         let body = json!({ "role_arn": self.role_arn, "session_name": "byok-broker", "duration_seconds": 3600 });
-        let (status, answer) = localcloud::admin_client::request(&self.endpoint, "POST", "/_localcloud/role-credentials", Some(&body))
-            .await
-            .map_err(CredentialsError::provider_error)?;
+        let (status, answer) =
+            self.admin.request("POST", "/_localcloud/role-credentials", Some(&body)).await.map_err(CredentialsError::provider_error)?;
         if status != 200 {
             return Err(CredentialsError::provider_error(format!("localcloud refused role credentials ({status}): {answer}")));
         }
@@ -84,7 +107,10 @@ impl std::fmt::Debug for ProviderAccount {
 
 /// The cluster settings this module keeps.
 const PROVIDER_ACCOUNT_SETTING: &str = "localcloud.provider_account";
-const CANARY_SETTING: &str = "canary";
+/// The canary in an account of its own (an older release kept it in the provider's account, as
+/// `canary`: it could not see the provider lose its permission to assume roles elsewhere).
+const CANARY_SETTING: &str = "canary.cross_account";
+const CANARY_ACCOUNT_SETTING: &str = "localcloud.canary_account";
 
 /// How long a node waits for another node that is creating the cluster's provider account.
 const PEER_SETUP_WAIT: Duration = Duration::from_secs(20);
@@ -114,28 +140,22 @@ fn legacy<T: serde::de::DeserializeOwned>(data_dir: &Path, file: &str) -> Option
 }
 
 /// Makes sure the provider account and role exist in the localcloud at `endpoint`; returns the
-/// role's ARN and the account. Idempotent across restarts and across nodes: the first node
+/// role's ARN. Idempotent across restarts and across nodes: the first node
 /// creates the account and records it in the store; the others read it there.
 pub async fn ensure_localcloud_provider(
-    endpoint: &str,
+    admin: &LocalcloudAdmin,
     store: &dyn Store,
     data_dir: &Path,
     account_id: &str,
     role_name: &str,
-) -> Result<(String, ProviderAccount), CliError> {
+) -> Result<String, CliError> {
     let account: ProviderAccount = match setting(store, PROVIDER_ACCOUNT_SETTING).await? {
         Some(account) => account,
         None => match legacy::<ProviderAccount>(data_dir, "provider-account.json") {
             Some(old) => claim(store, PROVIDER_ACCOUNT_SETTING, old).await?,
             None => {
-                let (status, body) = localcloud::admin_client::request(
-                    endpoint,
-                    "POST",
-                    "/_localcloud/accounts",
-                    Some(&json!({ "name": "provider", "account_id": account_id })),
-                )
-                .await
-                .map_err(|source| CliError::Localcloud { endpoint: endpoint.to_string(), source })?;
+                let (status, body) =
+                    admin.request("POST", "/_localcloud/accounts", Some(&json!({ "name": "provider", "account_id": account_id }))).await?;
                 match status {
                     201 => {
                         let created = ProviderAccount {
@@ -146,12 +166,13 @@ pub async fn ensure_localcloud_provider(
                         claim(store, PROVIDER_ACCOUNT_SETTING, created).await?
                     }
                     // Another node is creating it: its record reaches the store in a moment.
-                    409 => wait_for_peer(store, endpoint, account_id).await?,
+                    409 => wait_for_peer(store, &admin.endpoint, account_id).await?,
                     _ => return Err(CliError::LocalcloudRefused { what: "the provider account".into(), status, answer: body.to_string() }),
                 }
             }
         },
     };
+    let endpoint = admin.endpoint.as_str();
     if account.account_id != account_id {
         tracing::warn!(
             stored = %account.account_id,
@@ -161,12 +182,24 @@ pub async fn ensure_localcloud_provider(
     }
     // The role an instance profile would carry; EntityAlreadyExists is fine.
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    let form = form(&[("Action", "CreateRole"), ("Version", "2010-05-08"), ("RoleName", role_name), ("AssumeRolePolicyDocument", trust)]);
-    let (status, xml) = signed_post(endpoint, &account, "iam", "us-east-1", form.into_bytes()).await?;
+    let create = form(&[("Action", "CreateRole"), ("Version", "2010-05-08"), ("RoleName", role_name), ("AssumeRolePolicyDocument", trust)]);
+    let (status, xml) = signed_post(endpoint, &account, "iam", "us-east-1", create.into_bytes()).await?;
     if status != 200 && aws_error_code(&xml).as_deref() != Some("EntityAlreadyExists") {
         return Err(CliError::LocalcloudRefused { what: "the provider role".into(), status, answer: xml });
     }
-    Ok((format!("arn:aws:iam::{}:role/{role_name}", account.account_id), account))
+    // Its own permission to assume customers' roles (a cross-account AssumeRole needs it).
+    let allow = form(&[
+        ("Action", "PutRolePolicy"),
+        ("Version", "2010-05-08"),
+        ("RoleName", role_name),
+        ("PolicyName", "byok-provider"),
+        ("PolicyDocument", byok_broker::setup::PROVIDER_ROLE_POLICY),
+    ]);
+    let (status, xml) = signed_post(endpoint, &account, "iam", "us-east-1", allow.into_bytes()).await?;
+    if status != 200 {
+        return Err(CliError::LocalcloudRefused { what: "the provider role's policy".into(), status, answer: xml });
+    }
+    Ok(format!("arn:aws:iam::{}:role/{role_name}", account.account_id))
 }
 
 /// Waits for the node that created the provider account to record it in the store.
@@ -232,15 +265,16 @@ pub async fn signed_request(
     Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
 }
 
-/// The canary in a localcloud: a role `byok-canary` in the provider's account that trusts the
-/// provider role with an external id, and a key with the alias `key` in `region`. The role's
-/// ARN and external id are the cluster's (kept in the store): every node proves the same
-/// canary. Idempotent across restarts and nodes.
+/// The canary in a localcloud: a role `byok-canary` that trusts the provider role with an
+/// external id, and a key with the alias `key` in `region`, in a provider-controlled account of
+/// its own — so that assuming it crosses accounts exactly as customers' roles do, and fails
+/// exactly when theirs would for the provider's own reasons (its role lost the permission to
+/// assume roles: every customer would answer AccessDenied, and so does the canary). The
+/// account, role ARN and external id are the cluster's (kept in the store): every node proves
+/// the same canary. Idempotent across restarts and nodes.
 pub async fn ensure_localcloud_canary(
-    endpoint: &str,
+    admin: &LocalcloudAdmin,
     store: &dyn Store,
-    data_dir: &Path,
-    account: &ProviderAccount,
     provider_role_arn: &str,
     key: &str,
     region: &byok_domain::Region,
@@ -250,20 +284,32 @@ pub async fn ensure_localcloud_canary(
         role_arn: String,
         external_id: String,
     }
+    let account: ProviderAccount = match setting(store, CANARY_ACCOUNT_SETTING).await? {
+        Some(account) => account,
+        None => {
+            let (status, body) = admin.request("POST", "/_localcloud/accounts", Some(&json!({ "name": "byok-canary" }))).await?;
+            if status != 201 {
+                return Err(CliError::LocalcloudRefused { what: "the canary's account".into(), status, answer: body.to_string() });
+            }
+            let created = ProviderAccount {
+                account_id: body["account_id"].as_str().unwrap_or_default().into(),
+                access_key_id: body["access_key_id"].as_str().unwrap_or_default().into(),
+                secret_access_key: Zeroizing::new(body["secret_access_key"].as_str().unwrap_or_default().into()),
+            };
+            // Two nodes starting at once may each make one; the store keeps the first.
+            claim(store, CANARY_ACCOUNT_SETTING, created).await?
+        }
+    };
+    let (account, endpoint) = (&account, admin.endpoint.as_str());
     let canary: Canary = match setting(store, CANARY_SETTING).await? {
         Some(canary) => canary,
         None => {
-            let candidate = match legacy::<Canary>(data_dir, "canary.json") {
-                Some(old) => old,
-                None => {
-                    let external_id = byok_broker::tokens::generate("canary")
-                        .ok_or_else(|| CliError::Config("the system random number generator failed".into()))?
-                        .chars()
-                        .take(40)
-                        .collect::<String>();
-                    Canary { role_arn: format!("arn:aws:iam::{}:role/byok-canary", account.account_id), external_id }
-                }
-            };
+            let external_id = byok_broker::tokens::generate("canary")
+                .ok_or_else(|| CliError::Config("the system random number generator failed".into()))?
+                .chars()
+                .take(40)
+                .collect::<String>();
+            let candidate = Canary { role_arn: format!("arn:aws:iam::{}:role/byok-canary", account.account_id), external_id };
             claim(store, CANARY_SETTING, candidate).await?
         }
     };

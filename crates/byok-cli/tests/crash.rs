@@ -97,9 +97,21 @@ async fn kill_9_during_revocation_restoration_and_destruction_leaves_a_consisten
     let mut node = spawn(&data, api, lc).await;
     let op = std::fs::read_to_string(data.join("operator.token")).expect("token").trim().to_string();
     let svc = std::fs::read_to_string(data.join("service.token")).expect("token").trim().to_string();
-    let (_, acct) = localcloud::admin_client::request(&endpoint, "POST", "/_localcloud/accounts", Some(&json!({ "name": "acme-corp" })))
-        .await
-        .expect("account");
+    // The embedded localcloud's admin endpoints take the token byok serve wrote beside its data;
+    // without it they refuse.
+    let lc_admin = std::fs::read_to_string(data.join("localcloud-admin.token")).expect("admin token").trim().to_string();
+    let (status, _) =
+        localcloud::admin_client::request_as(&endpoint, Some("wrong"), "GET", "/_localcloud/accounts", None).await.expect("refused");
+    assert_eq!(status, 401, "a local user without the token mints nothing");
+    let (_, acct) = localcloud::admin_client::request_as(
+        &endpoint,
+        Some(&lc_admin),
+        "POST",
+        "/_localcloud/accounts",
+        Some(&json!({ "name": "acme-corp" })),
+    )
+    .await
+    .expect("account");
     let account = acct["account_id"].as_str().expect("id").to_string();
     let creds = Creds {
         access_key_id: acct["access_key_id"].as_str().expect("key").into(),

@@ -43,7 +43,10 @@ async fn a_provider_fault_alerts_the_operator_and_revokes_no_one() {
 
     let ep = endpoint(&b);
     let fault = json!({ "service": "sts", "operation": "AssumeRole", "kind": "refuse", "code": "AccessDenied" });
-    let (status, _) = localcloud::admin_client::request(&ep, "POST", "/_localcloud/faults", Some(&fault)).await.expect("fault");
+    let (status, _) =
+        localcloud::admin_client::request_as(&ep, crate::support::admin_token(&b), "POST", "/_localcloud/faults", Some(&fault))
+            .await
+            .expect("fault");
     assert_eq!(status, 201);
     let degraded = until(Duration::from_secs(15), async || api(&b, None, "GET", "/healthz", None).await.1["status"] == "degraded").await;
     assert!(degraded, "healthz never said degraded");
@@ -73,7 +76,7 @@ async fn a_provider_fault_alerts_the_operator_and_revokes_no_one() {
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("Provider identity failing"), "{out:?}");
 
     // The fault is gone: it clears by itself.
-    localcloud::admin_client::request(&ep, "DELETE", "/_localcloud/faults", None).await.expect("clear");
+    localcloud::admin_client::request_as(&ep, crate::support::admin_token(&b), "DELETE", "/_localcloud/faults", None).await.expect("clear");
     let cleared = until(Duration::from_secs(15), async || api(&b, None, "GET", "/healthz", None).await.1["status"] == "ok").await;
     assert!(cleared, "healthz stayed degraded");
     let (_, alerts) = api(&b, Some(&op), "GET", "/v1/alerts?open=true", None).await;

@@ -26,6 +26,14 @@ async fn revocation_and_restoration_over_http_at_a_one_second_probe_interval() {
         api(&b, Some(&svc), "POST", "/v1/tenants/acme/encrypt", Some(json!({ "plaintext": STANDARD.encode("record"), "context": "r1" })))
             .await;
     let decrypt = json!({ "ciphertext": sealed["ciphertext"], "context": "r1" });
+    // "Restore" on a tenant that is active says so, rather than "access restored".
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_byok"))
+        .args(["tenant", "restore", "acme", "--api", &b.api_url(), "--token", &admin])
+        .output()
+        .await
+        .expect("byok tenant restore");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && said.contains("tenant acme was already active: nothing to restore"), "{said}");
 
     // The customer revokes: the provider's statement set to Deny, nothing else.
     let mut deny = trust.clone();
@@ -69,11 +77,14 @@ async fn revocation_and_restoration_over_http_at_a_one_second_probe_interval() {
 
     // A hundred "ready"s at once (a customer's script retrying, many clicks) share one check:
     // a handful of AWS calls in the customer's account, not a hundred checks' worth.
+    let bearer = format!("Bearer {}", crate::support::admin_token(&b).expect("the embedded localcloud's admin token"));
     let trail = |since: u64| {
-        let (ep, account) = (ep.clone(), account.clone());
+        let (ep, account, bearer) = (ep.clone(), account.clone(), bearer.clone());
         async move {
             let path = format!("/_localcloud/trail?since={since}&account={account}");
-            let (_, body) = localcloud::admin_client::send(&ep, "GET", &path, &[], Vec::new()).await.expect("trail");
+            let headers = [("authorization", bearer.as_str())];
+            let (status, body) = localcloud::admin_client::send(&ep, "GET", &path, &headers, Vec::new()).await.expect("trail");
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
             String::from_utf8_lossy(&body).lines().map(|l| serde_json::from_str::<Value>(l).expect("json")).collect::<Vec<_>>()
         }
     };

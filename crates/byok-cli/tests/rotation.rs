@@ -91,7 +91,10 @@ async fn rotate_then_replace_a_regions_key() {
     // The new key fails half-way (it encrypts, then refuses to decrypt): nothing changes.
     let replacement = new_key(&ep, &creds, "us-west-2", Some(&key_policy)).await;
     let fault = json!({ "service": "kms", "region": "us-west-2", "operation": "Decrypt", "kind": "refuse", "code": "AccessDeniedException", "count": 1 });
-    let (status, _) = localcloud::admin_client::request(&ep, "POST", "/_localcloud/faults", Some(&fault)).await.expect("fault");
+    let (status, _) =
+        localcloud::admin_client::request_as(&ep, crate::support::admin_token(&b), "POST", "/_localcloud/faults", Some(&fault))
+            .await
+            .expect("fault");
     assert_eq!(status, 201);
     let rekey = json!({ "region": "us-west-2", "key": replacement });
     let (status, refused) = api(&b, Some(&op), "POST", "/v1/tenants/acme/rekey", Some(rekey.clone())).await;
@@ -111,12 +114,20 @@ async fn rotate_then_replace_a_regions_key() {
     // disabled, us-east-1 unreachable, and both generations still open (from us-west-2).
     aws_ok(&ep, &creds, "us-west-2", &["kms", "disable-key", "--key-id", &old_west]).await;
     let down = json!({ "service": "kms", "region": "us-east-1", "kind": "drop" });
-    assert_eq!(localcloud::admin_client::request(&ep, "POST", "/_localcloud/faults", Some(&down)).await.expect("fault").0, 201);
+    assert_eq!(
+        localcloud::admin_client::request_as(&ep, crate::support::admin_token(&b), "POST", "/_localcloud/faults", Some(&down))
+            .await
+            .expect("fault")
+            .0,
+        201
+    );
     for (record, context, text) in [(&first, "r1", "first"), (&second, "r2", "second")] {
         let (status, opened) = api(&b, Some(&svc), "POST", "/v1/tenants/acme/decrypt", Some(open(&record["ciphertext"], context))).await;
         assert_eq!((status, opened["plaintext"].as_str()), (200, Some(STANDARD.encode(text).as_str())), "{opened}");
     }
-    localcloud::admin_client::request(&ep, "DELETE", "/_localcloud/faults", None::<&Value>).await.expect("clear");
+    localcloud::admin_client::request_as(&ep, crate::support::admin_token(&b), "DELETE", "/_localcloud/faults", None::<&Value>)
+        .await
+        .expect("clear");
 
     // The customer's audit log says what happened, refusals included.
     let (_, log) = api(&b, Some(&admin), "GET", "/v1/tenants/acme/audit?limit=1000", None).await;

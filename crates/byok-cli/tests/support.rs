@@ -44,10 +44,15 @@ pub fn endpoint(running: &Running) -> String {
 
 /// A customer account in the embedded localcloud.
 pub async fn customer(running: &Running, name: &str) -> (String, Creds) {
-    let (status, body) =
-        localcloud::admin_client::request(&endpoint(running), "POST", "/_localcloud/accounts", Some(&json!({ "name": name })))
-            .await
-            .expect("admin");
+    let (status, body) = localcloud::admin_client::request_as(
+        &endpoint(running),
+        admin_token(running),
+        "POST",
+        "/_localcloud/accounts",
+        Some(&json!({ "name": name })),
+    )
+    .await
+    .expect("admin");
     assert_eq!(status, 201);
     (
         body["account_id"].as_str().expect("id").into(),
@@ -115,4 +120,9 @@ pub async fn onboard(running: &Running, name: &str, tenant: &str, location: &str
     let (status, verified) = api(running, Some(&op), "POST", &format!("/v1/tenants/{tenant}/verify"), None).await;
     assert_eq!(status, 200, "{verified}");
     (account, creds, added)
+}
+
+/// The embedded localcloud's admin token (its admin endpoints require it).
+pub fn admin_token(running: &byok_cli::serve::Running) -> Option<&str> {
+    running.localcloud_admin_token.as_ref().map(|t| t.as_str())
 }

@@ -25,6 +25,9 @@ pub use aws::{Creds, aws, aws_err, aws_ok};
 
 /// The provider's role name in its own account.
 pub const PROVIDER_ROLE: &str = "Cryptor-OSB-Provider";
+/// The provider role's own permission, as `byok serve` gives it in a localcloud
+/// (`byok_broker::setup::PROVIDER_ROLE_POLICY`).
+pub const PROVIDER_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"AssumeCustomerRoles","Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:aws:iam::*:role/*"}]}"#;
 
 /// A running localcloud, with the provider's account and role.
 #[derive(Debug)]
@@ -35,6 +38,9 @@ pub struct Cloud {
     pub provider_role_arn: String,
     /// The provider account's root keys (to break the provider's own setup in tests).
     pub provider: Creds,
+    /// The provider role's current instance-profile credentials (see
+    /// [`Cloud::provider_credentials_refreshed`]); `None`: fetch anew at the next call.
+    instance_credentials: Arc<std::sync::Mutex<Option<Credentials>>>,
 }
 
 /// The provider's canary in localcloud, as the broker is configured with it.
@@ -63,7 +69,26 @@ impl Cloud {
             &["iam", "create-role", "--role-name", PROVIDER_ROLE, "--assume-role-policy-document", trust],
         )
         .await;
+        // What the provider role needs of its own account: to assume customers' roles (on AWS,
+        // a cross-account AssumeRole needs the caller's identity policy too).
+        aws_ok(
+            &endpoint,
+            &provider.1,
+            "us-east-1",
+            &[
+                "iam",
+                "put-role-policy",
+                "--role-name",
+                PROVIDER_ROLE,
+                "--policy-name",
+                "byok-provider",
+                "--policy-document",
+                PROVIDER_POLICY,
+            ],
+        )
+        .await;
         Self {
+            instance_credentials: Arc::default(),
             provider_role_arn: format!("arn:aws:iam::{}:role/{PROVIDER_ROLE}", provider.0),
             provider_account: provider.0,
             provider: provider.1,
@@ -77,26 +102,16 @@ impl Cloud {
         aws_ok(&self.endpoint(), &self.provider, region, args).await
     }
 
-    /// Creates the provider's canary: a role `byok-canary` in the provider's account that trusts
-    /// the provider role with an external id, and a key `alias/byok-canary` in us-east-1.
+    /// Creates the provider's canary: a role `byok-canary` that trusts the provider role with an
+    /// external id, and a key `alias/byok-canary` in us-east-1, in a provider-controlled account
+    /// of its own — so that assuming it crosses accounts exactly as customers' roles do (and
+    /// needs the provider role's own `sts:AssumeRole` permission, as theirs do).
     pub async fn canary(&self) -> Canary {
         let external_id = "canary-external-id-0001";
-        let trust = trust_policy("Allow", &self.provider_role_arn, Some(external_id));
-        self.provider_aws("us-east-1", &["iam", "create-role", "--role-name", "byok-canary", "--assume-role-policy-document", &trust])
-            .await;
-        // The canary may use the canary key through IAM (the key keeps the default policy).
-        let kms_use = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
-        let put = ["iam", "put-role-policy", "--role-name", "byok-canary", "--policy-name", "kms-use", "--policy-document", kms_use];
-        self.provider_aws("us-east-1", &put).await;
-        let key = self.provider_aws("us-east-1", &["kms", "create-key", "--description", "byok canary"]).await;
-        let key_id = key["KeyMetadata"]["KeyId"].as_str().expect("key id").to_string();
-        self.provider_aws("us-east-1", &["kms", "create-alias", "--alias-name", "alias/byok-canary", "--target-key-id", &key_id]).await;
-        Canary {
-            role_arn: format!("arn:aws:iam::{}:role/byok-canary", self.provider_account),
-            external_id: external_id.into(),
-            key: "alias/byok-canary".into(),
-            region: "us-east-1".into(),
-        }
+        let account = self.customer("provider-canary").await;
+        let role_arn = account.create_role("byok-canary", &self.provider_role_arn, Some(external_id)).await;
+        account.create_key("us-east-1", "alias/byok-canary").await;
+        Canary { role_arn, external_id: external_id.into(), key: "alias/byok-canary".into(), region: "us-east-1".into() }
     }
 
     pub fn endpoint(&self) -> String {
@@ -114,6 +129,24 @@ impl Cloud {
             secret_access_key: body["secret_access_key"].as_str().expect("secret").into(),
             session_token: body["session_token"].as_str().map(str::to_string),
         }
+    }
+
+    /// The provider role's credentials as an instance profile hands them out: fetched once and
+    /// kept (they may expire and be refused, as an instance's would until its refresh) until
+    /// [`Cloud::refresh_provider_credentials`], as an instance profile refreshes them. (They
+    /// tell the SDK they expire within a second, so that its cache asks again each call.)
+    pub fn provider_credentials_refreshed(&self) -> aws_credential_types::provider::SharedCredentialsProvider {
+        aws_credential_types::provider::SharedCredentialsProvider::new(FreshRoleCredentials {
+            endpoint: self.endpoint(),
+            role_arn: self.provider_role_arn.clone(),
+            current: self.instance_credentials.clone(),
+        })
+    }
+
+    /// The instance profile's refresh: the next call gets new provider-role credentials (a
+    /// session of the role as it is now, e.g. recreated).
+    pub fn refresh_provider_credentials(&self) {
+        *self.instance_credentials.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -245,4 +278,51 @@ impl Creds {
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+/// See [`Cloud::provider_credentials_refreshed`].
+#[derive(Debug)]
+struct FreshRoleCredentials {
+    endpoint: String,
+    role_arn: String,
+    current: Arc<std::sync::Mutex<Option<Credentials>>>,
+}
+
+impl aws_credential_types::provider::ProvideCredentials for FreshRoleCredentials {
+    fn provide_credentials<'a>(&'a self) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::new(async move {
+            use aws_credential_types::provider::error::CredentialsError;
+            let expiry = std::time::SystemTime::now() + std::time::Duration::from_secs(1);
+            let kept = self.current.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            if let Some(c) = kept {
+                return Ok(Credentials::new(
+                    c.access_key_id(),
+                    c.secret_access_key(),
+                    c.session_token().map(str::to_string),
+                    Some(expiry),
+                    "byok-testkit",
+                ));
+            }
+            let body = json!({ "role_arn": self.role_arn, "session_name": "broker" });
+            let (status, answer) = localcloud::admin_client::request(&self.endpoint, "POST", "/_localcloud/role-credentials", Some(&body))
+                .await
+                .map_err(CredentialsError::provider_error)?;
+            if status != 200 {
+                return Err(CredentialsError::provider_error(format!("localcloud refused role credentials ({status}): {answer}")));
+            }
+            let field = |name: &str| answer[name].as_str().unwrap_or_default().to_string();
+            let fresh = Credentials::new(
+                field("access_key_id"),
+                field("secret_access_key"),
+                Some(field("session_token")),
+                Some(expiry),
+                "byok-testkit",
+            );
+            *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(fresh.clone());
+            Ok(fresh)
+        })
+    }
 }

@@ -66,11 +66,25 @@ pub async fn send(endpoint: &str, method: &str, path: &str, headers: &[(&str, &s
 /// An admin request: JSON in, the status and JSON body out (`null` for an empty body). The
 /// admin token, when the localcloud requires one, comes from `LOCALCLOUD_ADMIN_TOKEN`.
 pub async fn request(endpoint: &str, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), ClientError> {
+    request_as(endpoint, None, method, path, body).await
+}
+
+/// [`request`] with the admin token given (`None`: `LOCALCLOUD_ADMIN_TOKEN`, if set).
+pub async fn request_as(
+    endpoint: &str,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Value), ClientError> {
     let payload = match body {
         Some(b) => serde_json::to_vec(b).map_err(ClientError::Json)?,
         None => Vec::new(),
     };
-    let authorization = std::env::var("LOCALCLOUD_ADMIN_TOKEN").ok().map(|t| zeroize::Zeroizing::new(format!("Bearer {t}")));
+    let token = token
+        .map(|t| zeroize::Zeroizing::new(t.to_string()))
+        .or_else(|| std::env::var("LOCALCLOUD_ADMIN_TOKEN").ok().map(zeroize::Zeroizing::new));
+    let authorization = token.map(|t| zeroize::Zeroizing::new(format!("Bearer {}", t.as_str())));
     let mut headers = vec![("content-type", "application/json")];
     if let Some(a) = &authorization {
         headers.push(("authorization", a.as_str()));

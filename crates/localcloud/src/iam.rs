@@ -16,6 +16,7 @@ const SERVICE: Service = Service::Iam;
 
 pub fn handle(cloud: &Cloud, call: &Call, action: &str, params: &QueryParams, note: &mut TrailNote) -> AwsResult<Option<String>> {
     let account = call.caller.account().to_string();
+    authorize_write(call, action, &account, params)?;
     match action {
         "CreateRole" => create_role(cloud, &account, params, note).map(Some),
         "GetRole" => {
@@ -324,4 +325,48 @@ fn role_xml(role: &Role) -> String {
     }
     xml.push_str(&elem("MaxSessionDuration", &role.max_session_duration.to_string()));
     xml
+}
+
+/// IAM writes by a role session are authorized against its identity policies, as on AWS: an
+/// account's root may do anything in its account; a session may only do what its role's
+/// policies allow (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html>),
+/// so a session with no permissions cannot rewrite a trust policy or grant itself more.
+/// Reads are left open (a role needs `iam:GetRole` on AWS; nothing here depends on refusing it).
+fn authorize_write(call: &Call, action: &str, account: &str, params: &QueryParams) -> AwsResult<()> {
+    if matches!(call.caller, crate::policy::Caller::Root { .. }) {
+        return Ok(());
+    }
+    let role = |name: &str| format!("arn:aws:iam::{account}:role{}{name}", params.get("Path").unwrap_or("/"));
+    let resource = match action {
+        "CreateRole"
+        | "UpdateAssumeRolePolicy"
+        | "DeleteRole"
+        | "PutRolePolicy"
+        | "DeleteRolePolicy"
+        | "AttachRolePolicy"
+        | "DetachRolePolicy" => role(params.get("RoleName").unwrap_or_default()),
+        "CreatePolicy" => {
+            format!("arn:aws:iam::{account}:policy{}{}", params.get("Path").unwrap_or("/"), params.get("PolicyName").unwrap_or_default())
+        }
+        _ => return Ok(()),
+    };
+    let full = format!("iam:{action}");
+    let ctx = crate::policy::RequestContext::new(&call.caller, &full, &resource);
+    match call.identity.evaluate(&ctx) {
+        crate::policy::Decision::Allow => Ok(()),
+        crate::policy::Decision::ExplicitDeny => Err(AwsError::access_denied(
+            SERVICE,
+            format!(
+                "User: {} is not authorized to perform: {full} on resource: {resource} with an explicit deny in an identity-based policy",
+                call.caller.arn()
+            ),
+        )),
+        crate::policy::Decision::ImplicitDeny => Err(AwsError::access_denied(
+            SERVICE,
+            format!(
+                "User: {} is not authorized to perform: {full} on resource: {resource} because no identity-based policy allows the {full} action",
+                call.caller.arn()
+            ),
+        )),
+    }
 }

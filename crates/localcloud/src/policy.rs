@@ -4,8 +4,9 @@
 //! This is the part the other emulators skip, and the part BYOK depends on: a `Deny` statement
 //! is evaluated and beats every `Allow`; principals, actions (with `*`/`?` wildcards) and string
 //! conditions (`sts:ExternalId`, `aws:PrincipalArn`, `kms:EncryptionContext:…`) are matched the
-//! way IAM matches them. What is not modelled: identity-based policies (every principal is
-//! taken to be allowed by its own account's IAM policies), permission boundaries, SCPs.
+//! way IAM matches them. Identity-based policies (a role's inline and attached policies) are
+//! evaluated beside key and trust policies ([`resource_decision`]) and alone for IAM writes.
+//! What is not modelled: permission boundaries, SCPs, session policies.
 
 use std::collections::HashMap;
 
@@ -278,6 +279,17 @@ impl Identity {
             }
         }
     }
+}
+
+/// Whether a request on a resource with a resource-based policy is allowed, as AWS decides it
+/// for KMS keys (key policies) and for AssumeRole (trust policies); see [`kms_decision`] for
+/// the rule and <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html>
+/// and <https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_compare-resource-policies.html>:
+/// an explicit Deny in either policy wins; across accounts both the resource policy and the
+/// caller's identity policies must allow; within an account a resource policy naming the
+/// principal itself suffices, and one naming only the account needs the caller's Allow.
+pub fn resource_decision(resource_policy: &Policy, identity: &Identity, ctx: &RequestContext<'_>, resource_account: &str) -> Decision {
+    kms_decision(resource_policy, identity, ctx, resource_account)
 }
 
 /// Whether a request to use a KMS key is allowed, as AWS decides it

@@ -85,7 +85,10 @@ fn assume_role(cloud: &Cloud, call: &Call, params: &QueryParams, note: &mut Trai
     if let Some(id) = external_id {
         ctx = ctx.with("sts:ExternalId", id);
     }
-    if policy.evaluate(&ctx) != Decision::Allow {
+    // The trust policy and the caller's own identity policies, as AWS weighs them: an explicit
+    // Deny in either wins; from another account both must allow; within the role's account a
+    // trust policy naming the caller's role suffices, one naming only the account does not.
+    if crate::policy::resource_decision(&policy, &call.identity, &ctx, &role.account) != Decision::Allow {
         return Err(denied());
     }
     let chained = matches!(call.caller, Caller::AssumedRole { .. });

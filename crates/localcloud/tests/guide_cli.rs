@@ -27,6 +27,26 @@ async fn the_customer_procedure_works_step_by_step_with_the_aws_cli() {
         &["iam", "create-role", "--role-name", "Cryptor-OSB-Provider", "--assume-role-policy-document", provider_trust],
     )
     .await;
+    // Its own permission to assume customers' roles (on AWS, cross-account AssumeRole needs the
+    // caller's identity policy to allow it, beside the role's trust policy).
+    let may_assume =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:aws:iam::*:role/*"}]}"#;
+    aws_ok(
+        &ep,
+        &provider.root,
+        "us-east-1",
+        &[
+            "iam",
+            "put-role-policy",
+            "--role-name",
+            "Cryptor-OSB-Provider",
+            "--policy-name",
+            "assume-customer-roles",
+            "--policy-document",
+            may_assume,
+        ],
+    )
+    .await;
     let provider_role = format!("arn:aws:iam::{PROVIDER_ACCOUNT}:role/Cryptor-OSB-Provider");
     let broker = role_credentials(&ep, &provider_role).await;
 

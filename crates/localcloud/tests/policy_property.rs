@@ -170,3 +170,95 @@ fn generated_identity_policies_match_the_documented_evaluation() {
         assert!(decided.get(outcome).copied().unwrap_or(0) > 200, "{decided:?}");
     }
 }
+
+/// AssumeRole decided from a generated trust policy and a generated identity policy, against
+/// the documented combination
+/// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html>,
+/// <https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_compare-resource-policies.html>):
+/// an explicit Deny in either wins; across accounts both must allow (the trust policy naming the
+/// caller's role or its account); within the role's account a trust statement naming the
+/// caller's role allows alone, one naming only the account needs the identity Allow.
+#[test]
+fn generated_assume_role_decisions_match_the_documented_combination() {
+    use localcloud::policy::{Identity, resource_decision};
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let caller = Caller::AssumedRole {
+        account: "279766244153".into(),
+        role_name: "provider".into(),
+        role_path: "/".into(),
+        role_id: "AROAPROVIDER".into(),
+        session_name: "s".into(),
+    };
+    let principals = [
+        "arn:aws:iam::279766244153:role/provider",
+        "279766244153",
+        "arn:aws:iam::279766244153:root",
+        "arn:aws:iam::999988887777:role/other",
+        "*",
+    ];
+    let mut decided = HashMap::new();
+    for case in 0..2000 {
+        let trust_statements: Vec<Value> = (0..(1 + rng.next() % 2))
+            .map(|_| {
+                json!({
+                    "Effect": if rng.chance(25) { "Deny" } else { "Allow" },
+                    "Principal": { "AWS": *rng.pick(&principals) },
+                    "Action": *rng.pick(&["sts:AssumeRole", "sts:*", "kms:Decrypt"]),
+                })
+            })
+            .collect();
+        let trust = json!({ "Version": "2012-10-17", "Statement": trust_statements });
+        let identity_doc =
+            json!({ "Version": "2012-10-17", "Statement": (0..(rng.next() % 3)).map(|_| statement(&mut rng)).collect::<Vec<_>>() });
+        let role_account = *rng.pick(&["279766244153", "111122223333"]);
+        let resource = format!("arn:aws:iam::{role_account}:role/target");
+        let trust_policy = Policy::parse(&trust.to_string(), PolicyKind::Trust, |_| true).expect("trust parses");
+        let identity = match identity_doc["Statement"].as_array().map(Vec::len) {
+            Some(0) | None => Identity::Role(Vec::new()),
+            Some(_) => Identity::Role(vec![std::sync::Arc::new(
+                Policy::parse(&identity_doc.to_string(), PolicyKind::Identity, |_| true).expect("identity parses"),
+            )]),
+        };
+        let ctx = RequestContext::new(&caller, "sts:AssumeRole", &resource);
+        let got = resource_decision(&trust_policy, &identity, &ctx, role_account);
+
+        // The reference, from the documents above.
+        let acts = |st: &Value| glob(&st["Action"].as_str().unwrap_or("").to_lowercase(), "sts:assumerole");
+        let names = |st: &Value, direct: bool| {
+            let p = st["Principal"]["AWS"].as_str().unwrap_or("");
+            match p {
+                "*" => true,
+                "arn:aws:iam::279766244153:role/provider" => true,
+                "279766244153" | "arn:aws:iam::279766244153:root" => !direct,
+                _ => false,
+            }
+        };
+        let statements = trust["Statement"].as_array().cloned().unwrap_or_default();
+        let trust_denies = statements.iter().any(|st| st["Effect"] == "Deny" && acts(st) && names(st, false));
+        let trust_allows_direct = statements.iter().any(|st| st["Effect"] == "Allow" && acts(st) && names(st, true));
+        let trust_allows_account = statements.iter().any(|st| st["Effect"] == "Allow" && acts(st) && names(st, false));
+        let identity_says = if identity_doc["Statement"].as_array().is_some_and(Vec::is_empty) {
+            Decision::ImplicitDeny
+        } else {
+            reference(&identity_doc, "sts:AssumeRole", &resource, &ctx.keys)
+        };
+        let want = if trust_denies || identity_says == Decision::ExplicitDeny {
+            Decision::ExplicitDeny
+        } else if role_account == "279766244153" {
+            if trust_allows_direct || (trust_allows_account && identity_says == Decision::Allow) {
+                Decision::Allow
+            } else {
+                Decision::ImplicitDeny
+            }
+        } else if trust_allows_account && identity_says == Decision::Allow {
+            Decision::Allow
+        } else {
+            Decision::ImplicitDeny
+        };
+        assert_eq!(got, want, "case {case}: role in {role_account}\ntrust {trust:#}\nidentity {identity_doc:#}");
+        *decided.entry(format!("{want:?}")).or_insert(0) += 1;
+    }
+    for outcome in ["Allow", "ExplicitDeny", "ImplicitDeny"] {
+        assert!(decided.get(outcome).copied().unwrap_or(0) > 100, "{decided:?}");
+    }
+}

@@ -252,3 +252,86 @@ async fn the_admin_endpoints_refuse_web_pages() {
     with.push(("authorization".into(), "Bearer admin-secret".into()));
     assert_eq!(send(&ep, "POST", "/_localcloud/clock", &with, body).await.expect("answer").0, 200);
 }
+
+/// A role session writes IAM only as far as its identity policies allow (a session with no
+/// permissions rewrote a customer role's trust policy and put `Allow * *` on its own role), and
+/// an explicit `Deny sts:AssumeRole` in the caller's own policy beats any trust policy.
+/// <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html>
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_sessions_are_held_to_their_identity_policies() {
+    let lc = Localcloud::start().await;
+    let ep = lc.endpoint();
+    let acct = account(&ep, "customer", None).await;
+    // "app" may use KMS and assume roles, nothing in IAM.
+    let app = create_role(&ep, &acct.root, "app").await;
+    create_role(&ep, &acct.root, "victim").await;
+    let session = role_credentials(&ep, &app).await;
+    let iam = |creds: Creds, params: Vec<(&'static str, String)>| {
+        let ep = ep.clone();
+        async move {
+            let mut all: Vec<(&str, &str)> = vec![("Version", "2010-05-08")];
+            all.extend(params.iter().map(|(k, v)| (*k, v.as_str())));
+            query(&ep, &creds, "iam", "us-east-1", &all).await
+        }
+    };
+    let open_trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#;
+    let everything = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    let writes = [
+        vec![("Action", "UpdateAssumeRolePolicy".to_string()), ("RoleName", "victim".into()), ("PolicyDocument", open_trust.into())],
+        vec![
+            ("Action", "PutRolePolicy".into()),
+            ("RoleName", "app".into()),
+            ("PolicyName", "all".into()),
+            ("PolicyDocument", everything.into()),
+        ],
+        vec![("Action", "CreateRole".into()), ("RoleName", "new".into()), ("AssumeRolePolicyDocument", open_trust.into())],
+        vec![("Action", "DeleteRole".into()), ("RoleName", "victim".into())],
+    ];
+    for params in &writes {
+        let (status, xml) = iam(session.clone(), params.clone()).await;
+        assert_eq!(status, 403, "{params:?}: {xml}");
+        assert!(xml.contains("<Code>AccessDenied</Code>") && xml.contains("is not authorized to perform: iam:"), "{xml}");
+    }
+    // Reads stay open, and the root grants one write on one role: that one goes through.
+    assert_eq!(iam(session.clone(), vec![("Action", "GetRole".into()), ("RoleName", "victim".into())]).await.0, 200);
+    let grant = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:UpdateAssumeRolePolicy","Resource":"arn:aws:iam::*:role/victim"}]}"#;
+    let (status, xml) = iam(
+        acct.root.clone(),
+        vec![
+            ("Action", "PutRolePolicy".into()),
+            ("RoleName", "app".into()),
+            ("PolicyName", "grant".into()),
+            ("PolicyDocument", grant.into()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{xml}");
+    assert_eq!(iam(session.clone(), writes[0].clone()).await.0, 200, "allowed on victim");
+    assert_eq!(iam(session.clone(), writes[1].clone()).await.0, 403, "still nothing else");
+
+    // An explicit Deny of sts:AssumeRole in the caller's own policy beats a trust policy that
+    // names it (victim now trusts everyone).
+    let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"sts:AssumeRole","Resource":"*"}]}"#;
+    let (status, xml) = iam(
+        acct.root.clone(),
+        vec![
+            ("Action", "PutRolePolicy".into()),
+            ("RoleName", "app".into()),
+            ("PolicyName", "no-assume".into()),
+            ("PolicyDocument", deny.into()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{xml}");
+    let victim = format!("arn:aws:iam::{}:role/victim", acct.id);
+    let (status2, xml2) = query(
+        &ep,
+        &session,
+        "sts",
+        "us-east-1",
+        &[("Action", "AssumeRole"), ("Version", "2011-06-15"), ("RoleArn", &victim), ("RoleSessionName", "s1")],
+    )
+    .await;
+    assert_eq!(status2, 403, "{xml2}");
+    assert!(xml2.contains("<Code>AccessDenied</Code>"), "{xml2}");
+}

@@ -72,6 +72,23 @@ async fn the_broker_path_through_the_rust_sdk() {
     .await;
     assert_eq!(status, 200, "{xml}");
     let broker_role = xml_text(&xml, "Arn").expect("role arn");
+    // The broker's own Allow for AssumeRole (cross-account, the trust policy alone is not enough).
+    let assume = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#;
+    let (status, xml) = query(
+        &ep,
+        &provider.root,
+        "iam",
+        "us-east-1",
+        &[
+            ("Action", "PutRolePolicy"),
+            ("Version", "2010-05-08"),
+            ("RoleName", "byok-broker"),
+            ("PolicyName", "assume"),
+            ("PolicyDocument", assume),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{xml}");
     let broker = role_credentials(&ep, &broker_role).await;
     let tenant_trust = trust_policy("Allow", &broker_role, Some("ext-tenant-1"));
     let (status, xml) = query(

@@ -151,8 +151,9 @@ pub async fn create_role(endpoint: &str, creds: &Creds, name: &str) -> String {
     .await;
     assert_eq!(status, 200, "{xml}");
     // An instance role that may use the KMS keys of its own account (an identity policy; the
-    // default key policy lets IAM policies decide).
-    let kms_use = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
+    // default key policy lets IAM policies decide) and assume roles that trust it (AssumeRole
+    // needs the caller's own Allow too, as on AWS).
+    let kms_use = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:*","sts:AssumeRole"],"Resource":"*"}]}"#;
     let (status, put) = query(
         endpoint,
         creds,

@@ -267,3 +267,54 @@ fn malformed_trust_policies_are_refused() {
         assert!(err.0.contains(why), "{doc}: {err}");
     }
 }
+
+/// AssumeRole weighs the trust policy *and* the caller's identity policies, as AWS does:
+/// - <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html>:
+///   across accounts, the trust policy must allow the caller (or its account) and the caller's
+///   identity policy must allow `sts:AssumeRole`;
+/// - <https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_compare-resource-policies.html>
+///   and <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html>:
+///   within one account, a trust policy that names the caller's role allows on its own, one that
+///   names only the account delegates to the caller's identity policies; an explicit Deny in any
+///   policy wins.
+#[test]
+fn assume_role_weighs_the_callers_identity_policies() {
+    use Decision::{Allow, ExplicitDeny, ImplicitDeny};
+    use localcloud::policy::{Identity, resource_decision};
+    let identity = |statements: Vec<Value>| {
+        let doc = json!({ "Version": "2012-10-17", "Statement": statements }).to_string();
+        Identity::Role(vec![std::sync::Arc::new(Policy::parse(&doc, PolicyKind::Identity, |_| true).expect("identity policy"))])
+    };
+    let allow_assume = || identity(vec![json!({ "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*" })]);
+    let deny_assume = || {
+        identity(vec![
+            json!({ "Effect": "Allow", "Action": "*", "Resource": "*" }),
+            json!({ "Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "*" }),
+        ])
+    };
+    let nothing = || Identity::Role(Vec::new());
+    let trust = |principal: &str, effect: &str| {
+        let doc = json!({ "Version": "2012-10-17", "Statement": [statement(effect, json!({ "AWS": principal }), json!("sts:AssumeRole"), None)] });
+        Policy::parse(&doc.to_string(), PolicyKind::Trust, |_| true).expect("trust policy")
+    };
+    let provider = session(PROVIDER, "Cryptor-OSB-Provider");
+    const CUSTOMER: &str = "111122223333";
+    const TARGET: &str = "arn:aws:iam::111122223333:role/byok-key-management";
+    let same_account_role = "arn:aws:iam::279766244153:role/byok-canary";
+    let cases: Vec<(&str, Policy, Identity, &str, Decision)> = vec![
+        ("cross-account, trust names the role, identity allows", trust(ROLE, "Allow"), allow_assume(), CUSTOMER, Allow),
+        ("cross-account, trust names the role, no identity Allow", trust(ROLE, "Allow"), nothing(), CUSTOMER, ImplicitDeny),
+        ("cross-account, trust names the account, identity allows", trust(PROVIDER, "Allow"), allow_assume(), CUSTOMER, Allow),
+        ("cross-account, identity denies explicitly", trust(ROLE, "Allow"), deny_assume(), CUSTOMER, ExplicitDeny),
+        ("cross-account, trust denies, identity allows", trust(ROLE, "Deny"), allow_assume(), CUSTOMER, ExplicitDeny),
+        ("same account, trust names the role: enough alone", trust(ROLE, "Allow"), nothing(), PROVIDER, Allow),
+        ("same account, trust names only the account", trust(PROVIDER, "Allow"), nothing(), PROVIDER, ImplicitDeny),
+        ("same account, account principal and identity Allow", trust(PROVIDER, "Allow"), allow_assume(), PROVIDER, Allow),
+        ("same account, identity denies explicitly", trust(ROLE, "Allow"), deny_assume(), PROVIDER, ExplicitDeny),
+    ];
+    for (what, policy, identity, role_account, want) in cases {
+        let resource = if role_account == PROVIDER { same_account_role } else { TARGET };
+        let ctx = RequestContext::new(&provider, "sts:AssumeRole", resource);
+        assert_eq!(resource_decision(&policy, &identity, &ctx, role_account), want, "{what}");
+    }
+}

@@ -62,12 +62,15 @@ def world():
             {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
         ),
     )
-    # The broker's own account lets it use KMS keys (an identity policy): cross-account use then
-    # depends on each key's policy, as on AWS, where both must allow it.
+    # The broker's own account lets it use KMS keys and assume roles (identity policies):
+    # cross-account use then depends on each key's policy or role's trust policy, as on AWS,
+    # where both must allow it.
     iam.put_role_policy(
         RoleName="provider-broker",
         PolicyName="kms-use",
-        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}),
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["kms:*", "sts:AssumeRole"], "Resource": "*"}]}
+        ),
     )
     broker_arn = f"arn:aws:iam::{provider['account_id']}:role/provider-broker"
     broker = admin("POST", "/_localcloud/role-credentials", {"role_arn": broker_arn})
