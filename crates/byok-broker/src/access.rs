@@ -9,6 +9,8 @@
 //! definitive answers count: one denial in any region revokes; throttling, 5xx, timeouts and
 //! dropped connections never do.
 
+use std::collections::HashMap;
+
 use byok_domain::{Region, Tenant};
 use byok_kms::{AccessError, Denial, Fault, KeyService, KeyState, Purpose, RoleSession};
 use byok_store::WrappedKey;
@@ -109,6 +111,7 @@ pub async fn check_tenant(
     metrics: &Metrics,
     tenant: &Tenant,
     wrapped: &[WrappedKey],
+    layer_failures: &HashMap<Region, AccessError>,
     purpose: Purpose,
     alias: Option<&str>,
 ) -> (Vec<RegionResult>, Vec<(Region, String)>) {
@@ -133,7 +136,11 @@ pub async fn check_tenant(
     for key in &tenant.binding.keys {
         // The current generation's key: the one every new record depends on.
         let w = wrapped.iter().find(|w| w.region == key.region && w.generation == tenant.keys.current);
-        results.push(check_region(kms, metrics, &session, tenant, w, &key.region).await);
+        let checked = match layer_failures.get(&key.region) {
+            Some(failure) => outcome(&key.region, Err(failure.clone()), tenant.binding.role_arn.name()),
+            None => check_region(kms, metrics, &session, tenant, w, &key.region).await,
+        };
+        results.push(checked);
     }
     let mut targets = Vec::new();
     if let Some(alias) = alias {
@@ -152,12 +159,27 @@ impl Broker {
     /// Checks every region of the tenant for `purpose`, audits each region's key use, and
     /// keeps the result as the tenant's latest check on this node.
     pub(crate) async fn check(&self, tenant: &Tenant, purpose: Purpose) -> Result<Vec<RegionResult>, BrokerError> {
-        let wrapped = self.store.wrapped_keys(&tenant.id).await?;
+        // The current generation's keys, their provider layer opened (a layer that fails is the
+        // provider's outage: that region is "unknown", never a denial).
+        let mut wrapped = Vec::new();
+        let mut layer_failures = HashMap::new();
+        for mut w in self.store.wrapped_keys(&tenant.id).await?.into_iter().filter(|w| w.generation == tenant.keys.current) {
+            match self.open_layer(&tenant.id, &w.wrapped).await {
+                Ok(inner) => {
+                    w.wrapped = inner;
+                    wrapped.push(w);
+                }
+                Err(e) => {
+                    layer_failures.insert(w.region.clone(), e);
+                }
+            }
+        }
         // A probe of a tenant in this pass's round of alias checks also asks where its alias
         // points, in the probe's own session (no extra AssumeRole).
         let alias =
             (purpose == Purpose::Probe && self.take_alias_turn(&tenant.id)).then(|| format!("{}{}", self.config.alias_prefix, tenant.id));
-        let (regions, targets) = check_tenant(self.kms.as_ref(), &self.metrics, tenant, &wrapped, purpose, alias.as_deref()).await;
+        let (regions, targets) =
+            check_tenant(self.kms.as_ref(), &self.metrics, tenant, &wrapped, &layer_failures, purpose, alias.as_deref()).await;
         self.note_alias_targets(tenant, targets);
         for r in &regions {
             let routine = purpose == Purpose::Probe && r.access == RegionAccess::Ok && self.config.summarize_probes;

@@ -46,6 +46,8 @@ pub enum KeyEvent {
     Rekeyed,
     /// Deleted wrapped keys were proven gone from the database's files.
     Erased,
+    /// A destroyed tenant's provider-held key was disabled and its deletion scheduled.
+    ProviderLayerDestroyed,
 }
 
 /// Why a tenant changed state.
@@ -97,6 +99,7 @@ impl AuditEvent {
             AuditEvent::Keys(KeyEvent::Shredded) => "shredded",
             AuditEvent::Keys(KeyEvent::Rekeyed) => "rekeyed",
             AuditEvent::Keys(KeyEvent::Erased) => "erased",
+            AuditEvent::Keys(KeyEvent::ProviderLayerDestroyed) => "provider_layer_destroyed",
             AuditEvent::Ticket(TicketEvent::Opened) => "opened",
             AuditEvent::Ticket(TicketEvent::Comment) => "comment",
             AuditEvent::Ticket(TicketEvent::Reminder) => "reminder",

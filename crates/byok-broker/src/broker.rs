@@ -49,6 +49,8 @@ pub struct Broker {
     pub(crate) verifications: crate::flight::Flights<crate::onboarding::Verification>,
     /// Failed erasure proofs in a row (see [`crate::erasure`]).
     pub(crate) erasure_attempts: crate::erasure::ErasureAttempts,
+    /// Opened provider layers (see [`crate::provider_layer`]).
+    pub(crate) opened_layers: crate::provider_layer::OpenedLayers,
 }
 
 pub use byok_api::LastCheck;
@@ -74,6 +76,7 @@ impl Broker {
             restorations: crate::flight::Flights::default(),
             verifications: crate::flight::Flights::default(),
             erasure_attempts: crate::erasure::ErasureAttempts::default(),
+            opened_layers: crate::provider_layer::OpenedLayers::default(),
         }
     }
 

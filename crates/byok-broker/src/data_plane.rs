@@ -113,7 +113,17 @@ impl Broker {
         let mut transient: Option<AccessError> = None;
         for region_key in &tenant.binding.keys {
             let Some(w) = wrapped.iter().find(|w| w.region == region_key.region && w.generation == generation) else { continue };
-            let result = self.kms.unwrap(&tenant.binding, &region_key.region, id, &w.wrapped, purpose).await;
+            // The provider's own layer failing is an outage on the provider's side: the next
+            // region is tried, and at worst the answer is "key service unavailable".
+            let inner = match self.open_layer(id, &w.wrapped).await {
+                Ok(inner) => inner,
+                Err(e) => {
+                    tracing::error!(tenant = %id, region = %region_key.region, error = %e, "the provider-held key layer failed");
+                    transient = Some(e);
+                    continue;
+                }
+            };
+            let result = self.kms.unwrap(&tenant.binding, &region_key.region, id, &inner, purpose).await;
             self.metrics.kms("Decrypt", &result);
             self.audit_key_use(id, purpose, &region_key.region, "Decrypt", &result, generation).await;
             match result {

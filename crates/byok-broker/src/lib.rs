@@ -16,6 +16,8 @@
 //!   ticket → audit), deadlines, reminders, reconciliation, the "probe now" queue.
 //! - [`leader`]: the leader lease among nodes sharing a store (who runs the monitor).
 //! - [`provider`]: the provider's own identity and canary, proven before any denial counts.
+//! - [`provider_layer`]: the provider-held per-tenant KMS keys wrapped keys are sealed under,
+//!   deleted at destruction so that no backup can be unwrapped after it.
 //! - [`holds`]: revocations held for a person when too many tenants are denied at once.
 //! - [`access`]: checking a tenant's access region by region (what a probe is).
 //! - [`remedy`]: every customer-facing explanation of a denial, with the customer guide's step.
@@ -47,6 +49,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod onboarding;
 pub mod provider;
+pub mod provider_layer;
 pub mod remedy;
 pub mod rotation;
 pub mod setup;

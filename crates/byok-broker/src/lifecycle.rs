@@ -175,6 +175,9 @@ impl Broker {
         );
         let destroyed = self.store.destroy(id, tenant.version, &transition, &seal).await?;
         self.prove_erasures().await;
+        // Every copy of the database taken before now holds wrapped keys sealed under the
+        // tenant's provider keys: disabled now, deleted by AWS after its waiting period.
+        self.destroy_provider_layers().await;
         if let Some(open) = self.revocation_ticket(&tenant).await? {
             let change = Change { status: TicketStatus::Closed, reminders_sent: None, event: TicketEvent::Closed };
             self.post(id, open.id, tickets::DESTROYED, Some(change)).await?;

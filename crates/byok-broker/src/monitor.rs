@@ -418,6 +418,7 @@ async fn pass(broker: &Arc<Broker>, spread: Option<Duration>) -> PassReport {
     broker.check_overdue_holds().await;
     if broker.is_leader() {
         broker.prove_erasures().await;
+        broker.destroy_provider_layers().await;
     }
     match broker.sweep_deadlines().await {
         Ok(destroyed) => report.destroyed = destroyed.iter().map(ToString::to_string).collect(),

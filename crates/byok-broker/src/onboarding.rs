@@ -188,6 +188,9 @@ impl Broker {
         if unwrapped != *key {
             return Err(format!("key {key_arn} did not give back what it encrypted"));
         }
-        Ok(WrappedKey { region: region.clone(), key_arn, generation: FIRST_GENERATION, wrapped })
+        let stored = self.seal_layer(id, region, wrapped).await.map_err(|e| {
+            format!("{region}: your key works; the provider's own key layer failed ({e}): the provider's problem, not your setup; try again later")
+        })?;
+        Ok(WrappedKey { region: region.clone(), key_arn, generation: FIRST_GENERATION, wrapped: stored })
     }
 }

@@ -46,6 +46,8 @@ enum WrapCheck {
     Decrypt(AccessError),
     /// KMS answered, with other bytes than it was given.
     Mismatch,
+    /// The provider-held layer failed (the provider's problem, never the customer's).
+    Layer(BrokerError),
 }
 
 impl Broker {
@@ -70,7 +72,7 @@ impl Broker {
         if back.map_err(WrapCheck::Decrypt)? != *key {
             return Err(WrapCheck::Mismatch);
         }
-        Ok(wrapped)
+        self.seal_layer(id, region, wrapped).await.map_err(WrapCheck::Layer)
     }
 
     /// The tenant, if its keys may change now (it is active).
@@ -120,6 +122,7 @@ impl Broker {
                         region: region_key.region.clone(),
                         message: "KMS did not give back the tenant key it encrypted".into(),
                     }),
+                    WrapCheck::Layer(e) => e,
                 },
             )?;
             wrapped.push(WrappedKey {
@@ -299,6 +302,7 @@ impl Broker {
                 WrapCheck::Encrypt(e) => refused(format!("{new_arn} refused to encrypt: {e}")),
                 WrapCheck::Decrypt(e) => refused(format!("{new_arn} refused to decrypt what it encrypted: {e}")),
                 WrapCheck::Mismatch => refused(format!("{new_arn} did not give back what it encrypted")),
+                WrapCheck::Layer(e) => e,
             })?;
             rewrapped.push(WrappedKey { region: region.clone(), key_arn: new_arn.clone(), generation, wrapped: w });
         }

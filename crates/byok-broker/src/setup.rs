@@ -8,11 +8,28 @@ use crate::config::BrokerConfig;
 
 pub use byok_api::Instructions;
 
-/// The provider role's own identity policy: what it needs of its own account to reach
-/// customers. On AWS a cross-account AssumeRole needs the caller's Allow as well as the role's
-/// trust policy; customers' keys are then used by the assumed sessions, in the customers'
-/// accounts. (`GetCallerIdentity` needs no permission.)
-pub const PROVIDER_ROLE_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"AssumeCustomerRoles","Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:aws:iam::*:role/*"}]}"#;
+/// The provider role's own identity policy, for the provider's account `account`: what it needs
+/// to reach customers, and its provider-held key layer. On AWS a cross-account AssumeRole needs
+/// the caller's Allow as well as the role's trust policy (customers' keys are then used by the
+/// assumed sessions, in the customers' accounts); the provider-held layer's keys are made,
+/// used, disabled and scheduled for deletion in the provider's own account.
+/// (`GetCallerIdentity` needs no permission.)
+pub fn provider_role_policy(account: &str) -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            { "Sid": "AssumeCustomerRoles", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "arn:aws:iam::*:role/*" },
+            { "Sid": "MakeProviderLayerKeys", "Effect": "Allow", "Action": ["kms:CreateKey", "kms:TagResource"], "Resource": "*" },
+            {
+                "Sid": "UseProviderLayerKeys",
+                "Effect": "Allow",
+                "Action": ["kms:DescribeKey", "kms:Encrypt", "kms:Decrypt", "kms:DisableKey", "kms:ScheduleKeyDeletion"],
+                "Resource": format!("arn:aws:kms:*:{account}:key/*")
+            }
+        ]
+    })
+    .to_string()
+}
 
 /// The trust policy the customer's role needs: the provider's principal may assume it, only
 /// with this tenant's external id.

@@ -2,6 +2,7 @@
 //! isolation and tampering. (Against localcloud and the real aws CLI: the server's tests.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod backup;
 mod leader;
 mod never_fooled;
 mod revocation;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use byok_broker::{Broker, BrokerConfig, BrokerError, Clock, ManualClock, monitor};
 use byok_domain::{AlertKind, TenantId, TenantState};
 use byok_store::{SqlStore, Store};
-use byok_testkit::{Cloud, Customer, PROVIDER_POLICY, PROVIDER_ROLE};
+use byok_testkit::{Cloud, Customer, PROVIDER_ROLE};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
@@ -117,8 +117,8 @@ async fn provider_side_faults_are_outages_never_revocations() {
     f.cloud.provider_aws("us-east-1", &["iam", "create-role", "--role-name", PROVIDER_ROLE, "--assume-role-policy-document", ec2]).await;
     f.cloud.refresh_provider_credentials();
     f.assert_outage("provider role recreated without its permission").await;
-    let allow =
-        ["iam", "put-role-policy", "--role-name", PROVIDER_ROLE, "--policy-name", "byok-provider", "--policy-document", PROVIDER_POLICY];
+    let policy = byok_testkit::provider_policy(&f.cloud.provider_account);
+    let allow = ["iam", "put-role-policy", "--role-name", PROVIDER_ROLE, "--policy-name", "byok-provider", "--policy-document", &policy];
     f.cloud.provider_aws("us-east-1", &allow).await;
     f.assert_recovered("provider role's permission back").await;
 

@@ -250,6 +250,20 @@ async fn restoration_names_what_is_missing_then_brings_access_back() {
 async fn sixteen_days_later_the_data_is_gone_even_if_everything_is_re_enabled() {
     let w = world("us").await;
     let record = w.broker.encrypt(&w.tenant, b"r1", b"secret").await.expect("encrypt");
+    // What a backup taken now keeps: each wrapped key sealed under a provider-held key of this
+    // tenant and region (MAGIC | u16 ARN length | ARN | ciphertext).
+    let backup = w.store.wrapped_keys(&w.tenant).await.expect("keys");
+    assert_eq!(backup.len(), 2);
+    let sealed: Vec<(String, String, Vec<u8>)> = backup
+        .iter()
+        .map(|k| {
+            assert!(k.wrapped.starts_with(b"byok-pl1"), "sealed by the provider layer");
+            let len = usize::from(u16::from_be_bytes([k.wrapped[8], k.wrapped[9]]));
+            let arn = String::from_utf8(k.wrapped[10..10 + len].to_vec()).expect("arn");
+            assert!(arn.contains(&format!(":{}:key/", w.cloud.provider_account)), "a key in the provider's own account: {arn}");
+            (k.region.to_string(), arn, k.wrapped[10 + len..].to_vec())
+        })
+        .collect();
     w.trust("Deny").await;
     w.key("us-east-1", "disable-key").await;
     assert_eq!(monitor::run_once(&w.broker).await.revoked, ["acme"]);
@@ -281,6 +295,28 @@ async fn sixteen_days_later_the_data_is_gone_even_if_everything_is_re_enabled() 
     w.key("us-east-1", "enable-key").await;
     assert!(matches!(w.broker.restore(&w.tenant).await, Err(BrokerError::Destroyed(_))));
     assert!(matches!(w.broker.decrypt(&w.tenant, b"r1", &record).await, Err(BrokerError::Destroyed(_))));
+
+    // The backup taken before holds only bytes nobody can open: the provider keys were disabled
+    // and scheduled for deletion at the destruction (and are gone after AWS's 7 days), so not
+    // even the provider's own account root opens them, whatever the customer re-enables.
+    let trail = w.store.audit(Some(&w.tenant), 0, 10_000).await.expect("audit");
+    assert_eq!(trail.iter().filter(|e| e.reason == "provider_layer_destroyed").count(), 2, "one per region");
+    let blob = w._dir.path().join("sealed.bin");
+    for (region, arn, outer) in &sealed {
+        let described = w.cloud.provider_aws(region, &["kms", "describe-key", "--key-id", arn]).await;
+        assert_eq!(described["KeyMetadata"]["KeyState"], "PendingDeletion", "{described}");
+        std::fs::write(&blob, outer).expect("write");
+        let file = format!("fileb://{}", blob.display());
+        let context = "byok:tenant=acme,byok:purpose=provider-layer";
+        let args = ["kms", "decrypt", "--key-id", arn.as_str(), "--ciphertext-blob", file.as_str(), "--encryption-context", context];
+        byok_testkit::aws_err(&w.cloud.endpoint(), &w.cloud.provider, region, &args, "KMSInvalidStateException").await;
+    }
+    // After AWS's waiting period the keys themselves are gone.
+    w.cloud.advance_clock(8 * 86_400).await;
+    for (region, arn, _) in &sealed {
+        let args = ["kms", "describe-key", "--key-id", arn.as_str()];
+        byok_testkit::aws_err(&w.cloud.endpoint(), &w.cloud.provider, region, &args, "NotFoundException").await;
+    }
 }
 
 /// The cost of a pass in the customer's account, counted from localcloud's trail: one

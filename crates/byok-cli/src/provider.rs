@@ -187,13 +187,15 @@ pub async fn ensure_localcloud_provider(
     if status != 200 && aws_error_code(&xml).as_deref() != Some("EntityAlreadyExists") {
         return Err(CliError::LocalcloudRefused { what: "the provider role".into(), status, answer: xml });
     }
-    // Its own permission to assume customers' roles (a cross-account AssumeRole needs it).
+    // Its own permissions: to assume customers' roles (a cross-account AssumeRole needs it) and
+    // to keep the provider-held key layer in its own account.
+    let policy = byok_broker::setup::provider_role_policy(&account.account_id);
     let allow = form(&[
         ("Action", "PutRolePolicy"),
         ("Version", "2010-05-08"),
         ("RoleName", role_name),
         ("PolicyName", "byok-provider"),
-        ("PolicyDocument", byok_broker::setup::PROVIDER_ROLE_POLICY),
+        ("PolicyDocument", &policy),
     ]);
     let (status, xml) = signed_post(endpoint, &account, "iam", "us-east-1", allow.into_bytes()).await?;
     if status != 200 {

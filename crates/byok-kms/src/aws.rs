@@ -102,6 +102,8 @@ pub struct AwsKeyService {
     /// nearest), one client per region.
     regional_sts: Mutex<HashMap<String, aws_sdk_sts::Client>>,
     sessions: Mutex<HashMap<String, Session>>,
+    /// KMS with the provider's own identity, one client per region (the provider-held layer).
+    provider_kms: Mutex<HashMap<String, aws_sdk_kms::Client>>,
 }
 
 impl std::fmt::Debug for AwsKeyService {
@@ -142,7 +144,7 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::
 }
 
 /// Classifies a KMS call's failure in `region`.
-fn kms_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+pub(crate) fn kms_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     e: SdkError<E, aws_sdk_kms::config::http::HttpResponse>,
     region: &Region,
 ) -> AccessError {
@@ -183,7 +185,14 @@ impl AwsKeyService {
     pub fn new(config: AwsKeyServiceConfig) -> Self {
         let http = config.sdk.as_ref().and_then(aws_types::SdkConfig::http_client).unwrap_or_else(https_client);
         let sts = Self::sts_client(&config, &http, &config.sts_region);
-        Self { sts, http, config, regional_sts: Mutex::new(HashMap::new()), sessions: Mutex::new(HashMap::new()) }
+        Self {
+            sts,
+            http,
+            config,
+            regional_sts: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+            provider_kms: Mutex::new(HashMap::new()),
+        }
     }
 
     fn sts_client(config: &AwsKeyServiceConfig, http: &aws_sdk_kms::config::SharedHttpClient, region: &str) -> aws_sdk_sts::Client {
@@ -300,6 +309,31 @@ impl AwsKeyService {
             conf = conf.endpoint_url(url);
         }
         aws_sdk_kms::Client::from_conf(conf.build())
+    }
+
+    /// KMS in `region` as the provider itself (its credentials, refreshed by the SDK's cache).
+    pub(crate) fn provider_kms(&self, region: &Region) -> aws_sdk_kms::Client {
+        let mut clients = self.provider_kms.lock().unwrap_or_else(|p| p.into_inner());
+        clients
+            .entry(region.to_string())
+            .or_insert_with(|| {
+                let base = match &self.config.sdk {
+                    Some(sdk) => aws_sdk_kms::config::Builder::from(sdk),
+                    None => aws_sdk_kms::Config::builder(),
+                };
+                let mut conf = base
+                    .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+                    .region(aws_sdk_kms::config::Region::new(region.to_string()))
+                    .credentials_provider(self.config.provider_credentials.clone())
+                    .http_client(self.http.clone())
+                    .timeout_config(timeouts(self.config.call_timeout))
+                    .retry_config(aws_sdk_kms::config::retry::RetryConfig::standard().with_max_attempts(self.config.max_attempts));
+                if let Some(url) = &self.config.endpoint_url {
+                    conf = conf.endpoint_url(url);
+                }
+                aws_sdk_kms::Client::from_conf(conf.build())
+            })
+            .clone()
     }
 
     /// Runs `call` with a KMS client on the purpose's session. A reused (data-path) session
@@ -469,6 +503,22 @@ impl KeyService for AwsKeyService {
 
     fn forget(&self, binding: &TenantBinding) {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(&session_key(binding));
+    }
+
+    async fn create_provider_key(&self, region: &Region, tenant: &TenantId) -> Result<Option<KeyArn>, AccessError> {
+        self.layer_create(region, tenant).await.map(Some)
+    }
+
+    async fn provider_seal(&self, key: &KeyArn, tenant: &TenantId, inner: &[u8]) -> Result<Vec<u8>, AccessError> {
+        self.layer_seal(key, tenant, inner).await
+    }
+
+    async fn provider_open(&self, key: &KeyArn, tenant: &TenantId, outer: &[u8]) -> Result<Vec<u8>, AccessError> {
+        self.layer_open(key, tenant, outer).await
+    }
+
+    async fn destroy_provider_key(&self, key: &KeyArn) -> Result<OffsetDateTime, AccessError> {
+        self.layer_destroy(key).await
     }
 
     async fn caller_identity(&self) -> Result<String, AccessError> {

@@ -186,6 +186,26 @@ impl<K: KeyService> KeyService for Budgeted<K> {
         self.budget.take(1).await;
         self.inner.caller_identity().await
     }
+
+    async fn create_provider_key(&self, region: &Region, tenant: &TenantId) -> Result<Option<byok_domain::KeyArn>, AccessError> {
+        self.budget.take(1).await;
+        self.inner.create_provider_key(region, tenant).await
+    }
+
+    async fn provider_seal(&self, key: &byok_domain::KeyArn, tenant: &TenantId, inner: &[u8]) -> Result<Vec<u8>, AccessError> {
+        self.budget.take(1).await;
+        self.inner.provider_seal(key, tenant, inner).await
+    }
+
+    async fn provider_open(&self, key: &byok_domain::KeyArn, tenant: &TenantId, outer: &[u8]) -> Result<Vec<u8>, AccessError> {
+        self.budget.take(1).await;
+        self.inner.provider_open(key, tenant, outer).await
+    }
+
+    async fn destroy_provider_key(&self, key: &byok_domain::KeyArn) -> Result<time::OffsetDateTime, AccessError> {
+        self.budget.take(2).await;
+        self.inner.destroy_provider_key(key).await
+    }
 }
 
 #[cfg(test)]

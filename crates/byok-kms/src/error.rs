@@ -47,7 +47,6 @@ pub enum Fault {
 
 /// Why access to a key failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum AccessError {
     #[error("{}: {message}", denial_text(*denial, region.as_ref()))]
     Denied { denial: Denial, region: Option<Region>, message: String },

@@ -8,6 +8,8 @@
 //! - [`aws`]: the SDK implementation: provider identity → `sts:AssumeRole` into the tenant's
 //!   role with its external id → KMS with the session; sessions reused only on the data path.
 //! - [`budget`]: the provider-wide call budget (a token bucket) any [`KeyService`] can wear.
+//! - [`provider_layer`]: the provider-held per-tenant KMS keys that destruction deletes, so that
+//!   no backup can be unwrapped after it.
 //! - [`fake`]: the test double.
 #![forbid(unsafe_code)]
 
@@ -15,6 +17,7 @@ pub mod aws;
 pub mod budget;
 pub mod error;
 pub mod fake;
+pub mod provider_layer;
 
 use async_trait::async_trait;
 use byok_domain::{Region, TenantBinding, TenantId};
@@ -241,6 +244,32 @@ pub trait KeyService: Send + Sync + std::fmt::Debug {
 
     /// Drops any reused session for the tenant (after a revocation).
     fn forget(&self, binding: &TenantBinding);
+
+    /// A KMS key in the provider's own account for this tenant's wrapped keys in `region` (the
+    /// provider-held layer, see [`provider_layer`]); `None` where there is no such layer (the
+    /// test double): wrapped keys are then stored as the customer's KMS made them.
+    async fn create_provider_key(&self, region: &Region, tenant: &TenantId) -> Result<Option<byok_domain::KeyArn>, AccessError> {
+        let _ = (region, tenant);
+        Ok(None)
+    }
+
+    /// Encrypts a customer-wrapped tenant key under the provider key, bound to the tenant.
+    async fn provider_seal(&self, key: &byok_domain::KeyArn, tenant: &TenantId, inner: &[u8]) -> Result<Vec<u8>, AccessError> {
+        let _ = (key, tenant, inner);
+        Err(AccessError::Other { code: "NoProviderLayer".into(), message: "this key service has no provider-held layer".into() })
+    }
+
+    /// Decrypts what [`Self::provider_seal`] made.
+    async fn provider_open(&self, key: &byok_domain::KeyArn, tenant: &TenantId, outer: &[u8]) -> Result<Vec<u8>, AccessError> {
+        let _ = (key, tenant, outer);
+        Err(AccessError::Other { code: "NoProviderLayer".into(), message: "this key service has no provider-held layer".into() })
+    }
+
+    /// Disables the provider key and schedules its deletion; when AWS deletes it.
+    async fn destroy_provider_key(&self, key: &byok_domain::KeyArn) -> Result<time::OffsetDateTime, AccessError> {
+        let _ = key;
+        Err(AccessError::Other { code: "NoProviderLayer".into(), message: "this key service has no provider-held layer".into() })
+    }
 
     /// `GetCallerIdentity` with the provider's own credentials: the ARN AWS sees the provider
     /// as (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION` for a role).

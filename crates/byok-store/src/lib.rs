@@ -170,6 +170,15 @@ pub enum Notice {
     Resync,
 }
 
+/// A tenant's key in the provider's own account for one region (the provider-held layer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderKey {
+    pub region: Region,
+    pub key_arn: String,
+    /// When AWS deletes it, once destruction scheduled that.
+    pub deletion_date: Option<OffsetDateTime>,
+}
+
 /// An erasure of wrapped keys recorded but not (yet) proven.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingErasure {
@@ -380,6 +389,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// transaction alive before or after it). Proven ones are forgotten; the others stay
     /// pending, with the reason, for the next call. Never reports an erasure it did not prove.
     async fn prove_erasures(&self) -> Result<ErasureProof, StoreError>;
+
+    /// The tenant's provider-held key in `region` (see `byok_kms::provider_layer`), if any.
+    async fn provider_key(&self, tenant: &TenantId, region: &Region) -> Result<Option<ProviderKey>, StoreError>;
+
+    /// Records the tenant's provider key in `region` unless one is recorded already; returns the
+    /// recorded one (the first writer wins, whichever nodes race).
+    async fn add_provider_key(
+        &self,
+        tenant: &TenantId,
+        region: &Region,
+        key_arn: &str,
+        at: OffsetDateTime,
+    ) -> Result<ProviderKey, StoreError>;
+
+    /// Provider keys of destroyed tenants whose deletion is not scheduled yet.
+    async fn provider_keys_to_destroy(&self) -> Result<Vec<(TenantId, ProviderKey)>, StoreError>;
+
+    /// Records that the provider key's deletion is scheduled for `deletion_date`.
+    async fn provider_key_destroyed(&self, tenant: &TenantId, region: &Region, deletion_date: OffsetDateTime) -> Result<(), StoreError>;
 
     /// A cluster-wide setting, if written.
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;

@@ -12,7 +12,7 @@ use sqlx::{AnyPool, Row};
 use time::OffsetDateTime;
 
 use crate::dialect::Dialect;
-use crate::{Alert, ErasureProof, Hold, Notice, PendingErasure, TokenOrigin, TokenRecord, token_id};
+use crate::{Alert, ErasureProof, Hold, Notice, PendingErasure, ProviderKey, TokenOrigin, TokenRecord, token_id};
 use crate::{AuditEntry, Comment, KeyChange, Seal, Store, StoreError, Ticket, TokenScope, WrappedKey};
 
 /// The PostgreSQL channel changes are published on.
@@ -70,6 +70,16 @@ impl SqlStore {
         }
         Ok(())
     }
+}
+
+fn provider_key_from_row(row: &AnyRow) -> Result<ProviderKey, StoreError> {
+    let region: String = row.try_get("region")?;
+    let deletion_date: Option<i64> = row.try_get("deletion_date")?;
+    Ok(ProviderKey {
+        region: region.parse().map_err(|e| corrupt("provider key", e))?,
+        key_arn: row.try_get("key_arn")?,
+        deletion_date: deletion_date.map(OffsetDateTime::from_unix_timestamp).transpose().map_err(|e| corrupt("provider key", e))?,
+    })
 }
 
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
@@ -740,6 +750,61 @@ impl Store for SqlStore {
         }
         sqlx::query(self.sql("DELETE FROM erasures WHERE id <= ?")).bind(last).execute(&self.pool).await?;
         Ok(ErasureProof { proven: pending, pending: Vec::new(), reason: None })
+    }
+
+    async fn provider_key(&self, tenant: &TenantId, region: &Region) -> Result<Option<ProviderKey>, StoreError> {
+        let row = sqlx::query(self.sql("SELECT region, key_arn, deletion_date FROM provider_keys WHERE tenant_id = ? AND region = ?"))
+            .bind(tenant.as_str())
+            .bind(region.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(provider_key_from_row).transpose()
+    }
+
+    async fn add_provider_key(
+        &self,
+        tenant: &TenantId,
+        region: &Region,
+        key_arn: &str,
+        at: OffsetDateTime,
+    ) -> Result<ProviderKey, StoreError> {
+        sqlx::query(self.sql(
+            "INSERT INTO provider_keys (tenant_id, region, key_arn, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (tenant_id, region) DO NOTHING",
+        ))
+        .bind(tenant.as_str())
+        .bind(region.as_str())
+        .bind(key_arn)
+        .bind(at.unix_timestamp())
+        .execute(&self.pool)
+        .await?;
+        self.provider_key(tenant, region)
+            .await?
+            .ok_or_else(|| corrupt("provider key", format!("{tenant} {region} vanished after it was written")))
+    }
+
+    async fn provider_keys_to_destroy(&self) -> Result<Vec<(TenantId, ProviderKey)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT p.tenant_id, p.region, p.key_arn, p.deletion_date FROM provider_keys p JOIN tenants t ON t.id = p.tenant_id \
+             WHERE t.state_name = 'destroyed' AND p.deletion_date IS NULL ORDER BY p.tenant_id, p.region",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let tenant: String = row.try_get("tenant_id")?;
+                Ok((tenant.parse().map_err(|e| corrupt("provider key", e))?, provider_key_from_row(row)?))
+            })
+            .collect()
+    }
+
+    async fn provider_key_destroyed(&self, tenant: &TenantId, region: &Region, deletion_date: OffsetDateTime) -> Result<(), StoreError> {
+        sqlx::query(self.sql("UPDATE provider_keys SET deletion_date = ? WHERE tenant_id = ? AND region = ?"))
+            .bind(deletion_date.unix_timestamp())
+            .bind(tenant.as_str())
+            .bind(region.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {

@@ -130,6 +130,29 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     assert_eq!((proof.proven[0].tenant.as_str(), proof.proven[0].what.as_str()), ("acme", "destroyed"));
     assert_eq!(store.prove_erasures().await.expect("prove"), byok_store::ErasureProof::default(), "nothing left to prove");
 
+    // Provider-held keys: one per (tenant, region), the first writer's; those of destroyed
+    // tenants are listed for deletion until it is scheduled.
+    let (r1, r2) = (a.binding.keys[0].region.clone(), a.binding.keys[1].region.clone());
+    let beta_id: TenantId = "beta".parse().expect("id");
+    assert_eq!(store.provider_key(&a.id, &r1).await.expect("get"), None);
+    let t = OffsetDateTime::from_unix_timestamp(1_800_000_300).expect("time");
+    let first = store.add_provider_key(&a.id, &r1, "arn:aws:kms:r1:279766244153:key/first", t).await.expect("add");
+    let second = store.add_provider_key(&a.id, &r1, "arn:aws:kms:r1:279766244153:key/second", t).await.expect("add");
+    assert_eq!(
+        (first.key_arn.as_str(), second.key_arn.as_str()),
+        ("arn:aws:kms:r1:279766244153:key/first", "arn:aws:kms:r1:279766244153:key/first")
+    );
+    store.add_provider_key(&a.id, &r2, "arn:aws:kms:r2:279766244153:key/k2", t).await.expect("add");
+    store.add_provider_key(&beta_id, &r1, "arn:aws:kms:r1:279766244153:key/beta", t).await.expect("add");
+    let due: Vec<(String, String)> =
+        store.provider_keys_to_destroy().await.expect("due").into_iter().map(|(id, k)| (id.to_string(), k.key_arn)).collect();
+    assert_eq!(due.len(), 2, "the destroyed tenant's two keys, not the onboarding tenant's: {due:?}");
+    assert!(due.iter().all(|(id, _)| id == "acme"), "{due:?}");
+    store.provider_key_destroyed(&a.id, &r1, t + Duration::days(7)).await.expect("scheduled");
+    assert_eq!(store.provider_key(&a.id, &r1).await.expect("get").and_then(|k| k.deletion_date), Some(t + Duration::days(7)));
+    assert_eq!(store.provider_keys_to_destroy().await.expect("due").len(), 1, "the scheduled one is done");
+    store.provider_key_destroyed(&a.id, &r2, t + Duration::days(7)).await.expect("scheduled");
+
     // Tokens by hash, with their scope, origin, expiry and revocation.
     let t0 = OffsetDateTime::from_unix_timestamp(1_800_000_200).expect("time");
     let beta_admin = TokenScope::TenantAdmin("beta".parse().expect("id"));

@@ -25,9 +25,24 @@ pub use aws::{Creds, aws, aws_err, aws_ok};
 
 /// The provider's role name in its own account.
 pub const PROVIDER_ROLE: &str = "Cryptor-OSB-Provider";
-/// The provider role's own permission, as `byok serve` gives it in a localcloud
-/// (`byok_broker::setup::PROVIDER_ROLE_POLICY`).
-pub const PROVIDER_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"AssumeCustomerRoles","Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:aws:iam::*:role/*"}]}"#;
+/// The provider role's own permissions in `account`, as `byok serve` gives them in a localcloud
+/// (`byok_broker::setup::provider_role_policy`, which the test kit cannot name: it sits below
+/// the broker): assume customers' roles; make and use the provider-held layer's keys.
+pub fn provider_policy(account: &str) -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            { "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "arn:aws:iam::*:role/*" },
+            { "Effect": "Allow", "Action": ["kms:CreateKey", "kms:TagResource"], "Resource": "*" },
+            {
+                "Effect": "Allow",
+                "Action": ["kms:DescribeKey", "kms:Encrypt", "kms:Decrypt", "kms:DisableKey", "kms:ScheduleKeyDeletion"],
+                "Resource": format!("arn:aws:kms:*:{account}:key/*")
+            }
+        ]
+    })
+    .to_string()
+}
 
 /// A running localcloud, with the provider's account and role.
 #[derive(Debug)]
@@ -83,7 +98,7 @@ impl Cloud {
                 "--policy-name",
                 "byok-provider",
                 "--policy-document",
-                PROVIDER_POLICY,
+                &provider_policy(&provider.0),
             ],
         )
         .await;

@@ -1,0 +1,108 @@
+//! Erasure that reaches backups: a `pg_dump` taken while a tenant is active, restored after the
+//! tenant was destroyed, gives a broker that cannot open the tenant's data — even with the
+//! customer's role and keys all re-enabled — because every wrapped key in it is sealed under a
+//! provider-held key that the destruction disabled and scheduled for deletion. Without that
+//! layer the restored rows would hold customer-wrapped keys the re-enabled customer key opens.
+
+use std::process::Command;
+use std::sync::Arc;
+
+use byok_broker::{Broker, BrokerConfig, BrokerError, Clock, ManualClock, monitor};
+use byok_domain::{TenantId, TenantState};
+use byok_store::SqlStore;
+use byok_testkit::Cloud;
+use sqlx::Connection;
+use time::OffsetDateTime;
+
+use crate::localcloud_kms;
+use crate::revocation::canary_config;
+
+const ROLE: &str = "byok-key-management";
+
+fn psql(url: &str, args: &[&str]) -> String {
+    let out = Command::new("psql").arg(url).args(["-v", "ON_ERROR_STOP=1", "-q"]).args(args).output().expect("psql (PostgreSQL's client)");
+    assert!(out.status.success(), "psql {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_restored_after_destruction_opens_nothing() {
+    let base = std::env::var("BYOK_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    sqlx::any::install_default_drivers();
+    let mut admin = sqlx::AnyConnection::connect(&base)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {base} is needed for this test (set BYOK_TEST_POSTGRES_URL): {e}"));
+    let tag = format!("{}_{}", std::process::id(), OffsetDateTime::now_utc().unix_timestamp_nanos() % 1_000_000_000);
+    let schema = format!("byok_backup_{tag}");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut admin).await.expect("schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+
+    let cloud = Cloud::start().await;
+    let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
+    let config = || {
+        let mut config = BrokerConfig::new(cloud.provider_role_arn.parse().expect("arn"));
+        config.grace_period = time::Duration::seconds(2);
+        config
+    };
+    let canary = canary_config(&cloud.canary().await);
+    let mut first = config();
+    first.canary = Some(canary.clone());
+    let broker =
+        Arc::new(Broker::new(first, Arc::new(SqlStore::connect(&url).await.expect("store")), localcloud_kms(&cloud).await, clock.clone()));
+    let customer = cloud.customer("customer").await;
+    let tenant: TenantId = "acme".parse().expect("id");
+    let added = broker.add_tenant(&tenant, "de", &customer.account.parse().expect("account")).await.expect("add");
+    let external_id = added.instructions.external_id.clone();
+    customer.create_role(ROLE, &cloud.provider_role_arn, Some(&external_id)).await;
+    let key_arn = customer.create_key("eu-central-1", &added.instructions.alias).await;
+    assert!(broker.verify_tenant(&tenant).await.expect("verify").ok);
+    let record = broker.encrypt(&tenant, b"r1", b"kept in a backup").await.expect("encrypt");
+
+    // The nightly backup, taken while the tenant is active.
+    let dump = tempfile::NamedTempFile::new().expect("dump file");
+    let out = Command::new("pg_dump")
+        .args(["--no-owner", "--schema", &schema, "--file"])
+        .arg(dump.path())
+        .arg(&base)
+        .output()
+        .expect("pg_dump (PostgreSQL's client)");
+    assert!(out.status.success(), "pg_dump: {}", String::from_utf8_lossy(&out.stderr));
+
+    // The customer revokes; the grace period (2 s here, on PostgreSQL's clock) passes; the
+    // tenant is destroyed.
+    clock.advance(OffsetDateTime::now_utc() - clock.now());
+    customer.set_trust(ROLE, "Deny", &cloud.provider_role_arn, Some(&external_id)).await;
+    assert_eq!(monitor::run_once(&broker).await.revoked, ["acme"]);
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let pass = monitor::run_once(&broker).await;
+    assert_eq!(pass.destroyed, ["acme"], "{pass:?} {:?}", broker.tenant(&tenant).await.expect("t").state);
+
+    // The backup restored into a database of its own; the customer re-enables everything.
+    let restored_db = format!("byok_restored_{tag}");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {restored_db}"))).execute(&mut admin).await.expect("database");
+    let restored_base = match base.rfind('/') {
+        Some(at) => format!("{}/{restored_db}{}", &base[..at], base[at..].find('?').map(|q| &base[at + q..]).unwrap_or("")),
+        None => panic!("a database URL ends with /DATABASE: {base}"),
+    };
+    psql(&restored_base, &["-f", &dump.path().display().to_string()]);
+    customer.set_trust(ROLE, "Allow", &cloud.provider_role_arn, Some(&external_id)).await;
+    customer.aws("eu-central-1", &["kms", "enable-key", "--key-id", &key_arn]).await;
+    let restored_url = format!("{restored_base}{sep}options=-c%20search_path%3D{schema}");
+    let mut second = config();
+    second.canary = Some(canary);
+    let restored =
+        Broker::new(second, Arc::new(SqlStore::connect(&restored_url).await.expect("restored store")), localcloud_kms(&cloud).await, clock);
+    assert_eq!(restored.tenant(&tenant).await.expect("tenant").state, TenantState::Active, "the backup predates the revocation");
+    let opened = restored.decrypt(&tenant, b"r1", &record).await;
+    assert!(
+        matches!(opened, Err(BrokerError::KeyServiceUnavailable(_))),
+        "the restored rows open nothing, customer key re-enabled or not: {:?}",
+        opened.as_ref().map(|p| p.as_slice().len())
+    );
+
+    drop(restored);
+    drop(broker);
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {restored_db} WITH (FORCE)"))).execute(&mut admin).await.expect("drop database");
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut admin).await.expect("drop schema");
+}
