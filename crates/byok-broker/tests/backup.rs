@@ -11,7 +11,6 @@ use byok_broker::{Broker, BrokerConfig, BrokerError, Clock, ManualClock, monitor
 use byok_domain::{TenantId, TenantState};
 use byok_store::SqlStore;
 use byok_testkit::Cloud;
-use sqlx::Connection;
 use time::OffsetDateTime;
 
 use crate::localcloud_kms;
@@ -27,16 +26,9 @@ fn psql(url: &str, args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_restored_after_destruction_opens_nothing() {
-    let base = std::env::var("BYOK_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    sqlx::any::install_default_drivers();
-    let mut admin = sqlx::AnyConnection::connect(&base)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {base} is needed for this test (set BYOK_TEST_POSTGRES_URL): {e}"));
-    let tag = format!("{}_{}", std::process::id(), OffsetDateTime::now_utc().unix_timestamp_nanos() % 1_000_000_000);
-    let schema = format!("byok_backup_{tag}");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut admin).await.expect("schema");
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let mut pg = crate::PgSchema::new("byok_backup").await;
+    let (base, schema, url) = (pg.base.clone(), pg.schema.clone(), pg.url.clone());
+    let tag = schema.trim_start_matches("byok_backup_").to_string();
 
     let cloud = Cloud::start().await;
     let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
@@ -80,7 +72,7 @@ async fn a_backup_restored_after_destruction_opens_nothing() {
 
     // The backup restored into a database of its own; the customer re-enables everything.
     let restored_db = format!("byok_restored_{tag}");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {restored_db}"))).execute(&mut admin).await.expect("database");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {restored_db}"))).execute(&mut pg.admin).await.expect("database");
     let restored_base = match base.rfind('/') {
         Some(at) => format!("{}/{restored_db}{}", &base[..at], base[at..].find('?').map(|q| &base[at + q..]).unwrap_or("")),
         None => panic!("a database URL ends with /DATABASE: {base}"),
@@ -88,7 +80,7 @@ async fn a_backup_restored_after_destruction_opens_nothing() {
     psql(&restored_base, &["-f", &dump.path().display().to_string()]);
     customer.set_trust(ROLE, "Allow", &cloud.provider_role_arn, Some(&external_id)).await;
     customer.aws("eu-central-1", &["kms", "enable-key", "--key-id", &key_arn]).await;
-    let restored_url = format!("{restored_base}{sep}options=-c%20search_path%3D{schema}");
+    let restored_url = crate::PgSchema::in_schema(&restored_base, &schema);
     let mut second = config();
     second.canary = Some(canary);
     let restored =
@@ -103,6 +95,7 @@ async fn a_backup_restored_after_destruction_opens_nothing() {
 
     drop(restored);
     drop(broker);
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {restored_db} WITH (FORCE)"))).execute(&mut admin).await.expect("drop database");
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut admin).await.expect("drop schema");
+    let drop = format!("DROP DATABASE {restored_db} WITH (FORCE)");
+    sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut pg.admin).await.expect("drop database");
+    pg.drop().await;
 }

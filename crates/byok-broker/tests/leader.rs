@@ -9,20 +9,12 @@ use std::time::Duration;
 use byok_broker::{Broker, BrokerConfig, ManualClock, monitor};
 use byok_kms::FakeKeyService;
 use byok_store::SqlStore;
-use sqlx::Connection;
 use time::OffsetDateTime;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_node_leads_and_another_takes_over_when_it_lapses() {
-    let base = std::env::var("BYOK_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    sqlx::any::install_default_drivers();
-    let mut admin = sqlx::AnyConnection::connect(&base)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {base} is needed for this test (set BYOK_TEST_POSTGRES_URL): {e}"));
-    let schema = format!("byok_lease_{}_{}", std::process::id(), OffsetDateTime::now_utc().unix_timestamp_nanos() % 1_000_000_000);
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut admin).await.expect("schema");
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let pg = crate::PgSchema::new("byok_lease").await;
+    let url = pg.url.clone();
 
     let kms = Arc::new(FakeKeyService::default());
     let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
@@ -117,5 +109,5 @@ async fn one_node_leads_and_another_takes_over_when_it_lapses() {
     listening.await.expect("listener stops");
 
     drop((a, b));
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut admin).await.expect("drop schema");
+    pg.drop().await;
 }

@@ -28,6 +28,42 @@ async fn localcloud_kms(cloud: &byok_testkit::Cloud) -> Arc<byok_kms::AwsKeyServ
     Arc::new(byok_kms::AwsKeyService::new(config))
 }
 
+/// A schema of its own in the test PostgreSQL (`BYOK_TEST_POSTGRES_URL`, else the local
+/// server's `test` database): the admin connection, the server's URL, the schema, and a store
+/// URL that works in it. Drop the schema at the end with [`PgSchema::drop`].
+struct PgSchema {
+    admin: sqlx::AnyConnection,
+    base: String,
+    schema: String,
+    url: String,
+}
+
+impl PgSchema {
+    async fn new(prefix: &str) -> Self {
+        use sqlx::Connection;
+        let base = std::env::var("BYOK_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        sqlx::any::install_default_drivers();
+        let mut admin = sqlx::AnyConnection::connect(&base)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {base} is needed for this test (set BYOK_TEST_POSTGRES_URL): {e}"));
+        let schema = format!("{prefix}_{}_{}", std::process::id(), OffsetDateTime::now_utc().unix_timestamp_nanos() % 1_000_000_000);
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut admin).await.expect("schema");
+        let url = Self::in_schema(&base, &schema);
+        Self { admin, base, schema, url }
+    }
+
+    /// `base` with `schema` as its search path.
+    fn in_schema(base: &str, schema: &str) -> String {
+        let sep = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{sep}options=-c%20search_path%3D{schema}")
+    }
+
+    async fn drop(mut self) {
+        let drop = format!("DROP SCHEMA {} CASCADE", self.schema);
+        sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut self.admin).await.expect("drop schema");
+    }
+}
+
 struct Setup {
     broker: Arc<Broker>,
     store: Arc<SqlStore>,

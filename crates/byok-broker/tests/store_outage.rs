@@ -10,20 +10,12 @@ use byok_broker::{Broker, BrokerConfig, BrokerError, ManualClock, monitor};
 use byok_kms::FakeKeyService;
 use byok_store::{SqlStore, TokenScope};
 use byok_testkit::proxy::Proxy;
-use sqlx::Connection;
 use time::OffsetDateTime;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_cut_off_from_the_store_serves_what_it_has_and_decides_nothing() {
-    let base = std::env::var("BYOK_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    sqlx::any::install_default_drivers();
-    let mut admin = sqlx::AnyConnection::connect(&base)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {base} is needed for this test (set BYOK_TEST_POSTGRES_URL): {e}"));
-    let schema = format!("byok_outage_{}_{}", std::process::id(), OffsetDateTime::now_utc().unix_timestamp_nanos() % 1_000_000_000);
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut admin).await.expect("schema");
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let pg = crate::PgSchema::new("byok_outage").await;
+    let (base, url) = (pg.base.clone(), pg.url.clone());
     // The same database through a proxy: HOST:PORT between '@' (or "//") and the next '/'.
     let after_scheme = base.split_once("://").expect("a URL").1;
     let authority = after_scheme.split('/').next().expect("authority");
@@ -92,5 +84,5 @@ async fn a_node_cut_off_from_the_store_serves_what_it_has_and_decides_nothing() 
     b.add_tenant(&"gamma".parse().expect("id"), "us", &"111122223333".parse().expect("a")).await.expect("writes resume");
 
     drop((a, b));
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut admin).await.expect("drop schema");
+    pg.drop().await;
 }

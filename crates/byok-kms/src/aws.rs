@@ -291,7 +291,14 @@ impl AwsKeyService {
         Ok(credentials)
     }
 
-    fn kms(&self, credentials: Credentials, region: &Region) -> aws_sdk_kms::Client {
+    /// A KMS client in `region` with these credentials and every shared setting (the SDK's
+    /// standard configuration, the shared HTTPS pool, timeouts, retries, the endpoint).
+    fn kms_client(
+        &self,
+        credentials: impl aws_credential_types::provider::ProvideCredentials + 'static,
+        region: &Region,
+        cache_identity: bool,
+    ) -> aws_sdk_kms::Client {
         let base = match &self.config.sdk {
             Some(sdk) => aws_sdk_kms::config::Builder::from(sdk),
             None => aws_sdk_kms::Config::builder(),
@@ -300,40 +307,28 @@ impl AwsKeyService {
             .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
             .region(aws_sdk_kms::config::Region::new(region.to_string()))
             .credentials_provider(credentials)
-            // Session credentials are used for this client's calls only: nothing to cache.
-            .identity_cache(aws_sdk_kms::config::IdentityCache::no_cache())
             .http_client(self.http.clone())
             .timeout_config(timeouts(self.config.call_timeout))
             .retry_config(aws_sdk_kms::config::retry::RetryConfig::standard().with_max_attempts(self.config.max_attempts));
+        if !cache_identity {
+            conf = conf.identity_cache(aws_sdk_kms::config::IdentityCache::no_cache());
+        }
         if let Some(url) = &self.config.endpoint_url {
             conf = conf.endpoint_url(url);
         }
         aws_sdk_kms::Client::from_conf(conf.build())
     }
 
-    /// KMS in `region` as the provider itself (its credentials, refreshed by the SDK's cache).
+    fn kms(&self, credentials: Credentials, region: &Region) -> aws_sdk_kms::Client {
+        // Session credentials are used for this client's calls only: nothing to cache.
+        self.kms_client(credentials, region, false)
+    }
+
+    /// KMS in `region` as the provider itself (its credentials, refreshed by the SDK's cache),
+    /// one client per region.
     pub(crate) fn provider_kms(&self, region: &Region) -> aws_sdk_kms::Client {
         let mut clients = self.provider_kms.lock().unwrap_or_else(|p| p.into_inner());
-        clients
-            .entry(region.to_string())
-            .or_insert_with(|| {
-                let base = match &self.config.sdk {
-                    Some(sdk) => aws_sdk_kms::config::Builder::from(sdk),
-                    None => aws_sdk_kms::Config::builder(),
-                };
-                let mut conf = base
-                    .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
-                    .region(aws_sdk_kms::config::Region::new(region.to_string()))
-                    .credentials_provider(self.config.provider_credentials.clone())
-                    .http_client(self.http.clone())
-                    .timeout_config(timeouts(self.config.call_timeout))
-                    .retry_config(aws_sdk_kms::config::retry::RetryConfig::standard().with_max_attempts(self.config.max_attempts));
-                if let Some(url) = &self.config.endpoint_url {
-                    conf = conf.endpoint_url(url);
-                }
-                aws_sdk_kms::Client::from_conf(conf.build())
-            })
-            .clone()
+        clients.entry(region.to_string()).or_insert_with(|| self.kms_client(self.config.provider_credentials.clone(), region, true)).clone()
     }
 
     /// Runs `call` with a KMS client on the purpose's session. A reused (data-path) session
