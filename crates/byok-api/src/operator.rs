@@ -44,6 +44,12 @@ pub struct TokenInfo {
     pub kind: TokenKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// A service token limited to these tenants.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<String>,
+    /// A service token that reaches every tenant.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_tenants: bool,
     /// `configured` (from `byok serve`'s flags) or `issued` (through the API).
     pub origin: String,
     #[serde(with = "time::serde::rfc3339")]
@@ -62,6 +68,12 @@ pub struct NewTokenRequest {
     /// With `tenant_admin`: whose.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// With `service`: the tenants whose data it reaches (or `all_tenants`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<String>,
+    /// With `service`: every tenant's data, asked for explicitly.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_tenants: bool,
     /// Valid for this many days; until revoked when absent.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::integral::option_u32")]
     pub expires_in_days: Option<u32>,

@@ -131,8 +131,16 @@ impl Broker {
         valid_for: Option<time::Duration>,
         replace: bool,
     ) -> Result<IssuedToken, BrokerError> {
-        if let TokenScope::TenantAdmin(id) = &scope {
-            self.tenant(id).await?;
+        match &scope {
+            TokenScope::TenantAdmin(id) => {
+                self.tenant(id).await?;
+            }
+            TokenScope::Service(byok_store::ServiceReach::Tenants(ids)) => {
+                for id in ids {
+                    self.tenant(id).await?;
+                }
+            }
+            TokenScope::Service(byok_store::ServiceReach::AllTenants) | TokenScope::Operator => {}
         }
         let token = generate(prefix(&scope)).ok_or(BrokerError::Rng)?;
         let hash = hash(&token);

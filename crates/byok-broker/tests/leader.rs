@@ -78,8 +78,12 @@ async fn one_node_leads_and_another_takes_over_when_it_lapses() {
     eprintln!("MEASURE cross-node purge (revoke committed on a, then b's cache empty): {purge:?}");
     assert!(matches!(b.decrypt(&id, b"r", &sealed).await, Err(byok_broker::BrokerError::Revoked { .. })));
     // A revoked token stops on the other node as the revocation commits, not after the cache.
-    let issued = a.issue_token(byok_store::TokenScope::Service, None, false).await.expect("issue");
-    assert_eq!(b.token_scope(&issued.token).await.expect("scope"), Some(byok_store::TokenScope::Service), "cached on b");
+    let issued = a.issue_token(byok_store::TokenScope::Service(byok_store::ServiceReach::AllTenants), None, false).await.expect("issue");
+    assert_eq!(
+        b.token_scope(&issued.token).await.expect("scope"),
+        Some(byok_store::TokenScope::Service(byok_store::ServiceReach::AllTenants)),
+        "cached on b"
+    );
     a.revoke_token(&issued.record.id).await.expect("revoke token");
     let started = std::time::Instant::now();
     while b.token_scope(&issued.token).await.expect("scope").is_some() {
@@ -90,7 +94,8 @@ async fn one_node_leads_and_another_takes_over_when_it_lapses() {
     // The same 50 times, for the distribution of the notification's delay.
     let mut delays = Vec::new();
     for _ in 0..50 {
-        let issued = a.issue_token(byok_store::TokenScope::Service, None, false).await.expect("issue");
+        let issued =
+            a.issue_token(byok_store::TokenScope::Service(byok_store::ServiceReach::AllTenants), None, false).await.expect("issue");
         assert!(b.token_scope(&issued.token).await.expect("scope").is_some(), "cached on b");
         a.revoke_token(&issued.record.id).await.expect("revoke token");
         let started = std::time::Instant::now();

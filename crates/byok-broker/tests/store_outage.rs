@@ -43,8 +43,8 @@ async fn a_node_cut_off_from_the_store_serves_what_it_has_and_decides_nothing() 
         a.add_tenant(id, "us", &"111122223333".parse().expect("account")).await.expect("add");
         assert!(a.verify_tenant(id).await.expect("verify").ok);
     }
-    let service = a.issue_token(TokenScope::Service, None, false).await.expect("token");
-    assert_eq!(b.token_scope(&service.token).await.expect("scope"), Some(TokenScope::Service));
+    let service = a.issue_token(TokenScope::Service(byok_store::ServiceReach::AllTenants), None, false).await.expect("token");
+    assert_eq!(b.token_scope(&service.token).await.expect("scope"), Some(TokenScope::Service(byok_store::ServiceReach::AllTenants)));
     let sealed = b.encrypt(&acme, b"r", b"x").await.expect("warm acme on b");
     assert!(b.renew_leadership().await, "b leads");
 
@@ -52,7 +52,7 @@ async fn a_node_cut_off_from_the_store_serves_what_it_has_and_decides_nothing() 
     // What b already has keeps working: the cached key, the token it knew (past its cache TTL).
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(b.decrypt(&acme, b"r", &sealed).await.expect("served from the cache").as_slice(), b"x");
-    assert_eq!(b.token_scope(&service.token).await.expect("known token"), Some(TokenScope::Service));
+    assert_eq!(b.token_scope(&service.token).await.expect("known token"), Some(TokenScope::Service(byok_store::ServiceReach::AllTenants)));
     // What needs the store fails fast with a distinct error.
     let started = Instant::now();
     let refused = b.encrypt(&beta, b"r", b"x").await;

@@ -179,9 +179,13 @@ enum TokenCommand {
         /// operator, service or tenant_admin.
         #[arg(long)]
         kind: String,
-        /// With tenant_admin: whose.
+        /// With tenant_admin: whose. With service: a tenant whose data it reaches (repeat it
+        /// for several).
         #[arg(long)]
-        tenant: Option<String>,
+        tenant: Vec<String>,
+        /// With service: every tenant's data (asked for explicitly; prefer --tenant).
+        #[arg(long)]
+        all_tenants: bool,
         #[arg(long)]
         expires_in_days: Option<u32>,
         /// Revoke the other issued tokens of this kind (and tenant): a reissue.
@@ -588,21 +592,27 @@ async fn token(client: Client, command: TokenCommand) -> Result<(), CliError> {
                     (None, Some(at)) => format!("expires {}", rfc3339(at)),
                     (None, None) => "live".to_string(),
                 };
-                println!(
-                    "{} {:<12} {:<10} {:<10} created {} {state}",
-                    t.id,
-                    status_name(&t.kind),
-                    t.tenant.unwrap_or_default(),
-                    t.origin,
-                    rfc3339(t.created_at)
-                );
+                let reach = match (t.tenant, t.all_tenants) {
+                    (Some(tenant), _) => tenant,
+                    (None, true) => "(all tenants)".to_string(),
+                    (None, false) => t.tenants.join(","),
+                };
+                println!("{} {:<12} {:<10} {:<10} created {} {state}", t.id, status_name(&t.kind), reach, t.origin, rfc3339(t.created_at));
             }
             Ok(())
         }
-        TokenCommand::Create { kind, tenant, expires_in_days, replace } => {
+        TokenCommand::Create { kind, tenant, all_tenants, expires_in_days, replace } => {
             let kind: api::TokenKind = serde_json::from_value(serde_json::Value::String(kind.clone()))
                 .map_err(|_| CliError::Config(format!("--kind is operator, service or tenant_admin, not {kind}")))?;
-            let request = api::NewTokenRequest { kind, tenant, expires_in_days, replace };
+            let (tenant, tenants) = match (kind, tenant.as_slice()) {
+                (api::TokenKind::Service, _) => (None, tenant),
+                (api::TokenKind::TenantAdmin | api::TokenKind::Operator, []) => (None, Vec::new()),
+                (api::TokenKind::TenantAdmin | api::TokenKind::Operator, [one]) => (Some(one.clone()), Vec::new()),
+                (api::TokenKind::TenantAdmin | api::TokenKind::Operator, [_, _, ..]) => {
+                    return Err(CliError::Config("only a service token takes several --tenant".into()));
+                }
+            };
+            let request = api::NewTokenRequest { kind, tenant, tenants, all_tenants, expires_in_days, replace };
             let issued: api::NewTokenResponse = client.call("POST", "/v1/tokens", Some(&request)).await?;
             eprintln!("token {} issued; its value, shown once:", issued.info.id);
             println!("{}", issued.token);

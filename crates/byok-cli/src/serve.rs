@@ -570,7 +570,16 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
     config.grace_period = time::Duration::days(i64::from(params.grace_days));
     let broker = Arc::new(Broker::new(config, store.clone(), kms, params.clock.clone()));
     let operator_token = token(&broker, store.as_ref(), params.operator_token, &params.data_dir, "operator", TokenScope::Operator).await?;
-    let service_token = token(&broker, store.as_ref(), params.service_token, &params.data_dir, "service", TokenScope::Service).await?;
+    // The bootstrap service token reaches every tenant; issue scoped ones with `byok token create`.
+    let service_token = token(
+        &broker,
+        store.as_ref(),
+        params.service_token,
+        &params.data_dir,
+        "service",
+        TokenScope::Service(byok_store::ServiceReach::AllTenants),
+    )
+    .await?;
 
     let listener =
         tokio::net::TcpListener::bind(params.listen).await.map_err(CliError::io(format!("cannot listen on {}", params.listen)))?;

@@ -78,6 +78,29 @@ async fn a_new_user_onboards_a_tenant_and_encrypts() {
     assert_eq!(status, 400, "acme's record does not open as beta's");
     let acme_admin = added["admin_token"].as_str().expect("token");
     assert_eq!(api(&b, Some(acme_admin), "GET", "/v1/tenants/acme", None).await.0, 200);
+    // A product service that serves acme alone gets a token for acme alone, from the CLI.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_byok"))
+        .args(["token", "create", "--kind", "service", "--tenant", "acme", "--api", &b.api_url(), "--token", &op])
+        .output()
+        .await
+        .expect("byok token create");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let acme_only = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let encrypt = json!({ "plaintext": "aGk=", "context": "r" });
+    assert_eq!(api(&b, Some(&acme_only), "POST", "/v1/tenants/acme/encrypt", Some(encrypt.clone())).await.0, 200);
+    assert_eq!(api(&b, Some(&acme_only), "POST", "/v1/tenants/beta/encrypt", Some(encrypt.clone())).await.0, 403, "not beta's");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_byok"))
+        .args(["token", "create", "--kind", "service", "--api", &b.api_url(), "--token", &op])
+        .output()
+        .await
+        .expect("byok token create");
+    assert!(!out.status.success(), "every tenant only when asked for (--all-tenants)");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_byok"))
+        .args(["token", "list", "--api", &b.api_url(), "--token", &op])
+        .output()
+        .await
+        .expect("byok token list");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(all tenants)"), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(api(&b, Some(acme_admin), "GET", "/v1/tenants/beta", None).await.0, 404, "another tenant's admin learns nothing");
     assert_eq!(
         api(&b, Some(acme_admin), "POST", "/v1/tenants/acme/decrypt", Some(json!({ "ciphertext": ciphertext, "context": "issue-42" })))

@@ -51,14 +51,15 @@ impl Caller {
     pub fn operator(&self) -> Result<(), ApiError> {
         match self.0 {
             TokenScope::Operator => Ok(()),
-            TokenScope::Service | TokenScope::TenantAdmin(_) => Err(ApiError::Forbidden),
+            TokenScope::Service(_) | TokenScope::TenantAdmin(_) => Err(ApiError::Forbidden),
         }
     }
 
-    pub fn service(&self) -> Result<(), ApiError> {
-        match self.0 {
-            TokenScope::Service => Ok(()),
-            TokenScope::Operator | TokenScope::TenantAdmin(_) => Err(ApiError::Forbidden),
+    /// A service token that reaches this tenant's data (every tenant, or a list naming it).
+    pub fn service_for(&self, tenant: &TenantId) -> Result<(), ApiError> {
+        match &self.0 {
+            TokenScope::Service(reach) if reach.reaches(tenant) => Ok(()),
+            TokenScope::Service(_) | TokenScope::Operator | TokenScope::TenantAdmin(_) => Err(ApiError::Forbidden),
         }
     }
 
@@ -69,7 +70,7 @@ impl Caller {
             TokenScope::TenantAdmin(own) if own == tenant => Ok(()),
             // Another tenant's admin learns nothing, not even whether the tenant exists.
             TokenScope::TenantAdmin(_) => Err(ApiError::NotFound(format!("no tenant '{tenant}'"))),
-            TokenScope::Service => Err(ApiError::Forbidden),
+            TokenScope::Service(_) => Err(ApiError::Forbidden),
         }
     }
 }

@@ -67,10 +67,13 @@ pub fn alert(a: byok_store::Alert) -> byok_api::Alert {
 }
 
 pub fn token(t: byok_store::TokenRecord) -> byok_api::TokenInfo {
-    let (kind, tenant) = match t.scope {
-        byok_store::TokenScope::Operator => (byok_api::TokenKind::Operator, None),
-        byok_store::TokenScope::Service => (byok_api::TokenKind::Service, None),
-        byok_store::TokenScope::TenantAdmin(id) => (byok_api::TokenKind::TenantAdmin, Some(id.to_string())),
+    let (kind, tenant, tenants, all_tenants) = match t.scope {
+        byok_store::TokenScope::Operator => (byok_api::TokenKind::Operator, None, Vec::new(), false),
+        byok_store::TokenScope::Service(byok_store::ServiceReach::AllTenants) => (byok_api::TokenKind::Service, None, Vec::new(), true),
+        byok_store::TokenScope::Service(byok_store::ServiceReach::Tenants(ids)) => {
+            (byok_api::TokenKind::Service, None, ids.iter().map(ToString::to_string).collect(), false)
+        }
+        byok_store::TokenScope::TenantAdmin(id) => (byok_api::TokenKind::TenantAdmin, Some(id.to_string()), Vec::new(), false),
     };
     let origin = match t.origin {
         byok_store::TokenOrigin::Configured => "configured",
@@ -80,6 +83,8 @@ pub fn token(t: byok_store::TokenRecord) -> byok_api::TokenInfo {
         id: t.id,
         kind,
         tenant,
+        tenants,
+        all_tenants,
         origin: origin.to_string(),
         created_at: t.created_at,
         expires_at: t.expires_at,

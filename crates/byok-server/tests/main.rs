@@ -48,7 +48,7 @@ pub async fn world() -> World {
     config.allow_legacy_trust = true;
     let broker = Arc::new(Broker::new(config, store.clone(), kms.clone(), clock));
     broker.register_token(OPERATOR, TokenScope::Operator).await.expect("operator");
-    broker.register_token(SERVICE, TokenScope::Service).await.expect("service");
+    broker.register_token(SERVICE, TokenScope::Service(byok_store::ServiceReach::AllTenants)).await.expect("service");
     let mut admins = Vec::new();
     for id in ["acme", "beta"] {
         let id: TenantId = id.parse().expect("id");

@@ -24,7 +24,8 @@ async fn issued_listed_expired_revoked_and_reissued() {
     let other_node = Arc::new(Broker::new(config, store, w.kms.clone(), clock.clone()));
     let other = app(AppState::new(other_node), DEFAULT_BODY_LIMIT);
 
-    let (status, issued) = call(r, Some(OPERATOR), "POST", "/v1/tokens", Some(json!({ "kind": "service", "expires_in_days": 1 }))).await;
+    let (status, issued) =
+        call(r, Some(OPERATOR), "POST", "/v1/tokens", Some(json!({ "kind": "service", "all_tenants": true, "expires_in_days": 1 }))).await;
     assert_eq!(status, StatusCode::CREATED, "{issued}");
     let token = issued["token"].as_str().expect("token").to_string();
     let id = issued["info"]["id"].as_str().expect("id").to_string();
@@ -43,7 +44,7 @@ async fn issued_listed_expired_revoked_and_reissued() {
     assert_eq!(call(&other, Some(&token), "POST", "/v1/tenants/acme/encrypt", Some(encrypt.clone())).await.0, StatusCode::UNAUTHORIZED);
 
     // Revocation: at once on the revoking node, within the cache bound on the other.
-    let (_, fresh) = call(r, Some(OPERATOR), "POST", "/v1/tokens", Some(json!({ "kind": "service" }))).await;
+    let (_, fresh) = call(r, Some(OPERATOR), "POST", "/v1/tokens", Some(json!({ "kind": "service", "all_tenants": true }))).await;
     let fresh_token = fresh["token"].as_str().expect("token").to_string();
     let fresh_id = fresh["info"]["id"].as_str().expect("id").to_string();
     assert_eq!(call(&other, Some(&fresh_token), "POST", "/v1/tenants/acme/encrypt", Some(encrypt.clone())).await.0, StatusCode::OK);
@@ -70,7 +71,13 @@ async fn issued_listed_expired_revoked_and_reissued() {
     for body in [
         json!({ "kind": "tenant_admin" }),
         json!({ "kind": "service", "tenant": "acme" }),
-        json!({ "kind": "service", "expires_in_days": 0 }),
+        json!({ "kind": "service", "all_tenants": true, "expires_in_days": 0 }),
+        // Every tenant's data only when asked for explicitly; a list or everyone, not both.
+        json!({ "kind": "service" }),
+        json!({ "kind": "service", "tenants": [] }),
+        json!({ "kind": "service", "tenants": ["acme"], "all_tenants": true }),
+        json!({ "kind": "operator", "tenants": ["acme"] }),
+        json!({ "kind": "tenant_admin", "tenant": "acme", "all_tenants": true }),
         json!({ "kind": "root" }),
     ] {
         let (status, answer) = call(r, Some(OPERATOR), "POST", "/v1/tokens", Some(body.clone())).await;
@@ -78,6 +85,64 @@ async fn issued_listed_expired_revoked_and_reissued() {
     }
     let (status, _) = call(r, Some(OPERATOR), "POST", "/v1/tokens", Some(json!({ "kind": "tenant_admin", "tenant": "ghost" }))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(r, Some(OPERATOR), "POST", "/v1/tokens", Some(json!({ "kind": "service", "tenants": ["acme", "ghost"] }))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "every named tenant exists");
+}
+
+/// A service token limited to some tenants reaches their data and no one else's, on every
+/// data-plane route, single and batch, JSON and binary framing alike; it is listed with them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_token_reaches_its_tenants_only() {
+    let w = world().await;
+    let r = &w.router;
+    let (status, issued) =
+        call(r, Some(OPERATOR), "POST", "/v1/tokens", Some(json!({ "kind": "service", "tenants": ["acme", "acme"] }))).await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    assert_eq!(issued["info"]["tenants"], json!(["acme"]), "{issued}");
+    let token = issued["token"].as_str().expect("token").to_string();
+    let record = |tenant: &str| {
+        let broker = w.broker.clone();
+        let tenant: byok_domain::TenantId = tenant.parse().expect("id");
+        async move { base64::engine::general_purpose::STANDARD.encode(broker.encrypt(&tenant, b"r1", b"hello").await.expect("encrypt")) }
+    };
+    use base64::Engine;
+    for tenant in ["acme", "beta"] {
+        let sealed = record(tenant).await;
+        let encrypt = json!({ "plaintext": "aGk=", "context": "r1" });
+        let decrypt = json!({ "ciphertext": sealed, "context": "r1" });
+        let want = if tenant == "acme" { StatusCode::OK } else { StatusCode::FORBIDDEN };
+        for (op, body) in [("encrypt", &encrypt), ("decrypt", &decrypt), ("rewrap", &decrypt)] {
+            let path = format!("/v1/tenants/{tenant}/{op}");
+            let (status, answer) = call(r, Some(&token), "POST", &path, Some(body.clone())).await;
+            assert_eq!(status, want, "{path}: {answer}");
+            let batch = json!({ "items": [body.clone()] });
+            let (status, answer) = call(r, Some(&token), "POST", &format!("{path}/batch"), Some(batch)).await;
+            assert_eq!(status, want, "{path}/batch: {answer}");
+            // Raw bytes and the binary framing: refused before the body is read.
+            let raw = axum::http::Request::post(&path)
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/octet-stream")
+                .header("x-byok-context", "r1")
+                .body(axum::body::Body::from(vec![1u8, 2, 3]))
+                .expect("request");
+            let (status, _) = crate::raw(r, raw).await;
+            if tenant == "beta" {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{path} raw");
+            }
+            let framed = axum::http::Request::post(format!("{path}/batch"))
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/x-byok-batch")
+                .body(axum::body::Body::from(vec![0u8; 3]))
+                .expect("request");
+            let (status, _) = crate::raw(r, framed).await;
+            if tenant == "beta" {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{path}/batch framed");
+            }
+        }
+    }
+    let (_, list) = call(r, Some(OPERATOR), "GET", "/v1/tokens", None).await;
+    let listed = list.as_array().expect("list").iter().find(|t| t["id"] == issued["info"]["id"]).expect("listed").clone();
+    assert_eq!((listed["tenants"].clone(), listed.get("all_tenants").cloned()), (json!(["acme"]), None), "{listed}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

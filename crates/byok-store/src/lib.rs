@@ -203,10 +203,28 @@ pub struct ErasureProof {
 pub enum TokenScope {
     /// Everything operational: tenants, tickets. Not the data plane.
     Operator,
-    /// The data plane of every tenant (a product service).
-    Service,
+    /// The data plane of the tenants it reaches (a product service).
+    Service(ServiceReach),
     /// One tenant's status, restoration and audit.
     TenantAdmin(TenantId),
+}
+
+/// Which tenants' data a service token reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceReach {
+    /// Every tenant: asked for explicitly (`--all-tenants`).
+    AllTenants,
+    /// These tenants only (never empty).
+    Tenants(std::collections::BTreeSet<TenantId>),
+}
+
+impl ServiceReach {
+    pub fn reaches(&self, tenant: &TenantId) -> bool {
+        match self {
+            ServiceReach::AllTenants => true,
+            ServiceReach::Tenants(tenants) => tenants.contains(tenant),
+        }
+    }
 }
 
 impl TokenScope {
@@ -214,7 +232,7 @@ impl TokenScope {
     pub fn token_prefix(&self) -> &'static str {
         match self {
             TokenScope::Operator => "byok_op",
-            TokenScope::Service => "byok_svc",
+            TokenScope::Service(_) => "byok_svc",
             TokenScope::TenantAdmin(_) => "byok_tenant",
         }
     }

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use crate::dialect::Dialect;
 use crate::{Alert, ErasureProof, Hold, Notice, PendingErasure, ProviderKey, TokenOrigin, TokenRecord, token_id};
-use crate::{AuditEntry, Comment, KeyChange, Seal, Store, StoreError, Ticket, TokenScope, WrappedKey};
+use crate::{AuditEntry, Comment, KeyChange, Seal, ServiceReach, Store, StoreError, Ticket, TokenScope, WrappedKey};
 
 /// The PostgreSQL channel changes are published on.
 const CHANNEL: &str = "byok_changes";
@@ -184,9 +184,15 @@ fn token_from_row(row: &AnyRow) -> Result<TokenRecord, StoreError> {
     let hash: String = row.try_get("hash")?;
     let scope: String = row.try_get("scope")?;
     let tenant: Option<String> = row.try_get("tenant_id")?;
+    let reach: Option<String> = row.try_get("service_tenants")?;
     let scope = match (scope.as_str(), tenant) {
         ("operator", _) => TokenScope::Operator,
-        ("service", _) => TokenScope::Service,
+        ("service", _) => TokenScope::Service(match reach {
+            None => ServiceReach::AllTenants,
+            Some(list) => {
+                ServiceReach::Tenants(list.split(',').map(|id| id.parse().map_err(|e| corrupt("token", e))).collect::<Result<_, _>>()?)
+            }
+        }),
         ("tenant", Some(id)) => TokenScope::TenantAdmin(id.parse().map_err(|e| corrupt("token", e))?),
         (other, _) => return Err(corrupt("token", format!("unknown scope '{other}'"))),
     };
@@ -236,8 +242,16 @@ fn hold_from_row(row: &AnyRow) -> Result<Hold, StoreError> {
 fn scope_parts(scope: &TokenScope) -> (&'static str, Option<String>) {
     match scope {
         TokenScope::Operator => ("operator", None),
-        TokenScope::Service => ("service", None),
+        TokenScope::Service(_) => ("service", None),
         TokenScope::TenantAdmin(id) => ("tenant", Some(id.to_string())),
+    }
+}
+
+/// A service token's tenants as stored (`None`: every tenant; not a service token: `None`).
+fn service_tenants(scope: &TokenScope) -> Option<String> {
+    match scope {
+        TokenScope::Service(ServiceReach::Tenants(tenants)) => Some(tenants.iter().map(TenantId::as_str).collect::<Vec<_>>().join(",")),
+        TokenScope::Service(ServiceReach::AllTenants) | TokenScope::Operator | TokenScope::TenantAdmin(_) => None,
     }
 }
 
@@ -561,15 +575,18 @@ impl Store for SqlStore {
         expires_at: Option<OffsetDateTime>,
     ) -> Result<TokenRecord, StoreError> {
         let (kind, tenant) = scope_parts(scope);
-        sqlx::query(self.sql("INSERT INTO tokens (hash, scope, tenant_id, created_at, expires_at, origin) VALUES (?, ?, ?, ?, ?, ?)"))
-            .bind(hash)
-            .bind(kind)
-            .bind(tenant)
-            .bind(at.unix_timestamp())
-            .bind(expires_at.map(OffsetDateTime::unix_timestamp))
-            .bind(origin_name(origin))
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(self.sql(
+            "INSERT INTO tokens (hash, scope, tenant_id, created_at, expires_at, origin, service_tenants) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(hash)
+        .bind(kind)
+        .bind(tenant)
+        .bind(at.unix_timestamp())
+        .bind(expires_at.map(OffsetDateTime::unix_timestamp))
+        .bind(origin_name(origin))
+        .bind(service_tenants(scope))
+        .execute(&self.pool)
+        .await?;
         Ok(TokenRecord { id: token_id(hash), scope: scope.clone(), origin, created_at: at, expires_at, revoked_at: None })
     }
 
@@ -654,11 +671,13 @@ impl Store for SqlStore {
     ) -> Result<usize, StoreError> {
         let (kind, tenant) = scope_parts(scope);
         let done = sqlx::query(self.sql(
-            "UPDATE tokens SET revoked_at = ? WHERE scope = ? AND COALESCE(tenant_id, '') = ? AND origin = ? AND hash <> ? AND revoked_at IS NULL",
+            "UPDATE tokens SET revoked_at = ? WHERE scope = ? AND COALESCE(tenant_id, '') = ? AND COALESCE(service_tenants, '') = ? \
+             AND origin = ? AND hash <> ? AND revoked_at IS NULL",
         ))
         .bind(at.unix_timestamp())
         .bind(kind)
         .bind(tenant.unwrap_or_default())
+        .bind(service_tenants(scope).unwrap_or_default())
         .bind(origin_name(origin))
         .bind(keep.unwrap_or_default())
         .execute(&self.pool)

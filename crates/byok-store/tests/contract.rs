@@ -161,12 +161,15 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
         async move { store.token(hash).await.expect("token").filter(|r| r.valid_at(t0 + Duration::minutes(1))).map(|r| r.scope) }
     };
     store.put_token("aa11aa11aa11aa11", &TokenScope::Operator, TokenOrigin::Configured, t0, None).await.expect("token");
-    store.put_token("bb22bb22bb22bb22", &TokenScope::Service, TokenOrigin::Configured, t0, None).await.expect("token");
+    store
+        .put_token("bb22bb22bb22bb22", &TokenScope::Service(byok_store::ServiceReach::AllTenants), TokenOrigin::Configured, t0, None)
+        .await
+        .expect("token");
     let issued =
         store.put_token("cc33cc33cc33cc33", &beta_admin, TokenOrigin::Issued, t0, Some(t0 + Duration::days(1))).await.expect("token");
     assert_eq!(issued.id, "cc33cc33cc33");
     assert_eq!(scope("aa11aa11aa11aa11").await, Some(TokenScope::Operator));
-    assert_eq!(scope("bb22bb22bb22bb22").await, Some(TokenScope::Service));
+    assert_eq!(scope("bb22bb22bb22bb22").await, Some(TokenScope::Service(byok_store::ServiceReach::AllTenants)));
     assert_eq!(scope("cc33cc33cc33cc33").await, Some(beta_admin.clone()));
     assert_eq!(scope("dd44dd44dd44dd44").await, None);
     let expiring = store.token("cc33cc33cc33cc33").await.expect("token").expect("there");
@@ -185,6 +188,13 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     assert!(!store.revoke_token("%", t0).await.expect("pattern"), "not a LIKE pattern");
     assert_eq!(scope("cc33cc33cc33cc33").await, None);
     assert_eq!(store.tokens().await.expect("list").len(), 4);
+    // A service token limited to some tenants keeps its list.
+    let some: byok_store::ServiceReach =
+        byok_store::ServiceReach::Tenants(["acme".parse().expect("id"), "beta".parse().expect("id")].into_iter().collect());
+    store.put_token("ff66ff66ff66ff66", &TokenScope::Service(some.clone()), TokenOrigin::Issued, t0, None).await.expect("token");
+    let read = scope("ff66ff66ff66ff66").await;
+    assert_eq!(read, Some(TokenScope::Service(some.clone())));
+    assert!(some.reaches(&"beta".parse().expect("id")) && !some.reaches(&"ghost".parse().expect("id")));
 
     // Cluster settings: the first writer wins, every later caller reads the first value.
     assert_eq!(store.setting("canary").await.expect("setting"), None);
@@ -428,7 +438,10 @@ pub async fn survives_reconnect<S: Store>(store: &S) {
     assert!(matches!(a.state, TenantState::Destroyed { .. }));
     assert_eq!(a.version, 4);
     assert_eq!(store.tenants().await.expect("list").len(), 3);
-    assert_eq!(store.token("bb22bb22bb22bb22").await.expect("token").map(|r| r.scope), Some(TokenScope::Service));
+    assert_eq!(
+        store.token("bb22bb22bb22bb22").await.expect("token").map(|r| r.scope),
+        Some(TokenScope::Service(byok_store::ServiceReach::AllTenants))
+    );
 }
 
 /// An erasure is never proven while a snapshot older than it is open (a `REPEATABLE READ`

@@ -172,7 +172,7 @@ impl Viewer {
         match &self.scope {
             TokenScope::Operator => Ok(()),
             TokenScope::TenantAdmin(own) if own == tenant => Ok(()),
-            TokenScope::TenantAdmin(_) | TokenScope::Service => Err(PageError::NotFound),
+            TokenScope::TenantAdmin(_) | TokenScope::Service(_) => Err(PageError::NotFound),
         }
     }
 
@@ -204,7 +204,7 @@ impl FromRequestParts<AppState> for Viewer {
         let (token, csrf) = state.console.get(&id).ok_or(SignIn)?;
         match state.broker.token_scope(&token).await {
             Ok(Some(scope @ (TokenScope::Operator | TokenScope::TenantAdmin(_)))) => Ok(Viewer { scope, csrf, session: id }),
-            Ok(Some(TokenScope::Service) | None) | Err(_) => {
+            Ok(Some(TokenScope::Service(_)) | None) | Err(_) => {
                 state.console.remove(&id);
                 Err(SignIn)
             }
@@ -216,7 +216,7 @@ impl FromRequestParts<AppState> for Viewer {
 pub async fn home(viewer: Viewer) -> Redirect {
     match &viewer.scope {
         TokenScope::TenantAdmin(id) => Redirect::to(&format!("/console/tenants/{id}")),
-        TokenScope::Operator | TokenScope::Service => Redirect::to("/console/operator"),
+        TokenScope::Operator | TokenScope::Service(_) => Redirect::to("/console/operator"),
     }
 }
 
@@ -269,7 +269,7 @@ pub async fn signin(State(state): State<AppState>, headers: HeaderMap, Form(form
     let token = form.token.trim();
     match state.broker.token_scope(token).await {
         Ok(Some(TokenScope::Operator | TokenScope::TenantAdmin(_))) => {}
-        Ok(Some(TokenScope::Service)) => return signin_form(&state, &headers, Some("A service token reaches data, not the console.")),
+        Ok(Some(TokenScope::Service(_))) => return signin_form(&state, &headers, Some("A service token reaches data, not the console.")),
         Ok(None) | Err(_) => return signin_form(&state, &headers, Some("That token is not valid (or no longer).")),
     }
     state.console.forget_nonce(&form.csrf);

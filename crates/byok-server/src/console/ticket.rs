@@ -111,7 +111,7 @@ pub async fn comment(
     }
     let by = match viewer.scope {
         TokenScope::Operator => Author::Operator,
-        TokenScope::TenantAdmin(_) | TokenScope::Service => Author::Customer,
+        TokenScope::TenantAdmin(_) | TokenScope::Service(_) => Author::Customer,
     };
     let (_, restoration) = state.broker.comment(ticket.id, by, body).await?;
     match restoration {

@@ -243,8 +243,8 @@ async fn single<R: Route>(
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let op = R::OP;
-    caller.service()?;
     let id = tenant_id(&id)?;
+    caller.service_for(&id)?;
     match parse::<R::Item>(&headers, &body)? {
         Ok(req) => {
             let output = run_item(op, &state.broker, &id, &req).await?;
@@ -353,8 +353,8 @@ async fn batch<R: Route>(
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let op = R::OP;
-    caller.service()?;
     let id = tenant_id(&id)?;
+    caller.service_for(&id)?;
     let (broker, id) = (&state.broker, &id);
     if is_frames(&headers)? {
         return run_frames(&state, &body, move |context, payload| op.run(broker, id, context, payload)).await;

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use byok_api::{Alert, HeldRevocation, NewTokenRequest, NewTokenResponse, TokenInfo, TokenKind};
-use byok_store::TokenScope;
+use byok_store::{ServiceReach, TokenScope};
 use serde::Deserialize;
 
 use crate::AppState;
@@ -69,13 +69,25 @@ async fn tokens(State(state): State<AppState>, caller: Caller) -> Result<Json<Ve
 }
 
 async fn issue(State(state): State<AppState>, _: Operator, Body(req): Body<NewTokenRequest>) -> Result<Response, ApiError> {
+    if req.kind != TokenKind::Service && (!req.tenants.is_empty() || req.all_tenants) {
+        return Err(ApiError::Invalid("only a service token takes tenants or all_tenants".into()));
+    }
     let scope = match (req.kind, &req.tenant) {
         (TokenKind::Operator, None) => TokenScope::Operator,
-        (TokenKind::Service, None) => TokenScope::Service,
+        (TokenKind::Service, None) => TokenScope::Service(match (req.tenants.as_slice(), req.all_tenants) {
+            ([], true) => ServiceReach::AllTenants,
+            ([_, ..], false) => ServiceReach::Tenants(req.tenants.iter().map(|t| tenant_id(t)).collect::<Result<_, _>>()?),
+            ([], false) => {
+                return Err(ApiError::Invalid(
+                    "a service token names the tenants it serves (tenants), or asks for every tenant explicitly (all_tenants)".into(),
+                ));
+            }
+            ([_, ..], true) => return Err(ApiError::Invalid("give tenants or all_tenants, not both".into())),
+        }),
         (TokenKind::TenantAdmin, Some(t)) => TokenScope::TenantAdmin(tenant_id(t)?),
         (TokenKind::TenantAdmin, None) => return Err(ApiError::Invalid("a tenant_admin token needs its tenant".into())),
         (TokenKind::Operator | TokenKind::Service, Some(_)) => {
-            return Err(ApiError::Invalid("only a tenant_admin token names a tenant".into()));
+            return Err(ApiError::Invalid("only a tenant_admin token names a tenant (a service token: tenants)".into()));
         }
     };
     let valid_for = match req.expires_in_days {

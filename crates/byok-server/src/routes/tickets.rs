@@ -41,7 +41,7 @@ async fn visible(state: &AppState, caller: &Caller, id: i64) -> Result<(byok_sto
     let own = match &caller.0 {
         TokenScope::Operator => None,
         TokenScope::TenantAdmin(own) => Some(own),
-        TokenScope::Service => return Err(ApiError::Forbidden),
+        TokenScope::Service(_) => return Err(ApiError::Forbidden),
     };
     let not_found = || ApiError::NotFound(format!("no ticket {id}"));
     let (ticket, comments) = match state.broker.ticket(id).await {
@@ -59,7 +59,7 @@ async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<
     let tickets = match &caller.0 {
         TokenScope::Operator => state.broker.tickets(None).await?,
         TokenScope::TenantAdmin(own) => state.broker.tickets(Some(own)).await?,
-        TokenScope::Service => return Err(ApiError::Forbidden),
+        TokenScope::Service(_) => return Err(ApiError::Forbidden),
     };
     Ok(Json(tickets.into_iter().map(views::ticket).collect()))
 }
@@ -84,7 +84,7 @@ async fn comment(
     }
     let author = match caller.0 {
         TokenScope::Operator => Author::Operator,
-        TokenScope::TenantAdmin(_) | TokenScope::Service => Author::Customer,
+        TokenScope::TenantAdmin(_) | TokenScope::Service(_) => Author::Customer,
     };
     let (comment, restoration) = state.broker.comment(id, author, &req.body).await?;
     Ok((StatusCode::CREATED, Json(CommentResponse { comment: views::comment(comment), restoration })).into_response())
