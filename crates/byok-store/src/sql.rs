@@ -34,6 +34,14 @@ impl SqlStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let dialect = Dialect::of_url(url)?;
+        let url = &loopback_without_tls(url);
+        if let Some(host) = unverified_remote_host(url) {
+            tracing::warn!(
+                host = %host,
+                "PostgreSQL on another host without sslmode=verify-full (or verify-ca): the connection may be plaintext or to an \
+                 impostor; set sslmode=verify-full&sslrootcert=CA.pem in the store URL"
+            );
+        }
         let pool = dialect.connect(url).await?;
         dialect.migrator().run(&pool).await?;
         Ok(Self { pool, dialect, url: url.to_string(), append_lock: Default::default() })
@@ -70,6 +78,42 @@ impl SqlStore {
         }
         Ok(())
     }
+}
+
+/// A `postgres://` URL to this machine that says nothing of TLS gets `sslmode=disable`: its
+/// traffic never leaves the machine, and a TLS handshake per pooled connection only slows it
+/// (`prefer`, PostgreSQL's default, would negotiate one without verifying anything). Any
+/// `sslmode` given is kept; other hosts keep `prefer` (and are warned about, below).
+fn loopback_without_tls(url: &str) -> String {
+    let Some(rest) = url.strip_prefix("postgres://").or_else(|| url.strip_prefix("postgresql://")) else { return url.to_string() };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let loopback = host_port.starts_with("localhost") || host_port.starts_with("127.") || host_port.starts_with("[::1]");
+    if !loopback || url.contains("sslmode=") {
+        return url.to_string();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}sslmode=disable")
+}
+
+/// The host of a `postgres://` URL that is not this machine and is not verified by TLS
+/// (`sslmode=verify-full` or `verify-ca`); `None` otherwise.
+fn unverified_remote_host(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("postgres://").or_else(|| url.strip_prefix("postgresql://"))?;
+    let (authority, query) = match rest.split_once('?') {
+        Some((a, q)) => (a, q),
+        None => (rest, ""),
+    };
+    let authority = authority.split('/').next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        host_port.split(':').next().unwrap_or_default()
+    };
+    let local = host.is_empty() || host == "localhost" || host.starts_with("127.") || host == "::1" || host.starts_with('/');
+    let verified = query.split('&').any(|kv| kv == "sslmode=verify-full" || kv == "sslmode=verify-ca");
+    (!local && !verified).then(|| host.to_string())
 }
 
 fn provider_key_from_row(row: &AnyRow) -> Result<ProviderKey, StoreError> {
@@ -1110,5 +1154,30 @@ impl Store for SqlStore {
             return Err(StoreError::NoTicket(ticket));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unverified_remote_host;
+
+    #[test]
+    fn a_remote_postgres_without_verified_tls_is_named() {
+        assert_eq!(unverified_remote_host("postgres://u@db.internal:5432/byok"), Some("db.internal".into()));
+        assert_eq!(unverified_remote_host("postgres://u@db.internal/byok?sslmode=require"), Some("db.internal".into()));
+        assert_eq!(unverified_remote_host("postgres://u@db.internal/byok?sslmode=verify-full&sslrootcert=ca.pem"), None);
+        assert_eq!(unverified_remote_host("postgres://u@127.0.0.1:5432/test"), None);
+        assert_eq!(unverified_remote_host("postgresql://u@[::1]:5432/test"), None);
+        assert_eq!(unverified_remote_host("sqlite://byok.db?mode=rwc"), None);
+    }
+
+    #[test]
+    fn loopback_without_a_tls_setting_goes_without_tls() {
+        use super::loopback_without_tls as f;
+        assert_eq!(f("postgres://u@127.0.0.1:5432/test"), "postgres://u@127.0.0.1:5432/test?sslmode=disable");
+        assert_eq!(f("postgres://u@localhost/test?options=x"), "postgres://u@localhost/test?options=x&sslmode=disable");
+        assert_eq!(f("postgres://u@localhost/test?sslmode=require"), "postgres://u@localhost/test?sslmode=require", "kept as given");
+        assert_eq!(f("postgres://u@db.internal/test"), "postgres://u@db.internal/test", "another host: untouched");
+        assert_eq!(f("sqlite://byok.db?mode=rwc"), "sqlite://byok.db?mode=rwc");
     }
 }

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod contract;
+mod tls;
 
 use byok_store::SqlStore;
 use sqlx::Connection;
