@@ -203,11 +203,14 @@ def metric(api, name):
 def next_pass(api, timeout):
     """Waits for the next monitor pass to end; returns its milliseconds and tenants probed."""
     before, deadline = metric(api, "byok_monitor_passes_total"), time.monotonic() + timeout
+    spent = metric(api, "byok_monitor_pass_duration_seconds_sum") or 0.0
     while metric(api, "byok_monitor_passes_total") == before:
         if time.monotonic() > deadline:
             sys.exit(f"no monitor pass ended within {timeout} s")
         time.sleep(0.2)
-    return metric(api, "byok_monitor_pass_milliseconds"), metric(api, "byok_monitor_pass_tenants")
+    # The histogram's sum grew by the one pass that ended.
+    took = (metric(api, "byok_monitor_pass_duration_seconds_sum") - spent) * 1000
+    return took, metric(api, "byok_monitor_pass_tenants")
 
 
 def probes(args):

@@ -4,6 +4,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -13,7 +14,17 @@ pub struct KmsLabels {
     pub outcome: String,
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    /// `onboarding`, `active`, `revoked`, `destroyed`: a bounded set.
+    pub state: String,
+}
+
+/// Buckets of a monitor pass's duration, in seconds (a pass spreads its probes over half the
+/// interval: 30 s by default).
+const PASS_BUCKETS: [f64; 10] = [0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
+
+#[derive(Debug, Clone)]
 pub struct Metrics {
     pub cache_hits: Counter,
     pub cache_misses: Counter,
@@ -26,11 +37,39 @@ pub struct Metrics {
     pub provider_faults: Counter,
     /// 1 while this node holds the leader lease (runs the monitor and the sweeper).
     pub leader: Gauge,
-    /// How long the last monitor pass on this node took, and how many tenants it probed.
-    pub pass_milliseconds: Gauge,
+    /// How long monitor passes on this node took, in seconds.
+    pub pass_duration: Histogram,
+    /// How many tenants the last pass on this node probed.
     pub pass_tenants: Gauge,
     /// Monitor passes this node has run.
     pub passes: Counter,
+    /// When a pass on this node last ran to its end with the provider's identity working
+    /// (unix seconds; 0 before the first).
+    pub last_success: Gauge,
+    /// Tenants by state, as the store counts them (refreshed when scraped).
+    pub tenants: Family<StateLabels, Gauge>,
+    /// The nearest deadline of a revoked tenant (unix seconds; 0 while none is revoked).
+    pub next_deadline: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            cache_hits: Counter::default(),
+            cache_misses: Counter::default(),
+            kms_calls: Family::default(),
+            provider_healthy: Gauge::default(),
+            revocations_held: Gauge::default(),
+            provider_faults: Counter::default(),
+            leader: Gauge::default(),
+            pass_duration: Histogram::new(PASS_BUCKETS),
+            pass_tenants: Gauge::default(),
+            passes: Counter::default(),
+            last_success: Gauge::default(),
+            tenants: Family::default(),
+            next_deadline: Gauge::default(),
+        }
+    }
 }
 
 impl Metrics {
@@ -45,13 +84,35 @@ impl Metrics {
             "Monitor passes that decided nothing because the provider's identity failed",
             self.provider_faults.clone(),
         );
-        registry.register(
-            "byok_monitor_pass_milliseconds",
-            "How long the last monitor pass on this node took",
-            self.pass_milliseconds.clone(),
+        registry.register_with_unit(
+            "byok_monitor_pass_duration",
+            "How long monitor passes on this node took",
+            prometheus_client::registry::Unit::Seconds,
+            self.pass_duration.clone(),
         );
         registry.register("byok_monitor_passes", "Monitor passes this node has run", self.passes.clone());
         registry.register("byok_monitor_pass_tenants", "Tenants the last monitor pass on this node probed", self.pass_tenants.clone());
+        registry.register_with_unit(
+            "byok_monitor_last_success_timestamp",
+            "When a monitor pass on this node last ran to its end with the provider's identity working (0: never)",
+            prometheus_client::registry::Unit::Seconds,
+            self.last_success.clone(),
+        );
+        registry.register(
+            "byok_leader",
+            "1 while this node holds the leader lease (runs the monitor and the sweeper)",
+            self.leader.clone(),
+        );
+        registry.register("byok_tenants", "Tenants by state", self.tenants.clone());
+        registry.register_with_unit(
+            "byok_next_deadline_timestamp",
+            "The nearest restoration deadline of a revoked tenant (0: none is revoked)",
+            prometheus_client::registry::Unit::Seconds,
+            self.next_deadline.clone(),
+        );
+        // `byok_build_info{version}` 1.
+        let build = vec![("version".to_string(), env!("CARGO_PKG_VERSION").to_string())];
+        registry.register("byok_build", "This build, by version", prometheus_client::metrics::info::Info::new(build));
     }
 
     pub fn kms(&self, operation: &str, result: &Result<impl Sized, byok_kms::AccessError>) {
@@ -62,5 +123,25 @@ impl Metrics {
             Err(_) => "error",
         };
         self.kms_calls.get_or_create(&KmsLabels { operation: operation.into(), outcome: outcome.into() }).inc();
+    }
+}
+
+/// The tenants' states, as every state gauge names them.
+const STATES: [&str; 4] = ["onboarding", "active", "revoked", "destroyed"];
+
+impl crate::broker::Broker {
+    /// Refreshes the tenants-by-state gauges and the nearest deadline from the store (when
+    /// `/metrics` is scraped). A store that cannot answer leaves the last values.
+    pub async fn refresh_census(&self) {
+        match self.store.tenant_census().await {
+            Ok(census) => {
+                for state in STATES {
+                    let n = census.by_state.get(state).copied().unwrap_or(0);
+                    self.metrics.tenants.get_or_create(&StateLabels { state: state.to_string() }).set(n);
+                }
+                self.metrics.next_deadline.set(census.next_deadline.map_or(0, |d| d.unix_timestamp()));
+            }
+            Err(e) => tracing::warn!(error = %e, "could not count tenants for the metrics"),
+        }
     }
 }

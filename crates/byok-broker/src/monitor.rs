@@ -384,9 +384,13 @@ async fn run_pass(broker: &Arc<Broker>, spread: Option<Duration>) -> PassReport 
         destroyed: report.destroyed.len(),
         provider_fault: report.provider_fault.clone(),
     };
-    broker.metrics.passes.inc();
-    broker.metrics.pass_milliseconds.set(i64::try_from(stats.duration_ms).unwrap_or(i64::MAX));
+    broker.metrics.pass_duration.observe(started.elapsed().as_secs_f64());
+    if stats.provider_fault.is_none() {
+        broker.metrics.last_success.set(broker.clock.now().unix_timestamp());
+    }
     broker.metrics.pass_tenants.set(i64::try_from(stats.tenants_probed).unwrap_or(i64::MAX));
+    // Counted last: whoever sees the count move sees the pass's other figures too.
+    broker.metrics.passes.inc();
     *broker.last_pass.write().unwrap_or_else(|p| p.into_inner()) = Some(stats);
     report
 }

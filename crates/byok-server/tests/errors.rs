@@ -278,6 +278,36 @@ async fn made_up_methods_do_not_grow_the_metrics() {
     assert!(text.contains("method=\"other\""), "{text}");
 }
 
+/// What an operator alerts on, in Prometheus's names and units: tenants by state, the nearest
+/// deadline, which node leads, how long passes take and when one last succeeded, the build.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_an_operator_alerts_on() {
+    let w = world().await;
+    let beta: byok_domain::TenantId = "beta".parse().expect("id");
+    let revoked = w.broker.revoke(&beta).await.expect("revoke");
+    let byok_domain::TenantState::Revoked { deadline, .. } = revoked.state else { panic!("revoked: {revoked:?}") };
+    byok_broker::monitor::run_once(&w.broker).await;
+    let metrics = Request::get("/metrics").body(Body::empty()).expect("req");
+    let response = tower::ServiceExt::oneshot(w.router.clone(), metrics).await.expect("metrics");
+    let text = String::from_utf8(response.into_body().collect().await.expect("body").to_bytes().to_vec()).expect("utf-8");
+    let value = |line_start: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(line_start))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {line_start} in {text}"))
+    };
+    assert_eq!(value("byok_tenants{state=\"active\"}"), 1.0);
+    assert_eq!(value("byok_tenants{state=\"revoked\"}"), 1.0);
+    assert_eq!(value("byok_tenants{state=\"destroyed\"}"), 0.0);
+    assert_eq!(value("byok_next_deadline_timestamp_seconds "), deadline.unix_timestamp() as f64);
+    assert_eq!(value("byok_leader "), 1.0, "one node alone leads");
+    assert_eq!(value("byok_monitor_pass_duration_seconds_count "), 1.0);
+    assert!(value("byok_monitor_last_success_timestamp_seconds ") > 1_700_000_000.0, "{text}");
+    assert_eq!(value(&format!("byok_build_info{{version=\"{}\"}}", env!("CARGO_PKG_VERSION"))), 1.0);
+    assert!(!text.contains("byok_monitor_pass_milliseconds"), "the duration is a histogram in seconds now");
+}
+
 fn sqlx_pool_timed_out() -> sqlx::Error {
     sqlx::Error::PoolTimedOut
 }

@@ -179,6 +179,15 @@ pub struct ProviderKey {
     pub deletion_date: Option<OffsetDateTime>,
 }
 
+/// Tenants by state, and the nearest deadline ([`Store::tenant_census`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantCensus {
+    /// State name (`onboarding`, `active`, `revoked`, `destroyed`) → tenants in it.
+    pub by_state: std::collections::BTreeMap<String, i64>,
+    /// The nearest deadline of a revoked tenant, if any is revoked.
+    pub next_deadline: Option<OffsetDateTime>,
+}
+
 /// An erasure of wrapped keys recorded but not (yet) proven.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingErasure {
@@ -426,6 +435,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Records that the provider key's deletion is scheduled for `deletion_date`.
     async fn provider_key_destroyed(&self, tenant: &TenantId, region: &Region, deletion_date: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// How many tenants are in each state (by state name), and the nearest deadline of a
+    /// revoked one: for the operator's metrics, counted by the database.
+    async fn tenant_census(&self) -> Result<TenantCensus, StoreError>;
 
     /// A cluster-wide setting, if written.
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;

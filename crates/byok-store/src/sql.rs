@@ -12,7 +12,7 @@ use sqlx::{AnyPool, Row};
 use time::OffsetDateTime;
 
 use crate::dialect::Dialect;
-use crate::{Alert, ErasureProof, Hold, Notice, PendingErasure, ProviderKey, TokenOrigin, TokenRecord, token_id};
+use crate::{Alert, ErasureProof, Hold, Notice, PendingErasure, ProviderKey, TenantCensus, TokenOrigin, TokenRecord, token_id};
 use crate::{AuditEntry, Comment, KeyChange, Seal, ServiceReach, Store, StoreError, Ticket, TokenScope, WrappedKey};
 
 /// The PostgreSQL channel changes are published on.
@@ -868,6 +868,22 @@ impl Store for SqlStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn tenant_census(&self) -> Result<TenantCensus, StoreError> {
+        let rows = sqlx::query("SELECT state_name, COUNT(*) AS n, MIN(deadline) AS next FROM tenants GROUP BY state_name")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut census = TenantCensus::default();
+        for row in &rows {
+            let state: String = row.try_get("state_name")?;
+            census.by_state.insert(state.clone(), row.try_get("n")?);
+            if state == "revoked" {
+                let next: Option<i64> = row.try_get("next")?;
+                census.next_deadline = next.map(OffsetDateTime::from_unix_timestamp).transpose().map_err(|e| corrupt("deadline", e))?;
+            }
+        }
+        Ok(census)
     }
 
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {

@@ -112,6 +112,10 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     assert_eq!(store.tenant(&a.id).await.expect("get").expect("tenant").state, revoked);
     let inactive: Vec<String> = store.inactive_tenants().await.expect("inactive").iter().map(ToString::to_string).collect();
     assert_eq!(inactive, ["acme", "beta"], "revoked and onboarding");
+    let census = store.tenant_census().await.expect("census");
+    assert_eq!(census.by_state.get("revoked").copied(), Some(1));
+    assert_eq!(census.by_state.get("onboarding").copied(), Some(1));
+    assert_eq!(census.next_deadline, Some(since + Duration::days(15)), "the nearest deadline");
     // A transition from a state the tenant is no longer in is refused, whatever the version.
     let stale = TenantState::Active.apply(Event::RevocationDetected { at: since, grace: Duration::days(15) }).expect("revoke");
     assert!(matches!(store.set_state(&a.id, 3, &stale, &note("x")).await, Err(StoreError::Conflict { .. })));

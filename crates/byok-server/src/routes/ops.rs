@@ -44,6 +44,7 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    state.broker.refresh_census().await;
     let mut text = String::new();
     if prometheus_client::encoding::text::encode(&mut text, &state.registry).is_err() {
         return (StatusCode::INTERNAL_SERVER_ERROR, "metrics could not be encoded").into_response();
