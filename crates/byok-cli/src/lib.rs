@@ -34,6 +34,17 @@ pub use crate::error::CliError;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines are written to stderr: `text` (colours only when stderr is a terminal) or
+    /// `json` (one object a line, for a log pipeline).
+    #[arg(long, global = true, env = "BYOK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// See [`Cli::log_format`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -300,7 +311,7 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(command(cli.command)) {
+    match runtime.block_on(command(cli.command, cli.log_format)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -309,9 +320,9 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-async fn command(command: Command) -> Result<(), CliError> {
+async fn command(command: Command, log_format: LogFormat) -> Result<(), CliError> {
     match command {
-        Command::Serve(args) => serve::run(*args).await,
+        Command::Serve(args) => serve::run(*args, log_format).await,
         Command::Demo => demo::run().await,
         Command::Localcloud { listen, data_dir } => {
             let cloud = std::sync::Arc::new(localcloud::Cloud::open(Some(&data_dir)).map_err(CliError::LocalcloudStart)?);

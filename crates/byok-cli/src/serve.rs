@@ -616,35 +616,41 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
     })
 }
 
-/// `byok serve`: start, say where everything is, run until ctrl-c / SIGTERM.
-pub async fn run(args: ServeArgs) -> Result<(), CliError> {
+/// `byok serve`: start, say where everything is, run until ctrl-c / SIGTERM. With JSON logs
+/// the same lines are log events, so that stderr stays one JSON object a line.
+pub async fn run(args: ServeArgs, log_format: crate::LogFormat) -> Result<(), CliError> {
+    let say = |line: String| match log_format {
+        crate::LogFormat::Text => eprintln!("{line}"),
+        crate::LogFormat::Json => tracing::info!(target: "byok::serve", "{line}"),
+    };
     let params = ServeParams::from_args(args)?;
     let data_dir = params.data_dir.clone();
     let running = start(params).await?;
-    eprintln!("byok broker listening on {}", running.api_url());
+    say(format!("byok broker listening on {}", running.api_url()));
     match &running.aws_endpoint {
         Some(endpoint) => {
-            eprintln!("customer AWS: localcloud at {endpoint} (use: aws --endpoint-url {endpoint} …)");
+            say(format!("customer AWS: localcloud at {endpoint} (use: aws --endpoint-url {endpoint} …)"));
             if running.localcloud_admin_token.is_some() {
-                eprintln!(
+                say(format!(
                     "localcloud admin token: {}/localcloud-admin.token (export LOCALCLOUD_ADMIN_TOKEN=$(cat …) for `localcloud account create`)",
                     data_dir.display()
-                );
+                ));
             }
         }
-        None => eprintln!("customer AWS: real AWS"),
+        None => say("customer AWS: real AWS".into()),
     }
-    eprintln!("provider principal (named in customers' trust policies): {}", running.provider_role_arn);
+    say(format!("provider principal (named in customers' trust policies): {}", running.provider_role_arn));
     match (&running.operator_token, &running.service_token) {
         (Some(_), Some(_)) => {
-            eprintln!("operator token: {}/operator.token   service token: {}/service.token", data_dir.display(), data_dir.display())
+            say(format!("operator token: {}/operator.token   service token: {}/service.token", data_dir.display(), data_dir.display()))
         }
-        _ => eprintln!(
+        _ => say(
             "tokens: this cluster's were written by its first node, in that node's data directory (or configure --operator-token / --service-token)"
+                .into(),
         ),
     }
-    eprintln!("next: byok tenant add acme --location eu --account-id <customer account>");
+    say("next: byok tenant add acme --location eu --account-id <customer account>".into());
     localcloud::server::shutdown_signal().await;
-    eprintln!("shutting down");
+    say("shutting down".into());
     running.stop().await.map_err(CliError::io("stopping the broker"))
 }

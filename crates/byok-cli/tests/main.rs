@@ -9,6 +9,7 @@ mod cluster;
 mod config;
 mod crash;
 mod demo;
+mod logs;
 mod never_fooled;
 mod onboarding;
 mod real_aws;

@@ -1,0 +1,57 @@
+//! Logs a pipeline can read: `--log-format json` writes one JSON object a line on stderr
+//! (start-up lines included), and text written to a file or a pipe carries no colour codes.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port()
+}
+
+/// Starts `byok serve` with these extra arguments, waits for its API, stops it: its stderr.
+async fn serve_stderr(extra: &[&str]) -> String {
+    let dir = tempfile::tempdir().expect("dir");
+    let (api, lc) = (free_port(), free_port());
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_byok"))
+        .args(extra)
+        .args(["serve", "--listen", &format!("127.0.0.1:{api}"), "--localcloud-listen", &format!("127.0.0.1:{lc}"), "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("BYOK_LOG", "info")
+        .env_remove("BYOK_LOG_FORMAT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn byok serve");
+    let mut up = false;
+    for _ in 0..400 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", api)).await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(up, "byok serve did not come up");
+    // The start-up lines follow the listener by a moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    child.start_kill().expect("kill");
+    let out = child.wait_with_output().await.expect("output");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_a_line_and_text_has_no_colour_codes() {
+    let json = serve_stderr(&["--log-format", "json"]).await;
+    let lines: Vec<&str> = json.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "no log lines");
+    for line in &lines {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(event["level"].is_string() && event["fields"].is_object(), "{line}");
+    }
+    assert!(json.contains("byok broker listening on"), "the start-up lines are events too: {json}");
+
+    let text = serve_stderr(&[]).await;
+    assert!(text.contains("byok broker listening on"), "{text}");
+    assert!(text.contains("this node now leads"), "a log event, not only the start-up lines: {text}");
+    assert!(!text.contains('\u{1b}'), "no colour codes into a pipe: {text:?}");
+}
