@@ -95,6 +95,17 @@ impl std::fmt::Debug for NewTokenResponse {
     }
 }
 
+/// `GET /livez` and `GET /readyz`: whether this node answers, and whether a load balancer
+/// should send it traffic.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Readiness {
+    /// `live`, `ready` or `not_ready`.
+    pub status: String,
+    /// Why not ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// `GET /healthz`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Health {

@@ -92,6 +92,15 @@ impl Broker {
         self.store.tenant(id).await?.ok_or_else(|| BrokerError::UnknownTenant(id.clone()))
     }
 
+    /// Whether this node's store answers within `within` (a readiness probe's question).
+    pub async fn store_answers(&self, within: std::time::Duration) -> Result<(), String> {
+        match tokio::time::timeout(within, self.store.ping()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("the store does not answer: {e}")),
+            Err(_) => Err(format!("the store did not answer within {} ms", within.as_millis())),
+        }
+    }
+
     pub async fn tenants(&self) -> Result<Vec<Tenant>, BrokerError> {
         Ok(self.store.tenants().await?)
     }

@@ -280,8 +280,14 @@ async fn a_node_cut_off_from_the_store_serves_its_cache_decides_nothing_and_rejo
     let decrypt = json!({ "ciphertext": sealed["ciphertext"], "context": "r1" });
     assert_eq!(call(b.port, &svc, "POST", "/v1/tenants/acme/decrypt", Some(decrypt.clone())).await.0, 200, "B's cache is warm");
 
-    // Cut off: B serves from its cache, refuses writes with 503, and decides nothing.
+    // Cut off: B serves from its cache, refuses writes with 503, and decides nothing; it says it
+    // is not ready, so that a load balancer prefers the others.
+    assert_eq!(call(b.port, "", "GET", "/readyz", None).await.0, 200, "ready while its store answers");
     proxy.sever().await;
+    let (status, ready) = call(b.port, "", "GET", "/readyz", None).await;
+    assert_eq!(status, 503, "{ready}");
+    assert!(ready["reason"].as_str().is_some_and(|r| r.contains("store")), "{ready}");
+    assert_eq!(call(b.port, "", "GET", "/livez", None).await.0, 200, "still live");
     for _ in 0..5 {
         let (status, body) = call(b.port, &svc, "POST", "/v1/tenants/acme/decrypt", Some(decrypt.clone())).await;
         assert_eq!(status, 200, "a cached key keeps serving while the store is away: {body}");
@@ -314,6 +320,11 @@ async fn a_node_cut_off_from_the_store_serves_its_cache_decides_nothing_and_rejo
     proxy.restore();
     let rejoined = until_status(b.port, &svc, &decrypt, 403, Duration::from_secs(15)).await;
     eprintln!("MEASURE a node cut off from PostgreSQL refuses a revoked tenant {rejoined:?} after the store returns");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while call(b.port, "", "GET", "/readyz", None).await.0 != 200 {
+        assert!(Instant::now() < deadline, "ready again once the store answers");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let (_, tickets) = call(b.port, &op, "GET", "/v1/tickets", None).await;
     assert_eq!(tickets.as_array().map(Vec::len), Some(1), "one ticket: {tickets}");
 

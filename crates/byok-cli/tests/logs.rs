@@ -1,5 +1,6 @@
-//! Logs a pipeline can read: `--log-format json` writes one JSON object a line on stderr
-//! (start-up lines included), and text written to a file or a pipe carries no colour codes.
+//! Operating `byok serve` as a process: logs a pipeline can read (`--log-format json` writes one
+//! JSON object a line on stderr, start-up lines included; text written to a file or a pipe
+//! carries no colour codes), and a drain on SIGTERM (`/readyz` says 503 while it still serves).
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -54,4 +55,47 @@ async fn json_logs_are_one_object_a_line_and_text_has_no_colour_codes() {
     assert!(text.contains("byok broker listening on"), "{text}");
     assert!(text.contains("this node now leads"), "a log event, not only the start-up lines: {text}");
     assert!(!text.contains('\u{1b}'), "no colour codes into a pipe: {text:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_not_ready_but_still_serving_then_stops() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (api, lc) = (free_port(), free_port());
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_byok"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{api}"), "--localcloud-listen", &format!("127.0.0.1:{lc}"), "--drain-seconds", "2"])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("BYOK_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn byok serve");
+    let get = |path: &'static str| async move {
+        let (status, _) = localcloud::admin_client::send(&format!("http://127.0.0.1:{api}"), "GET", path, &[], Vec::new()).await.ok()?;
+        Some(status)
+    };
+    let mut ready = false;
+    for _ in 0..400 {
+        if get("/readyz").await == Some(200) {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(ready, "byok serve never became ready");
+    let pid = child.id().expect("pid").to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let mut drained = false;
+    for _ in 0..40 {
+        if get("/readyz").await == Some(503) {
+            drained = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(drained, "not ready during the drain");
+    assert_eq!(get("/livez").await, Some(200), "still answering while it drains");
+    let exited = tokio::time::timeout(Duration::from_secs(20), child.wait()).await.expect("it stops after the drain").expect("wait");
+    assert!(exited.success(), "{exited:?}");
 }

@@ -46,6 +46,9 @@ pub struct AppState {
     pub max_batch_items: usize,
     /// Whether console cookies are always `Secure`.
     console_secure: bool,
+    /// Set once the node is shutting down: `/readyz` then says 503 so that a load balancer
+    /// stops sending requests during the drain period.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -81,6 +84,7 @@ impl AppState {
             max_batch_items: DEFAULT_BATCH_ITEMS,
             console: Arc::new(console::session::Sessions::new(Duration::from_secs(3600), false)),
             console_secure: false,
+            draining: Arc::default(),
         }
     }
 }

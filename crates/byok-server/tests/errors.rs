@@ -308,6 +308,26 @@ async fn the_metrics_an_operator_alerts_on() {
     assert!(!text.contains("byok_monitor_pass_milliseconds"), "the duration is a histogram in seconds now");
 }
 
+/// Liveness and readiness for a load balancer: live always; ready while the store answers and
+/// the node is not draining before a shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_and_ready_until_it_drains() {
+    let w = world().await;
+    let (status, live) = call(&w.router, None, "GET", "/livez", None).await;
+    assert_eq!((status, live["status"].as_str()), (StatusCode::OK, Some("live")));
+    let (status, ready) = call(&w.router, None, "GET", "/readyz", None).await;
+    assert_eq!((status, ready["status"].as_str()), (StatusCode::OK, Some("ready")), "{ready}");
+    // The router shares the state's drain flag.
+    let state = byok_server::AppState::new(w.broker.clone());
+    let draining = state.draining.clone();
+    let router = byok_server::app(state, byok_server::DEFAULT_BODY_LIMIT);
+    draining.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (status, ready) = call(&router, None, "GET", "/readyz", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(ready["reason"].as_str().is_some_and(|r| r.contains("draining")), "{ready}");
+    assert_eq!(call(&router, None, "GET", "/livez", None).await.0, StatusCode::OK, "still live while draining");
+}
+
 fn sqlx_pool_timed_out() -> sqlx::Error {
     sqlx::Error::PoolTimedOut
 }

@@ -440,6 +440,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// revoked one: for the operator's metrics, counted by the database.
     async fn tenant_census(&self) -> Result<TenantCensus, StoreError>;
 
+    /// Whether the store answers now (one trivial query).
+    async fn ping(&self) -> Result<(), StoreError>;
+
     /// A cluster-wide setting, if written.
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
 

@@ -886,6 +886,11 @@ impl Store for SqlStore {
         Ok(census)
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
+        Ok(())
+    }
+
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query(self.sql("SELECT value FROM cluster_settings WHERE name = ?")).bind(name).fetch_optional(&self.pool).await?;
         Ok(row.map(|r| r.try_get("value")).transpose()?)

@@ -5,7 +5,7 @@ use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use byok_api::Health;
+use byok_api::{Health, Readiness};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -18,7 +18,12 @@ pub const PROVIDER_PROBLEM: &str = "the broker cannot prove that its own AWS ide
      does (cached keys keep serving until their TTL); operators: see the open provider_identity alert";
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(health)).route("/metrics", get(metrics)).route("/openapi.json", get(openapi))
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
 }
 
 /// `ok`, or `degraded` with the reason while the provider's own identity fails or revocations
@@ -41,6 +46,28 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
         leader: state.broker.is_leader(),
         leader_node: state.broker.leader().await,
     })
+}
+
+/// The process answers: nothing else is asked (a liveness probe restarts a node that does not).
+async fn livez() -> Json<Readiness> {
+    Json(Readiness { status: "live".into(), reason: None })
+}
+
+/// Whether a load balancer should send this node requests: 503 with the reason while its store
+/// does not answer (it could serve only cached keys, and no write) or while it drains before
+/// shutting down. The provider's identity is not asked: it is every node's alike, and a node
+/// whose provider fails still serves cached keys (see `/healthz`).
+async fn readyz(State(state): State<AppState>) -> Response {
+    let not_ready = |reason: String| {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(Readiness { status: "not_ready".into(), reason: Some(reason) })).into_response()
+    };
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return not_ready("draining: this node is shutting down".into());
+    }
+    match state.broker.store_answers(std::time::Duration::from_secs(2)).await {
+        Ok(()) => Json(Readiness { status: "ready".into(), reason: None }).into_response(),
+        Err(reason) => not_ready(reason),
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
