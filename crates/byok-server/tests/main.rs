@@ -3,6 +3,7 @@
 //! status codes, not KMS; the real-AWS-wire paths are tested in `byok-cli` against localcloud).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_debug_implementations)]
 
+mod alert_rules;
 mod batch;
 mod console;
 mod errors;
