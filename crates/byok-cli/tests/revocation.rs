@@ -49,7 +49,15 @@ async fn revocation_and_restoration_over_http_at_a_one_second_probe_interval() {
     .await
     .expect("the tenant was not revoked within 30 s");
     eprintln!("MEASURE revocation: update-assume-role-policy to first refused decrypt: {:?} (probe interval 1 s)", started.elapsed());
-    assert_eq!(refused["error"], "tenant_keys_revoked");
+    // The first refusal is either the monitor's verdict or, when the data key had to be
+    // unwrapped before the monitor's next pass, AWS's own denial passed through; the verdict follows.
+    assert!(["tenant_keys_revoked", "key_access_denied"].contains(&refused["error"].as_str().unwrap_or_default()), "{refused}");
+    wait_for(Duration::from_secs(30), || async {
+        let (status, body) = api(&b, Some(&svc), "POST", "/v1/tenants/acme/decrypt", Some(decrypt.clone())).await;
+        (status == 403 && body["error"] == "tenant_keys_revoked").then_some(())
+    })
+    .await
+    .expect("the monitor did not revoke the tenant within 30 s");
     let (_, status) = api(&b, Some(&admin), "GET", "/v1/tenants/acme", None).await;
     assert_eq!(status["state"], "revoked");
     let regions = status["last_check"]["regions"].as_array().expect("checklist");
