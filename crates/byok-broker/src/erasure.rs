@@ -1,7 +1,7 @@
 //! Proving erasures. Destruction, shredding and rekey delete wrapped keys in their own
 //! transaction and record that the erasure is still to be proven; here the store is asked to
 //! prove it (no copy left in the live database's files: see
-//! [`byok_store::Store::prove_erasures`]). Each proven erasure is audited as `keys`/`erased`;
+//! [`byok_store::KeyStore::prove_erasures`]). Each proven erasure is audited as `keys`/`erased`;
 //! one that cannot be proven (an old snapshot open: a long report, a running `pg_dump`, a
 //! replication slot) stays pending, is tried again after each change and on every leader pass,
 //! and after [`ALERT_AFTER`] failed tries in a row opens the `erasure_pending` alert. Nothing

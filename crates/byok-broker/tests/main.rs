@@ -256,7 +256,7 @@ async fn racing_nodes_open_exactly_one_ticket() {
     let revoke =
         tenant.state.apply(byok_domain::Event::RevocationDetected { at: s.clock.now(), grace: Duration::days(15) }).expect("revoke");
     let seal = |seq: i64, prev: &str| byok_broker::audit::seal(seq, prev, Some("acme"), 0, "transition", "revocation", "{}");
-    byok_store::Store::set_state(store.as_ref(), &id, tenant.version, &revoke, &seal).await.expect("revoked");
+    byok_store::TenantStore::set_state(store.as_ref(), &id, tenant.version, &revoke, &seal).await.expect("revoked");
     let nodes: Vec<_> =
         (0..4).map(|_| Arc::new(Broker::new(s.broker.config().clone(), store.clone(), s.kms.clone(), s.clock.clone()))).collect();
     let mut racing = tokio::task::JoinSet::new();

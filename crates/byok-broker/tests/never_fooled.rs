@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use byok_broker::{Broker, BrokerConfig, BrokerError, Clock, ManualClock, monitor};
 use byok_domain::{AlertKind, TenantId, TenantState};
-use byok_store::{SqlStore, Store};
+use byok_store::SqlStore;
+use byok_store::prelude::*;
 use byok_testkit::{Cloud, Customer, PROVIDER_ROLE};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};

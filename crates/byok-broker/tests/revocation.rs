@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use byok_broker::{Broker, BrokerConfig, BrokerError, ManualClock, monitor};
 use byok_domain::{Author, TenantId, TenantState, TicketStatus};
-use byok_store::{SqlStore, Store};
+use byok_store::SqlStore;
+use byok_store::prelude::*;
 use byok_testkit::{Cloud, Customer};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};

@@ -90,7 +90,8 @@ async fn a_provider_fault_alerts_the_operator_and_revokes_no_one() {
     let data = dir.path().join("data");
     // The provider account byok made in localcloud is a cluster setting in the store.
     let store = byok_store::SqlStore::sqlite(&data.join("byok.db")).await.expect("store");
-    let provider = byok_store::Store::setting(&store, "localcloud.provider_account").await.expect("setting").expect("provider account");
+    let provider =
+        byok_store::ClusterStore::setting(&store, "localcloud.provider_account").await.expect("setting").expect("provider account");
     let provider: Value = serde_json::from_str(&provider).expect("json");
     let root = byok_testkit::Creds {
         access_key_id: provider["access_key_id"].as_str().expect("key").into(),

@@ -5,7 +5,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use byok_store::Store;
+use byok_store::prelude::*;
 use serde_json::{Value, json};
 
 use crate::{OPERATOR, SERVICE, call, world};

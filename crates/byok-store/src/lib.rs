@@ -4,9 +4,12 @@
 //! token hashes.
 //!
 //! # Layout
-//! - [`Store`] and its types: this page.
+//! - [`Store`] and its types: this page. [`Store`] is its parts together, one trait per table
+//!   group: [`TenantStore`], [`KeyStore`], [`TokenStore`], [`AlertStore`], [`ClusterStore`],
+//!   [`TicketStore`], [`AuditStore`] (`use byok_store::prelude::*` to call them).
 //! - [`sql`]: the implementation for SQLite (the embedded default, one file) and PostgreSQL
-//!   (several broker nodes), one SQL text through sqlx's `Any` driver. Tested by one contract
+//!   (several broker nodes), one SQL text through sqlx's `Any` driver, one module per part
+//!   (`sql/{tenants,keys,tokens,alerts,cluster,tickets,audit}.rs`). Tested by one contract
 //!   suite on both.
 //! - [`dialect`]: everything where the two differ (URL, migrations in
 //!   `migrations/{sqlite,postgres}`, connection set-up, placeholders, append locking, erasing).
@@ -45,7 +48,7 @@ impl std::fmt::Debug for WrappedKey {
 }
 
 /// A change to an active tenant's keys, written with its new [`KeyGenerations`] by
-/// [`Store::change_keys`].
+/// [`KeyStore::change_keys`].
 #[derive(Debug, Clone, Copy)]
 pub enum KeyChange<'a> {
     /// A new generation, wrapped in every region: it becomes the current one.
@@ -179,7 +182,7 @@ pub struct ProviderKey {
     pub deletion_date: Option<OffsetDateTime>,
 }
 
-/// Tenants by state, and the nearest deadline ([`Store::tenant_census`]).
+/// Tenants by state, and the nearest deadline ([`TenantStore::tenant_census`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TenantCensus {
     /// State name (`onboarding`, `active`, `revoked`, `destroyed`) → tenants in it.
@@ -196,7 +199,7 @@ pub struct PendingErasure {
     pub what: String,
 }
 
-/// What one [`Store::prove_erasures`] call established.
+/// What one [`KeyStore::prove_erasures`] call established.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ErasureProof {
     /// Proven gone from the live database's files.
@@ -248,7 +251,6 @@ impl TokenScope {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum StoreError {
     #[error("tenant {0} already exists")]
     AlreadyExists(TenantId),
@@ -288,14 +290,38 @@ impl StoreError {
                         | sqlx::Error::WorkerCrashed
                 ) || matches!(e, sqlx::Error::Protocol(_))
             }
-            _ => false,
+            StoreError::AlreadyExists(_)
+            | StoreError::NotFound(_)
+            | StoreError::NoTicket(_)
+            | StoreError::TicketExists(_)
+            | StoreError::Conflict { .. }
+            | StoreError::WrongTransition { .. }
+            | StoreError::Corrupt { .. }
+            | StoreError::Migration(_) => false,
         }
     }
 }
 
-/// The store.
+/// The store: every part below, as one object (`Arc<dyn Store>`). Bring the parts' methods
+/// into scope with `use byok_store::prelude::*`.
+pub trait Store:
+    TenantStore + KeyStore + TokenStore + AlertStore + ClusterStore + TicketStore + AuditStore + Send + Sync + std::fmt::Debug
+{
+}
+
+impl<T> Store for T where
+    T: TenantStore + KeyStore + TokenStore + AlertStore + ClusterStore + TicketStore + AuditStore + Send + Sync + std::fmt::Debug
+{
+}
+
+/// The store's parts, to call their methods on a `dyn Store`.
+pub mod prelude {
+    pub use crate::{AlertStore, AuditStore, ClusterStore, KeyStore, Store, TenantStore, TicketStore, TokenStore};
+}
+
+/// Tenants and their lifecycle state, changed only by compare-and-set on a version.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait TenantStore: Send + Sync {
     /// Adds a tenant (its version as given, normally 1).
     async fn insert_tenant(&self, tenant: &Tenant) -> Result<(), StoreError>;
 
@@ -333,6 +359,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// version is `expected`. After this the tenant's data cannot be decrypted by anyone.
     async fn destroy(&self, id: &TenantId, expected: i64, transition: &Transition, audit: Seal<'_>) -> Result<Tenant, StoreError>;
 
+    /// How many tenants are in each state (by state name), and the nearest deadline of a
+    /// revoked one: for the operator's metrics, counted by the database.
+    async fn tenant_census(&self) -> Result<TenantCensus, StoreError>;
+}
+
+/// Wrapped tenant keys of every generation, their erasure, and the provider-held keys sealing them.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
     /// Every kept generation's wrapped keys, by generation then region.
     async fn wrapped_keys(&self, id: &TenantId) -> Result<Vec<WrappedKey>, StoreError>;
 
@@ -348,6 +382,36 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         audit: Seal<'_>,
     ) -> Result<Tenant, StoreError>;
 
+    /// Proves the erasures recorded by destruction, shredding and rekey: that no copy of the
+    /// deleted wrapped keys is left in the live database's files (SQLite: the write-ahead log
+    /// checkpointed; PostgreSQL: `VACUUM FULL` with no snapshot older than the deleting
+    /// transaction alive before or after it). Proven ones are forgotten; the others stay
+    /// pending, with the reason, for the next call. Never reports an erasure it did not prove.
+    async fn prove_erasures(&self) -> Result<ErasureProof, StoreError>;
+
+    /// The tenant's provider-held key in `region` (see `byok_kms::provider_layer`), if any.
+    async fn provider_key(&self, tenant: &TenantId, region: &Region) -> Result<Option<ProviderKey>, StoreError>;
+
+    /// Records the tenant's provider key in `region` unless one is recorded already; returns the
+    /// recorded one (the first writer wins, whichever nodes race).
+    async fn add_provider_key(
+        &self,
+        tenant: &TenantId,
+        region: &Region,
+        key_arn: &str,
+        at: OffsetDateTime,
+    ) -> Result<ProviderKey, StoreError>;
+
+    /// Provider keys of destroyed tenants whose deletion is not scheduled yet.
+    async fn provider_keys_to_destroy(&self) -> Result<Vec<(TenantId, ProviderKey)>, StoreError>;
+
+    /// Records that the provider key's deletion is scheduled for `deletion_date`.
+    async fn provider_key_destroyed(&self, tenant: &TenantId, region: &Region, deletion_date: OffsetDateTime) -> Result<(), StoreError>;
+}
+
+/// API token hashes and their scopes.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
     /// Records a token by the hex SHA-256 of its value.
     async fn put_token(
         &self,
@@ -376,7 +440,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         keep: Option<&str>,
         at: OffsetDateTime,
     ) -> Result<usize, StoreError>;
+}
 
+/// The operator's alerts and held revocations.
+#[async_trait]
+pub trait AlertStore: Send + Sync {
     /// Opens an alert of `kind`, unless one is already open (then `None`): at most one open
     /// alert per kind, whichever node asks.
     async fn open_alert(&self, kind: AlertKind, title: &str, body: &str, at: OffsetDateTime) -> Result<Option<Alert>, StoreError>;
@@ -394,7 +462,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Removes a hold (released, dismissed, or access works again) and returns it.
     async fn remove_hold(&self, tenant: &TenantId) -> Result<Option<Hold>, StoreError>;
+}
 
+/// What the nodes sharing the store agree on: the leader lease, change notices, cluster settings, the clock.
+#[async_trait]
+pub trait ClusterStore: Send + Sync {
     /// Takes or renews the leader lease for `holder` for `ttl`, judged by the database's clock:
     /// `Some(valid_until)` if `holder` now holds it, `None` while another holder's lease is
     /// valid. On SQLite (one node) the caller always holds it.
@@ -410,36 +482,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// survives a dropped connection (it reconnects and sends `Resync`).
     async fn subscribe(&self) -> Option<tokio::sync::mpsc::Receiver<Notice>>;
 
-    /// Proves the erasures recorded by destruction, shredding and rekey: that no copy of the
-    /// deleted wrapped keys is left in the live database's files (SQLite: the write-ahead log
-    /// checkpointed; PostgreSQL: `VACUUM FULL` with no snapshot older than the deleting
-    /// transaction alive before or after it). Proven ones are forgotten; the others stay
-    /// pending, with the reason, for the next call. Never reports an erasure it did not prove.
-    async fn prove_erasures(&self) -> Result<ErasureProof, StoreError>;
-
-    /// The tenant's provider-held key in `region` (see `byok_kms::provider_layer`), if any.
-    async fn provider_key(&self, tenant: &TenantId, region: &Region) -> Result<Option<ProviderKey>, StoreError>;
-
-    /// Records the tenant's provider key in `region` unless one is recorded already; returns the
-    /// recorded one (the first writer wins, whichever nodes race).
-    async fn add_provider_key(
-        &self,
-        tenant: &TenantId,
-        region: &Region,
-        key_arn: &str,
-        at: OffsetDateTime,
-    ) -> Result<ProviderKey, StoreError>;
-
-    /// Provider keys of destroyed tenants whose deletion is not scheduled yet.
-    async fn provider_keys_to_destroy(&self) -> Result<Vec<(TenantId, ProviderKey)>, StoreError>;
-
-    /// Records that the provider key's deletion is scheduled for `deletion_date`.
-    async fn provider_key_destroyed(&self, tenant: &TenantId, region: &Region, deletion_date: OffsetDateTime) -> Result<(), StoreError>;
-
-    /// How many tenants are in each state (by state name), and the nearest deadline of a
-    /// revoked one: for the operator's metrics, counted by the database.
-    async fn tenant_census(&self) -> Result<TenantCensus, StoreError>;
-
     /// Whether the store answers now (one trivial query).
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -454,7 +496,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The database's own clock where every node shares it (PostgreSQL's `now()`); `None` for
     /// a single-node store (SQLite), whose node's clock is the one that counts.
     async fn now(&self) -> Result<Option<OffsetDateTime>, StoreError>;
+}
 
+/// Customers' tickets and their comments.
+#[async_trait]
+pub trait TicketStore: Send + Sync {
     /// Opens a ticket with its first comment (by `byok`). At most one ticket per tenant is not
     /// closed: a second one is refused with [`StoreError::TicketExists`], whichever node asks.
     async fn open_ticket(&self, tenant: &TenantId, title: &str, body: &str, at: time::OffsetDateTime) -> Result<Ticket, StoreError>;
@@ -466,6 +512,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn add_comment(&self, ticket: i64, author: Author, body: &str, at: time::OffsetDateTime) -> Result<Comment, StoreError>;
 
+    /// Records reminder `due` as sent if the ticket's count is still `expected`: true for the
+    /// one caller (of any node) that should post it.
+    async fn claim_reminder(&self, ticket: i64, expected: i64, due: i64, at: time::OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// Sets the status (and, when given, the number of reminders sent).
+    async fn update_ticket(
+        &self,
+        ticket: i64,
+        status: TicketStatus,
+        reminders_sent: Option<i64>,
+        at: time::OffsetDateTime,
+    ) -> Result<(), StoreError>;
+}
+
+/// The hash-chained audit log and its checkpoints.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
     /// Appends an entry: `seal` is given the next sequence number and the previous entry's hash
     /// and returns the entry to store (with its hash). Appends are serialized, so the chain
     /// never forks.
@@ -486,17 +549,4 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Entries with `seq > after`, in order, of one tenant or all, at most `limit`.
     async fn audit(&self, tenant: Option<&TenantId>, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
-
-    /// Records reminder `due` as sent if the ticket's count is still `expected`: true for the
-    /// one caller (of any node) that should post it.
-    async fn claim_reminder(&self, ticket: i64, expected: i64, due: i64, at: time::OffsetDateTime) -> Result<bool, StoreError>;
-
-    /// Sets the status (and, when given, the number of reminders sent).
-    async fn update_ticket(
-        &self,
-        ticket: i64,
-        status: TicketStatus,
-        reminders_sent: Option<i64>,
-        at: time::OffsetDateTime,
-    ) -> Result<(), StoreError>;
 }

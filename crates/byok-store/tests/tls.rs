@@ -8,7 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use byok_store::{SqlStore, Store};
+use byok_store::SqlStore;
+use byok_store::prelude::*;
 use sqlx::Connection;
 
 /// PostgreSQL's server binaries (`initdb`, `pg_ctl`), where Debian puts them.
