@@ -1,0 +1,15 @@
+//! `byok alerts`: the operator's alerts.
+
+use byok_api as api;
+
+use super::{rfc3339, status_name};
+use crate::CliError;
+use crate::client::Client;
+
+pub(crate) async fn run(client: Client, open: bool) -> Result<(), CliError> {
+    let alerts: Vec<api::Alert> = client.get(&format!("/v1/alerts?open={open}")).await?;
+    for a in alerts {
+        println!("#{} [{}] {} (opened {}, updated {})", a.id, status_name(&a.status), a.title, rfc3339(a.opened_at), rfc3339(a.updated_at));
+    }
+    Ok(())
+}

@@ -1,0 +1,195 @@
+//! `byok tenant`: add, verify, show, list, restore, setup, rotate, min-decryption, shred-retired, rekey.
+
+use byok_api as api;
+use clap::Subcommand;
+
+use super::pretty;
+use crate::CliError;
+use crate::client::Client;
+
+/// How the customer's setup is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SetupFormat {
+    /// A bash script of `aws` CLI commands.
+    Aws,
+    /// One CloudFormation template (YAML), deployed once per region.
+    Cloudformation,
+    /// Terraform, one provider alias per region.
+    Terraform,
+}
+
+impl SetupFormat {
+    fn pick(self, instructions: &api::Instructions) -> &str {
+        match self {
+            SetupFormat::Aws => &instructions.commands,
+            SetupFormat::Cloudformation => &instructions.cloudformation,
+            SetupFormat::Terraform => &instructions.terraform,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TenantCommand {
+    /// Add a tenant; prints the aws CLI script the customer runs (stdout) and its admin token (stderr).
+    Add {
+        id: String,
+        #[arg(long)]
+        location: String,
+        #[arg(long)]
+        account_id: String,
+        /// The setup as `aws` CLI commands (a bash script), a CloudFormation template or Terraform.
+        #[arg(long, value_enum, default_value_t = SetupFormat::Aws)]
+        format: SetupFormat,
+    },
+    /// Verify the customer's setup; activates the tenant if every region passes.
+    Verify {
+        id: String,
+    },
+    Show {
+        id: String,
+    },
+    List,
+    /// The customer says access is restored: verify every region now.
+    Restore {
+        id: String,
+    },
+    /// Print the customer's setup script again.
+    Setup {
+        id: String,
+        #[arg(long, value_enum, default_value_t = SetupFormat::Aws)]
+        format: SetupFormat,
+    },
+    /// Make a new tenant key generation (wrapped in every region); new records use it, older
+    /// generations keep decrypting.
+    Rotate {
+        id: String,
+    },
+    /// Refuse records sealed under generations older than GENERATION (`generation_retired`).
+    /// Can be lowered again until the retired generations are shredded.
+    MinDecryption {
+        id: String,
+        generation: u32,
+    },
+    /// Erase the wrapped keys of every retired generation: their records are gone for good.
+    ShredRetired {
+        id: String,
+        /// Required: this cannot be undone.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Replace the customer's key in one region: verify the new key, rewrap every generation
+    /// under it, then switch to it.
+    Rekey {
+        id: String,
+        #[arg(long)]
+        region: String,
+        /// The new key's ARN (or an alias); by default the tenant's alias, once the customer
+        /// re-pointed it to the new key.
+        #[arg(long)]
+        key_arn: Option<String>,
+    },
+}
+
+pub(crate) async fn run(client: Client, command: TenantCommand) -> Result<(), CliError> {
+    match command {
+        TenantCommand::Add { id, location, account_id, format } => {
+            let request = api::AddTenantRequest { id: id.clone(), location, account_id: account_id.clone() };
+            let answer: api::NewTenantResponse = client.call("POST", "/v1/tenants", Some(&request)).await?;
+            eprintln!("tenant {id} added (onboarding). Its admin token, shown once:\n  {}", answer.admin_token);
+            eprintln!("The customer runs the script below in AWS account {account_id}; then: byok tenant verify {id}\n");
+            print!("{}", format.pick(&answer.instructions));
+            Ok(())
+        }
+        TenantCommand::Setup { id, format } => {
+            let instructions: api::Instructions = client.get(&format!("/v1/tenants/{id}/setup")).await?;
+            print!("{}", format.pick(&instructions));
+            Ok(())
+        }
+        TenantCommand::Verify { id } => {
+            let answer = client.send("POST", &format!("/v1/tenants/{id}/verify"), None::<&()>).await?;
+            if answer.status != 200 && answer.status != 422 {
+                return Err(answer.error());
+            }
+            let verification: api::Verification = answer.json()?;
+            print_verification(&verification);
+            if verification.ok { Ok(()) } else { Err(CliError::NotVerified(id)) }
+        }
+        TenantCommand::Restore { id } => {
+            let answer = client.send("POST", &format!("/v1/tenants/{id}/restore"), None::<&()>).await?;
+            match answer.status {
+                200 => {
+                    match answer.json::<api::Restoration>() {
+                        Ok(r) if r.already_active => println!("tenant {id} was already active: nothing to restore"),
+                        Ok(_) | Err(_) => println!("access restored: tenant {id} is active"),
+                    }
+                    Ok(())
+                }
+                409 => match answer.json::<api::Restoration>() {
+                    Ok(restoration) => {
+                        println!("not restored yet; still to do:");
+                        for m in &restoration.missing {
+                            println!("- {m}");
+                        }
+                        Err(CliError::StillRevoked(id))
+                    }
+                    // A 409 that is not a restoration: the lifecycle refused (an error body).
+                    Err(_) => Err(answer.error()),
+                },
+                _ => Err(answer.error()),
+            }
+        }
+        TenantCommand::Show { id } => {
+            let status: api::TenantStatus = client.get(&format!("/v1/tenants/{id}")).await?;
+            println!("{}", pretty(&status));
+            Ok(())
+        }
+        TenantCommand::List => {
+            let tenants: Vec<api::TenantStatus> = client.get("/v1/tenants").await?;
+            println!("{}", pretty(&tenants));
+            Ok(())
+        }
+        TenantCommand::Rotate { id } => {
+            let status: api::TenantStatus = client.call("POST", &format!("/v1/tenants/{id}/rotate"), None::<&()>).await?;
+            println!("tenant {id}: new records are sealed under generation {}", status.keys.current);
+            Ok(())
+        }
+        TenantCommand::MinDecryption { id, generation } => {
+            let request = api::MinDecryptionRequest { generation };
+            let path = format!("/v1/tenants/{id}/min-decryption-generation");
+            let status: api::TenantStatus = client.call("PUT", &path, Some(&request)).await?;
+            let k = status.keys;
+            println!("tenant {id}: records of generations {}..={} open; older ones are refused", k.min_decryption, k.current);
+            Ok(())
+        }
+        TenantCommand::ShredRetired { id, yes } => {
+            if !yes {
+                return Err(CliError::Config(format!(
+                    "shredding erases the keys of tenant {id}'s retired generations for good; run again with --yes"
+                )));
+            }
+            let status: api::TenantStatus = client.call("POST", &format!("/v1/tenants/{id}/shred-retired"), None::<&()>).await?;
+            println!("tenant {id}: keys of generations below {} erased", status.keys.kept_from);
+            Ok(())
+        }
+        TenantCommand::Rekey { id, region, key_arn } => {
+            let request = api::RekeyRequest { region: region.clone(), key: key_arn };
+            let status: api::TenantStatus = client.call("POST", &format!("/v1/tenants/{id}/rekey"), Some(&request)).await?;
+            let key = status.regions.iter().find(|r| r.region == region).map(|r| r.key_arn.as_str()).unwrap_or("?");
+            println!("tenant {id}: every generation rewrapped; {region} now uses {key}");
+            Ok(())
+        }
+    }
+}
+
+pub(crate) fn print_verification(v: &api::Verification) {
+    let mark = |ok: bool| if ok { "ok  " } else { "FAIL" };
+    println!("[{}] role: {}", mark(v.trust_ok), v.trust_problem.as_deref().unwrap_or("assumable with the external id, and not without"));
+    for w in &v.warnings {
+        println!("[warn] {w}");
+    }
+    for r in &v.regions {
+        let detail = if r.ok { r.key_arn.as_deref() } else { r.problem.as_deref() };
+        println!("[{}] {}: {}", mark(r.ok), r.region, detail.unwrap_or_default());
+    }
+    println!("{}", if v.ok { "tenant is active" } else { "tenant is still onboarding: fix the above and verify again" });
+}
