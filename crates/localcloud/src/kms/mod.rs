@@ -3,16 +3,25 @@
 //!
 //! - `mod.rs`: dispatch, JSON input, key resolution (id, ARN, alias, alias ARN), key-policy
 //!   authorization, and the key-management operations.
+//! - `input.rs`: reading the JSON input with AWS's exceptions.
+//! - `aliases.rs`: CreateAlias, UpdateAlias, ListAliases.
 //! - `data.rs`: Encrypt, Decrypt, GenerateDataKey(WithoutPlaintext), ReEncrypt.
 //! - `blob.rs`: the ciphertext format.
 
+mod aliases;
 mod blob;
 mod data;
+mod input;
+
+use aliases::{alias_not_found, create_alias, list_aliases, update_alias};
+
+use input::{
+    blob_field, check_algorithm, check_policy_name, dry_run, encryption_context, optional_int, optional_str, required_str, serialization,
+};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::cloud::{Call, Cloud};
@@ -124,104 +133,6 @@ pub fn handle(cloud: &Cloud, call: &Call, operation: &str, input: &Value, note: 
         "ListAliases" => list_aliases(cloud, call, input),
         other => Err(AwsError::unknown_operation(SERVICE, other)),
     }
-}
-
-// ---- input -------------------------------------------------------------------------------
-
-fn serialization(message: &str) -> AwsError {
-    AwsError::new("SerializationException", 400, message.to_string())
-}
-
-fn required_str<'v>(input: &'v Value, name: &str) -> AwsResult<&'v str> {
-    match input.get(name) {
-        None | Some(Value::Null) => Err(AwsError::missing_parameter(SERVICE, name)),
-        Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(serialization(&format!("{name} must be a string"))),
-    }
-}
-
-fn optional_str<'v>(input: &'v Value, name: &str) -> AwsResult<Option<&'v str>> {
-    match input.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(serialization(&format!("{name} must be a string"))),
-    }
-}
-
-fn optional_int(input: &Value, name: &str) -> AwsResult<Option<i64>> {
-    match input.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v.as_i64().map(Some).ok_or_else(|| serialization(&format!("{name} must be an integer"))),
-    }
-}
-
-/// A base64 blob field, with AWS's length bounds checked.
-fn blob_field(input: &Value, name: &str, max: usize) -> AwsResult<Option<Vec<u8>>> {
-    let Some(text) = optional_str(input, name)? else { return Ok(None) };
-    let bytes =
-        base64::engine::general_purpose::STANDARD.decode(text).map_err(|_| serialization(&format!("{name} is not valid base64")))?;
-    let field = lower_first(name);
-    if bytes.is_empty() {
-        return Err(AwsError::validation(
-            SERVICE,
-            format!(
-                "1 validation error detected: Value at '{field}' failed to satisfy constraint: Member must have length greater than or equal to 1"
-            ),
-        ));
-    }
-    if bytes.len() > max {
-        return Err(AwsError::validation(
-            SERVICE,
-            format!(
-                "1 validation error detected: Value at '{field}' failed to satisfy constraint: Member must have length less than or equal to {max}"
-            ),
-        ));
-    }
-    Ok(Some(bytes))
-}
-
-fn lower_first(name: &str) -> String {
-    let mut c = name.chars();
-    c.next().map(|f| f.to_ascii_lowercase().to_string() + c.as_str()).unwrap_or_default()
-}
-
-fn encryption_context(input: &Value, name: &str) -> AwsResult<BTreeMap<String, String>> {
-    match input.get(name) {
-        None | Some(Value::Null) => Ok(BTreeMap::new()),
-        Some(Value::Object(map)) => map
-            .iter()
-            .map(|(k, v)| match v {
-                Value::String(s) => Ok((k.clone(), s.clone())),
-                _ => Err(serialization(&format!("{name} values must be strings"))),
-            })
-            .collect(),
-        Some(_) => Err(serialization(&format!("{name} must be a map of strings"))),
-    }
-}
-
-fn check_algorithm(input: &Value, name: &str) -> AwsResult<()> {
-    match optional_str(input, name)? {
-        None | Some("SYMMETRIC_DEFAULT") => Ok(()),
-        Some(other) => Err(AwsError::new(
-            "InvalidKeyUsageException",
-            400,
-            format!("The encryption algorithm {other} is not valid for a symmetric encryption KMS key."),
-        )),
-    }
-}
-
-fn check_policy_name(input: &Value) -> AwsResult<()> {
-    match optional_str(input, "PolicyName")? {
-        None | Some("default") => Ok(()),
-        Some(other) => Err(AwsError::new("NotFoundException", 400, format!("Policy {other} is not found."))),
-    }
-}
-
-fn dry_run(input: &Value) -> AwsResult<()> {
-    if input.get("DryRun").and_then(Value::as_bool) == Some(true) {
-        return Err(AwsError::new("DryRunOperationException", 412, "The request would have succeeded, but the DryRun option is set."));
-    }
-    Ok(())
 }
 
 // ---- keys --------------------------------------------------------------------------------
@@ -515,118 +426,6 @@ fn list_keys(cloud: &Cloud, call: &Call, input: &Value) -> AwsResult<Value> {
     });
     if let (true, Some(last), Some(obj)) = (truncated, page.last(), out.as_object_mut()) {
         obj.insert("NextMarker".into(), json!(last.key_id));
-    }
-    Ok(out)
-}
-
-fn create_alias(cloud: &Cloud, call: &Call, input: &Value, note: &mut TrailNote) -> AwsResult<Value> {
-    let name = required_str(input, "AliasName")?;
-    let target = required_str(input, "TargetKeyId")?;
-    let valid = name
-        .strip_prefix("alias/")
-        .is_some_and(|rest| !rest.is_empty() && rest.len() <= 250 && rest.chars().all(|c| c.is_ascii_alphanumeric() || "/_-".contains(c)));
-    if !valid {
-        return Err(AwsError::validation(
-            SERVICE,
-            format!(
-                "1 validation error detected: Value '{name}' at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^alias/[a-zA-Z0-9/_-]+$"
-            ),
-        ));
-    }
-    if name.starts_with("alias/aws/") {
-        return Err(AwsError::new(
-            "InvalidAliasNameException",
-            400,
-            "Alias must not begin with 'alias/aws/'. The 'alias/aws/' prefix is reserved by AWS for AWS managed keys.",
-        ));
-    }
-    let mut guard = cloud.write();
-    let key = resolve(&guard.state, cloud, call, target, false)?;
-    if key.account != call.caller.account() {
-        return Err(not_found_key(&key.region, call.caller.account(), &key.key_id));
-    }
-    authorize(call, key, "kms:CreateAlias", None)?;
-    if key.state == KeyState::PendingDeletion {
-        return Err(pending_deletion(key));
-    }
-    let now = cloud.clock.now().unix_timestamp();
-    let alias = Alias {
-        account: key.account.clone(),
-        region: key.region.clone(),
-        name: name.to_string(),
-        target_key_id: key.key_id.clone(),
-        created: now,
-        updated: now,
-    };
-    note.resources.push(alias.arn());
-    note_key(note, key);
-    if guard.state.aliases.contains_key(&(alias.account.clone(), alias.region.clone(), alias.name.clone())) {
-        return Err(AwsError::new("AlreadyExistsException", 400, format!("An alias with the name {} already exists", alias.arn())));
-    }
-    cloud.commit(&mut guard, SERVICE, Change::AliasCreated(alias))?;
-    Ok(json!({}))
-}
-
-fn alias_not_found(call: &Call, name: &str) -> AwsError {
-    AwsError::new("NotFoundException", 400, format!("Alias arn:aws:kms:{}:{}:{name} is not found.", call.region, call.caller.account()))
-}
-
-/// `UpdateAlias`: re-points an existing alias to another key of the same account and region
-/// (the way a customer replaces a key without touching what refers to it). The caller needs
-/// `kms:UpdateAlias` on both the current and the new key, as in AWS.
-fn update_alias(cloud: &Cloud, call: &Call, input: &Value, note: &mut TrailNote) -> AwsResult<Value> {
-    let name = required_str(input, "AliasName")?;
-    let target = required_str(input, "TargetKeyId")?;
-    let mut guard = cloud.write();
-    let id = (call.caller.account().to_string(), call.region.clone(), name.to_string());
-    let Some(alias) = guard.state.aliases.get(&id) else { return Err(alias_not_found(call, name)) };
-    note.resources.push(alias.arn());
-    let current = resolve(&guard.state, cloud, call, &alias.target_key_id, false)?;
-    authorize(call, current, "kms:UpdateAlias", None)?;
-    let key = resolve(&guard.state, cloud, call, target, false)?;
-    if key.account != call.caller.account() || key.region != call.region {
-        return Err(not_found_key(&key.region, call.caller.account(), &key.key_id));
-    }
-    note_key(note, key);
-    authorize(call, key, "kms:UpdateAlias", None)?;
-    if key.state == KeyState::PendingDeletion {
-        return Err(pending_deletion(key));
-    }
-    let change = Change::AliasRetargeted { id, target_key_id: key.key_id.clone(), updated: cloud.clock.now().unix_timestamp() };
-    cloud.commit(&mut guard, SERVICE, change)?;
-    Ok(json!({}))
-}
-
-fn list_aliases(cloud: &Cloud, call: &Call, input: &Value) -> AwsResult<Value> {
-    let limit = page_limit(input)?;
-    let marker = optional_str(input, "Marker")?;
-    let guard = cloud.read();
-    let key_filter = match optional_str(input, "KeyId")? {
-        Some(key_ref) => Some(resolve(&guard.state, cloud, call, key_ref, false)?.key_id.clone()),
-        None => None,
-    };
-    let account = call.caller.account();
-    let mut aliases = guard
-        .state
-        .aliases
-        .values()
-        .filter(|a| a.account == account && a.region == call.region)
-        .filter(|a| key_filter.as_ref().is_none_or(|k| &a.target_key_id == k))
-        .filter(|a| marker.is_none_or(|m| a.name.as_str() > m));
-    let page: Vec<&Alias> = aliases.by_ref().take(limit).collect();
-    let truncated = aliases.next().is_some();
-    let mut out = json!({
-        "Aliases": page.iter().map(|a| json!({
-            "AliasName": a.name,
-            "AliasArn": a.arn(),
-            "TargetKeyId": a.target_key_id,
-            "CreationDate": a.created,
-            "LastUpdatedDate": a.updated,
-        })).collect::<Vec<_>>(),
-        "Truncated": truncated,
-    });
-    if let (true, Some(last), Some(obj)) = (truncated, page.last(), out.as_object_mut()) {
-        obj.insert("NextMarker".into(), json!(last.name));
     }
     Ok(out)
 }
