@@ -133,7 +133,7 @@ impl Broker {
     pub(crate) fn summarize_probe(&self, tenant: &TenantId, region: &str) {
         let now = self.clock.now().unix_timestamp();
         let hour = now.div_euclid(3600);
-        let mut map = self.probe_summaries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.probe_summaries.lock();
         let key = (tenant.clone(), region.to_string());
         match map.summaries.get_mut(&key) {
             Some(s) if s.hour == hour => {
@@ -154,7 +154,7 @@ impl Broker {
     /// Writes the summaries of hours that have ended (the monitor calls it after each pass),
     /// a thousand rows to a transaction.
     pub async fn write_finished_summaries(&self) {
-        let finished = std::mem::take(&mut self.probe_summaries.lock().unwrap_or_else(|p| p.into_inner()).finished);
+        let finished = std::mem::take(&mut self.probe_summaries.lock().finished);
         self.write_summaries(finished).await;
     }
 
@@ -189,7 +189,7 @@ impl Broker {
     /// exporting the log).
     pub async fn flush_probe_summaries(&self) {
         let pending: Vec<_> = {
-            let mut map = self.probe_summaries.lock().unwrap_or_else(|p| p.into_inner());
+            let mut map = self.probe_summaries.lock();
             let mut all = std::mem::take(&mut map.finished);
             all.extend(map.summaries.drain());
             all

@@ -2,8 +2,9 @@
 //! key cache and metrics — and the tenant look-ups every feature shares. Each feature adds its
 //! own `impl Broker` block in its own file (see the crate's layout).
 
+use parking_lot::RwLock;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use byok_domain::{Tenant, TenantId};
 use byok_kms::KeyService;
@@ -38,11 +39,11 @@ pub struct Broker {
     /// The monitor's last pass on this node.
     pub(crate) last_pass: RwLock<Option<crate::monitor::PassStats>>,
     /// Routine successful probes counted but not yet written, by (tenant, region).
-    pub(crate) probe_summaries: std::sync::Mutex<crate::audit::ProbeSummaries>,
+    pub(crate) probe_summaries: parking_lot::Mutex<crate::audit::ProbeSummaries>,
     /// Until when this node may do leader work (its monotonic clock), if it holds the lease.
-    pub(crate) leader_until: std::sync::Mutex<Option<std::time::Instant>>,
+    pub(crate) leader_until: parking_lot::Mutex<Option<std::time::Instant>>,
     /// The leader's watch on customers' re-pointed aliases (see [`crate::rotation`]).
-    pub(crate) aliases: std::sync::Mutex<crate::rotation::AliasWatch>,
+    pub(crate) aliases: parking_lot::Mutex<crate::rotation::AliasWatch>,
     /// One restoration per tenant at a time, its answer shared (see [`crate::flight`]).
     pub(crate) restorations: crate::flight::Flights<crate::lifecycle::Restoration>,
     /// One verification per tenant at a time, its answer shared.
@@ -70,9 +71,9 @@ impl Broker {
             probe_queue: ProbeQueue::default(),
             provider_health: HealthCell::default(),
             last_pass: RwLock::default(),
-            leader_until: std::sync::Mutex::default(),
-            aliases: std::sync::Mutex::default(),
-            probe_summaries: std::sync::Mutex::default(),
+            leader_until: parking_lot::Mutex::default(),
+            aliases: parking_lot::Mutex::default(),
+            probe_summaries: parking_lot::Mutex::default(),
             restorations: crate::flight::Flights::default(),
             verifications: crate::flight::Flights::default(),
             erasure_attempts: crate::erasure::ErasureAttempts::default(),
@@ -107,10 +108,10 @@ impl Broker {
 
     /// The tenant's latest region check on this node, if any.
     pub fn last_check(&self, id: &TenantId) -> Option<LastCheck> {
-        self.last_checks.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+        self.last_checks.read().get(id).cloned()
     }
 
     pub(crate) fn record_check(&self, id: &TenantId, check: LastCheck) {
-        self.last_checks.write().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), check);
+        self.last_checks.write().insert(id.clone(), check);
     }
 }

@@ -9,9 +9,10 @@
 //! - [`KeyCache::purge`] drops a tenant's entry at once (revocation). Keys are zeroized when the
 //!   last holder lets go: the tenant key by `Zeroizing`, aws-lc's key schedules on free.
 
+use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use byok_domain::{KeyGenerations, TenantId};
 use byok_envelope::RecordSealer;
@@ -71,13 +72,13 @@ impl KeyCache {
         Fut: Future<Output = Result<CachedKey, E>>,
     {
         let now = self.clock.now();
-        if let Some(slot) = self.slots.read().unwrap_or_else(|p| p.into_inner()).get(tenant) {
+        if let Some(slot) = self.slots.read().get(tenant) {
             if let Some(key) = slot.cell.get().filter(|k| self.fresh(k, now)) {
                 return Ok((key.keys.clone(), true));
             }
         }
         let slot = {
-            let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
+            let mut slots = self.slots.write();
             match slots.get(tenant) {
                 // Empty (a load in flight, or one that failed) or still fresh: share it.
                 Some(slot) if slot.cell.get().is_none_or(|k| self.fresh(k, now)) => slot.clone(),
@@ -101,13 +102,13 @@ impl KeyCache {
 
     /// Forgets the tenant's key on this node, now.
     pub fn purge(&self, tenant: &TenantId) {
-        self.slots.write().unwrap_or_else(|p| p.into_inner()).remove(tenant);
+        self.slots.write().remove(tenant);
     }
 
     /// Forgets the tenant's keys if they are still `stale` (and not already reloaded by
     /// another caller): a record from a newer generation than the cached ones.
     pub fn purge_if(&self, tenant: &TenantId, stale: &Arc<TenantKeys>) {
-        let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
+        let mut slots = self.slots.write();
         if slots.get(tenant).and_then(|s| s.cell.get()).is_some_and(|k| Arc::ptr_eq(&k.keys, stale)) {
             slots.remove(tenant);
         }
@@ -115,12 +116,12 @@ impl KeyCache {
 
     /// The tenants with a slot on this node.
     pub fn tenants(&self) -> Vec<TenantId> {
-        self.slots.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+        self.slots.read().keys().cloned().collect()
     }
 
     /// How many tenants have a key cached (fresh or not yet swept).
     pub fn len(&self) -> usize {
-        self.slots.read().unwrap_or_else(|p| p.into_inner()).values().filter(|s| s.cell.get().is_some()).count()
+        self.slots.read().values().filter(|s| s.cell.get().is_some()).count()
     }
 
     pub fn is_empty(&self) -> bool {

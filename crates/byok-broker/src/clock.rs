@@ -1,7 +1,7 @@
 //! Time, injected: nothing with a deadline reads the wall clock directly, so tests can move a
 //! clock instead of waiting.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 use time::{Duration, OffsetDateTime};
 
@@ -28,14 +28,14 @@ impl ManualClock {
     }
 
     pub fn advance(&self, by: Duration) {
-        let mut now = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut now = self.0.lock();
         *now += by;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+        *self.0.lock()
     }
 }
 
@@ -45,13 +45,13 @@ pub struct OffsetClock(Mutex<Duration>);
 
 impl OffsetClock {
     pub fn advance(&self, by: Duration) {
-        let mut offset = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut offset = self.0.lock();
         *offset += by;
     }
 }
 
 impl Clock for OffsetClock {
     fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + *self.0.lock().unwrap_or_else(|p| p.into_inner())
+        OffsetDateTime::now_utc() + *self.0.lock()
     }
 }

@@ -7,7 +7,6 @@ use byok_store::StoreError;
 use time::OffsetDateTime;
 
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum BrokerError {
     #[error("no tenant '{0}'")]
     UnknownTenant(TenantId),

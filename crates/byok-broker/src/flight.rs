@@ -11,9 +11,10 @@
 //! - only a successful answer is shared (an error is the next caller's to retry);
 //! - a tenant's slot is one small entry, kept for the node's life (bounded by the tenants).
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use byok_domain::TenantId;
@@ -45,7 +46,7 @@ impl<T: Clone> Flights<T> {
         F: Future<Output = Result<T, E>>,
     {
         let asked = Instant::now();
-        let slot = self.slots.lock().unwrap_or_else(|p| p.into_inner()).entry(id.clone()).or_default().clone();
+        let slot = self.slots.lock().entry(id.clone()).or_default().clone();
         let mut last = slot.lock().await;
         if let Some((ended, answer)) = &*last {
             if *ended > asked {

@@ -20,7 +20,7 @@ impl Broker {
         match self.store.acquire_lease(&self.config.node_id, ttl).await {
             Ok(Some(_)) => {
                 let was = self.is_leader();
-                *self.leader_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(started + ttl.mul_f64(0.8));
+                *self.leader_until.lock() = Some(started + ttl.mul_f64(0.8));
                 if !was {
                     tracing::warn!(node = %self.config.node_id, "this node now leads: it runs the monitor and the sweeper");
                 }
@@ -29,7 +29,7 @@ impl Broker {
                 if self.is_leader() {
                     tracing::warn!(node = %self.config.node_id, "another node took the lease: leader work stops here");
                 }
-                *self.leader_until.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                *self.leader_until.lock() = None;
             }
             Err(e) => tracing::error!(error = %e, "cannot renew the leader lease: the store is unreachable"),
         }
@@ -40,7 +40,7 @@ impl Broker {
 
     /// Whether this node may do leader work right now.
     pub fn is_leader(&self) -> bool {
-        self.leader_until.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|until| Instant::now() < until)
+        self.leader_until.lock().is_some_and(|until| Instant::now() < until)
     }
 
     /// Who leads, as the store says (`None` on a single-node store: this node).
@@ -54,7 +54,7 @@ impl Broker {
 
     /// Gives the lease up on shutdown, so that another node takes over at once.
     pub async fn release_leadership(&self) {
-        *self.leader_until.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.leader_until.lock() = None;
         self.metrics.leader.set(0);
         if let Err(e) = self.store.release_lease(&self.config.node_id).await {
             tracing::warn!(error = %e, "could not release the leader lease (it will lapse)");

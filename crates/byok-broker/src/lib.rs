@@ -13,7 +13,9 @@
 //! - [`lifecycle`]: activation, revocation, restoration, destruction — the only callers of
 //!   `TenantState::apply` and of the store's state writes.
 //! - [`monitor`]: where a revocation is decided: the pass (probe → classify → transition →
-//!   ticket → audit), deadlines, reminders, reconciliation, the "probe now" queue.
+//!   ticket → audit), deadlines, reminders, reconciliation, the "probe now" queue;
+//!   `monitor::judge` is the decision itself (revoke, hold, clear, destroy), pure and
+//!   table-tested.
 //! - [`leader`]: the leader lease among nodes sharing a store (who runs the monitor).
 //! - [`provider`]: the provider's own identity and canary, proven before any denial counts.
 //! - [`provider_layer`]: the provider-held per-tenant KMS keys wrapped keys are sealed under,

@@ -7,7 +7,7 @@
 //! `byok_provider_healthy` gauge at 0, `/healthz` degraded, one open "Provider identity failing"
 //! alert), never a customer's revocation.
 
-use std::sync::RwLock;
+use parking_lot::RwLock;
 
 use byok_domain::{AlertKind, RegionKey, TenantBinding, TenantId};
 use byok_envelope::TenantKey;
@@ -38,11 +38,11 @@ pub(crate) struct HealthCell(RwLock<ProviderHealth>);
 
 impl HealthCell {
     pub(crate) fn get(&self) -> ProviderHealth {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.0.read().clone()
     }
 
     fn set(&self, health: ProviderHealth) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = health;
+        *self.0.write() = health;
     }
 }
 

@@ -18,8 +18,8 @@
 //! are kept in memory per tenant, so a probe or a cache refill costs no provider call after the
 //! first; they are forgotten with the tenant's cached key.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use byok_domain::{KeyArn, Region, TenantId};
 use byok_kms::{AccessError, Fault};
@@ -38,16 +38,16 @@ pub(crate) struct OpenedLayers(Mutex<HashMap<TenantId, HashMap<Vec<u8>, Vec<u8>>
 
 impl OpenedLayers {
     fn get(&self, tenant: &TenantId, stored: &[u8]) -> Option<Vec<u8>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(tenant).and_then(|m| m.get(stored)).cloned()
+        self.0.lock().get(tenant).and_then(|m| m.get(stored)).cloned()
     }
 
     fn put(&self, tenant: &TenantId, stored: &[u8], inner: &[u8]) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).entry(tenant.clone()).or_default().insert(stored.to_vec(), inner.to_vec());
+        self.0.lock().entry(tenant.clone()).or_default().insert(stored.to_vec(), inner.to_vec());
     }
 
     /// Forgets a tenant's opened layers (its keys changed, or it is no longer active).
     pub(crate) fn forget(&self, tenant: &TenantId) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(tenant);
+        self.0.lock().remove(tenant);
     }
 }
 

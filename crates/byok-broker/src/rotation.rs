@@ -179,7 +179,7 @@ impl Broker {
     /// Chooses this pass's round of alias checks: the next [`ALIAS_CHECKS_PER_PASS`] of the
     /// active tenants, round robin. Their probes also ask where the alias points.
     pub(crate) fn plan_alias_round(&self, active: &[Tenant]) {
-        let mut watch = self.aliases.lock().unwrap_or_else(|p| p.into_inner());
+        let mut watch = self.aliases.lock();
         watch.round.clear();
         if active.is_empty() {
             return;
@@ -193,13 +193,13 @@ impl Broker {
 
     /// Whether this tenant's probe should also look at its alias (once per round).
     pub(crate) fn take_alias_turn(&self, id: &TenantId) -> bool {
-        self.aliases.lock().unwrap_or_else(|p| p.into_inner()).round.remove(id)
+        self.aliases.lock().round.remove(id)
     }
 
     /// Keeps the regions whose alias names another key than the tenant's, for
     /// [`Self::follow_aliases`] (unless a rekey to that key was refused before).
     pub(crate) fn note_alias_targets(&self, tenant: &Tenant, targets: Vec<(Region, String)>) {
-        let mut watch = self.aliases.lock().unwrap_or_else(|p| p.into_inner());
+        let mut watch = self.aliases.lock();
         for (region, arn) in targets {
             let current = tenant.binding.key_for(&region).map(KeyArn::as_str);
             let seen = (tenant.id.clone(), region, arn);
@@ -214,7 +214,7 @@ impl Broker {
     /// rewrapped). A refused replacement is audited once and not tried again for that key;
     /// the old key stays in use. Returns how many regions were rekeyed.
     pub async fn follow_aliases(&self) -> usize {
-        let moved = std::mem::take(&mut self.aliases.lock().unwrap_or_else(|p| p.into_inner()).moved);
+        let moved = std::mem::take(&mut self.aliases.lock().moved);
         let mut rekeyed = 0;
         for (id, region, arn) in moved {
             tracing::info!(tenant = %id, %region, key = %arn, "the customer re-pointed the alias: rekeying");
@@ -223,7 +223,7 @@ impl Broker {
                 Err(e) => {
                     tracing::warn!(tenant = %id, %region, error = %e, "rekey to the re-pointed alias refused; the old key stays in use");
                     if matches!(e, BrokerError::RekeyRefused { .. }) {
-                        self.aliases.lock().unwrap_or_else(|p| p.into_inner()).refused.insert((id, region, arn));
+                        self.aliases.lock().refused.insert((id, region, arn));
                     }
                 }
             }

@@ -91,7 +91,7 @@ impl Broker {
     /// What a bearer token may reach now, if anything.
     pub async fn token_scope(&self, token: &str) -> Result<Option<TokenScope>, BrokerError> {
         let hash = hash(token);
-        let fresh = self.token_cache.read().unwrap_or_else(|p| p.into_inner()).get(&hash).cloned();
+        let fresh = self.token_cache.read().get(&hash).cloned();
         let record = match fresh.clone().filter(|c| c.read_at.elapsed() < self.config.token_cache_ttl) {
             Some(cached) => Some(cached.record),
             None => {
@@ -108,7 +108,7 @@ impl Broker {
                     },
                     Err(e) => return Err(e.into()),
                 };
-                let mut cache = self.token_cache.write().unwrap_or_else(|p| p.into_inner());
+                let mut cache = self.token_cache.write();
                 match &record {
                     // Bounded: unknown tokens are never cached, and known ones are few.
                     Some(found) if cache.len() < 100_000 => {
@@ -169,6 +169,6 @@ impl Broker {
     }
 
     pub(crate) fn forget_tokens(&self) {
-        self.token_cache.write().unwrap_or_else(|p| p.into_inner()).clear();
+        self.token_cache.write().clear();
     }
 }

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use byok_api::ErrorBody;
 
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum CliError {
     /// A flag, environment variable or config file value that cannot be used.
     #[error("{0}")]

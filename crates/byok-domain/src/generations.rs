@@ -23,7 +23,6 @@ pub struct KeyGenerations {
 
 /// Why a change to the generations is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum GenerationError {
     #[error("the minimum decryption generation must be between {kept_from} (the oldest kept) and {current} (the current one); got {asked}")]
     OutOfRange { asked: u32, kept_from: u32, current: u32 },

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 
 /// Why an identifier was refused; the message says what a valid one looks like.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum IdError {
     #[error("'{0}' is not a tenant id: 1 to 64 characters of a-z, 0-9, '-' and '_', starting with a letter or digit")]
     TenantId(String),

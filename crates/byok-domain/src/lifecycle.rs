@@ -72,7 +72,6 @@ pub enum Event {
 
 /// Why [`TenantState::apply`] refused an event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum InvalidTransition {
     #[error("a tenant in state {from} cannot take event {event}")]
     NotAllowed { from: &'static str, event: &'static str },

@@ -14,7 +14,6 @@ pub struct Location {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum LocationError {
     #[error("unknown location '{code}'; known locations: {known}")]
     Unknown { code: String, known: String },

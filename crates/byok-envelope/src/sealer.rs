@@ -1,8 +1,9 @@
 //! Sealing and opening records under one tenant key.
 
+use parking_lot::RwLock;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
@@ -25,7 +26,6 @@ const AAD_LABEL: &[u8] = b"byok-record\0";
 
 /// Why a record could not be opened. Deliberately vague about *which* byte was wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum EnvelopeError {
     #[error("not a byok record: {0} bytes is shorter than the {OVERHEAD}-byte minimum")]
     Truncated(usize),
@@ -136,15 +136,15 @@ impl RecordSealer {
     /// The writer subkey and the next counter value, rotating the salt when one is used up.
     fn next_nonce(&self) -> Result<(Arc<WriterKey>, u64), EnvelopeError> {
         loop {
-            let writer = self.writer.read().unwrap_or_else(|p| p.into_inner()).clone();
+            let writer = self.writer.read().clone();
             let n = writer.counter.fetch_add(1, Ordering::Relaxed);
             if n < RECORDS_PER_SUBKEY {
                 return Ok((writer, n));
             }
-            let mut slot = self.writer.write().unwrap_or_else(|p| p.into_inner());
+            let mut slot = self.writer.write();
             if Arc::ptr_eq(&slot, &writer) {
                 let fresh = Self::new_writer(&self.key, &self.tenant)?;
-                self.readers.write().unwrap_or_else(|p| p.into_inner()).insert(fresh.salt, fresh.aead.clone());
+                self.readers.write().insert(fresh.salt, fresh.aead.clone());
                 *slot = Arc::new(fresh);
             }
         }
@@ -193,11 +193,11 @@ impl RecordSealer {
     }
 
     fn reader(&self, salt: &[u8; SALT_LEN]) -> Result<Arc<LessSafeKey>, EnvelopeError> {
-        if let Some(k) = self.readers.read().unwrap_or_else(|p| p.into_inner()).get(salt) {
+        if let Some(k) = self.readers.read().get(salt) {
             return Ok(k.clone());
         }
         let derived = Arc::new(Self::derive(&self.key, &self.tenant, salt)?);
-        let mut readers = self.readers.write().unwrap_or_else(|p| p.into_inner());
+        let mut readers = self.readers.write();
         if readers.len() >= MAX_CACHED_SUBKEYS {
             readers.clear();
         }
@@ -283,7 +283,7 @@ mod tests {
     fn a_used_up_subkey_rotates_to_a_new_salt() {
         let a = sealer("t", &TenantKey::generate().expect("key"));
         let first = a.seal(b"c", b"x").expect("seal");
-        a.writer.read().expect("lock").counter.store(RECORDS_PER_SUBKEY, Ordering::Relaxed);
+        a.writer.read().counter.store(RECORDS_PER_SUBKEY, Ordering::Relaxed);
         let second = a.seal(b"c", b"y").expect("seal");
         assert_ne!(first[5..21], second[5..21], "new salt");
         assert_eq!(&second[25..33], &0u64.to_be_bytes(), "counter restarts under the new subkey");

@@ -1,7 +1,7 @@
 //! The AWS SDK implementation of [`KeyService`].
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -223,7 +223,7 @@ impl AwsKeyService {
 
     /// The STS client of `region`'s regional endpoint.
     fn sts_in(&self, region: &Region) -> aws_sdk_sts::Client {
-        let mut clients = self.regional_sts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut clients = self.regional_sts.lock();
         clients.entry(region.to_string()).or_insert_with_key(|region| Self::sts_client(&self.config, &self.http, region)).clone()
     }
 
@@ -276,7 +276,7 @@ impl AwsKeyService {
         let cache_key = session_key(binding);
         if purpose == Purpose::Data {
             let margin = time::Duration::try_from(self.config.session_refresh_margin).unwrap_or(time::Duration::minutes(5));
-            if let Some(s) = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).get(&cache_key) {
+            if let Some(s) = self.sessions.lock().get(&cache_key) {
                 if s.expires - margin > OffsetDateTime::now_utc() {
                     return Ok(s.credentials.clone());
                 }
@@ -286,7 +286,7 @@ impl AwsKeyService {
         let session = self.assume_via(&sts, binding, purpose, true).await?;
         let credentials = session.credentials.clone();
         if purpose == Purpose::Data {
-            self.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(cache_key, session);
+            self.sessions.lock().insert(cache_key, session);
         }
         Ok(credentials)
     }
@@ -327,7 +327,7 @@ impl AwsKeyService {
     /// KMS in `region` as the provider itself (its credentials, refreshed by the SDK's cache),
     /// one client per region.
     pub(crate) fn provider_kms(&self, region: &Region) -> aws_sdk_kms::Client {
-        let mut clients = self.provider_kms.lock().unwrap_or_else(|p| p.into_inner());
+        let mut clients = self.provider_kms.lock();
         clients.entry(region.to_string()).or_insert_with(|| self.kms_client(self.config.provider_credentials.clone(), region, true)).clone()
     }
 
@@ -497,7 +497,7 @@ impl KeyService for AwsKeyService {
     }
 
     fn forget(&self, binding: &TenantBinding) {
-        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(&session_key(binding));
+        self.sessions.lock().remove(&session_key(binding));
     }
 
     async fn create_provider_key(&self, region: &Region, tenant: &TenantId) -> Result<Option<KeyArn>, AccessError> {

@@ -9,7 +9,7 @@
 //!
 //! [`Budgeted`] wraps any [`KeyService`] with a [`CallBudget`].
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -47,7 +47,7 @@ impl CallBudget {
     /// (the bucket may go negative), so waiters are served in the order they arrived.
     pub async fn take(&self, n: u32) {
         let wait = {
-            let mut b = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
+            let mut b = self.bucket.lock();
             let now = Instant::now();
             b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * self.rate).min(self.burst);
             b.at = now;

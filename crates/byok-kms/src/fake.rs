@@ -1,8 +1,8 @@
 //! An in-memory [`KeyService`] for tests whose subject is not KMS (the cache, the store, the
 //! HTTP layer). Every region can be set to answer a given error; calls are counted.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
@@ -25,7 +25,7 @@ pub struct FakeKeyService {
 impl FakeKeyService {
     /// Makes every call for `region` (`None`: AssumeRole) fail with `error` until cleared.
     pub fn fail(&self, region: Option<Region>, error: Option<AccessError>) {
-        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut f = self.failures.lock();
         match error {
             Some(e) => f.insert(region, e),
             None => f.remove(&region),
@@ -33,7 +33,7 @@ impl FakeKeyService {
     }
 
     fn check(&self, region: Option<&Region>) -> Result<(), AccessError> {
-        let f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let f = self.failures.lock();
         match f.get(&None).or_else(|| region.and_then(|r| f.get(&Some(r.clone())))) {
             Some(e) => Err(e.clone()),
             None => Ok(()),
@@ -67,8 +67,8 @@ impl KeyService for FakeKeyService {
         _: Purpose,
     ) -> Result<Vec<u8>, AccessError> {
         self.check(Some(region))?;
-        let handle = format!("{tenant}/{region}/{}", self.wrapped.lock().unwrap_or_else(|p| p.into_inner()).len()).into_bytes();
-        self.wrapped.lock().unwrap_or_else(|p| p.into_inner()).insert(handle.clone(), key.expose().to_vec());
+        let handle = format!("{tenant}/{region}/{}", self.wrapped.lock().len()).into_bytes();
+        self.wrapped.lock().insert(handle.clone(), key.expose().to_vec());
         Ok(handle)
     }
 
@@ -77,7 +77,7 @@ impl KeyService for FakeKeyService {
         // Yield, so that concurrent callers really overlap in tests of single flight.
         tokio::task::yield_now().await;
         self.check(Some(region))?;
-        let map = self.wrapped.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self.wrapped.lock();
         map.get(wrapped)
             .and_then(|k| TenantKey::from_bytes(k))
             .ok_or_else(|| AccessError::Corrupt { region: region.clone(), message: "unknown wrapped key".into() })

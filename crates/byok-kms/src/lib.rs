@@ -87,7 +87,6 @@ pub struct KeyStatus {
 
 /// A KMS key's state, as DescribeKey names it (`KeyState`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum KeyState {
     Enabled,
     Disabled,

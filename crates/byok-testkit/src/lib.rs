@@ -55,7 +55,7 @@ pub struct Cloud {
     pub provider: Creds,
     /// The provider role's current instance-profile credentials (see
     /// [`Cloud::provider_credentials_refreshed`]); `None`: fetch anew at the next call.
-    instance_credentials: Arc<std::sync::Mutex<Option<Credentials>>>,
+    instance_credentials: Arc<parking_lot::Mutex<Option<Credentials>>>,
 }
 
 /// The provider's canary in localcloud, as the broker is configured with it.
@@ -161,7 +161,7 @@ impl Cloud {
     /// The instance profile's refresh: the next call gets new provider-role credentials (a
     /// session of the role as it is now, e.g. recreated).
     pub fn refresh_provider_credentials(&self) {
-        *self.instance_credentials.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.instance_credentials.lock() = None;
     }
 
     pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -300,7 +300,7 @@ pub fn workspace() -> PathBuf {
 struct FreshRoleCredentials {
     endpoint: String,
     role_arn: String,
-    current: Arc<std::sync::Mutex<Option<Credentials>>>,
+    current: Arc<parking_lot::Mutex<Option<Credentials>>>,
 }
 
 impl aws_credential_types::provider::ProvideCredentials for FreshRoleCredentials {
@@ -311,7 +311,7 @@ impl aws_credential_types::provider::ProvideCredentials for FreshRoleCredentials
         aws_credential_types::provider::future::ProvideCredentials::new(async move {
             use aws_credential_types::provider::error::CredentialsError;
             let expiry = std::time::SystemTime::now() + std::time::Duration::from_secs(1);
-            let kept = self.current.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let kept = self.current.lock().clone();
             if let Some(c) = kept {
                 return Ok(Credentials::new(
                     c.access_key_id(),
@@ -336,7 +336,7 @@ impl aws_credential_types::provider::ProvideCredentials for FreshRoleCredentials
                 Some(expiry),
                 "byok-testkit",
             );
-            *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(fresh.clone());
+            *self.current.lock() = Some(fresh.clone());
             Ok(fresh)
         })
     }

@@ -11,7 +11,6 @@ use serde_json::Value;
 
 /// Why a request failed to get an answer.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum ClientError {
     #[error("endpoint '{0}' is not http://HOST:PORT")]
     BadEndpoint(String),

@@ -1,8 +1,8 @@
 //! The emulated cloud as one shareable value: state, clock, audit trail, fault plan.
 
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -96,24 +96,24 @@ impl Cloud {
 
     /// Requires `token` on every admin request from now on (`None`: loopback alone suffices).
     pub fn set_admin_token(&self, token: Option<zeroize::Zeroizing<String>>) {
-        *self.admin_token.write().unwrap_or_else(|p| p.into_inner()) = token;
+        *self.admin_token.write() = token;
     }
 
     /// Whether `presented` is the admin token (constant time), or none is required.
     pub fn admin_token_ok(&self, presented: Option<&str>) -> bool {
         use subtle::ConstantTimeEq;
-        match &*self.admin_token.read().unwrap_or_else(|p| p.into_inner()) {
+        match &*self.admin_token.read() {
             None => true,
             Some(expected) => presented.is_some_and(|p| p.len() == expected.len() && bool::from(p.as_bytes().ct_eq(expected.as_bytes()))),
         }
     }
 
     pub fn read(&self) -> RwLockReadGuard<'_, Persistent> {
-        self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.read()
     }
 
     pub fn write(&self) -> RwLockWriteGuard<'_, Persistent> {
-        self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.write()
     }
 
     /// Journals a change, turning a disk failure into the service's internal error.

@@ -3,7 +3,7 @@
 //! Rules are set through `/_localcloud/faults` and matched on every AWS request before it is
 //! authenticated, the way a network or a service front end fails. They are not persisted.
 
-use std::sync::RwLock;
+use parking_lot::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -121,19 +121,19 @@ impl Faults {
             }
         }
         let rule = FaultRule { id: ids::uuid(), spec, hits: 0 };
-        let mut rules = self.rules.write().unwrap_or_else(|p| p.into_inner());
+        let mut rules = self.rules.write();
         rules.push(rule.clone());
         self.any.store(true, Ordering::Release);
         Ok(rule)
     }
 
     pub fn list(&self) -> Vec<FaultRule> {
-        self.rules.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.rules.read().clone()
     }
 
     /// Removes one rule (`Some(id)`) or all; returns how many were removed.
     pub fn clear(&self, id: Option<&str>) -> usize {
-        let mut rules = self.rules.write().unwrap_or_else(|p| p.into_inner());
+        let mut rules = self.rules.write();
         let before = rules.len();
         match id {
             Some(id) => rules.retain(|r| r.id != id),
@@ -148,7 +148,7 @@ impl Faults {
             return FaultOutcome::default();
         }
         let mut outcome = FaultOutcome::default();
-        let mut rules = self.rules.write().unwrap_or_else(|p| p.into_inner());
+        let mut rules = self.rules.write();
         for rule in rules.iter_mut() {
             let s = &rule.spec;
             let matches = s.service.is_none_or(|x| x == service)

@@ -5,12 +5,13 @@
 //! kept in memory (the most recent [`RING_CAPACITY`]) for `GET /_localcloud/trail` and appended
 //! to `trail.jsonl` in the data directory by a background writer, off the request path.
 
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -108,7 +109,7 @@ impl Trail {
     /// Records an event, assigning its sequence number.
     pub fn record(&self, mut event: TrailEvent) {
         let event = {
-            let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
+            let mut window = self.window.lock();
             event.seq = window.next_seq;
             window.next_seq += 1;
             let event = Arc::new(event);
@@ -117,13 +118,13 @@ impl Trail {
         };
         if let Some(writer) = &self.writer {
             // A send fails only if the writer thread died; the in-memory trail still has it.
-            let _ = writer.lock().unwrap_or_else(|p| p.into_inner()).send(event);
+            let _ = writer.lock().send(event);
         }
     }
 
     /// Events with `seq > since`, oldest first, filtered, at most `limit`.
     pub fn query(&self, since: u64, filter: impl Fn(&TrailEvent) -> bool, limit: usize) -> Vec<Arc<TrailEvent>> {
-        let window = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        let window = self.window.lock();
         let start = window.events.partition_point(|e| e.seq <= since);
         window.events.range(start..).filter(|e| filter(e)).take(limit).cloned().collect()
     }

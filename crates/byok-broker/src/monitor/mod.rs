@@ -17,11 +17,17 @@
 //! 8. **scheduled rotation** of tenant keys older than `--rotate-after-days`, if set, and
 //!    **re-pointed aliases** followed (a customer who replaced a key), a few tenants a pass.
 //!
+//! Steps 2 to 7 are gather → [`judge`] → apply: the I/O here observes (provider proofs,
+//! leadership, each tenant's probe rounds, deadlines) and carries out decisions; what to
+//! revoke, hold, clear or destroy is decided by [`judge::judge`] and [`judge::judge_deadlines`],
+//! which do no I/O and are table-tested on their own.
+//!
 //! Tenants the data path saw denied wait in the [`ProbeQueue`] and go through the same
 //! pipeline at once, between passes.
 
+use parking_lot::Mutex;
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use byok_domain::{TenantId, TenantState, TicketStatus};
@@ -29,11 +35,15 @@ use byok_kms::Purpose;
 use futures_util::StreamExt;
 use tokio::sync::Notify;
 
-use crate::access::RegionAccess;
+use crate::access::{RegionAccess, RegionResult};
 use crate::audit::TicketEvent;
 use crate::broker::Broker;
 use crate::error::BrokerError;
 use crate::tickets::{self, Change};
+
+pub mod judge;
+
+use judge::{DeadlineDecision, DeadlineObservation, Decision, MonitorPolicy, PassObservation, Revoked, TenantObservation};
 
 /// What one monitor pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -65,15 +75,6 @@ pub struct PassStats {
     pub regions: std::collections::BTreeMap<String, usize>,
 }
 
-/// What probing one tenant found.
-#[derive(Debug)]
-enum Verdict {
-    /// Every region answered, or some could not (transient): nothing to decide.
-    NoDenial,
-    /// A definitive denial in some region, every one of `confirmations` fresh probes.
-    Denied(Vec<crate::access::RegionResult>),
-}
-
 /// Tenants to probe now (a denial on the data path), each once however often it was asked.
 #[derive(Debug, Default)]
 pub struct ProbeQueue {
@@ -83,19 +84,19 @@ pub struct ProbeQueue {
 
 impl ProbeQueue {
     fn push(&self, id: &TenantId) {
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone());
+        self.waiting.lock().insert(id.clone());
         self.wake.notify_one();
     }
 
     fn take(&self) -> Vec<TenantId> {
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).drain().collect()
+        self.waiting.lock().drain().collect()
     }
 }
 
 impl Broker {
     /// The monitor's last pass on this node, if it ran.
     pub fn last_pass(&self) -> Option<PassStats> {
-        self.last_pass.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.last_pass.read().clone()
     }
 
     /// Asks the monitor to probe this tenant now.
@@ -103,22 +104,10 @@ impl Broker {
         self.probe_queue.push(id);
     }
 
-    /// Probes one active tenant afresh and decides as a pass would (provider proven first).
-    /// Returns the tenant if this call revoked it.
-    pub async fn check_and_revoke(&self, id: &TenantId) -> Result<Option<byok_domain::Tenant>, BrokerError> {
-        let mut report = PassReport::default();
-        let tenant = self.tenant(id).await?;
-        if !tenant.state.serves_data() {
-            return Ok(None);
-        }
-        let active = self.store.tenants().await?.iter().filter(|t| t.state.serves_data()).count();
-        decide(self, vec![tenant], active, &mut report, false, None).await?;
-        if report.revoked.is_empty() { Ok(None) } else { Ok(Some(self.tenant(id).await?)) }
-    }
-
-    /// Probes every region of a tenant `confirmations` times in a row with fresh sessions.
-    async fn probe_tenant(&self, tenant: &byok_domain::Tenant) -> Result<Verdict, BrokerError> {
-        let mut denied = Vec::new();
+    /// Probes every region of a tenant up to `confirmations` times in a row with fresh
+    /// sessions, stopping at the first probe that sees no denial: the rounds [`judge`] reads.
+    async fn probe_tenant(&self, tenant: &byok_domain::Tenant) -> Result<Vec<Vec<RegionResult>>, BrokerError> {
+        let mut rounds = Vec::new();
         for attempt in 0..self.config.confirmations.max(1) {
             let regions = self.check(tenant, Purpose::Probe).await?;
             for r in &regions {
@@ -126,47 +115,54 @@ impl Broker {
                     tracing::warn!(tenant = %tenant.id, region = %r.region, message = %message, "probe could not judge a region (not a denial)");
                 }
             }
-            denied = regions.into_iter().filter(|r| matches!(r.access, RegionAccess::Denied { .. })).collect::<Vec<_>>();
-            if denied.is_empty() {
-                return Ok(Verdict::NoDenial);
+            let denied = regions.iter().any(|r| matches!(r.access, RegionAccess::Denied { .. }));
+            rounds.push(regions);
+            if !denied {
+                break;
             }
             tracing::info!(tenant = %tenant.id, attempt, "definitive denial seen");
         }
-        Ok(Verdict::Denied(denied))
+        Ok(rounds)
     }
 
     /// Revoked tenants: reminders before the deadline, destruction at or after it. Returns the
-    /// tenants destroyed.
+    /// tenants destroyed. Gathers, [`judge::judge_deadlines`], applies.
     pub async fn sweep_deadlines(&self) -> Result<Vec<TenantId>, BrokerError> {
         let now = self.deadline_clock().await?;
-        let mut due = Vec::new();
+        let mut tenants = std::collections::HashMap::new();
+        let mut revoked = Vec::new();
         for tenant in self.store.tenants().await? {
             let TenantState::Revoked { deadline, .. } = tenant.state else { continue };
-            if now < deadline {
-                self.remind(&tenant, deadline, now).await?;
-            } else {
-                due.push(tenant);
-            }
+            revoked.push(Revoked { tenant: tenant.id.clone(), deadline });
+            tenants.insert(tenant.id.clone(), tenant);
         }
-        if due.is_empty() {
-            return Ok(Vec::new());
-        }
-        // The last look: nothing is erased unless the provider's identity works right now.
-        if let Err(reason) = self.check_provider().await {
-            tracing::error!(tenants = due.len(), reason = %reason, "destruction postponed: the provider's identity is failing");
-            return Ok(Vec::new());
-        }
+        // The last look, taken only when something is due.
+        let provider = if revoked.iter().any(|r| now >= r.deadline) { Some(self.check_provider().await) } else { None };
         let mut destroyed = Vec::new();
-        for tenant in due {
-            if !self.is_leader() {
-                tracing::warn!("lost the leader lease: destruction left to the new leader");
-                break;
-            }
-            match self.destroy(&tenant.id).await {
-                Ok(_) => destroyed.push(tenant.id),
-                // Another node got there first.
-                Err(BrokerError::Conflict) => {}
-                Err(e) => return Err(e),
+        for decision in judge::judge_deadlines(&DeadlineObservation { now, revoked, provider }) {
+            match decision {
+                DeadlineDecision::Remind(r) => {
+                    if let Some(tenant) = tenants.get(&r.tenant) {
+                        self.remind(tenant, r.deadline, now).await?;
+                    }
+                }
+                DeadlineDecision::Postpone { tenants, reason } => {
+                    tracing::error!(tenants, reason = %reason, "destruction postponed: the provider's identity is failing");
+                }
+                DeadlineDecision::Destroy(id) => {
+                    // Leadership is looked at before each destruction: a lease lost mid-sweep
+                    // leaves the rest to the new leader.
+                    if !self.is_leader() {
+                        tracing::warn!("lost the leader lease: destruction left to the new leader");
+                        break;
+                    }
+                    match self.destroy(&id).await {
+                        Ok(_) => destroyed.push(id),
+                        // Another node got there first.
+                        Err(BrokerError::Conflict) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
             }
         }
         Ok(destroyed)
@@ -251,92 +247,77 @@ async fn decide(
     report: &mut PassReport,
     leader_only: bool,
     spread: Option<Duration>,
+    provider_before: judge::ProviderProof,
 ) -> Result<(), BrokerError> {
-    let held: HashSet<TenantId> = broker.store.holds().await?.into_iter().map(|h| h.tenant).collect();
+    // A provider failing before the probes: nothing is probed, and the judge decides nothing.
+    let tenants = if provider_before.is_ok() { tenants } else { Vec::new() };
+    let held: HashSet<TenantId> =
+        if tenants.is_empty() { HashSet::new() } else { broker.store.holds().await?.into_iter().map(|h| h.tenant).collect() };
     let step = spread.map(|s| s.div_f64(tenants.len().max(1) as f64));
     let start = tokio::time::Instant::now();
-    let outcomes: Vec<_> = futures_util::stream::iter(tenants.into_iter().enumerate())
-        .map(|(k, tenant)| async move {
-            if let Some(step) = step {
-                tokio::time::sleep_until(start + step.mul_f64(k as f64)).await;
+    let observed: Vec<TenantObservation> = futures_util::stream::iter(tenants.into_iter().enumerate())
+        .map(|(k, tenant)| {
+            let held = held.contains(&tenant.id);
+            async move {
+                if let Some(step) = step {
+                    tokio::time::sleep_until(start + step.mul_f64(k as f64)).await;
+                }
+                probe_one(broker, tenant, held).await
             }
-            probe_one(broker, tenant).await
         })
         .buffer_unordered(broker.config.monitor_concurrency.max(1))
         .filter_map(std::future::ready)
         .collect()
         .await;
-    report.tenants_probed += outcomes.len();
-    let mut denied = Vec::new();
-    for (id, verdict, detected_at) in outcomes {
-        match verdict {
-            Verdict::NoDenial if held.contains(&id) => broker.clear_hold(&id).await,
-            Verdict::NoDenial => {}
-            Verdict::Denied(_) if held.contains(&id) => {}
-            Verdict::Denied(regions) => denied.push((id, regions, detected_at)),
-        }
+    report.tenants_probed += observed.len();
+    let policy = MonitorPolicy { confirmations: broker.config.confirmations, hold_threshold: broker.config.hold_threshold, leader_only };
+    let mut observation = PassObservation { provider_before, tenants: observed, active, leading: broker.is_leader(), provider_after: None };
+    // The provider is looked at again only when a new denial would be decided on.
+    if !judge::new_denials(&observation, &policy).is_empty() && (observation.leading || !leader_only) {
+        observation.provider_after = Some(broker.check_provider().await);
     }
-    if !denied.is_empty() {
-        act_on_denials(broker, denied, active, report, leader_only).await;
+    for decision in judge::judge(&observation, &policy) {
+        apply(broker, decision, report).await;
     }
     Ok(())
 }
 
-/// Revokes (or, too many at once, holds) the new denials of one pass.
-async fn act_on_denials(
-    broker: &Broker,
-    denied: Vec<(TenantId, Vec<crate::access::RegionResult>, time::OffsetDateTime)>,
-    active: usize,
-    report: &mut PassReport,
-    leader_only: bool,
-) {
-    // A pass decides only while this node leads (a data-path probe on any node may decide too:
-    // its writes are compare-and-set).
-    if leader_only && !broker.is_leader() {
-        tracing::warn!(denied = denied.len(), "lost the leader lease mid-pass: leaving the decisions to the new leader");
-        return;
-    }
-    // The denials count only if the provider's identity still works now, after the probes.
-    if let Err(reason) = broker.check_provider().await {
-        broker.metrics.provider_faults.inc();
-        report.provider_fault = Some(reason);
-        return;
-    }
-    if broker.config.hold_threshold.holds(denied.len(), active) {
-        report.held.extend(broker.hold_all(&denied, active).await.iter().map(ToString::to_string));
-        return;
-    }
-    for (id, regions, detected_at) in denied {
-        let what: Vec<String> = regions.iter().map(|r| format!("{}: {:?}", r.region, r.access)).collect();
-        tracing::warn!(tenant = %id, detected = ?what, "revoking: the customer withdrew access");
-        match broker.revoke_detected(&id, &regions, detected_at).await {
-            Ok(_) => report.revoked.push(id.to_string()),
-            Err(BrokerError::Conflict) => {}
-            Err(e) => tracing::error!(tenant = %id, error = %e, "monitor: revocation failed"),
+/// Carries out one of [`judge::judge`]'s decisions.
+async fn apply(broker: &Broker, decision: Decision, report: &mut PassReport) {
+    match decision {
+        Decision::ClearHold(id) => broker.clear_hold(&id).await,
+        Decision::LeftToLeader { denied } => {
+            tracing::warn!(denied, "lost the leader lease mid-pass: leaving the decisions to the new leader");
+        }
+        Decision::ProviderFault(reason) => {
+            broker.metrics.provider_faults.inc();
+            report.provider_fault = Some(reason);
+        }
+        Decision::Hold { denied, active } => {
+            let denied: Vec<_> = denied.into_iter().map(|d| (d.tenant, d.regions, d.detected_at)).collect();
+            report.held.extend(broker.hold_all(&denied, active).await.iter().map(ToString::to_string));
+        }
+        Decision::Revoke(d) => {
+            let what: Vec<String> = d.regions.iter().map(|r| format!("{}: {:?}", r.region, r.access)).collect();
+            tracing::warn!(tenant = %d.tenant, detected = ?what, "revoking: the customer withdrew access");
+            match broker.revoke_detected(&d.tenant, &d.regions, d.detected_at).await {
+                Ok(_) => report.revoked.push(d.tenant.to_string()),
+                Err(BrokerError::Conflict) => {}
+                Err(e) => tracing::error!(tenant = %d.tenant, error = %e, "monitor: revocation failed"),
+            }
         }
     }
 }
 
-/// Probes one tenant for a pass: its id, the verdict, and when the probe started.
-async fn probe_one(broker: &Broker, tenant: byok_domain::Tenant) -> Option<(TenantId, Verdict, time::OffsetDateTime)> {
+/// Probes one tenant for a pass: what the probe saw, from when it started. A probe that could
+/// not run (the store, not AWS) observes nothing.
+async fn probe_one(broker: &Broker, tenant: byok_domain::Tenant, held: bool) -> Option<TenantObservation> {
     let detected_at = broker.clock.now();
     match broker.probe_tenant(&tenant).await {
-        Ok(verdict) => Some((tenant.id, verdict, detected_at)),
+        Ok(rounds) => Some(TenantObservation { tenant: tenant.id, held, rounds, detected_at }),
         Err(e) => {
             tracing::warn!(tenant = %tenant.id, error = %e, "monitor: probe failed");
             None
-        }
-    }
-}
-
-/// Proves the provider's identity for a pass; on failure records the fault in `report`.
-async fn provider_ok(broker: &Broker, report: &mut PassReport) -> bool {
-    match broker.check_provider().await {
-        Ok(()) => true,
-        Err(reason) => {
-            broker.metrics.provider_faults.inc();
-            report.provider_fault = Some(reason);
-            false
         }
     }
 }
@@ -362,7 +343,7 @@ async fn run_pass(broker: &Arc<Broker>, spread: Option<Duration>) -> PassReport 
     let at = broker.clock.now();
     let report = pass(broker, spread).await;
     let mut regions = std::collections::BTreeMap::new();
-    for check in broker.last_checks.read().unwrap_or_else(|p| p.into_inner()).values() {
+    for check in broker.last_checks.read().values() {
         if check.at >= at && check.purpose == Purpose::Probe.session_name() {
             for r in &check.regions {
                 let kind = match r.access {
@@ -391,7 +372,7 @@ async fn run_pass(broker: &Arc<Broker>, spread: Option<Duration>) -> PassReport 
     broker.metrics.pass_tenants.set(i64::try_from(stats.tenants_probed).unwrap_or(i64::MAX));
     // Counted last: whoever sees the count move sees the pass's other figures too.
     broker.metrics.passes.inc();
-    *broker.last_pass.write().unwrap_or_else(|p| p.into_inner()) = Some(stats);
+    *broker.last_pass.write() = Some(stats);
     report
 }
 
@@ -411,12 +392,11 @@ async fn pass(broker: &Arc<Broker>, spread: Option<Duration>) -> PassReport {
     };
     let active: Vec<_> = tenants.into_iter().filter(|t| t.state.serves_data()).collect();
     broker.plan_alias_round(&active);
-    let provider_works = provider_ok(broker, &mut report).await;
-    if provider_works {
-        let count = active.len();
-        if let Err(e) = decide(broker, active, count, &mut report, true, spread).await {
-            tracing::error!(error = %e, "monitor: the pass could not decide");
-        }
+    let provider_before = broker.check_provider().await;
+    let provider_works = provider_before.is_ok();
+    let count = active.len();
+    if let Err(e) = decide(broker, active, count, &mut report, true, spread, provider_before).await {
+        tracing::error!(error = %e, "monitor: the pass could not decide");
     }
     broker.write_finished_summaries().await;
     broker.check_overdue_holds().await;
@@ -444,7 +424,15 @@ async fn pass(broker: &Arc<Broker>, spread: Option<Duration>) -> PassReport {
 pub async fn probe_requested(broker: &Arc<Broker>) -> PassReport {
     let mut report = PassReport::default();
     let ids = broker.probe_queue.take();
-    if ids.is_empty() || !provider_ok(broker, &mut report).await {
+    if ids.is_empty() {
+        return report;
+    }
+    let provider_before = broker.check_provider().await;
+    if provider_before.is_err() {
+        // Decides nothing; the judge records the fault.
+        if let Err(e) = decide(broker, Vec::new(), 0, &mut report, false, None, provider_before).await {
+            tracing::error!(error = %e, "monitor: the probe could not decide");
+        }
         return report;
     }
     let tenants = match broker.tenants().await {
@@ -457,7 +445,7 @@ pub async fn probe_requested(broker: &Arc<Broker>) -> PassReport {
     let active = tenants.iter().filter(|t| t.state.serves_data()).count();
     let wanted: HashSet<TenantId> = ids.into_iter().collect();
     let asked: Vec<_> = tenants.into_iter().filter(|t| t.state.serves_data() && wanted.contains(&t.id)).collect();
-    if let Err(e) = decide(broker, asked, active, &mut report, false, None).await {
+    if let Err(e) = decide(broker, asked, active, &mut report, false, None, provider_before).await {
         tracing::error!(error = %e, "monitor: the probe could not decide");
     }
     report

@@ -7,8 +7,8 @@
 //! node's memory; the token behind a session is checked again on every page, so revoking the
 //! token ends the session within the token cache's bound.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::Form;
@@ -70,7 +70,7 @@ impl Sessions {
     /// A new sign-in nonce, remembered until used or expired.
     fn issue_nonce(&self) -> Option<String> {
         let nonce = random()?;
-        let mut nonces = self.nonces.lock().unwrap_or_else(|p| p.into_inner());
+        let mut nonces = self.nonces.lock();
         let now = Instant::now();
         nonces.retain(|_, expires| *expires > now);
         if nonces.len() >= MAX_NONCES {
@@ -84,18 +84,18 @@ impl Sessions {
 
     /// Whether `nonce` is one this node issued and is still good.
     fn nonce_ok(&self, nonce: &str) -> bool {
-        let nonces = self.nonces.lock().unwrap_or_else(|p| p.into_inner());
+        let nonces = self.nonces.lock();
         !nonce.is_empty() && nonces.get(nonce).is_some_and(|expires| *expires > Instant::now())
     }
 
     fn forget_nonce(&self, nonce: &str) {
-        self.nonces.lock().unwrap_or_else(|p| p.into_inner()).remove(nonce);
+        self.nonces.lock().remove(nonce);
     }
 
     fn create(&self, token: &str) -> Option<(String, String)> {
         let id = random()?;
         let csrf = random()?;
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.map.lock();
         map.retain(|_, s| s.expires > Instant::now());
         // At most MAX_SESSIONS_PER_TOKEN per token: the oldest ends.
         let mut own: Vec<(String, Instant)> =
@@ -113,12 +113,12 @@ impl Sessions {
     }
 
     fn get(&self, id: &str) -> Option<(Zeroizing<String>, String)> {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self.map.lock();
         map.get(id).filter(|s| s.expires > Instant::now()).map(|s| (s.token.clone(), s.csrf.clone()))
     }
 
     fn remove(&self, id: &str) {
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        self.map.lock().remove(id);
     }
 }
 
