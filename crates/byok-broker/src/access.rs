@@ -15,9 +15,9 @@ use byok_domain::{Region, Tenant};
 use byok_kms::{AccessError, Denial, Fault, KeyService, KeyState, Purpose, RoleSession};
 use byok_store::WrappedKey;
 
-use crate::audit::AuditEvent;
 use crate::broker::{Broker, LastCheck};
 use crate::error::BrokerError;
+use crate::events::AuditEvent;
 use crate::metrics::Metrics;
 use crate::remedy;
 

@@ -20,145 +20,25 @@ use byok_store::AuditEntry;
 
 use crate::broker::Broker;
 use crate::error::BrokerError;
-
-/// What an audit entry records: its `kind` and `reason` as stored (and hashed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuditEvent {
-    /// A use of the customer's key; the reason is the purpose (`data`, `probe`, `restore`,
-    /// `onboard`), which is also the STS session name the customer sees.
-    KeyUse(Purpose),
-    Transition(TransitionReason),
-    /// A change to the tenant's keys, written with the change.
-    Keys(KeyEvent),
-    Ticket(TicketEvent),
-}
-
-/// What changed in a tenant's keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyEvent {
-    /// A new generation seals from now on.
-    Rotated,
-    /// The minimum decryption generation moved.
-    MinDecryption,
-    /// Retired generations' wrapped keys were erased.
-    Shredded,
-    /// One region's customer key was replaced, every generation rewrapped under it.
-    Rekeyed,
-    /// Deleted wrapped keys were proven gone from the database's files.
-    Erased,
-    /// A destroyed tenant's provider-held key was disabled and its deletion scheduled.
-    ProviderLayerDestroyed,
-}
-
-/// Why a tenant changed state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransitionReason {
-    Verified,
-    Revocation,
-    Restoration,
-    Deadline,
-    /// Not a state change: a revocation held for a person (too many at once).
-    Held,
-    HoldDismissed,
-    /// The held tenant's access works again.
-    HoldCleared,
-}
-
-/// What happened on a ticket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TicketEvent {
-    Opened,
-    Comment,
-    Reminder,
-    Resolved,
-    Closed,
-}
-
-impl AuditEvent {
-    pub fn kind(self) -> &'static str {
-        match self {
-            AuditEvent::KeyUse(_) => "key_use",
-            AuditEvent::Transition(_) => "transition",
-            AuditEvent::Keys(_) => "keys",
-            AuditEvent::Ticket(_) => "ticket",
-        }
-    }
-
-    pub fn reason(self) -> &'static str {
-        match self {
-            AuditEvent::KeyUse(purpose) => purpose.reason(),
-            AuditEvent::Transition(TransitionReason::Verified) => "verified",
-            AuditEvent::Transition(TransitionReason::Revocation) => "revocation",
-            AuditEvent::Transition(TransitionReason::Restoration) => "restoration",
-            AuditEvent::Transition(TransitionReason::Deadline) => "deadline",
-            AuditEvent::Transition(TransitionReason::Held) => "held",
-            AuditEvent::Transition(TransitionReason::HoldDismissed) => "hold_dismissed",
-            AuditEvent::Transition(TransitionReason::HoldCleared) => "hold_cleared",
-            AuditEvent::Keys(KeyEvent::Rotated) => "rotated",
-            AuditEvent::Keys(KeyEvent::MinDecryption) => "min_decryption",
-            AuditEvent::Keys(KeyEvent::Shredded) => "shredded",
-            AuditEvent::Keys(KeyEvent::Rekeyed) => "rekeyed",
-            AuditEvent::Keys(KeyEvent::Erased) => "erased",
-            AuditEvent::Keys(KeyEvent::ProviderLayerDestroyed) => "provider_layer_destroyed",
-            AuditEvent::Ticket(TicketEvent::Opened) => "opened",
-            AuditEvent::Ticket(TicketEvent::Comment) => "comment",
-            AuditEvent::Ticket(TicketEvent::Reminder) => "reminder",
-            AuditEvent::Ticket(TicketEvent::Resolved) => "resolved",
-            AuditEvent::Ticket(TicketEvent::Closed) => "closed",
-        }
-    }
-}
-
-/// Routine successful probes of one (tenant, region) within one hour, not yet written.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ProbeSummary {
-    hour: i64,
-    count: u64,
-    first: i64,
-    last: i64,
-}
-
-/// Probe summaries kept in memory: the current hour's, and those of ended hours waiting to be
-/// written.
-#[derive(Debug, Default)]
-pub(crate) struct ProbeSummaries {
-    summaries: std::collections::HashMap<(TenantId, String), ProbeSummary>,
-    finished: Vec<((TenantId, String), ProbeSummary)>,
-}
+use crate::events::{AuditEvent, TransitionReason};
+use crate::probe_summaries::{ProbeSummary, SummaryKey};
 
 impl Broker {
     /// Counts a routine successful probe; when the hour turns, the previous hour's summary row
     /// waits for [`Self::write_finished_summaries`] (in batches, after the pass). Every decision, denial, data-path unwrap and ticket event is still written in full;
     /// the detail of each routine probe stays in the metrics and the customer's CloudTrail.
     pub(crate) fn summarize_probe(&self, tenant: &TenantId, region: &str) {
-        let now = self.clock.now().unix_timestamp();
-        let hour = now.div_euclid(3600);
-        let mut map = self.probe_summaries.lock();
-        let key = (tenant.clone(), region.to_string());
-        match map.summaries.get_mut(&key) {
-            Some(s) if s.hour == hour => {
-                s.count += 1;
-                s.last = now;
-            }
-            Some(s) => {
-                let done = *s;
-                *s = ProbeSummary { hour, count: 1, first: now, last: now };
-                map.finished.push((key, done));
-            }
-            None => {
-                map.summaries.insert(key, ProbeSummary { hour, count: 1, first: now, last: now });
-            }
-        }
+        self.probe_summaries.count(tenant, region, self.clock.now().unix_timestamp());
     }
 
     /// Writes the summaries of hours that have ended (the monitor calls it after each pass),
     /// a thousand rows to a transaction.
     pub async fn write_finished_summaries(&self) {
-        let finished = std::mem::take(&mut self.probe_summaries.lock().finished);
+        let finished = self.probe_summaries.take_finished();
         self.write_summaries(finished).await;
     }
 
-    async fn write_summaries(&self, summaries: Vec<((TenantId, String), ProbeSummary)>) {
+    async fn write_summaries(&self, summaries: Vec<(SummaryKey, ProbeSummary)>) {
         let at = self.clock.now().unix_timestamp();
         let event = AuditEvent::KeyUse(Purpose::Probe);
         for chunk in summaries.chunks(1000) {
@@ -188,12 +68,7 @@ impl Broker {
     /// Writes every pending probe summary, hours ended or not (on shutdown, and before
     /// exporting the log).
     pub async fn flush_probe_summaries(&self) {
-        let pending: Vec<_> = {
-            let mut map = self.probe_summaries.lock();
-            let mut all = std::mem::take(&mut map.finished);
-            all.extend(map.summaries.drain());
-            all
-        };
+        let pending = self.probe_summaries.take_all();
         self.write_summaries(pending).await;
     }
 

@@ -13,11 +13,12 @@ use byok_store::Store;
 use crate::cache::KeyCache;
 use crate::clock::Clock;
 use crate::config::BrokerConfig;
-use crate::error::BrokerError;
+use crate::error::{BrokerError, StoreNotReady};
 use crate::metrics::Metrics;
-use crate::monitor::ProbeQueue;
-use crate::provider::HealthCell;
-use crate::tokens::CachedToken;
+use crate::probe_queue::ProbeQueue;
+use crate::probe_summaries::ProbeSummaries;
+use crate::provider_health::HealthCell;
+use crate::token_cache::TokenCache;
 
 /// The broker. Cheap to share behind an `Arc`; every method is safe to call concurrently.
 #[derive(Debug)]
@@ -29,7 +30,7 @@ pub struct Broker {
     pub(crate) cache: KeyCache,
     pub metrics: Metrics,
     /// Token hash → what this node read about it, and when (see [`crate::tokens`]).
-    pub(crate) token_cache: RwLock<HashMap<String, CachedToken>>,
+    pub(crate) token_cache: TokenCache,
     /// The latest check of each tenant's regions on this node (for status pages).
     pub(crate) last_checks: RwLock<HashMap<TenantId, LastCheck>>,
     /// Tenants the data path saw denied: the monitor probes them at once, outside the request.
@@ -37,21 +38,21 @@ pub struct Broker {
     /// The last check of the provider's own identity.
     pub(crate) provider_health: HealthCell,
     /// The monitor's last pass on this node.
-    pub(crate) last_pass: RwLock<Option<crate::monitor::PassStats>>,
+    pub(crate) last_pass: RwLock<Option<crate::monitor::report::PassStats>>,
     /// Routine successful probes counted but not yet written, by (tenant, region).
-    pub(crate) probe_summaries: parking_lot::Mutex<crate::audit::ProbeSummaries>,
+    pub(crate) probe_summaries: ProbeSummaries,
     /// Until when this node may do leader work (its monotonic clock), if it holds the lease.
     pub(crate) leader_until: parking_lot::Mutex<Option<std::time::Instant>>,
     /// The leader's watch on customers' re-pointed aliases (see [`crate::rotation`]).
-    pub(crate) aliases: parking_lot::Mutex<crate::rotation::AliasWatch>,
+    pub(crate) aliases: parking_lot::Mutex<crate::alias_watch::AliasWatch>,
     /// One restoration per tenant at a time, its answer shared (see [`crate::flight`]).
-    pub(crate) restorations: crate::flight::Flights<crate::lifecycle::Restoration>,
+    pub(crate) restorations: crate::flight::Flights<byok_api::Restoration>,
     /// One verification per tenant at a time, its answer shared.
-    pub(crate) verifications: crate::flight::Flights<crate::onboarding::Verification>,
+    pub(crate) verifications: crate::flight::Flights<byok_api::Verification>,
     /// Failed erasure proofs in a row (see [`crate::erasure`]).
-    pub(crate) erasure_attempts: crate::erasure::ErasureAttempts,
+    pub(crate) erasure_attempts: crate::erasure_attempts::ErasureAttempts,
     /// Opened provider layers (see [`crate::provider_layer`]).
-    pub(crate) opened_layers: crate::provider_layer::OpenedLayers,
+    pub(crate) opened_layers: crate::opened_layers::OpenedLayers,
 }
 
 pub use byok_api::LastCheck;
@@ -66,18 +67,18 @@ impl Broker {
             clock,
             cache,
             metrics: Metrics::default(),
-            token_cache: RwLock::default(),
+            token_cache: TokenCache::default(),
             last_checks: RwLock::default(),
             probe_queue: ProbeQueue::default(),
             provider_health: HealthCell::default(),
             last_pass: RwLock::default(),
             leader_until: parking_lot::Mutex::default(),
             aliases: parking_lot::Mutex::default(),
-            probe_summaries: parking_lot::Mutex::default(),
+            probe_summaries: ProbeSummaries::default(),
             restorations: crate::flight::Flights::default(),
             verifications: crate::flight::Flights::default(),
-            erasure_attempts: crate::erasure::ErasureAttempts::default(),
-            opened_layers: crate::provider_layer::OpenedLayers::default(),
+            erasure_attempts: crate::erasure_attempts::ErasureAttempts::default(),
+            opened_layers: crate::opened_layers::OpenedLayers::default(),
         }
     }
 
@@ -94,11 +95,10 @@ impl Broker {
     }
 
     /// Whether this node's store answers within `within` (a readiness probe's question).
-    pub async fn store_answers(&self, within: std::time::Duration) -> Result<(), String> {
+    pub async fn store_answers(&self, within: std::time::Duration) -> Result<(), StoreNotReady> {
         match tokio::time::timeout(within, self.store.ping()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("the store does not answer: {e}")),
-            Err(_) => Err(format!("the store did not answer within {} ms", within.as_millis())),
+            Ok(answer) => Ok(answer?),
+            Err(_) => Err(StoreNotReady::TimedOut(within)),
         }
     }
 
@@ -113,5 +113,14 @@ impl Broker {
 
     pub(crate) fn record_check(&self, id: &TenantId, check: LastCheck) {
         self.last_checks.write().insert(id.clone(), check);
+    }
+
+    /// Refreshes the tenants-by-state gauges and the nearest deadline from the store (when
+    /// `/metrics` is scraped). A store that cannot answer leaves the last values.
+    pub async fn refresh_census(&self) {
+        match self.store.tenant_census().await {
+            Ok(census) => self.metrics.record_census(&census),
+            Err(e) => tracing::warn!(error = %e, "could not count tenants for the metrics"),
+        }
     }
 }

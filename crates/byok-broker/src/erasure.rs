@@ -7,20 +7,14 @@
 //! and after [`ALERT_AFTER`] failed tries in a row opens the `erasure_pending` alert. Nothing
 //! says "erased" before the proof.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use byok_domain::AlertKind;
 use serde_json::json;
 
-use crate::audit::{AuditEvent, KeyEvent};
 use crate::broker::Broker;
+use crate::events::{AuditEvent, KeyEvent};
 
 /// Failed proofs in a row before the operator is alerted (a pass a minute: a few minutes).
 pub const ALERT_AFTER: u32 = 5;
-
-/// Failed proofs in a row on this node.
-#[derive(Debug, Default)]
-pub(crate) struct ErasureAttempts(AtomicU32);
 
 impl Broker {
     /// Proves what erasures are pending; returns how many are still unproven.
@@ -37,7 +31,7 @@ impl Broker {
         }
         let now = self.clock.now();
         if proof.pending.is_empty() {
-            self.erasure_attempts.0.store(0, Ordering::Relaxed);
+            self.erasure_attempts.reset();
             match self.store.resolve_alert(AlertKind::ErasurePending, now).await {
                 Ok(Some(alert)) => tracing::warn!(alert = alert.id, "resolved: {}", alert.title),
                 Ok(None) => {}
@@ -46,7 +40,7 @@ impl Broker {
             return 0;
         }
         let reason = proof.reason.unwrap_or_default();
-        let tries = self.erasure_attempts.0.fetch_add(1, Ordering::Relaxed) + 1;
+        let tries = self.erasure_attempts.failed();
         tracing::warn!(pending = proof.pending.len(), tries, reason = %reason, "erasure not proven yet; tried again next pass");
         if tries >= ALERT_AFTER {
             let tenants: Vec<&str> = proof.pending.iter().map(|e| e.tenant.as_str()).collect();

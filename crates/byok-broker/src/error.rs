@@ -100,3 +100,24 @@ impl BrokerError {
         }
     }
 }
+
+/// Why the provider's own identity could not be proven: an outage on the provider's side that
+/// alerts the operator, never a customer's revocation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderFault {
+    /// Its credentials, `GetCallerIdentity` or the canary failed.
+    #[error(transparent)]
+    Identity(#[from] AccessError),
+    /// A decision needed a proof that was not taken (a bug in the caller, never a revocation).
+    #[error("the provider's identity was not proven when a decision needed it")]
+    NotProven,
+}
+
+/// Why the node's store is not ready to serve (a readiness probe's answer).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreNotReady {
+    #[error("the store does not answer: {0}")]
+    Refused(#[from] StoreError),
+    #[error("the store did not answer within {} ms", .0.as_millis())]
+    TimedOut(std::time::Duration),
+}

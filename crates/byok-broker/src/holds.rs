@@ -9,9 +9,9 @@ use byok_store::Hold;
 use serde_json::json;
 
 use crate::access::RegionResult;
-use crate::audit::{AuditEvent, TransitionReason};
 use crate::broker::Broker;
 use crate::error::BrokerError;
+use crate::events::{AuditEvent, TransitionReason};
 
 pub use byok_api::HeldRevocation;
 

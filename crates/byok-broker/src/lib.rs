@@ -2,8 +2,17 @@
 //! written in Rust can embed to encrypt and decrypt in-process.
 //!
 //! # Layout
-//! One job per file; most add an `impl Broker` block.
-//! - [`Broker`] ([`broker`]): the handle every feature shares, and tenant look-ups.
+//! One job per file. Two kinds of module, and imports go one way only (a test checks that no
+//! two modules import each other, directly or round a loop):
+//! - **Components**, leaves that never import [`Broker`]: each a type owning one piece of a
+//!   node's state with its own methods. `probe_queue` (tenants the data path asks to probe
+//!   now), `provider_health`, `token_cache`, `probe_summaries` (routine probes counted per
+//!   hour), `alias_watch`, `erasure_attempts`, `opened_layers` (provider layers opened),
+//!   [`cache`] (unwrapped tenant keys), [`events`] (what the audit log records), `flight`
+//!   (single flight per tenant with a short cooldown, for restore and verify), [`clock`],
+//!   [`config`], [`metrics`], [`error`](mod@error), `monitor::judge` and `monitor::report`.
+//! - [`Broker`] ([`broker`]): the handle that holds the components, and tenant look-ups.
+//! - **Features**, each adding an `impl Broker` block:
 //! - [`config`]: validated parameters ([`BrokerConfig`]).
 //! - [`data_plane`]: encrypt, decrypt, rewrap, key loading (every readable generation), the cache's sync with other nodes.
 //! - [`rotation`]: changing an active tenant's keys online: rotation, retiring and shredding old
@@ -24,17 +33,14 @@
 //! - [`access`]: checking a tenant's access region by region (what a probe is).
 //! - [`remedy`]: every customer-facing explanation of a denial, with the customer guide's step.
 //! - [`tickets`]: the revocation ticket's texts and the one helper that writes on tickets.
-//! - [`audit`]: the hash-chained audit log, its typed events, and its verification.
+//! - [`audit`]: the hash-chained audit log and its verification.
 //! - [`tokens`]: API tokens, stored hashed, and their scopes.
 //! - [`erasure`]: proving that deleted wrapped keys left the database's files, before saying so.
-//! - `flight`: single flight per tenant with a short cooldown, for restore and verify.
-//! - [`cache`]: per-node cache of unwrapped tenant keys: TTL from unwrap, single flight, purge.
-//! - [`clock`]: injected time.
-//! - [`metrics`]: Prometheus counters.
-//! - [`error`](mod@error): [`BrokerError`].
+//! - [`node`]: one place that runs a node's loops ([`node::spawn`]) and stops them together.
 #![forbid(unsafe_code)]
 
 pub mod access;
+mod alias_watch;
 pub mod audit;
 pub mod broker;
 pub mod cache;
@@ -42,27 +48,35 @@ pub mod clock;
 pub mod config;
 pub mod data_plane;
 pub mod erasure;
+mod erasure_attempts;
 pub mod error;
+pub mod events;
 mod flight;
 pub mod holds;
 pub mod leader;
 pub mod lifecycle;
 pub mod metrics;
 pub mod monitor;
+pub mod node;
 pub mod onboarding;
+mod opened_layers;
+mod probe_queue;
+mod probe_summaries;
 pub mod provider;
+pub mod provider_health;
 pub mod provider_layer;
 pub mod remedy;
 pub mod rotation;
 pub mod setup;
 pub mod tickets;
+mod token_cache;
 pub mod tokens;
 
 pub use broker::{Broker, LastCheck};
 pub use byok_envelope::Plaintext;
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use config::{BrokerConfig, CanaryConfig, HoldThreshold};
-pub use error::BrokerError;
+pub use error::{BrokerError, ProviderFault, StoreNotReady};
 pub use holds::HeldRevocation;
 pub use lifecycle::Restoration;
 pub use onboarding::{NewTenant, RegionCheck, Verification};

@@ -10,9 +10,9 @@ use byok_store::WrappedKey;
 use serde_json::json;
 
 use crate::access::{RegionAccess, RegionResult};
-use crate::audit::{TicketEvent, TransitionReason};
 use crate::broker::Broker;
 use crate::error::BrokerError;
+use crate::events::{TicketEvent, TransitionReason};
 use crate::remedy;
 use crate::tickets::{self, Change};
 

@@ -129,19 +129,13 @@ impl Metrics {
 /// The tenants' states, as every state gauge names them.
 const STATES: [&str; 4] = ["onboarding", "active", "revoked", "destroyed"];
 
-impl crate::broker::Broker {
-    /// Refreshes the tenants-by-state gauges and the nearest deadline from the store (when
-    /// `/metrics` is scraped). A store that cannot answer leaves the last values.
-    pub async fn refresh_census(&self) {
-        match self.store.tenant_census().await {
-            Ok(census) => {
-                for state in STATES {
-                    let n = census.by_state.get(state).copied().unwrap_or(0);
-                    self.metrics.tenants.get_or_create(&StateLabels { state: state.to_string() }).set(n);
-                }
-                self.metrics.next_deadline.set(census.next_deadline.map_or(0, |d| d.unix_timestamp()));
-            }
-            Err(e) => tracing::warn!(error = %e, "could not count tenants for the metrics"),
+impl Metrics {
+    /// Sets the tenants-by-state gauges and the nearest deadline from a census of the store.
+    pub fn record_census(&self, census: &byok_store::TenantCensus) {
+        for state in STATES {
+            let n = census.by_state.get(state).copied().unwrap_or(0);
+            self.tenants.get_or_create(&StateLabels { state: state.to_string() }).set(n);
         }
+        self.next_deadline.set(census.next_deadline.map_or(0, |d| d.unix_timestamp()));
     }
 }

@@ -9,9 +9,9 @@ use byok_kms::Purpose;
 use byok_store::{TokenScope, WrappedKey};
 use zeroize::Zeroizing;
 
-use crate::audit::AuditEvent;
 use crate::broker::Broker;
 use crate::error::BrokerError;
+use crate::events::AuditEvent;
 use crate::setup::{self, Instructions};
 use crate::{remedy, tokens};
 
@@ -139,7 +139,7 @@ impl Broker {
                     check.key_arn = Some(w.key_arn.to_string());
                     wrapped.push(w);
                 }
-                Err(problem) => check.problem = Some(problem),
+                Err(SetupProblem(problem)) => check.problem = Some(problem),
             }
             verification.regions.push(check);
         }
@@ -165,32 +165,39 @@ impl Broker {
         alias: &str,
         id: &TenantId,
         key: &TenantKey,
-    ) -> Result<WrappedKey, String> {
+    ) -> Result<WrappedKey, SetupProblem> {
         let described = self.kms.describe_key(binding, region, alias, Purpose::Onboard).await;
         self.metrics.kms("DescribeKey", &described);
         let grant = setup::key_use_statement(binding.role_arn.as_str(), id);
-        let status = described.map_err(|e| remedy::onboarding_key_problem(&e, region.as_str(), alias, &grant))?;
+        let status = described.map_err(|e| SetupProblem(remedy::onboarding_key_problem(&e, region.as_str(), alias, &grant)))?;
         let key_arn: byok_domain::KeyArn =
-            status.arn.parse().map_err(|e| format!("{alias} in {region} does not name a usable key: {e}"))?;
+            status.arn.parse().map_err(|e| SetupProblem(format!("{alias} in {region} does not name a usable key: {e}")))?;
         if key_arn.region() != *region {
-            return Err(format!("{alias} in {region} points to a key in {}: the key must be in {region}", key_arn.region()));
+            return Err(SetupProblem(format!("{alias} in {region} points to a key in {}: the key must be in {region}", key_arn.region())));
         }
         if !status.enabled {
-            return Err(remedy::key_not_enabled(&status.state, key_arn.as_str(), region.as_str()));
+            return Err(SetupProblem(remedy::key_not_enabled(&status.state, key_arn.as_str(), region.as_str())));
         }
         binding.keys.push(RegionKey { region: region.clone(), key_arn: key_arn.clone() });
         let wrapped = self.kms.wrap(binding, region, id, key, Purpose::Onboard).await;
         self.metrics.kms("Encrypt", &wrapped);
-        let wrapped = wrapped.map_err(|e| remedy::onboarding_key_problem(&e, region.as_str(), alias, &grant))?;
+        let wrapped = wrapped.map_err(|e| SetupProblem(remedy::onboarding_key_problem(&e, region.as_str(), alias, &grant)))?;
         let unwrapped = self.kms.unwrap(binding, region, id, &wrapped, Purpose::Onboard).await;
         self.metrics.kms("Decrypt", &unwrapped);
-        let unwrapped = unwrapped.map_err(|e| remedy::onboarding_key_problem(&e, region.as_str(), alias, &grant))?;
+        let unwrapped = unwrapped.map_err(|e| SetupProblem(remedy::onboarding_key_problem(&e, region.as_str(), alias, &grant)))?;
         if unwrapped != *key {
-            return Err(format!("key {key_arn} did not give back what it encrypted"));
+            return Err(SetupProblem(format!("key {key_arn} did not give back what it encrypted")));
         }
         let stored = self.seal_layer(id, region, wrapped).await.map_err(|e| {
-            format!("{region}: your key works; the provider's own key layer failed ({e}): the provider's problem, not your setup; try again later")
+            SetupProblem(format!(
+                "{region}: your key works; the provider's own key layer failed ({e}): the provider's problem, not your setup; try again later"
+            ))
         })?;
         Ok(WrappedKey { region: region.clone(), key_arn, generation: FIRST_GENERATION, wrapped: stored })
     }
 }
+
+/// What a region's check found wrong with the customer's setup, in words the customer acts on
+/// (shown on the verification's region line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SetupProblem(String);

@@ -7,44 +7,14 @@
 //! `byok_provider_healthy` gauge at 0, `/healthz` degraded, one open "Provider identity failing"
 //! alert), never a customer's revocation.
 
-use parking_lot::RwLock;
-
 use byok_domain::{AlertKind, RegionKey, TenantBinding, TenantId};
 use byok_envelope::TenantKey;
 use byok_kms::{AccessError, Denial, Purpose};
-use time::OffsetDateTime;
 
 use crate::broker::Broker;
 use crate::config::CanaryConfig;
-
-/// What the node knows of the provider's identity.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ProviderHealth {
-    /// False after a failed check, until one passes.
-    pub healthy: bool,
-    /// Why not, when not.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
-    pub checked_at: Option<OffsetDateTime>,
-    /// Since when it has been failing.
-    #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
-    pub failing_since: Option<OffsetDateTime>,
-}
-
-/// The node's record of the last provider check.
-#[derive(Debug, Default)]
-pub(crate) struct HealthCell(RwLock<ProviderHealth>);
-
-impl HealthCell {
-    pub(crate) fn get(&self) -> ProviderHealth {
-        self.0.read().clone()
-    }
-
-    fn set(&self, health: ProviderHealth) {
-        *self.0.write() = health;
-    }
-}
+use crate::error::ProviderFault;
+pub use crate::provider_health::ProviderHealth;
 
 /// The tenant id the canary's wrapped key is bound to (its encryption context).
 fn canary_tenant() -> Option<TenantId> {
@@ -65,7 +35,7 @@ impl Broker {
     }
 
     /// Proves the provider's identity works now; on failure, alerts and returns why.
-    pub async fn check_provider(&self) -> Result<(), String> {
+    pub async fn check_provider(&self) -> Result<(), ProviderFault> {
         let result = self.prove_identity().await;
         self.metrics.kms("ProviderCheck", &result);
         let now = self.clock.now();
@@ -109,7 +79,7 @@ impl Broker {
                 if let Err(e) = self.store.open_alert(AlertKind::ProviderIdentity, &title, &body, now).await {
                     tracing::error!(error = %e, "could not open the provider identity alert");
                 }
-                Err(reason)
+                Err(ProviderFault::Identity(e))
             }
         }
     }

@@ -18,38 +18,16 @@
 //! are kept in memory per tenant, so a probe or a cache refill costs no provider call after the
 //! first; they are forgotten with the tenant's cached key.
 
-use parking_lot::Mutex;
-use std::collections::HashMap;
-
 use byok_domain::{KeyArn, Region, TenantId};
 use byok_kms::{AccessError, Fault};
 use serde_json::json;
 
-use crate::audit::{AuditEvent, KeyEvent};
 use crate::broker::Broker;
 use crate::error::BrokerError;
+use crate::events::{AuditEvent, KeyEvent};
 
 /// Marks a stored wrapped key sealed by the provider layer (version 1).
 const MAGIC: &[u8] = b"byok-pl1";
-
-/// Opened layers on this node: tenant → stored bytes → customer-wrapped key.
-#[derive(Debug, Default)]
-pub(crate) struct OpenedLayers(Mutex<HashMap<TenantId, HashMap<Vec<u8>, Vec<u8>>>>);
-
-impl OpenedLayers {
-    fn get(&self, tenant: &TenantId, stored: &[u8]) -> Option<Vec<u8>> {
-        self.0.lock().get(tenant).and_then(|m| m.get(stored)).cloned()
-    }
-
-    fn put(&self, tenant: &TenantId, stored: &[u8], inner: &[u8]) {
-        self.0.lock().entry(tenant.clone()).or_default().insert(stored.to_vec(), inner.to_vec());
-    }
-
-    /// Forgets a tenant's opened layers (its keys changed, or it is no longer active).
-    pub(crate) fn forget(&self, tenant: &TenantId) {
-        self.0.lock().remove(tenant);
-    }
-}
 
 /// The stored form of `outer`, sealed under `key`.
 fn frame(key: &KeyArn, outer: &[u8]) -> Vec<u8> {

@@ -9,7 +9,7 @@
 use byok_domain::{ExternalId, RoleArn};
 use byok_kms::{AccessError, Denial, KeyState};
 
-use crate::access::DenialKind;
+use byok_api::DenialKind;
 
 /// Where the steps named in every remedy are written down.
 pub const GUIDE: &str = "docs/customer-guide.md";

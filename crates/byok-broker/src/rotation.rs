@@ -13,27 +13,14 @@ use byok_kms::{AccessError, Purpose};
 use byok_store::{KeyChange, WrappedKey};
 use serde_json::json;
 
-use crate::audit::{AuditEvent, KeyEvent};
 use crate::broker::Broker;
 use crate::error::BrokerError;
+use crate::events::{AuditEvent, KeyEvent};
 
 /// Tenants whose aliases a pass looks at, round robin, in their probe's own session: at 10,000
 /// tenants and a 60 s interval each tenant's aliases are looked at every 2.6 hours (one
 /// DescribeKey per region, no extra AssumeRole); at one tenant, every pass.
 pub const ALIAS_CHECKS_PER_PASS: usize = 64;
-
-/// The leader's watch on customers' aliases (see [`Broker::follow_aliases`]).
-#[derive(Debug, Default)]
-pub(crate) struct AliasWatch {
-    /// Where the next round starts, in the active tenants' order.
-    cursor: usize,
-    /// This pass's round: tenants whose probe also looks at the alias.
-    round: std::collections::HashSet<TenantId>,
-    /// Regions found re-pointed, waiting for the end of the pass.
-    moved: Vec<(TenantId, Region, String)>,
-    /// Replacements refused before: not tried again for the same key.
-    refused: std::collections::HashSet<(TenantId, Region, String)>,
-}
 
 /// Scheduled rotations per pass: 10,000 tenants onboarded the same day come due together, and
 /// their rotations (one KMS Encrypt per region each) are spread over passes instead of holding

@@ -14,11 +14,11 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::access::{RegionAccess, RegionResult};
-use crate::audit::{AuditEvent, TicketEvent};
 use crate::broker::Broker;
 use crate::error::BrokerError;
-use crate::lifecycle::Restoration;
+use crate::events::{AuditEvent, TicketEvent};
 use crate::remedy;
+use byok_api::Restoration;
 
 /// The ticket title, exactly as the customer guide names it.
 pub fn title(tenant: &Tenant) -> String {

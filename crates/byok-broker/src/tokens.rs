@@ -8,8 +8,6 @@
 //! plane does not query the store on every request and a revocation reaches every node within
 //! that bound.
 
-use std::time::Instant;
-
 use aws_lc_rs::digest;
 use byok_store::{TokenOrigin, TokenRecord, TokenScope};
 use subtle::ConstantTimeEq;
@@ -38,13 +36,6 @@ pub fn same_hash(a: &str, b: &str) -> bool {
 /// The prefix of a new token of `scope`.
 fn prefix(scope: &TokenScope) -> &'static str {
     scope.token_prefix()
-}
-
-/// What this node read about a token, and when.
-#[derive(Debug, Clone)]
-pub(crate) struct CachedToken {
-    record: TokenRecord,
-    read_at: Instant,
 }
 
 /// A newly issued token: its value (shown once) and its record.
@@ -91,8 +82,8 @@ impl Broker {
     /// What a bearer token may reach now, if anything.
     pub async fn token_scope(&self, token: &str) -> Result<Option<TokenScope>, BrokerError> {
         let hash = hash(token);
-        let fresh = self.token_cache.read().get(&hash).cloned();
-        let record = match fresh.clone().filter(|c| c.read_at.elapsed() < self.config.token_cache_ttl) {
+        let fresh = self.token_cache.get(&hash);
+        let record = match fresh.clone().filter(|c| c.fresh(self.config.token_cache_ttl)) {
             Some(cached) => Some(cached.record),
             None => {
                 let record = match self.store.token(&hash).await {
@@ -108,13 +99,8 @@ impl Broker {
                     },
                     Err(e) => return Err(e.into()),
                 };
-                let mut cache = self.token_cache.write();
-                match &record {
-                    // Bounded: unknown tokens are never cached, and known ones are few.
-                    Some(found) if cache.len() < 100_000 => {
-                        cache.insert(hash, CachedToken { record: found.clone(), read_at: Instant::now() });
-                    }
-                    Some(_) | None => {}
+                if let Some(found) = &record {
+                    self.token_cache.remember(hash, found);
                 }
                 record
             }
@@ -169,6 +155,6 @@ impl Broker {
     }
 
     pub(crate) fn forget_tokens(&self) {
-        self.token_cache.write().clear();
+        self.token_cache.forget_all();
     }
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod backup;
+mod layout;
 mod leader;
 mod never_fooled;
 mod revocation;

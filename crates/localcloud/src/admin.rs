@@ -113,18 +113,19 @@ fn is_loopback_host(host: &str) -> bool {
     name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, String> {
-    serde_json::from_slice(body).map_err(|e| format!("the request body is not what this endpoint takes: {e}"))
+/// The body as `T`, or the 400 answer that says why not.
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, HttpResponse> {
+    serde_json::from_slice(body).map_err(|e| invalid_json(format!("the request body is not what this endpoint takes: {e}")))
 }
 
 fn invalid_json(message: String) -> HttpResponse {
     error(StatusCode::BAD_REQUEST, "invalid_json", message)
 }
 
-fn parse_fault(body: &[u8]) -> Result<FaultSpec, String> {
+fn parse_fault(body: &[u8]) -> Result<FaultSpec, HttpResponse> {
     let value: Value = parse(body)?;
     match value.as_object().and_then(|o| o.keys().find(|k| !FaultSpec::FIELDS.contains(&k.as_str()))) {
-        Some(unknown) => Err(format!("unknown field `{unknown}`; a fault takes {:?}", FaultSpec::FIELDS)),
+        Some(unknown) => Err(invalid_json(format!("unknown field `{unknown}`; a fault takes {:?}", FaultSpec::FIELDS))),
         None => parse(body),
     }
 }
@@ -161,7 +162,7 @@ pub async fn handle(cloud: &Cloud, method: &Method, path: &str, query: &str, bod
     match (method, route) {
         (&Method::GET, "/health") => json_response(StatusCode::OK, &json!({ "status": "ok" })),
         (&Method::POST, "/accounts") => match parse::<NewAccount>(body) {
-            Err(message) => invalid_json(message),
+            Err(refused) => refused,
             Ok(req) => match cloud.create_account(&req.name, req.account_id.as_deref()) {
                 Ok(c) => json_response(
                     StatusCode::CREATED,
@@ -181,12 +182,12 @@ pub async fn handle(cloud: &Cloud, method: &Method, path: &str, query: &str, bod
             json_response(StatusCode::OK, &Value::Array(list))
         }
         (&Method::POST, "/role-credentials") => match parse::<RoleCredentialsRequest>(body) {
-            Err(message) => invalid_json(message),
+            Err(refused) => refused,
             Ok(req) => role_credentials(cloud, req),
         },
         (&Method::GET, "/faults") => json_response(StatusCode::OK, &serde_json::to_value(cloud.faults.list()).unwrap_or_default()),
         (&Method::POST, "/faults") => match parse_fault(body) {
-            Err(message) => invalid_json(message),
+            Err(refused) => refused,
             Ok(spec) => match cloud.faults.add(spec) {
                 Ok(rule) => json_response(StatusCode::CREATED, &serde_json::to_value(rule).unwrap_or_default()),
                 Err(e) => error(StatusCode::BAD_REQUEST, "invalid_fault", e.0),
@@ -204,7 +205,7 @@ pub async fn handle(cloud: &Cloud, method: &Method, path: &str, query: &str, bod
         (&Method::POST, r) if r.starts_with("/accounts/") && r.ends_with("/fixture") => {
             let account = &r["/accounts/".len()..r.len() - "/fixture".len()];
             match parse::<crate::fixture::Fixture>(body) {
-                Err(message) => invalid_json(message),
+                Err(refused) => refused,
                 Ok(fixture) => {
                     cloud.add_fixture(account, fixture).map_or_else(admin_error, |made| json_response(StatusCode::CREATED, &made))
                 }
@@ -212,7 +213,7 @@ pub async fn handle(cloud: &Cloud, method: &Method, path: &str, query: &str, bod
         }
         (&Method::GET, "/clock") => clock(cloud),
         (&Method::POST, "/clock") => match parse::<ClockRequest>(body) {
-            Err(message) => invalid_json(message),
+            Err(refused) => refused,
             Ok(ClockRequest { offset_seconds: Some(o), advance_seconds: None }) => {
                 cloud.set_clock_offset(o).map_or_else(admin_error, |()| clock(cloud))
             }

@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 
 use crate::access::{RegionAccess, RegionResult};
 use crate::config::HoldThreshold;
+use crate::error::ProviderFault;
 
 /// The settings the decision follows.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -31,7 +32,7 @@ pub struct MonitorPolicy {
 }
 
 /// Whether the provider's own identity (and canary) worked when looked at.
-pub type ProviderProof = Result<(), String>;
+pub type ProviderProof = Result<(), ProviderFault>;
 
 /// One tenant as the pass's probes found it.
 #[derive(Debug, Clone)]
@@ -78,7 +79,7 @@ pub enum Decision {
     /// A held tenant's access works again: it leaves the hold.
     ClearHold(TenantId),
     /// The provider's identity failed: nothing about any customer is decided.
-    ProviderFault(String),
+    ProviderFault(ProviderFault),
     /// Leadership was lost before deciding: the new leader's pass decides these.
     LeftToLeader { denied: usize },
 }
@@ -122,7 +123,7 @@ pub fn judge(observation: &PassObservation, policy: &MonitorPolicy) -> Vec<Decis
             return decisions;
         }
         None => {
-            decisions.push(Decision::ProviderFault("the provider's identity was not proven after the probes".into()));
+            decisions.push(Decision::ProviderFault(ProviderFault::NotProven));
             return decisions;
         }
     }
@@ -177,7 +178,7 @@ pub enum DeadlineDecision {
     /// The deadline passed and the provider's identity works: destroy.
     Destroy(TenantId),
     /// The deadline passed but the provider's identity was not proven: destroy nothing now.
-    Postpone { tenants: usize, reason: String },
+    Postpone { tenants: usize, reason: ProviderFault },
 }
 
 /// Decides the sweep: reminders before deadlines, destruction at or after them, and no
@@ -191,9 +192,7 @@ pub fn judge_deadlines(observation: &DeadlineObservation) -> Vec<DeadlineDecisio
     match &observation.provider {
         Some(Ok(())) => decisions.extend(due.into_iter().map(|r| DeadlineDecision::Destroy(r.tenant))),
         Some(Err(reason)) => decisions.push(DeadlineDecision::Postpone { tenants: due.len(), reason: reason.clone() }),
-        None => {
-            decisions.push(DeadlineDecision::Postpone { tenants: due.len(), reason: "the provider's identity was not looked at".into() })
-        }
+        None => decisions.push(DeadlineDecision::Postpone { tenants: due.len(), reason: ProviderFault::NotProven }),
     }
     decisions
 }
@@ -204,6 +203,10 @@ mod tests {
 
     use super::*;
     use crate::access::DenialKind;
+
+    fn fault(message: &str) -> ProviderFault {
+        ProviderFault::Identity(byok_kms::AccessError::Provider { message: message.into() })
+    }
 
     const AT: OffsetDateTime = datetime!(2026-12-01 12:00 UTC);
 
@@ -332,18 +335,18 @@ mod tests {
     fn the_provider_gate_before_and_after_the_probes() {
         // Failing before: nothing decided, not even a hold's clearing.
         let mut before = pass(vec![tenant("acme", false, vec![denied(), denied()]), tenant("held", true, vec![ok()])], 10);
-        before.provider_before = Err("canary refused".into());
-        assert_eq!(judge(&before, &policy()), [Decision::ProviderFault("canary refused".into())]);
+        before.provider_before = Err(fault("canary refused"));
+        assert_eq!(judge(&before, &policy()), [Decision::ProviderFault(fault("canary refused"))]);
 
         // Failing after: the denials count for nothing; a hold whose access works still clears.
         let mut after = pass(vec![tenant("acme", false, vec![denied(), denied()]), tenant("held", true, vec![ok()])], 10);
-        after.provider_after = Some(Err("identity expired".into()));
-        assert_eq!(judge(&after, &policy()), [Decision::ClearHold(id("held")), Decision::ProviderFault("identity expired".into())]);
+        after.provider_after = Some(Err(fault("identity expired")));
+        assert_eq!(judge(&after, &policy()), [Decision::ClearHold(id("held")), Decision::ProviderFault(fault("identity expired"))]);
 
         // Not looked at again after the probes: never a revocation.
         let mut unproven = pass(vec![tenant("acme", false, vec![denied(), denied()])], 10);
         unproven.provider_after = None;
-        assert!(matches!(judge(&unproven, &policy()).as_slice(), [Decision::ProviderFault(_)]));
+        assert_eq!(judge(&unproven, &policy()), [Decision::ProviderFault(ProviderFault::NotProven)]);
 
         // Without a new denial, the provider need not be looked at again.
         let mut quiet = pass(vec![tenant("acme", false, vec![ok()])], 10);
@@ -374,10 +377,10 @@ mod tests {
             judge_deadlines(&works),
             [DeadlineDecision::Remind(later.clone()), DeadlineDecision::Destroy(id("gone")), DeadlineDecision::Destroy(id("exact"))]
         );
-        let fails = DeadlineObservation { now: AT, revoked: all.clone(), provider: Some(Err("sts down".into())) };
+        let fails = DeadlineObservation { now: AT, revoked: all.clone(), provider: Some(Err(fault("sts down"))) };
         assert_eq!(
             judge_deadlines(&fails),
-            [DeadlineDecision::Remind(later.clone()), DeadlineDecision::Postpone { tenants: 2, reason: "sts down".into() }]
+            [DeadlineDecision::Remind(later.clone()), DeadlineDecision::Postpone { tenants: 2, reason: fault("sts down") }]
         );
         let unseen = DeadlineObservation { now: AT, revoked: all, provider: None };
         assert!(matches!(

@@ -22,10 +22,9 @@
 //! revoke, hold, clear or destroy is decided by [`judge::judge`] and [`judge::judge_deadlines`],
 //! which do no I/O and are table-tested on their own.
 //!
-//! Tenants the data path saw denied wait in the [`ProbeQueue`] and go through the same
+//! Tenants the data path saw denied wait in the [`crate::probe_queue::ProbeQueue`] and go through the same
 //! pipeline at once, between passes.
 
-use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,65 +32,19 @@ use std::time::Duration;
 use byok_domain::{TenantId, TenantState, TicketStatus};
 use byok_kms::Purpose;
 use futures_util::StreamExt;
-use tokio::sync::Notify;
 
 use crate::access::{RegionAccess, RegionResult};
-use crate::audit::TicketEvent;
 use crate::broker::Broker;
 use crate::error::BrokerError;
+use crate::events::TicketEvent;
 use crate::tickets::{self, Change};
 
 pub mod judge;
+pub(crate) mod report;
+
+pub use report::{PassReport, PassStats};
 
 use judge::{DeadlineDecision, DeadlineObservation, Decision, MonitorPolicy, PassObservation, Revoked, TenantObservation};
-
-/// What one monitor pass did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct PassReport {
-    pub tenants_probed: usize,
-    pub revoked: Vec<String>,
-    /// New denials held for a person instead of revoked.
-    pub held: Vec<String>,
-    pub destroyed: Vec<String>,
-    /// Why nothing was decided, when the provider's own identity failed.
-    pub provider_fault: Option<String>,
-    /// Another node leads: this one ran no pass.
-    pub follower: bool,
-}
-
-/// The last pass as the operator's console shows it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PassStats {
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: time::OffsetDateTime,
-    pub duration_ms: u64,
-    pub tenants_probed: usize,
-    pub revoked: usize,
-    pub held: usize,
-    pub destroyed: usize,
-    /// Why nothing was decided, when the provider's identity failed.
-    pub provider_fault: Option<String>,
-    /// Region checks of this pass by outcome: `ok`, `denied`, `unknown` (could not be judged).
-    pub regions: std::collections::BTreeMap<String, usize>,
-}
-
-/// Tenants to probe now (a denial on the data path), each once however often it was asked.
-#[derive(Debug, Default)]
-pub struct ProbeQueue {
-    waiting: Mutex<HashSet<TenantId>>,
-    wake: Notify,
-}
-
-impl ProbeQueue {
-    fn push(&self, id: &TenantId) {
-        self.waiting.lock().insert(id.clone());
-        self.wake.notify_one();
-    }
-
-    fn take(&self) -> Vec<TenantId> {
-        self.waiting.lock().drain().collect()
-    }
-}
 
 impl Broker {
     /// The monitor's last pass on this node, if it ran.
@@ -182,7 +135,7 @@ impl Broker {
             self.post(&tenant.id, open.id, &tickets::reminder(deadline, now), None).await?;
             self.audit(
                 Some(&tenant.id),
-                crate::audit::AuditEvent::Ticket(TicketEvent::Reminder),
+                crate::events::AuditEvent::Ticket(TicketEvent::Reminder),
                 serde_json::json!({ "ticket": open.id, "reminder": due }),
             )
             .await;
@@ -289,9 +242,9 @@ async fn apply(broker: &Broker, decision: Decision, report: &mut PassReport) {
         Decision::LeftToLeader { denied } => {
             tracing::warn!(denied, "lost the leader lease mid-pass: leaving the decisions to the new leader");
         }
-        Decision::ProviderFault(reason) => {
+        Decision::ProviderFault(fault) => {
             broker.metrics.provider_faults.inc();
-            report.provider_fault = Some(reason);
+            report.provider_fault = Some(fault.to_string());
         }
         Decision::Hold { denied, active } => {
             let denied: Vec<_> = denied.into_iter().map(|d| (d.tenant, d.regions, d.detected_at)).collect();
@@ -541,7 +494,7 @@ pub async fn run(broker: Arc<Broker>, shutdown: impl std::future::Future<Output 
         loop {
             tokio::select! {
                 () = &mut next_pass => break,
-                () = broker.probe_queue.wake.notified() => {
+                () = broker.probe_queue.asked() => {
                     let probed = probe_requested(&broker).await;
                     if !probed.revoked.is_empty() || !probed.held.is_empty() {
                         tracing::warn!(revoked = ?probed.revoked, held = ?probed.held, "probe after a data-path denial decided");

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use byok_broker::SystemClock;
+use byok_broker::{BrokerConfig, SystemClock};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -335,6 +335,31 @@ impl ServeParams {
             },
             clock: clock_from_env()?,
             data_dir,
+        })
+    }
+}
+
+impl ServeParams {
+    /// The broker's configuration: these settings, the provider's principal and its canary.
+    pub fn broker_config(&self, provider: byok_domain::RoleArn, canary: byok_broker::CanaryConfig) -> Result<BrokerConfig, CliError> {
+        let defaults = BrokerConfig::new(provider);
+        Ok(BrokerConfig {
+            locations: self.locations.clone(),
+            role_name: self.role_name.clone(),
+            alias_prefix: self.alias_prefix.clone(),
+            cache_ttl: time::Duration::try_from(self.cache_ttl).map_err(|e| CliError::Config(format!("the cache TTL: {e}")))?,
+            allow_legacy_trust: self.allow_legacy_trust,
+            grace_period: time::Duration::days(i64::from(self.grace_days)),
+            monitor_interval: self.monitor_interval,
+            monitor_concurrency: self.monitor_concurrency,
+            confirmations: self.confirmations,
+            canary: Some(canary),
+            hold_threshold: self.hold_threshold,
+            summarize_probes: !self.audit_every_probe,
+            node_id: self.node_id.clone().unwrap_or(defaults.node_id.clone()),
+            lease_ttl: self.lease_ttl,
+            rotate_after: self.rotate_after,
+            ..defaults
         })
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
-use byok_broker::{Broker, BrokerConfig};
+use byok_broker::Broker;
 use byok_kms::{AwsKeyService, AwsKeyServiceConfig};
 use byok_store::{SqlStore, Store, TokenScope};
 use zeroize::Zeroizing;
@@ -38,8 +38,9 @@ pub struct Running {
     pub service_token: Option<Zeroizing<String>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
-    /// Ends by writing pending probe summaries and giving up the leader lease.
-    monitor: tokio::task::JoinHandle<()>,
+    /// The node's loops; the monitor ends by writing pending probe summaries and giving up the
+    /// leader lease.
+    node: Option<byok_broker::node::NodeHandle>,
 }
 
 impl std::fmt::Debug for Running {
@@ -60,8 +61,8 @@ impl Running {
             let _ = tx.send(());
         }
         (&mut self.task).await.unwrap_or(Ok(()))?;
-        if tokio::time::timeout(std::time::Duration::from_secs(30), &mut self.monitor).await.is_err() {
-            tracing::error!("the monitor did not stop within 30 s; pending probe summaries may be lost");
+        if let Some(node) = self.node.take() {
+            node.shutdown(std::time::Duration::from_secs(30)).await;
         }
         if let Some(lc) = self.localcloud.take() {
             lc.stop().await?;
@@ -216,24 +217,7 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
         Some(rate) => Arc::new(byok_kms::Budgeted::new(kms, Arc::new(byok_kms::CallBudget::new(f64::from(rate), (rate / 10).max(1))))),
         None => Arc::new(kms),
     };
-    let mut config = BrokerConfig::new(provider_role_arn.parse()?);
-    config.locations = params.locations.clone();
-    config.role_name = params.role_name.clone();
-    config.alias_prefix = params.alias_prefix.clone();
-    config.cache_ttl = time::Duration::try_from(params.cache_ttl).map_err(|e| CliError::Config(format!("the cache TTL: {e}")))?;
-    config.allow_legacy_trust = params.allow_legacy_trust;
-    config.monitor_interval = params.monitor_interval;
-    config.confirmations = params.confirmations;
-    config.hold_threshold = params.hold_threshold;
-    config.canary = Some(canary);
-    config.lease_ttl = params.lease_ttl;
-    config.rotate_after = params.rotate_after;
-    config.summarize_probes = !params.audit_every_probe;
-    config.monitor_concurrency = params.monitor_concurrency;
-    if let Some(node) = &params.node_id {
-        config.node_id = node.clone();
-    }
-    config.grace_period = time::Duration::days(i64::from(params.grace_days));
+    let config = params.broker_config(provider_role_arn.parse()?, canary)?;
     let broker = Arc::new(Broker::new(config, store.clone(), kms, params.clock.clone()));
     let operator_token = token(&broker, store.as_ref(), params.operator_token, &params.data_dir, "operator", TokenScope::Operator).await?;
     // The bootstrap service token reaches every tenant; issue scoped ones with `byok token create`.
@@ -256,17 +240,9 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
     let draining = state.draining.clone();
     let router = byok_server::app(state, params.max_body);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
-    let monitor = tokio::spawn(byok_broker::monitor::run(broker.clone(), stopped(background_stopped.clone())));
-    tokio::spawn(byok_broker::monitor::keep_lease(broker.clone(), stopped(background_stopped.clone())));
-    tokio::spawn(byok_broker::monitor::follow_changes(broker.clone(), stopped(background_stopped.clone())));
-    tokio::spawn(byok_broker::monitor::sync_caches(broker.clone(), stopped(background_stopped)));
+    let node = byok_broker::node::spawn(broker.clone());
     let task = tokio::spawn(byok_server::serve(listener, router, async move {
         let _ = rx.await;
-        let _ = stop_background.send(true);
     }));
     Ok(Running {
         api,
@@ -281,7 +257,7 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
         service_token,
         shutdown: Some(tx),
         task,
-        monitor,
+        node: Some(node),
     })
 }
 

@@ -66,7 +66,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
     match state.broker.store_answers(std::time::Duration::from_secs(2)).await {
         Ok(()) => Json(Readiness { status: "ready".into(), reason: None }).into_response(),
-        Err(reason) => not_ready(reason),
+        Err(reason) => not_ready(reason.to_string()),
     }
 }
 

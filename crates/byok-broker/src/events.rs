@@ -1,0 +1,92 @@
+//! What the audit log records, as typed events: each gives the `kind` and `reason` stored (and
+//! hashed) with an entry (see [`crate::audit`]).
+
+use byok_kms::Purpose;
+
+/// What an audit entry records: its `kind` and `reason` as stored (and hashed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditEvent {
+    /// A use of the customer's key; the reason is the purpose (`data`, `probe`, `restore`,
+    /// `onboard`), which is also the STS session name the customer sees.
+    KeyUse(Purpose),
+    Transition(TransitionReason),
+    /// A change to the tenant's keys, written with the change.
+    Keys(KeyEvent),
+    Ticket(TicketEvent),
+}
+
+/// What changed in a tenant's keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyEvent {
+    /// A new generation seals from now on.
+    Rotated,
+    /// The minimum decryption generation moved.
+    MinDecryption,
+    /// Retired generations' wrapped keys were erased.
+    Shredded,
+    /// One region's customer key was replaced, every generation rewrapped under it.
+    Rekeyed,
+    /// Deleted wrapped keys were proven gone from the database's files.
+    Erased,
+    /// A destroyed tenant's provider-held key was disabled and its deletion scheduled.
+    ProviderLayerDestroyed,
+}
+
+/// Why a tenant changed state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransitionReason {
+    Verified,
+    Revocation,
+    Restoration,
+    Deadline,
+    /// Not a state change: a revocation held for a person (too many at once).
+    Held,
+    HoldDismissed,
+    /// The held tenant's access works again.
+    HoldCleared,
+}
+
+/// What happened on a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketEvent {
+    Opened,
+    Comment,
+    Reminder,
+    Resolved,
+    Closed,
+}
+
+impl AuditEvent {
+    pub fn kind(self) -> &'static str {
+        match self {
+            AuditEvent::KeyUse(_) => "key_use",
+            AuditEvent::Transition(_) => "transition",
+            AuditEvent::Keys(_) => "keys",
+            AuditEvent::Ticket(_) => "ticket",
+        }
+    }
+
+    pub fn reason(self) -> &'static str {
+        match self {
+            AuditEvent::KeyUse(purpose) => purpose.reason(),
+            AuditEvent::Transition(TransitionReason::Verified) => "verified",
+            AuditEvent::Transition(TransitionReason::Revocation) => "revocation",
+            AuditEvent::Transition(TransitionReason::Restoration) => "restoration",
+            AuditEvent::Transition(TransitionReason::Deadline) => "deadline",
+            AuditEvent::Transition(TransitionReason::Held) => "held",
+            AuditEvent::Transition(TransitionReason::HoldDismissed) => "hold_dismissed",
+            AuditEvent::Transition(TransitionReason::HoldCleared) => "hold_cleared",
+            AuditEvent::Keys(KeyEvent::Rotated) => "rotated",
+            AuditEvent::Keys(KeyEvent::MinDecryption) => "min_decryption",
+            AuditEvent::Keys(KeyEvent::Shredded) => "shredded",
+            AuditEvent::Keys(KeyEvent::Rekeyed) => "rekeyed",
+            AuditEvent::Keys(KeyEvent::Erased) => "erased",
+            AuditEvent::Keys(KeyEvent::ProviderLayerDestroyed) => "provider_layer_destroyed",
+            AuditEvent::Ticket(TicketEvent::Opened) => "opened",
+            AuditEvent::Ticket(TicketEvent::Comment) => "comment",
+            AuditEvent::Ticket(TicketEvent::Reminder) => "reminder",
+            AuditEvent::Ticket(TicketEvent::Resolved) => "resolved",
+            AuditEvent::Ticket(TicketEvent::Closed) => "closed",
+        }
+    }
+}

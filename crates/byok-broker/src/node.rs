@@ -1,0 +1,58 @@
+//! One place that runs a node: [`spawn`] starts the broker's background loops — the monitor
+//! (passes, probes the data path asks for, deadlines), the leader-lease keeper, the change
+//! listener and the cache sync — and [`NodeHandle::shutdown`] stops them together and waits
+//! for them to finish (the monitor writes its pending probe summaries and gives up the lease,
+//! so another node takes over at once).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::broker::Broker;
+use crate::monitor;
+
+/// The running loops of one node.
+#[derive(Debug)]
+pub struct NodeHandle {
+    stop: watch::Sender<bool>,
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+/// Starts the node's loops on the current Tokio runtime.
+pub fn spawn(broker: Arc<Broker>) -> NodeHandle {
+    let (stop, stopped) = watch::channel(false);
+    let signal = |mut rx: watch::Receiver<bool>| async move {
+        // An error means the handle is gone: stop as well.
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let tasks = vec![
+        ("monitor", tokio::spawn(monitor::run(broker.clone(), signal(stopped.clone())))),
+        ("lease", tokio::spawn(monitor::keep_lease(broker.clone(), signal(stopped.clone())))),
+        ("listener", tokio::spawn(monitor::follow_changes(broker.clone(), signal(stopped.clone())))),
+        ("cache sync", tokio::spawn(monitor::sync_caches(broker, signal(stopped)))),
+    ];
+    NodeHandle { stop, tasks }
+}
+
+impl NodeHandle {
+    /// Stops every loop and waits for each, at most `within` in all; returns the loops that did
+    /// not finish in time (logged too: their pending work, such as probe summaries, may be lost).
+    pub async fn shutdown(self, within: Duration) -> Vec<&'static str> {
+        let _ = self.stop.send(true);
+        let deadline = tokio::time::Instant::now() + within;
+        let mut late = Vec::new();
+        for (name, task) in self.tasks {
+            match tokio::time::timeout_at(deadline, task).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(task = name, error = %e, "a node loop ended abnormally"),
+                Err(_) => {
+                    tracing::error!(task = name, "a node loop did not stop in time; its pending work may be lost");
+                    late.push(name);
+                }
+            }
+        }
+        late
+    }
+}
