@@ -12,7 +12,7 @@ use byok_domain::{TenantId, TenantState};
 use serde_json::{Value, json};
 
 use crate::error::CliError;
-use crate::provider::{form, signed_request};
+use crate::provider::{AwsKeys, form, signed_request};
 use crate::serve::{self, ServeArgs, ServeParams};
 
 const ROLE: &str = "atlassian-key-management";
@@ -29,16 +29,12 @@ struct Customer {
 impl Customer {
     async fn iam(&self, params: &[(&str, &str)]) -> Result<String, CliError> {
         let body = form(params);
-        let signer = localcloud::sigv4::Signer {
-            access_key_id: &self.access_key_id,
-            secret: &self.secret,
-            session_token: None,
-            region: "us-east-1",
-            service: "iam",
-        };
+        let keys = AwsKeys { access_key_id: &self.access_key_id, secret: &self.secret };
         let (status, text) = signed_request(
             &self.endpoint,
-            &signer,
+            &keys,
+            "us-east-1",
+            "iam",
             &[("content-type", "application/x-www-form-urlencoded; charset=utf-8")],
             body.into_bytes(),
         )
@@ -48,15 +44,9 @@ impl Customer {
 
     async fn kms(&self, region: &str, operation: &str, input: Value) -> Result<Value, CliError> {
         let target = format!("TrentService.{operation}");
-        let signer = localcloud::sigv4::Signer {
-            access_key_id: &self.access_key_id,
-            secret: &self.secret,
-            session_token: None,
-            region,
-            service: "kms",
-        };
+        let keys = AwsKeys { access_key_id: &self.access_key_id, secret: &self.secret };
         let headers = [("x-amz-target", target.as_str()), ("content-type", "application/x-amz-json-1.1")];
-        let (status, text) = signed_request(&self.endpoint, &signer, &headers, input.to_string().into_bytes()).await?;
+        let (status, text) = signed_request(&self.endpoint, &keys, region, "kms", &headers, input.to_string().into_bytes()).await?;
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if status == 200 { Ok(value) } else { Err(CliError::Demo(format!("KMS {operation} in {region} refused ({status}): {text}"))) }
     }

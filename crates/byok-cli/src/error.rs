@@ -55,6 +55,8 @@ pub enum CliError {
     },
     #[error("localcloud refused {what} ({status}): {answer}")]
     LocalcloudRefused { what: String, status: u16, answer: String },
+    #[error("cannot sign the AWS request: {0}")]
+    Signing(String),
     #[error("cannot start the embedded localcloud: {0}")]
     LocalcloudStart(#[source] localcloud::state::PersistError),
     #[error("cannot open the store: {0}")]

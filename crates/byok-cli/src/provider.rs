@@ -221,9 +221,18 @@ async fn wait_for_peer(store: &dyn Store, endpoint: &str, account_id: &str) -> R
 
 /// The `<Code>` of an AWS Query (XML) error answer.
 fn aws_error_code(xml: &str) -> Option<String> {
-    let start = xml.find("<Code>")? + "<Code>".len();
-    let end = xml[start..].find("</Code>")? + start;
-    Some(xml[start..end].to_string())
+    // `<ErrorResponse><Error><Code>…</Code>…</Error></ErrorResponse>` (the Query protocol's).
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut in_code = false;
+    loop {
+        match reader.read_event().ok()? {
+            quick_xml::events::Event::Start(e) => in_code = e.name().as_ref() == b"Code",
+            quick_xml::events::Event::Text(t) if in_code => return t.decode().ok().map(|c| c.trim().to_string()),
+            quick_xml::events::Event::End(_) => in_code = false,
+            quick_xml::events::Event::Eof => return None,
+            _ => {}
+        }
+    }
 }
 
 /// RFC 3986 unreserved characters stay; everything else is percent-encoded (what AWS's Query
@@ -242,28 +251,57 @@ async fn signed_post(
     region: &str,
     body: Vec<u8>,
 ) -> Result<(u16, String), CliError> {
-    let signer = localcloud::sigv4::Signer {
-        access_key_id: &account.access_key_id,
-        secret: &account.secret_access_key,
-        session_token: None,
-        region,
-        service,
-    };
-    signed_request(endpoint, &signer, &[("content-type", "application/x-www-form-urlencoded; charset=utf-8")], body).await
+    let keys = AwsKeys { access_key_id: &account.access_key_id, secret: &account.secret_access_key };
+    signed_request(endpoint, &keys, region, service, &[("content-type", "application/x-www-form-urlencoded; charset=utf-8")], body).await
 }
 
-/// A SigV4-signed POST to an AWS-compatible endpoint (localcloud); the status and body text.
+/// Long-lived keys (an account's root keys in a localcloud) to sign with.
+#[derive(Clone, Copy)]
+pub struct AwsKeys<'a> {
+    pub access_key_id: &'a str,
+    pub secret: &'a str,
+}
+
+impl std::fmt::Debug for AwsKeys<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsKeys").field("access_key_id", &self.access_key_id).finish_non_exhaustive()
+    }
+}
+
+/// A SigV4-signed POST (signed by `aws-sigv4`, the SDK's own signer) to an AWS-compatible
+/// endpoint (localcloud); the status and body text.
 pub async fn signed_request(
     endpoint: &str,
-    signer: &localcloud::sigv4::Signer<'_>,
+    keys: &AwsKeys<'_>,
+    region: &str,
+    service: &str,
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> Result<(u16, String), CliError> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     let failed = |source| CliError::Localcloud { endpoint: endpoint.to_string(), source };
-    let authority = localcloud::admin_client::authority(endpoint).map_err(failed)?;
-    let signed = signer.sign("POST", authority, "/", headers, &body, time::OffsetDateTime::now_utc());
-    let signed: Vec<(&str, &str)> = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let (status, bytes) = localcloud::admin_client::send(endpoint, "POST", "/", &signed, body).await.map_err(failed)?;
+    localcloud::admin_client::authority(endpoint).map_err(failed)?;
+    let uri = format!("{}/", endpoint.trim_end_matches('/'));
+    let identity = Credentials::new(keys.access_key_id, keys.secret, None, None, "byok-localcloud-bootstrap").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| CliError::Signing(e.to_string()))?
+        .into();
+    let signable = SignableRequest::new("POST", &uri, headers.iter().copied(), SignableBody::Bytes(&body))
+        .map_err(|e| CliError::Signing(e.to_string()))?;
+    let (instructions, _) = sign(signable, &params).map_err(|e| CliError::Signing(e.to_string()))?.into_parts();
+    let mut request = http::Request::builder().method("POST").uri(&uri);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let mut request = request.body(body).map_err(|e| CliError::Signing(e.to_string()))?;
+    instructions.apply_to_request_http1x(&mut request);
+    let (status, bytes) = localcloud::admin_client::send_request(request).await.map_err(failed)?;
     Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
 }
 
@@ -403,15 +441,9 @@ async fn kms_call(
     input: &serde_json::Value,
 ) -> Result<(u16, String), CliError> {
     let target = format!("TrentService.{operation}");
-    let signer = localcloud::sigv4::Signer {
-        access_key_id: &account.access_key_id,
-        secret: &account.secret_access_key,
-        session_token: None,
-        region,
-        service: "kms",
-    };
+    let keys = AwsKeys { access_key_id: &account.access_key_id, secret: &account.secret_access_key };
     let headers = [("x-amz-target", target.as_str()), ("content-type", "application/x-amz-json-1.1")];
-    signed_request(endpoint, &signer, &headers, input.to_string().into_bytes()).await
+    signed_request(endpoint, &keys, region, "kms", &headers, input.to_string().into_bytes()).await
 }
 
 /// Makes `dir` (created if missing) readable by its owner only.
@@ -453,4 +485,20 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     options.mode(0o600);
     let mut file = options.open(path).map_err(CliError::io(format!("cannot write {}", path.display())))?;
     file.write_all(bytes).map_err(CliError::io(format!("cannot write {}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::aws_error_code;
+
+    #[test]
+    fn the_query_protocols_error_code_is_read_from_its_element() {
+        let answer = "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>Sender</Type>\
+                      <Code>EntityAlreadyExists</Code><Message>Role with name <b> already exists.</Message></Error>\
+                      <RequestId>1</RequestId></ErrorResponse>";
+        assert_eq!(aws_error_code(answer).as_deref(), Some("EntityAlreadyExists"));
+        // A message that merely mentions <Code> is not a code.
+        assert_eq!(aws_error_code("<ErrorResponse><Error><Message>no &lt;Code&gt; here</Message></Error></ErrorResponse>"), None);
+        assert_eq!(aws_error_code("not xml at all"), None);
+    }
 }

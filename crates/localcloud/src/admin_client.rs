@@ -1,65 +1,113 @@
-//! A minimal HTTP/1 client: one request on one loopback connection, the status and the body.
-//! Shared by the `/_localcloud` admin calls here, the `byok` CLI's API client and the
-//! provider-credential fetch, so there is one hand-written hyper client, not three. (A full
-//! client crate — reqwest with its TLS stack — would double the build for plain-HTTP calls to
-//! localhost.)
+//! The binaries' one HTTP client: hyper-util's pooled client over rustls (aws-lc-rs; the
+//! platform's trust roots, or the bundle `SSL_CERT_FILE` names), with a connect timeout and a
+//! whole-request timeout. It serves the `/_localcloud` admin calls here, the `byok` CLI's API
+//! client and the localcloud bootstrap's signed AWS calls. `http://` and `https://` endpoints.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
+
+/// How long a connection may take to open.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a whole request may take, answer included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// Why a request failed to get an answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("endpoint '{0}' is not http://HOST:PORT")]
+    #[error("endpoint '{0}' is not http(s)://HOST:PORT")]
     BadEndpoint(String),
-    #[error("cannot connect to {authority}: {source}")]
+    #[error("cannot reach {endpoint}: {source}")]
     Connect {
-        authority: String,
+        endpoint: String,
         #[source]
-        source: std::io::Error,
+        source: hyper_util::client::legacy::Error,
     },
+    #[error("{endpoint} did not answer within {} s", REQUEST_TIMEOUT.as_secs())]
+    Timeout { endpoint: String },
     #[error("HTTP error: {0}")]
     Http(#[source] hyper::Error),
     #[error("bad request: {0}")]
     Request(#[source] http::Error),
     #[error("the answer is not JSON: {0}")]
     Json(#[source] serde_json::Error),
+    #[error("TLS cannot be set up: {0}")]
+    Tls(#[source] rustls::Error),
 }
 
-/// The `HOST:PORT` of an `http://HOST:PORT[/]` endpoint.
+/// The `HOST:PORT` of an `http(s)://HOST:PORT[/]` endpoint.
 pub fn authority(endpoint: &str) -> Result<&str, ClientError> {
     endpoint
         .strip_prefix("http://")
+        .or_else(|| endpoint.strip_prefix("https://"))
         .map(|a| a.trim_end_matches('/'))
         .filter(|a| !a.is_empty() && !a.contains('/'))
         .ok_or_else(|| ClientError::BadEndpoint(endpoint.into()))
 }
 
-/// Sends one request to `endpoint` (`http://HOST:PORT`) and returns the status and body.
+/// The process's client, built once: connections are pooled across calls.
+fn client() -> Result<&'static HttpsClient, ClientError> {
+    static CLIENT: OnceLock<HttpsClient> = OnceLock::new();
+    if let Some(client) = CLIENT.get() {
+        return Ok(client);
+    }
+    let built = build()?;
+    Ok(CLIENT.get_or_init(|| built))
+}
+
+fn build() -> Result<HttpsClient, ClientError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    let builder = match hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_native_roots(provider.clone()) {
+        Ok(builder) => builder,
+        // No trust roots on this machine (a minimal container): plain HTTP still works, and
+        // an https:// endpoint is refused as unverifiable rather than trusted blindly.
+        Err(_) => {
+            let tls = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(ClientError::Tls)?
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth();
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls)
+        }
+    };
+    let https = builder.https_or_http().enable_http1().wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(https))
+}
+
+/// Sends one request (its URI absolute: `http(s)://HOST:PORT/…`); the status and body.
+pub async fn send_request(request: http::Request<Vec<u8>>) -> Result<(u16, Bytes), ClientError> {
+    let endpoint = request.uri().authority().map(ToString::to_string).unwrap_or_default();
+    let request = request.map(|body| Full::new(Bytes::from(body)));
+    let call = async {
+        let response = client()?.request(request).await.map_err(|source| ClientError::Connect { endpoint: endpoint.clone(), source })?;
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.map_err(ClientError::Http)?.to_bytes();
+        Ok((status, bytes))
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, call).await.map_err(|_| ClientError::Timeout { endpoint: endpoint.clone() })?
+}
+
+/// Sends one request to `endpoint` (`http(s)://HOST:PORT`) and returns the status and body.
 /// `Host` is set from the endpoint; `headers` come in addition.
 pub async fn send(endpoint: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Result<(u16, Bytes), ClientError> {
-    let authority = authority(endpoint)?;
-    let stream = tokio::net::TcpStream::connect(authority)
-        .await
-        .map_err(|source| ClientError::Connect { authority: authority.to_string(), source })?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(ClientError::Http)?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let mut request = http::Request::builder().method(method).uri(path);
-    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-        request = request.header(http::header::HOST, authority);
-    }
+    authority(endpoint)?;
+    let mut request = http::Request::builder().method(method).uri(format!("{}{path}", endpoint.trim_end_matches('/')));
     for (k, v) in headers {
         request = request.header(*k, *v);
     }
-    let request = request.body(Full::new(Bytes::from(body))).map_err(ClientError::Request)?;
-    let response = sender.send_request(request).await.map_err(ClientError::Http)?;
-    let status = response.status().as_u16();
-    let bytes = response.into_body().collect().await.map_err(ClientError::Http)?.to_bytes();
-    Ok((status, bytes))
+    send_request(request.body(body).map_err(ClientError::Request)?).await
 }
 
 /// An admin request: JSON in, the status and JSON body out (`null` for an empty body). The
