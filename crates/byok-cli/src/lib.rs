@@ -16,6 +16,7 @@ pub mod client;
 mod commands;
 pub mod demo;
 pub mod error;
+pub mod logs;
 pub mod provider;
 pub mod serve;
 
@@ -25,6 +26,7 @@ use clap::{Parser, Subcommand};
 
 use crate::client::Client;
 pub use crate::error::CliError;
+pub use crate::logs::LogFormat;
 
 /// Customer-held keys for multi-tenant SaaS.
 #[derive(Debug, Parser)]
@@ -36,13 +38,6 @@ pub struct Cli {
     /// `json` (one object a line, for a log pipeline).
     #[arg(long, global = true, env = "BYOK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-}
-
-/// See [`Cli::log_format`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,8 +6,8 @@ use axum::http::request::Parts;
 use byok_domain::TenantId;
 use byok_store::TokenScope;
 
-use crate::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The caller's scope, from `Authorization: Bearer …`.
 #[derive(Debug, Clone)]

@@ -1,7 +1,8 @@
 //! byok's HTTP API.
 //!
 //! # Layout
-//! - [`app`]: the router from one [`AppState`]; [`serve`] binds it with graceful shutdown.
+//! - [`app`]: the router from one [`AppState`] ([`state`]); [`serve`] binds it with graceful
+//!   shutdown.
 //! - [`routes`]: one module per feature: `data` (encrypt/decrypt/rewrap, single and batch),
 //!   `keys` (rotation, retiring, shredding, rekey), `tenants` (operator and
 //!   tenant admin), `tickets` (support tickets), `operator` (alerts, held revocations, tokens),
@@ -19,75 +20,19 @@ pub mod console;
 pub mod error;
 pub mod metrics;
 pub mod routes;
+pub mod state;
 pub mod views;
+
+pub use state::{AppState, DEFAULT_BATCH_ITEMS};
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use byok_broker::Broker;
-use prometheus_client::registry::Registry;
-
-/// The most items a batch may carry unless configured.
-pub const DEFAULT_BATCH_ITEMS: usize = 1000;
-
-/// Everything a handler needs, cheap to clone.
-#[derive(Clone, Debug)]
-pub struct AppState {
-    pub broker: Arc<Broker>,
-    pub metrics: Arc<metrics::HttpMetrics>,
-    pub registry: Arc<Registry>,
-    /// The web console's sessions on this node.
-    pub console: Arc<console::session::Sessions>,
-    /// The most items one batch request may carry.
-    pub max_batch_items: usize,
-    /// Whether console cookies are always `Secure`.
-    console_secure: bool,
-    /// Set once the node is shutting down: `/readyz` then says 503 so that a load balancer
-    /// stops sending requests during the drain period.
-    pub draining: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl AppState {
-    /// With batches of at most `items` items.
-    pub fn with_max_batch_items(mut self, items: usize) -> Self {
-        self.max_batch_items = items;
-        self
-    }
-
-    /// With console sessions that last `ttl` (tests shorten it).
-    pub fn with_console_ttl(mut self, ttl: Duration) -> Self {
-        self.console = Arc::new(console::session::Sessions::new(ttl, self.console_secure));
-        self
-    }
-
-    /// With the console's cookies always `Secure` and `__Host-` prefixed (served over TLS, or
-    /// behind a proxy that terminates it).
-    pub fn with_secure_cookies(mut self, secure: bool) -> Self {
-        self.console_secure = secure;
-        self.console = Arc::new(console::session::Sessions::new(self.console.ttl(), secure));
-        self
-    }
-
-    pub fn new(broker: Arc<Broker>) -> Self {
-        let mut registry = Registry::default();
-        broker.metrics.register(&mut registry);
-        let metrics = metrics::HttpMetrics::default();
-        metrics.register(&mut registry);
-        Self {
-            broker,
-            metrics: Arc::new(metrics),
-            registry: Arc::new(registry),
-            max_batch_items: DEFAULT_BATCH_ITEMS,
-            console: Arc::new(console::session::Sessions::new(Duration::from_secs(3600), false)),
-            console_secure: false,
-            draining: Arc::default(),
-        }
-    }
-}
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 
 /// The largest request body, by default (a record plus its JSON/base64 overhead).
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -103,7 +48,7 @@ pub fn app(state: AppState, body_limit: usize) -> Router {
         .merge(routes::ops::router())
         .merge(console::router())
         .fallback(routes::ops::not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
@@ -129,4 +74,15 @@ pub async fn serve(
             Ok(())
         }
     }
+}
+
+/// Counts each request and its latency by route and status.
+async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let method = metrics::method_label(request.method()).to_string();
+    let response = next.run(request).await;
+    state.metrics.requests.get_or_create(&metrics::RouteLabels { method, route: route.clone(), status: response.status().as_u16() }).inc();
+    state.metrics.latency.get_or_create(&metrics::RouteOnly { route }).observe(started.elapsed().as_secs_f64());
+    response
 }

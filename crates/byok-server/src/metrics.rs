@@ -1,17 +1,10 @@
 //! HTTP metrics: requests and latency by route and status.
 
-use std::time::Instant;
-
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-
-use crate::AppState;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
@@ -62,14 +55,4 @@ pub fn method_label(method: &axum::http::Method) -> &'static str {
         Method::OPTIONS => "OPTIONS",
         _ => "other",
     }
-}
-
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
-    let method = method_label(request.method()).to_string();
-    let response = next.run(request).await;
-    state.metrics.requests.get_or_create(&RouteLabels { method, route: route.clone(), status: response.status().as_u16() }).inc();
-    state.metrics.latency.get_or_create(&RouteOnly { route }).observe(started.elapsed().as_secs_f64());
-    response
 }

@@ -35,7 +35,7 @@ pub fn authenticate(cloud: &Cloud, service: Service, parts: &RequestParts<'_>, r
             format!("Credential should be scoped to correct service: '{}'.", service.name()),
         ));
     }
-    let identity = crate::policy::Identity::of(&cloud.read().state, &resolved.caller);
+    let identity = crate::iam::identity_of(&cloud.read().state, &resolved.caller);
     Ok(Call {
         service,
         region: scope.region,

@@ -6,8 +6,6 @@
 
 use std::borrow::Cow;
 
-use crate::protocol::Service;
-
 /// Whether the caller or AWS is at fault (the Query protocol's `<Type>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -95,3 +93,47 @@ fn lower_first(name: &str) -> String {
 }
 
 pub type AwsResult<T> = Result<T, AwsError>;
+
+/// The emulated services, named as in the SigV4 credential scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Service {
+    Kms,
+    Iam,
+    Sts,
+}
+
+impl Service {
+    pub fn from_scope(name: &str) -> Option<Self> {
+        match name {
+            "kms" => Some(Self::Kms),
+            "iam" => Some(Self::Iam),
+            "sts" => Some(Self::Sts),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Kms => "kms",
+            Self::Iam => "iam",
+            Self::Sts => "sts",
+        }
+    }
+
+    /// The event source CloudTrail names.
+    pub fn event_source(self) -> &'static str {
+        match self {
+            Self::Kms => "kms.amazonaws.com",
+            Self::Iam => "iam.amazonaws.com",
+            Self::Sts => "sts.amazonaws.com",
+        }
+    }
+
+    pub(crate) fn xml_namespace(self) -> &'static str {
+        match self {
+            Self::Iam => "https://iam.amazonaws.com/doc/2010-05-08/",
+            Self::Sts | Self::Kms => "https://sts.amazonaws.com/doc/2011-06-15/",
+        }
+    }
+}

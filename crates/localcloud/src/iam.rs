@@ -7,7 +7,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::cloud::{Call, Cloud};
 use crate::error::{AwsError, AwsResult};
-use crate::policy::{Policy, PolicyKind};
+use crate::policy::{Caller, Identity, Policy, PolicyKind};
 use crate::protocol::{QueryParams, Service, elem};
 use crate::state::{Change, ManagedPolicy, Role, State, ids};
 use crate::trail::TrailNote;
@@ -368,5 +368,24 @@ fn authorize_write(call: &Call, action: &str, account: &str, params: &QueryParam
                 call.caller.arn()
             ),
         )),
+    }
+}
+
+/// A caller's identity-based policies as the state holds them now.
+pub fn identity_of(state: &crate::state::State, caller: &Caller) -> Identity {
+    match caller {
+        Caller::Root { .. } => Identity::Root,
+        Caller::AssumedRole { account, role_name, role_id, .. } => {
+            let Some(role) = state.role(account, role_name).filter(|r| &r.role_id == role_id) else {
+                return Identity::Role(Vec::new());
+            };
+            let documents = role
+                .inline_policies
+                .values()
+                .chain(role.attached_policies.iter().filter_map(|arn| state.managed_policies.get(arn).map(|p| &p.document)));
+            Identity::Role(
+                documents.filter_map(|d| Policy::parse(d, PolicyKind::Identity, |_| true).ok()).map(std::sync::Arc::new).collect(),
+            )
+        }
     }
 }

@@ -246,22 +246,6 @@ pub enum Identity {
 }
 
 impl Identity {
-    pub fn of(state: &crate::state::State, caller: &Caller) -> Self {
-        match caller {
-            Caller::Root { .. } => Identity::Root,
-            Caller::AssumedRole { account, role_name, role_id, .. } => {
-                let Some(role) = state.role(account, role_name).filter(|r| &r.role_id == role_id) else {
-                    return Identity::Role(Vec::new());
-                };
-                let documents = role
-                    .inline_policies
-                    .values()
-                    .chain(role.attached_policies.iter().filter_map(|arn| state.managed_policies.get(arn).map(|p| &p.document)));
-                Identity::Role(documents.filter_map(|d| Policy::parse(d, PolicyKind::Identity, |_| true).ok()).map(Arc::new).collect())
-            }
-        }
-    }
-
     /// What the identity policies say about this request.
     pub fn evaluate(&self, ctx: &RequestContext<'_>) -> Decision {
         match self {

@@ -4,51 +4,8 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
+pub use crate::error::Service;
 use crate::error::{AwsError, Fault};
-
-/// The emulated services, named as in the SigV4 credential scope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Service {
-    Kms,
-    Iam,
-    Sts,
-}
-
-impl Service {
-    pub fn from_scope(name: &str) -> Option<Self> {
-        match name {
-            "kms" => Some(Self::Kms),
-            "iam" => Some(Self::Iam),
-            "sts" => Some(Self::Sts),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Kms => "kms",
-            Self::Iam => "iam",
-            Self::Sts => "sts",
-        }
-    }
-
-    /// The event source CloudTrail names.
-    pub fn event_source(self) -> &'static str {
-        match self {
-            Self::Kms => "kms.amazonaws.com",
-            Self::Iam => "iam.amazonaws.com",
-            Self::Sts => "sts.amazonaws.com",
-        }
-    }
-
-    fn xml_namespace(self) -> &'static str {
-        match self {
-            Self::Iam => "https://iam.amazonaws.com/doc/2010-05-08/",
-            Self::Sts | Self::Kms => "https://sts.amazonaws.com/doc/2011-06-15/",
-        }
-    }
-}
 
 pub type HttpResponse = Response<Full<Bytes>>;
 

@@ -3,8 +3,8 @@
 use byok_api as api;
 
 use super::{rfc3339, status_name};
-use crate::CliError;
 use crate::client::Client;
+use crate::error::CliError;
 
 pub(crate) async fn run(client: Client, open: bool) -> Result<(), CliError> {
     let alerts: Vec<api::Alert> = client.get(&format!("/v1/alerts?open={open}")).await?;

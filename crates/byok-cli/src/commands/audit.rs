@@ -5,8 +5,8 @@ use std::io::Write;
 use byok_api as api;
 use clap::Subcommand;
 
-use crate::CliError;
 use crate::client::Client;
+use crate::error::CliError;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {

@@ -7,8 +7,8 @@ use base64::engine::general_purpose::STANDARD;
 use byok_api as api;
 
 use super::read_stdin;
-use crate::CliError;
 use crate::client::Client;
+use crate::error::CliError;
 
 /// Encrypts `text` (or stdin) and prints the record in base64.
 pub(crate) async fn encrypt(client: Client, tenant: &str, context: String, text: Option<String>) -> Result<(), CliError> {

@@ -4,7 +4,7 @@
 
 use std::io::Read;
 
-use crate::CliError;
+use crate::error::CliError;
 
 pub(crate) mod alerts;
 pub(crate) mod audit;

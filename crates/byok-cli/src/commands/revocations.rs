@@ -4,8 +4,8 @@ use byok_api as api;
 use clap::Subcommand;
 
 use super::rfc3339;
-use crate::CliError;
 use crate::client::Client;
+use crate::error::CliError;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum RevocationsCommand {

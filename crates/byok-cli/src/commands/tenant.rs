@@ -4,8 +4,8 @@ use byok_api as api;
 use clap::Subcommand;
 
 use super::pretty;
-use crate::CliError;
 use crate::client::Client;
+use crate::error::CliError;
 
 /// How the customer's setup is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -263,10 +263,10 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
 
 /// `byok serve`: start, say where everything is, run until ctrl-c / SIGTERM. With JSON logs
 /// the same lines are log events, so that stderr stays one JSON object a line.
-pub async fn run(args: ServeArgs, log_format: crate::LogFormat) -> Result<(), CliError> {
+pub async fn run(args: ServeArgs, log_format: crate::logs::LogFormat) -> Result<(), CliError> {
     let say = |line: String| match log_format {
-        crate::LogFormat::Text => eprintln!("{line}"),
-        crate::LogFormat::Json => tracing::info!(target: "byok::serve", "{line}"),
+        crate::logs::LogFormat::Text => eprintln!("{line}"),
+        crate::logs::LogFormat::Json => tracing::info!(target: "byok::serve", "{line}"),
     };
     let params = ServeParams::from_args(args)?;
     let data_dir = params.data_dir.clone();

@@ -10,7 +10,7 @@ use super::PageError;
 use super::layout::{self, utc};
 use super::session::Viewer;
 use super::tenant::tenant_id;
-use crate::AppState;
+use crate::state::AppState;
 
 const PAGE: usize = 50;
 const REASONS: [&str; 3] = ["data", "probe", "restore"];

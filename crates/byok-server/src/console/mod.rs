@@ -14,6 +14,7 @@ pub mod audit;
 pub mod layout;
 pub mod operator;
 pub mod session;
+pub mod signin;
 pub mod tenant;
 pub mod ticket;
 
@@ -25,19 +26,19 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use maud::html;
 
-use crate::AppState;
+use crate::state::AppState;
 
 pub const CSS: &str = include_str!("../../static/console.css");
 pub const JS: &str = include_str!("../../static/console.js");
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/console", get(session::home))
-        .route("/console/", get(session::home))
+        .route("/console", get(signin::home))
+        .route("/console/", get(signin::home))
         .route("/console/static/console.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS) }))
         .route("/console/static/console.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], JS) }))
-        .route("/console/signin", get(session::signin_page).post(session::signin))
-        .route("/console/signout", post(session::signout))
+        .route("/console/signin", get(signin::signin_page).post(signin::signin))
+        .route("/console/signout", post(signin::signout))
         .route("/console/tenants/{id}", get(tenant::overview))
         .route("/console/tenants/{id}/verify", post(tenant::verify))
         .route("/console/tenants/{id}/ticket", get(ticket::page))

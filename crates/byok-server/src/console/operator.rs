@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::PageError;
 use super::layout::{self, utc};
 use super::session::Viewer;
-use crate::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, Default)]
 pub struct Search {

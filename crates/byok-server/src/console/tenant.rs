@@ -11,7 +11,7 @@ use maud::{Markup, html};
 use super::PageError;
 use super::layout::{self, utc};
 use super::session::{CsrfForm, Viewer};
-use crate::AppState;
+use crate::state::AppState;
 
 pub(super) fn tenant_id(raw: &str) -> Result<TenantId, PageError> {
     raw.parse().map_err(|_| PageError::NotFound)

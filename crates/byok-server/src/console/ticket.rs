@@ -14,7 +14,7 @@ use super::PageError;
 use super::layout::{self, utc};
 use super::session::{CsrfForm, Viewer};
 use super::tenant::tenant_id;
-use crate::AppState;
+use crate::state::AppState;
 
 pub async fn page(State(state): State<AppState>, viewer: Viewer, Path(id): Path<String>) -> Result<Markup, PageError> {
     render(&state, &viewer, &id, None).await

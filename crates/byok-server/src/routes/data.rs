@@ -25,10 +25,10 @@ use byok_api::{DecryptRequest, EncryptRequest};
 use byok_domain::TenantId;
 use serde::Deserialize;
 
-use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::{frames, tenant_id};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -8,11 +8,11 @@ use axum::routing::{post, put};
 use axum::{Json, Router};
 use byok_api::{MinDecryptionRequest, RekeyRequest, TenantStatus};
 
-use crate::AppState;
 use crate::auth::{Caller, Operator};
 use crate::error::ApiError;
 use crate::routes::tenant_id;
 use crate::routes::tenants::Body;
+use crate::state::AppState;
 use crate::views;
 
 pub fn router() -> Router<AppState> {

@@ -9,11 +9,11 @@ use byok_api::{Alert, HeldRevocation, NewTokenRequest, NewTokenResponse, TokenIn
 use byok_store::{ServiceReach, TokenScope};
 use serde::Deserialize;
 
-use crate::AppState;
 use crate::auth::{Caller, Operator};
 use crate::error::ApiError;
 use crate::routes::tenant_id;
 use crate::routes::tenants::Body;
+use crate::state::AppState;
 use crate::views;
 
 pub fn router() -> Router<AppState> {

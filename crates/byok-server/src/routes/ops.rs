@@ -7,8 +7,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use byok_api::{Health, Readiness};
 
-use crate::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The OpenAPI 3.1 description of this API.
 pub const OPENAPI: &str = include_str!("../../openapi.json");

@@ -7,10 +7,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use byok_api::{AddTenantRequest, AuditPage, NewTenantResponse, TenantStatus};
 
-use crate::AppState;
 use crate::auth::{Caller, Operator};
 use crate::error::ApiError;
 use crate::routes::tenant_id;
+use crate::state::AppState;
 use crate::views;
 
 pub fn router() -> Router<AppState> {

@@ -9,10 +9,10 @@ use byok_api::{CommentResponse, NewComment, Ticket, TicketDetail};
 use byok_domain::Author;
 use byok_store::TokenScope;
 
-use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::tenants::Body;
+use crate::state::AppState;
 use crate::views;
 
 pub fn router() -> Router<AppState> {

@@ -1,0 +1,68 @@
+//! [`AppState`]: everything a handler needs, cheap to clone.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use byok_broker::Broker;
+use prometheus_client::registry::Registry;
+
+use crate::console::session::Sessions;
+use crate::metrics;
+
+/// The most items a batch may carry unless configured.
+pub const DEFAULT_BATCH_ITEMS: usize = 1000;
+
+/// Everything a handler needs, cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub broker: Arc<Broker>,
+    pub metrics: Arc<metrics::HttpMetrics>,
+    pub registry: Arc<Registry>,
+    /// The web console's sessions on this node.
+    pub console: Arc<Sessions>,
+    /// The most items one batch request may carry.
+    pub max_batch_items: usize,
+    /// Whether console cookies are always `Secure`.
+    console_secure: bool,
+    /// Set once the node is shutting down: `/readyz` then says 503 so that a load balancer
+    /// stops sending requests during the drain period.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl AppState {
+    /// With batches of at most `items` items.
+    pub fn with_max_batch_items(mut self, items: usize) -> Self {
+        self.max_batch_items = items;
+        self
+    }
+
+    /// With console sessions that last `ttl` (tests shorten it).
+    pub fn with_console_ttl(mut self, ttl: Duration) -> Self {
+        self.console = Arc::new(Sessions::new(ttl, self.console_secure));
+        self
+    }
+
+    /// With the console's cookies always `Secure` and `__Host-` prefixed (served over TLS, or
+    /// behind a proxy that terminates it).
+    pub fn with_secure_cookies(mut self, secure: bool) -> Self {
+        self.console_secure = secure;
+        self.console = Arc::new(Sessions::new(self.console.ttl(), secure));
+        self
+    }
+
+    pub fn new(broker: Arc<Broker>) -> Self {
+        let mut registry = Registry::default();
+        broker.metrics.register(&mut registry);
+        let metrics = metrics::HttpMetrics::default();
+        metrics.register(&mut registry);
+        Self {
+            broker,
+            metrics: Arc::new(metrics),
+            registry: Arc::new(registry),
+            max_batch_items: DEFAULT_BATCH_ITEMS,
+            console: Arc::new(Sessions::new(Duration::from_secs(3600), false)),
+            console_secure: false,
+            draining: Arc::default(),
+        }
+    }
+}
