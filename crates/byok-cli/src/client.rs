@@ -19,6 +19,10 @@ pub struct ApiArgs {
     pub token: Option<String>,
     #[arg(long, env = "BYOK_DATA_DIR", default_value = "data", global = true)]
     pub data_dir: std::path::PathBuf,
+    /// A PEM file of CA certificates to trust for an `https://` API (a private CA); the
+    /// system's roots (or `SSL_CERT_FILE`) are trusted anyway.
+    #[arg(long, env = "BYOK_CA_FILE", global = true)]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for ApiArgs {
@@ -78,6 +82,9 @@ impl Answer {
 impl Client {
     pub fn new(args: &ApiArgs) -> Result<Self, CliError> {
         localcloud::admin_client::authority(&args.api).map_err(|_| CliError::BadApi(args.api.clone()))?;
+        if let Some(ca) = &args.ca_file {
+            localcloud::admin_client::trust_ca_file(ca).map_err(|source| CliError::Unreachable { api: args.api.clone(), source })?;
+        }
         let token = match &args.token {
             Some(t) => Zeroizing::new(t.clone()),
             None => {
@@ -89,7 +96,7 @@ impl Client {
         Ok(Self { endpoint: args.api.trim_end_matches('/').to_string(), token })
     }
 
-    /// The broker's API endpoint (`http://HOST:PORT`).
+    /// The broker's API endpoint (`http(s)://HOST:PORT`).
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }

@@ -10,7 +10,7 @@ pub enum CliError {
     /// A flag, environment variable or config file value that cannot be used.
     #[error("{0}")]
     Config(String),
-    #[error("--api must be http://HOST:PORT, not {0}")]
+    #[error("--api must be http://HOST:PORT or https://HOST:PORT, not {0}")]
     BadApi(String),
     #[error("no --token and cannot read {}: {source} (is `byok serve` running with this --data-dir?)", path.display())]
     NoToken {
@@ -55,6 +55,8 @@ pub enum CliError {
     },
     #[error("localcloud refused {what} ({status}): {answer}")]
     LocalcloudRefused { what: String, status: u16, answer: String },
+    #[error("TLS for the API: {0}")]
+    Tls(#[source] byok_server::tls::TlsError),
     #[error("cannot sign the AWS request: {0}")]
     Signing(String),
     #[error("cannot start the embedded localcloud: {0}")]

@@ -16,3 +16,4 @@ mod real_aws;
 mod revocation;
 mod rotation;
 mod support;
+mod tls;

@@ -101,7 +101,12 @@ pub async fn run_setup_at(aws_endpoint: &str, creds: &Creds, script: &str, dir: 
 
 /// An API call; status and JSON.
 pub async fn api(running: &Running, token: Option<&str>, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let args = byok_cli::client::ApiArgs { api: running.api_url(), token: Some(token.unwrap_or("none").to_string()), data_dir: ".".into() };
+    let args = byok_cli::client::ApiArgs {
+        api: running.api_url(),
+        token: Some(token.unwrap_or("none").to_string()),
+        data_dir: ".".into(),
+        ca_file: None,
+    };
     let client = byok_cli::client::Client::new(&args).expect("client");
     let answer = client.send(method, path, body.as_ref()).await.expect("request");
     (answer.status, answer.value())

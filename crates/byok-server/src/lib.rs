@@ -10,6 +10,8 @@
 //! - [`auth`]: bearer tokens and their scopes; no scope reaches another tenant's anything.
 //! - [`error`]: the one place that knows HTTP status codes.
 //! - [`metrics`]: request counts and latencies by route and status.
+//! - [`tls`]: HTTPS (HTTP/1.1 and HTTP/2), the certificate reloaded when its files change,
+//!   optional client certificates.
 //! - [`console`]: the web console under `/console` (server-rendered pages, session cookies).
 //! - [`views`]: what of the broker's and the store's values a client sees, as [`byok_api`]
 //!   types (the request and response types shared with the CLI and the OpenAPI document).
@@ -21,6 +23,7 @@ pub mod error;
 pub mod metrics;
 pub mod routes;
 pub mod state;
+pub mod tls;
 pub mod views;
 
 pub use state::{AppState, DEFAULT_BATCH_ITEMS};

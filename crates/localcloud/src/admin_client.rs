@@ -41,6 +41,8 @@ pub enum ClientError {
     Json(#[source] serde_json::Error),
     #[error("TLS cannot be set up: {0}")]
     Tls(#[source] rustls::Error),
+    #[error("the CA file {path} is not usable: {detail}")]
+    CaFile { path: String, detail: String },
 }
 
 /// The `HOST:PORT` of an `http(s)://HOST:PORT[/]` endpoint.
@@ -53,35 +55,53 @@ pub fn authority(endpoint: &str) -> Result<&str, ClientError> {
         .ok_or_else(|| ClientError::BadEndpoint(endpoint.into()))
 }
 
+static CLIENT: OnceLock<HttpsClient> = OnceLock::new();
+
 /// The process's client, built once: connections are pooled across calls.
 fn client() -> Result<&'static HttpsClient, ClientError> {
-    static CLIENT: OnceLock<HttpsClient> = OnceLock::new();
     if let Some(client) = CLIENT.get() {
         return Ok(client);
     }
-    let built = build()?;
+    let built = build(Vec::new())?;
     Ok(CLIENT.get_or_init(|| built))
 }
 
-fn build() -> Result<HttpsClient, ClientError> {
+/// Trusts the CA certificates in the PEM file `path` too (`byok --ca-file`: a private CA's
+/// certificate for an API served over HTTPS). Call it before the first request.
+pub fn trust_ca_file(path: &std::path::Path) -> Result<(), ClientError> {
+    use rustls::pki_types::pem::PemObject;
+    let unreadable = |e: rustls::pki_types::pem::Error| ClientError::CaFile { path: path.display().to_string(), detail: e.to_string() };
+    let extra =
+        rustls::pki_types::CertificateDer::pem_file_iter(path).map_err(unreadable)?.collect::<Result<Vec<_>, _>>().map_err(unreadable)?;
+    if extra.is_empty() {
+        return Err(ClientError::CaFile { path: path.display().to_string(), detail: "no certificate in it".into() });
+    }
+    let built = build(extra)?;
+    CLIENT.set(built).map_err(|_| ClientError::CaFile { path: path.display().to_string(), detail: "the client is already in use".into() })
+}
+
+fn build(extra: Vec<rustls::pki_types::CertificateDer<'static>>) -> Result<HttpsClient, ClientError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut http = HttpConnector::new();
     http.set_connect_timeout(Some(CONNECT_TIMEOUT));
     http.set_nodelay(true);
     http.enforce_http(false);
-    let builder = match hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_native_roots(provider.clone()) {
-        Ok(builder) => builder,
-        // No trust roots on this machine (a minimal container): plain HTTP still works, and
-        // an https:// endpoint is refused as unverifiable rather than trusted blindly.
-        Err(_) => {
-            let tls = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(ClientError::Tls)?
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth();
-            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls)
-        }
-    };
+    // The platform's roots (or `SSL_CERT_FILE`'s) and any CA given; none at all on a minimal
+    // container: plain HTTP still works, and an https:// endpoint is refused as unverifiable
+    // rather than trusted blindly.
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    for cert in extra {
+        roots.add(cert).map_err(ClientError::Tls)?;
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(ClientError::Tls)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
     let https = builder.https_or_http().enable_http1().wrap_connector(http);
     Ok(Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(https))
 }

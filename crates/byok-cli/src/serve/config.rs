@@ -128,6 +128,17 @@ pub struct ServeArgs {
     /// [default: 5].
     #[arg(long, env = "BYOK_DRAIN_SECONDS")]
     pub drain_seconds: Option<u64>,
+    /// Serve the API over HTTPS with this certificate (PEM, its chain after it); read again
+    /// when the file changes, so a renewal needs no restart. Needs --tls-key.
+    #[arg(long, env = "BYOK_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "BYOK_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Require a client certificate issued by this CA (PEM) on every connection: mutual TLS.
+    /// Needs --tls-cert.
+    #[arg(long, env = "BYOK_CLIENT_CA")]
+    pub client_ca: Option<PathBuf>,
     /// Mark the console's cookies `Secure` (with the `__Host-` prefix) on every response: the
     /// console is reached over HTTPS through a proxy that terminates TLS. (A proxy's
     /// `X-Forwarded-Proto: https` does the same per request.)
@@ -197,6 +208,8 @@ pub struct ServeParams {
     pub max_batch_items: usize,
     pub drain: Duration,
     pub console_secure_cookies: bool,
+    /// HTTPS for the API, when configured.
+    pub tls: Option<byok_server::tls::TlsFiles>,
     pub operator_token: Option<Zeroizing<String>>,
     pub service_token: Option<Zeroizing<String>>,
     pub locations: byok_domain::Locations,
@@ -327,6 +340,17 @@ impl ServeParams {
                 s => return Err(CliError::Config(format!("--drain-seconds is 0 to 600, not {s}"))),
             },
             console_secure_cookies: args.console_secure_cookies || file.console_secure_cookies,
+            tls: match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key), args.client_ca.or(file.client_ca)) {
+                (Some(cert), Some(key), client_ca) => Some(byok_server::tls::TlsFiles { cert, key, client_ca }),
+                (None, None, None) => None,
+                (Some(_), None, _) => return Err(CliError::Config("--tls-cert needs --tls-key (the certificate's private key)".into())),
+                (None, Some(_), _) => return Err(CliError::Config("--tls-key needs --tls-cert".into())),
+                (None, None, Some(_)) => {
+                    return Err(CliError::Config(
+                        "--client-ca (mutual TLS) needs --tls-cert and --tls-key: the API must serve HTTPS".into(),
+                    ));
+                }
+            },
             operator_token: args.operator_token.or(file.operator_token).map(Zeroizing::new),
             service_token: args.service_token.or(file.service_token).map(Zeroizing::new),
             locations: match file.locations {

@@ -16,6 +16,9 @@ use crate::provider::{self, LocalcloudRoleCredentials};
 
 mod config;
 
+/// How often the TLS certificate's files are looked at for a renewal.
+const TLS_RELOAD_CHECK: Duration = Duration::from_secs(5);
+
 pub use config::{Aws, ServeArgs, ServeParams};
 /// A running broker (and its embedded localcloud, if any).
 pub struct Running {
@@ -36,6 +39,8 @@ pub struct Running {
     pub operator_token: Option<Zeroizing<String>>,
     /// The service token, likewise.
     pub service_token: Option<Zeroizing<String>>,
+    /// `http`, or `https` when the API serves TLS.
+    scheme: &'static str,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     /// The node's loops; the monitor ends by writing pending probe summaries and giving up the
@@ -51,7 +56,7 @@ impl std::fmt::Debug for Running {
 
 impl Running {
     pub fn api_url(&self) -> String {
-        format!("http://{}", self.api)
+        format!("{}://{}", self.scheme, self.api)
     }
 
     /// Stops the API (draining requests) and the monitor (which writes its pending probe
@@ -234,16 +239,31 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
     let listener =
         tokio::net::TcpListener::bind(params.listen).await.map_err(CliError::io(format!("cannot listen on {}", params.listen)))?;
     let api = listener.local_addr().map_err(CliError::io("the API's address"))?;
+    // Under TLS the console's cookies are always `Secure`.
     let state = byok_server::AppState::new(broker.clone())
         .with_max_batch_items(params.max_batch_items)
-        .with_secure_cookies(params.console_secure_cookies);
+        .with_secure_cookies(params.console_secure_cookies || params.tls.is_some());
     let draining = state.draining.clone();
     let router = byok_server::app(state, params.max_body);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let node = byok_broker::node::spawn(broker.clone());
-    let task = tokio::spawn(byok_server::serve(listener, router, async move {
+    let stopped = async move {
         let _ = rx.await;
-    }));
+    };
+    let task = match &params.tls {
+        None => tokio::spawn(byok_server::serve(listener, router, stopped)),
+        Some(files) => {
+            let (config, certificate) = byok_server::tls::server_config(files).map_err(CliError::Tls)?;
+            let (stop_watch, watch_stopped) = tokio::sync::oneshot::channel::<()>();
+            tokio::spawn(byok_server::tls::watch(certificate, TLS_RELOAD_CHECK, async move {
+                let _ = watch_stopped.await;
+            }));
+            tokio::spawn(byok_server::tls::serve_tls(listener, router, config, async move {
+                stopped.await;
+                let _ = stop_watch.send(());
+            }))
+        }
+    };
     Ok(Running {
         api,
         broker,
@@ -255,6 +275,7 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
         provider_role_arn,
         operator_token,
         service_token,
+        scheme: if params.tls.is_some() { "https" } else { "http" },
         shutdown: Some(tx),
         task,
         node: Some(node),
