@@ -38,7 +38,7 @@ mars = ["us-east-1"]
         ("monitor_interval_seconds = 0", "monitor interval"),
         ("grace_days = 0", "grace period"),
         ("surprise = 1", "unknown field"),
-        ("aws_endpoint = \"https://kms.example\"", "http://"),
+        ("aws_endpoint = \"ftp://kms.example\"", "http://"),
         ("real_aws = true", "--provider-role-arn"),
         ("[locations]\nempty = []", "no regions"),
     ] {

@@ -214,3 +214,64 @@ fn tls_settings_must_come_in_pairs() {
     assert!(bad(ServeArgs { tls_key: Some("k".into()), ..ServeArgs::default() }).contains("--tls-cert"));
     assert!(bad(ServeArgs { client_ca: Some("ca".into()), ..ServeArgs::default() }).contains("HTTPS"));
 }
+
+/// `byok serve --aws-endpoint https://…` against a localcloud serving HTTPS with a private CA:
+/// with `AWS_CA_BUNDLE` the bootstrap and the AWS SDK trust it and the monitor's passes prove the
+/// provider (canary included) over HTTPS; without it, the node refuses to start and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn byok_serve_against_an_https_aws_endpoint_with_aws_ca_bundle() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = Ca::new("aws endpoint CA");
+    let ca_file = write(dir.path(), "aws-ca.pem", &ca.pem);
+    let (cert, key) = ca.issue("localcloud", &["localhost", "127.0.0.1"]);
+    let (cert_file, key_file) = (write(dir.path(), "lc.crt", &cert), write(dir.path(), "lc.key", &key));
+    let cloud = Arc::new(localcloud::Cloud::open(None).expect("cloud"));
+    let tls = localcloud::server::tls_acceptor(&cert_file, &key_file).expect("TLS");
+    let lc = localcloud::server::spawn_with("127.0.0.1:0".parse().expect("addr"), cloud, Some(tls)).await.expect("localcloud");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let serve = |data: &str, bundle: Option<&Path>| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_byok"));
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--aws-endpoint", &lc.endpoint()])
+            .args(["--monitor-interval-seconds", "1", "--data-dir"])
+            .arg(dir.path().join(data))
+            .env("BYOK_LOG", "warn")
+            .env("SSL_CERT_FILE", "/nonexistent")
+            .env_remove("AWS_CA_BUNDLE")
+            .kill_on_drop(true)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if let Some(bundle) = bundle {
+            cmd.env("AWS_CA_BUNDLE", bundle);
+        }
+        cmd
+    };
+
+    // Without the CA: refused at start, naming the endpoint.
+    let refused = tokio::time::timeout(Duration::from_secs(60), serve("untrusted", None).output()).await.expect("exits").expect("byok");
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("127.0.0.1"), "{said}");
+
+    // With AWS_CA_BUNDLE: a pass proves the provider over HTTPS.
+    let mut child = serve("trusted", Some(&ca_file)).spawn().expect("byok serve");
+    let api = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    loop {
+        let (status, body) = localcloud::admin_client::send(&api, "GET", "/metrics", &[], Vec::new()).await.unwrap_or_default();
+        let text = String::from_utf8_lossy(&body).into_owned();
+        let proven = text.lines().any(|l| l.starts_with("byok_monitor_last_success_timestamp_seconds ") && !l.ends_with(" 0"));
+        if status == 200 && proven {
+            break;
+        }
+        if let Ok(Some(exit)) = child.try_wait() {
+            panic!("byok serve exited: {exit}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no pass proved the provider over HTTPS within 60 s:\n{text}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (_, health) = localcloud::admin_client::send(&api, "GET", "/healthz", &[], Vec::new()).await.expect("healthz");
+    let health: serde_json::Value = serde_json::from_slice(&health).expect("json");
+    assert_eq!(health["provider_healthy"], true, "{health}");
+    child.kill().await.expect("kill");
+    lc.stop().await.expect("stop");
+}

@@ -167,11 +167,31 @@ impl HttpStatus for aws_sdk_sts::config::http::HttpResponse {
     }
 }
 
-/// The SDK's default HTTPS client (rustls on aws-lc, proxies from the environment), built once.
+/// The CA bundle named by `AWS_CA_BUNDLE` (as the AWS CLI and the other SDKs read it), added to
+/// the platform's roots: an endpoint with a private CA (a localcloud serving HTTPS, a VPC
+/// endpoint behind an inspecting proxy). A bundle that cannot be read is logged and ignored.
+fn ca_bundle() -> Option<Vec<u8>> {
+    let path = std::env::var_os("AWS_CA_BUNDLE")?;
+    match std::fs::read(&path) {
+        Ok(pem) => Some(pem),
+        Err(e) => {
+            tracing::error!(path = %std::path::Path::new(&path).display(), error = %e, "AWS_CA_BUNDLE cannot be read; using the platform's roots only");
+            None
+        }
+    }
+}
+
+/// The SDK's default HTTPS client (rustls on aws-lc, proxies from the environment, the
+/// platform's roots and `AWS_CA_BUNDLE`), built once.
 fn https_client() -> aws_sdk_kms::config::SharedHttpClient {
     use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig, tls};
-    Builder::new().build_with_connector_fn(|settings, components| {
+    let context = ca_bundle()
+        .and_then(|pem| tls::TlsContext::builder().with_trust_store(tls::TrustStore::default().with_pem_certificate(pem)).build().ok());
+    Builder::new().build_with_connector_fn(move |settings, components| {
         let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
+        if let Some(context) = &context {
+            connector = connector.tls_context(context.clone());
+        }
         connector.set_connector_settings(settings.cloned());
         if let Some(components) = components {
             connector.set_sleep_impl(components.sleep_impl());
@@ -183,7 +203,11 @@ fn https_client() -> aws_sdk_kms::config::SharedHttpClient {
 
 impl AwsKeyService {
     pub fn new(config: AwsKeyServiceConfig) -> Self {
-        let http = config.sdk.as_ref().and_then(aws_types::SdkConfig::http_client).unwrap_or_else(https_client);
+        // With AWS_CA_BUNDLE set, always this client: the SDK's own would not read it.
+        let http = match std::env::var_os("AWS_CA_BUNDLE") {
+            Some(_) => https_client(),
+            None => config.sdk.as_ref().and_then(aws_types::SdkConfig::http_client).unwrap_or_else(https_client),
+        };
         let sts = Self::sts_client(&config, &http, &config.sts_region);
         Self {
             sts,

@@ -36,6 +36,13 @@ enum Command {
         /// LOCALCLOUD_ADMIN_TOKEN). They answer loopback peers only in any case.
         #[arg(long, env = "LOCALCLOUD_ADMIN_TOKEN", hide_env_values = true)]
         admin_token: Option<String>,
+        /// Serve HTTPS, as real AWS endpoints do, with this certificate (PEM); needs --tls-key.
+        /// Clients trust its CA with `aws --ca-bundle`, `AWS_CA_BUNDLE` or boto3's `verify=`.
+        #[arg(long, env = "LOCALCLOUD_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's private key (PEM).
+        #[arg(long, env = "LOCALCLOUD_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Manage the emulated AWS accounts of a running localcloud.
     Account {
@@ -71,7 +78,17 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     match cli.command {
-        Command::Serve { listen, data_dir, in_memory, admin_token } => {
+        Command::Serve { listen, data_dir, in_memory, admin_token, tls_cert, tls_key } => {
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => match server::tls_acceptor(&cert, &key) {
+                    Ok(acceptor) => Some(acceptor),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                },
+                _ => None,
+            };
             let cloud = match Cloud::open((!in_memory).then_some(data_dir.as_path())) {
                 Ok(cloud) => {
                     cloud.set_admin_token(admin_token.map(zeroize::Zeroizing::new));
@@ -82,7 +99,7 @@ pub fn run(cli: Cli) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(server::run(listen, cloud)) {
+            match runtime.block_on(server::run_with(listen, cloud, tls)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: cannot serve on {listen}: {e}");

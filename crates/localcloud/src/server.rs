@@ -53,6 +53,42 @@ impl std::error::Error for DropConnection {}
 
 /// Serves `cloud` on `listener` until `shutdown` completes, then drains connections.
 pub async fn serve(listener: TcpListener, cloud: Arc<Cloud>, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    serve_with(listener, cloud, None, shutdown).await
+}
+
+/// Why HTTPS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("cannot read {path}: {detail}")]
+    Read { path: String, detail: String },
+    #[error("the certificate and key do not make a TLS configuration: {0}")]
+    Config(#[from] rustls::Error),
+}
+
+/// HTTPS like real AWS endpoints: the certificate (PEM, its chain after it) and its key.
+pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<tokio_rustls::TlsAcceptor, TlsSetupError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let unreadable = |path: &std::path::Path| {
+        let path = path.display().to_string();
+        move |e: rustls::pki_types::pem::Error| TlsSetupError::Read { path: path.clone(), detail: e.to_string() }
+    };
+    let chain = CertificateDer::pem_file_iter(cert).map_err(unreadable(cert))?.collect::<Result<Vec<_>, _>>().map_err(unreadable(cert))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(unreadable(key))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// [`serve`], over TLS when `tls` is given.
+pub async fn serve_with(
+    listener: TcpListener,
+    cloud: Arc<Cloud>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let sweeper = tokio::spawn({
         let cloud = cloud.clone();
         async move {
@@ -84,13 +120,20 @@ pub async fn serve(listener: TcpListener, cloud: Arc<Cloud>, shutdown: impl Futu
                     let cloud = cloud.clone();
                     async move { handle(cloud, peer, req).await }
                 });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(30))
-                    .serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
+                let mut builder = hyper::server::conn::http1::Builder::new();
+                builder.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
+                let watcher = graceful.watcher();
+                let tls = tls.clone();
                 connections.spawn(async move {
-                    if let Err(e) = conn.await {
+                    let ended = match tls {
+                        None => watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await,
+                        Some(acceptor) => match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                            Ok(Ok(stream)) => watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await,
+                            Ok(Err(e)) => return tracing::debug!(error = %e, "TLS handshake failed"),
+                            Err(_) => return tracing::debug!("TLS handshake timed out"),
+                        },
+                    };
+                    if let Err(e) = ended {
                         tracing::debug!(error = %e, "connection ended");
                     }
                 });
@@ -110,9 +153,15 @@ pub async fn serve(listener: TcpListener, cloud: Arc<Cloud>, shutdown: impl Futu
 
 /// Binds `addr` and serves until ctrl-c / SIGTERM.
 pub async fn run(addr: SocketAddr, cloud: Arc<Cloud>) -> std::io::Result<()> {
+    run_with(addr, cloud, None).await
+}
+
+/// [`run`], over TLS when `tls` is given.
+pub async fn run_with(addr: SocketAddr, cloud: Arc<Cloud>, tls: Option<tokio_rustls::TlsAcceptor>) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
-    tracing::info!(address = %listener.local_addr()?, "localcloud listening");
-    serve(listener, cloud, shutdown_signal()).await
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(address = %listener.local_addr()?, scheme, "localcloud listening");
+    serve_with(listener, cloud, tls, shutdown_signal()).await
 }
 
 /// Resolves on ctrl-c or SIGTERM (also used by `byok serve`, which embeds localcloud).
@@ -298,14 +347,15 @@ fn record(cloud: &Cloud, call: &Call, operation: &str, note: &TrailNote, error: 
 pub struct Running {
     pub addr: SocketAddr,
     pub cloud: Arc<Cloud>,
+    scheme: &'static str,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl Running {
-    /// `http://127.0.0.1:PORT`, for `--endpoint-url`.
+    /// `http://127.0.0.1:PORT` (`https://` over TLS), for `--endpoint-url`.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Stops accepting, drains in-flight requests, and waits.
@@ -319,11 +369,17 @@ impl Running {
 
 /// Starts a server for `cloud` on `addr` in the current tokio runtime.
 pub async fn spawn(addr: SocketAddr, cloud: Arc<Cloud>) -> std::io::Result<Running> {
+    spawn_with(addr, cloud, None).await
+}
+
+/// [`spawn`], over TLS when `tls` is given.
+pub async fn spawn_with(addr: SocketAddr, cloud: Arc<Cloud>, tls: Option<tokio_rustls::TlsAcceptor>) -> std::io::Result<Running> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, cloud.clone(), async move {
+    let task = tokio::spawn(serve_with(listener, cloud.clone(), tls, async move {
         let _ = rx.await;
     }));
-    Ok(Running { addr, cloud, shutdown: Some(tx), task })
+    Ok(Running { addr, cloud, scheme, shutdown: Some(tx), task })
 }

@@ -8,6 +8,7 @@
 //! - `auth_errors`, `bad_input`: every way a request can be refused.
 //! - `persistence`, `faults`, `clock_and_trail`: state across restarts, injected faults, time.
 //! - `fixture`: the bulk setup endpoint benchmarks use.
+//! - `tls`: HTTPS for the aws CLI, boto3 and the Rust SDK.
 
 // Test code may fail loudly: a panic is a test failure with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -23,4 +24,5 @@ mod policy_property;
 mod refusals;
 mod rust_sdk;
 mod sigv4_vectors;
+mod tls;
 mod trust_policy;

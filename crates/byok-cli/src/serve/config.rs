@@ -240,8 +240,10 @@ impl ServeParams {
         let aws = match (args.aws_endpoint.or(file.aws_endpoint), args.real_aws || file.real_aws) {
             (Some(_), true) => return Err(CliError::Config("give either --aws-endpoint or --real-aws, not both".into())),
             (Some(url), false) => {
-                if !url.starts_with("http://") {
-                    return Err(CliError::Config(format!("--aws-endpoint must be http://HOST:PORT (a localcloud), not {url}")));
+                if !url.starts_with("http://") && !url.starts_with("https://") {
+                    return Err(CliError::Config(format!(
+                        "--aws-endpoint must be http://HOST:PORT or https://HOST:PORT (a localcloud; AWS_CA_BUNDLE for a private CA), not {url}"
+                    )));
                 }
                 Aws::Endpoint(url)
             }

@@ -153,6 +153,13 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
     if let Some(path) = params.store_url.strip_prefix("sqlite://").and_then(|rest| rest.split('?').next()) {
         provider::private_file(std::path::Path::new(path))?;
     }
+    // A localcloud (or any endpoint) served with a private CA: the bootstrap's calls trust the
+    // bundle the AWS SDK's client does (see byok_kms).
+    if let Some(bundle) = std::env::var_os("AWS_CA_BUNDLE") {
+        if let Err(e) = localcloud::admin_client::trust_ca_file(std::path::Path::new(&bundle)) {
+            tracing::warn!(error = %e, "AWS_CA_BUNDLE is not trusted by the localcloud bootstrap's client");
+        }
+    }
     let mut localcloud_admin_token = None;
     let (localcloud, aws_endpoint) = match &params.aws {
         Aws::Embedded(addr) => {
