@@ -20,6 +20,8 @@ pub struct FakeKeyService {
     failures: Mutex<HashMap<Option<Region>, AccessError>>,
     pub unwraps: AtomicUsize,
     pub assumes: AtomicUsize,
+    /// How long each unwrap takes (tests of timeouts and load).
+    delay: Mutex<Option<std::time::Duration>>,
 }
 
 impl FakeKeyService {
@@ -30,6 +32,11 @@ impl FakeKeyService {
             Some(e) => f.insert(region, e),
             None => f.remove(&region),
         };
+    }
+
+    /// Makes every unwrap take `delay` (`None`: no wait).
+    pub fn delay(&self, delay: Option<std::time::Duration>) {
+        *self.delay.lock() = delay;
     }
 
     fn check(&self, region: Option<&Region>) -> Result<(), AccessError> {
@@ -76,6 +83,10 @@ impl KeyService for FakeKeyService {
         self.unwraps.fetch_add(1, Ordering::SeqCst);
         // Yield, so that concurrent callers really overlap in tests of single flight.
         tokio::task::yield_now().await;
+        let delay = *self.delay.lock();
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
         self.check(Some(region))?;
         let map = self.wrapped.lock();
         map.get(wrapped)

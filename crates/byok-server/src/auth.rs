@@ -26,7 +26,14 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized)?;
         match state.broker.token_scope(token).await? {
-            Some(scope) => Ok(Caller(scope)),
+            Some(scope) => {
+                // Each token its own rate (a token is the identity), by its hash: no token's
+                // value is kept in memory for it.
+                if state.limits.per_identity().is_some() {
+                    state.limits.admit(&byok_broker::tokens::hash(token))?;
+                }
+                Ok(Caller(scope))
+            }
             None => Err(ApiError::Unauthorized),
         }
     }

@@ -25,6 +25,14 @@ pub enum ApiError {
     },
     /// A `Content-Type` this route does not take; the message names the ones it does.
     UnsupportedMediaType(String),
+    /// Over the caller's rate (`--rate-limit-per-identity`): try again after this.
+    RateLimited {
+        retry_after: std::time::Duration,
+    },
+    /// More requests in flight on this node than it takes (`--max-in-flight`).
+    Overloaded,
+    /// The request ran longer than `--request-timeout-seconds`.
+    RequestTimeout(std::time::Duration),
     Broker(BrokerError),
 }
 
@@ -76,6 +84,24 @@ impl ApiError {
                 none,
             ),
             ApiError::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", m.clone(), none),
+            ApiError::RateLimited { retry_after } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("this identity is over its request rate; try again in {} s", retry_seconds(*retry_after)),
+                none,
+            ),
+            ApiError::Overloaded => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "this node has as many requests in flight as it takes; try again shortly (or another node)".into(),
+                none,
+            ),
+            ApiError::RequestTimeout(after) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "request_timeout",
+                format!("the request did not finish within {} s; try again", after.as_secs()),
+                none,
+            ),
             ApiError::Broker(e) => broker_parts(e),
         }
     }
@@ -87,13 +113,27 @@ impl ApiError {
     }
 }
 
+/// Whole seconds to wait, at least 1 (`Retry-After` takes integers).
+fn retry_seconds(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message, deadline) = self.parts();
-        if status.is_server_error() {
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after } => Some(retry_seconds(*retry_after).max(1)),
+            ApiError::Overloaded | ApiError::RequestTimeout(_) => Some(1),
+            _ => None,
+        };
+        if status.is_server_error() && !matches!(self, ApiError::Overloaded | ApiError::RequestTimeout(_)) {
             tracing::error!(error = ?self, "request failed");
         }
-        (status, Json(ErrorBody { error: code.to_string(), message, deadline })).into_response()
+        let mut response = (status, Json(ErrorBody { error: code.to_string(), message, deadline })).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

@@ -9,6 +9,7 @@
 //!   `ops` (health, metrics, OpenAPI).
 //! - [`auth`]: bearer tokens and their scopes; no scope reaches another tenant's anything.
 //! - [`error`]: the one place that knows HTTP status codes.
+//! - [`limits`]: a rate per identity, a request timeout, a cap on requests in flight.
 //! - [`metrics`]: request counts and latencies by route and status.
 //! - [`tls`]: HTTPS (HTTP/1.1 and HTTP/2), the certificate reloaded when its files change,
 //!   optional client certificates.
@@ -20,6 +21,7 @@
 pub mod auth;
 pub mod console;
 pub mod error;
+pub mod limits;
 pub mod metrics;
 pub mod routes;
 pub mod state;
@@ -51,6 +53,7 @@ pub fn app(state: AppState, body_limit: usize) -> Router {
         .merge(routes::ops::router())
         .merge(console::router())
         .fallback(routes::ops::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), limits::guard))
         .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)

@@ -27,12 +27,20 @@ pub struct AppState {
     /// Set once the node is shutting down: `/readyz` then says 503 so that a load balancer
     /// stops sending requests during the drain period.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// The limits on every caller.
+    pub limits: crate::limits::Limits,
 }
 
 impl AppState {
     /// With batches of at most `items` items.
     pub fn with_max_batch_items(mut self, items: usize) -> Self {
         self.max_batch_items = items;
+        self
+    }
+
+    /// With these limits on callers.
+    pub fn with_limits(mut self, limits: crate::limits::Limits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -63,6 +71,7 @@ impl AppState {
             console: Arc::new(Sessions::new(Duration::from_secs(3600), false)),
             console_secure: false,
             draining: Arc::default(),
+            limits: crate::limits::Limits::default(),
         }
     }
 }

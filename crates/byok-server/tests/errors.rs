@@ -214,6 +214,9 @@ fn every_error_code_is_in_the_openapi_document() {
         "invalid_generation",
         "rekey_refused",
         "audit_mismatch",
+        "rate_limited",
+        "overloaded",
+        "request_timeout",
     ] {
         assert!(declared.contains(&code), "{code} is not declared in openapi.json");
     }

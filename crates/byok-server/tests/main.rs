@@ -8,6 +8,7 @@ mod batch;
 mod console;
 mod errors;
 mod keys;
+mod limits;
 mod scopes;
 mod tokens;
 

@@ -128,6 +128,18 @@ pub struct ServeArgs {
     /// [default: 5].
     #[arg(long, env = "BYOK_DRAIN_SECONDS")]
     pub drain_seconds: Option<u64>,
+    /// Requests a second each identity (bearer token) may make; over it, 429 with
+    /// `Retry-After` [default: 0, unlimited].
+    #[arg(long, env = "BYOK_RATE_LIMIT_PER_IDENTITY")]
+    pub rate_limit_per_identity: Option<u32>,
+    /// A request still running after this many seconds is answered 503 `request_timeout`
+    /// [default: 30].
+    #[arg(long, env = "BYOK_REQUEST_TIMEOUT_SECONDS")]
+    pub request_timeout_seconds: Option<u64>,
+    /// Requests in flight on this node at most; more are answered 503 `overloaded` at once
+    /// [default: 4096].
+    #[arg(long, env = "BYOK_MAX_IN_FLIGHT")]
+    pub max_in_flight: Option<usize>,
     /// Serve the API over HTTPS with this certificate (PEM, its chain after it); read again
     /// when the file changes, so a renewal needs no restart. Needs --tls-key.
     #[arg(long, env = "BYOK_TLS_CERT")]
@@ -210,6 +222,8 @@ pub struct ServeParams {
     pub console_secure_cookies: bool,
     /// HTTPS for the API, when configured.
     pub tls: Option<byok_server::tls::TlsFiles>,
+    /// The limits on every caller.
+    pub limits: byok_server::limits::Limits,
     pub operator_token: Option<Zeroizing<String>>,
     pub service_token: Option<Zeroizing<String>>,
     pub locations: byok_domain::Locations,
@@ -342,6 +356,17 @@ impl ServeParams {
                 s => return Err(CliError::Config(format!("--drain-seconds is 0 to 600, not {s}"))),
             },
             console_secure_cookies: args.console_secure_cookies || file.console_secure_cookies,
+            limits: byok_server::limits::Limits::new(
+                args.rate_limit_per_identity.or(file.rate_limit_per_identity),
+                match args.request_timeout_seconds.or(file.request_timeout_seconds).unwrap_or(30) {
+                    s @ 1..=3600 => Duration::from_secs(s),
+                    s => return Err(CliError::Config(format!("--request-timeout-seconds is 1 to 3600, not {s}"))),
+                },
+                match args.max_in_flight.or(file.max_in_flight).unwrap_or(byok_server::limits::DEFAULT_MAX_IN_FLIGHT) {
+                    n @ 1..=1_000_000 => n,
+                    n => return Err(CliError::Config(format!("--max-in-flight is 1 to 1000000, not {n}"))),
+                },
+            ),
             tls: match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key), args.client_ca.or(file.client_ca)) {
                 (Some(cert), Some(key), client_ca) => Some(byok_server::tls::TlsFiles { cert, key, client_ca }),
                 (None, None, None) => None,

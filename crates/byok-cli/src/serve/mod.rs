@@ -46,6 +46,8 @@ pub struct Running {
     /// The node's loops; the monitor ends by writing pending probe summaries and giving up the
     /// leader lease.
     node: Option<byok_broker::node::NodeHandle>,
+    /// Drops idle identities' rate-limit buckets; aborted at stop.
+    forget_idle: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Running {
@@ -69,6 +71,7 @@ impl Running {
         if let Some(node) = self.node.take() {
             node.shutdown(std::time::Duration::from_secs(30)).await;
         }
+        self.forget_idle.abort();
         if let Some(lc) = self.localcloud.take() {
             lc.stop().await?;
         }
@@ -249,7 +252,17 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
     // Under TLS the console's cookies are always `Secure`.
     let state = byok_server::AppState::new(broker.clone())
         .with_max_batch_items(params.max_batch_items)
-        .with_secure_cookies(params.console_secure_cookies || params.tls.is_some());
+        .with_secure_cookies(params.console_secure_cookies || params.tls.is_some())
+        .with_limits(params.limits.clone());
+    // Rate-limit buckets of identities idle long enough to be full again are dropped.
+    let limits = state.limits.clone();
+    let mut forget = tokio::time::interval(Duration::from_secs(60));
+    let forget_idle = tokio::spawn(async move {
+        loop {
+            forget.tick().await;
+            limits.forget_idle();
+        }
+    });
     let draining = state.draining.clone();
     let router = byok_server::app(state, params.max_body);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -286,6 +299,7 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
         shutdown: Some(tx),
         task,
         node: Some(node),
+        forget_idle,
     })
 }
 
