@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use byok_cli::serve::ServeArgs;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
@@ -82,8 +82,22 @@ async fn handshake(api: &std::net::SocketAddr, connector: &TlsConnector) -> std:
 /// `GET path` over an established TLS stream, with HTTP/2 or HTTP/1.1 as negotiated; the
 /// status and the response's headers.
 async fn get(tls: Tls, path: &str) -> Result<(u16, hyper::HeaderMap), hyper::Error> {
+    request(tls, "GET", path, None).await.map(|(status, headers, _)| (status, headers))
+}
+
+/// A request over an established TLS stream (HTTP/2 or HTTP/1.1 as negotiated), a JSON body if
+/// given; the status, headers and body.
+async fn request(tls: Tls, method: &str, path: &str, body: Option<&str>) -> Result<(u16, hyper::HeaderMap, Vec<u8>), hyper::Error> {
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-    let request = hyper::Request::get(format!("https://localhost{path}")).body(Empty::<Bytes>::new()).expect("request");
+    let uri = if h2 { format!("https://localhost{path}") } else { path.to_string() };
+    let mut builder = hyper::Request::builder().method(method).uri(uri);
+    if !h2 {
+        builder = builder.header(hyper::header::HOST, "localhost");
+    }
+    if body.is_some() {
+        builder = builder.header(hyper::header::CONTENT_TYPE, "application/json");
+    }
+    let request = builder.body(Full::new(Bytes::from(body.unwrap_or_default().to_string()))).expect("request");
     let response = if h2 {
         let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await?;
         tokio::spawn(conn);
@@ -91,15 +105,12 @@ async fn get(tls: Tls, path: &str) -> Result<(u16, hyper::HeaderMap), hyper::Err
     } else {
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
         tokio::spawn(conn);
-        let mut request = request;
-        *request.uri_mut() = path.parse().expect("path");
-        request.headers_mut().insert(hyper::header::HOST, "localhost".parse().expect("host"));
         sender.send_request(request).await?
     };
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let _ = response.into_body().collect().await?;
-    Ok((status, headers))
+    let bytes = response.into_body().collect().await?.to_bytes().to_vec();
+    Ok((status, headers, bytes))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,7 +191,13 @@ async fn the_api_over_https_renewed_in_place_and_mutual_tls() {
     let (cert_file, key_file) = (write(dir.path(), "m.crt", &cert), write(dir.path(), "m.key", &key));
     let m = start_with(
         &dir.path().join("data-mtls"),
-        ServeArgs { tls_cert: Some(cert_file), tls_key: Some(key_file), client_ca: Some(client_ca), ..ServeArgs::default() },
+        ServeArgs {
+            tls_cert: Some(cert_file),
+            tls_key: Some(key_file),
+            client_ca: Some(client_ca),
+            client_identity: vec!["billing-service=acme".into()],
+            ..ServeArgs::default()
+        },
     )
     .await;
     let refused = match handshake(&m.api, &connector(&ca.pem, &[b"http/1.1"], None)).await {
@@ -190,8 +207,27 @@ async fn the_api_over_https_renewed_in_place_and_mutual_tls() {
     };
     assert!(refused, "a client without a certificate was served under mutual TLS");
     let (service_cert, service_key) = clients.issue("billing-service", &["billing.internal"]);
-    let tls = handshake(&m.api, &connector(&ca.pem, &[b"h2"], Some((&service_cert, &service_key)))).await.expect("mutual TLS");
+    let billing = connector(&ca.pem, &[b"h2"], Some((&service_cert, &service_key)));
+    let tls = handshake(&m.api, &billing).await.expect("mutual TLS");
     assert_eq!(get(tls, "/livez").await.expect("GET").0, 200);
+    // The certificate is the service identity its common name maps to, with no bearer token:
+    // it reaches acme (no such tenant yet: 404), not globex (403).
+    let record = r#"{"plaintext":"aGk=","context":"r1"}"#;
+    let tls = handshake(&m.api, &billing).await.expect("mutual TLS");
+    let (status, _, body) = request(tls, "POST", "/v1/tenants/acme/encrypt", Some(record)).await.expect("POST");
+    assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("unknown_tenant"), "{}", String::from_utf8_lossy(&body));
+    let tls = handshake(&m.api, &billing).await.expect("mutual TLS");
+    let (status, _, body) = request(tls, "POST", "/v1/tenants/globex/encrypt", Some(record)).await.expect("POST");
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+    // Nor is it the operator.
+    let tls = handshake(&m.api, &billing).await.expect("mutual TLS");
+    assert_eq!(get(tls, "/v1/tenants").await.expect("GET").0, 403);
+    // A certificate from the client CA whose name maps to nothing is no identity.
+    let (unmapped_cert, unmapped_key) = clients.issue("reporting-service", &["reporting.internal"]);
+    let tls = handshake(&m.api, &connector(&ca.pem, &[b"http/1.1"], Some((&unmapped_cert, &unmapped_key)))).await.expect("mutual TLS");
+    let (status, _, _) = request(tls, "POST", "/v1/tenants/acme/encrypt", Some(record)).await.expect("POST");
+    assert_eq!(status, 401);
     let (stranger_cert, stranger_key) = ca.issue("stranger", &["stranger.internal"]);
     let stranger = match handshake(&m.api, &connector(&ca.pem, &[b"http/1.1"], Some((&stranger_cert, &stranger_key)))).await {
         Err(_) => true,
@@ -213,6 +249,18 @@ fn tls_settings_must_come_in_pairs() {
     assert!(bad(ServeArgs { tls_cert: Some("c".into()), ..ServeArgs::default() }).contains("--tls-key"));
     assert!(bad(ServeArgs { tls_key: Some("k".into()), ..ServeArgs::default() }).contains("--tls-cert"));
     assert!(bad(ServeArgs { client_ca: Some("ca".into()), ..ServeArgs::default() }).contains("HTTPS"));
+    assert!(bad(ServeArgs { client_identity: vec!["svc=acme".into()], ..ServeArgs::default() }).contains("--client-ca"));
+    let mtls = |identity: &str| ServeArgs {
+        tls_cert: Some("c".into()),
+        tls_key: Some("k".into()),
+        client_ca: Some("ca".into()),
+        client_identity: vec![identity.into()],
+        ..ServeArgs::default()
+    };
+    assert!(bad(mtls("no-equals")).contains("NAME=TENANT"));
+    assert!(bad(mtls("svc=Not A Tenant")).contains("tenant"));
+    let ok = byok_cli::serve::ServeParams::from_args(mtls("svc=acme,globex")).expect("valid");
+    assert_eq!(ok.client_identities.len(), 1);
 }
 
 /// `byok serve --aws-endpoint https://…` against a localcloud serving HTTPS with a private CA:

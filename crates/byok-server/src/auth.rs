@@ -17,14 +17,25 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
+        let bearer = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(ApiError::Unauthorized)?;
+            .filter(|t| !t.is_empty());
+        let Some(token) = bearer else {
+            // No token: under mutual TLS, the client certificate's mapped service identity.
+            let name = parts.extensions.get::<crate::tls::ClientCertificate>().and_then(|c| c.common_name.clone());
+            let reach = name.as_ref().and_then(|n| state.client_identities.get(n));
+            return match (name, reach) {
+                (Some(name), Some(reach)) => {
+                    state.limits.admit(&format!("certificate:{name}"))?;
+                    Ok(Caller(TokenScope::Service(reach.clone())))
+                }
+                _ => Err(ApiError::Unauthorized),
+            };
+        };
         match state.broker.token_scope(token).await? {
             Some(scope) => {
                 // Each token its own rate (a token is the identity), by its hash: no token's

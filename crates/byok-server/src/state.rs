@@ -29,12 +29,21 @@ pub struct AppState {
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// The limits on every caller.
     pub limits: crate::limits::Limits,
+    /// Client-certificate common names (mutual TLS) and the tenants each reaches as a service.
+    pub client_identities: Arc<std::collections::HashMap<String, byok_store::ServiceReach>>,
 }
 
 impl AppState {
     /// With batches of at most `items` items.
     pub fn with_max_batch_items(mut self, items: usize) -> Self {
         self.max_batch_items = items;
+        self
+    }
+
+    /// With these client-certificate identities (mutual TLS): a request that carries no bearer
+    /// token is the service its certificate's common name maps to.
+    pub fn with_client_identities(mut self, identities: std::collections::HashMap<String, byok_store::ServiceReach>) -> Self {
+        self.client_identities = Arc::new(identities);
         self
     }
 
@@ -72,6 +81,7 @@ impl AppState {
             console_secure: false,
             draining: Arc::default(),
             limits: crate::limits::Limits::default(),
+            client_identities: Arc::default(),
         }
     }
 }

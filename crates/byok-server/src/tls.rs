@@ -62,12 +62,22 @@ pub enum TlsError {
     Config(#[from] rustls::Error),
 }
 
-/// The subject of the client certificate a connection presented (mutual TLS), as handlers see
-/// it in the request's extensions.
+/// The client certificate a connection presented (mutual TLS), as handlers see it in the
+/// request's extensions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientCertificate {
-    /// The certificate, DER.
-    pub der: Vec<u8>,
+    /// The subject's common name, which `--client-identity` maps to a service identity.
+    pub common_name: Option<String>,
+}
+
+impl ClientCertificate {
+    /// Reads the subject of a DER certificate (already verified by the handshake).
+    pub fn from_der(der: &[u8]) -> Self {
+        let common_name = x509_parser::parse_x509_certificate(der)
+            .ok()
+            .and_then(|(_, cert)| cert.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_string));
+        Self { common_name }
+    }
 }
 
 /// The certificate in use, swapped when its files change.
@@ -205,7 +215,7 @@ pub async fn serve_tls(
                 Ok(Err(e)) => return tracing::debug!(peer = %peer, error = %e, "TLS handshake failed"),
                 Err(_) => return tracing::debug!(peer = %peer, "TLS handshake timed out"),
             };
-            let client = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| ClientCertificate { der: c.to_vec() });
+            let client = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| ClientCertificate::from_der(c));
             let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
                 request.extensions_mut().insert(ConnectInfo(peer));
                 if let Some(client) = &client {

@@ -151,6 +151,12 @@ pub struct ServeArgs {
     /// Needs --tls-cert.
     #[arg(long, env = "BYOK_CLIENT_CA")]
     pub client_ca: Option<PathBuf>,
+    /// Under mutual TLS, a client certificate whose subject common name is NAME is a service
+    /// reaching these tenants, with no bearer token: `NAME=acme,globex` (`NAME=*`: every tenant).
+    /// Repeat it for several; a token sent as well takes precedence. Needs --client-ca.
+    #[arg(long = "client-identity", env = "BYOK_CLIENT_IDENTITIES", value_delimiter = ';')]
+    #[serde(default)]
+    pub client_identity: Vec<String>,
     /// Mark the console's cookies `Secure` (with the `__Host-` prefix) on every response: the
     /// console is reached over HTTPS through a proxy that terminates TLS. (A proxy's
     /// `X-Forwarded-Proto: https` does the same per request.)
@@ -224,6 +230,8 @@ pub struct ServeParams {
     pub tls: Option<byok_server::tls::TlsFiles>,
     /// The limits on every caller.
     pub limits: byok_server::limits::Limits,
+    /// Client-certificate common names and the tenants each reaches (mutual TLS).
+    pub client_identities: std::collections::HashMap<String, byok_store::ServiceReach>,
     pub operator_token: Option<Zeroizing<String>>,
     pub service_token: Option<Zeroizing<String>>,
     pub locations: byok_domain::Locations,
@@ -356,6 +364,10 @@ impl ServeParams {
                 s => return Err(CliError::Config(format!("--drain-seconds is 0 to 600, not {s}"))),
             },
             console_secure_cookies: args.console_secure_cookies || file.console_secure_cookies,
+            client_identities: client_identities(
+                if args.client_identity.is_empty() { &file.client_identity } else { &args.client_identity },
+                args.client_ca.is_some() || file.client_ca.is_some(),
+            )?,
             limits: byok_server::limits::Limits::new(
                 args.rate_limit_per_identity.or(file.rate_limit_per_identity),
                 match args.request_timeout_seconds.or(file.request_timeout_seconds).unwrap_or(30) {
@@ -388,6 +400,33 @@ impl ServeParams {
             data_dir,
         })
     }
+}
+
+/// `NAME=acme,globex` / `NAME=*` mappings from client-certificate common names to the tenants
+/// their service reaches.
+fn client_identities(given: &[String], mutual_tls: bool) -> Result<std::collections::HashMap<String, byok_store::ServiceReach>, CliError> {
+    if !given.is_empty() && !mutual_tls {
+        return Err(CliError::Config("--client-identity needs --client-ca: identities come from verified client certificates".into()));
+    }
+    let mut map = std::collections::HashMap::new();
+    for entry in given {
+        let bad = || CliError::Config(format!("--client-identity is NAME=TENANT[,TENANT…] or NAME=*, not {entry}"));
+        let (name, tenants) = entry.split_once('=').ok_or_else(bad)?;
+        let (name, tenants) = (name.trim(), tenants.trim());
+        if name.is_empty() || tenants.is_empty() {
+            return Err(bad());
+        }
+        let reach = if tenants == "*" {
+            byok_store::ServiceReach::AllTenants
+        } else {
+            let ids = tenants.split(',').map(|t| t.trim().parse::<byok_domain::TenantId>()).collect::<Result<_, _>>()?;
+            byok_store::ServiceReach::Tenants(ids)
+        };
+        if map.insert(name.to_string(), reach).is_some() {
+            return Err(CliError::Config(format!("--client-identity names {name} twice")));
+        }
+    }
+    Ok(map)
 }
 
 impl ServeParams {

@@ -253,7 +253,8 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
     let state = byok_server::AppState::new(broker.clone())
         .with_max_batch_items(params.max_batch_items)
         .with_secure_cookies(params.console_secure_cookies || params.tls.is_some())
-        .with_limits(params.limits.clone());
+        .with_limits(params.limits.clone())
+        .with_client_identities(params.client_identities.clone());
     // Rate-limit buckets of identities idle long enough to be full again are dropped.
     let limits = state.limits.clone();
     let mut forget = tokio::time::interval(Duration::from_secs(60));
