@@ -53,7 +53,7 @@ pub fn app(state: AppState, body_limit: usize) -> Router {
         .merge(routes::ops::router())
         .merge(console::router())
         .fallback(routes::ops::not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), limits::guard))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
@@ -91,4 +91,9 @@ async fn track(State(state): State<AppState>, request: Request, next: Next) -> R
     state.metrics.requests.get_or_create(&metrics::RouteLabels { method, route: route.clone(), status: response.status().as_u16() }).inc();
     state.metrics.latency.get_or_create(&metrics::RouteOnly { route }).observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// The limits on every request: the timeout and the in-flight cap ([`limits`]).
+async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    state.limits.run(request, next).await
 }

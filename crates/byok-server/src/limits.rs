@@ -14,7 +14,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -22,7 +22,6 @@ use governor::state::keyed::HashMapStateStore;
 use governor::{Quota, RateLimiter};
 
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// The defaults `byok serve` starts with.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -91,15 +90,15 @@ impl Limits {
             limits.limiter.retain_recent();
         }
     }
-}
 
-/// The timeout and the in-flight cap, around every request.
-pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Ok(_permit) = state.limits.in_flight.clone().try_acquire_owned() else {
-        return ApiError::Overloaded.into_response();
-    };
-    match tokio::time::timeout(state.limits.request_timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::RequestTimeout(state.limits.request_timeout).into_response(),
+    /// Runs `request` under the timeout and the in-flight cap.
+    pub async fn run(&self, request: Request, next: Next) -> Response {
+        let Ok(_permit) = self.in_flight.clone().try_acquire_owned() else {
+            return ApiError::Overloaded.into_response();
+        };
+        match tokio::time::timeout(self.request_timeout, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => ApiError::RequestTimeout(self.request_timeout).into_response(),
+        }
     }
 }
