@@ -42,14 +42,20 @@ use axum::response::Response;
 /// The largest request body, by default (a record plus its JSON/base64 overhead).
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
+/// The largest body of the control routes (tenants, keys, tickets, tokens, holds): small JSON,
+/// a ticket comment at most. Data-plane routes take `--max-body`.
+pub const CONTROL_BODY_LIMIT: usize = 64 * 1024;
+
 /// The whole API, without a socket (tests call it with `tower::ServiceExt::oneshot`).
 pub fn app(state: AppState, body_limit: usize) -> Router {
+    let control = body_limit.min(CONTROL_BODY_LIMIT);
     Router::new()
         .merge(routes::data::router())
-        .merge(routes::tenants::router())
-        .merge(routes::keys::router())
-        .merge(routes::tickets::router())
-        .merge(routes::operator::router())
+        // The largest body per route: records on the data plane, small JSON everywhere else.
+        .merge(routes::tenants::router().layer(DefaultBodyLimit::max(control)))
+        .merge(routes::keys::router().layer(DefaultBodyLimit::max(control)))
+        .merge(routes::tickets::router().layer(DefaultBodyLimit::max(control)))
+        .merge(routes::operator::router().layer(DefaultBodyLimit::max(control)))
         .merge(routes::ops::router())
         .merge(console::router())
         .fallback(routes::ops::not_found)

@@ -83,3 +83,23 @@ async fn a_slow_request_times_out_and_a_full_node_sheds_at_once() {
     assert_eq!(slow.await.expect("slow").0, 200, "the request in flight finishes");
     assert_eq!(send(&full, OPERATOR, "GET", "/v1/tenants", None).await.0, 200, "room again once it is done");
 }
+
+#[tokio::test]
+async fn control_routes_take_small_bodies_and_the_data_plane_takes_records() {
+    let w = world().await;
+    let big = "x".repeat(100 * 1024);
+    // 100 KiB to a control route: refused before it is read, whoever asks.
+    let (status, body, _) =
+        send(&w.router, OPERATOR, "POST", "/v1/tenants", Some(json!({ "id": big, "location": "us", "account_id": "1" }))).await;
+    assert_eq!((status, body["error"].as_str()), (413, Some("payload_too_large")), "{body}");
+    let (status, _, _) = send(&w.router, &w.acme_admin, "POST", "/v1/tickets/1/comments", Some(json!({ "body": big }))).await;
+    assert_eq!(status, 413);
+    // A 100 KiB record on the data plane is fine.
+    let record = json!({ "plaintext": base64_of(&big), "context": "r1" });
+    assert_eq!(send(&w.router, SERVICE, "POST", "/v1/tenants/acme/encrypt", Some(record)).await.0, 200);
+}
+
+fn base64_of(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
