@@ -23,6 +23,13 @@ pub struct ApiArgs {
     /// system's roots (or `SSL_CERT_FILE`) are trusted anyway.
     #[arg(long, env = "BYOK_CA_FILE", global = true)]
     pub ca_file: Option<std::path::PathBuf>,
+    /// A client certificate (PEM) to present, for an API that requires mutual TLS; needs
+    /// --client-key.
+    #[arg(long, env = "BYOK_CLIENT_CERT", global = true, requires = "client_key")]
+    pub client_cert: Option<std::path::PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, env = "BYOK_CLIENT_KEY", global = true, requires = "client_cert")]
+    pub client_key: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for ApiArgs {
@@ -82,8 +89,10 @@ impl Answer {
 impl Client {
     pub fn new(args: &ApiArgs) -> Result<Self, CliError> {
         localcloud::admin_client::authority(&args.api).map_err(|_| CliError::BadApi(args.api.clone()))?;
-        if let Some(ca) = &args.ca_file {
-            localcloud::admin_client::trust_ca_file(ca).map_err(|source| CliError::Unreachable { api: args.api.clone(), source })?;
+        let client = args.client_cert.as_deref().zip(args.client_key.as_deref());
+        if args.ca_file.is_some() || client.is_some() {
+            localcloud::admin_client::configure(args.ca_file.as_deref(), client)
+                .map_err(|source| CliError::Unreachable { api: args.api.clone(), source })?;
         }
         let token = match &args.token {
             Some(t) => Zeroizing::new(t.clone()),

@@ -62,9 +62,15 @@ impl Node {
 }
 
 async fn call(api: u16, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let client =
-        Client::new(&ApiArgs { api: format!("http://127.0.0.1:{api}"), token: Some(token.into()), data_dir: ".".into(), ca_file: None })
-            .expect("client");
+    let client = Client::new(&ApiArgs {
+        api: format!("http://127.0.0.1:{api}"),
+        token: Some(token.into()),
+        data_dir: ".".into(),
+        ca_file: None,
+        client_cert: None,
+        client_key: None,
+    })
+    .expect("client");
     let answer = client.send(method, path, body.as_ref()).await.expect("request");
     (answer.status, answer.value())
 }
@@ -168,6 +174,8 @@ async fn kill_9_during_revocation_restoration_and_destruction_leaves_a_consisten
                     token: Some(admin),
                     data_dir: ".".into(),
                     ca_file: None,
+                    client_cert: None,
+                    client_key: None,
                 })
                 .expect("client");
                 client.send("POST", "/v1/tenants/acme/restore", None::<&()>).await

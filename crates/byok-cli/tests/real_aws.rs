@@ -62,7 +62,14 @@ async fn real_aws_broker(cloud: &Cloud, canary: &byok_testkit::Canary, dir: &std
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if tokio::net::TcpStream::connect(("127.0.0.1", api)).await.is_ok() && token_file.exists() {
-            let args = ApiArgs { api: format!("http://127.0.0.1:{api}"), token: None, data_dir: dir.join("data"), ca_file: None };
+            let args = ApiArgs {
+                api: format!("http://127.0.0.1:{api}"),
+                token: None,
+                data_dir: dir.join("data"),
+                ca_file: None,
+                client_cert: None,
+                client_key: None,
+            };
             return Broker { _child: child, client: Client::new(&args).expect("client") };
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -85,6 +92,8 @@ async fn the_story(cloud: &Cloud, b: &Broker, dir: &std::path::Path, customer: &
         token: Some(service.trim().into()),
         data_dir: dir.join("data"),
         ca_file: None,
+        client_cert: None,
+        client_key: None,
     })
     .expect("client");
     let (status, sealed) = call(

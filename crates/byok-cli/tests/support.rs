@@ -106,6 +106,8 @@ pub async fn api(running: &Running, token: Option<&str>, method: &str, path: &st
         token: Some(token.unwrap_or("none").to_string()),
         data_dir: ".".into(),
         ca_file: None,
+        client_cert: None,
+        client_key: None,
     };
     let client = byok_cli::client::Client::new(&args).expect("client");
     let answer = client.send(method, path, body.as_ref()).await.expect("request");

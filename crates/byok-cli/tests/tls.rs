@@ -223,6 +223,22 @@ async fn the_api_over_https_renewed_in_place_and_mutual_tls() {
     // Nor is it the operator.
     let tls = handshake(&m.api, &billing).await.expect("mutual TLS");
     assert_eq!(get(tls, "/v1/tenants").await.expect("GET").0, 403);
+    // The operator's CLI presents a certificate too (--client-cert/--client-key) and its token.
+    let (ops_cert, ops_key) = clients.issue("operator-laptop", &["ops.internal"]);
+    let (ops_cert, ops_key) = (write(dir.path(), "ops.crt", &ops_cert), write(dir.path(), "ops.key", &ops_key));
+    let op = m.operator_token.as_deref().expect("operator token").to_string();
+    let cli = |with_cert: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_byok"));
+        cmd.args(["tenant", "list", "--api", &m.api_url(), "--token", &op, "--ca-file"]).arg(&ca_file);
+        if with_cert {
+            cmd.arg("--client-cert").arg(&ops_cert).arg("--client-key").arg(&ops_key);
+        }
+        cmd.output().expect("byok")
+    };
+    let with = cli(true);
+    assert!(with.status.success(), "{}", String::from_utf8_lossy(&with.stderr));
+    assert_eq!(String::from_utf8_lossy(&with.stdout).trim(), "[]");
+    assert!(!cli(false).status.success(), "no client certificate, no answer under mutual TLS");
     // A certificate from the client CA whose name maps to nothing is no identity.
     let (unmapped_cert, unmapped_key) = clients.issue("reporting-service", &["reporting.internal"]);
     let tls = handshake(&m.api, &connector(&ca.pem, &[b"http/1.1"], Some((&unmapped_cert, &unmapped_key)))).await.expect("mutual TLS");

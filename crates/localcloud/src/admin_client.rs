@@ -41,7 +41,7 @@ pub enum ClientError {
     Json(#[source] serde_json::Error),
     #[error("TLS cannot be set up: {0}")]
     Tls(#[source] rustls::Error),
-    #[error("the CA file {path} is not usable: {detail}")]
+    #[error("{path} is not usable for TLS: {detail}")]
     CaFile { path: String, detail: String },
 }
 
@@ -62,25 +62,50 @@ fn client() -> Result<&'static HttpsClient, ClientError> {
     if let Some(client) = CLIENT.get() {
         return Ok(client);
     }
-    let built = build(Vec::new())?;
+    let built = build(Vec::new(), None)?;
     Ok(CLIENT.get_or_init(|| built))
 }
 
 /// Trusts the CA certificates in the PEM file `path` too (`byok --ca-file`: a private CA's
 /// certificate for an API served over HTTPS). Call it before the first request.
 pub fn trust_ca_file(path: &std::path::Path) -> Result<(), ClientError> {
-    use rustls::pki_types::pem::PemObject;
-    let unreadable = |e: rustls::pki_types::pem::Error| ClientError::CaFile { path: path.display().to_string(), detail: e.to_string() };
-    let extra =
-        rustls::pki_types::CertificateDer::pem_file_iter(path).map_err(unreadable)?.collect::<Result<Vec<_>, _>>().map_err(unreadable)?;
-    if extra.is_empty() {
-        return Err(ClientError::CaFile { path: path.display().to_string(), detail: "no certificate in it".into() });
-    }
-    let built = build(extra)?;
-    CLIENT.set(built).map_err(|_| ClientError::CaFile { path: path.display().to_string(), detail: "the client is already in use".into() })
+    configure(Some(path), None)
 }
 
-fn build(extra: Vec<rustls::pki_types::CertificateDer<'static>>) -> Result<HttpsClient, ClientError> {
+/// Sets the client's TLS before its first request: CA certificates to trust besides the
+/// platform's (`ca_file`), and a client certificate and key to present (mutual TLS).
+pub fn configure(ca_file: Option<&std::path::Path>, client: Option<(&std::path::Path, &std::path::Path)>) -> Result<(), ClientError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let unusable = |path: &std::path::Path, detail: String| ClientError::CaFile { path: path.display().to_string(), detail };
+    let mut extra = Vec::new();
+    if let Some(path) = ca_file {
+        extra = CertificateDer::pem_file_iter(path)
+            .map_err(|e| unusable(path, e.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| unusable(path, e.to_string()))?;
+        if extra.is_empty() {
+            return Err(unusable(path, "no certificate in it".into()));
+        }
+    }
+    let identity = match client {
+        None => None,
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .map_err(|e| unusable(cert, e.to_string()))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| unusable(cert, e.to_string()))?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| unusable(key, e.to_string()))?;
+            Some((chain, key))
+        }
+    };
+    let built = build(extra, identity)?;
+    CLIENT.set(built).map_err(|_| ClientError::CaFile { path: "(TLS settings)".into(), detail: "the client is already in use".into() })
+}
+
+type Identity = (Vec<rustls::pki_types::CertificateDer<'static>>, rustls::pki_types::PrivateKeyDer<'static>);
+
+fn build(extra: Vec<rustls::pki_types::CertificateDer<'static>>, identity: Option<Identity>) -> Result<HttpsClient, ClientError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut http = HttpConnector::new();
     http.set_connect_timeout(Some(CONNECT_TIMEOUT));
@@ -96,11 +121,14 @@ fn build(extra: Vec<rustls::pki_types::CertificateDer<'static>>) -> Result<Https
     for cert in extra {
         roots.add(cert).map_err(ClientError::Tls)?;
     }
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(ClientError::Tls)?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let tls = match identity {
+        None => builder.with_no_client_auth(),
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(ClientError::Tls)?,
+    };
     let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
     let https = builder.https_or_http().enable_http1().wrap_connector(http);
     Ok(Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(https))
