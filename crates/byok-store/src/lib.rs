@@ -440,6 +440,19 @@ pub trait TokenStore: Send + Sync {
         keep: Option<&str>,
         at: OffsetDateTime,
     ) -> Result<usize, StoreError>;
+
+    /// Records (or replaces) the tenants a product service's IAM role reaches when it signs in
+    /// with AWS.
+    async fn put_aws_identity(&self, role_arn: &str, reach: &ServiceReach, at: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// What the IAM role reaches, if it is a configured identity.
+    async fn aws_identity(&self, role_arn: &str) -> Result<Option<ServiceReach>, StoreError>;
+
+    /// Every configured IAM identity, by role ARN.
+    async fn aws_identities(&self) -> Result<Vec<(String, ServiceReach)>, StoreError>;
+
+    /// Removes an IAM identity; false if there was none. Tokens it was issued run out on their own.
+    async fn remove_aws_identity(&self, role_arn: &str) -> Result<bool, StoreError>;
 }
 
 /// The operator's alerts and held revocations.

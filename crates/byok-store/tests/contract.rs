@@ -488,3 +488,27 @@ where
         assert!(!present, "a proven erasure leaves no copy in the table's file");
     }
 }
+
+/// Product services' IAM identities: recorded, replaced, listed, removed.
+pub async fn aws_identities<S: Store>(store: &S) {
+    let at = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("t");
+    let billing = "arn:aws:iam::111122223333:role/billing";
+    let tenants = |ids: &[&str]| byok_store::ServiceReach::Tenants(ids.iter().map(|i| i.parse().expect("id")).collect());
+    assert_eq!(store.aws_identity(billing).await.expect("read"), None);
+    store.put_aws_identity(billing, &tenants(&["acme", "globex"]), at).await.expect("put");
+    assert_eq!(store.aws_identity(billing).await.expect("read"), Some(tenants(&["acme", "globex"])));
+    // Replaced, not duplicated.
+    store.put_aws_identity(billing, &tenants(&["acme"]), at).await.expect("replace");
+    store.put_aws_identity("arn:aws:iam::111122223333:role/batch", &byok_store::ServiceReach::AllTenants, at).await.expect("put");
+    let all = store.aws_identities().await.expect("list");
+    assert_eq!(
+        all,
+        [
+            ("arn:aws:iam::111122223333:role/batch".to_string(), byok_store::ServiceReach::AllTenants),
+            (billing.to_string(), tenants(&["acme"])),
+        ]
+    );
+    assert!(store.remove_aws_identity(billing).await.expect("remove"));
+    assert!(!store.remove_aws_identity(billing).await.expect("again"), "gone already");
+    assert_eq!(store.aws_identity(billing).await.expect("read"), None);
+}

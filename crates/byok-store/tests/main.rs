@@ -18,6 +18,7 @@ async fn contract_on_sqlite() {
     let store = SqlStore::sqlite(&path).await.expect("sqlite");
     contract::run(&store).await;
     contract::lease(&store, false).await;
+    contract::aws_identities(&store).await;
     drop(store);
     // The file is the state: a new connection sees everything.
     let again = SqlStore::sqlite(&path).await.expect("reopen");
@@ -38,6 +39,7 @@ async fn contract_on_postgres() {
     let store = SqlStore::connect(&url).await.expect("postgres store");
     contract::run(&store).await;
     contract::lease(&store, true).await;
+    contract::aws_identities(&store).await;
     // Shredding holds in the live database: the destroyed tenant's wrapped keys are in no file
     // of the table any more (checked where this machine can read the server's data directory).
     // Dirty pages reach the table's file at a checkpoint.

@@ -138,4 +138,50 @@ impl TokenStore for SqlStore {
         }
         Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
     }
+
+    async fn put_aws_identity(&self, role_arn: &str, reach: &ServiceReach, at: OffsetDateTime) -> Result<(), StoreError> {
+        sqlx::query(self.sql(
+            "INSERT INTO aws_identities (role_arn, service_tenants, created_at) VALUES (?, ?, ?) \
+             ON CONFLICT (role_arn) DO UPDATE SET service_tenants = excluded.service_tenants",
+        ))
+        .bind(role_arn)
+        .bind(reach_text(reach))
+        .bind(at.unix_timestamp())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn aws_identity(&self, role_arn: &str) -> Result<Option<ServiceReach>, StoreError> {
+        let row = sqlx::query(self.sql("SELECT service_tenants FROM aws_identities WHERE role_arn = ?"))
+            .bind(role_arn)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| reach_of(r.try_get("service_tenants")?)).transpose()
+    }
+
+    async fn aws_identities(&self) -> Result<Vec<(String, ServiceReach)>, StoreError> {
+        let rows = sqlx::query("SELECT role_arn, service_tenants FROM aws_identities ORDER BY role_arn").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((r.try_get::<String, _>("role_arn")?, reach_of(r.try_get("service_tenants")?)?))).collect()
+    }
+
+    async fn remove_aws_identity(&self, role_arn: &str) -> Result<bool, StoreError> {
+        let gone = sqlx::query(self.sql("DELETE FROM aws_identities WHERE role_arn = ?")).bind(role_arn).execute(&self.pool).await?;
+        Ok(gone.rows_affected() > 0)
+    }
+}
+
+/// A reach as stored: the tenants comma-separated, `None` for every tenant.
+fn reach_text(reach: &ServiceReach) -> Option<String> {
+    match reach {
+        ServiceReach::AllTenants => None,
+        ServiceReach::Tenants(tenants) => Some(tenants.iter().map(TenantId::as_str).collect::<Vec<_>>().join(",")),
+    }
+}
+
+fn reach_of(stored: Option<String>) -> Result<ServiceReach, StoreError> {
+    match stored {
+        None => Ok(ServiceReach::AllTenants),
+        Some(list) => Ok(ServiceReach::Tenants(list.split(',').map(|id| id.parse().map_err(|e| corrupt("aws identity", e))).collect::<Result<_, _>>()?)),
+    }
 }
