@@ -24,7 +24,10 @@ pub mod ticket;
 pub use audit::{AuditEntry, AuditPage, ChainCheck};
 pub use data::{DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse};
 pub use error::ErrorBody;
-pub use operator::{Alert, Health, HeldRevocation, NewTokenRequest, NewTokenResponse, Readiness, TokenInfo, TokenKind};
+pub use operator::{
+    Alert, AwsIdentity, AwsSignInRequest, AwsSignInResponse, Health, HeldRevocation, NewTokenRequest, NewTokenResponse, Readiness,
+    TokenInfo, TokenKind,
+};
 pub use tenant::{
     AddTenantRequest, DenialKind, Instructions, LastCheck, MinDecryptionRequest, NewTenantResponse, RegionAccess, RegionCheck,
     RegionResult, RegionStatus, RekeyRequest, Restoration, TenantStatus, Verification,

@@ -124,3 +124,50 @@ pub struct Health {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader_node: Option<String>,
 }
+
+/// An IAM role whose sign-ins (`POST /v1/auth/aws`) get a service token: `GET /v1/identities`,
+/// and the body of `POST /v1/identities`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsIdentity {
+    /// `arn:aws:iam::ACCOUNT:role/NAME`: sessions of this role sign in.
+    pub role_arn: String,
+    /// The tenants whose data its tokens reach (or `all_tenants`).
+    #[serde(default)]
+    pub tenants: Vec<String>,
+    /// Every tenant's data, asked for explicitly.
+    #[serde(default)]
+    pub all_tenants: bool,
+}
+
+/// `POST /v1/auth/aws`: an `sts:GetCallerIdentity` request the service signed with its own
+/// credentials, with `X-Byok-Server-Id` among the signed headers.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSignInRequest {
+    /// Every header the request was signed with (Host, X-Amz-Date, Authorization, …).
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// The request's body, base64 (`Action=GetCallerIdentity&Version=2011-06-15`).
+    pub body: String,
+}
+
+impl std::fmt::Debug for AwsSignInRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsSignInRequest").field("headers", &self.headers.keys().collect::<Vec<_>>()).finish_non_exhaustive()
+    }
+}
+
+/// The answer to a sign-in: a short-lived service token, shown this once.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct AwsSignInResponse {
+    pub token: String,
+    /// The role the caller is a session of.
+    pub role_arn: String,
+    pub info: TokenInfo,
+}
+
+impl std::fmt::Debug for AwsSignInResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsSignInResponse").field("role_arn", &self.role_arn).finish_non_exhaustive()
+    }
+}

@@ -53,6 +53,10 @@ pub struct Broker {
     pub(crate) erasure_attempts: crate::erasure_attempts::ErasureAttempts,
     /// Opened provider layers (see [`crate::provider_layer`]).
     pub(crate) opened_layers: crate::opened_layers::OpenedLayers,
+    /// Sign-in with AWS, when enabled (see [`crate::aws_sign_in`]).
+    pub(crate) aws_sign_in: Option<crate::config::AwsSignIn>,
+    /// Signed sign-in requests already taken on this node.
+    pub(crate) sign_in_replays: crate::sign_in_replays::SignInReplays,
 }
 
 pub use byok_api::LastCheck;
@@ -79,6 +83,8 @@ impl Broker {
             verifications: crate::flight::Flights::default(),
             erasure_attempts: crate::erasure_attempts::ErasureAttempts::default(),
             opened_layers: crate::opened_layers::OpenedLayers::default(),
+            aws_sign_in: None,
+            sign_in_replays: crate::sign_in_replays::SignInReplays::default(),
         }
     }
 

@@ -49,6 +49,16 @@ pub struct BrokerConfig {
     pub rotate_after: Option<Duration>,
 }
 
+/// Sign-in with AWS IAM, when enabled (see `crate::aws_sign_in`).
+#[derive(Debug, Clone)]
+pub struct AwsSignIn {
+    /// The value `X-Byok-Server-Id` must carry, signed.
+    pub server_id: String,
+    /// How long a token issued at sign-in lasts.
+    pub token_ttl: time::Duration,
+    pub verifier: std::sync::Arc<dyn byok_kms::CallerIdentityVerifier>,
+}
+
 /// A random node name (`node-1a2b3c4d`) for a node that was not given one.
 fn node_id() -> String {
     let mut b = [0u8; 4];

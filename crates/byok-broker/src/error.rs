@@ -16,6 +16,8 @@ pub enum BrokerError {
     NotHeld(TenantId),
     #[error("no token {0}")]
     UnknownToken(String),
+    #[error("no identity for {0}")]
+    UnknownIdentity(String),
     #[error("tenant '{0}' already exists")]
     TenantExists(TenantId),
     #[error("tenant '{tenant}' is {state}: run `byok tenant verify {tenant}` once the customer has run the setup commands")]
@@ -73,6 +75,12 @@ pub enum BrokerError {
     StoreUnavailable(#[source] StoreError),
     #[error("the system random number generator failed")]
     Rng,
+    /// A sign-in with AWS was refused: the reason, for the operator's log and the caller.
+    #[error("sign-in refused: {0}")]
+    SignInRefused(String),
+    /// This node does not take sign-ins with AWS (`--aws-sign-in-server-id` is not set).
+    #[error("sign-in with AWS is not enabled on this broker")]
+    SignInDisabled,
 }
 
 impl From<StoreError> for BrokerError {

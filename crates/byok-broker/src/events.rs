@@ -13,6 +13,15 @@ pub enum AuditEvent {
     /// A change to the tenant's keys, written with the change.
     Keys(KeyEvent),
     Ticket(TicketEvent),
+    /// A token issued or refused outside the operator's API.
+    Token(TokenEvent),
+}
+
+/// What happened to a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenEvent {
+    /// A product service signed in with its AWS IAM role and got a short-lived token.
+    AwsSignIn,
 }
 
 /// What changed in a tenant's keys.
@@ -63,6 +72,7 @@ impl AuditEvent {
             AuditEvent::Transition(_) => "transition",
             AuditEvent::Keys(_) => "keys",
             AuditEvent::Ticket(_) => "ticket",
+            AuditEvent::Token(_) => "token",
         }
     }
 
@@ -87,6 +97,7 @@ impl AuditEvent {
             AuditEvent::Ticket(TicketEvent::Reminder) => "reminder",
             AuditEvent::Ticket(TicketEvent::Resolved) => "resolved",
             AuditEvent::Ticket(TicketEvent::Closed) => "closed",
+            AuditEvent::Token(TokenEvent::AwsSignIn) => "aws_sign_in",
         }
     }
 }

@@ -34,7 +34,9 @@
 //! - [`remedy`]: every customer-facing explanation of a denial, with the customer guide's step.
 //! - [`tickets`]: the revocation ticket's texts and the one helper that writes on tickets.
 //! - [`audit`]: the hash-chained audit log and its verification.
-//! - [`tokens`]: API tokens, stored hashed, and their scopes.
+//! - [`tokens`]: API tokens, stored hashed, and their scopes; [`aws_sign_in`]: product
+//!   services signing in with their own IAM role for a short-lived token (`sign_in_replays`
+//!   remembers the signed requests already taken).
 //! - [`erasure`]: proving that deleted wrapped keys left the database's files, before saying so.
 //! - [`node`]: one place that runs a node's loops ([`node::spawn`]) and stops them together.
 #![forbid(unsafe_code)]
@@ -42,6 +44,7 @@
 pub mod access;
 mod alias_watch;
 pub mod audit;
+pub mod aws_sign_in;
 pub mod broker;
 pub mod cache;
 pub mod clock;
@@ -68,6 +71,7 @@ pub mod provider_layer;
 pub mod remedy;
 pub mod rotation;
 pub mod setup;
+mod sign_in_replays;
 pub mod tickets;
 mod token_cache;
 pub mod tokens;

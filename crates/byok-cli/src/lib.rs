@@ -82,6 +82,14 @@ enum Command {
         #[command(subcommand)]
         command: commands::token::TokenCommand,
     },
+    /// IAM roles whose sessions sign in with AWS for a short-lived service token: add, list,
+    /// remove.
+    Identity {
+        #[command(flatten)]
+        api: client::ApiArgs,
+        #[command(subcommand)]
+        command: commands::identity::IdentityCommand,
+    },
     /// The operator's alerts (provider identity failing, revocations held).
     Alerts {
         #[command(flatten)]
@@ -132,6 +140,7 @@ impl Cli {
             | Command::Ticket { .. }
             | Command::Revocations { .. }
             | Command::Token { .. }
+            | Command::Identity { .. }
             | Command::Alerts { .. }
             | Command::Audit { .. }
             | Command::Encrypt { .. }
@@ -171,6 +180,7 @@ async fn command(command: Command, log_format: LogFormat) -> Result<(), CliError
         Command::Audit { api, command } => commands::audit::run(Client::new(&api)?, command).await,
         Command::Revocations { api, command } => commands::revocations::run(Client::new(&api)?, command).await,
         Command::Token { api, command } => commands::token::run(Client::new(&api)?, command).await,
+        Command::Identity { api, command } => commands::identity::run(Client::new(&api)?, command).await,
         Command::Alerts { api, open } => commands::alerts::run(Client::new(&api)?, open).await,
         Command::Encrypt { api, tenant, context, text } => commands::data::encrypt(Client::new(&api)?, &tenant, context, text).await,
         Command::Decrypt { api, tenant, context, record } => commands::data::decrypt(Client::new(&api)?, &tenant, context, record).await,

@@ -7,7 +7,10 @@
 //!   customer revoked), a transient fault (never a revocation), or neither.
 //! - [`aws`]: the SDK implementation: provider identity → `sts:AssumeRole` into the tenant's
 //!   role with its external id → KMS with the session; sessions reused only on the data path.
-//! - [`budget`]: the provider-wide call budget (a token bucket) any [`KeyService`] can wear.
+//! - [`budget`]: the provider-wide call budget (governor's rate limiter) any [`KeyService`] can
+//!   wear.
+//! - [`sign_in`]: product services signing in with their own IAM role: their signed
+//!   `GetCallerIdentity`, forwarded to STS ([`StsForwarder`]).
 //! - [`provider_layer`]: the provider-held per-tenant KMS keys that destruction deletes, so that
 //!   no backup can be unwrapped after it.
 //! - [`fake`]: the test double.
@@ -18,6 +21,7 @@ pub mod budget;
 pub mod error;
 pub mod fake;
 pub mod provider_layer;
+pub mod sign_in;
 
 use async_trait::async_trait;
 use byok_domain::{Region, TenantBinding, TenantId};
@@ -27,6 +31,7 @@ pub use aws::{AwsKeyService, AwsKeyServiceConfig};
 pub use budget::{Budgeted, CallBudget};
 pub use error::{AccessError, Denial, Fault};
 pub use fake::FakeKeyService;
+pub use sign_in::{CallerIdentity, CallerIdentityVerifier, SignedCallerIdentity, StsForwarder};
 
 /// Why byok touches a customer's key. It names the STS role session (`byok-data`, …), so the
 /// customer's own CloudTrail shows why each use happened.

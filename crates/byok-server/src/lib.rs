@@ -5,7 +5,8 @@
 //!   shutdown.
 //! - [`routes`]: one module per feature: `data` (encrypt/decrypt/rewrap, single and batch),
 //!   `keys` (rotation, retiring, shredding, rekey), `tenants` (operator and
-//!   tenant admin), `tickets` (support tickets), `operator` (alerts, held revocations, tokens),
+//!   tenant admin), `tickets` (support tickets), `operator` (alerts, held revocations, tokens), `identities`
+//!   (IAM roles that sign in with AWS, and the sign-in),
 //!   `ops` (health, metrics, OpenAPI).
 //! - [`auth`]: bearer tokens and their scopes; no scope reaches another tenant's anything.
 //! - [`error`]: the one place that knows HTTP status codes.
@@ -56,6 +57,7 @@ pub fn app(state: AppState, body_limit: usize) -> Router {
         .merge(routes::keys::router().layer(DefaultBodyLimit::max(control)))
         .merge(routes::tickets::router().layer(DefaultBodyLimit::max(control)))
         .merge(routes::operator::router().layer(DefaultBodyLimit::max(control)))
+        .merge(routes::identities::router().layer(DefaultBodyLimit::max(control)))
         .merge(routes::ops::router())
         .merge(console::router())
         .fallback(routes::ops::not_found)

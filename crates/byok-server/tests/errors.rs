@@ -217,6 +217,8 @@ fn every_error_code_is_in_the_openapi_document() {
         "rate_limited",
         "overloaded",
         "request_timeout",
+        "unknown_identity",
+        "sign_in_refused",
     ] {
         assert!(declared.contains(&code), "{code} is not declared in openapi.json");
     }

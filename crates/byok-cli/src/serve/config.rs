@@ -128,6 +128,14 @@ pub struct ServeArgs {
     /// [default: 5].
     #[arg(long, env = "BYOK_DRAIN_SECONDS")]
     pub drain_seconds: Option<u64>,
+    /// Take sign-ins with AWS IAM (`POST /v1/auth/aws`): the value product services put in the
+    /// signed `X-Byok-Server-Id` header, naming this deployment (e.g. its API's host name).
+    /// Off unless set.
+    #[arg(long, env = "BYOK_AWS_SIGN_IN_SERVER_ID")]
+    pub aws_sign_in_server_id: Option<String>,
+    /// How long a token issued at sign-in with AWS lasts, in minutes (1 to 720) [default: 15].
+    #[arg(long, env = "BYOK_AWS_SIGN_IN_TOKEN_MINUTES")]
+    pub aws_sign_in_token_minutes: Option<u32>,
     /// Requests a second each identity (bearer token) may make; over it, 429 with
     /// `Retry-After` [default: 0, unlimited].
     #[arg(long, env = "BYOK_RATE_LIMIT_PER_IDENTITY")]
@@ -230,6 +238,8 @@ pub struct ServeParams {
     pub tls: Option<byok_server::tls::TlsFiles>,
     /// The limits on every caller.
     pub limits: byok_server::limits::Limits,
+    /// Sign-in with AWS: the server id and how long its tokens last, when enabled.
+    pub aws_sign_in: Option<(String, time::Duration)>,
     /// Client-certificate common names and the tenants each reaches (mutual TLS).
     pub client_identities: std::collections::HashMap<String, byok_store::ServiceReach>,
     pub operator_token: Option<Zeroizing<String>>,
@@ -368,6 +378,20 @@ impl ServeParams {
                 if args.client_identity.is_empty() { &file.client_identity } else { &args.client_identity },
                 args.client_ca.is_some() || file.client_ca.is_some(),
             )?,
+            aws_sign_in: match (
+                args.aws_sign_in_server_id.or(file.aws_sign_in_server_id),
+                args.aws_sign_in_token_minutes.or(file.aws_sign_in_token_minutes),
+            ) {
+                (None, None) => None,
+                (None, Some(_)) => return Err(CliError::Config("--aws-sign-in-token-minutes needs --aws-sign-in-server-id".into())),
+                (Some(id), _) if id.trim().is_empty() || id.len() > 256 => {
+                    return Err(CliError::Config("--aws-sign-in-server-id is 1 to 256 characters".into()));
+                }
+                (Some(id), minutes) => match minutes.unwrap_or(15) {
+                    m @ 1..=720 => Some((id, time::Duration::minutes(i64::from(m)))),
+                    m => return Err(CliError::Config(format!("--aws-sign-in-token-minutes is 1 to 720, not {m}"))),
+                },
+            },
             limits: byok_server::limits::Limits::new(
                 args.rate_limit_per_identity.or(file.rate_limit_per_identity),
                 match args.request_timeout_seconds.or(file.request_timeout_seconds).unwrap_or(30) {

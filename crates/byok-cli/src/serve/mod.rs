@@ -233,7 +233,17 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
         None => Arc::new(kms),
     };
     let config = params.broker_config(provider_role_arn.parse()?, canary)?;
-    let broker = Arc::new(Broker::new(config, store.clone(), kms, params.clock.clone()));
+    let mut broker = Broker::new(config, store.clone(), kms, params.clock.clone());
+    if let Some((server_id, token_ttl)) = &params.aws_sign_in {
+        // STS where the customers' AWS is: the localcloud, or each request's regional endpoint.
+        let verifier = byok_kms::StsForwarder::new(aws_endpoint.clone()).map_err(|e| CliError::Config(format!("sign-in with AWS: {e}")))?;
+        broker = broker.with_aws_sign_in(byok_broker::aws_sign_in::AwsSignIn {
+            server_id: server_id.clone(),
+            token_ttl: *token_ttl,
+            verifier: Arc::new(verifier),
+        });
+    }
+    let broker = Arc::new(broker);
     let operator_token = token(&broker, store.as_ref(), params.operator_token, &params.data_dir, "operator", TokenScope::Operator).await?;
     // The bootstrap service token reaches every tenant; issue scoped ones with `byok token create`.
     let service_token = token(

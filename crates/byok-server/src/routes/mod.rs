@@ -2,6 +2,7 @@
 
 pub mod data;
 pub mod frames;
+pub mod identities;
 pub mod keys;
 pub mod operator;
 pub mod ops;

@@ -182,6 +182,8 @@ fn reach_text(reach: &ServiceReach) -> Option<String> {
 fn reach_of(stored: Option<String>) -> Result<ServiceReach, StoreError> {
     match stored {
         None => Ok(ServiceReach::AllTenants),
-        Some(list) => Ok(ServiceReach::Tenants(list.split(',').map(|id| id.parse().map_err(|e| corrupt("aws identity", e))).collect::<Result<_, _>>()?)),
+        Some(list) => Ok(ServiceReach::Tenants(
+            list.split(',').map(|id| id.parse().map_err(|e| corrupt("aws identity", e))).collect::<Result<_, _>>()?,
+        )),
     }
 }
