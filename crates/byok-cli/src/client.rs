@@ -32,6 +32,14 @@ pub struct ApiArgs {
     pub client_key: Option<std::path::PathBuf>,
 }
 
+impl ApiArgs {
+    /// The API at `api` with `token` (`None`: the operator token in `data_dir`), over the
+    /// system's trust roots and no client certificate.
+    pub fn new(api: impl Into<String>, token: Option<String>, data_dir: impl Into<std::path::PathBuf>) -> Self {
+        Self { api: api.into(), token, data_dir: data_dir.into(), ca_file: None, client_cert: None, client_key: None }
+    }
+}
+
 impl std::fmt::Debug for ApiArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiArgs").field("api", &self.api).field("data_dir", &self.data_dir).finish_non_exhaustive()

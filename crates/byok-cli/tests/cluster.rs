@@ -56,15 +56,7 @@ async fn leader_of(port: u16) -> Option<String> {
 }
 
 async fn call(port: u16, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let client = Client::new(&ApiArgs {
-        api: format!("http://127.0.0.1:{port}"),
-        token: Some(token.into()),
-        data_dir: ".".into(),
-        ca_file: None,
-        client_cert: None,
-        client_key: None,
-    })
-    .expect("client");
+    let client = Client::new(&ApiArgs::new(format!("http://127.0.0.1:{port}"), Some(token.into()), ".")).expect("client");
     match client.send(method, path, body.as_ref()).await {
         Ok(answer) => (answer.status, answer.value()),
         Err(_) => (0, Value::Null),

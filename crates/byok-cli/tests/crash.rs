@@ -62,15 +62,7 @@ impl Node {
 }
 
 async fn call(api: u16, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let client = Client::new(&ApiArgs {
-        api: format!("http://127.0.0.1:{api}"),
-        token: Some(token.into()),
-        data_dir: ".".into(),
-        ca_file: None,
-        client_cert: None,
-        client_key: None,
-    })
-    .expect("client");
+    let client = Client::new(&ApiArgs::new(format!("http://127.0.0.1:{api}"), Some(token.into()), ".")).expect("client");
     let answer = client.send(method, path, body.as_ref()).await.expect("request");
     (answer.status, answer.value())
 }
@@ -169,15 +161,7 @@ async fn kill_9_during_revocation_restoration_and_destruction_leaves_a_consisten
             let admin = admin.clone();
             // The broker may die before it answers: a connection error is expected here.
             async move {
-                let client = Client::new(&ApiArgs {
-                    api: format!("http://127.0.0.1:{api}"),
-                    token: Some(admin),
-                    data_dir: ".".into(),
-                    ca_file: None,
-                    client_cert: None,
-                    client_key: None,
-                })
-                .expect("client");
+                let client = Client::new(&ApiArgs::new(format!("http://127.0.0.1:{api}"), Some(admin), ".")).expect("client");
                 client.send("POST", "/v1/tenants/acme/restore", None::<&()>).await
             }
         });

@@ -62,14 +62,7 @@ async fn real_aws_broker(cloud: &Cloud, canary: &byok_testkit::Canary, dir: &std
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if tokio::net::TcpStream::connect(("127.0.0.1", api)).await.is_ok() && token_file.exists() {
-            let args = ApiArgs {
-                api: format!("http://127.0.0.1:{api}"),
-                token: None,
-                data_dir: dir.join("data"),
-                ca_file: None,
-                client_cert: None,
-                client_key: None,
-            };
+            let args = ApiArgs::new(format!("http://127.0.0.1:{api}"), None, dir.join("data"));
             return Broker { _child: child, client: Client::new(&args).expect("client") };
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -87,15 +80,7 @@ async fn the_story(cloud: &Cloud, b: &Broker, dir: &std::path::Path, customer: &
     assert_eq!(status, 200, "verify through the real-AWS path: {verified}");
     // The data plane needs the service token.
     let service = std::fs::read_to_string(dir.join("data/service.token")).expect("service token");
-    let svc = Client::new(&ApiArgs {
-        api: b.client.endpoint().to_string(),
-        token: Some(service.trim().into()),
-        data_dir: dir.join("data"),
-        ca_file: None,
-        client_cert: None,
-        client_key: None,
-    })
-    .expect("client");
+    let svc = Client::new(&ApiArgs::new(b.client.endpoint().to_string(), Some(service.trim().into()), dir.join("data"))).expect("client");
     let (status, sealed) = call(
         &svc,
         "POST",

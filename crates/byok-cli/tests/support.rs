@@ -101,14 +101,7 @@ pub async fn run_setup_at(aws_endpoint: &str, creds: &Creds, script: &str, dir: 
 
 /// An API call; status and JSON.
 pub async fn api(running: &Running, token: Option<&str>, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let args = byok_cli::client::ApiArgs {
-        api: running.api_url(),
-        token: Some(token.unwrap_or("none").to_string()),
-        data_dir: ".".into(),
-        ca_file: None,
-        client_cert: None,
-        client_key: None,
-    };
+    let args = byok_cli::client::ApiArgs::new(running.api_url(), Some(token.unwrap_or("none").to_string()), ".");
     let client = byok_cli::client::Client::new(&args).expect("client");
     let answer = client.send(method, path, body.as_ref()).await.expect("request");
     (answer.status, answer.value())
