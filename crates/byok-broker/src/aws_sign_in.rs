@@ -7,7 +7,7 @@
 //! Refused, each with its reason: no `X-Byok-Server-Id` header among the signed headers, or one
 //! naming another broker (a request signed for another deployment cannot be replayed here); any
 //! other action than `GetCallerIdentity`; a request dated more than 15 minutes from now; a
-//! signature this node already took (a replay); anything STS refuses; a caller that is not an
+//! signature any node already took (a replay, recorded in the store); anything STS refuses; a caller that is not an
 //! assumed role; a role no identity names.
 
 use byok_kms::{AccessError, SignedCallerIdentity};
@@ -25,6 +25,10 @@ pub const SERVER_ID_HEADER: &str = "x-byok-server-id";
 
 /// How far a signed request's date may be from now.
 const SKEW: time::Duration = time::Duration::minutes(15);
+
+/// How long a taken signature is remembered: past its date's window on either side, so that no
+/// request the date check lets through is remembered for less than its life.
+const REPLAY_WINDOW: time::Duration = time::Duration::minutes(35);
 
 /// The IAM role an assumed-role ARN is a session of: `arn:aws:sts::A:assumed-role/R/S` →
 /// `arn:aws:iam::A:role/R`. Users and roots are not product services: `None`.
@@ -106,7 +110,9 @@ impl Broker {
     pub async fn sign_in_with_aws(&self, request: &SignedCallerIdentity) -> Result<(IssuedToken, String), BrokerError> {
         let sign_in = self.aws_sign_in.as_ref().ok_or(BrokerError::SignInDisabled)?;
         let signature = check_request(request, &sign_in.server_id, self.clock.now())?;
-        if !self.sign_in_replays.first_use(&signature) {
+        // Recorded in the store, so that a replay to another node is refused too.
+        let now = self.clock.now();
+        if !self.store.first_use_of_signature(&signature, now, now - REPLAY_WINDOW).await? {
             return Err(refused("this signed request was already used: sign a fresh one"));
         }
         let caller = match sign_in.verifier.caller(request).await {

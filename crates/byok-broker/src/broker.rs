@@ -55,8 +55,6 @@ pub struct Broker {
     pub(crate) opened_layers: crate::opened_layers::OpenedLayers,
     /// Sign-in with AWS, when enabled (see [`crate::aws_sign_in`]).
     pub(crate) aws_sign_in: Option<crate::config::AwsSignIn>,
-    /// Signed sign-in requests already taken on this node.
-    pub(crate) sign_in_replays: crate::sign_in_replays::SignInReplays,
 }
 
 pub use byok_api::LastCheck;
@@ -84,7 +82,6 @@ impl Broker {
             erasure_attempts: crate::erasure_attempts::ErasureAttempts::default(),
             opened_layers: crate::opened_layers::OpenedLayers::default(),
             aws_sign_in: None,
-            sign_in_replays: crate::sign_in_replays::SignInReplays::default(),
         }
     }
 

@@ -35,8 +35,7 @@
 //! - [`tickets`]: the revocation ticket's texts and the one helper that writes on tickets.
 //! - [`audit`]: the hash-chained audit log and its verification.
 //! - [`tokens`]: API tokens, stored hashed, and their scopes; [`aws_sign_in`]: product
-//!   services signing in with their own IAM role for a short-lived token (`sign_in_replays`
-//!   remembers the signed requests already taken).
+//!   services signing in with their own IAM role for a short-lived token.
 //! - [`erasure`]: proving that deleted wrapped keys left the database's files, before saying so.
 //! - [`node`]: one place that runs a node's loops ([`node::spawn`]) and stops them together.
 #![forbid(unsafe_code)]
@@ -71,7 +70,6 @@ pub mod provider_layer;
 pub mod remedy;
 pub mod rotation;
 pub mod setup;
-mod sign_in_replays;
 pub mod tickets;
 mod token_cache;
 pub mod tokens;

@@ -453,6 +453,10 @@ pub trait TokenStore: Send + Sync {
 
     /// Removes an IAM identity; false if there was none. Tokens it was issued run out on their own.
     async fn remove_aws_identity(&self, role_arn: &str) -> Result<bool, StoreError>;
+
+    /// Records a sign-in's signature at `at`; false if any node recorded it already (a replay).
+    /// Signatures recorded before `forget_before` are dropped first (they have expired anyway).
+    async fn first_use_of_signature(&self, signature: &str, at: OffsetDateTime, forget_before: OffsetDateTime) -> Result<bool, StoreError>;
 }
 
 /// The operator's alerts and held revocations.

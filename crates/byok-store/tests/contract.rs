@@ -511,4 +511,13 @@ pub async fn aws_identities<S: Store>(store: &S) {
     assert!(store.remove_aws_identity(billing).await.expect("remove"));
     assert!(!store.remove_aws_identity(billing).await.expect("again"), "gone already");
     assert_eq!(store.aws_identity(billing).await.expect("read"), None);
+    // Sign-in signatures: the first use takes, a second is a replay; expired ones are forgotten.
+    let later = at + time::Duration::minutes(30);
+    assert!(store.first_use_of_signature("sig-1", at, at - time::Duration::minutes(20)).await.expect("first"));
+    assert!(!store.first_use_of_signature("sig-1", at, at - time::Duration::minutes(20)).await.expect("again"), "a replay");
+    assert!(store.first_use_of_signature("sig-2", at, at - time::Duration::minutes(20)).await.expect("another"));
+    assert!(
+        store.first_use_of_signature("sig-1", later, later - time::Duration::minutes(20)).await.expect("expired"),
+        "forgotten once expired"
+    );
 }

@@ -165,6 +165,21 @@ impl TokenStore for SqlStore {
         rows.iter().map(|r| Ok((r.try_get::<String, _>("role_arn")?, reach_of(r.try_get("service_tenants")?)?))).collect()
     }
 
+    async fn first_use_of_signature(&self, signature: &str, at: OffsetDateTime, forget_before: OffsetDateTime) -> Result<bool, StoreError> {
+        sqlx::query(self.sql("DELETE FROM sign_in_signatures WHERE seen_at < ?"))
+            .bind(forget_before.unix_timestamp())
+            .execute(&self.pool)
+            .await?;
+        // The primary key decides between racing nodes: exactly one insert takes.
+        let taken =
+            sqlx::query(self.sql("INSERT INTO sign_in_signatures (signature, seen_at) VALUES (?, ?) ON CONFLICT (signature) DO NOTHING"))
+                .bind(signature)
+                .bind(at.unix_timestamp())
+                .execute(&self.pool)
+                .await?;
+        Ok(taken.rows_affected() == 1)
+    }
+
     async fn remove_aws_identity(&self, role_arn: &str) -> Result<bool, StoreError> {
         let gone = sqlx::query(self.sql("DELETE FROM aws_identities WHERE role_arn = ?")).bind(role_arn).execute(&self.pool).await?;
         Ok(gone.rows_affected() > 0)
