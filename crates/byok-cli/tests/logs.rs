@@ -11,12 +11,18 @@ fn free_port() -> u16 {
 
 /// Starts `byok serve` with these extra arguments, waits for its API, stops it: its stderr.
 async fn serve_stderr(extra: &[&str]) -> String {
+    serve_stderr_after(extra, &[], "").await
+}
+
+/// [`serve_stderr`], with `serve_args` after `serve`, and a GET of `path` (if any) before it stops.
+async fn serve_stderr_after(extra: &[&str], serve_args: &[&str], path: &str) -> String {
     let dir = tempfile::tempdir().expect("dir");
     let (api, lc) = (free_port(), free_port());
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_byok"))
         .args(extra)
         .args(["serve", "--listen", &format!("127.0.0.1:{api}"), "--localcloud-listen", &format!("127.0.0.1:{lc}"), "--data-dir"])
         .arg(dir.path().join("data"))
+        .args(serve_args)
         .env("BYOK_LOG", "info")
         .env_remove("BYOK_LOG_FORMAT")
         .stdout(Stdio::null())
@@ -35,6 +41,12 @@ async fn serve_stderr(extra: &[&str]) -> String {
     assert!(up, "byok serve did not come up");
     // The start-up lines follow the listener by a moment.
     tokio::time::sleep(Duration::from_millis(300)).await;
+    if !path.is_empty() {
+        let (status, _) =
+            localcloud::admin_client::send(&format!("http://127.0.0.1:{api}"), "GET", path, &[], Vec::new()).await.expect("request");
+        assert_eq!(status, 200);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     child.start_kill().expect("kill");
     let out = child.wait_with_output().await.expect("output");
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -50,6 +62,17 @@ async fn json_logs_are_one_object_a_line_and_text_has_no_colour_codes() {
         assert!(event["level"].is_string() && event["fields"].is_object(), "{line}");
     }
     assert!(json.contains("byok broker listening on"), "the start-up lines are events too: {json}");
+
+    // With --access-log, a line per request with its id.
+    let access = serve_stderr_after(&["--log-format", "json"], &["--access-log"], "/livez").await;
+    let line = access
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["target"] == "byok::access")
+        .unwrap_or_else(|| panic!("no access log line: {access}"));
+    assert_eq!((line["fields"]["route"].as_str(), line["fields"]["status"].as_u64()), (Some("/livez"), Some(200)), "{line}");
+    assert!(line["fields"]["request_id"].as_str().is_some_and(|id| id.len() == 16), "{line}");
+    assert!(!json.contains("byok::access"), "no access log unless asked for");
 
     let text = serve_stderr(&[]).await;
     assert!(text.contains("byok broker listening on"), "{text}");

@@ -90,14 +90,48 @@ pub async fn serve(
     }
 }
 
-/// Counts each request and its latency by route and status.
-async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// A request's id: the caller's `x-request-id` when it is a sane one (1 to 128 visible ASCII
+/// characters), else a fresh random one. Echoed on the response, carried by every log line of
+/// the request, and in handlers' extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+fn request_id(headers: &axum::http::HeaderMap) -> String {
+    let given = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| (1..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()));
+    match given {
+        Some(id) => id.to_string(),
+        None => {
+            let mut bytes = [0u8; 8];
+            let _ = aws_lc_rs::rand::fill(&mut bytes);
+            hex::encode(bytes)
+        }
+    }
+}
+
+/// Counts each request and its latency by route and status; gives it its request id; writes
+/// the access log line when asked for.
+async fn track(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    use tracing::Instrument;
     let started = std::time::Instant::now();
     let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
     let method = metrics::method_label(request.method()).to_string();
-    let response = next.run(request).await;
-    state.metrics.requests.get_or_create(&metrics::RouteLabels { method, route: route.clone(), status: response.status().as_u16() }).inc();
-    state.metrics.latency.get_or_create(&metrics::RouteOnly { route }).observe(started.elapsed().as_secs_f64());
+    let id = request_id(request.headers());
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut response = next.run(request).instrument(span).await;
+    let status = response.status().as_u16();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    let elapsed = started.elapsed();
+    if state.access_log {
+        tracing::info!(target: "byok::access", request_id = %id, method = %method, route = %route, status, micros = elapsed.as_micros() as u64, "request");
+    }
+    state.metrics.requests.get_or_create(&metrics::RouteLabels { method, route: route.clone(), status }).inc();
+    state.metrics.latency.get_or_create(&metrics::RouteOnly { route }).observe(elapsed.as_secs_f64());
     response
 }
 

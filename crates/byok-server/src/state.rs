@@ -29,6 +29,9 @@ pub struct AppState {
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// The limits on every caller.
     pub limits: crate::limits::Limits,
+    /// One `byok::access` log line per request (off by default: a line a request costs the data
+    /// plane's hot path).
+    pub access_log: bool,
     /// Client-certificate common names (mutual TLS) and the tenants each reaches as a service.
     pub client_identities: Arc<std::collections::HashMap<String, byok_store::ServiceReach>>,
 }
@@ -44,6 +47,12 @@ impl AppState {
     /// token is the service its certificate's common name maps to.
     pub fn with_client_identities(mut self, identities: std::collections::HashMap<String, byok_store::ServiceReach>) -> Self {
         self.client_identities = Arc::new(identities);
+        self
+    }
+
+    /// With an access log line per request, or not.
+    pub fn with_access_log(mut self, on: bool) -> Self {
+        self.access_log = on;
         self
     }
 
@@ -82,6 +91,7 @@ impl AppState {
             draining: Arc::default(),
             limits: crate::limits::Limits::default(),
             client_identities: Arc::default(),
+            access_log: false,
         }
     }
 }

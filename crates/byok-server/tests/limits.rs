@@ -103,3 +103,26 @@ fn base64_of(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(text)
 }
+
+#[tokio::test]
+async fn every_request_has_an_id_echoed_back() {
+    let w = world().await;
+    let call = |id: Option<&str>| {
+        let mut request = Request::builder().uri("/livez");
+        if let Some(id) = id {
+            request = request.header("x-request-id", id);
+        }
+        w.router.clone().oneshot(request.body(Body::empty()).expect("request"))
+    };
+    let fresh = call(None).await.expect("response");
+    let id = fresh.headers().get("x-request-id").and_then(|v| v.to_str().ok()).expect("an id").to_string();
+    assert!(id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    let other = call(None).await.expect("response");
+    assert_ne!(other.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some(id.as_str()), "one per request");
+    // The caller's own id is kept, when it is a sane one.
+    let given = call(Some("trace-7f3a-01")).await.expect("response");
+    assert_eq!(given.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some("trace-7f3a-01"));
+    let long = "x".repeat(200);
+    let replaced = call(Some(&long)).await.expect("response");
+    assert_eq!(replaced.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::len), Some(16), "too long: replaced");
+}

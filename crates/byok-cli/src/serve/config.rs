@@ -128,6 +128,11 @@ pub struct ServeArgs {
     /// [default: 5].
     #[arg(long, env = "BYOK_DRAIN_SECONDS")]
     pub drain_seconds: Option<u64>,
+    /// Log one `byok::access` line per request (method, route, status, microseconds, request
+    /// id). Off by default.
+    #[arg(long, env = "BYOK_ACCESS_LOG")]
+    #[serde(default)]
+    pub access_log: bool,
     /// Take sign-ins with AWS IAM (`POST /v1/auth/aws`): the value product services put in the
     /// signed `X-Byok-Server-Id` header, naming this deployment (e.g. its API's host name).
     /// Off unless set.
@@ -238,6 +243,7 @@ pub struct ServeParams {
     pub tls: Option<byok_server::tls::TlsFiles>,
     /// The limits on every caller.
     pub limits: byok_server::limits::Limits,
+    pub access_log: bool,
     /// Sign-in with AWS: the server id and how long its tokens last, when enabled.
     pub aws_sign_in: Option<(String, time::Duration)>,
     /// Client-certificate common names and the tenants each reaches (mutual TLS).
@@ -392,6 +398,7 @@ impl ServeParams {
                     m => return Err(CliError::Config(format!("--aws-sign-in-token-minutes is 1 to 720, not {m}"))),
                 },
             },
+            access_log: args.access_log || file.access_log,
             limits: byok_server::limits::Limits::new(
                 args.rate_limit_per_identity.or(file.rate_limit_per_identity),
                 match args.request_timeout_seconds.or(file.request_timeout_seconds).unwrap_or(30) {

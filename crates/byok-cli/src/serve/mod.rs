@@ -264,7 +264,8 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
         .with_max_batch_items(params.max_batch_items)
         .with_secure_cookies(params.console_secure_cookies || params.tls.is_some())
         .with_limits(params.limits.clone())
-        .with_client_identities(params.client_identities.clone());
+        .with_client_identities(params.client_identities.clone())
+        .with_access_log(params.access_log);
     // Rate-limit buckets of identities idle long enough to be full again are dropped.
     let limits = state.limits.clone();
     let mut forget = tokio::time::interval(Duration::from_secs(60));
