@@ -11,19 +11,25 @@
 //!   retiring and shredding old ones.
 //! - [`lifecycle`]: the tenant lifecycle as one enum and one transition function, whose
 //!   [`Transition`] values are the only thing the store accepts as a state change.
-//! - [`ticket`]: a support ticket's status, a comment's author, an operator alert's kind.
+//! - [`ticket`]: support tickets and their comments (status, author), operator alerts.
+//! - [`access`]: what a token or a signed-in service may reach ([`TokenScope`]).
+//! - [`hold`]: a revocation held for a person.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod generations;
+pub mod hold;
 pub mod ids;
 pub mod lifecycle;
 pub mod location;
 pub mod tenant;
 pub mod ticket;
 
+pub use access::{ServiceReach, TokenScope};
 pub use generations::{FIRST_GENERATION, GenerationError, KeyGenerations, RecordGeneration};
+pub use hold::Hold;
 pub use ids::{AccountId, ExternalId, IdError, KeyArn, Region, RoleArn, TenantId};
 pub use lifecycle::{Event, InvalidTransition, TenantState, Transition};
 pub use location::{Location, LocationError, Locations};
 pub use tenant::{RegionKey, Tenant, TenantBinding};
-pub use ticket::{AlertKind, AlertStatus, Author, TicketStatus, UnknownName};
+pub use ticket::{Alert, AlertKind, AlertStatus, Author, Comment, Ticket, TicketStatus, UnknownName};

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::TenantId;
+
 /// Where a revocation ticket stands.
 ///
 /// `Open` (revocation under way) → `Resolved` (access restored) or `Closed` (destroyed);
@@ -96,4 +98,42 @@ mod tests {
         }
         assert!("pending".parse::<TicketStatus>().is_err());
     }
+}
+
+/// A support ticket ("BYOK revocation started for AWS account …", `docs/customer-guide.md`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Ticket {
+    pub id: i64,
+    pub tenant: TenantId,
+    pub title: String,
+    pub status: TicketStatus,
+    pub reminders_sent: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: time::OffsetDateTime,
+}
+
+/// One comment on a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Comment {
+    pub id: i64,
+    pub author: Author,
+    pub body: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+}
+
+/// An operator alert ("Provider identity failing: …").
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Alert {
+    pub id: i64,
+    pub kind: AlertKind,
+    pub title: String,
+    pub body: String,
+    pub status: AlertStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub opened_at: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: time::OffsetDateTime,
 }

@@ -19,11 +19,10 @@ pub mod dialect;
 pub mod sql;
 
 use async_trait::async_trait;
-use byok_domain::{
-    AlertKind, AlertStatus, Author, KeyArn, KeyGenerations, Region, Tenant, TenantBinding, TenantId, TicketStatus, Transition,
-};
+use byok_domain::{AlertKind, Author, KeyArn, KeyGenerations, Region, Tenant, TenantBinding, TenantId, TicketStatus, Transition};
 use time::OffsetDateTime;
 
+pub use byok_domain::{Alert, Comment, Hold, ServiceReach, Ticket, TokenScope};
 pub use dialect::Dialect;
 pub use sql::SqlStore;
 
@@ -62,30 +61,6 @@ pub enum KeyChange<'a> {
     Rekey { binding: &'a TenantBinding, region: &'a Region, keys: &'a [WrappedKey] },
 }
 
-/// A support ticket ("BYOK revocation started for AWS account …", `docs/customer-guide.md`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Ticket {
-    pub id: i64,
-    pub tenant: TenantId,
-    pub title: String,
-    pub status: TicketStatus,
-    pub reminders_sent: i64,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: time::OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: time::OffsetDateTime,
-}
-
-/// One comment on a ticket.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Comment {
-    pub id: i64,
-    pub author: Author,
-    pub body: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: time::OffsetDateTime,
-}
-
 /// One audit-log entry as stored.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuditEntry {
@@ -104,31 +79,6 @@ pub struct AuditEntry {
 /// Builds the audit entry for the next sequence number after the given previous hash. Passed
 /// to the store so that an entry is chained and written in the very transaction it records.
 pub type Seal<'a> = &'a (dyn for<'p> Fn(i64, &'p str) -> AuditEntry + Send + Sync);
-
-/// An operator alert ("Provider identity failing: …").
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Alert {
-    pub id: i64,
-    pub kind: AlertKind,
-    pub title: String,
-    pub body: String,
-    pub status: AlertStatus,
-    #[serde(with = "time::serde::rfc3339")]
-    pub opened_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-}
-
-/// A revocation held for a person to release or dismiss.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hold {
-    pub tenant: TenantId,
-    /// When the denial was seen: a release revokes as of then.
-    pub detected_at: OffsetDateTime,
-    /// JSON: what each region answered.
-    pub detail: String,
-    pub created_at: OffsetDateTime,
-}
 
 /// Where a token came from: configured at start-up (`--operator-token`, `--service-token`;
 /// a new configured value retires the old one) or issued through the API.
@@ -208,46 +158,6 @@ pub struct ErasureProof {
     pub pending: Vec<PendingErasure>,
     /// Why the pending ones could not be proven.
     pub reason: Option<String>,
-}
-
-/// What an API token may reach.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TokenScope {
-    /// Everything operational: tenants, tickets. Not the data plane.
-    Operator,
-    /// The data plane of the tenants it reaches (a product service).
-    Service(ServiceReach),
-    /// One tenant's status, restoration and audit.
-    TenantAdmin(TenantId),
-}
-
-/// Which tenants' data a service token reaches.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServiceReach {
-    /// Every tenant: asked for explicitly (`--all-tenants`).
-    AllTenants,
-    /// These tenants only (never empty).
-    Tenants(std::collections::BTreeSet<TenantId>),
-}
-
-impl ServiceReach {
-    pub fn reaches(&self, tenant: &TenantId) -> bool {
-        match self {
-            ServiceReach::AllTenants => true,
-            ServiceReach::Tenants(tenants) => tenants.contains(tenant),
-        }
-    }
-}
-
-impl TokenScope {
-    /// The readable prefix of a new token of this scope (`byok_op_…`, `byok_svc_…`, `byok_tenant_…`).
-    pub fn token_prefix(&self) -> &'static str {
-        match self {
-            TokenScope::Operator => "byok_op",
-            TokenScope::Service(_) => "byok_svc",
-            TokenScope::TenantAdmin(_) => "byok_tenant",
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
