@@ -8,7 +8,8 @@
 //! - [`demo`]: `byok demo`, the customer guide's story end to end.
 //! - `commands`: the API commands (`tenant`, `ticket`, `audit`, `revocations`, `token`,
 //!   `alerts`, `encrypt`, `decrypt`), a module each owning its clap enum and handler.
-//! - [`client`]: the typed API client those commands use.
+//! - [`client`]: the API client those commands use; [`routes`]: every route as one of its typed
+//!   methods, each path written once.
 //! - [`error`](mod@error): [`CliError`], every failure with its cause.
 #![forbid(unsafe_code)]
 
@@ -18,6 +19,7 @@ pub mod demo;
 pub mod error;
 pub mod logs;
 pub mod provider;
+pub mod routes;
 pub mod serve;
 
 use std::process::ExitCode;

@@ -7,7 +7,7 @@ use crate::client::Client;
 use crate::error::CliError;
 
 pub(crate) async fn run(client: Client, open: bool) -> Result<(), CliError> {
-    let alerts: Vec<api::Alert> = client.get(&format!("/v1/alerts?open={open}")).await?;
+    let alerts: Vec<api::Alert> = client.alerts(open).await?;
     for a in alerts {
         println!("#{} [{}] {} (opened {}, updated {})", a.id, status_name(&a.status), a.title, rfc3339(a.opened_at), rfc3339(a.updated_at));
     }

@@ -33,14 +33,14 @@ pub(crate) enum AuditCommand {
 pub(crate) async fn run(client: Client, command: AuditCommand) -> Result<(), CliError> {
     match command {
         AuditCommand::List { tenant, after } => {
-            let entries: Vec<api::AuditEntry> = client.get(&format!("/v1/tenants/{tenant}/audit?after={after}")).await?;
+            let entries: Vec<api::AuditEntry> = client.audit(&tenant, after).await?;
             for e in entries {
                 println!("{:>6} {} {:<10} {:<12} {}", e.seq, e.at, e.kind, e.reason, e.detail);
             }
             Ok(())
         }
         AuditCommand::Export { before, prune } => {
-            let answer = client.send("GET", &format!("/v1/audit/export?before={before}"), None::<&()>).await?;
+            let answer = client.audit_export(&before).await?;
             if answer.status != 200 {
                 return Err(answer.error());
             }
@@ -51,9 +51,7 @@ pub(crate) async fn run(client: Client, command: AuditCommand) -> Result<(), Cli
             let last: Option<api::AuditEntry> = text.lines().last().and_then(|l| serde_json::from_str(l).ok());
             match (prune, last) {
                 (true, Some(last)) => {
-                    let pruned: serde_json::Value = client
-                        .call("POST", "/v1/audit/prune", Some(&serde_json::json!({ "through_seq": last.seq, "hash": last.hash })))
-                        .await?;
+                    let pruned = client.audit_prune(last.seq, &last.hash).await?;
                     eprintln!("pruned {} entries through {} (checkpoint hash {})", pruned["pruned"], last.seq, last.hash);
                 }
                 (true, None) => eprintln!("nothing older than {before}: nothing pruned"),
@@ -62,7 +60,7 @@ pub(crate) async fn run(client: Client, command: AuditCommand) -> Result<(), Cli
             Ok(())
         }
         AuditCommand::Verify => {
-            let answer = client.send("GET", "/v1/audit/verify", None::<&()>).await?;
+            let answer = client.audit_verify().await?;
             match answer.status {
                 200 | 409 => {
                     let check: api::ChainCheck = answer.json()?;

@@ -17,7 +17,7 @@ pub(crate) async fn encrypt(client: Client, tenant: &str, context: String, text:
         None => read_stdin()?,
     };
     let request = api::EncryptRequest { plaintext: STANDARD.encode(plaintext), context };
-    let answer: api::EncryptResponse = client.call("POST", &format!("/v1/tenants/{tenant}/encrypt"), Some(&request)).await?;
+    let answer: api::EncryptResponse = client.encrypt(tenant, &request).await?;
     println!("{}", answer.ciphertext);
     Ok(())
 }
@@ -29,7 +29,7 @@ pub(crate) async fn decrypt(client: Client, tenant: &str, context: String, recor
         None => String::from_utf8_lossy(&read_stdin()?).into_owned(),
     };
     let request = api::DecryptRequest { ciphertext: record.trim().to_string(), context };
-    let answer: api::DecryptResponse = client.call("POST", &format!("/v1/tenants/{tenant}/decrypt"), Some(&request)).await?;
+    let answer: api::DecryptResponse = client.decrypt(tenant, &request).await?;
     let plaintext = zeroize::Zeroizing::new(STANDARD.decode(answer.plaintext).map_err(CliError::NotBase64)?);
     std::io::stdout().write_all(&plaintext).map_err(CliError::io("cannot write the plaintext"))
 }

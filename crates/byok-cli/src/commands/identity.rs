@@ -38,21 +38,19 @@ pub(crate) async fn run(client: Client, command: IdentityCommand) -> Result<(), 
     match command {
         IdentityCommand::Add { role_arn, tenant, all_tenants } => {
             let request = AwsIdentity { role_arn, tenants: tenant, all_tenants };
-            let added: AwsIdentity = client.call("POST", "/v1/identities", Some(&request)).await?;
+            let added: AwsIdentity = client.add_identity(&request).await?;
             println!("{} signs in reaching {}", added.role_arn, reach(&added));
             Ok(())
         }
         IdentityCommand::List => {
-            let identities: Vec<AwsIdentity> = client.get("/v1/identities").await?;
+            let identities: Vec<AwsIdentity> = client.identities().await?;
             for i in identities {
                 println!("{} {}", i.role_arn, reach(&i));
             }
             Ok(())
         }
         IdentityCommand::Remove { role_arn } => {
-            let path =
-                format!("/v1/identities?role_arn={}", percent_encoding::utf8_percent_encode(&role_arn, percent_encoding::NON_ALPHANUMERIC));
-            let answer = client.send("DELETE", &path, None::<&()>).await?;
+            let answer = client.remove_identity(&role_arn).await?;
             if answer.status != 204 {
                 return Err(answer.error());
             }

@@ -20,7 +20,7 @@ pub(crate) enum RevocationsCommand {
 pub(crate) async fn run(client: Client, command: RevocationsCommand) -> Result<(), CliError> {
     match command {
         RevocationsCommand::List => {
-            let held: Vec<api::HeldRevocation> = client.get("/v1/revocations/held").await?;
+            let held: Vec<api::HeldRevocation> = client.held_revocations().await?;
             if held.is_empty() {
                 println!("no revocation is held");
             }
@@ -30,12 +30,12 @@ pub(crate) async fn run(client: Client, command: RevocationsCommand) -> Result<(
             Ok(())
         }
         RevocationsCommand::Release { tenant } => {
-            let status: api::TenantStatus = client.call("POST", &format!("/v1/revocations/held/{tenant}/release"), None::<&()>).await?;
+            let status: api::TenantStatus = client.release_hold(&tenant).await?;
             println!("tenant {tenant} is {}: its customer has the revocation ticket", status.state.name());
             Ok(())
         }
         RevocationsCommand::Dismiss { tenant } => {
-            let answer = client.send("POST", &format!("/v1/revocations/held/{tenant}/dismiss"), None::<&()>).await?;
+            let answer = client.dismiss_hold(&tenant).await?;
             if answer.status != 204 {
                 return Err(answer.error());
             }

@@ -94,19 +94,19 @@ pub(crate) async fn run(client: Client, command: TenantCommand) -> Result<(), Cl
     match command {
         TenantCommand::Add { id, location, account_id, format } => {
             let request = api::AddTenantRequest { id: id.clone(), location, account_id: account_id.clone() };
-            let answer: api::NewTenantResponse = client.call("POST", "/v1/tenants", Some(&request)).await?;
+            let answer: api::NewTenantResponse = client.add_tenant(&request).await?;
             eprintln!("tenant {id} added (onboarding). Its admin token, shown once:\n  {}", answer.admin_token);
             eprintln!("The customer runs the script below in AWS account {account_id}; then: byok tenant verify {id}\n");
             print!("{}", format.pick(&answer.instructions));
             Ok(())
         }
         TenantCommand::Setup { id, format } => {
-            let instructions: api::Instructions = client.get(&format!("/v1/tenants/{id}/setup")).await?;
+            let instructions: api::Instructions = client.setup(&id).await?;
             print!("{}", format.pick(&instructions));
             Ok(())
         }
         TenantCommand::Verify { id } => {
-            let answer = client.send("POST", &format!("/v1/tenants/{id}/verify"), None::<&()>).await?;
+            let answer = client.verify(&id).await?;
             if answer.status != 200 && answer.status != 422 {
                 return Err(answer.error());
             }
@@ -115,7 +115,7 @@ pub(crate) async fn run(client: Client, command: TenantCommand) -> Result<(), Cl
             if verification.ok { Ok(()) } else { Err(CliError::NotVerified(id)) }
         }
         TenantCommand::Restore { id } => {
-            let answer = client.send("POST", &format!("/v1/tenants/{id}/restore"), None::<&()>).await?;
+            let answer = client.restore(&id).await?;
             match answer.status {
                 200 => {
                     match answer.json::<api::Restoration>() {
@@ -139,24 +139,22 @@ pub(crate) async fn run(client: Client, command: TenantCommand) -> Result<(), Cl
             }
         }
         TenantCommand::Show { id } => {
-            let status: api::TenantStatus = client.get(&format!("/v1/tenants/{id}")).await?;
+            let status: api::TenantStatus = client.tenant(&id).await?;
             println!("{}", pretty(&status));
             Ok(())
         }
         TenantCommand::List => {
-            let tenants: Vec<api::TenantStatus> = client.get("/v1/tenants").await?;
+            let tenants: Vec<api::TenantStatus> = client.tenants().await?;
             println!("{}", pretty(&tenants));
             Ok(())
         }
         TenantCommand::Rotate { id } => {
-            let status: api::TenantStatus = client.call("POST", &format!("/v1/tenants/{id}/rotate"), None::<&()>).await?;
+            let status: api::TenantStatus = client.rotate(&id).await?;
             println!("tenant {id}: new records are sealed under generation {}", status.keys.current);
             Ok(())
         }
         TenantCommand::MinDecryption { id, generation } => {
-            let request = api::MinDecryptionRequest { generation };
-            let path = format!("/v1/tenants/{id}/min-decryption-generation");
-            let status: api::TenantStatus = client.call("PUT", &path, Some(&request)).await?;
+            let status = client.set_min_decryption(&id, generation).await?;
             let k = status.keys;
             println!("tenant {id}: records of generations {}..={} open; older ones are refused", k.min_decryption, k.current);
             Ok(())
@@ -167,13 +165,13 @@ pub(crate) async fn run(client: Client, command: TenantCommand) -> Result<(), Cl
                     "shredding erases the keys of tenant {id}'s retired generations for good; run again with --yes"
                 )));
             }
-            let status: api::TenantStatus = client.call("POST", &format!("/v1/tenants/{id}/shred-retired"), None::<&()>).await?;
+            let status: api::TenantStatus = client.shred_retired(&id).await?;
             println!("tenant {id}: keys of generations below {} erased", status.keys.kept_from);
             Ok(())
         }
         TenantCommand::Rekey { id, region, key_arn } => {
             let request = api::RekeyRequest { region: region.clone(), key: key_arn };
-            let status: api::TenantStatus = client.call("POST", &format!("/v1/tenants/{id}/rekey"), Some(&request)).await?;
+            let status: api::TenantStatus = client.rekey(&id, &request).await?;
             let key = status.regions.iter().find(|r| r.region == region).map(|r| r.key_arn.as_str()).unwrap_or("?");
             println!("tenant {id}: every generation rewrapped; {region} now uses {key}");
             Ok(())

@@ -24,14 +24,14 @@ pub(crate) enum TicketCommand {
 pub(crate) async fn run(client: Client, command: TicketCommand) -> Result<(), CliError> {
     match command {
         TicketCommand::List => {
-            let tickets: Vec<api::Ticket> = client.get("/v1/tickets").await?;
+            let tickets: Vec<api::Ticket> = client.tickets().await?;
             for t in tickets {
                 println!("#{} [{}] {} (tenant {}, updated {})", t.id, t.status, t.title, t.tenant, rfc3339(t.updated_at));
             }
             Ok(())
         }
         TicketCommand::Show { id } => {
-            let detail: api::TicketDetail = client.get(&format!("/v1/tickets/{id}")).await?;
+            let detail: api::TicketDetail = client.ticket(id).await?;
             let t = &detail.ticket;
             println!("#{} [{}] {}", t.id, t.status, t.title);
             for c in &detail.comments {
@@ -40,8 +40,7 @@ pub(crate) async fn run(client: Client, command: TicketCommand) -> Result<(), Cl
             Ok(())
         }
         TicketCommand::Comment { id, body } => {
-            let answer: api::CommentResponse =
-                client.call("POST", &format!("/v1/tickets/{id}/comments"), Some(&api::NewComment { body })).await?;
+            let answer = client.comment(id, body).await?;
             match answer.restoration {
                 Some(r) if r.restored => println!("access restored"),
                 Some(r) => {

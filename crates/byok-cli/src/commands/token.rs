@@ -36,7 +36,7 @@ pub(crate) enum TokenCommand {
 pub(crate) async fn run(client: Client, command: TokenCommand) -> Result<(), CliError> {
     match command {
         TokenCommand::List => {
-            let tokens: Vec<api::TokenInfo> = client.get("/v1/tokens").await?;
+            let tokens: Vec<api::TokenInfo> = client.tokens().await?;
             for t in tokens {
                 let state = match (t.revoked_at, t.expires_at) {
                     (Some(at), _) => format!("revoked {}", rfc3339(at)),
@@ -64,13 +64,13 @@ pub(crate) async fn run(client: Client, command: TokenCommand) -> Result<(), Cli
                 }
             };
             let request = api::NewTokenRequest { kind, tenant, tenants, all_tenants, expires_in_days, replace };
-            let issued: api::NewTokenResponse = client.call("POST", "/v1/tokens", Some(&request)).await?;
+            let issued: api::NewTokenResponse = client.issue_token(&request).await?;
             eprintln!("token {} issued; its value, shown once:", issued.info.id);
             println!("{}", issued.token);
             Ok(())
         }
         TokenCommand::Revoke { id } => {
-            let answer = client.send("DELETE", &format!("/v1/tokens/{id}"), None::<&()>).await?;
+            let answer = client.revoke_token(&id).await?;
             if answer.status != 204 {
                 return Err(answer.error());
             }

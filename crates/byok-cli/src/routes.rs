@@ -1,0 +1,148 @@
+//! The API's routes as typed methods of [`Client`]: each path is written here once, and every
+//! command (and any Rust program embedding the client) calls these. Methods whose command reads
+//! more than one status (verify, restore, the audit's export and check, dismiss, revoke, remove)
+//! return the raw [`Answer`].
+
+use byok_api as api;
+use serde_json::{Value, json};
+
+use crate::client::{Answer, Client};
+use crate::error::CliError;
+
+const NO_BODY: Option<&()> = None;
+
+impl Client {
+    // Tenants and their keys.
+
+    pub async fn add_tenant(&self, request: &api::AddTenantRequest) -> Result<api::NewTenantResponse, CliError> {
+        self.call("POST", "/v1/tenants", Some(request)).await
+    }
+
+    pub async fn tenants(&self) -> Result<Vec<api::TenantStatus>, CliError> {
+        self.get("/v1/tenants").await
+    }
+
+    pub async fn tenant(&self, id: &str) -> Result<api::TenantStatus, CliError> {
+        self.get(&format!("/v1/tenants/{id}")).await
+    }
+
+    pub async fn setup(&self, id: &str) -> Result<api::Instructions, CliError> {
+        self.get(&format!("/v1/tenants/{id}/setup")).await
+    }
+
+    /// 200 active, 422 with what to fix per region.
+    pub async fn verify(&self, id: &str) -> Result<Answer, CliError> {
+        self.send("POST", &format!("/v1/tenants/{id}/verify"), NO_BODY).await
+    }
+
+    /// 200 access back, 409 naming what is missing.
+    pub async fn restore(&self, id: &str) -> Result<Answer, CliError> {
+        self.send("POST", &format!("/v1/tenants/{id}/restore"), NO_BODY).await
+    }
+
+    pub async fn rotate(&self, id: &str) -> Result<api::TenantStatus, CliError> {
+        self.call("POST", &format!("/v1/tenants/{id}/rotate"), NO_BODY).await
+    }
+
+    pub async fn set_min_decryption(&self, id: &str, generation: u32) -> Result<api::TenantStatus, CliError> {
+        self.call("PUT", &format!("/v1/tenants/{id}/min-decryption-generation"), Some(&api::MinDecryptionRequest { generation })).await
+    }
+
+    pub async fn shred_retired(&self, id: &str) -> Result<api::TenantStatus, CliError> {
+        self.call("POST", &format!("/v1/tenants/{id}/shred-retired"), NO_BODY).await
+    }
+
+    pub async fn rekey(&self, id: &str, request: &api::RekeyRequest) -> Result<api::TenantStatus, CliError> {
+        self.call("POST", &format!("/v1/tenants/{id}/rekey"), Some(request)).await
+    }
+
+    // The data plane.
+
+    pub async fn encrypt(&self, tenant: &str, request: &api::EncryptRequest) -> Result<api::EncryptResponse, CliError> {
+        self.call("POST", &format!("/v1/tenants/{tenant}/encrypt"), Some(request)).await
+    }
+
+    pub async fn decrypt(&self, tenant: &str, request: &api::DecryptRequest) -> Result<api::DecryptResponse, CliError> {
+        self.call("POST", &format!("/v1/tenants/{tenant}/decrypt"), Some(request)).await
+    }
+
+    // The audit log.
+
+    pub async fn audit(&self, tenant: &str, after: i64) -> Result<Vec<api::AuditEntry>, CliError> {
+        self.get(&format!("/v1/tenants/{tenant}/audit?after={after}")).await
+    }
+
+    /// JSON lines of every entry older than `before` (RFC 3339).
+    pub async fn audit_export(&self, before: &str) -> Result<Answer, CliError> {
+        self.send("GET", &format!("/v1/audit/export?before={before}"), NO_BODY).await
+    }
+
+    /// 200 intact, 409 naming the first bad entry.
+    pub async fn audit_verify(&self) -> Result<Answer, CliError> {
+        self.send("GET", "/v1/audit/verify", NO_BODY).await
+    }
+
+    pub async fn audit_prune(&self, through_seq: i64, hash: &str) -> Result<Value, CliError> {
+        self.call("POST", "/v1/audit/prune", Some(&json!({ "through_seq": through_seq, "hash": hash }))).await
+    }
+
+    // Tickets.
+
+    pub async fn tickets(&self) -> Result<Vec<api::Ticket>, CliError> {
+        self.get("/v1/tickets").await
+    }
+
+    pub async fn ticket(&self, id: i64) -> Result<api::TicketDetail, CliError> {
+        self.get(&format!("/v1/tickets/{id}")).await
+    }
+
+    pub async fn comment(&self, id: i64, body: String) -> Result<api::CommentResponse, CliError> {
+        self.call("POST", &format!("/v1/tickets/{id}/comments"), Some(&api::NewComment { body })).await
+    }
+
+    // The operator's own.
+
+    pub async fn alerts(&self, open_only: bool) -> Result<Vec<api::Alert>, CliError> {
+        self.get(&format!("/v1/alerts?open={open_only}")).await
+    }
+
+    pub async fn held_revocations(&self) -> Result<Vec<api::HeldRevocation>, CliError> {
+        self.get("/v1/revocations/held").await
+    }
+
+    pub async fn release_hold(&self, tenant: &str) -> Result<api::TenantStatus, CliError> {
+        self.call("POST", &format!("/v1/revocations/held/{tenant}/release"), NO_BODY).await
+    }
+
+    /// 204 dismissed.
+    pub async fn dismiss_hold(&self, tenant: &str) -> Result<Answer, CliError> {
+        self.send("POST", &format!("/v1/revocations/held/{tenant}/dismiss"), NO_BODY).await
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<api::TokenInfo>, CliError> {
+        self.get("/v1/tokens").await
+    }
+
+    pub async fn issue_token(&self, request: &api::NewTokenRequest) -> Result<api::NewTokenResponse, CliError> {
+        self.call("POST", "/v1/tokens", Some(request)).await
+    }
+
+    /// 204 revoked.
+    pub async fn revoke_token(&self, id: &str) -> Result<Answer, CliError> {
+        self.send("DELETE", &format!("/v1/tokens/{id}"), NO_BODY).await
+    }
+
+    pub async fn identities(&self) -> Result<Vec<api::AwsIdentity>, CliError> {
+        self.get("/v1/identities").await
+    }
+
+    pub async fn add_identity(&self, identity: &api::AwsIdentity) -> Result<api::AwsIdentity, CliError> {
+        self.call("POST", "/v1/identities", Some(identity)).await
+    }
+
+    /// 204 removed.
+    pub async fn remove_identity(&self, role_arn: &str) -> Result<Answer, CliError> {
+        let role = percent_encoding::utf8_percent_encode(role_arn, percent_encoding::NON_ALPHANUMERIC);
+        self.send("DELETE", &format!("/v1/identities?role_arn={role}"), NO_BODY).await
+    }
+}
