@@ -15,30 +15,19 @@ use byok_domain::{Region, Tenant};
 use byok_kms::{AccessError, Denial, Fault, KeyService, KeyState, Purpose, RoleSession};
 use byok_store::WrappedKey;
 
-use crate::broker::{Broker, LastCheck};
+use crate::broker::Broker;
 use crate::error::BrokerError;
 use crate::events::AuditEvent;
 use crate::metrics::Metrics;
+use crate::outcomes::LastCheck;
 use crate::remedy;
 
-pub use byok_api::{DenialKind, RegionAccess, RegionResult};
-
-/// [`Denial`] as the API shows it.
-pub fn denial_kind(d: Denial) -> DenialKind {
-    match d {
-        Denial::TrustPolicy => DenialKind::TrustPolicy,
-        Denial::KeyDisabled => DenialKind::KeyDisabled,
-        Denial::KeyPendingDeletion => DenialKind::KeyPendingDeletion,
-        Denial::KeyNotFound => DenialKind::KeyNotFound,
-        Denial::KeyPolicy => DenialKind::KeyPolicy,
-        Denial::IncorrectKey => DenialKind::IncorrectKey,
-    }
-}
+use byok_domain::{RegionAccess, RegionResult};
 
 fn outcome(region: &Region, result: Result<(), AccessError>, role_name: &str) -> RegionResult {
     let access = match result {
         Ok(()) => RegionAccess::Ok,
-        Err(AccessError::Denied { denial, message, .. }) => RegionAccess::Denied { denial: denial_kind(denial), message },
+        Err(AccessError::Denied { denial, message, .. }) => RegionAccess::Denied { denial, message },
         Err(transient @ AccessError::Transient { .. }) => RegionAccess::Unknown { message: transient.to_string() },
         // An answer that is neither a denial nor a known fault (an unknown code, the provider's
         // credentials refused, a wrapped key that does not decrypt): never a revocation, and
@@ -52,7 +41,7 @@ fn outcome(region: &Region, result: Result<(), AccessError>, role_name: &str) ->
         RegionAccess::Denied { denial, .. } => Some(remedy::restore_step(*denial, region.as_str(), role_name)),
         RegionAccess::Ok | RegionAccess::Unknown { .. } => None,
     };
-    RegionResult { region: region.to_string(), access, remedy, latency_ms: None }
+    RegionResult { region: region.clone(), access, remedy, latency_ms: None }
 }
 
 /// Checks one region with the check's session: a real unwrap, and DescribeKey to classify a
@@ -184,7 +173,7 @@ impl Broker {
         for r in &regions {
             let routine = purpose == Purpose::Probe && r.access == RegionAccess::Ok && self.config.summarize_probes;
             if routine {
-                self.summarize_probe(&tenant.id, &r.region);
+                self.summarize_probe(&tenant.id, r.region.as_str());
                 continue;
             }
             self.audit(
@@ -194,10 +183,7 @@ impl Broker {
             )
             .await;
         }
-        self.record_check(
-            &tenant.id,
-            LastCheck { at: self.clock.now(), purpose: purpose.session_name().to_string(), regions: regions.clone() },
-        );
+        self.record_check(&tenant.id, LastCheck { at: self.clock.now(), purpose, regions: regions.clone() });
         Ok(regions)
     }
 }

@@ -12,8 +12,8 @@
 //! Limits: a chain alone cannot show that its newest entries were cut off; keep the latest
 //! hash (`head` in `GET /v1/audit/verify`) somewhere else to detect that.
 
+use crate::outcomes::ChainCheck;
 use aws_lc_rs::digest;
-pub use byok_api::ChainCheck;
 use byok_domain::TenantId;
 use byok_kms::Purpose;
 use byok_store::AuditEntry;

@@ -46,9 +46,9 @@ pub struct Broker {
     /// The leader's watch on customers' re-pointed aliases (see [`crate::rotation`]).
     pub(crate) aliases: parking_lot::Mutex<crate::alias_watch::AliasWatch>,
     /// One restoration per tenant at a time, its answer shared (see [`crate::flight`]).
-    pub(crate) restorations: crate::flight::Flights<byok_api::Restoration>,
+    pub(crate) restorations: crate::flight::Flights<crate::outcomes::Restoration>,
     /// One verification per tenant at a time, its answer shared.
-    pub(crate) verifications: crate::flight::Flights<byok_api::Verification>,
+    pub(crate) verifications: crate::flight::Flights<crate::outcomes::Verification>,
     /// Failed erasure proofs in a row (see [`crate::erasure`]).
     pub(crate) erasure_attempts: crate::erasure_attempts::ErasureAttempts,
     /// Opened provider layers (see [`crate::provider_layer`]).
@@ -57,7 +57,7 @@ pub struct Broker {
     pub(crate) aws_sign_in: Option<crate::config::AwsSignIn>,
 }
 
-pub use byok_api::LastCheck;
+use crate::outcomes::LastCheck;
 
 impl Broker {
     pub fn new(config: BrokerConfig, store: Arc<dyn Store>, kms: Arc<dyn KeyService>, clock: Arc<dyn Clock>) -> Self {

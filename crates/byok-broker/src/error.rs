@@ -124,8 +124,15 @@ pub enum ProviderFault {
 /// Why the node's store is not ready to serve (a readiness probe's answer).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreNotReady {
-    #[error("the store does not answer: {0}")]
+    #[error("{}", refused(.0))]
     Refused(#[from] StoreError),
     #[error("the store did not answer within {} ms", .0.as_millis())]
     TimedOut(std::time::Duration),
+}
+
+fn refused(e: &StoreError) -> String {
+    match e {
+        StoreError::Schema(problem) => format!("the store's schema: {problem}"),
+        other => format!("the store does not answer: {other}"),
+    }
 }

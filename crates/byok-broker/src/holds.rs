@@ -4,22 +4,21 @@
 //! hold (the revocation then happens as of its first detection) or dismisses it. A held tenant
 //! whose access works again leaves the hold silently.
 
-use byok_domain::{AlertKind, TenantId};
+use byok_domain::{AlertKind, HeldRegion, RegionResult, TenantId};
 use byok_store::Hold;
 use serde_json::json;
 
-use crate::access::RegionResult;
 use crate::broker::Broker;
 use crate::error::BrokerError;
 use crate::events::{AuditEvent, TransitionReason};
 
-pub use byok_api::HeldRevocation;
+use crate::outcomes::HeldRevocation;
 
 /// How long a hold may wait for a person before it raises an alert of its own.
 pub const HOLD_OVERDUE: time::Duration = time::Duration::days(1);
 
 fn held(h: Hold) -> HeldRevocation {
-    HeldRevocation { tenant: h.tenant.to_string(), detected_at: h.detected_at, detail: serde_json::from_str(&h.detail).unwrap_or_default() }
+    HeldRevocation { tenant: h.tenant, detected_at: h.detected_at, regions: h.regions }
 }
 
 impl Broker {
@@ -33,8 +32,9 @@ impl Broker {
             if let Ok(tenant) = self.tenant(id).await {
                 self.kms.forget(&tenant.binding);
             }
-            let detail = json!(regions.iter().map(|r| json!({ "region": r.region, "access": r.access })).collect::<Vec<_>>());
-            let hold = Hold { tenant: id.clone(), detected_at: *detected_at, detail: detail.to_string(), created_at: now };
+            let regions: Vec<HeldRegion> = regions.iter().map(RegionResult::held).collect();
+            let detail = serde_json::to_value(&regions).unwrap_or_default();
+            let hold = Hold { tenant: id.clone(), detected_at: *detected_at, regions, created_at: now };
             match self.store.hold(&hold).await {
                 Ok(true) => {
                     self.audit(Some(id), AuditEvent::Transition(TransitionReason::Held), json!({ "detected": detail })).await;
@@ -80,18 +80,7 @@ impl Broker {
     /// release + grace: a hold never eats into the customer's grace period.
     pub async fn release_hold(&self, id: &TenantId) -> Result<byok_domain::Tenant, BrokerError> {
         let hold = self.store.remove_hold(id).await?.ok_or_else(|| BrokerError::NotHeld(id.clone()))?;
-        let detected: Vec<RegionResult> = serde_json::from_str::<Vec<serde_json::Value>>(&hold.detail)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|v| {
-                Some(RegionResult {
-                    region: v["region"].as_str()?.to_string(),
-                    access: serde_json::from_value(v["access"].clone()).ok()?,
-                    remedy: None,
-                    latency_ms: None,
-                })
-            })
-            .collect();
+        let detected: Vec<RegionResult> = hold.regions.into_iter().map(RegionResult::from).collect();
         let released = self.deadline_clock().await?;
         let event = byok_domain::Event::HoldReleased { detected: hold.detected_at, released, grace: self.config.grace_period };
         let revoked = self.revoke_as(id, &detected, event).await;

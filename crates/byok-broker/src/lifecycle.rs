@@ -9,14 +9,14 @@ use byok_domain::{Event, Tenant, TenantBinding, TenantId, TenantState, TicketSta
 use byok_store::WrappedKey;
 use serde_json::json;
 
-use crate::access::{RegionAccess, RegionResult};
 use crate::broker::Broker;
 use crate::error::BrokerError;
 use crate::events::{TicketEvent, TransitionReason};
 use crate::remedy;
 use crate::tickets::{self, Change};
+use byok_domain::{RegionAccess, RegionResult};
 
-pub use byok_api::Restoration;
+use crate::outcomes::Restoration;
 
 impl Broker {
     /// The tenant applies `event` now, or the error says why not (a destroyed tenant is gone
@@ -108,13 +108,7 @@ impl Broker {
     async fn restore_now(&self, id: &TenantId) -> Result<Restoration, BrokerError> {
         let tenant = self.tenant(id).await?;
         if tenant.state == TenantState::Active {
-            return Ok(Restoration {
-                tenant: id.to_string(),
-                restored: true,
-                regions: Vec::new(),
-                missing: Vec::new(),
-                already_active: true,
-            });
+            return Ok(Restoration { tenant: id.clone(), restored: true, regions: Vec::new(), missing: Vec::new(), already_active: true });
         }
         // Judged before the probes (no key use for a tenant that cannot come back), and again
         // when written.
@@ -140,7 +134,7 @@ impl Broker {
             }
         }
         if !missing.is_empty() {
-            let restoration = Restoration { tenant: id.to_string(), restored: false, regions, missing, already_active: false };
+            let restoration = Restoration { tenant: id.clone(), restored: false, regions, missing, already_active: false };
             self.answer_restoration(&tenant, &restoration).await?;
             return Ok(restoration);
         }
@@ -151,7 +145,7 @@ impl Broker {
         self.cache.purge(id);
         // Warm the cache so the first request after restoration does not pay the unwrap.
         let _ = self.keys(id).await;
-        let restoration = Restoration { tenant: id.to_string(), restored: true, regions, missing, already_active: false };
+        let restoration = Restoration { tenant: id.clone(), restored: true, regions, missing, already_active: false };
         self.answer_restoration(&tenant, &restoration).await?;
         Ok(restoration)
     }
@@ -178,10 +172,19 @@ impl Broker {
         // Every copy of the database taken before now holds wrapped keys sealed under the
         // tenant's provider keys: disabled now, deleted by AWS after its waiting period.
         self.destroy_provider_layers().await;
-        if let Some(open) = self.revocation_ticket(&tenant).await? {
-            let change = Change { status: TicketStatus::Closed, reminders_sent: None, event: TicketEvent::Closed };
-            self.post(id, open.id, tickets::DESTROYED, Some(change)).await?;
+        // The destruction is written: a ticket that cannot be closed now (the store slow or
+        // away for a moment) does not undo or hide it; the monitor's reconciliation closes it.
+        if let Err(e) = self.close_for_destruction(&tenant).await {
+            tracing::error!(tenant = %id, error = %e, "destroyed, but its ticket could not be closed yet: reconciliation will");
         }
         Ok(destroyed)
+    }
+
+    async fn close_for_destruction(&self, tenant: &Tenant) -> Result<(), BrokerError> {
+        if let Some(open) = self.revocation_ticket(tenant).await? {
+            let change = Change { status: TicketStatus::Closed, reminders_sent: None, event: TicketEvent::Closed };
+            self.post(&tenant.id, open.id, tickets::DESTROYED, Some(change)).await?;
+        }
+        Ok(())
     }
 }

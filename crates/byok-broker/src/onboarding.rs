@@ -12,7 +12,8 @@ use zeroize::Zeroizing;
 use crate::broker::Broker;
 use crate::error::BrokerError;
 use crate::events::AuditEvent;
-use crate::setup::{self, Instructions};
+use crate::outcomes::Instructions;
+use crate::setup;
 use crate::{remedy, tokens};
 
 /// What `add_tenant` hands back: the customer's setup, and the tenant admin's API token
@@ -23,7 +24,7 @@ pub struct NewTenant {
     pub admin_token: Zeroizing<String>,
 }
 
-pub use byok_api::{RegionCheck, Verification};
+use crate::outcomes::{RegionCheck, Verification};
 
 impl Broker {
     /// Adds a tenant in `location` whose keys are in `account`: generates its external id and
@@ -75,14 +76,8 @@ impl Broker {
         tenant.state.apply(Event::Verified).map_err(|source| BrokerError::Transition { tenant: id.clone(), source })?;
         let location = self.config.locations.get(&tenant.location)?;
         let mut binding = tenant.binding.clone();
-        let mut verification = Verification {
-            tenant: id.to_string(),
-            ok: false,
-            trust_ok: false,
-            trust_problem: None,
-            warnings: Vec::new(),
-            regions: Vec::new(),
-        };
+        let mut verification =
+            Verification { tenant: id.clone(), ok: false, trust_ok: false, trust_problem: None, warnings: Vec::new(), regions: Vec::new() };
 
         // The role: assumable with the external id, and not without it — at the STS endpoint of
         // the location's first region, where every later check of this tenant assumes it.
@@ -117,7 +112,7 @@ impl Broker {
                 .regions
                 .iter()
                 .map(|r| RegionCheck {
-                    region: r.to_string(),
+                    region: r.clone(),
                     ok: false,
                     key_arn: None,
                     problem: Some("not checked: the role must be fixed first".into()),
@@ -132,7 +127,7 @@ impl Broker {
         let mut wrapped = Vec::new();
         binding.keys.clear();
         for region in &location.regions {
-            let mut check = RegionCheck { region: region.to_string(), ok: false, key_arn: None, problem: None };
+            let mut check = RegionCheck { region: region.clone(), ok: false, key_arn: None, problem: None };
             match self.check_region(&mut binding, region, &alias, id, &tenant_key).await {
                 Ok(w) => {
                     check.ok = true;

@@ -9,44 +9,42 @@
 use byok_domain::{ExternalId, RoleArn};
 use byok_kms::{AccessError, Denial, KeyState};
 
-use byok_api::DenialKind;
-
 /// Where the steps named in every remedy are written down.
 pub const GUIDE: &str = "docs/customer-guide.md";
 
 /// The step that undoes a denial found while access was revoked (restoration, tickets, status).
-pub fn restore_step(denial: DenialKind, region: &str, role_name: &str) -> String {
+pub fn restore_step(denial: Denial, region: &str, role_name: &str) -> String {
     match denial {
-        DenialKind::TrustPolicy => format!(
+        Denial::TrustPolicy => format!(
             "steps 3-8: in IAM, role {role_name}, Trust relationships, change the provider's statement from Deny to Allow (aws iam update-assume-role-policy --role-name {role_name} --policy-document file://trust-policy.json)"
         ),
-        DenialKind::KeyDisabled => format!(
+        Denial::KeyDisabled => format!(
             "steps 9-12: in the KMS console for {region}, select the key and Key actions > Enable (aws kms enable-key --region {region} --key-id KEY)"
         ),
-        DenialKind::KeyPendingDeletion => format!(
+        Denial::KeyPendingDeletion => format!(
             "the key in {region} is scheduled for deletion: cancel it first (aws kms cancel-key-deletion --region {region} --key-id KEY), then steps 9-12 to enable it"
         ),
-        DenialKind::KeyNotFound => format!(
+        Denial::KeyNotFound => format!(
             "the key in {region} does not exist in that region: make sure you are in {region} (step 9); a deleted key cannot be restored"
         ),
-        DenialKind::KeyPolicy => format!(
+        Denial::KeyPolicy => format!(
             "the key policy in {region} no longer lets the role {role_name} use the key: restore the key policy statement for the role"
         ),
-        DenialKind::IncorrectKey => {
+        Denial::IncorrectKey => {
             format!("the key in {region} is not the key the tenant was set up with: point the alias back at the original key")
         }
     }
 }
 
 /// What was detected, as a ticket lists it.
-pub fn detected(denial: DenialKind, message: &str) -> String {
+pub fn detected(denial: Denial, message: &str) -> String {
     let what = match denial {
-        DenialKind::TrustPolicy => "the role's trust policy refuses the provider",
-        DenialKind::KeyDisabled => "the key is disabled",
-        DenialKind::KeyPendingDeletion => "the key is scheduled for deletion",
-        DenialKind::KeyNotFound => "the key does not exist",
-        DenialKind::KeyPolicy => "the key policy refuses the provider's role",
-        DenialKind::IncorrectKey => "the alias points at another key",
+        Denial::TrustPolicy => "the role's trust policy refuses the provider",
+        Denial::KeyDisabled => "the key is disabled",
+        Denial::KeyPendingDeletion => "the key is scheduled for deletion",
+        Denial::KeyNotFound => "the key does not exist",
+        Denial::KeyPolicy => "the key policy refuses the provider's role",
+        Denial::IncorrectKey => "the alias points at another key",
     };
     if message.is_empty() { what.to_string() } else { format!("{what} ({message})") }
 }
@@ -129,19 +127,19 @@ mod tests {
     #[test]
     fn every_denial_names_its_region_or_role_and_a_step() {
         for denial in [
-            DenialKind::TrustPolicy,
-            DenialKind::KeyDisabled,
-            DenialKind::KeyPendingDeletion,
-            DenialKind::KeyNotFound,
-            DenialKind::KeyPolicy,
-            DenialKind::IncorrectKey,
+            Denial::TrustPolicy,
+            Denial::KeyDisabled,
+            Denial::KeyPendingDeletion,
+            Denial::KeyNotFound,
+            Denial::KeyPolicy,
+            Denial::IncorrectKey,
         ] {
             let text = restore_step(denial, "eu-west-1", "byok-key-management");
             assert!(text.contains("eu-west-1") || text.contains("byok-key-management"), "{text}");
             assert!(!detected(denial, "").is_empty());
         }
-        assert!(restore_step(DenialKind::TrustPolicy, "eu-west-1", "r").starts_with("steps 3-8"));
-        assert!(restore_step(DenialKind::KeyDisabled, "eu-west-1", "r").starts_with("steps 9-12"));
+        assert!(restore_step(Denial::TrustPolicy, "eu-west-1", "r").starts_with("steps 3-8"));
+        assert!(restore_step(Denial::KeyDisabled, "eu-west-1", "r").starts_with("steps 9-12"));
         assert!(key_not_enabled(&KeyState::PendingDeletion, "arn", "eu-west-1").contains("cancel-key-deletion"));
         assert!(key_not_enabled(&KeyState::Disabled, "arn", "eu-west-1").contains("is Disabled: enable it"));
     }

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::config::BrokerConfig;
 
-pub use byok_api::Instructions;
+use crate::outcomes::Instructions;
 
 /// The provider role's own identity policy, for the provider's account `account`: what it needs
 /// to reach customers, and its provider-held key layer. On AWS a cross-account AssumeRole needs
@@ -135,13 +135,13 @@ pub fn instructions(config: &BrokerConfig, tenant: &TenantId, role_arn: &RoleArn
     let cloudformation = cloudformation(tenant, &role_name, &policy, &key_policy, &alias, location);
     let terraform = terraform(tenant, &role_name, &policy, &key_policy, &alias, location);
     Instructions {
-        tenant: tenant.to_string(),
+        tenant: tenant.clone(),
         account_id: account,
         role_name,
         role_arn: role_arn.to_string(),
         external_id: external_id.to_string(),
         alias,
-        regions: location.regions.iter().map(ToString::to_string).collect(),
+        regions: location.regions.clone(),
         cloudformation,
         terraform,
         trust_policy: policy,

@@ -13,12 +13,12 @@ use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::access::{RegionAccess, RegionResult};
 use crate::broker::Broker;
 use crate::error::BrokerError;
 use crate::events::{AuditEvent, TicketEvent};
+use crate::outcomes::Restoration;
 use crate::remedy;
-use byok_api::Restoration;
+use byok_domain::{RegionAccess, RegionResult};
 
 /// The ticket title, exactly as the customer guide names it.
 pub fn title(tenant: &Tenant) -> String {

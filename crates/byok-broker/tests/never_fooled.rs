@@ -148,7 +148,7 @@ async fn provider_side_faults_are_outages_never_revocations() {
     assert!(pass.revoked.is_empty() && pass.held.is_empty(), "{pass:?}");
     assert!(f.states().await.iter().all(|s| *s == TenantState::Active));
     let check = f.broker.last_check(&f.tenants[0].0).expect("checked");
-    assert!(check.regions.iter().all(|r| matches!(r.access, byok_api::RegionAccess::Unknown { .. })), "{check:?}");
+    assert!(check.regions.iter().all(|r| matches!(r.access, byok_domain::RegionAccess::Unknown { .. })), "{check:?}");
     // All of it at once, too: the canary's key store is down as well.
     f.cloud.fault(json!({ "service": "kms", "operation": "Decrypt", "kind": "refuse", "code": "KMSInvalidStateException" })).await;
     f.assert_outage("custom key stores disconnected").await;
@@ -200,7 +200,7 @@ async fn too_many_denials_at_once_are_held_for_a_person() {
     f.clock.advance(Duration::minutes(10));
     let pass = monitor::run_once(&f.broker).await;
     assert!(pass.revoked.is_empty() && pass.held.is_empty(), "{pass:?}");
-    let held: Vec<String> = f.broker.held_revocations().await.expect("held").into_iter().map(|h| h.tenant).collect();
+    let held: Vec<String> = f.broker.held_revocations().await.expect("held").into_iter().map(|h| h.tenant.to_string()).collect();
     assert_eq!(held, ["tenant-0", "tenant-1", "tenant-2"]);
 
     // A person releases one: revoked as of the first detection, and its customer gets the

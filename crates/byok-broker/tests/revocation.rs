@@ -52,7 +52,7 @@ async fn world(location: &str) -> World {
     let external_id = added.instructions.external_id.clone();
     customer.create_role(ROLE, &cloud.provider_role_arn, Some(&external_id)).await;
     for region in &added.instructions.regions {
-        customer.create_key(region, &added.instructions.alias).await;
+        customer.create_key(region.as_str(), &added.instructions.alias).await;
     }
     assert!(broker.verify_tenant(&tenant).await.expect("verify").ok);
     World { cloud, broker, store, clock, customer, tenant, external_id, _dir: dir }

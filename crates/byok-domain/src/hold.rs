@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-use crate::TenantId;
+use crate::{HeldRegion, TenantId};
 
 /// A revocation held for a person to release or dismiss.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,7 +10,7 @@ pub struct Hold {
     pub tenant: TenantId,
     /// When the denial was seen: a release revokes as of then.
     pub detected_at: OffsetDateTime,
-    /// JSON: what each region answered.
-    pub detail: String,
+    /// What each denied region answered.
+    pub regions: Vec<HeldRegion>,
     pub created_at: OffsetDateTime,
 }

@@ -13,10 +13,13 @@
 //!   [`Transition`] values are the only thing the store accepts as a state change.
 //! - [`ticket`]: support tickets and their comments (status, author), operator alerts.
 //! - [`access`]: what a token or a signed-in service may reach ([`TokenScope`]).
+//! - [`check`]: what a check of a tenant's access found, region by region ([`Denial`],
+//!   [`RegionAccess`], [`RegionResult`]).
 //! - [`hold`]: a revocation held for a person.
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod check;
 pub mod generations;
 pub mod hold;
 pub mod ids;
@@ -26,6 +29,7 @@ pub mod tenant;
 pub mod ticket;
 
 pub use access::{ServiceReach, TokenScope};
+pub use check::{Denial, HeldRegion, RegionAccess, RegionResult};
 pub use generations::{FIRST_GENERATION, GenerationError, KeyGenerations, RecordGeneration};
 pub use hold::Hold;
 pub use ids::{AccountId, ExternalId, IdError, KeyArn, Region, RoleArn, TenantId};

@@ -11,22 +11,7 @@
 
 use byok_domain::Region;
 
-/// A definitive answer that the customer has withdrawn access.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Denial {
-    /// STS AssumeRole refused: the trust policy no longer lets the provider in.
-    TrustPolicy,
-    /// `DisabledException`.
-    KeyDisabled,
-    /// DescribeKey says `PendingDeletion`.
-    KeyPendingDeletion,
-    /// `NotFoundException`: deleted, or never in this region.
-    KeyNotFound,
-    /// `AccessDeniedException`: the key policy no longer allows the provider.
-    KeyPolicy,
-    /// `IncorrectKeyException`.
-    IncorrectKey,
-}
+pub use byok_domain::Denial;
 
 /// A failure that says nothing about the customer's intent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

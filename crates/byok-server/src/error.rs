@@ -124,7 +124,15 @@ impl IntoResponse for ApiError {
         let retry_after = match &self {
             ApiError::RateLimited { retry_after } => Some(retry_seconds(*retry_after).max(1)),
             ApiError::Overloaded | ApiError::RequestTimeout(_) => Some(1),
-            _ => None,
+            ApiError::Unauthorized
+            | ApiError::Forbidden
+            | ApiError::NotFound(_)
+            | ApiError::Invalid(_)
+            | ApiError::PayloadTooLarge
+            | ApiError::EmptyBatch
+            | ApiError::BatchTooLarge { .. }
+            | ApiError::UnsupportedMediaType(_)
+            | ApiError::Broker(_) => None,
         };
         if status.is_server_error() && !matches!(self, ApiError::Overloaded | ApiError::RequestTimeout(_)) {
             tracing::error!(error = ?self, "request failed");

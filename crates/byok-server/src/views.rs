@@ -91,3 +91,97 @@ pub fn token(t: byok_store::TokenRecord) -> byok_api::TokenInfo {
         revoked_at: t.revoked_at,
     }
 }
+
+pub fn denial(d: byok_domain::Denial) -> byok_api::DenialKind {
+    use byok_api::DenialKind as Api;
+    use byok_domain::Denial;
+    match d {
+        Denial::TrustPolicy => Api::TrustPolicy,
+        Denial::KeyDisabled => Api::KeyDisabled,
+        Denial::KeyPendingDeletion => Api::KeyPendingDeletion,
+        Denial::KeyNotFound => Api::KeyNotFound,
+        Denial::KeyPolicy => Api::KeyPolicy,
+        Denial::IncorrectKey => Api::IncorrectKey,
+    }
+}
+
+pub fn region_access(a: &byok_domain::RegionAccess) -> byok_api::RegionAccess {
+    match a {
+        byok_domain::RegionAccess::Ok => byok_api::RegionAccess::Ok,
+        byok_domain::RegionAccess::Denied { denial: d, message } => {
+            byok_api::RegionAccess::Denied { denial: denial(*d), message: message.clone() }
+        }
+        byok_domain::RegionAccess::Unknown { message } => byok_api::RegionAccess::Unknown { message: message.clone() },
+    }
+}
+
+pub fn region_result(r: &byok_domain::RegionResult) -> byok_api::RegionResult {
+    byok_api::RegionResult {
+        region: r.region.to_string(),
+        access: region_access(&r.access),
+        remedy: r.remedy.clone(),
+        latency_ms: r.latency_ms,
+    }
+}
+
+pub fn last_check(c: byok_broker::LastCheck) -> byok_api::LastCheck {
+    byok_api::LastCheck { at: c.at, purpose: c.purpose.session_name().to_string(), regions: c.regions.iter().map(region_result).collect() }
+}
+
+pub fn restoration(r: &byok_broker::Restoration) -> byok_api::Restoration {
+    byok_api::Restoration {
+        tenant: r.tenant.to_string(),
+        restored: r.restored,
+        regions: r.regions.iter().map(region_result).collect(),
+        missing: r.missing.clone(),
+        already_active: r.already_active,
+    }
+}
+
+pub fn verification(v: &byok_broker::Verification) -> byok_api::Verification {
+    byok_api::Verification {
+        tenant: v.tenant.to_string(),
+        ok: v.ok,
+        trust_ok: v.trust_ok,
+        trust_problem: v.trust_problem.clone(),
+        warnings: v.warnings.clone(),
+        regions: v
+            .regions
+            .iter()
+            .map(|r| byok_api::RegionCheck {
+                region: r.region.to_string(),
+                ok: r.ok,
+                key_arn: r.key_arn.clone(),
+                problem: r.problem.clone(),
+            })
+            .collect(),
+    }
+}
+
+pub fn instructions(i: byok_broker::Instructions) -> byok_api::Instructions {
+    byok_api::Instructions {
+        tenant: i.tenant.to_string(),
+        account_id: i.account_id,
+        role_name: i.role_name,
+        role_arn: i.role_arn,
+        external_id: i.external_id,
+        alias: i.alias,
+        regions: i.regions.iter().map(ToString::to_string).collect(),
+        trust_policy: i.trust_policy,
+        key_policy: i.key_policy,
+        commands: i.commands,
+        cloudformation: i.cloudformation,
+        terraform: i.terraform,
+    }
+}
+
+/// A held revocation; its detail is what each region answered, as the API shows a region.
+pub fn held_revocation(h: byok_broker::HeldRevocation) -> byok_api::HeldRevocation {
+    let detail: Vec<serde_json::Value> =
+        h.regions.iter().map(|r| serde_json::json!({ "region": r.region.to_string(), "access": region_access(&r.access) })).collect();
+    byok_api::HeldRevocation { tenant: h.tenant.to_string(), detected_at: h.detected_at, detail: serde_json::Value::Array(detail) }
+}
+
+pub fn chain_check(c: byok_broker::ChainCheck) -> byok_api::ChainCheck {
+    byok_api::ChainCheck { ok: c.ok, entries: c.entries, head: c.head, first_bad: c.first_bad, problem: c.problem }
+}

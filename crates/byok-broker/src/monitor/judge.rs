@@ -16,9 +16,9 @@
 use byok_domain::TenantId;
 use time::OffsetDateTime;
 
-use crate::access::{RegionAccess, RegionResult};
 use crate::config::HoldThreshold;
 use crate::error::ProviderFault;
+use byok_domain::{RegionAccess, RegionResult};
 
 /// The settings the decision follows.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -202,7 +202,7 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
-    use crate::access::DenialKind;
+    use byok_domain::Denial;
 
     fn fault(message: &str) -> ProviderFault {
         ProviderFault::Identity(byok_kms::AccessError::Provider { message: message.into() })
@@ -215,7 +215,7 @@ mod tests {
     }
 
     fn region(name: &str, access: RegionAccess) -> RegionResult {
-        RegionResult { region: name.into(), access, remedy: None, latency_ms: None }
+        RegionResult { region: name.parse().expect("region"), access, remedy: None, latency_ms: None }
     }
 
     fn ok() -> Vec<RegionResult> {
@@ -223,7 +223,7 @@ mod tests {
     }
 
     fn denied() -> Vec<RegionResult> {
-        let deny = RegionAccess::Denied { denial: DenialKind::TrustPolicy, message: "not authorized".into() };
+        let deny = RegionAccess::Denied { denial: Denial::TrustPolicy, message: "not authorized".into() };
         vec![region("eu-central-1", deny), region("eu-west-1", RegionAccess::Ok)]
     }
 

@@ -4,7 +4,8 @@
 
 use axum::Form;
 use axum::extract::{Path, State};
-use byok_api::{RegionAccess, Verification};
+use byok_broker::Verification;
+use byok_domain::RegionAccess;
 use byok_domain::{TenantId, TenantState};
 use maud::{Markup, html};
 
@@ -52,7 +53,7 @@ async fn render(state: &AppState, viewer: &Viewer, raw: &str, verification: Opti
         h2 { "Regions" }
         @match &check {
             Some(check) => {
-                p.muted { "Last check " (utc(check.at)) " UTC (" (check.purpose) ")." }
+                p.muted { "Last check " (utc(check.at)) " UTC (" (check.purpose.session_name()) ")." }
                 table {
                     thead { tr { th { "Region" } th { "Result" } th { "Latency" } th { "What to do" } } }
                     tbody {

@@ -4,7 +4,7 @@
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use byok_api::Restoration;
+use byok_broker::Restoration;
 use byok_domain::{Author, TicketStatus};
 use byok_store::TokenScope;
 use maud::{Markup, html};

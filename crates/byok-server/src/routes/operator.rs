@@ -45,7 +45,7 @@ async fn alerts(
 
 async fn held(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<HeldRevocation>>, ApiError> {
     caller.operator()?;
-    Ok(Json(state.broker.held_revocations().await?))
+    Ok(Json(state.broker.held_revocations().await?.into_iter().map(views::held_revocation).collect()))
 }
 
 /// A person believes the held denial: revoked as of its detection, the customer's ticket opens.

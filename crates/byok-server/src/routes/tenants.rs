@@ -46,7 +46,7 @@ async fn add(State(state): State<AppState>, _: Operator, Body(req): Body<AddTena
     let tenant = state.broker.tenant(&id).await?;
     let body = NewTenantResponse {
         tenant: views::tenant(&tenant),
-        instructions: created.instructions,
+        instructions: views::instructions(created.instructions),
         admin_token: created.admin_token.to_string(),
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -61,7 +61,7 @@ async fn show(State(state): State<AppState>, caller: Caller, Path(id): Path<Stri
     let id = tenant_id(&id)?;
     caller.tenant_admin(&id)?;
     let mut status = views::tenant(&state.broker.tenant(&id).await?);
-    status.last_check = state.broker.last_check(&id);
+    status.last_check = state.broker.last_check(&id).map(views::last_check);
     Ok(Json(status))
 }
 
@@ -89,7 +89,7 @@ async fn verify_audit(State(state): State<AppState>, caller: Caller) -> Result<R
     caller.operator()?;
     let check = state.broker.verify_audit().await?;
     let status = if check.ok { StatusCode::OK } else { StatusCode::CONFLICT };
-    Ok((status, Json(check)).into_response())
+    Ok((status, Json(views::chain_check(check))).into_response())
 }
 
 /// The customer says access is restored: every region is verified now. 200 when access is
@@ -99,13 +99,13 @@ async fn restore(State(state): State<AppState>, caller: Caller, Path(id): Path<S
     caller.tenant_admin(&id)?;
     let restoration = state.broker.restore(&id).await?;
     let status = if restoration.restored { StatusCode::OK } else { StatusCode::CONFLICT };
-    Ok((status, Json(restoration)).into_response())
+    Ok((status, Json(views::restoration(&restoration))).into_response())
 }
 
 async fn setup(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id = tenant_id(&id)?;
     caller.tenant_admin(&id)?;
-    Ok(Json(state.broker.instructions(&id).await?).into_response())
+    Ok(Json(views::instructions(state.broker.instructions(&id).await?)).into_response())
 }
 
 /// Checks the customer's setup: the operator, or the tenant's own admin (who ran the setup; the
@@ -115,7 +115,7 @@ async fn verify(State(state): State<AppState>, caller: Caller, Path(id): Path<St
     caller.tenant_admin(&id)?;
     let verification = state.broker.verify_tenant(&id).await?;
     let status = if verification.ok { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    Ok((status, Json(verification)).into_response())
+    Ok((status, Json(views::verification(&verification))).into_response())
 }
 
 #[derive(serde::Deserialize)]

@@ -87,5 +87,9 @@ async fn comment(
         TokenScope::TenantAdmin(_) | TokenScope::Service(_) => Author::Customer,
     };
     let (comment, restoration) = state.broker.comment(id, author, &req.body).await?;
-    Ok((StatusCode::CREATED, Json(CommentResponse { comment: views::comment(comment), restoration })).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(CommentResponse { comment: views::comment(comment), restoration: restoration.as_ref().map(views::restoration) }),
+    )
+        .into_response())
 }

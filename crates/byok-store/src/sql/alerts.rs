@@ -25,7 +25,7 @@ pub(super) fn hold_from_row(row: &AnyRow) -> Result<Hold, StoreError> {
     Ok(Hold {
         tenant: row.try_get::<String, _>("tenant_id")?.parse().map_err(|e| corrupt("hold", e))?,
         detected_at: time_of(row, "detected_at")?,
-        detail: row.try_get("detail")?,
+        regions: serde_json::from_str(&row.try_get::<String, _>("detail")?).map_err(|e| corrupt("hold", e))?,
         created_at: time_of(row, "created_at")?,
     })
 }
@@ -71,10 +71,11 @@ impl AlertStore for SqlStore {
     }
 
     async fn hold(&self, hold: &Hold) -> Result<bool, StoreError> {
+        let detail = serde_json::to_string(&hold.regions).map_err(|e| corrupt("hold", e))?;
         let inserted = sqlx::query(self.sql("INSERT INTO holds (tenant_id, detected_at, detail, created_at) VALUES (?, ?, ?, ?)"))
             .bind(hold.tenant.as_str())
             .bind(hold.detected_at.unix_timestamp())
-            .bind(&hold.detail)
+            .bind(detail)
             .bind(hold.created_at.unix_timestamp())
             .execute(&self.pool)
             .await;
