@@ -65,11 +65,16 @@ async fn a_backup_restored_after_destruction_opens_nothing() {
     // tenant is destroyed.
     clock.advance(OffsetDateTime::now_utc() - clock.now());
     customer.set_trust(ROLE, "Deny", &cloud.provider_role_arn, Some(&external_id)).await;
-    assert_eq!(monitor::run_once(&broker).await.revoked, ["acme"]);
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-    // A pass whose last look at the provider fails (a slow machine: the test's AWS calls time
-    // out at 700 ms) postpones the destruction to the next pass, as in production.
     let mut pass = monitor::run_once(&broker).await;
+    assert_eq!(pass.revoked, ["acme"]);
+    // On a loaded machine the revoking pass itself can outlast the 2 s grace period (its
+    // detection time is the test clock's, the deadline PostgreSQL's): then that same pass
+    // destroys. Otherwise a later one does; a pass whose last look at the provider fails (the
+    // test's AWS calls time out at 700 ms) postpones the destruction, as in production.
+    if pass.destroyed.is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        pass = monitor::run_once(&broker).await;
+    }
     for _ in 0..10 {
         if !pass.destroyed.is_empty() {
             break;
