@@ -108,6 +108,16 @@ impl Dialect {
         }
     }
 
+    /// Counts (as `n`) sqlx's record of applied migrations: 1 when the table exists.
+    pub fn migration_record_exists_query(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+            Dialect::Postgres => {
+                "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'"
+            }
+        }
+    }
+
     /// Whether several broker nodes may share this store (and so must elect a leader).
     pub fn shares_nodes(self) -> bool {
         match self {

@@ -11,11 +11,14 @@
 //!   (several broker nodes), one SQL text through sqlx's `Any` driver, one module per part
 //!   (`sql/{tenants,keys,tokens,alerts,cluster,tickets,audit}.rs`). Tested by one contract
 //!   suite on both.
+//! - [`migrations`]: what a database has applied against what this byok knows, and whether a
+//!   node may start on it (never on a newer schema; pending ones only when asked to apply them).
 //! - [`dialect`]: everything where the two differ (URL, migrations in
 //!   `migrations/{sqlite,postgres}`, connection set-up, placeholders, append locking, erasing).
 #![forbid(unsafe_code)]
 
 pub mod dialect;
+pub mod migrations;
 pub mod sql;
 
 use async_trait::async_trait;
@@ -24,6 +27,7 @@ use time::OffsetDateTime;
 
 pub use byok_domain::{Alert, Comment, Hold, ServiceReach, Ticket, TokenScope};
 pub use dialect::Dialect;
+pub use migrations::{AutoMigrate, Migration, MigrationStatus, SchemaProblem};
 pub use sql::SqlStore;
 
 /// A tenant key wrapped under one region's KMS key.
@@ -183,6 +187,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// The schema is not one this byok may serve on.
+    #[error("{0}")]
+    Schema(#[from] SchemaProblem),
 }
 
 impl StoreError {
@@ -207,7 +214,8 @@ impl StoreError {
             | StoreError::Conflict { .. }
             | StoreError::WrongTransition { .. }
             | StoreError::Corrupt { .. }
-            | StoreError::Migration(_) => false,
+            | StoreError::Migration(_)
+            | StoreError::Schema(_) => false,
         }
     }
 }
@@ -409,7 +417,7 @@ pub trait ClusterStore: Send + Sync {
     /// survives a dropped connection (it reconnects and sends `Resync`).
     async fn subscribe(&self) -> Option<tokio::sync::mpsc::Receiver<Notice>>;
 
-    /// Whether the store answers now (one trivial query).
+    /// Whether the store answers now (a trivial query), on a schema no older than this byok.
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// A cluster-wide setting, if written.

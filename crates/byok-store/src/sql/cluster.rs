@@ -59,6 +59,13 @@ impl ClusterStore for SqlStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
+        // A database put back from an older backup under a running node: it must not write to
+        // a schema older than its code.
+        let newest = crate::migrations::newest_applied(&self.pool, self.dialect).await?;
+        let missing: Vec<_> = crate::migrations::known(self.dialect).into_iter().filter(|m| m.version > newest).collect();
+        if !missing.is_empty() {
+            return Err(crate::SchemaProblem::Pending(missing).into());
+        }
         Ok(())
     }
 

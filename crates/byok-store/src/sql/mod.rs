@@ -6,8 +6,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 use time::OffsetDateTime;
 
-use crate::StoreError;
 use crate::dialect::Dialect;
+use crate::{AutoMigrate, MigrationStatus, StoreError};
 
 mod alerts;
 mod audit;
@@ -37,6 +37,19 @@ pub struct SqlStore {
 impl SqlStore {
     /// Connects (`sqlite://PATH?mode=rwc` or `postgres://…`) and runs the dialect's migrations.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::open(url, AutoMigrate::Yes).await
+    }
+
+    /// Connects; starts only on a schema this byok may serve on, applying pending migrations
+    /// when `auto` says so (see [`crate::migrations`]).
+    pub async fn open(url: &str, auto: AutoMigrate) -> Result<Self, StoreError> {
+        let store = Self::unprepared(url).await?;
+        crate::migrations::prepare(&store.pool, store.dialect, auto).await?;
+        Ok(store)
+    }
+
+    /// Connects without looking at or changing the schema: for `byok migrate`.
+    pub async fn unprepared(url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let dialect = Dialect::of_url(url)?;
         let url = &loopback_without_tls(url);
@@ -48,7 +61,6 @@ impl SqlStore {
             );
         }
         let pool = dialect.connect(url).await?;
-        dialect.migrator().run(&pool).await?;
         Ok(Self { pool, dialect, url: url.to_string(), append_lock: Default::default() })
     }
 
@@ -59,6 +71,24 @@ impl SqlStore {
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// Where this database's schema stands against this byok.
+    pub async fn migration_status(&self) -> Result<MigrationStatus, StoreError> {
+        crate::migrations::status(&self.pool, self.dialect).await
+    }
+
+    /// Applies the pending migrations (never on a newer or half-migrated schema); what was applied.
+    pub async fn migrate_up(&self) -> Result<Vec<crate::Migration>, StoreError> {
+        let before = self.migration_status().await?;
+        if !before.failed.is_empty() {
+            return Err(crate::SchemaProblem::Failed(before.failed).into());
+        }
+        if !before.unknown.is_empty() {
+            return Err(crate::SchemaProblem::Newer(before.unknown).into());
+        }
+        self.dialect.migrator().run(&self.pool).await?;
+        Ok(before.pending)
     }
 
     fn sql(&self, text: &'static str) -> sqlx::AssertSqlSafe<String> {

@@ -3,10 +3,16 @@
 use byok_domain::{
     AlertKind, AlertStatus, Author, Event, KeyGenerations, RegionKey, Tenant, TenantBinding, TenantId, TenantState, TicketStatus,
 };
-use byok_store::{Hold, KeyChange, Store, StoreError, TokenOrigin, TokenScope, WrappedKey};
+use byok_store::{Hold, Store, StoreError, TokenOrigin, TokenScope, WrappedKey};
 use time::{Duration, OffsetDateTime};
 
-fn tenant(id: &str) -> Tenant {
+mod keys;
+mod schema;
+
+pub use keys::key_changes;
+pub use schema::migrations_on_purpose;
+
+pub(super) fn tenant(id: &str) -> Tenant {
     Tenant {
         id: id.parse().expect("id"),
         location: "us".into(),
@@ -31,7 +37,7 @@ fn tenant(id: &str) -> Tenant {
 }
 
 /// A stand-in audit seal (the broker's real one hashes; the store only chains and writes).
-fn note(what: &'static str) -> impl for<'p> Fn(i64, &'p str) -> byok_store::AuditEntry + Send + Sync {
+pub(super) fn note(what: &'static str) -> impl for<'p> Fn(i64, &'p str) -> byok_store::AuditEntry + Send + Sync {
     move |seq, prev: &str| byok_store::AuditEntry {
         seq,
         tenant: Some("acme".into()),
@@ -44,7 +50,7 @@ fn note(what: &'static str) -> impl for<'p> Fn(i64, &'p str) -> byok_store::Audi
     }
 }
 
-fn wrapped(t: &Tenant) -> Vec<WrappedKey> {
+pub(super) fn wrapped(t: &Tenant) -> Vec<WrappedKey> {
     t.binding
         .keys
         .iter()
@@ -57,7 +63,26 @@ fn wrapped(t: &Tenant) -> Vec<WrappedKey> {
         .collect()
 }
 
-pub async fn run<S: Store + Clone + 'static>(store: &S) {
+/// acme destroyed (verified, revoked, destroyed: three transitions in the audit log) and beta
+/// onboarding, with nothing else written.
+async fn destroyed_acme<S: Store>(store: &S) -> Tenant {
+    let a = tenant("acme");
+    store.insert_tenant(&a).await.expect("insert");
+    store.insert_tenant(&tenant("beta")).await.expect("insert beta");
+    let verify = TenantState::Onboarding.apply(Event::Verified).expect("verify");
+    store.activate(&a.id, 1, &a.binding, &wrapped(&a), &verify, &note("verified")).await.expect("activate");
+    let since = OffsetDateTime::from_unix_timestamp(1_800_000_100).expect("time");
+    let revoke = TenantState::Active.apply(Event::RevocationDetected { at: since, grace: Duration::days(15) }).expect("revoke");
+    store.set_state(&a.id, 2, &revoke, &note("revocation")).await.expect("revoke");
+    let destroy = revoke.to().apply(Event::DeadlinePassed { at: since + Duration::days(15) }).expect("destroy");
+    store.destroy(&a.id, 3, &destroy, &note("deadline")).await.expect("destroy");
+    a
+}
+
+const T0: i64 = 1_800_000_200;
+
+/// Tenants inserted and listed; activation, revocation and destruction by compare-and-set; erasures proven.
+pub async fn tenants_and_lifecycle<S: Store + Clone + 'static>(store: &S) {
     // Insert, read back, list; duplicates refused.
     let a = tenant("acme");
     store.insert_tenant(&a).await.expect("insert");
@@ -133,7 +158,11 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     assert_eq!((proof.proven.len(), proof.pending.len(), &proof.reason), (1, 0, &None), "{proof:?}");
     assert_eq!((proof.proven[0].tenant.as_str(), proof.proven[0].what.as_str()), ("acme", "destroyed"));
     assert_eq!(store.prove_erasures().await.expect("prove"), byok_store::ErasureProof::default(), "nothing left to prove");
+}
 
+/// Provider-held keys, one per tenant and region.
+pub async fn provider_keys<S: Store>(store: &S) {
+    let a = destroyed_acme(store).await;
     // Provider-held keys: one per (tenant, region), the first writer's; those of destroyed
     // tenants are listed for deletion until it is scheduled.
     let (r1, r2) = (a.binding.keys[0].region.clone(), a.binding.keys[1].region.clone());
@@ -156,9 +185,14 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     assert_eq!(store.provider_key(&a.id, &r1).await.expect("get").and_then(|k| k.deletion_date), Some(t + Duration::days(7)));
     assert_eq!(store.provider_keys_to_destroy().await.expect("due").len(), 1, "the scheduled one is done");
     store.provider_key_destroyed(&a.id, &r2, t + Duration::days(7)).await.expect("scheduled");
+}
 
+/// Tokens by hash, with scope, origin, expiry and revocation.
+pub async fn tokens<S: Store + Clone + 'static>(store: &S) {
+    store.insert_tenant(&tenant("acme")).await.expect("insert");
+    store.insert_tenant(&tenant("beta")).await.expect("insert beta");
+    let t0 = OffsetDateTime::from_unix_timestamp(T0).expect("time");
     // Tokens by hash, with their scope, origin, expiry and revocation.
-    let t0 = OffsetDateTime::from_unix_timestamp(1_800_000_200).expect("time");
     let beta_admin = TokenScope::TenantAdmin("beta".parse().expect("id"));
     let scope = |hash: &'static str| {
         let store = store.clone();
@@ -199,7 +233,11 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     let read = scope("ff66ff66ff66ff66").await;
     assert_eq!(read, Some(TokenScope::Service(some.clone())));
     assert!(some.reaches(&"beta".parse().expect("id")) && !some.reaches(&"ghost".parse().expect("id")));
+}
 
+/// Cluster settings: the first writer wins.
+pub async fn settings<S: Store + Clone + 'static>(store: &S) {
+    let t0 = OffsetDateTime::from_unix_timestamp(T0).expect("time");
     // Cluster settings: the first writer wins, every later caller reads the first value.
     assert_eq!(store.setting("canary").await.expect("setting"), None);
     assert_eq!(store.setting_or_insert("canary", "first", t0).await.expect("insert"), "first");
@@ -212,7 +250,11 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     }
     let seen: std::collections::HashSet<String> = racers.join_all().await.into_iter().collect();
     assert_eq!(seen.len(), 1, "racing nodes all read one value: {seen:?}");
+}
 
+/// Operator alerts: one open per kind.
+pub async fn alerts<S: Store>(store: &S) {
+    let t0 = OffsetDateTime::from_unix_timestamp(T0).expect("time");
     // Operator alerts: one open per kind, whoever asks; resolved, another may open.
     let opened = store.open_alert(AlertKind::ProviderIdentity, "Provider identity failing: x", "body", t0).await.expect("open");
     assert!(opened.is_some());
@@ -224,15 +266,34 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     assert_eq!(store.resolve_alert(AlertKind::ProviderIdentity, t0).await.expect("resolve"), None);
     assert!(store.open_alert(AlertKind::ProviderIdentity, "again", "body", t0).await.expect("open").is_some());
     assert_eq!(store.alerts(false).await.expect("alerts").len(), 3);
+}
 
+/// Held revocations, with their regions typed.
+pub async fn holds<S: Store>(store: &S) {
+    let t0 = OffsetDateTime::from_unix_timestamp(T0).expect("time");
+    store.insert_tenant(&tenant("beta")).await.expect("insert beta");
     // Holds: the first detection stays; removed once.
-    let hold = Hold { tenant: "beta".parse().expect("id"), detected_at: t0, detail: "[]".into(), created_at: t0 };
+    let hold = Hold {
+        tenant: "beta".parse().expect("id"),
+        detected_at: t0,
+        regions: vec![byok_domain::HeldRegion {
+            region: "eu-west-1".parse().expect("region"),
+            access: byok_domain::RegionAccess::Denied { denial: byok_domain::Denial::KeyDisabled, message: "disabled".into() },
+        }],
+        created_at: t0,
+    };
     assert!(store.hold(&hold).await.expect("hold"));
     assert!(!store.hold(&Hold { detected_at: t0 + Duration::hours(1), ..hold.clone() }).await.expect("again"));
     assert_eq!(store.holds().await.expect("holds"), std::slice::from_ref(&hold));
     assert_eq!(store.remove_hold(&hold.tenant).await.expect("remove"), Some(hold.clone()));
     assert_eq!(store.remove_hold(&hold.tenant).await.expect("remove"), None);
+}
 
+/// Tickets and their comments; one live ticket per tenant.
+pub async fn tickets<S: Store + Clone + 'static>(store: &S) {
+    let a = tenant("acme");
+    store.insert_tenant(&a).await.expect("insert");
+    store.insert_tenant(&tenant("beta")).await.expect("insert beta");
     // Tickets and their comments.
     let beta: TenantId = "beta".parse().expect("id");
     let at = OffsetDateTime::from_unix_timestamp(1_800_000_500).expect("time");
@@ -267,7 +328,12 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     assert_eq!(store.tickets(None).await.expect("all").iter().map(|t| t.id).collect::<Vec<_>>(), [second.id, ticket.id]);
     assert!(matches!(store.add_comment(9999, Author::Customer, "x", at).await, Err(StoreError::NoTicket(9999))));
     assert!(store.ticket(9999).await.expect("get").is_none());
+}
 
+/// The audit log: numbered without gaps under racing writers, chained, pruned from a checkpoint.
+pub async fn audit_chain<S: Store + Clone + 'static>(store: &S) {
+    let a = destroyed_acme(store).await;
+    let at = OffsetDateTime::from_unix_timestamp(1_800_000_500).expect("time");
     // The audit log: appends are numbered without gaps and each sees the previous hash, even
     // when many writers race.
     let mut writers = Vec::new();
@@ -332,7 +398,12 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     store.prune_audit(last.seq, &last.hash, at).await.expect("prune").expect("all of it");
     let next = store.append_audit(&note("after")).await.expect("append after pruning everything");
     assert_eq!((next.seq, next.prev_hash.as_str()), (last.seq + 1, last.hash.as_str()), "the chain goes on from the checkpoint");
+}
 
+/// Tenants by the customer's account (an indexed column).
+pub async fn tenants_by_account<S: Store>(store: &S) {
+    store.insert_tenant(&tenant("acme")).await.expect("insert");
+    store.insert_tenant(&tenant("beta")).await.expect("insert beta");
     // Tenants by the customer's account (an indexed column).
     let mut elsewhere = tenant("gamma");
     elsewhere.binding.account = "444455556666".parse().expect("account");
@@ -344,77 +415,23 @@ pub async fn run<S: Store + Clone + 'static>(store: &S) {
     assert_eq!(in_account("111122223333").await, ["acme", "beta"]);
     assert_eq!(in_account("444455556666").await, ["gamma"]);
     assert!(in_account("999999999999").await.is_empty());
-
-    key_changes(store, &elsewhere).await;
 }
 
-fn generation_keys(t: &Tenant, generation: u32, label: &str) -> Vec<WrappedKey> {
-    let mut keys = wrapped(t);
-    for k in &mut keys {
-        k.generation = generation;
-        k.wrapped = format!("{label}-g{generation}-{}", k.region).into_bytes();
-    }
-    keys
-}
-
-/// Rotation, retiring, shredding and rekeying: each atomic, by compare-and-set, on active
-/// tenants only. (`t` is onboarding when this starts.)
-async fn key_changes<S: Store>(store: &S, t: &Tenant) {
-    let at = t.created_at + Duration::days(30);
-    let g1 = generation_keys(t, 1, "wrapped");
-    let verify = TenantState::Onboarding.apply(Event::Verified).expect("verify");
-    let rotated = t.keys.rotated(at).expect("rotate");
-    let g2 = generation_keys(t, 2, "kept");
-    assert!(
-        matches!(
-            store.change_keys(&t.id, 1, &rotated, KeyChange::Rotate { keys: &g2 }, &note("x")).await,
-            Err(StoreError::Conflict { .. })
-        ),
-        "only an active tenant's keys change"
-    );
-    let active = store.activate(&t.id, 1, &t.binding, &g1, &verify, &note("verified")).await.expect("activate");
-    assert_eq!(active.keys, t.keys, "a new tenant has one generation");
-    assert!(matches!(
-        store.change_keys(&t.id, 1, &rotated, KeyChange::Rotate { keys: &g2 }, &note("x")).await,
-        Err(StoreError::Conflict { expected: 1, .. })
-    ));
-    let ghost: TenantId = "ghost".parse().expect("id");
-    assert!(matches!(store.change_keys(&ghost, 1, &rotated, KeyChange::Retire, &note("x")).await, Err(StoreError::NotFound(_))));
-
-    let after = store.change_keys(&t.id, 2, &rotated, KeyChange::Rotate { keys: &g2 }, &note("rotated")).await.expect("rotate");
-    assert_eq!((after.keys.current, after.keys.rotated_at, after.version), (2, at, 3));
-    assert_eq!(store.tenant(&t.id).await.expect("get").expect("tenant"), after, "read back as written");
-    let both: Vec<WrappedKey> = g1.iter().chain(&g2).cloned().collect();
-    assert_eq!(store.wrapped_keys(&t.id).await.expect("keys"), both, "by generation, then region");
-    // The same generation twice is refused as a whole.
-    assert!(store.change_keys(&t.id, 3, &rotated, KeyChange::Rotate { keys: &g2 }, &note("x")).await.is_err());
-    assert_eq!(store.tenant(&t.id).await.expect("get").expect("tenant").version, 3, "nothing changed");
-
-    let retired = after.keys.with_min_decryption(2).expect("retire");
-    let after = store.change_keys(&t.id, 3, &retired, KeyChange::Retire, &note("retired")).await.expect("retire");
-    assert_eq!((after.keys.min_decryption, after.keys.kept_from), (2, 1));
-    assert_eq!(store.wrapped_keys(&t.id).await.expect("keys").len(), 4, "retiring erases nothing");
-    let after = store.change_keys(&t.id, 4, &retired.shredded(), KeyChange::Shred, &note("shredded")).await.expect("shred");
-    assert_eq!(after.keys.kept_from, 2);
-    assert_eq!(store.wrapped_keys(&t.id).await.expect("keys"), g2, "generation 1 is gone, generation 2 kept");
-    let what: Vec<String> = store.prove_erasures().await.expect("prove").proven.into_iter().map(|e| e.what).collect();
-    assert_eq!(what, ["shredded"]);
-
-    // Rekey: one region's key replaced in the binding and in every kept generation, at once.
-    let region = t.binding.keys[1].region.clone();
-    let mut binding = t.binding.clone();
-    binding.keys[1].key_arn = format!("arn:aws:kms:{region}:444455556666:key/replacement").parse().expect("arn");
-    let mut replaced = vec![g2[1].clone()];
-    replaced[0].key_arn = binding.keys[1].key_arn.clone();
-    replaced[0].wrapped = b"rekeyed".to_vec();
-    let after = store
-        .change_keys(&t.id, 5, &after.keys, KeyChange::Rekey { binding: &binding, region: &region, keys: &replaced }, &note("rekeyed"))
+/// What `survives_reconnect` reads back on a new connection.
+pub async fn written_before_reconnect<S: Store>(store: &S) {
+    destroyed_acme(store).await;
+    store.insert_tenant(&tenant("gamma")).await.expect("insert gamma");
+    let t0 = OffsetDateTime::from_unix_timestamp(T0).expect("time");
+    store
+        .put_token("bb22bb22bb22bb22", &TokenScope::Service(byok_store::ServiceReach::AllTenants), TokenOrigin::Configured, t0, None)
         .await
-        .expect("rekey");
-    assert_eq!((after.binding.clone(), after.version), (binding, 6));
-    assert_eq!(store.wrapped_keys(&t.id).await.expect("keys"), vec![g2[0].clone(), replaced[0].clone()]);
-    let what: Vec<String> = store.prove_erasures().await.expect("prove").proven.into_iter().map(|e| e.what).collect();
-    assert_eq!(what, ["rekeyed"]);
+        .expect("token");
+}
+
+/// A destroyed tenant whose erasure was proven, for checks of what is left on disk.
+pub async fn destroyed<S: Store>(store: &S) {
+    destroyed_acme(store).await;
+    assert_eq!(store.prove_erasures().await.expect("prove").proven.len(), 1);
 }
 
 /// The leader lease: on a shared store one holder at a time, judged by the database's clock;

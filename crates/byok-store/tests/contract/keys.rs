@@ -1,0 +1,84 @@
+//! Key generations in the store: rotation, retiring, shredding and rekeying.
+
+use byok_domain::{Event, Tenant, TenantId, TenantState};
+use byok_store::{KeyChange, Store, StoreError, WrappedKey};
+use time::Duration;
+
+use super::{note, tenant, wrapped};
+
+/// Rotation, retiring, shredding and rekeying on a tenant of its own.
+pub async fn key_changes<S: Store>(store: &S) {
+    let mut t = tenant("gamma");
+    t.binding.account = "444455556666".parse().expect("account");
+    store.insert_tenant(&t).await.expect("insert gamma");
+    change_keys(store, &t).await;
+}
+
+fn generation_keys(t: &Tenant, generation: u32, label: &str) -> Vec<WrappedKey> {
+    let mut keys = wrapped(t);
+    for k in &mut keys {
+        k.generation = generation;
+        k.wrapped = format!("{label}-g{generation}-{}", k.region).into_bytes();
+    }
+    keys
+}
+
+/// Rotation, retiring, shredding and rekeying: each atomic, by compare-and-set, on active
+/// tenants only. (`t` is onboarding when this starts.)
+pub(super) async fn change_keys<S: Store>(store: &S, t: &Tenant) {
+    let at = t.created_at + Duration::days(30);
+    let g1 = generation_keys(t, 1, "wrapped");
+    let verify = TenantState::Onboarding.apply(Event::Verified).expect("verify");
+    let rotated = t.keys.rotated(at).expect("rotate");
+    let g2 = generation_keys(t, 2, "kept");
+    assert!(
+        matches!(
+            store.change_keys(&t.id, 1, &rotated, KeyChange::Rotate { keys: &g2 }, &note("x")).await,
+            Err(StoreError::Conflict { .. })
+        ),
+        "only an active tenant's keys change"
+    );
+    let active = store.activate(&t.id, 1, &t.binding, &g1, &verify, &note("verified")).await.expect("activate");
+    assert_eq!(active.keys, t.keys, "a new tenant has one generation");
+    assert!(matches!(
+        store.change_keys(&t.id, 1, &rotated, KeyChange::Rotate { keys: &g2 }, &note("x")).await,
+        Err(StoreError::Conflict { expected: 1, .. })
+    ));
+    let ghost: TenantId = "ghost".parse().expect("id");
+    assert!(matches!(store.change_keys(&ghost, 1, &rotated, KeyChange::Retire, &note("x")).await, Err(StoreError::NotFound(_))));
+
+    let after = store.change_keys(&t.id, 2, &rotated, KeyChange::Rotate { keys: &g2 }, &note("rotated")).await.expect("rotate");
+    assert_eq!((after.keys.current, after.keys.rotated_at, after.version), (2, at, 3));
+    assert_eq!(store.tenant(&t.id).await.expect("get").expect("tenant"), after, "read back as written");
+    let both: Vec<WrappedKey> = g1.iter().chain(&g2).cloned().collect();
+    assert_eq!(store.wrapped_keys(&t.id).await.expect("keys"), both, "by generation, then region");
+    // The same generation twice is refused as a whole.
+    assert!(store.change_keys(&t.id, 3, &rotated, KeyChange::Rotate { keys: &g2 }, &note("x")).await.is_err());
+    assert_eq!(store.tenant(&t.id).await.expect("get").expect("tenant").version, 3, "nothing changed");
+
+    let retired = after.keys.with_min_decryption(2).expect("retire");
+    let after = store.change_keys(&t.id, 3, &retired, KeyChange::Retire, &note("retired")).await.expect("retire");
+    assert_eq!((after.keys.min_decryption, after.keys.kept_from), (2, 1));
+    assert_eq!(store.wrapped_keys(&t.id).await.expect("keys").len(), 4, "retiring erases nothing");
+    let after = store.change_keys(&t.id, 4, &retired.shredded(), KeyChange::Shred, &note("shredded")).await.expect("shred");
+    assert_eq!(after.keys.kept_from, 2);
+    assert_eq!(store.wrapped_keys(&t.id).await.expect("keys"), g2, "generation 1 is gone, generation 2 kept");
+    let what: Vec<String> = store.prove_erasures().await.expect("prove").proven.into_iter().map(|e| e.what).collect();
+    assert_eq!(what, ["shredded"]);
+
+    // Rekey: one region's key replaced in the binding and in every kept generation, at once.
+    let region = t.binding.keys[1].region.clone();
+    let mut binding = t.binding.clone();
+    binding.keys[1].key_arn = format!("arn:aws:kms:{region}:444455556666:key/replacement").parse().expect("arn");
+    let mut replaced = vec![g2[1].clone()];
+    replaced[0].key_arn = binding.keys[1].key_arn.clone();
+    replaced[0].wrapped = b"rekeyed".to_vec();
+    let after = store
+        .change_keys(&t.id, 5, &after.keys, KeyChange::Rekey { binding: &binding, region: &region, keys: &replaced }, &note("rekeyed"))
+        .await
+        .expect("rekey");
+    assert_eq!((after.binding.clone(), after.version), (binding, 6));
+    assert_eq!(store.wrapped_keys(&t.id).await.expect("keys"), vec![g2[0].clone(), replaced[0].clone()]);
+    let what: Vec<String> = store.prove_erasures().await.expect("prove").proven.into_iter().map(|e| e.what).collect();
+    assert_eq!(what, ["rekeyed"]);
+}
