@@ -46,6 +46,9 @@ pub struct Cli {
 enum Command {
     /// Run the broker (with an embedded localcloud unless --aws-endpoint or --real-aws).
     Serve(Box<serve::ServeArgs>),
+    /// The store's schema on purpose: status, up [--dry-run] (before an upgrade; `byok serve
+    /// --no-auto-migrate` then refuses to start while any is pending).
+    Migrate(commands::migrate::MigrateArgs),
     /// Play the customer guide's story end to end on an embedded localcloud: onboard, revoke,
     /// restore one region (refused), restore fully, revoke, 16 days later: gone.
     Demo,
@@ -137,6 +140,7 @@ impl Cli {
         match self.command {
             Command::Demo => "error",
             Command::Serve(_)
+            | Command::Migrate(_)
             | Command::Localcloud { .. }
             | Command::Tenant { .. }
             | Command::Ticket { .. }
@@ -172,6 +176,7 @@ pub fn run(cli: Cli) -> ExitCode {
 async fn command(command: Command, log_format: LogFormat) -> Result<(), CliError> {
     match command {
         Command::Serve(args) => serve::run(*args, log_format).await,
+        Command::Migrate(args) => commands::migrate::run(args).await,
         Command::Demo => demo::run().await,
         Command::Localcloud { listen, data_dir } => {
             let cloud = std::sync::Arc::new(localcloud::Cloud::open(Some(&data_dir)).map_err(CliError::LocalcloudStart)?);

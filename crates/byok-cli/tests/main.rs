@@ -11,6 +11,7 @@ mod config;
 mod crash;
 mod demo;
 mod logs;
+mod migrate;
 mod never_fooled;
 mod onboarding;
 mod real_aws;

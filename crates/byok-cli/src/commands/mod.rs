@@ -1,6 +1,6 @@
 //! The API commands, one module each, every one owning its clap enum and its handler:
 //! [`tenant`], [`ticket`], [`audit`], [`revocations`], [`token`], [`identity`], and [`data`]
-//! (encrypt, decrypt) and [`alerts`]. Helpers they share are here.
+//! (encrypt, decrypt) and [`alerts`]; [`migrate`] works on the store directly. Helpers they share are here.
 
 use std::io::Read;
 
@@ -10,6 +10,7 @@ pub(crate) mod alerts;
 pub(crate) mod audit;
 pub(crate) mod data;
 pub(crate) mod identity;
+pub(crate) mod migrate;
 pub(crate) mod revocations;
 pub(crate) mod tenant;
 pub(crate) mod ticket;

@@ -1,5 +1,6 @@
-//! `byok serve`'s configuration in two stages: flags / `BYOK_*` environment / TOML file
-//! ([`ServeArgs`]) → validated [`ServeParams`].
+//! `byok serve`'s configuration in two stages: flags / `BYOK_*` environment ([`ServeArgs`]),
+//! layered over the TOML file and the defaults ([`super::settings::Settings`]) → validated
+//! [`ServeParams`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,196 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use byok_broker::{BrokerConfig, SystemClock};
-use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use super::args::ServeArgs;
+use super::settings::Settings;
 use crate::error::CliError;
-
-/// Flags and environment; every field may also come from the `--config` TOML file (same names,
-/// snake_case). Flags and environment win over the file; the file over the defaults.
-#[derive(clap::Args, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServeArgs {
-    /// A TOML file with any of these settings.
-    #[arg(long, env = "BYOK_CONFIG")]
-    #[serde(skip)]
-    pub config: Option<PathBuf>,
-    /// API address [default: 127.0.0.1:8080].
-    #[arg(long, env = "BYOK_LISTEN")]
-    pub listen: Option<SocketAddr>,
-    /// State directory: the SQLite store, tokens, the embedded localcloud [default: data].
-    #[arg(long, env = "BYOK_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// `sqlite://PATH?mode=rwc` or `postgres://…` [default: SQLite in the data directory].
-    #[arg(long, env = "BYOK_STORE_URL", hide_env_values = true)]
-    pub store_url: Option<String>,
-    /// Use a localcloud (or other AWS-compatible endpoint) already running here.
-    #[arg(long, env = "BYOK_AWS_ENDPOINT", conflicts_with = "real_aws")]
-    pub aws_endpoint: Option<String>,
-    /// Use real AWS with the default credential chain as the provider's identity.
-    #[arg(long, env = "BYOK_REAL_AWS")]
-    #[serde(default)]
-    pub real_aws: bool,
-    /// Embedded localcloud's address [default: 127.0.0.1:4566].
-    #[arg(long, env = "BYOK_LOCALCLOUD_LISTEN")]
-    pub localcloud_listen: Option<SocketAddr>,
-    /// Provider account id in localcloud [default: 279766244153].
-    #[arg(long, env = "BYOK_PROVIDER_ACCOUNT_ID")]
-    pub provider_account_id: Option<String>,
-    /// Provider role name in localcloud [default: Cryptor-OSB-Provider].
-    #[arg(long, env = "BYOK_PROVIDER_ROLE")]
-    pub provider_role: Option<String>,
-    /// Provider role ARN (real AWS: the role the broker's credentials belong to).
-    #[arg(long, env = "BYOK_PROVIDER_ROLE_ARN")]
-    pub provider_role_arn: Option<String>,
-    /// The customer role's name [default: byok-key-management].
-    #[arg(long, env = "BYOK_ROLE_NAME")]
-    pub role_name: Option<String>,
-    /// Key alias prefix [default: alias/byok-].
-    #[arg(long, env = "BYOK_ALIAS_PREFIX")]
-    pub alias_prefix: Option<String>,
-    /// Key cache TTL in seconds, counted from the unwrap [default: 300].
-    #[arg(long, env = "BYOK_CACHE_TTL_SECONDS")]
-    pub cache_ttl_seconds: Option<u64>,
-    /// Accept trust policies without an sts:ExternalId condition (with a warning).
-    #[arg(long, env = "BYOK_ALLOW_LEGACY_TRUST")]
-    #[serde(default)]
-    pub allow_legacy_trust: bool,
-    /// How often every (tenant, region) is probed, in seconds (1 or more) [default: 60].
-    #[arg(long, env = "BYOK_MONITOR_INTERVAL_SECONDS")]
-    pub monitor_interval_seconds: Option<u64>,
-    /// Consecutive definitive denials needed to revoke; 2 means a first denial is confirmed by
-    /// an immediate fresh re-probe [default: 2].
-    #[arg(long, env = "BYOK_CONFIRMATIONS")]
-    pub confirmations: Option<u32>,
-    /// The provider's canary role (real AWS; created in localcloud): a role in the provider's
-    /// account trusting the provider with --canary-external-id, proven each pass before any
-    /// denial counts.
-    #[arg(long, env = "BYOK_CANARY_ROLE_ARN")]
-    pub canary_role_arn: Option<String>,
-    /// The external id in the canary role's trust policy (real AWS).
-    #[arg(long, env = "BYOK_CANARY_EXTERNAL_ID", hide_env_values = true)]
-    pub canary_external_id: Option<String>,
-    /// The canary's KMS key, an ARN or an alias in the canary role's account [default: alias/byok-canary].
-    #[arg(long, env = "BYOK_CANARY_KEY")]
-    pub canary_key: Option<String>,
-    /// The canary key's region [default: us-east-1].
-    #[arg(long, env = "BYOK_CANARY_REGION")]
-    pub canary_region: Option<byok_domain::Region>,
-    /// New denials in one pass above this many tenants (and above --max-revocations-percent of
-    /// the active ones) are held for a person instead of revoked [default: 3].
-    #[arg(long, env = "BYOK_MAX_REVOCATIONS_PER_PASS")]
-    pub max_revocations_per_pass: Option<usize>,
-    /// Write every routine successful probe to the audit log, instead of one summary row per
-    /// (tenant, region) per hour.
-    #[arg(long, env = "BYOK_AUDIT_EVERY_PROBE")]
-    #[serde(default)]
-    pub audit_every_probe: bool,
-    /// The provider-wide budget of STS and KMS calls a second (a token bucket every call takes
-    /// from, probes and data path alike; calls wait rather than fail); 0 for none
-    /// [default: 1000]. AssumeRole counts against the provider's own STS quota.
-    #[arg(long, env = "BYOK_AWS_CALLS_PER_SECOND")]
-    pub aws_calls_per_second: Option<u32>,
-    /// Tenants probed at once by the monitor [default: 32].
-    #[arg(long, env = "BYOK_MONITOR_CONCURRENCY")]
-    pub monitor_concurrency: Option<usize>,
-    /// This node's name in the leader lease and /healthz [default: random].
-    #[arg(long, env = "BYOK_NODE_ID")]
-    pub node_id: Option<String>,
-    /// The leader lease's length in seconds (PostgreSQL: one node at a time runs the monitor)
-    /// [default: 10].
-    #[arg(long, env = "BYOK_LEASE_TTL_SECONDS")]
-    pub lease_ttl_seconds: Option<u64>,
-    /// See --max-revocations-per-pass [default: 5].
-    #[arg(long, env = "BYOK_MAX_REVOCATIONS_PERCENT")]
-    pub max_revocations_percent: Option<f64>,
-    /// Rotate each tenant key once its current generation is this many days old (the leader's
-    /// monitor checks each pass) [default: off: only `byok tenant rotate`].
-    #[arg(long, env = "BYOK_ROTATE_AFTER_DAYS")]
-    pub rotate_after_days: Option<u32>,
-    /// Days from revocation to destruction [default: 15].
-    #[arg(long, env = "BYOK_GRACE_DAYS")]
-    pub grace_days: Option<u32>,
-    /// Largest request body in bytes [default: 1048576].
-    #[arg(long, env = "BYOK_MAX_BODY")]
-    pub max_body: Option<usize>,
-    /// The most items one batch request may carry (1 to 100000) [default: 1000].
-    #[arg(long, env = "BYOK_MAX_BATCH_ITEMS")]
-    pub max_batch_items: Option<usize>,
-    /// On SIGTERM or ctrl-c, answer `/readyz` with 503 for this many seconds while still
-    /// serving, so that a load balancer stops sending requests before the node goes
-    /// [default: 5].
-    #[arg(long, env = "BYOK_DRAIN_SECONDS")]
-    pub drain_seconds: Option<u64>,
-    /// Log one `byok::access` line per request (method, route, status, microseconds, request
-    /// id). Off by default.
-    #[arg(long, env = "BYOK_ACCESS_LOG")]
-    #[serde(default)]
-    pub access_log: bool,
-    /// Take sign-ins with AWS IAM (`POST /v1/auth/aws`): the value product services put in the
-    /// signed `X-Byok-Server-Id` header, naming this deployment (e.g. its API's host name).
-    /// Off unless set.
-    #[arg(long, env = "BYOK_AWS_SIGN_IN_SERVER_ID")]
-    pub aws_sign_in_server_id: Option<String>,
-    /// How long a token issued at sign-in with AWS lasts, in minutes (1 to 720) [default: 15].
-    #[arg(long, env = "BYOK_AWS_SIGN_IN_TOKEN_MINUTES")]
-    pub aws_sign_in_token_minutes: Option<u32>,
-    /// Requests a second each identity (bearer token) may make; over it, 429 with
-    /// `Retry-After` [default: 0, unlimited].
-    #[arg(long, env = "BYOK_RATE_LIMIT_PER_IDENTITY")]
-    pub rate_limit_per_identity: Option<u32>,
-    /// A request still running after this many seconds is answered 503 `request_timeout`
-    /// [default: 30].
-    #[arg(long, env = "BYOK_REQUEST_TIMEOUT_SECONDS")]
-    pub request_timeout_seconds: Option<u64>,
-    /// Requests in flight on this node at most; more are answered 503 `overloaded` at once
-    /// [default: 4096].
-    #[arg(long, env = "BYOK_MAX_IN_FLIGHT")]
-    pub max_in_flight: Option<usize>,
-    /// Serve the API over HTTPS with this certificate (PEM, its chain after it); read again
-    /// when the file changes, so a renewal needs no restart. Needs --tls-key.
-    #[arg(long, env = "BYOK_TLS_CERT")]
-    pub tls_cert: Option<PathBuf>,
-    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
-    #[arg(long, env = "BYOK_TLS_KEY")]
-    pub tls_key: Option<PathBuf>,
-    /// Require a client certificate issued by this CA (PEM) on every connection: mutual TLS.
-    /// Needs --tls-cert.
-    #[arg(long, env = "BYOK_CLIENT_CA")]
-    pub client_ca: Option<PathBuf>,
-    /// Under mutual TLS, a client certificate whose subject common name is NAME is a service
-    /// reaching these tenants, with no bearer token: `NAME=acme,globex` (`NAME=*`: every tenant).
-    /// Repeat it for several; a token sent as well takes precedence. Needs --client-ca.
-    #[arg(long = "client-identity", env = "BYOK_CLIENT_IDENTITIES", value_delimiter = ';')]
-    #[serde(default)]
-    pub client_identity: Vec<String>,
-    /// Mark the console's cookies `Secure` (with the `__Host-` prefix) on every response: the
-    /// console is reached over HTTPS through a proxy that terminates TLS. (A proxy's
-    /// `X-Forwarded-Proto: https` does the same per request.)
-    #[arg(long, env = "BYOK_CONSOLE_SECURE_COOKIES")]
-    #[serde(default)]
-    pub console_secure_cookies: bool,
-    /// Operator token [default: generated, written to DATA_DIR/operator.token].
-    #[arg(long, env = "BYOK_OPERATOR_TOKEN", hide_env_values = true)]
-    pub operator_token: Option<String>,
-    /// Product-service token [default: generated, written to DATA_DIR/service.token].
-    #[arg(long, env = "BYOK_SERVICE_TOKEN", hide_env_values = true)]
-    pub service_token: Option<String>,
-    /// The locations table (TOML only): `[locations]` then `eu = ["eu-central-1", "eu-west-1"]`;
-    /// replaces the defaults.
-    #[arg(skip)]
-    pub locations: Option<std::collections::BTreeMap<String, Vec<byok_domain::Region>>>,
-}
-
-impl std::fmt::Debug for ServeArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServeArgs")
-            .field("listen", &self.listen)
-            .field("data_dir", &self.data_dir)
-            .field("aws_endpoint", &self.aws_endpoint)
-            .finish_non_exhaustive()
-    }
-}
 
 /// Where the customers' AWS is.
 #[derive(Debug, Clone)]
@@ -214,6 +30,8 @@ pub struct ServeParams {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub store_url: String,
+    /// Whether pending migrations are applied at start.
+    pub auto_migrate: byok_store::AutoMigrate,
     pub aws: Aws,
     pub provider_account_id: String,
     pub provider_role: String,
@@ -267,15 +85,9 @@ impl std::fmt::Debug for ServeParams {
 
 impl ServeParams {
     pub fn from_args(args: ServeArgs) -> Result<Self, CliError> {
-        let file: ServeArgs = match &args.config {
-            None => ServeArgs::default(),
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(CliError::io(format!("cannot read {}", path.display())))?;
-                toml::from_str(&text).map_err(|e| CliError::Config(format!("{} is not a valid byok config: {e}", path.display())))?
-            }
-        };
-        let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
-        let aws = match (args.aws_endpoint.or(file.aws_endpoint), args.real_aws || file.real_aws) {
+        let s = Settings::load(&args)?;
+        let store_url = s.store_url();
+        let aws = match (s.aws_endpoint, s.real_aws) {
             (Some(_), true) => return Err(CliError::Config("give either --aws-endpoint or --real-aws, not both".into())),
             (Some(url), false) => {
                 if !url.starts_with("http://") && !url.starts_with("https://") {
@@ -286,108 +98,91 @@ impl ServeParams {
                 Aws::Endpoint(url)
             }
             (None, true) => Aws::Real {
-                provider_role_arn: args
+                provider_role_arn: s
                     .provider_role_arn
-                    .or(file.provider_role_arn)
                     .ok_or_else(|| CliError::Config("--real-aws needs --provider-role-arn: the role the broker runs as".into()))?,
                 canary: byok_broker::CanaryConfig {
-                    role_arn: args
+                    role_arn: s
                         .canary_role_arn
-                        .clone()
-                        .or(file.canary_role_arn.clone())
                         .ok_or_else(|| {
                             CliError::Config(
                                 "--real-aws needs --canary-role-arn: a role in the provider's account that trusts the provider with an external id, proven before any denial counts".into(),
                             )
                         })?
                         .parse()?,
-                    external_id: args
+                    external_id: s
                         .canary_external_id
-                        .clone()
-                        .or(file.canary_external_id.clone())
                         .ok_or_else(|| CliError::Config("--real-aws needs --canary-external-id (the canary role's sts:ExternalId)".into()))?
                         .parse()?,
-                    key: args.canary_key.clone().or(file.canary_key.clone()).unwrap_or_else(|| "alias/byok-canary".into()),
-                    region: args.canary_region.clone().or(file.canary_region.clone()).unwrap_or_else(default_canary_region),
+                    key: s.canary_key.clone(),
+                    region: s.canary_region.clone(),
                 },
             },
-            (None, false) => {
-                Aws::Embedded(args.localcloud_listen.or(file.localcloud_listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 4566))))
-            }
+            (None, false) => Aws::Embedded(s.localcloud_listen),
         };
-        let cache_ttl = args.cache_ttl_seconds.or(file.cache_ttl_seconds).unwrap_or(300);
-        let monitor_interval = args.monitor_interval_seconds.or(file.monitor_interval_seconds).unwrap_or(60);
-        if monitor_interval == 0 {
+        if s.monitor_interval_seconds == 0 {
             return Err(CliError::Config("the monitor interval is at least 1 second".into()));
         }
-        let grace_days = args.grace_days.or(file.grace_days).unwrap_or(15);
-        if grace_days == 0 || grace_days > 365 {
-            return Err(CliError::Config(format!("the grace period is 1 to 365 days, not {grace_days}")));
+        if s.grace_days == 0 || s.grace_days > 365 {
+            return Err(CliError::Config(format!("the grace period is 1 to 365 days, not {}", s.grace_days)));
         }
-        if cache_ttl == 0 || cache_ttl > 86_400 {
-            return Err(CliError::Config(format!("the cache TTL is 1 to 86400 seconds, not {cache_ttl}")));
+        if s.cache_ttl_seconds == 0 || s.cache_ttl_seconds > 86_400 {
+            return Err(CliError::Config(format!("the cache TTL is 1 to 86400 seconds, not {}", s.cache_ttl_seconds)));
         }
-        let store_url =
-            args.store_url.or(file.store_url).unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("byok.db").display()));
         Ok(Self {
-            listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            listen: s.listen,
             store_url,
+            auto_migrate: if s.no_auto_migrate { byok_store::AutoMigrate::No } else { byok_store::AutoMigrate::Yes },
             aws,
-            provider_account_id: args.provider_account_id.or(file.provider_account_id).unwrap_or_else(|| "279766244153".into()),
-            provider_role: args.provider_role.or(file.provider_role).unwrap_or_else(|| "Cryptor-OSB-Provider".into()),
-            role_name: args.role_name.or(file.role_name).unwrap_or_else(|| "byok-key-management".into()),
-            alias_prefix: args.alias_prefix.or(file.alias_prefix).unwrap_or_else(|| "alias/byok-".into()),
-            cache_ttl: Duration::from_secs(cache_ttl),
-            allow_legacy_trust: args.allow_legacy_trust || file.allow_legacy_trust,
-            monitor_interval: Duration::from_secs(monitor_interval),
-            confirmations: args.confirmations.or(file.confirmations).unwrap_or(2).max(1),
+            provider_account_id: s.provider_account_id,
+            provider_role: s.provider_role,
+            role_name: s.role_name,
+            alias_prefix: s.alias_prefix,
+            cache_ttl: Duration::from_secs(s.cache_ttl_seconds),
+            allow_legacy_trust: s.allow_legacy_trust,
+            monitor_interval: Duration::from_secs(s.monitor_interval_seconds),
+            confirmations: s.confirmations.max(1),
             hold_threshold: byok_broker::HoldThreshold {
-                tenants: args.max_revocations_per_pass.or(file.max_revocations_per_pass).unwrap_or(3),
-                percent: match args.max_revocations_percent.or(file.max_revocations_percent).unwrap_or(5.0) {
+                tenants: s.max_revocations_per_pass,
+                percent: match s.max_revocations_percent {
                     p if (0.0..=100.0).contains(&p) => p,
                     p => return Err(CliError::Config(format!("--max-revocations-percent is 0 to 100, not {p}"))),
                 },
             },
-            node_id: args.node_id.or(file.node_id),
-            audit_every_probe: args.audit_every_probe || file.audit_every_probe,
-            aws_calls_per_second: match args.aws_calls_per_second.or(file.aws_calls_per_second).unwrap_or(1000) {
+            node_id: s.node_id,
+            audit_every_probe: s.audit_every_probe,
+            aws_calls_per_second: match s.aws_calls_per_second {
                 0 => None,
                 n => Some(n),
             },
-            monitor_concurrency: match args.monitor_concurrency.or(file.monitor_concurrency).unwrap_or(32) {
+            monitor_concurrency: match s.monitor_concurrency {
                 n @ 1..=1024 => n,
                 n => return Err(CliError::Config(format!("the monitor concurrency is 1 to 1024, not {n}"))),
             },
-            lease_ttl: match args.lease_ttl_seconds.or(file.lease_ttl_seconds).unwrap_or(10) {
+            lease_ttl: match s.lease_ttl_seconds {
                 ttl @ 2..=300 => Duration::from_secs(ttl),
                 ttl => return Err(CliError::Config(format!("the lease TTL is 2 to 300 seconds, not {ttl}"))),
             },
-            canary_key: args.canary_key.or(file.canary_key).unwrap_or_else(|| "alias/byok-canary".into()),
-            canary_region: args.canary_region.or(file.canary_region).unwrap_or_else(default_canary_region),
-            grace_days,
-            rotate_after: match args.rotate_after_days.or(file.rotate_after_days) {
+            canary_key: s.canary_key,
+            canary_region: s.canary_region,
+            grace_days: s.grace_days,
+            rotate_after: match s.rotate_after_days {
                 None => None,
                 Some(days @ 1..=3650) => Some(time::Duration::days(i64::from(days))),
                 Some(days) => return Err(CliError::Config(format!("--rotate-after-days is 1 to 3650, not {days}"))),
             },
-            max_body: args.max_body.or(file.max_body).unwrap_or(byok_server::DEFAULT_BODY_LIMIT),
-            max_batch_items: match args.max_batch_items.or(file.max_batch_items).unwrap_or(byok_server::DEFAULT_BATCH_ITEMS) {
+            max_body: s.max_body,
+            max_batch_items: match s.max_batch_items {
                 n @ 1..=100_000 => n,
                 n => return Err(CliError::Config(format!("--max-batch-items is 1 to 100000, not {n}"))),
             },
-            drain: match args.drain_seconds.or(file.drain_seconds).unwrap_or(5) {
-                s @ 0..=600 => Duration::from_secs(s),
-                s => return Err(CliError::Config(format!("--drain-seconds is 0 to 600, not {s}"))),
+            drain: match s.drain_seconds {
+                secs @ 0..=600 => Duration::from_secs(secs),
+                secs => return Err(CliError::Config(format!("--drain-seconds is 0 to 600, not {secs}"))),
             },
-            console_secure_cookies: args.console_secure_cookies || file.console_secure_cookies,
-            client_identities: client_identities(
-                if args.client_identity.is_empty() { &file.client_identity } else { &args.client_identity },
-                args.client_ca.is_some() || file.client_ca.is_some(),
-            )?,
-            aws_sign_in: match (
-                args.aws_sign_in_server_id.or(file.aws_sign_in_server_id),
-                args.aws_sign_in_token_minutes.or(file.aws_sign_in_token_minutes),
-            ) {
+            console_secure_cookies: s.console_secure_cookies,
+            client_identities: client_identities(&s.client_identity, s.client_ca.is_some())?,
+            aws_sign_in: match (s.aws_sign_in_server_id, s.aws_sign_in_token_minutes) {
                 (None, None) => None,
                 (None, Some(_)) => return Err(CliError::Config("--aws-sign-in-token-minutes needs --aws-sign-in-server-id".into())),
                 (Some(id), _) if id.trim().is_empty() || id.len() > 256 => {
@@ -398,19 +193,19 @@ impl ServeParams {
                     m => return Err(CliError::Config(format!("--aws-sign-in-token-minutes is 1 to 720, not {m}"))),
                 },
             },
-            access_log: args.access_log || file.access_log,
+            access_log: s.access_log,
             limits: byok_server::limits::Limits::new(
-                args.rate_limit_per_identity.or(file.rate_limit_per_identity),
-                match args.request_timeout_seconds.or(file.request_timeout_seconds).unwrap_or(30) {
-                    s @ 1..=3600 => Duration::from_secs(s),
-                    s => return Err(CliError::Config(format!("--request-timeout-seconds is 1 to 3600, not {s}"))),
+                s.rate_limit_per_identity,
+                match s.request_timeout_seconds {
+                    secs @ 1..=3600 => Duration::from_secs(secs),
+                    secs => return Err(CliError::Config(format!("--request-timeout-seconds is 1 to 3600, not {secs}"))),
                 },
-                match args.max_in_flight.or(file.max_in_flight).unwrap_or(byok_server::limits::DEFAULT_MAX_IN_FLIGHT) {
+                match s.max_in_flight {
                     n @ 1..=1_000_000 => n,
                     n => return Err(CliError::Config(format!("--max-in-flight is 1 to 1000000, not {n}"))),
                 },
             ),
-            tls: match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key), args.client_ca.or(file.client_ca)) {
+            tls: match (s.tls_cert, s.tls_key, s.client_ca) {
                 (Some(cert), Some(key), client_ca) => Some(byok_server::tls::TlsFiles { cert, key, client_ca }),
                 (None, None, None) => None,
                 (Some(_), None, _) => return Err(CliError::Config("--tls-cert needs --tls-key (the certificate's private key)".into())),
@@ -421,14 +216,14 @@ impl ServeParams {
                     ));
                 }
             },
-            operator_token: args.operator_token.or(file.operator_token).map(Zeroizing::new),
-            service_token: args.service_token.or(file.service_token).map(Zeroizing::new),
-            locations: match file.locations {
+            operator_token: s.operator_token.map(Zeroizing::new),
+            service_token: s.service_token.map(Zeroizing::new),
+            locations: match s.locations {
                 Some(table) => byok_domain::Locations::new(table).map_err(|e| CliError::Config(format!("[locations]: {e}")))?,
                 None => byok_domain::Locations::default(),
             },
             clock: clock_from_env()?,
-            data_dir,
+            data_dir: s.data_dir,
         })
     }
 }
@@ -483,10 +278,6 @@ impl ServeParams {
             ..defaults
         })
     }
-}
-
-fn default_canary_region() -> byok_domain::Region {
-    byok_domain::Region::us_east_1()
 }
 
 /// The broker's clock: the wall clock. Debug builds (tests) also read

@@ -1,5 +1,6 @@
 //! `byok serve`: the broker with its store, provider identity and, by default, an embedded
-//! localcloud, from validated [`ServeParams`] ([`config`]: flags, environment and file).
+//! localcloud, from validated [`ServeParams`]: [`args`] (flags and environment), layered over the
+//! file and every default by [`settings`], validated by [`config`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,12 +15,16 @@ use zeroize::Zeroizing;
 use crate::error::CliError;
 use crate::provider::{self, LocalcloudRoleCredentials};
 
+mod args;
 mod config;
+mod settings;
 
 /// How often the TLS certificate's files are looked at for a renewal.
 const TLS_RELOAD_CHECK: Duration = Duration::from_secs(5);
 
-pub use config::{Aws, ServeArgs, ServeParams};
+pub use args::ServeArgs;
+pub use config::{Aws, ServeParams};
+pub use settings::Settings;
 /// A running broker (and its embedded localcloud, if any).
 pub struct Running {
     pub api: SocketAddr,
@@ -181,7 +186,7 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
         Aws::Endpoint(url) => (None, Some(url.clone())),
         Aws::Real { .. } => (None, None),
     };
-    let store: Arc<SqlStore> = Arc::new(SqlStore::connect(&params.store_url).await?);
+    let store: Arc<SqlStore> = Arc::new(SqlStore::open(&params.store_url, params.auto_migrate).await?);
     let mut sdk_config = None;
     let (credentials, provider_role_arn, canary) = match (&params.aws, &aws_endpoint) {
         (Aws::Real { provider_role_arn, canary }, _) => {
