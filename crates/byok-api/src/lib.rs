@@ -9,6 +9,7 @@
 //! - [`ticket`]: support tickets and comments.
 //! - [`audit`]: audit entries and the chain check.
 //! - [`operator`]: alerts, held revocations, API tokens, health.
+//! - [`webhook`]: webhook endpoints and their deliveries.
 //! - [`error`]: the one error body every failure answers with.
 //! - [`integral`]: integers as JSON Schema has them (`2.0` is `2`), for `deserialize_with`.
 #![forbid(unsafe_code)]
@@ -20,6 +21,7 @@ pub mod integral;
 pub mod operator;
 pub mod tenant;
 pub mod ticket;
+pub mod webhook;
 
 pub use audit::{AuditEntry, AuditPage, ChainCheck};
 pub use data::{DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse};
@@ -33,6 +35,7 @@ pub use tenant::{
     RegionResult, RegionStatus, RekeyRequest, Restoration, TenantStatus, Verification,
 };
 pub use ticket::{Comment, CommentResponse, NewComment, Ticket, TicketDetail};
+pub use webhook::{DeliveryInfo, NewWebhookRequest, NewWebhookResponse, WebhookInfo};
 
 /// The header that carries the record id when the body is raw bytes.
 pub const CONTEXT_HEADER: &str = "x-byok-context";

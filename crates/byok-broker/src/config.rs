@@ -47,6 +47,10 @@ pub struct BrokerConfig {
     /// Rotate each tenant key once its current generation is this old (the leader's monitor
     /// checks every pass); `None`: only on request (`byok tenant rotate`).
     pub rotate_after: Option<Duration>,
+    /// Host names webhook endpoints may point at (`.example.com`: that domain and below);
+    /// `None`: any host over HTTPS. Keeps tenant admins from aiming deliveries at the
+    /// provider's internal network.
+    pub webhook_hosts: Option<Vec<String>>,
 }
 
 /// Sign-in with AWS IAM, when enabled (see `crate::aws_sign_in`).
@@ -128,6 +132,7 @@ impl BrokerConfig {
             node_id: node_id(),
             lease_ttl: std::time::Duration::from_secs(10),
             rotate_after: None,
+            webhook_hosts: None,
         }
     }
 }

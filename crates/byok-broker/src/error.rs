@@ -18,6 +18,8 @@ pub enum BrokerError {
     UnknownToken(String),
     #[error("no identity for {0}")]
     UnknownIdentity(String),
+    #[error("no webhook {0}")]
+    UnknownWebhook(String),
     #[error("tenant '{0}' already exists")]
     TenantExists(TenantId),
     #[error("tenant '{tenant}' is {state}: run `byok tenant verify {tenant}` once the customer has run the setup commands")]

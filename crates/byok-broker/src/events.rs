@@ -15,6 +15,8 @@ pub enum AuditEvent {
     Ticket(TicketEvent),
     /// A token issued or refused outside the operator's API.
     Token(TokenEvent),
+    /// A test event a person asked to send to a webhook endpoint.
+    WebhookTest,
 }
 
 /// What happened to a token.
@@ -73,6 +75,7 @@ impl AuditEvent {
             AuditEvent::Keys(_) => "keys",
             AuditEvent::Ticket(_) => "ticket",
             AuditEvent::Token(_) => "token",
+            AuditEvent::WebhookTest => "webhook",
         }
     }
 
@@ -98,6 +101,7 @@ impl AuditEvent {
             AuditEvent::Ticket(TicketEvent::Resolved) => "resolved",
             AuditEvent::Ticket(TicketEvent::Closed) => "closed",
             AuditEvent::Token(TokenEvent::AwsSignIn) => "aws_sign_in",
+            AuditEvent::WebhookTest => "test",
         }
     }
 }

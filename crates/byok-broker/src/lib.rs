@@ -74,6 +74,9 @@ pub mod setup;
 pub mod tickets;
 mod token_cache;
 pub mod tokens;
+pub mod webhook_delivery;
+pub mod webhook_events;
+pub mod webhooks;
 
 pub use broker::Broker;
 pub use byok_envelope::Plaintext;

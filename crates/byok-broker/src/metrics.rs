@@ -20,6 +20,12 @@ pub struct StateLabels {
     pub state: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// `delivered`, `retry`, `dead`: a bounded set.
+    pub outcome: String,
+}
+
 /// Buckets of a monitor pass's duration, in seconds (a pass spreads its probes over half the
 /// interval: 30 s by default).
 const PASS_BUCKETS: [f64; 10] = [0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
@@ -50,6 +56,10 @@ pub struct Metrics {
     pub tenants: Family<StateLabels, Gauge>,
     /// The nearest deadline of a revoked tenant (unix seconds; 0 while none is revoked).
     pub next_deadline: Gauge,
+    /// Webhook delivery attempts on this node, by outcome.
+    pub webhook_deliveries: Family<OutcomeLabels, Counter>,
+    /// Webhook deliveries given up on (all nodes; refreshed by the leader's dispatcher).
+    pub webhook_dead_letters: Gauge,
 }
 
 impl Default for Metrics {
@@ -68,6 +78,8 @@ impl Default for Metrics {
             last_success: Gauge::default(),
             tenants: Family::default(),
             next_deadline: Gauge::default(),
+            webhook_deliveries: Family::default(),
+            webhook_dead_letters: Gauge::default(),
         }
     }
 }
@@ -104,6 +116,12 @@ impl Metrics {
             self.leader.clone(),
         );
         registry.register("byok_tenants", "Tenants by state", self.tenants.clone());
+        registry.register("byok_webhook_deliveries", "Webhook delivery attempts, by outcome", self.webhook_deliveries.clone());
+        registry.register(
+            "byok_webhook_dead_letters",
+            "Webhook deliveries given up on after a day of attempts",
+            self.webhook_dead_letters.clone(),
+        );
         registry.register_with_unit(
             "byok_next_deadline_timestamp",
             "The nearest restoration deadline of a revoked tenant (0: none is revoked)",

@@ -1,6 +1,6 @@
 //! One place that runs a node: [`spawn`] starts the broker's background loops — the monitor
 //! (passes, probes the data path asks for, deadlines), the leader-lease keeper, the change
-//! listener and the cache sync — and [`NodeHandle::shutdown`] stops them together and waits
+//! listener, the cache sync and the webhook dispatcher — and [`NodeHandle::shutdown`] stops them together and waits
 //! for them to finish (the monitor writes its pending probe summaries and gives up the lease,
 //! so another node takes over at once).
 
@@ -31,9 +31,34 @@ pub fn spawn(broker: Arc<Broker>) -> NodeHandle {
         ("monitor", tokio::spawn(monitor::run(broker.clone(), signal(stopped.clone())))),
         ("lease", tokio::spawn(monitor::keep_lease(broker.clone(), signal(stopped.clone())))),
         ("listener", tokio::spawn(monitor::follow_changes(broker.clone(), signal(stopped.clone())))),
-        ("cache sync", tokio::spawn(monitor::sync_caches(broker, signal(stopped)))),
+        ("cache sync", tokio::spawn(monitor::sync_caches(broker.clone(), signal(stopped.clone())))),
+        ("webhooks", tokio::spawn(deliver_webhooks(broker, signal(stopped)))),
     ];
     NodeHandle { stop, tasks }
+}
+
+/// Every second, on the leader: webhook events enqueued and delivered (see
+/// [`crate::webhook_delivery`]). A round cut short by the stop is picked up by the next leader:
+/// nothing is marked delivered before its endpoint said so.
+async fn deliver_webhooks(broker: Arc<Broker>, stop: impl std::future::Future<Output = ()>) {
+    tokio::pin!(stop);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => {}
+        }
+        if !broker.is_leader() {
+            continue;
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            result = broker.deliver_webhooks() => if let Err(e) = result {
+                tracing::warn!(error = %e, "webhook dispatcher: the round failed; tried again in a second");
+            },
+        }
+    }
 }
 
 impl NodeHandle {

@@ -95,6 +95,14 @@ enum Command {
         #[command(subcommand)]
         command: commands::identity::IdentityCommand,
     },
+    /// Webhook endpoints for a tenant's events (or the operator's): add, list, remove,
+    /// rotate-secret, test, deliveries, redeliver.
+    Webhook {
+        #[command(flatten)]
+        api: client::ApiArgs,
+        #[command(subcommand)]
+        command: commands::webhook::WebhookCommand,
+    },
     /// The operator's alerts (provider identity failing, revocations held).
     Alerts {
         #[command(flatten)]
@@ -147,6 +155,7 @@ impl Cli {
             | Command::Revocations { .. }
             | Command::Token { .. }
             | Command::Identity { .. }
+            | Command::Webhook { .. }
             | Command::Alerts { .. }
             | Command::Audit { .. }
             | Command::Encrypt { .. }
@@ -188,6 +197,7 @@ async fn command(command: Command, log_format: LogFormat) -> Result<(), CliError
         Command::Revocations { api, command } => commands::revocations::run(Client::new(&api)?, command).await,
         Command::Token { api, command } => commands::token::run(Client::new(&api)?, command).await,
         Command::Identity { api, command } => commands::identity::run(Client::new(&api)?, command).await,
+        Command::Webhook { api, command } => commands::webhook::run(Client::new(&api)?, command).await,
         Command::Alerts { api, open } => commands::alerts::run(Client::new(&api)?, open).await,
         Command::Encrypt { api, tenant, context, text } => commands::data::encrypt(Client::new(&api)?, &tenant, context, text).await,
         Command::Decrypt { api, tenant, context, record } => commands::data::decrypt(Client::new(&api)?, &tenant, context, record).await,

@@ -145,4 +145,44 @@ impl Client {
         let role = percent_encoding::utf8_percent_encode(role_arn, percent_encoding::NON_ALPHANUMERIC);
         self.send("DELETE", &format!("/v1/identities?role_arn={role}"), NO_BODY).await
     }
+
+    // Webhooks: a tenant's (`tenant` given) or, for the operator, every endpoint and its own.
+
+    fn webhooks_base(tenant: Option<&str>) -> String {
+        match tenant {
+            Some(t) => format!("/v1/tenants/{t}/webhooks"),
+            None => "/v1/webhooks".into(),
+        }
+    }
+
+    pub async fn add_webhook(&self, tenant: Option<&str>, request: &api::NewWebhookRequest) -> Result<api::NewWebhookResponse, CliError> {
+        self.call("POST", &Self::webhooks_base(tenant), Some(request)).await
+    }
+
+    pub async fn webhooks(&self, tenant: Option<&str>) -> Result<Vec<api::WebhookInfo>, CliError> {
+        self.get(&Self::webhooks_base(tenant)).await
+    }
+
+    /// 204 removed.
+    pub async fn remove_webhook(&self, tenant: Option<&str>, id: &str) -> Result<Answer, CliError> {
+        self.send("DELETE", &format!("{}/{id}", Self::webhooks_base(tenant)), NO_BODY).await
+    }
+
+    pub async fn rotate_webhook_secret(&self, tenant: Option<&str>, id: &str) -> Result<api::NewWebhookResponse, CliError> {
+        self.call("POST", &format!("{}/{id}/rotate-secret", Self::webhooks_base(tenant)), NO_BODY).await
+    }
+
+    /// 202 queued.
+    pub async fn test_webhook(&self, tenant: Option<&str>, id: &str) -> Result<Answer, CliError> {
+        self.send("POST", &format!("{}/{id}/test", Self::webhooks_base(tenant)), NO_BODY).await
+    }
+
+    pub async fn webhook_deliveries(&self, tenant: Option<&str>, id: &str, limit: u32) -> Result<Vec<api::DeliveryInfo>, CliError> {
+        self.get(&format!("{}/{id}/deliveries?limit={limit}", Self::webhooks_base(tenant))).await
+    }
+
+    /// 202 queued again.
+    pub async fn redeliver(&self, tenant: Option<&str>, id: &str, seq: i64) -> Result<Answer, CliError> {
+        self.send("POST", &format!("{}/{id}/deliveries/{seq}/redeliver", Self::webhooks_base(tenant)), NO_BODY).await
+    }
 }

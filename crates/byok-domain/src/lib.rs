@@ -16,6 +16,7 @@
 //! - [`check`]: what a check of a tenant's access found, region by region ([`Denial`],
 //!   [`RegionAccess`], [`RegionResult`]).
 //! - [`hold`]: a revocation held for a person.
+//! - [`webhook`]: webhook endpoints and their deliveries.
 #![forbid(unsafe_code)]
 
 pub mod access;
@@ -27,6 +28,7 @@ pub mod lifecycle;
 pub mod location;
 pub mod tenant;
 pub mod ticket;
+pub mod webhook;
 
 pub use access::{ServiceReach, TokenScope};
 pub use check::{Denial, HeldRegion, RegionAccess, RegionResult};
@@ -37,3 +39,4 @@ pub use lifecycle::{Event, InvalidTransition, TenantState, Transition};
 pub use location::{Location, LocationError, Locations};
 pub use tenant::{RegionKey, Tenant, TenantBinding};
 pub use ticket::{Alert, AlertKind, AlertStatus, Author, Comment, Ticket, TicketStatus, UnknownName};
+pub use webhook::{Attempt, Delivery, DeliveryStatus, Webhook, WebhookSecret};

@@ -41,6 +41,8 @@ pub enum AlertKind {
     HoldOverdue,
     /// Deleted wrapped keys could not be proven gone from the database's files.
     ErasurePending,
+    /// Webhook deliveries were given up on after a day of attempts.
+    WebhookDeadLetters,
 }
 
 /// Where an operator alert stands.
@@ -79,7 +81,7 @@ macro_rules! names {
 
 names!(TicketStatus, "ticket status", Open => "open", Resolved => "resolved", Closed => "closed");
 names!(Author, "comment author", Byok => "byok", Customer => "customer", Operator => "operator");
-names!(AlertKind, "alert kind", ProviderIdentity => "provider_identity", RevocationsHeld => "revocations_held", HoldOverdue => "hold_overdue", ErasurePending => "erasure_pending");
+names!(AlertKind, "alert kind", ProviderIdentity => "provider_identity", RevocationsHeld => "revocations_held", HoldOverdue => "hold_overdue", ErasurePending => "erasure_pending", WebhookDeadLetters => "webhook_dead_letters");
 names!(AlertStatus, "alert status", Open => "open", Resolved => "resolved");
 
 #[cfg(test)]

@@ -155,6 +155,7 @@ pub(crate) fn broker_parts(e: &BrokerError) -> (StatusCode, &'static str, String
         B::NotHeld(_) => (StatusCode::NOT_FOUND, "not_held", e.to_string(), none),
         B::UnknownToken(_) => (StatusCode::NOT_FOUND, "unknown_token", e.to_string(), none),
         B::UnknownIdentity(_) => (StatusCode::NOT_FOUND, "unknown_identity", e.to_string(), none),
+        B::UnknownWebhook(_) => (StatusCode::NOT_FOUND, "unknown_webhook", e.to_string(), none),
         B::SignInRefused(_) => (StatusCode::UNAUTHORIZED, "sign_in_refused", e.to_string(), none),
         B::SignInDisabled => (StatusCode::NOT_FOUND, "not_found", e.to_string(), none),
         B::TenantExists(_) => (StatusCode::CONFLICT, "tenant_exists", e.to_string(), none),

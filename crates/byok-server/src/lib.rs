@@ -58,6 +58,7 @@ pub fn app(state: AppState, body_limit: usize) -> Router {
         .merge(routes::tickets::router().layer(DefaultBodyLimit::max(control)))
         .merge(routes::operator::router().layer(DefaultBodyLimit::max(control)))
         .merge(routes::identities::router().layer(DefaultBodyLimit::max(control)))
+        .merge(routes::webhooks::router().layer(DefaultBodyLimit::max(control)))
         .merge(routes::ops::router())
         .merge(console::router())
         .fallback(routes::ops::not_found)

@@ -185,3 +185,32 @@ pub fn held_revocation(h: byok_broker::HeldRevocation) -> byok_api::HeldRevocati
 pub fn chain_check(c: byok_broker::ChainCheck) -> byok_api::ChainCheck {
     byok_api::ChainCheck { ok: c.ok, entries: c.entries, head: c.head, first_bad: c.first_bad, problem: c.problem }
 }
+
+pub fn webhook(w: &byok_domain::Webhook, now: time::OffsetDateTime) -> byok_api::WebhookInfo {
+    byok_api::WebhookInfo {
+        id: w.id.clone(),
+        tenant: w.tenant.as_ref().map(ToString::to_string),
+        url: w.url.clone(),
+        events: w.events.clone(),
+        secrets_in_force: w.signing_secrets(now).count(),
+        created_at: w.created_at,
+    }
+}
+
+pub fn new_webhook(n: byok_broker::webhooks::NewWebhook, now: time::OffsetDateTime) -> byok_api::NewWebhookResponse {
+    byok_api::NewWebhookResponse { webhook: webhook(&n.webhook, now), secret: n.secret }
+}
+
+pub fn delivery(d: byok_domain::Delivery) -> byok_api::DeliveryInfo {
+    byok_api::DeliveryInfo {
+        event_id: d.message_id(),
+        seq: d.seq,
+        event_type: d.event_type,
+        status: d.status.as_str().to_string(),
+        attempts: d.attempts,
+        next_attempt_at: d.next_attempt_at,
+        last_error: d.last_error,
+        created_at: d.created_at,
+        updated_at: d.updated_at,
+    }
+}

@@ -223,18 +223,28 @@ impl StoreError {
 /// The store: every part below, as one object (`Arc<dyn Store>`). Bring the parts' methods
 /// into scope with `use byok_store::prelude::*`.
 pub trait Store:
-    TenantStore + KeyStore + TokenStore + AlertStore + ClusterStore + TicketStore + AuditStore + Send + Sync + std::fmt::Debug
+    TenantStore + KeyStore + TokenStore + AlertStore + ClusterStore + TicketStore + AuditStore + WebhookStore + Send + Sync + std::fmt::Debug
 {
 }
 
 impl<T> Store for T where
-    T: TenantStore + KeyStore + TokenStore + AlertStore + ClusterStore + TicketStore + AuditStore + Send + Sync + std::fmt::Debug
+    T: TenantStore
+        + KeyStore
+        + TokenStore
+        + AlertStore
+        + ClusterStore
+        + TicketStore
+        + AuditStore
+        + WebhookStore
+        + Send
+        + Sync
+        + std::fmt::Debug
 {
 }
 
 /// The store's parts, to call their methods on a `dyn Store`.
 pub mod prelude {
-    pub use crate::{AlertStore, AuditStore, ClusterStore, KeyStore, Store, TenantStore, TicketStore, TokenStore};
+    pub use crate::{AlertStore, AuditStore, ClusterStore, KeyStore, Store, TenantStore, TicketStore, TokenStore, WebhookStore};
 }
 
 /// Tenants and their lifecycle state, changed only by compare-and-set on a version.
@@ -397,6 +407,45 @@ pub trait AlertStore: Send + Sync {
 
     /// Removes a hold (released, dismissed, or access works again) and returns it.
     async fn remove_hold(&self, tenant: &TenantId) -> Result<Option<Hold>, StoreError>;
+}
+
+/// A delivery to enqueue (see [`WebhookStore::enqueue_deliveries`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    pub webhook: String,
+    pub seq: i64,
+    pub tenant: Option<TenantId>,
+    pub event_type: String,
+    pub body: String,
+}
+
+/// Webhook endpoints, the dispatcher's cursor over the audit log (the outbox), and deliveries.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    async fn put_webhook(&self, webhook: &byok_domain::Webhook) -> Result<(), StoreError>;
+    async fn webhook(&self, id: &str) -> Result<Option<byok_domain::Webhook>, StoreError>;
+    /// Every endpoint, or a tenant's (`Some`), or the operator's own (`Some(None)` is not a
+    /// thing: `None` lists all).
+    async fn webhooks(&self, tenant: Option<&TenantId>) -> Result<Vec<byok_domain::Webhook>, StoreError>;
+    /// Replaces an endpoint's signing secrets (a rotation).
+    async fn set_webhook_secrets(&self, id: &str, secrets: &[byok_domain::WebhookSecret]) -> Result<bool, StoreError>;
+    /// Removes an endpoint and its deliveries.
+    async fn remove_webhook(&self, id: &str) -> Result<bool, StoreError>;
+    /// The last audit entry turned into deliveries; set to the log's end the first time.
+    async fn webhook_cursor(&self) -> Result<i64, StoreError>;
+    /// Adds these deliveries and moves the cursor from `from` to `to`, in one transaction; false
+    /// (nothing written) when the cursor is no longer at `from` (another leader moved it).
+    async fn enqueue_deliveries(&self, from: i64, to: i64, deliveries: &[NewDelivery], at: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Each endpoint's oldest pending delivery (deliveries to one endpoint go in order), due or not.
+    async fn next_deliveries(&self) -> Result<Vec<byok_domain::Delivery>, StoreError>;
+    /// Records an attempt's outcome.
+    async fn record_attempt(&self, webhook: &str, seq: i64, attempt: &byok_domain::Attempt, at: OffsetDateTime) -> Result<(), StoreError>;
+    /// An endpoint's deliveries, newest first.
+    async fn deliveries(&self, webhook: &str, limit: i64) -> Result<Vec<byok_domain::Delivery>, StoreError>;
+    /// Puts a delivery back to be sent at once (a dead one, or a delivered one again).
+    async fn redeliver(&self, webhook: &str, seq: i64, at: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Dead deliveries in all.
+    async fn dead_deliveries(&self) -> Result<i64, StoreError>;
 }
 
 /// What the nodes sharing the store agree on: the leader lease, change notices, cluster settings, the clock.

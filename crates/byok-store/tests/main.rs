@@ -158,6 +158,7 @@ on_every_dialect!(
     tenants_by_account,
     key_changes,
     aws_identities,
+    webhooks,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,6 @@
 //! The API commands, one module each, every one owning its clap enum and its handler:
 //! [`tenant`], [`ticket`], [`audit`], [`revocations`], [`token`], [`identity`], and [`data`]
-//! (encrypt, decrypt) and [`alerts`]; [`migrate`] works on the store directly. Helpers they share are here.
+//! (encrypt, decrypt), [`alerts`] and [`webhook`]; [`migrate`] works on the store directly. Helpers they share are here.
 
 use std::io::Read;
 
@@ -15,6 +15,7 @@ pub(crate) mod revocations;
 pub(crate) mod tenant;
 pub(crate) mod ticket;
 pub(crate) mod token;
+pub(crate) mod webhook;
 
 pub(crate) fn read_stdin() -> Result<Vec<u8>, CliError> {
     let mut buf = Vec::new();

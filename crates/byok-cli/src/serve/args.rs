@@ -208,6 +208,11 @@ pub struct ServeArgs {
     #[arg(long, env = "BYOK_CONSOLE_SECURE_COOKIES")]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub console_secure_cookies: bool,
+    /// Host names webhook endpoints may point at, comma-separated (`.example.com`: that domain
+    /// and below) [default: any host over HTTPS].
+    #[arg(long, env = "BYOK_WEBHOOK_ALLOWED_HOSTS", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub webhook_allowed_hosts: Vec<String>,
     /// Refuse to start while the store has migrations pending, naming them, instead of
     /// applying them: apply them on purpose with `byok migrate up` (an upgrade planned node by
     /// node). A schema newer than this byok is always refused.

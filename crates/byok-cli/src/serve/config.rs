@@ -32,6 +32,8 @@ pub struct ServeParams {
     pub store_url: String,
     /// Whether pending migrations are applied at start.
     pub auto_migrate: byok_store::AutoMigrate,
+    /// Hosts webhook endpoints may point at; `None`: any.
+    pub webhook_hosts: Option<Vec<String>>,
     pub aws: Aws,
     pub provider_account_id: String,
     pub provider_role: String,
@@ -132,6 +134,16 @@ impl ServeParams {
         Ok(Self {
             listen: s.listen,
             store_url,
+            webhook_hosts: match s
+                .webhook_allowed_hosts
+                .iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect::<Vec<_>>()
+            {
+                hosts if hosts.is_empty() => None,
+                hosts => Some(hosts),
+            },
             auto_migrate: if s.no_auto_migrate { byok_store::AutoMigrate::No } else { byok_store::AutoMigrate::Yes },
             aws,
             provider_account_id: s.provider_account_id,
@@ -275,6 +287,7 @@ impl ServeParams {
             node_id: self.node_id.clone().unwrap_or(defaults.node_id.clone()),
             lease_ttl: self.lease_ttl,
             rotate_after: self.rotate_after,
+            webhook_hosts: self.webhook_hosts.clone(),
             ..defaults
         })
     }

@@ -66,6 +66,8 @@ pub struct Settings {
     pub client_identity: Vec<String>,
     pub console_secure_cookies: bool,
     pub no_auto_migrate: bool,
+    /// Empty: any host.
+    pub webhook_allowed_hosts: Vec<String>,
     /// `None`: generated, written to the data directory.
     pub operator_token: Option<String>,
     pub service_token: Option<String>,
@@ -127,6 +129,7 @@ impl Default for Settings {
             client_identity: Vec::new(),
             console_secure_cookies: false,
             no_auto_migrate: false,
+            webhook_allowed_hosts: Vec::new(),
             operator_token: None,
             service_token: None,
             locations: None,

@@ -24,6 +24,8 @@ def main():
     binary, schemathesis = sys.argv[1], sys.argv[2]
     max_examples = sys.argv[sys.argv.index("--max-examples") + 1] if "--max-examples" in sys.argv else "20"
     data_dir = tempfile.mkdtemp(prefix="byok-fuzz-")
+    # Webhook endpoints the fuzzer adds may point only at this machine: deliveries stay on loopback.
+    os.environ["BYOK_WEBHOOK_ALLOWED_HOSTS"] = "localhost,127.0.0.1"
     proc, api, lc, op, svc = start_broker(data_dir, binary=binary)
     try:
         # An active tenant, `acme`, so that the fuzzer reaches past "unknown tenant".

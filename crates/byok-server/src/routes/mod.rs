@@ -8,6 +8,7 @@ pub mod operator;
 pub mod ops;
 pub mod tenants;
 pub mod tickets;
+pub mod webhooks;
 
 use byok_domain::TenantId;
 

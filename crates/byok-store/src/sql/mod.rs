@@ -16,6 +16,7 @@ mod keys;
 mod tenants;
 mod tickets;
 mod tokens;
+mod webhooks;
 
 use keys::Erase;
 use tenants::{deadline, tenant_from_row};

@@ -8,9 +8,11 @@ use time::{Duration, OffsetDateTime};
 
 mod keys;
 mod schema;
+mod webhooks;
 
 pub use keys::key_changes;
 pub use schema::migrations_on_purpose;
+pub use webhooks::webhooks;
 
 pub(super) fn tenant(id: &str) -> Tenant {
     Tenant {
