@@ -10,7 +10,11 @@
 //!   hour), `alias_watch`, `erasure_attempts`, `opened_layers` (provider layers opened),
 //!   [`cache`] (unwrapped tenant keys), [`events`] (what the audit log records), `flight`
 //!   (single flight per tenant with a short cooldown, for restore and verify), [`clock`],
-//!   [`config`], [`metrics`], [`error`](mod@error), `monitor::judge` and `monitor::report`.
+//!   [`config`], [`metrics`], [`error`](mod@error), `monitor::judge`, `monitor::report`,
+//!   `outcomes` (what the broker answers: [`LastCheck`], [`Restoration`], [`Verification`],
+//!   [`Instructions`], [`HeldRevocation`], [`ChainCheck`]; only the server's views turn them
+//!   into API types) and [`webhook_events`] (what an audit entry tells a webhook endpoint, and
+//!   the Standard Webhooks signature).
 //! - [`Broker`] ([`broker`]): the handle that holds the components, and tenant look-ups.
 //! - **Features**, each adding an `impl Broker` block:
 //! - [`config`]: validated parameters ([`BrokerConfig`]).
@@ -37,6 +41,8 @@
 //! - [`tokens`]: API tokens, stored hashed, and their scopes; [`aws_sign_in`]: product
 //!   services signing in with their own IAM role for a short-lived token.
 //! - [`erasure`]: proving that deleted wrapped keys left the database's files, before saying so.
+//! - [`webhooks`]: webhook endpoints (add, rotate the secret, test, redeliver);
+//!   [`webhook_delivery`]: the leader's dispatcher, from the audit log to each endpoint in order.
 //! - [`node`]: one place that runs a node's loops ([`node::spawn`]) and stops them together.
 #![forbid(unsafe_code)]
 

@@ -40,9 +40,28 @@ const PARALLEL: usize = 16;
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
+/// Why an attempt did not deliver (recorded on the delivery, shown by `byok webhook deliveries`).
+#[derive(Debug, Clone, thiserror::Error)]
+enum DeliveryError {
+    #[error("TLS cannot be set up: {0}")]
+    Tls(String),
+    #[error(transparent)]
+    Secret(#[from] crate::webhook_events::BadSecret),
+    #[error("bad request: {0}")]
+    Request(String),
+    #[error("no answer within {} s", ATTEMPT_TIMEOUT.as_secs())]
+    Timeout,
+    #[error("cannot reach the endpoint: {0}")]
+    Unreachable(String),
+    #[error("the endpoint answered {0}")]
+    Refused(http::StatusCode),
+    #[error("the endpoint was removed")]
+    Removed,
+}
+
 /// The sending client: rustls on aws-lc-rs with the platform's roots, pooled.
-fn client() -> Result<&'static HttpsClient, String> {
-    static CLIENT: OnceLock<Result<HttpsClient, String>> = OnceLock::new();
+fn client() -> Result<&'static HttpsClient, DeliveryError> {
+    static CLIENT: OnceLock<Result<HttpsClient, DeliveryError>> = OnceLock::new();
     CLIENT
         .get_or_init(|| {
             let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -52,7 +71,7 @@ fn client() -> Result<&'static HttpsClient, String> {
             }
             let tls = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
-                .map_err(|e| e.to_string())?
+                .map_err(|e| DeliveryError::Tls(e.to_string()))?
                 .with_root_certificates(roots)
                 .with_no_client_auth();
             let mut http = HttpConnector::new();
@@ -66,11 +85,11 @@ fn client() -> Result<&'static HttpsClient, String> {
 }
 
 /// One POST of a delivery: `Ok` on a 2xx, else why not.
-async fn post(webhook: &Webhook, delivery: &Delivery, now: time::OffsetDateTime) -> Result<(), String> {
+async fn post(webhook: &Webhook, delivery: &Delivery, now: time::OffsetDateTime) -> Result<(), DeliveryError> {
     let secrets: Vec<&str> = webhook.signing_secrets(now).map(|s| s.secret.as_str()).collect();
     let id = delivery.message_id();
     let timestamp = now.unix_timestamp();
-    let signed = signature(&secrets, &id, timestamp, &delivery.body).map_err(|e| e.to_string())?;
+    let signed = signature(&secrets, &id, timestamp, &delivery.body)?;
     let request = http::Request::post(&webhook.url)
         .header("content-type", "application/json")
         .header("user-agent", concat!("byok/", env!("CARGO_PKG_VERSION")))
@@ -78,14 +97,14 @@ async fn post(webhook: &Webhook, delivery: &Delivery, now: time::OffsetDateTime)
         .header("webhook-timestamp", timestamp.to_string())
         .header("webhook-signature", signed)
         .body(Full::new(Bytes::from(delivery.body.clone())))
-        .map_err(|e| format!("bad request: {e}"))?;
+        .map_err(|e| DeliveryError::Request(e.to_string()))?;
     let client = client()?;
     let answer = tokio::time::timeout(ATTEMPT_TIMEOUT, client.request(request))
         .await
-        .map_err(|_| format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs()))?
-        .map_err(|e| format!("cannot reach the endpoint: {e}"))?;
+        .map_err(|_| DeliveryError::Timeout)?
+        .map_err(|e| DeliveryError::Unreachable(e.to_string()))?;
     let status = answer.status();
-    if status.is_success() { Ok(()) } else { Err(format!("the endpoint answered {status}")) }
+    if status.is_success() { Ok(()) } else { Err(DeliveryError::Refused(status)) }
 }
 
 /// A jitter factor in [0.5, 1].
@@ -168,12 +187,12 @@ impl Broker {
         let now = self.clock.now();
         let sent = match webhooks.get(&delivery.webhook) {
             Some(webhook) => post(webhook, &delivery, now).await,
-            None => Err("the endpoint was removed".into()),
+            None => Err(DeliveryError::Removed),
         };
         let attempt = match sent {
             Ok(()) => Attempt::Delivered,
-            Err(error) if now - delivery.created_at >= GIVE_UP_AFTER => Attempt::Dead { error },
-            Err(error) => Attempt::Retry { at: now + backoff(delivery.attempts, jitter()), error },
+            Err(e) if now - delivery.created_at >= GIVE_UP_AFTER => Attempt::Dead { error: e.to_string() },
+            Err(e) => Attempt::Retry { at: now + backoff(delivery.attempts, jitter()), error: e.to_string() },
         };
         let outcome = match &attempt {
             Attempt::Delivered => "delivered",

@@ -43,7 +43,7 @@ pub fn body(kind: &'static str, entry: &AuditEntry) -> String {
 }
 
 /// Why a secret cannot sign.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
 #[error("a webhook secret is whsec_ followed by base64")]
 pub struct BadSecret;
 

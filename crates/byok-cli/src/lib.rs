@@ -7,7 +7,8 @@
 //! - [`provider`]: where the provider's own AWS credentials come from.
 //! - [`demo`]: `byok demo`, the customer guide's story end to end.
 //! - `commands`: the API commands (`tenant`, `ticket`, `audit`, `revocations`, `token`,
-//!   `alerts`, `encrypt`, `decrypt`), a module each owning its clap enum and handler.
+//!   `identity`, `webhook`, `alerts`, `encrypt`, `decrypt`), a module each owning its clap enum
+//!   and handler; `migrate` works on the store directly.
 //! - [`client`]: the API client those commands use; [`routes`]: every route as one of its typed
 //!   methods, each path written once.
 //! - [`error`](mod@error): [`CliError`], every failure with its cause.

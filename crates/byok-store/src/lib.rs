@@ -6,10 +6,10 @@
 //! # Layout
 //! - [`Store`] and its types: this page. [`Store`] is its parts together, one trait per table
 //!   group: [`TenantStore`], [`KeyStore`], [`TokenStore`], [`AlertStore`], [`ClusterStore`],
-//!   [`TicketStore`], [`AuditStore`] (`use byok_store::prelude::*` to call them).
+//!   [`TicketStore`], [`AuditStore`], [`WebhookStore`] (`use byok_store::prelude::*` to call them).
 //! - [`sql`]: the implementation for SQLite (the embedded default, one file) and PostgreSQL
 //!   (several broker nodes), one SQL text through sqlx's `Any` driver, one module per part
-//!   (`sql/{tenants,keys,tokens,alerts,cluster,tickets,audit}.rs`). Tested by one contract
+//!   (`sql/{tenants,keys,tokens,alerts,cluster,tickets,audit,webhooks}.rs`). Tested by one contract
 //!   suite on both.
 //! - [`migrations`]: what a database has applied against what this byok knows, and whether a
 //!   node may start on it (never on a newer schema; pending ones only when asked to apply them).
