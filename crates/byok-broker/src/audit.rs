@@ -154,6 +154,13 @@ impl Broker {
     /// Prunes every entry through `through`, whose hash the caller gives as proof it holds the
     /// export; the chain then verifies from this checkpoint.
     pub async fn prune_audit(&self, through: i64, hash: &str) -> Result<usize, BrokerError> {
+        // The audit log is the webhooks' outbox: entries the dispatcher has not read yet stay.
+        let dispatched = self.store.webhook_cursor().await?;
+        if through > dispatched {
+            return Err(BrokerError::Invalid(format!(
+                "entries after {dispatched} are not yet turned into webhook events (the leader's dispatcher is behind): prune through {dispatched} at most, or wait"
+            )));
+        }
         self.store.prune_audit(through, hash, self.clock.now()).await?.ok_or(BrokerError::AuditMismatch { through })
     }
 

@@ -328,6 +328,11 @@ async fn the_audit_log_is_exported_pruned_and_still_verifies() {
     // The chain goes on from the checkpoint.
     s.broker.restore(&id).await.expect("restore");
     assert!(s.broker.verify_audit().await.expect("verify").ok);
+    // The log is the webhooks' outbox: what the dispatcher (not running here) has not read
+    // cannot be pruned.
+    let newest = s.broker.audit_log(None, 0, 1000).await.expect("audit").last().expect("entries").clone();
+    let refused = s.broker.prune_audit(newest.seq, &newest.hash).await;
+    assert!(matches!(&refused, Err(BrokerError::Invalid(why)) if why.contains("webhook")), "{refused:?}");
     // Tampering after the checkpoint is still caught.
     let url = format!("sqlite://{}", s._dir.path().join("b.db").display());
     sqlx::any::install_default_drivers();
