@@ -26,6 +26,18 @@ async fn the_console_in_a_real_browser() {
         .expect("key")
         .to_string();
 
+    // A webhook endpoint the customer added (nothing listens there: its deliveries stay pending).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let (status, _) = api(
+        &b,
+        Some(added["admin_token"].as_str().expect("admin token")),
+        "POST",
+        "/v1/tenants/acme/webhooks",
+        Some(json!({ "url": format!("http://127.0.0.1:{closed}/byok") })),
+    )
+    .await;
+    assert_eq!(status, 201);
+
     let root = byok_testkit::workspace();
     let shots = root.join("target/console");
     std::fs::create_dir_all(&shots).expect("screenshots dir");

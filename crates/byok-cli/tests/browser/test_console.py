@@ -110,6 +110,12 @@ def test_the_customer_restores_access_from_the_console():
         go(page, "text=Overview")
         assert "Active:" in page.inner_text(".state")
         shot(page, "04-restored.png")
+        # The webhook endpoint, and "Send test event".
+        assert "/byok" in page.inner_text("main") and "Send test event" in page.inner_text("main")
+        go(page, "text=Send test event")
+        assert "Test event queued" in page.inner_text("main"), page.inner_text("main")
+        until(page, lambda html: "webhook.test: pending" in html, "the test event's delivery")
+        accessible(page, "overview with webhooks")
         go(page, "text=Audit")
         assert page.locator("svg").count() == 1
         accessible(page, "audit")

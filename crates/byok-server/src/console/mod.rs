@@ -6,6 +6,7 @@
 //! - [`session`]: sign-in with a token exchanged for a session cookie, CSRF tokens, expiry;
 //! - [`layout`]: the page frame and shared bits (state sentences, deadlines);
 //! - [`tenant`]: a tenant's overview, its onboarding and "Verify now";
+//! - [`webhooks`]: the overview's webhook endpoints, each with its last delivery and "Send test event";
 //! - [`ticket`]: the revocation ticket, comments, "Access restored — verify now";
 //! - [`audit`]: the audit log, filtered and paginated, with a chart of key uses;
 //! - [`operator`]: every tenant, deadlines, tickets, the monitor's and provider's health.
@@ -17,6 +18,7 @@ pub mod session;
 pub mod signin;
 pub mod tenant;
 pub mod ticket;
+pub mod webhooks;
 
 use axum::Router;
 use axum::extract::Request;
@@ -45,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/tenants/{id}/comment", post(ticket::comment))
         .route("/console/tenants/{id}/restore", post(ticket::restore))
         .route("/console/tenants/{id}/audit", get(audit::page))
+        .route("/console/tenants/{id}/webhooks/{webhook}/test", post(webhooks::test))
         .route("/console/operator", get(operator::page))
         .layer(axum::middleware::from_fn(security_headers))
 }

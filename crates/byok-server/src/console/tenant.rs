@@ -1,6 +1,6 @@
 //! A tenant's overview: its state in a sentence, each region's last probe with the step of the
 //! customer guide a failing one needs, the countdown while revoked, and while onboarding the
-//! setup to copy and a "Verify now" button.
+//! setup to copy and a "Verify now" button; its webhooks ([`super::webhooks`]).
 
 use axum::Form;
 use axum::extract::{Path, State};
@@ -19,7 +19,7 @@ pub(super) fn tenant_id(raw: &str) -> Result<TenantId, PageError> {
 }
 
 pub async fn overview(State(state): State<AppState>, viewer: Viewer, Path(id): Path<String>) -> Result<Markup, PageError> {
-    render(&state, &viewer, &id, None).await
+    render(&state, &viewer, &id, None, None).await
 }
 
 /// "Verify now": the customer's setup checked region by region, the answer on the page.
@@ -33,10 +33,17 @@ pub async fn verify(
     let tenant = tenant_id(&id)?;
     viewer.may_see(&tenant)?;
     let verification = state.broker.verify_tenant(&tenant).await?;
-    render(&state, &viewer, &id, Some(verification)).await
+    render(&state, &viewer, &id, Some(verification), None).await
 }
 
-async fn render(state: &AppState, viewer: &Viewer, raw: &str, verification: Option<Verification>) -> Result<Markup, PageError> {
+/// The overview, with a verification's answer or a notice (what was just done) when there is one.
+pub(super) async fn render(
+    state: &AppState,
+    viewer: &Viewer,
+    raw: &str,
+    verification: Option<Verification>,
+    notice: Option<&str>,
+) -> Result<Markup, PageError> {
     let id = tenant_id(raw)?;
     viewer.may_see(&id)?;
     let tenant = state.broker.tenant(&id).await?;
@@ -74,6 +81,7 @@ async fn render(state: &AppState, viewer: &Viewer, raw: &str, verification: Opti
             }
         }
         @if tenant.state == TenantState::Onboarding { (onboarding(state, viewer, &id).await?) }
+        (super::webhooks::section(state, viewer, &id, notice).await?)
     };
     Ok(layout::page(viewer, &format!("Tenant {id}"), Some(&id), body))
 }
