@@ -7,7 +7,9 @@
 //! lease too, the third node leads, and a customer's trust Deny is refused by it at once and by
 //! the frozen node as soon as it wakes, with exactly one ticket. A node cut off from PostgreSQL
 //! (through a proxy the test severs) keeps serving cached keys, writes and decides nothing,
-//! then rejoins; two nodes racing restorations end consistent with one ticket.
+//! then rejoins; two nodes racing restorations end consistent with one ticket. An operator's
+//! webhook receiver gets a test event sent just before the leader's kill and the revocation
+//! decided after it, each once by id, in order, signed.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -139,6 +141,22 @@ async fn three_nodes_one_leader_revocation_everywhere_and_failover() {
         assert_eq!(call(n.port, &svc, "POST", "/v1/tenants/acme/decrypt", Some(decrypt.clone())).await.0, 200, "every node serves");
     }
 
+    // The operator's webhook endpoint (every tenant's events), and a customer's receiver behind
+    // it: events must reach it exactly once by id, in order, whichever node leads.
+    let (hook_port, hook_dir) = (free_port(), tempfile::tempdir().expect("dir"));
+    let (secrets, received) = (hook_dir.path().join("secrets"), hook_dir.path().join("received.jsonl"));
+    let (status, hook) =
+        call(nodes[0].port, &op, "POST", "/v1/webhooks", Some(json!({ "url": format!("http://127.0.0.1:{hook_port}/byok") }))).await;
+    assert_eq!(status, 201, "{hook}");
+    std::fs::write(&secrets, hook["secret"].as_str().expect("secret")).expect("secret file");
+    let hook_id = hook["webhook"]["id"].as_str().expect("id").to_string();
+    let mut receiver = tokio::process::Command::new(byok_testkit::aws::venv().join("bin/python"))
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/webhooks/receiver.py"))
+        .args([&hook_port.to_string(), &secrets.display().to_string(), &received.display().to_string(), "-1"])
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the receiver");
+
     // One leader, named by every node.
     let deadline = Instant::now() + Duration::from_secs(15);
     let leader = loop {
@@ -166,6 +184,9 @@ async fn three_nodes_one_leader_revocation_everywhere_and_failover() {
     let assumes = window.iter().filter(|e| e["event_name"] == "AssumeRole").count();
     eprintln!("MEASURE three nodes, 5 s at a 1 s interval: {assumes} AssumeRole in the customer's account ({probes} named byok-probe)");
     assert!((3..=8).contains(&assumes), "one prober, not three: {assumes} AssumeRole in 5 s");
+
+    // A test event, sent through one node just before the leader dies.
+    assert_eq!(call(nodes[1].port, &op, "POST", &format!("/v1/webhooks/{hook_id}/test"), None).await.0, 202);
 
     // kill -9 the leader: another node leads within 15 s.
     let position = |name: &str, nodes: &[Node]| nodes.iter().position(|n| n.name == name).expect("a node of ours leads");
@@ -224,6 +245,23 @@ async fn three_nodes_one_leader_revocation_everywhere_and_failover() {
         assert_eq!(tickets.as_array().map(Vec::len), Some(1), "exactly one ticket, seen from {}: {tickets}", n.name);
     }
     let _: Creds = customer.root.clone();
+
+    // The receiver got the test event and the revocation, each once by id, in order, signed:
+    // delivered by whichever node led when each was due.
+    let started = Instant::now();
+    let accepted = loop {
+        let lines: Vec<Value> =
+            std::fs::read_to_string(&received).unwrap_or_default().lines().map(|l| serde_json::from_str(l).expect("a log line")).collect();
+        let accepted: Vec<Value> = lines.iter().filter(|l| l["outcome"] == "accepted").cloned().collect();
+        if accepted.iter().any(|l| l["type"] == "tenant.revoked") || started.elapsed() > Duration::from_secs(30) {
+            assert!(lines.iter().all(|l| l["verified"] == true), "{lines:?}");
+            break accepted;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let types: Vec<&str> = accepted.iter().map(|l| l["type"].as_str().unwrap_or_default()).collect();
+    assert_eq!(types, ["webhook.test", "tenant.revoked"], "{accepted:?}");
+    receiver.start_kill().expect("kill the receiver");
 
     drop(nodes);
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut admin).await.expect("drop schema");
