@@ -35,7 +35,7 @@ pub use tenant::{
     RegionResult, RegionStatus, RekeyRequest, Restoration, TenantStatus, Verification,
 };
 pub use ticket::{Comment, CommentResponse, NewComment, Ticket, TicketDetail};
-pub use webhook::{DeliveryInfo, NewWebhookRequest, NewWebhookResponse, WebhookInfo};
+pub use webhook::{Contacts, DeliveryInfo, NewWebhookRequest, NewWebhookResponse, WebhookInfo};
 
 /// The header that carries the record id when the body is raw bytes.
 pub const CONTEXT_HEADER: &str = "x-byok-context";

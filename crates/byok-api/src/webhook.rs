@@ -61,3 +61,10 @@ pub struct DeliveryInfo {
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: time::OffsetDateTime,
 }
+
+/// `GET` and `PUT /v1/tenants/{id}/contacts`: the addresses emailed about the tenant's
+/// revocation, reminders, restoration and destruction.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Contacts {
+    pub emails: Vec<String>,
+}

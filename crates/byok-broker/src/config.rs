@@ -51,6 +51,8 @@ pub struct BrokerConfig {
     /// `None`: any host over HTTPS. Keeps tenant admins from aiming deliveries at the
     /// provider's internal network.
     pub webhook_hosts: Option<Vec<String>>,
+    /// Email to tenants' contacts; `None`: no email (contacts cannot be set).
+    pub smtp: Option<crate::email::SmtpConfig>,
 }
 
 /// Sign-in with AWS IAM, when enabled (see `crate::aws_sign_in`).
@@ -133,6 +135,7 @@ impl BrokerConfig {
             lease_ttl: std::time::Duration::from_secs(10),
             rotate_after: None,
             webhook_hosts: None,
+            smtp: None,
         }
     }
 }

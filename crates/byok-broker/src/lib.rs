@@ -41,6 +41,7 @@
 //! - [`tokens`]: API tokens, stored hashed, and their scopes; [`aws_sign_in`]: product
 //!   services signing in with their own IAM role for a short-lived token.
 //! - [`erasure`]: proving that deleted wrapped keys left the database's files, before saying so.
+//! - [`email`]: email to a tenant's contacts (composed from the same events, sent over SMTP).
 //! - [`webhooks`]: webhook endpoints (add, rotate the secret, test, redeliver);
 //!   [`webhook_delivery`]: the leader's dispatcher, from the audit log to each endpoint in order.
 //! - [`node`]: one place that runs a node's loops ([`node::spawn`]) and stops them together.
@@ -55,6 +56,7 @@ pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod data_plane;
+pub mod email;
 pub mod erasure;
 mod erasure_attempts;
 pub mod error;

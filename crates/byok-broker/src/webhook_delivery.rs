@@ -57,6 +57,8 @@ enum DeliveryError {
     Refused(http::StatusCode),
     #[error("the endpoint was removed")]
     Removed,
+    #[error(transparent)]
+    Email(#[from] crate::email::EmailError),
 }
 
 /// The sending client: rustls on aws-lc-rs with the platform's roots, pooled.
@@ -186,7 +188,12 @@ impl Broker {
     async fn attempt(&self, webhooks: &HashMap<String, Webhook>, delivery: Delivery) -> Result<bool, BrokerError> {
         let now = self.clock.now();
         let sent = match webhooks.get(&delivery.webhook) {
-            Some(webhook) => post(webhook, &delivery, now).await,
+            Some(webhook) => match webhook.url.strip_prefix("mailto:") {
+                Some(to) => {
+                    crate::email::send(self.config.smtp.as_ref(), to, &delivery.message_id(), &delivery.body).await.map_err(Into::into)
+                }
+                None => post(webhook, &delivery, now).await,
+            },
             None => Err(DeliveryError::Removed),
         };
         let attempt = match sent {

@@ -128,6 +128,9 @@ impl Broker {
     /// Sends a `webhook.test` event to this endpoint (through the audit log, like any event).
     pub async fn test_webhook(&self, tenant: Option<&TenantId>, id: &str) -> Result<(), BrokerError> {
         let webhook = self.webhook(tenant, id).await?;
+        if webhook.url.starts_with("mailto:") {
+            return Err(BrokerError::Invalid(format!("{id} is a contact's address, not a webhook: contacts are emailed real events only")));
+        }
         self.audit(webhook.tenant.as_ref(), AuditEvent::WebhookTest, serde_json::json!({ "webhook": webhook.id })).await;
         Ok(())
     }
@@ -146,6 +149,49 @@ impl Broker {
         } else {
             Err(BrokerError::UnknownWebhook(format!("{id} has no delivery {seq}")))
         }
+    }
+}
+
+impl Broker {
+    /// The addresses a tenant's contacts are emailed at.
+    pub async fn contacts(&self, tenant: &TenantId) -> Result<Vec<String>, BrokerError> {
+        self.tenant(tenant).await?;
+        let hooks = self.store.webhooks(Some(tenant)).await?;
+        Ok(hooks.iter().filter_map(|w| w.url.strip_prefix("mailto:").map(str::to_string)).collect())
+    }
+
+    /// Replaces a tenant's contacts: each address is emailed the revocation, each reminder, the
+    /// restoration and the destruction. Needs an SMTP relay (`--smtp-url`).
+    pub async fn set_contacts(&self, tenant: &TenantId, emails: &[String]) -> Result<Vec<String>, BrokerError> {
+        if self.config.smtp.is_none() {
+            return Err(BrokerError::Invalid("no SMTP relay is configured (byok serve --smtp-url): contacts cannot be emailed".into()));
+        }
+        if emails.len() > 20 {
+            return Err(BrokerError::Invalid("at most 20 contacts".into()));
+        }
+        for e in emails {
+            if e.parse::<lettre::message::Mailbox>().is_err() {
+                return Err(BrokerError::Invalid(format!("{e} is not an email address")));
+            }
+        }
+        self.tenant(tenant).await?;
+        for old in self.store.webhooks(Some(tenant)).await?.into_iter().filter(|w| w.url.starts_with("mailto:")) {
+            self.store.remove_webhook(&old.id).await?;
+        }
+        for email in emails {
+            let mut raw = [0u8; 8];
+            aws_lc_rs::rand::fill(&mut raw).map_err(|_| BrokerError::Invalid("no randomness for an id".into()))?;
+            let contact = Webhook {
+                id: format!("ct_{}", hex::encode(raw)),
+                tenant: Some(tenant.clone()),
+                url: format!("mailto:{email}"),
+                events: crate::email::EMAILED_EVENTS.iter().map(|e| e.to_string()).collect(),
+                secrets: Vec::new(),
+                created_at: self.clock.now(),
+            };
+            self.store.put_webhook(&contact).await?;
+        }
+        self.contacts(tenant).await
     }
 }
 

@@ -185,4 +185,12 @@ impl Client {
     pub async fn redeliver(&self, tenant: Option<&str>, id: &str, seq: i64) -> Result<Answer, CliError> {
         self.send("POST", &format!("{}/{id}/deliveries/{seq}/redeliver", Self::webhooks_base(tenant)), NO_BODY).await
     }
+
+    pub async fn contacts(&self, tenant: &str) -> Result<api::Contacts, CliError> {
+        self.get(&format!("/v1/tenants/{tenant}/contacts")).await
+    }
+
+    pub async fn set_contacts(&self, tenant: &str, contacts: &api::Contacts) -> Result<api::Contacts, CliError> {
+        self.call("PUT", &format!("/v1/tenants/{tenant}/contacts"), Some(contacts)).await
+    }
 }

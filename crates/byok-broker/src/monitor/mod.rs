@@ -138,7 +138,7 @@ impl Broker {
             self.audit(
                 Some(&tenant.id),
                 crate::events::AuditEvent::Ticket(TicketEvent::Reminder),
-                serde_json::json!({ "ticket": open.id, "reminder": due }),
+                serde_json::json!({ "ticket": open.id, "reminder": due, "deadline": deadline.unix_timestamp() }),
             )
             .await;
         }

@@ -29,6 +29,18 @@ impl SetupFormat {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum ContactsCommand {
+    /// Replace the contacts (no address: none).
+    Set {
+        id: String,
+        emails: Vec<String>,
+    },
+    Show {
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum TenantCommand {
     /// Add a tenant; prints the aws CLI script the customer runs (stdout) and its admin token (stderr).
     Add {
@@ -58,6 +70,12 @@ pub(crate) enum TenantCommand {
         id: String,
         #[arg(long, value_enum, default_value_t = SetupFormat::Aws)]
         format: SetupFormat,
+    },
+    /// The addresses emailed about the tenant's revocation, reminders, restoration and
+    /// destruction (`byok serve --smtp-url`).
+    Contacts {
+        #[command(subcommand)]
+        command: ContactsCommand,
     },
     /// Make a new tenant key generation (wrapped in every region); new records use it, older
     /// generations keep decrypting.
@@ -146,6 +164,16 @@ pub(crate) async fn run(client: Client, command: TenantCommand) -> Result<(), Cl
         TenantCommand::List => {
             let tenants: Vec<api::TenantStatus> = client.tenants().await?;
             println!("{}", pretty(&tenants));
+            Ok(())
+        }
+        TenantCommand::Contacts { command: ContactsCommand::Set { id, emails } } => {
+            let set = client.set_contacts(&id, &api::Contacts { emails }).await?;
+            println!("tenant {id}: {}", if set.emails.is_empty() { "no contacts".into() } else { set.emails.join(", ") });
+            Ok(())
+        }
+        TenantCommand::Contacts { command: ContactsCommand::Show { id } } => {
+            let shown = client.contacts(&id).await?;
+            println!("tenant {id}: {}", if shown.emails.is_empty() { "no contacts".into() } else { shown.emails.join(", ") });
             Ok(())
         }
         TenantCommand::Rotate { id } => {

@@ -213,6 +213,19 @@ pub struct ServeArgs {
     #[arg(long, env = "BYOK_WEBHOOK_ALLOWED_HOSTS", value_delimiter = ',')]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub webhook_allowed_hosts: Vec<String>,
+    /// Email tenants' contacts through this SMTP relay: `smtp://HOST:PORT` (`?tls=required` for
+    /// STARTTLS) or `smtps://HOST:PORT`, with `USER:PASSWORD@` if it wants them. Off unless set.
+    #[arg(long, env = "BYOK_SMTP_URL", hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_url: Option<String>,
+    /// The sender of those emails [default: byok <byok@localhost>].
+    #[arg(long, env = "BYOK_SMTP_FROM")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_from: Option<String>,
+    /// The console's public address, for the links in emails (e.g. https://byok.example.com).
+    #[arg(long, env = "BYOK_PUBLIC_URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
     /// Refuse to start while the store has migrations pending, naming them, instead of
     /// applying them: apply them on purpose with `byok migrate up` (an upgrade planned node by
     /// node). A schema newer than this byok is always refused.

@@ -34,6 +34,8 @@ pub struct ServeParams {
     pub auto_migrate: byok_store::AutoMigrate,
     /// Hosts webhook endpoints may point at; `None`: any.
     pub webhook_hosts: Option<Vec<String>>,
+    /// Email to contacts, when configured.
+    pub smtp: Option<byok_broker::email::SmtpConfig>,
     pub aws: Aws,
     pub provider_account_id: String,
     pub provider_role: String,
@@ -143,6 +145,19 @@ impl ServeParams {
             {
                 hosts if hosts.is_empty() => None,
                 hosts => Some(hosts),
+            },
+            smtp: match s.smtp_url {
+                None => None,
+                Some(url) if url.starts_with("smtp://") || url.starts_with("smtps://") => {
+                    if s.smtp_from.parse::<lettre::message::Mailbox>().is_err() {
+                        return Err(CliError::Config(format!(
+                            "--smtp-from is an address (e.g. byok <byok@example.com>), not {}",
+                            s.smtp_from
+                        )));
+                    }
+                    Some(byok_broker::email::SmtpConfig { url, from: s.smtp_from.clone(), console_url: s.public_url.clone() })
+                }
+                Some(_) => return Err(CliError::Config("--smtp-url is smtp://HOST:PORT or smtps://HOST:PORT".into())),
             },
             auto_migrate: if s.no_auto_migrate { byok_store::AutoMigrate::No } else { byok_store::AutoMigrate::Yes },
             aws,
@@ -288,6 +303,7 @@ impl ServeParams {
             lease_ttl: self.lease_ttl,
             rotate_after: self.rotate_after,
             webhook_hosts: self.webhook_hosts.clone(),
+            smtp: self.smtp.clone(),
             ..defaults
         })
     }

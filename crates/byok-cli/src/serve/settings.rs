@@ -68,6 +68,10 @@ pub struct Settings {
     pub no_auto_migrate: bool,
     /// Empty: any host.
     pub webhook_allowed_hosts: Vec<String>,
+    /// `None`: no email.
+    pub smtp_url: Option<String>,
+    pub smtp_from: String,
+    pub public_url: Option<String>,
     /// `None`: generated, written to the data directory.
     pub operator_token: Option<String>,
     pub service_token: Option<String>,
@@ -130,6 +134,9 @@ impl Default for Settings {
             console_secure_cookies: false,
             no_auto_migrate: false,
             webhook_allowed_hosts: Vec::new(),
+            smtp_url: None,
+            smtp_from: "byok <byok@localhost>".into(),
+            public_url: None,
             operator_token: None,
             service_token: None,
             locations: None,

@@ -47,7 +47,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/tenants/{id}/comment", post(ticket::comment))
         .route("/console/tenants/{id}/restore", post(ticket::restore))
         .route("/console/tenants/{id}/audit", get(audit::page))
-        .route("/console/tenants/{id}/webhooks/{webhook}/test", post(webhooks::test))
+        .route("/console/tenants/{id}/webhooks/{webhook}/test", post(tenant::test_webhook))
         .route("/console/operator", get(operator::page))
         .layer(axum::middleware::from_fn(security_headers))
 }

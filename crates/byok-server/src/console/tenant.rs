@@ -36,8 +36,23 @@ pub async fn verify(
     render(&state, &viewer, &id, Some(verification), None).await
 }
 
+/// "Send test event" on one of the tenant's webhook endpoints.
+pub async fn test_webhook(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((id, webhook)): Path<(String, String)>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Markup, PageError> {
+    viewer.check_csrf(&form.csrf)?;
+    let tenant = tenant_id(&id)?;
+    viewer.may_see(&tenant)?;
+    state.broker.test_webhook(Some(&tenant), &webhook).await?;
+    let queued = "Test event queued: it is delivered within seconds, after any earlier event still pending for this endpoint.";
+    render(&state, &viewer, &id, None, Some(queued)).await
+}
+
 /// The overview, with a verification's answer or a notice (what was just done) when there is one.
-pub(super) async fn render(
+async fn render(
     state: &AppState,
     viewer: &Viewer,
     raw: &str,

@@ -1,14 +1,12 @@
 //! The tenant overview's webhook section: each endpoint with its last delivery, and a "Send test
-//! event" button (the event goes through the audit log and the dispatcher like any other).
+//! event" button (its handler is the overview's, [`super::tenant::test_webhook`]; the event goes
+//! through the audit log and the dispatcher like any other).
 
-use axum::Form;
-use axum::extract::{Path, State};
 use byok_domain::TenantId;
 use maud::{Markup, html};
 
 use super::PageError;
-use super::session::{CsrfForm, Viewer};
-use super::tenant::{self, tenant_id};
+use super::session::Viewer;
 use crate::state::AppState;
 
 /// The section, with `notice` (what was just done) on top.
@@ -50,25 +48,4 @@ pub(super) async fn section(state: &AppState, viewer: &Viewer, id: &TenantId, no
             }
         }
     })
-}
-
-/// "Send test event".
-pub async fn test(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    Path((id, webhook)): Path<(String, String)>,
-    Form(form): Form<CsrfForm>,
-) -> Result<Markup, PageError> {
-    viewer.check_csrf(&form.csrf)?;
-    let tenant = tenant_id(&id)?;
-    viewer.may_see(&tenant)?;
-    state.broker.test_webhook(Some(&tenant), &webhook).await?;
-    tenant::render(
-        &state,
-        &viewer,
-        &id,
-        None,
-        Some("Test event queued: it is delivered within seconds, after any earlier event still pending for this endpoint."),
-    )
-    .await
 }

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use byok_api::{DeliveryInfo, NewWebhookRequest, WebhookInfo};
+use byok_api::{Contacts, DeliveryInfo, NewWebhookRequest, WebhookInfo};
 use byok_domain::TenantId;
 use serde::Deserialize;
 
@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/tenants/{id}/webhooks/{webhook}/test", post(test_tenant))
         .route("/v1/tenants/{id}/webhooks/{webhook}/deliveries", get(deliveries_tenant))
         .route("/v1/tenants/{id}/webhooks/{webhook}/deliveries/{seq}/redeliver", post(redeliver_tenant))
+        .route("/v1/tenants/{id}/contacts", get(contacts).put(set_contacts))
         .route("/v1/webhooks", get(list_all).post(add_operator))
         .route("/v1/webhooks/{webhook}", delete(remove_any))
         .route("/v1/webhooks/{webhook}/rotate-secret", post(rotate_any))
@@ -50,6 +51,21 @@ fn admin_of(caller: &Caller, raw: &str) -> Result<TenantId, ApiError> {
     let id = tenant_id(raw)?;
     caller.tenant_admin(&id)?;
     Ok(id)
+}
+
+async fn contacts(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Contacts>, ApiError> {
+    let id = admin_of(&caller, &id)?;
+    Ok(Json(Contacts { emails: state.broker.contacts(&id).await? }))
+}
+
+async fn set_contacts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(req): Body<Contacts>,
+) -> Result<Json<Contacts>, ApiError> {
+    let id = admin_of(&caller, &id)?;
+    Ok(Json(Contacts { emails: state.broker.set_contacts(&id, &req.emails).await? }))
 }
 
 async fn add(state: &AppState, tenant: Option<&TenantId>, req: NewWebhookRequest) -> Result<Response, ApiError> {
