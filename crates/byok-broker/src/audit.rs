@@ -1,6 +1,6 @@
 //! The audit log: append-only and hash-chained. Every entry's hash covers the previous entry's
 //! hash and the entry itself, so editing, reordering or deleting an entry breaks the chain from
-//! that point on, and [`verify`] names the first entry that does not fit.
+//! that point on, and [`Broker::verify_audit`](crate::Broker::verify_audit) names the first entry that does not fit.
 //!
 //! What is recorded: every use of a customer's key with its reason (`data`, `probe`,
 //! `restore`, `onboard`), every lifecycle transition, every ticket event. The reason also

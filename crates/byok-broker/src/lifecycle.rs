@@ -100,7 +100,7 @@ impl Broker {
     ///
     /// Many calls at once for one tenant (a customer clicking, a script retrying, a "ready"
     /// comment) share one run, and an answer stays good for a moment after it (see
-    /// [`crate::flight`]): the AWS calls, audit rows and ticket answers of one restoration.
+    /// the `flight` module): the AWS calls, audit rows and ticket answers of one restoration.
     pub async fn restore(&self, id: &TenantId) -> Result<Restoration, BrokerError> {
         self.restorations.run(id, || self.restore_now(id)).await
     }

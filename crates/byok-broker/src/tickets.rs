@@ -5,7 +5,7 @@
 //! (restored) or closes (destroyed) it.
 //!
 //! Every text the broker writes on a ticket is built here; every write goes through
-//! [`Broker::post`] (comment, status change and audit entry together).
+//! `Broker::post` (comment, status change and audit entry together).
 
 use byok_domain::{Author, Tenant, TenantId, TicketStatus};
 use byok_store::{Comment, Ticket};

@@ -10,7 +10,7 @@
 //!    [`byok_kms::AccessError`]);
 //! 5. **prove the provider again**, then **judge the blast radius**: more new denials than
 //!    the threshold are held for a person ([`crate::holds`]), not revoked;
-//! 6. **transition**: [`Broker::revoke_detected`] writes each revocation with its audit entry
+//! 6. **transition**: `Broker::revoke_detected` writes each revocation with its audit entry
 //!    and opens the ticket ([`crate::lifecycle`], [`crate::tickets`]);
 //! 7. **deadlines**: reminders before; destruction at or after, by the store's clock, and only
 //!    after one more look at the provider's identity;
@@ -22,7 +22,7 @@
 //! revoke, hold, clear or destroy is decided by [`judge::judge`] and [`judge::judge_deadlines`],
 //! which do no I/O and are table-tested on their own.
 //!
-//! Tenants the data path saw denied wait in the [`crate::probe_queue::ProbeQueue`] and go through the same
+//! Tenants the data path saw denied wait in the `ProbeQueue` (`probe_queue`) and go through the same
 //! pipeline at once, between passes.
 
 use std::collections::HashSet;

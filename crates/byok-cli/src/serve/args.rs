@@ -9,7 +9,7 @@ use serde::Serialize;
 
 /// Flags and environment; every field may also come from the `--config` TOML file (same names,
 /// snake_case). Flags and environment win over the file; the file over the defaults, which
-/// are written once, in [`Settings`]. A flag left unset is not serialized, so it does not
+/// are written once, in [`Settings`](super::Settings). A flag left unset is not serialized, so it does not
 /// hide the file's value.
 #[derive(clap::Args, Default, Serialize)]
 pub struct ServeArgs {
@@ -218,11 +218,11 @@ pub struct ServeArgs {
     #[arg(long, env = "BYOK_SMTP_URL", hide_env_values = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smtp_url: Option<String>,
-    /// The sender of those emails [default: byok <byok@localhost>].
+    /// The sender of those emails, a name and an address (default: byok, byok@localhost).
     #[arg(long, env = "BYOK_SMTP_FROM")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smtp_from: Option<String>,
-    /// The console's public address, for the links in emails (e.g. https://byok.example.com).
+    /// The console's public address, for the links in emails (e.g. <https://byok.example.com>).
     #[arg(long, env = "BYOK_PUBLIC_URL")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,

@@ -1,4 +1,4 @@
-//! [`Store`] over SQLite or PostgreSQL. One SQL text serves both through sqlx's `Any` driver:
+//! [`Store`](crate::Store) over SQLite or PostgreSQL. One SQL text serves both through sqlx's `Any` driver:
 //! queries are written with `?` placeholders and numbered (`$1`, …) for PostgreSQL once.
 
 use byok_domain::{Tenant, TenantId, Transition};
