@@ -31,6 +31,8 @@
 //!   table-tested.
 //! - [`leader`]: the leader lease among nodes sharing a store (who runs the monitor).
 //! - [`provider`]: the provider's own identity and canary, proven before any denial counts.
+//! - [`provider_setup`]: the provider role and the canary on AWS, as `byok provider setup`
+//!   prints them (a script or CloudFormation).
 //! - [`provider_layer`]: the provider-held per-tenant KMS keys wrapped keys are sealed under,
 //!   deleted at destruction so that no backup can be unwrapped after it.
 //! - [`holds`]: revocations held for a person when too many tenants are denied at once.
@@ -76,6 +78,7 @@ mod probe_summaries;
 pub mod provider;
 pub mod provider_health;
 pub mod provider_layer;
+pub mod provider_setup;
 pub mod remedy;
 pub mod rotation;
 pub mod setup;

@@ -18,7 +18,7 @@ pub use crate::provider_health::ProviderHealth;
 
 /// The tenant id the canary's wrapped key is bound to (its encryption context).
 fn canary_tenant() -> Option<TenantId> {
-    "byok-canary".parse().ok()
+    crate::provider_setup::CANARY_TENANT.parse().ok()
 }
 
 /// Whether `caller` (a `GetCallerIdentity` ARN) is the provider's principal `expected` (a role
@@ -92,42 +92,42 @@ impl Broker {
             });
         }
         match &self.config.canary {
-            Some(canary) => self.prove_canary(canary).await,
+            Some(canary) => prove_canary(self.kms.as_ref(), canary).await,
             None => Ok(()),
         }
     }
+}
 
-    /// The canary, assumed and used exactly as a customer's role and key are.
-    async fn prove_canary(&self, canary: &CanaryConfig) -> Result<(), AccessError> {
-        let other = |message: &str| AccessError::Other { code: "Canary".into(), message: message.into() };
-        let tenant = canary_tenant().ok_or_else(|| other("the canary's tenant id does not parse"))?;
-        let account = canary.role_arn.account();
-        let mut binding = TenantBinding {
-            account,
-            role_arn: canary.role_arn.clone(),
-            external_id: canary.external_id.clone(),
-            keys: Vec::new(),
-            legacy_trust: false,
-        };
-        // One fresh session for the whole proof, as a tenant's check has. A denial here is the
-        // provider's own canary refusing, said as such (never "the customer's role").
-        let session = self.kms.assume_session(&binding, Purpose::Canary).await.map_err(|e| canary_failure(e, canary))?;
-        let status =
-            self.kms.describe_key_in(&session, &binding, &canary.region, &canary.key).await.map_err(|e| canary_failure(e, canary))?;
-        if !status.enabled {
-            return Err(other(&format!("the canary key {} is {}", status.arn, status.state)));
-        }
-        let key_arn = status.arn.parse().map_err(|_| other(&format!("the canary key's ARN {} does not parse", status.arn)))?;
-        binding.keys.push(RegionKey { region: canary.region.clone(), key_arn });
-        let key = TenantKey::generate().ok_or_else(|| other("the system random number generator failed"))?;
-        let wrapped = self.kms.wrap_in(&session, &binding, &canary.region, &tenant, &key).await.map_err(|e| canary_failure(e, canary))?;
-        let back =
-            self.kms.unwrap_in(&session, &binding, &canary.region, &tenant, &wrapped).await.map_err(|e| canary_failure(e, canary))?;
-        if back != key {
-            return Err(other("the canary key did not give back what it encrypted"));
-        }
-        Ok(())
+/// The canary, assumed and used exactly as a customer's role and key are: a fresh session, the
+/// key described (it must be enabled), a fresh key wrapped and unwrapped under the canary's
+/// encryption context. The broker proves it every pass; `byok doctor` once.
+pub async fn prove_canary(kms: &dyn byok_kms::KeyService, canary: &CanaryConfig) -> Result<(), AccessError> {
+    let other = |message: &str| AccessError::Other { code: "Canary".into(), message: message.into() };
+    let tenant = canary_tenant().ok_or_else(|| other("the canary's tenant id does not parse"))?;
+    let account = canary.role_arn.account();
+    let mut binding = TenantBinding {
+        account,
+        role_arn: canary.role_arn.clone(),
+        external_id: canary.external_id.clone(),
+        keys: Vec::new(),
+        legacy_trust: false,
+    };
+    // One fresh session for the whole proof, as a tenant's check has. A denial here is the
+    // provider's own canary refusing, said as such (never "the customer's role").
+    let session = kms.assume_session(&binding, Purpose::Canary).await.map_err(|e| canary_failure(e, canary))?;
+    let status = kms.describe_key_in(&session, &binding, &canary.region, &canary.key).await.map_err(|e| canary_failure(e, canary))?;
+    if !status.enabled {
+        return Err(other(&format!("the canary key {} is {}", status.arn, status.state)));
     }
+    let key_arn = status.arn.parse().map_err(|_| other(&format!("the canary key's ARN {} does not parse", status.arn)))?;
+    binding.keys.push(RegionKey { region: canary.region.clone(), key_arn });
+    let key = TenantKey::generate().ok_or_else(|| other("the system random number generator failed"))?;
+    let wrapped = kms.wrap_in(&session, &binding, &canary.region, &tenant, &key).await.map_err(|e| canary_failure(e, canary))?;
+    let back = kms.unwrap_in(&session, &binding, &canary.region, &tenant, &wrapped).await.map_err(|e| canary_failure(e, canary))?;
+    if back != key {
+        return Err(other("the canary key did not give back what it encrypted"));
+    }
+    Ok(())
 }
 
 /// A denial met while proving the canary, in the canary's own words: the provider's role and

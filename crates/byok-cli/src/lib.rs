@@ -6,9 +6,10 @@
 //!   localcloud, from validated [`serve::ServeParams`].
 //! - [`provider`]: where the provider's own AWS credentials come from.
 //! - [`demo`]: `byok demo`, the customer guide's story end to end.
+//! - [`doctor`]: `byok doctor`, a production configuration checked before it serves.
 //! - `commands`: the API commands (`tenant`, `ticket`, `audit`, `revocations`, `token`,
 //!   `identity`, `webhook`, `alerts`, `encrypt`, `decrypt`), a module each owning its clap enum
-//!   and handler; `migrate` works on the store directly.
+//!   and handler; `migrate` works on the store directly; `provider` prints the provider's side on AWS.
 //! - [`client`]: the API client those commands use; [`routes`]: every route as one of its typed
 //!   methods, each path written once.
 //! - [`error`](mod@error): [`CliError`], every failure with its cause.
@@ -17,6 +18,7 @@
 pub mod client;
 mod commands;
 pub mod demo;
+pub mod doctor;
 pub mod error;
 pub mod logs;
 pub mod provider;
@@ -50,9 +52,23 @@ enum Command {
     /// The store's schema on purpose: status, up [--dry-run] (before an upgrade; `byok serve
     /// --no-auto-migrate` then refuses to start while any is pending).
     Migrate(commands::migrate::MigrateArgs),
+    /// Check a configuration the way production will use it (the same flags, environment and
+    /// --config file as `serve`): the store and its TLS mode, the API's certificate, the tokens,
+    /// and with --real-aws the provider's identity, the canary and every region's STS and KMS
+    /// endpoints. Prints a checklist; exit code 1 if any check fails. Changes nothing.
+    Doctor(Box<serve::ServeArgs>),
+    /// The provider's own side on AWS: `setup` prints the provider role and the canary to create
+    /// (a script of aws commands or CloudFormation).
+    Provider {
+        #[command(subcommand)]
+        command: commands::provider::ProviderCommand,
+    },
     /// Play the customer guide's story end to end on an embedded localcloud: onboard, revoke,
     /// restore one region (refused), restore fully, revoke, 16 days later: gone.
     Demo,
+    /// Write a man page for byok and each of its commands into DIR (for packaging).
+    #[command(hide = true)]
+    Manpages { dir: std::path::PathBuf },
     /// Run localcloud alone (same as the `localcloud serve` binary).
     Localcloud {
         #[arg(long, env = "LOCALCLOUD_LISTEN", default_value = "127.0.0.1:4566")]
@@ -147,7 +163,9 @@ impl Cli {
     /// The log level when `BYOK_LOG` is not set: the demo narrates, so only errors are logged.
     pub fn default_log_level(&self) -> &'static str {
         match self.command {
-            Command::Demo => "error",
+            Command::Demo | Command::Manpages { .. } | Command::Provider { .. } => "error",
+            // The checklist is the output; a log line only when something is wrong.
+            Command::Doctor(_) => "warn",
             Command::Serve(_)
             | Command::Migrate(_)
             | Command::Localcloud { .. }
@@ -187,7 +205,17 @@ async fn command(command: Command, log_format: LogFormat) -> Result<(), CliError
     match command {
         Command::Serve(args) => serve::run(*args, log_format).await,
         Command::Migrate(args) => commands::migrate::run(args).await,
+        Command::Doctor(args) => doctor::run(*args).await,
         Command::Demo => demo::run().await,
+        Command::Provider { command } => commands::provider::run(command),
+        Command::Manpages { dir } => {
+            use clap::CommandFactory;
+            std::fs::create_dir_all(&dir).map_err(CliError::io(format!("cannot make {}", dir.display())))?;
+            clap_mangen::generate_to(Cli::command(), &dir)
+                .map_err(CliError::io(format!("cannot write man pages into {}", dir.display())))?;
+            println!("{}", dir.display());
+            Ok(())
+        }
         Command::Localcloud { listen, data_dir } => {
             let cloud = std::sync::Arc::new(localcloud::Cloud::open(Some(&data_dir)).map_err(CliError::LocalcloudStart)?);
             localcloud::server::run(listen, cloud).await.map_err(CliError::io(format!("localcloud on {listen}")))

@@ -10,6 +10,7 @@ mod cluster;
 mod config;
 mod crash;
 mod demo;
+mod doctor;
 mod email;
 mod logs;
 mod migrate;

@@ -48,6 +48,8 @@ pub enum TlsError {
         #[source]
         source: rustls::pki_types::pem::Error,
     },
+    #[error("the certificate in {path} does not parse: {detail}")]
+    Unreadable { path: String, detail: String },
     #[error("{0} holds no certificate")]
     NoCertificate(String),
     #[error("the key in {path} does not fit: {source}")]
@@ -129,6 +131,40 @@ impl ReloadingCertificate {
         *self.seen.lock() = now;
         Ok(true)
     }
+}
+
+/// What a certificate says of itself, for `byok doctor`: whom it names and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateSummary {
+    /// The leaf's subject, as X.509 prints it.
+    pub subject: String,
+    /// The leaf's DNS names (subject alternative names).
+    pub dns_names: Vec<String>,
+    /// The end of the leaf's validity, Unix seconds.
+    pub not_after: i64,
+}
+
+/// Loads `files` as `byok serve` would (the key must fit the certificate, the client CA must
+/// be usable) and describes the leaf certificate.
+pub fn inspect(files: &TlsFiles) -> Result<CertificateSummary, TlsError> {
+    server_config(files)?;
+    let certified = load(files)?;
+    let leaf = certified.cert.first().ok_or_else(|| TlsError::NoCertificate(files.cert.display().to_string()))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref())
+        .map_err(|e| TlsError::Unreadable { path: files.cert.display().to_string(), detail: e.to_string() })?;
+    let dns_names = match cert.subject_alternative_name() {
+        Ok(Some(san)) => san
+            .value
+            .general_names
+            .iter()
+            .filter_map(|name| match name {
+                x509_parser::extensions::GeneralName::DNSName(dns) => Some((*dns).to_string()),
+                _ => None,
+            })
+            .collect(),
+        Ok(None) | Err(_) => Vec::new(),
+    };
+    Ok(CertificateSummary { subject: cert.subject().to_string(), dns_names, not_after: cert.validity().not_after.timestamp() })
 }
 
 impl ResolvesServerCert for ReloadingCertificate {

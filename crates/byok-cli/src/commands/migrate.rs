@@ -93,7 +93,7 @@ fn names(migrations: &[byok_store::Migration]) -> String {
 }
 
 /// The URL with any password replaced, for printing.
-fn without_password(url: &str) -> String {
+pub(crate) fn without_password(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
             let _ = parsed.set_password(Some("***"));

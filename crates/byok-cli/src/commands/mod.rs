@@ -1,6 +1,6 @@
 //! The API commands, one module each, every one owning its clap enum and its handler:
 //! [`tenant`], [`ticket`], [`audit`], [`revocations`], [`token`], [`identity`], and [`data`]
-//! (encrypt, decrypt), [`alerts`] and [`webhook`]; [`migrate`] works on the store directly. Helpers they share are here.
+//! (encrypt, decrypt), [`alerts`] and [`webhook`]; [`migrate`] works on the store directly; [`provider`] prints the provider's side on AWS. Helpers they share are here.
 
 use std::io::Read;
 
@@ -11,6 +11,7 @@ pub(crate) mod audit;
 pub(crate) mod data;
 pub(crate) mod identity;
 pub(crate) mod migrate;
+pub(crate) mod provider;
 pub(crate) mod revocations;
 pub(crate) mod tenant;
 pub(crate) mod ticket;
