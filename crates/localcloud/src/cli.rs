@@ -43,6 +43,15 @@ enum Command {
         /// The certificate's private key (PEM).
         #[arg(long, env = "LOCALCLOUD_TLS_KEY", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// The trail's queryable window in memory, in MiB.
+        #[arg(long, env = "LOCALCLOUD_TRAIL_MEMORY_MIB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
+        trail_memory_mib: u32,
+        /// A trail file's size before it is rotated, in MiB.
+        #[arg(long, env = "LOCALCLOUD_TRAIL_FILE_MIB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
+        trail_file_mib: u32,
+        /// Trail files kept on disk (the current one and the rotated ones).
+        #[arg(long, env = "LOCALCLOUD_TRAIL_FILES", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        trail_files: u32,
     },
     /// Manage the emulated AWS accounts of a running localcloud.
     Account {
@@ -78,7 +87,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     match cli.command {
-        Command::Serve { listen, data_dir, in_memory, admin_token, tls_cert, tls_key } => {
+        Command::Serve { listen, data_dir, in_memory, admin_token, tls_cert, tls_key, trail_memory_mib, trail_file_mib, trail_files } => {
             let tls = match (tls_cert, tls_key) {
                 (Some(cert), Some(key)) => match server::tls_acceptor(&cert, &key) {
                     Ok(acceptor) => Some(acceptor),
@@ -89,7 +98,12 @@ pub fn run(cli: Cli) -> ExitCode {
                 },
                 _ => None,
             };
-            let cloud = match Cloud::open((!in_memory).then_some(data_dir.as_path())) {
+            let limits = crate::trail::TrailLimits {
+                memory_bytes: (trail_memory_mib as usize) << 20,
+                file_bytes: u64::from(trail_file_mib) << 20,
+                files: trail_files as usize,
+            };
+            let cloud = match Cloud::open_with((!in_memory).then_some(data_dir.as_path()), limits) {
                 Ok(cloud) => {
                     cloud.set_admin_token(admin_token.map(zeroize::Zeroizing::new));
                     Arc::new(cloud)

@@ -83,9 +83,14 @@ impl std::fmt::Debug for AccountCredentials {
 impl Cloud {
     /// A cloud whose state is kept in `data_dir` (or only in memory when `None`).
     pub fn open(data_dir: Option<&Path>) -> Result<Self, PersistError> {
+        Self::open_with(data_dir, crate::trail::TrailLimits::default())
+    }
+
+    /// The same, with the trail kept within `trail_limits`.
+    pub fn open_with(data_dir: Option<&Path>, trail_limits: crate::trail::TrailLimits) -> Result<Self, PersistError> {
         let (persistent, trail) = match data_dir {
-            Some(dir) => (Persistent::open(dir)?, Trail::open(Some(dir))?),
-            None => (Persistent::in_memory(), Trail::open(None)?),
+            Some(dir) => (Persistent::open(dir)?, Trail::open_with(Some(dir), trail_limits)?),
+            None => (Persistent::in_memory(), Trail::open_with(None, trail_limits)?),
         };
         let clock = Clock::default();
         clock.set_offset(persistent.state.clock_offset);
