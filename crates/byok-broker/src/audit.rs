@@ -23,6 +23,9 @@ use crate::error::BrokerError;
 use crate::events::{AuditEvent, TransitionReason};
 use crate::probe_summaries::{ProbeSummary, SummaryKey};
 
+/// Entries per page of an audit export (each page one store query, one chunk of the answer).
+pub const EXPORT_PAGE: i64 = 1000;
+
 impl Broker {
     /// Counts a routine successful probe; when the hour turns, the previous hour's summary row
     /// waits for [`Self::write_finished_summaries`] (in batches, after the pass). Every decision, denial, data-path unwrap and ticket event is still written in full;
@@ -131,24 +134,37 @@ impl Broker {
     }
 
     /// Every kept entry older than `before`, in order (an export: JSON lines, then
-    /// [`Self::prune_audit`] with the last one's sequence number and hash). Pending probe
-    /// summaries are written first.
+    /// [`Self::prune_audit`] with the last one's sequence number and hash), gathered in memory;
+    /// the API streams the same pages instead ([`Self::export_audit_start`],
+    /// [`Self::export_audit_page`]).
     pub async fn export_audit(&self, before: time::OffsetDateTime) -> Result<Vec<AuditEntry>, BrokerError> {
-        self.flush_probe_summaries().await;
-        let mut after = self.store.audit_checkpoint().await?.map_or(0, |(seq, _)| seq);
+        let mut after = self.export_audit_start().await?;
         let mut out = Vec::new();
         loop {
-            let page = self.store.audit(None, after, 1000).await?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            let older: Vec<_> = page.into_iter().take_while(|e| e.at < before.unix_timestamp()).collect();
-            let complete = older.len() == 1000;
-            out.extend(older);
-            if !complete {
-                break;
+            let (page, more) = self.export_audit_page(before, after).await?;
+            after = page.last().map_or(after, |e| e.seq);
+            out.extend(page);
+            if !more {
+                return Ok(out);
             }
         }
-        Ok(out)
+    }
+
+    /// Where an export starts: pending probe summaries are written first, and the entries come
+    /// after the last checkpoint (the last pruned entry).
+    pub async fn export_audit_start(&self) -> Result<i64, BrokerError> {
+        self.flush_probe_summaries().await;
+        Ok(self.store.audit_checkpoint().await?.map_or(0, |(seq, _)| seq))
+    }
+
+    /// One page of an export: the entries after `after` older than `before` (at most
+    /// [`EXPORT_PAGE`]), and whether another page may follow.
+    pub async fn export_audit_page(&self, before: time::OffsetDateTime, after: i64) -> Result<(Vec<AuditEntry>, bool), BrokerError> {
+        let page = self.store.audit(None, after, EXPORT_PAGE).await?;
+        let full = page.len() as i64 == EXPORT_PAGE;
+        let older: Vec<_> = page.into_iter().take_while(|e| e.at < before.unix_timestamp()).collect();
+        let more = full && older.len() as i64 == EXPORT_PAGE;
+        Ok((older, more))
     }
 
     /// Prunes every entry through `through`, whose hash the caller gives as proof it holds the

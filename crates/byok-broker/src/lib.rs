@@ -10,7 +10,7 @@
 //!   hour), `alias_watch`, `erasure_attempts`, `opened_layers` (provider layers opened),
 //!   [`cache`] (unwrapped tenant keys), [`events`] (what the audit log records), `flight`
 //!   (single flight per tenant with a short cooldown, for restore and verify), [`clock`],
-//!   [`config`], [`metrics`], [`error`](mod@error), `monitor::judge`, `monitor::report`,
+//!   [`config`], [`metrics`] (with [`process_metrics`]: `process_*` from `/proc`), [`error`](mod@error), `monitor::judge`, `monitor::report`,
 //!   `outcomes` (what the broker answers: [`LastCheck`], [`Restoration`], [`Verification`],
 //!   [`Instructions`], [`HeldRevocation`], [`ChainCheck`]; only the server's views turn them
 //!   into API types) and [`webhook_events`] (what an audit entry tells a webhook endpoint, and
@@ -75,6 +75,7 @@ mod opened_layers;
 mod outcomes;
 mod probe_queue;
 mod probe_summaries;
+pub mod process_metrics;
 pub mod provider;
 pub mod provider_health;
 pub mod provider_layer;

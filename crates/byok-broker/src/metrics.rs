@@ -131,6 +131,7 @@ impl Metrics {
         // `byok_build_info{version}` 1.
         let build = vec![("version".to_string(), env!("CARGO_PKG_VERSION").to_string())];
         registry.register("byok_build", "This build, by version", prometheus_client::metrics::info::Info::new(build));
+        registry.register_collector(Box::new(crate::process_metrics::ProcessCollector));
     }
 
     pub fn kms(&self, operation: &str, result: &Result<impl Sized, byok_kms::AccessError>) {

@@ -311,6 +311,12 @@ async fn the_metrics_an_operator_alerts_on() {
     assert!(value("byok_monitor_last_success_timestamp_seconds ") > 1_700_000_000.0, "{text}");
     assert_eq!(value(&format!("byok_build_info{{version=\"{}\"}}", env!("CARGO_PKG_VERSION"))), 1.0);
     assert!(!text.contains("byok_monitor_pass_milliseconds"), "the duration is a histogram in seconds now");
+    // The standard process metrics, as every Prometheus client library names them.
+    assert!(value("process_cpu_seconds_total ") > 0.0, "{text}");
+    assert!(value("process_resident_memory_bytes ") > 1_000_000.0, "{text}");
+    assert!(value("process_open_fds ") >= 3.0 && value("process_max_fds ") >= value("process_open_fds "), "{text}");
+    assert!(value("process_start_time_seconds ") > 1_700_000_000.0, "{text}");
+    assert!(text.contains("# TYPE process_cpu_seconds counter") && text.contains("# UNIT process_resident_memory_bytes bytes"), "{text}");
 }
 
 /// Liveness and readiness for a load balancer: live always; ready while the store answers and
@@ -335,4 +341,49 @@ async fn live_and_ready_until_it_drains() {
 
 fn sqlx_pool_timed_out() -> sqlx::Error {
     sqlx::Error::PoolTimedOut
+}
+
+/// The audit export is streamed a page at a time (chunked, no length known in advance) and
+/// holds every entry older than the cut, in order, across page boundaries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_export_streams_every_entry_in_order_across_pages() {
+    use byok_store::{AuditEntry, AuditStore};
+    let w = world().await;
+    let extra = 2 * byok_broker::audit::EXPORT_PAGE as usize + 345;
+    let seal = |seq: i64, prev: &str| AuditEntry {
+        seq,
+        tenant: Some("acme".into()),
+        at: 1_800_000_000,
+        kind: "key_use".into(),
+        reason: "bulk".into(),
+        detail: "{}".into(),
+        prev_hash: prev.to_string(),
+        hash: format!("{seq:064x}"),
+    };
+    let seals: Vec<byok_store::Seal<'_>> = (0..extra).map(|_| &seal as byok_store::Seal<'_>).collect();
+    w.store.append_audit_many(&seals).await.expect("append");
+    let all = w.broker.audit_log(None, 0, 10_000).await.expect("audit").len();
+    assert!(all > extra, "{all}");
+
+    let request = Request::get("/v1/audit/export?before=2030-01-01T00:00:00Z")
+        .header("authorization", format!("Bearer {}", crate::OPERATOR))
+        .body(Body::empty())
+        .expect("request");
+    let response = tower::ServiceExt::oneshot(w.router.clone(), request).await.expect("export");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get("content-length").is_none(), "streamed, not built whole: {:?}", response.headers());
+    let mut body = response.into_body();
+    let (mut frames, mut text) = (0, Vec::new());
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.expect("frame").into_data() {
+            frames += 1;
+            text.extend_from_slice(&data);
+        }
+    }
+    let lines: Vec<Value> =
+        String::from_utf8(text).expect("utf-8").lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    assert_eq!(lines.len(), all, "every entry");
+    assert!(frames >= 3, "one chunk a page: {frames}");
+    let seqs: Vec<i64> = lines.iter().map(|l| l["seq"].as_i64().expect("seq")).collect();
+    assert!(seqs.windows(2).all(|p| p[1] == p[0] + 1), "in order, none missing");
 }

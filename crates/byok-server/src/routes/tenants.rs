@@ -135,12 +135,31 @@ async fn export_audit(
     let axum::extract::Query(q) = query.map_err(|e| ApiError::Invalid(e.body_text()))?;
     let before = time::OffsetDateTime::parse(&q.before, &time::format_description::well_known::Rfc3339)
         .map_err(|_| ApiError::Invalid("before is an RFC 3339 time (2026-11-01T00:00:00Z)".into()))?;
-    let mut lines = String::new();
-    for e in state.broker.export_audit(before).await? {
-        lines.push_str(&serde_json::to_string(&views::audit_entry(e)).unwrap_or_default());
-        lines.push('\n');
-    }
-    Ok(([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], lines).into_response())
+    // Streamed a page at a time: the first page is read before answering (so that a store
+    // failure is a proper error), each later one as the client reads. A failure half-way ends
+    // the answer without its last chunk, which every HTTP client reports as an error.
+    let after = state.broker.export_audit_start().await?;
+    let first = state.broker.export_audit_page(before, after).await?;
+    let broker = state.broker.clone();
+    let pages = futures_util::stream::try_unfold((Some(first), after), move |(page, after)| {
+        let broker = broker.clone();
+        async move {
+            let (entries, more) = match page {
+                Some(page) => page,
+                None => broker.export_audit_page(before, after).await?,
+            };
+            let Some(last) = entries.last().map(|e| e.seq) else { return Ok(None) };
+            let mut chunk = String::with_capacity(entries.len() * 256);
+            for e in entries {
+                chunk.push_str(&serde_json::to_string(&views::audit_entry(e)).unwrap_or_default());
+                chunk.push('\n');
+            }
+            // After the last page, one more round ends the stream.
+            let next = if more { (None, last) } else { (Some((Vec::new(), false)), last) };
+            Ok::<_, byok_broker::BrokerError>(Some((bytes::Bytes::from(chunk), next)))
+        }
+    });
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], axum::body::Body::from_stream(pages)).into_response())
 }
 
 #[derive(serde::Deserialize)]
