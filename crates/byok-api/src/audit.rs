@@ -45,3 +45,22 @@ pub struct ChainCheck {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
 }
+
+/// `GET /v1/tenants/{id}/audit/checkpoint`: the tenant's newest entry, signed with the
+/// operator's Ed25519 key. A customer keeps it; `byok audit verify --checkpoint FILE` later
+/// checks the log still holds that entry with that hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditCheckpoint {
+    pub tenant: String,
+    pub seq: i64,
+    pub hash: String,
+    /// RFC 3339.
+    pub signed_at: String,
+    /// The first 16 bytes of SHA-256 of the public key, hex.
+    pub key_id: String,
+    /// Ed25519, base64.
+    pub public_key: String,
+    /// Ed25519 over `byok-audit-checkpoint/v1\n{tenant}\n{seq}\n{hash}\n{signed_at}`, base64.
+    pub signature: String,
+}

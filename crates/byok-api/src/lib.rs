@@ -23,7 +23,7 @@ pub mod tenant;
 pub mod ticket;
 pub mod webhook;
 
-pub use audit::{AuditEntry, AuditPage, ChainCheck};
+pub use audit::{AuditCheckpoint, AuditEntry, AuditPage, ChainCheck};
 pub use data::{DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse};
 pub use error::ErrorBody;
 pub use operator::{

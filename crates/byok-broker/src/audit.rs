@@ -185,6 +185,32 @@ impl Broker {
         Ok(self.store.audit(tenant, after, limit.clamp(1, 10_000)).await?)
     }
 
+    /// Signs audit checkpoints with `signer` from now on (see [`crate::audit_signing`]).
+    pub fn with_audit_signer(mut self, signer: crate::audit_signing::AuditSigner) -> Self {
+        self.audit_signer = Some(std::sync::Arc::new(signer));
+        self
+    }
+
+    /// The key id checkpoints are signed with, if any.
+    pub fn audit_signing_key_id(&self) -> Option<&str> {
+        self.audit_signer.as_deref().map(crate::audit_signing::AuditSigner::key_id)
+    }
+
+    /// A tenant's entry, signed: the checkpoint its event carries to the customer.
+    pub fn checkpoint_of(&self, entry: &AuditEntry) -> Option<crate::audit_signing::Checkpoint> {
+        let (signer, tenant) = (self.audit_signer.as_ref()?, entry.tenant.as_deref()?);
+        Some(signer.sign(tenant, entry.seq, &entry.hash, self.clock.now()))
+    }
+
+    /// A checkpoint of the tenant's newest entry, signed now (`None` if it has no entry, or no
+    /// key is configured).
+    pub async fn audit_checkpoint(&self, tenant: &TenantId) -> Result<Option<crate::audit_signing::Checkpoint>, BrokerError> {
+        if self.audit_signer.is_none() {
+            return Ok(None);
+        }
+        Ok(self.store.newest_audit(tenant).await?.and_then(|entry| self.checkpoint_of(&entry)))
+    }
+
     /// Checks the whole chain kept, from the last checkpoint if older entries were pruned.
     pub async fn verify_audit(&self) -> Result<ChainCheck, BrokerError> {
         let checkpoint = self.store.audit_checkpoint().await?;

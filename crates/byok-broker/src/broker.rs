@@ -55,6 +55,8 @@ pub struct Broker {
     pub(crate) opened_layers: crate::opened_layers::OpenedLayers,
     /// Sign-in with AWS, when enabled (see [`crate::aws_sign_in`]).
     pub(crate) aws_sign_in: Option<crate::config::AwsSignIn>,
+    /// The operator's key for audit checkpoints, when configured (see [`crate::audit_signing`]).
+    pub(crate) audit_signer: Option<Arc<crate::audit_signing::AuditSigner>>,
 }
 
 use crate::outcomes::LastCheck;
@@ -82,6 +84,7 @@ impl Broker {
             erasure_attempts: crate::erasure_attempts::ErasureAttempts::default(),
             opened_layers: crate::opened_layers::OpenedLayers::default(),
             aws_sign_in: None,
+            audit_signer: None,
         }
     }
 

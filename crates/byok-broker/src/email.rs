@@ -120,6 +120,16 @@ pub fn compose(body: &str, console_url: Option<&str>) -> Option<Composed> {
         ),
         _ => return None,
     };
+    let mut lines = lines;
+    if data["checkpoint"].is_object() {
+        // The operator's signature over this event's place in the audit log: kept by the
+        // customer, it contradicts any later rewrite of their history.
+        lines.extend([
+            String::new(),
+            "Audit checkpoint (keep it; `byok audit verify --checkpoint FILE` checks the log against it):".into(),
+            data["checkpoint"].to_string(),
+        ]);
+    }
     let mut text = lines.join("\n");
     let mut html = String::from("<!doctype html><html><body>");
     for line in &lines {

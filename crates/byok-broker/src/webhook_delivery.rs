@@ -169,7 +169,7 @@ impl Broker {
                             seq: entry.seq,
                             tenant: tenant.clone(),
                             event_type: kind.to_string(),
-                            body: body(kind, entry),
+                            body: body(kind, entry, self.checkpoint_of(entry).as_ref()),
                         });
                     }
                 }

@@ -30,12 +30,16 @@ pub fn event_type(kind: &str, reason: &str) -> Option<&'static str> {
 }
 
 /// The body an endpoint receives for an entry: `{"type", "timestamp", "data": {"tenant",
-/// "audit_seq", …the entry's detail}}`.
-pub fn body(kind: &'static str, entry: &AuditEntry) -> String {
+/// "audit_seq", …the entry's detail, "checkpoint"}}`, the checkpoint being the entry signed
+/// with the operator's key, when one is configured.
+pub fn body(kind: &'static str, entry: &AuditEntry, checkpoint: Option<&crate::audit_signing::Checkpoint>) -> String {
     let mut data = serde_json::from_str::<serde_json::Value>(&entry.detail).unwrap_or_else(|_| serde_json::json!({}));
     if let Some(map) = data.as_object_mut() {
         map.insert("tenant".into(), serde_json::json!(entry.tenant));
         map.insert("audit_seq".into(), serde_json::json!(entry.seq));
+        if let Some(checkpoint) = checkpoint {
+            map.insert("checkpoint".into(), serde_json::to_value(checkpoint).unwrap_or_default());
+        }
     }
     let at = OffsetDateTime::from_unix_timestamp(entry.at).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     let timestamp = at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
@@ -123,7 +127,7 @@ mod tests {
             prev_hash: String::new(),
             hash: String::new(),
         };
-        let v: serde_json::Value = serde_json::from_str(&body("tenant.revoked", &entry)).expect("json");
+        let v: serde_json::Value = serde_json::from_str(&body("tenant.revoked", &entry, None)).expect("json");
         assert_eq!(v["type"], "tenant.revoked");
         assert_eq!(v["timestamp"], "2027-01-15T08:00:00Z");
         assert_eq!(

@@ -47,6 +47,8 @@ pub enum CliError {
     StillRevoked(String),
     #[error("audit log broken at entry {first_bad}: {problem}")]
     AuditBroken { first_bad: i64, problem: String },
+    #[error("the audit checkpoint does not hold: {0}")]
+    CheckpointContradicted(String),
     #[error("localcloud at {endpoint}: {source}")]
     Localcloud {
         endpoint: String,

@@ -73,6 +73,16 @@ impl Client {
     }
 
     /// JSON lines of every entry older than `before` (RFC 3339).
+    /// `GET /v1/tenants/{id}/audit/checkpoint`: the tenant's newest entry, signed.
+    pub async fn audit_checkpoint(&self, tenant: &str) -> Result<api::AuditCheckpoint, CliError> {
+        self.get(&format!("/v1/tenants/{tenant}/audit/checkpoint")).await
+    }
+
+    /// The tenant's entries from `seq` on, at most `limit`.
+    pub async fn audit_from(&self, tenant: &str, seq: i64, limit: i64) -> Result<Vec<api::AuditEntry>, CliError> {
+        self.get(&format!("/v1/tenants/{tenant}/audit?after={}&limit={limit}", seq - 1)).await
+    }
+
     pub async fn audit_export(&self, before: &str) -> Result<Answer, CliError> {
         self.send("GET", &format!("/v1/audit/export?before={before}"), NO_BODY).await
     }

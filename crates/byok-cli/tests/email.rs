@@ -102,6 +102,7 @@ async fn contacts_are_emailed_the_revocation_and_the_restoration() {
         let text = m["text"].as_str().unwrap_or_default();
         assert!(text.contains("eu-central-1") && text.contains(" UTC") && text.contains("erased"), "{text}");
         assert!(text.contains("https://byok.provider.example/console/tenants/acme/ticket"), "{text}");
+        assert!(text.contains("Audit checkpoint") && text.contains("\"signature\""), "the signed checkpoint travels by email too: {text}");
         let html = m["html"].as_str().unwrap_or_default();
         assert!(html.contains("href=\"https://byok.provider.example/console/tenants/acme\""), "{html}");
         assert!(m["message_id"].as_str().is_some_and(|id| id.starts_with("<evt_")), "{m}");

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod api_fuzz;
+mod audit_checkpoint;
 mod aws_sign_in;
 mod browser;
 mod cluster;

@@ -103,6 +103,13 @@ async fn a_failing_slow_receiver_gets_every_event_once_in_order_signed() {
     let seqs: Vec<i64> =
         got.iter().map(|l| l["id"].as_str().and_then(|i| i.strip_prefix("evt_")).and_then(|n| n.parse().ok()).expect("evt_N")).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in the order they happened: {seqs:?}");
+    // Each tenant event carries a checkpoint: its own audit entry signed with the operator's key.
+    for l in &got {
+        let checkpoint: byok_broker::audit_signing::Checkpoint =
+            serde_json::from_value(l["checkpoint"].clone()).unwrap_or_else(|e| panic!("no checkpoint in {l}: {e}"));
+        checkpoint.verify().expect("signed with the operator's key");
+        assert_eq!((checkpoint.tenant.as_str(), Some(checkpoint.seq)), ("acme", l["audit_seq"].as_i64()), "{l}");
+    }
     // The first event was tried three times under one id: refused, too slow, accepted.
     assert_eq!(lines[0]["outcome"], "failed");
     assert_eq!(lines[1]["outcome"], "slow");

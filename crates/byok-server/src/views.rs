@@ -186,6 +186,18 @@ pub fn chain_check(c: byok_broker::ChainCheck) -> byok_api::ChainCheck {
     byok_api::ChainCheck { ok: c.ok, entries: c.entries, head: c.head, first_bad: c.first_bad, problem: c.problem }
 }
 
+pub fn checkpoint(c: byok_broker::audit_signing::Checkpoint) -> byok_api::AuditCheckpoint {
+    byok_api::AuditCheckpoint {
+        tenant: c.tenant,
+        seq: c.seq,
+        hash: c.hash,
+        signed_at: c.signed_at,
+        key_id: c.key_id,
+        public_key: c.public_key,
+        signature: c.signature,
+    }
+}
+
 pub fn webhook(w: &byok_domain::Webhook, now: time::OffsetDateTime) -> byok_api::WebhookInfo {
     byok_api::WebhookInfo {
         id: w.id.clone(),

@@ -48,7 +48,9 @@ pub async fn world() -> World {
     let mut config = BrokerConfig::new("arn:aws:iam::279766244153:role/Cryptor-OSB-Provider".parse().expect("arn"));
     // The double lets any role be assumed, with or without the external id.
     config.allow_legacy_trust = true;
-    let broker = Arc::new(Broker::new(config, store.clone(), kms.clone(), clock));
+    let signer = byok_broker::audit_signing::AuditSigner::from_pkcs8(&byok_broker::audit_signing::AuditSigner::generate().expect("key"))
+        .expect("signer");
+    let broker = Arc::new(Broker::new(config, store.clone(), kms.clone(), clock).with_audit_signer(signer));
     broker.register_token(OPERATOR, TokenScope::Operator).await.expect("operator");
     broker.register_token(SERVICE, TokenScope::Service(byok_store::ServiceReach::AllTenants)).await.expect("service");
     let mut admins = Vec::new();

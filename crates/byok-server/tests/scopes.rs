@@ -30,6 +30,7 @@ async fn the_token_scope_by_route_matrix() {
         ("GET", "/v1/tenants/acme", None, [401, 401, 200, 403, 200, 404]),
         ("GET", "/v1/tenants/acme/setup", None, [401, 401, 200, 403, 200, 404]),
         ("GET", "/v1/tenants/acme/audit", None, [401, 401, 200, 403, 200, 404]),
+        ("GET", "/v1/tenants/acme/audit/checkpoint", None, [401, 401, 200, 403, 200, 404]),
         // The console offers the tenant's admin "Verify now" too; acme is already active.
         ("POST", "/v1/tenants/acme/verify", None, [401, 401, 409, 403, 409, 404]),
         ("POST", "/v1/tenants/acme/restore", None, [401, 401, 200, 403, 200, 404]),

@@ -533,4 +533,7 @@ pub trait AuditStore: Send + Sync {
 
     /// Entries with `seq > after`, in order, of one tenant or all, at most `limit`.
     async fn audit(&self, tenant: Option<&TenantId>, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// The tenant's newest entry, if it has any (what a checkpoint for it signs).
+    async fn newest_audit(&self, tenant: &TenantId) -> Result<Option<AuditEntry>, StoreError>;
 }

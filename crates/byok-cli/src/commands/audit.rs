@@ -17,8 +17,20 @@ pub(crate) enum AuditCommand {
         #[arg(long, default_value_t = 0)]
         after: i64,
     },
-    /// Check the whole chain; fails if an entry was edited, reordered or deleted.
-    Verify,
+    /// Check the whole chain; fails if an entry was edited, reordered or deleted. With
+    /// --checkpoint, check the log against a signed checkpoint instead (a tenant admin's token
+    /// suffices): its signature, and that the log still holds that entry with that hash.
+    Verify {
+        /// A checkpoint: `byok audit checkpoint`'s output, or a webhook event carrying one.
+        #[arg(long)]
+        checkpoint: Option<std::path::PathBuf>,
+    },
+    /// The tenant's newest entry signed with the operator's key (JSON): keep it, and check the
+    /// log against it later with `byok audit verify --checkpoint FILE`.
+    Checkpoint {
+        #[arg(long)]
+        tenant: String,
+    },
     /// Write every entry older than --before as JSON lines (stdout); with --prune, then prune
     /// them from the store (the chain verifies from the checkpoint: the last entry's hash).
     Export {
@@ -59,7 +71,12 @@ pub(crate) async fn run(client: Client, command: AuditCommand) -> Result<(), Cli
             }
             Ok(())
         }
-        AuditCommand::Verify => {
+        AuditCommand::Checkpoint { tenant } => {
+            println!("{}", super::pretty(&client.audit_checkpoint(&tenant).await?));
+            Ok(())
+        }
+        AuditCommand::Verify { checkpoint: Some(path) } => verify_checkpoint(&client, &path).await,
+        AuditCommand::Verify { checkpoint: None } => {
             let answer = client.audit_verify().await?;
             match answer.status {
                 200 | 409 => {
@@ -77,5 +94,37 @@ pub(crate) async fn run(client: Client, command: AuditCommand) -> Result<(), Cli
                 _ => Err(answer.error()),
             }
         }
+    }
+}
+
+/// Checks the log against a signed checkpoint: the signature first (offline), then that the
+/// tenant's log still holds that entry with that hash.
+async fn verify_checkpoint(client: &Client, path: &std::path::Path) -> Result<(), CliError> {
+    use byok_broker::audit_signing::Checkpoint;
+    let text = std::fs::read_to_string(path).map_err(CliError::io(format!("cannot read {}", path.display())))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| CliError::Config(format!("{} is not JSON: {e}", path.display())))?;
+    // A checkpoint alone, or a webhook event whose data carries one.
+    let found = if value.get("signature").is_some() { value } else { value["data"]["checkpoint"].clone() };
+    let checkpoint: Checkpoint =
+        serde_json::from_value(found).map_err(|e| CliError::Config(format!("{} holds no audit checkpoint: {e}", path.display())))?;
+    checkpoint.verify().map_err(|e| CliError::CheckpointContradicted(e.to_string()))?;
+    let entries = client.audit_from(&checkpoint.tenant, checkpoint.seq, 1).await?;
+    match entries.first() {
+        Some(e) if e.seq == checkpoint.seq && e.hash == checkpoint.hash => {
+            println!(
+                "checkpoint holds: the log has entry {} of tenant {} with the hash key {} signed on {}",
+                checkpoint.seq, checkpoint.tenant, checkpoint.key_id, checkpoint.signed_at
+            );
+            Ok(())
+        }
+        Some(e) if e.seq == checkpoint.seq => Err(CliError::CheckpointContradicted(format!(
+            "entry {} of tenant {} now has the hash {}, but key {} signed {} for it on {}: the log was rewritten",
+            e.seq, checkpoint.tenant, e.hash, checkpoint.key_id, checkpoint.hash, checkpoint.signed_at
+        ))),
+        _ => Err(CliError::CheckpointContradicted(format!(
+            "entry {} of tenant {} is not in the log (deleted, or pruned after an export: compare with the export)",
+            checkpoint.seq, checkpoint.tenant
+        ))),
     }
 }

@@ -222,6 +222,12 @@ pub struct ServeArgs {
     #[arg(long, env = "BYOK_SMTP_FROM")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smtp_from: Option<String>,
+    /// The operator's Ed25519 key (PKCS#8) that signs audit checkpoints sent to customers with
+    /// their events [default: DATA_DIR/audit-signing.key, made on first start]. Give every node
+    /// of a cluster the same file.
+    #[arg(long, env = "BYOK_AUDIT_SIGNING_KEY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_signing_key: Option<PathBuf>,
     /// The console's public address, for the links in emails (e.g. <https://byok.example.com>).
     #[arg(long, env = "BYOK_PUBLIC_URL")]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -34,6 +34,8 @@ pub struct ServeParams {
     pub auto_migrate: byok_store::AutoMigrate,
     /// Hosts webhook endpoints may point at; `None`: any.
     pub webhook_hosts: Option<Vec<String>>,
+    /// The audit checkpoints' signing key file.
+    pub audit_signing_key: PathBuf,
     /// Email to contacts, when configured.
     pub smtp: Option<byok_broker::email::SmtpConfig>,
     pub aws: Aws,
@@ -250,6 +252,7 @@ impl ServeParams {
                 None => byok_domain::Locations::default(),
             },
             clock: clock_from_env()?,
+            audit_signing_key: s.audit_signing_key.unwrap_or_else(|| s.data_dir.join("audit-signing.key")),
             data_dir: s.data_dir,
         })
     }

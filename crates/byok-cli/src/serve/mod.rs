@@ -98,6 +98,21 @@ fn secret_file(path: &std::path::Path, prefix: &str) -> Result<Zeroizing<String>
     Ok(fresh)
 }
 
+/// The audit checkpoints' signing key in `path`, made (mode 0600) the first time.
+fn audit_signer(path: &std::path::Path) -> Result<byok_broker::audit_signing::AuditSigner, CliError> {
+    use byok_broker::audit_signing::AuditSigner;
+    let bad = |e: byok_broker::audit_signing::SigningKeyError| CliError::Config(format!("{}: {e}", path.display()));
+    match std::fs::read(path) {
+        Ok(bytes) => AuditSigner::from_pkcs8(&zeroize::Zeroizing::new(bytes)).map_err(bad),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let fresh = AuditSigner::generate().map_err(bad)?;
+            provider::write_private(path, &fresh)?;
+            AuditSigner::from_pkcs8(&fresh).map_err(bad)
+        }
+        Err(e) => Err(CliError::io(format!("cannot read the audit signing key {}", path.display()))(e)),
+    }
+}
+
 /// The operator or service token this node knows the value of.
 ///
 /// A configured one (`--operator-token`) is registered, retiring the previously configured one
@@ -248,6 +263,7 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
             verifier: Arc::new(verifier),
         });
     }
+    broker = broker.with_audit_signer(audit_signer(&params.audit_signing_key)?);
     let broker = Arc::new(broker);
     let operator_token = token(&broker, store.as_ref(), params.operator_token, &params.data_dir, "operator", TokenScope::Operator).await?;
     // The bootstrap service token reaches every tenant; issue scoped ones with `byok token create`.

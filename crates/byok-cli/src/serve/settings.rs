@@ -71,6 +71,8 @@ pub struct Settings {
     /// `None`: no email.
     pub smtp_url: Option<String>,
     pub smtp_from: String,
+    /// `None`: `audit-signing.key` in the data directory, made on first start.
+    pub audit_signing_key: Option<PathBuf>,
     pub public_url: Option<String>,
     /// `None`: generated, written to the data directory.
     pub operator_token: Option<String>,
@@ -136,6 +138,7 @@ impl Default for Settings {
             webhook_allowed_hosts: Vec::new(),
             smtp_url: None,
             smtp_from: "byok <byok@localhost>".into(),
+            audit_signing_key: None,
             public_url: None,
             operator_token: None,
             service_token: None,

@@ -21,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/tenants/{id}/verify", post(verify))
         .route("/v1/tenants/{id}/restore", post(restore))
         .route("/v1/tenants/{id}/audit", get(audit))
+        .route("/v1/tenants/{id}/audit/checkpoint", get(checkpoint))
         .route("/v1/audit/verify", get(verify_audit))
         .route("/v1/audit/export", get(export_audit))
         .route("/v1/audit/prune", post(prune_audit))
@@ -82,6 +83,20 @@ async fn audit(
     let entries: Vec<byok_api::AuditEntry> =
         state.broker.audit_log(Some(&id), page.after, page.limit).await?.into_iter().map(views::audit_entry).collect();
     Ok(Json(entries).into_response())
+}
+
+/// The tenant's newest audit entry, signed with the operator's key.
+async fn checkpoint(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id = tenant_id(&id)?;
+    caller.tenant_admin(&id)?;
+    state.broker.tenant(&id).await?;
+    if state.broker.audit_signing_key_id().is_none() {
+        return Err(ApiError::NotFound("this byok signs no audit checkpoints (no audit signing key is configured)".into()));
+    }
+    match state.broker.audit_checkpoint(&id).await? {
+        Some(c) => Ok(Json(views::checkpoint(c)).into_response()),
+        None => Err(ApiError::NotFound(format!("tenant {id} has no audit entry yet"))),
+    }
 }
 
 /// Checks the whole hash chain.

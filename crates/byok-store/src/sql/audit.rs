@@ -149,4 +149,12 @@ impl AuditStore for SqlStore {
         };
         rows.iter().map(audit_from_row).collect()
     }
+
+    async fn newest_audit(&self, tenant: &TenantId) -> Result<Option<AuditEntry>, StoreError> {
+        let row = sqlx::query(self.sql("SELECT * FROM audit_log WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1"))
+            .bind(tenant.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(audit_from_row).transpose()
+    }
 }

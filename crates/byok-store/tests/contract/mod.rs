@@ -387,6 +387,10 @@ pub async fn audit_chain<S: Store + Clone + 'static>(store: &S) {
     let transitions: Vec<&str> = all.iter().filter(|e| e.kind == "transition").map(|e| e.reason.as_str()).collect();
     assert_eq!(transitions, ["verified", "revocation", "deadline"]);
     assert_eq!(store.audit(Some(&a.id), 0, 100).await.expect("audit").len(), 3 + 8);
+    // A tenant's newest entry (what a checkpoint for it signs); none for a tenant without any.
+    let newest = all.iter().rev().find(|e| e.tenant.as_deref() == Some("acme")).expect("acme's").clone();
+    assert_eq!(store.newest_audit(&a.id).await.expect("newest"), Some(newest));
+    assert_eq!(store.newest_audit(&"nobody".parse().expect("id")).await.expect("newest"), None);
     assert_eq!(store.audit(None, 10, 3).await.expect("audit").iter().map(|e| e.seq).collect::<Vec<_>>(), [11, 12, 13]);
 
     // Pruning exported entries: only with the last pruned entry's hash; the checkpoint then
