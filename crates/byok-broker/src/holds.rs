@@ -70,6 +70,12 @@ impl Broker {
         Ok(self.store.alerts(open_only).await?)
     }
 
+    /// When the tenant's denial was first seen, if its revocation is held for a person (the
+    /// tenant is still `active` but suspended: its key is not served while a person decides).
+    pub async fn held_since(&self, id: &TenantId) -> Result<Option<time::OffsetDateTime>, BrokerError> {
+        Ok(self.store.holds().await?.into_iter().find(|h| &h.tenant == id).map(|h| h.detected_at))
+    }
+
     /// Held revocations, oldest first.
     pub async fn held_revocations(&self) -> Result<Vec<HeldRevocation>, BrokerError> {
         Ok(self.store.holds().await?.into_iter().map(held).collect())

@@ -227,3 +227,33 @@ async fn sessions_csrf_scopes_escaping_and_headers() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(send(&short, "GET", "/console/operator", Some(&cookie), None).await.status, StatusCode::SEE_OTHER);
 }
+
+/// A tenant whose revocation is held for a person is still `active` in the store, but its key
+/// is not served: its customer must not be told "Active: your data is available", and the
+/// operator's table and counts say "suspended (held)" too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_tenant_is_shown_suspended_under_review_not_active() {
+    use byok_store::AlertStore as _;
+    let w = world().await;
+    let r = &w.router;
+    let at = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("t");
+    let hold = byok_domain::Hold { tenant: "beta".parse().expect("id"), detected_at: at, regions: Vec::new(), created_at: at };
+    assert!(w.store.hold(&hold).await.expect("hold"));
+
+    let (beta, _) = sign_in(r, &w.beta_admin).await;
+    for path in ["/console/tenants/beta", "/console/tenants/beta/ticket"] {
+        let page = send(r, "GET", path, Some(&beta), None).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(page.body.contains("Suspended under review since"), "{path}: {}", page.body);
+        assert!(!page.body.contains("your data is available"), "{path}: {}", page.body);
+    }
+    // acme, not held, is active as before.
+    let (acme, _) = sign_in(r, &w.acme_admin).await;
+    let page = send(r, "GET", "/console/tenants/acme", Some(&acme), None).await;
+    assert!(page.body.contains("Active: your data is available"), "{}", page.body);
+
+    let (op, _) = sign_in(r, OPERATOR).await;
+    let page = send(r, "GET", "/console/operator", Some(&op), None).await;
+    assert!(page.body.contains("suspended (held)"), "{}", page.body);
+    assert!(page.body.contains("<strong>1</strong> active") && page.body.contains("<strong>1</strong> suspended (held)"), "{}", page.body);
+}

@@ -65,10 +65,18 @@ pub fn page(viewer: &Viewer, title: &str, tenant: Option<&byok_domain::TenantId>
     }
 }
 
-/// The tenant's state as a sentence.
-pub fn state_sentence(state: &TenantState) -> Markup {
+/// The tenant's state as a sentence; `held_since`: its revocation is held for a person (the
+/// tenant is still `active` in the store, but its key is not served meanwhile).
+pub fn state_sentence(state: &TenantState, held_since: Option<time::OffsetDateTime>) -> Markup {
     match state {
         TenantState::Onboarding => html! { span.warn { "Onboarding: the setup has not been verified yet." } },
+        TenantState::Active if held_since.is_some() => html! {
+            span.warn {
+                "Suspended under review since " (held_since.map(utc).unwrap_or_default()) " UTC: access to your keys was refused, "
+                "and the provider is confirming it before anything else happens. Your data is not available meanwhile; "
+                "no deadline is running. If you did not mean to revoke access, restore it in AWS now."
+            }
+        },
         TenantState::Active => html! { span.ok { "Active: your data is available to your users and the provider's systems." } },
         TenantState::Revoked { since, .. } => html! {
             span.bad { "Revoked since " (utc(*since)) " UTC: the product is offline for your users and the provider." }

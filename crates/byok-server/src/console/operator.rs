@@ -51,6 +51,13 @@ pub async fn page(
     let provider = state.broker.provider_health();
     let pass = state.broker.last_pass();
     let held = state.broker.held_revocations().await?;
+    let is_held = |id: &byok_domain::TenantId| held.iter().any(|h| &h.tenant == id);
+    // One count per state as the customer sees it: a held tenant counts as suspended, not active.
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for t in &tenants {
+        let shown = if is_held(&t.id) { "suspended (held)" } else { t.state.name() };
+        *counts.entry(shown).or_default() += 1;
+    }
     let alerts = state.broker.alerts(true).await?;
     let body = html! {
         h1 { "All tenants" }
@@ -63,15 +70,19 @@ pub async fn page(
             }
             @match &pass {
                 Some(p) => p { "Last monitor pass " (utc(p.at)) " UTC: " (p.duration_ms) " ms, " (p.tenants_probed) " tenants probed, "
-                    (p.revoked) " revoked, " (p.held) " held, " (p.destroyed) " destroyed"
+                    (p.revoked) " revoked, " (p.held) " newly held, " (p.destroyed) " destroyed"
                     @if let Some(f) = &p.provider_fault { ", " span.bad { "provider fault: " (f) } } ". Region checks: "
                     @for (kind, n) in &p.regions { (kind) " " (n) " " } },
                 None => p.muted { "The monitor has not finished a pass on this node yet." },
             }
             @if !held.is_empty() {
-                p.bad { (held.len()) " revocations held for a person: " @for h in &held { (h.tenant) " " } "(byok revocations list)" }
+                p.bad { (held.len()) " revocations held for a person now: " @for h in &held { (h.tenant) " " } "(byok revocations list)" }
             }
             @for a in &alerts { p.bad role="alert" { (a.title) } }
+        }
+        div.card {
+            h2 { "Tenants by state" }
+            p { @for (name, n) in &counts { strong { (n) } " " (name) " · " } (tenants.len()) " in all" }
         }
         form.filters method="get" action="/console/operator" {
             div { label for="q" { "Search tenants (id or AWS account)" } input type="text" id="q" name="q" value=(search.q); }
@@ -83,7 +94,7 @@ pub async fn page(
                 @for t in &shown {
                     tr {
                         td { a href={ "/console/tenants/" (t.id) } { (t.id) } }
-                        td { (t.state.name()) }
+                        td { @if is_held(&t.id) { span.warn { "suspended (held)" } } @else { (t.state.name()) } }
                         td { (t.location) }
                         td { (t.binding.account) }
                     }

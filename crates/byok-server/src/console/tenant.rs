@@ -62,10 +62,11 @@ async fn render(
     let id = tenant_id(raw)?;
     viewer.may_see(&id)?;
     let tenant = state.broker.tenant(&id).await?;
+    let held_since = state.broker.held_since(&id).await?;
     let check = state.broker.last_check(&id);
     let body = html! {
         h1 { "Tenant " (id) }
-        p.state { (layout::state_sentence(&tenant.state)) }
+        p.state { (layout::state_sentence(&tenant.state, held_since)) }
         p.muted { "AWS account " (tenant.binding.account) " · location " (tenant.location) " · role " (tenant.binding.role_arn) }
         @if let TenantState::Revoked { deadline, .. } = tenant.state {
             (layout::deadline(deadline))

@@ -24,6 +24,7 @@ async fn render(state: &AppState, viewer: &Viewer, raw: &str, restoration: Optio
     let id = tenant_id(raw)?;
     viewer.may_see(&id)?;
     let tenant = state.broker.tenant(&id).await?;
+    let held_since = state.broker.held_since(&id).await?;
     let tickets = state.broker.tickets(Some(&id)).await?;
     let current = match tickets.first() {
         Some(t) => Some(state.broker.ticket(t.id).await?),
@@ -31,7 +32,7 @@ async fn render(state: &AppState, viewer: &Viewer, raw: &str, restoration: Optio
     };
     let body = html! {
         h1 { "Support ticket" }
-        p.state { (layout::state_sentence(&tenant.state)) }
+        p.state { (layout::state_sentence(&tenant.state, held_since)) }
         @if let Some(r) = &restoration { (restoration_card(r)) }
         @match &current {
             None => p.muted { "No ticket: access has never been revoked." },
