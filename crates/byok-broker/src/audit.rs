@@ -177,6 +177,16 @@ impl Broker {
                 "entries after {dispatched} are not yet turned into webhook events (the leader's dispatcher is behind): prune through {dispatched} at most, or wait"
             )));
         }
+        // Nor what the streaming sink has not taken yet.
+        if let Some(sink) = &self.audit_sink {
+            let shipped = self.store.sink_cursor(&sink.name()).await?;
+            if through > shipped {
+                return Err(BrokerError::Invalid(format!(
+                    "entries after {shipped} are not yet delivered to the audit sink {} (it is down or behind): prune through {shipped} at most, or wait",
+                    sink.name()
+                )));
+            }
+        }
         self.store.prune_audit(through, hash, self.clock.now()).await?.ok_or(BrokerError::AuditMismatch { through })
     }
 

@@ -57,6 +57,8 @@ pub struct Broker {
     pub(crate) aws_sign_in: Option<crate::config::AwsSignIn>,
     /// The operator's key for audit checkpoints, when configured (see [`crate::audit_signing`]).
     pub(crate) audit_signer: Option<Arc<crate::audit_signing::AuditSigner>>,
+    /// Where the audit log streams to, when configured (see [`crate::audit_sink`]).
+    pub(crate) audit_sink: Option<crate::audit_sink::SinkTarget>,
 }
 
 use crate::outcomes::LastCheck;
@@ -85,6 +87,7 @@ impl Broker {
             opened_layers: crate::opened_layers::OpenedLayers::default(),
             aws_sign_in: None,
             audit_signer: None,
+            audit_sink: None,
         }
     }
 

@@ -83,6 +83,9 @@ pub enum BrokerError {
     /// This node does not take sign-ins with AWS (`--aws-sign-in-server-id` is not set).
     #[error("sign-in with AWS is not enabled on this broker")]
     SignInDisabled,
+    /// The streaming audit sink could not take a batch (it is tried again; nothing is lost).
+    #[error(transparent)]
+    AuditSink(#[from] crate::audit_sink::SinkError),
 }
 
 impl From<StoreError> for BrokerError {

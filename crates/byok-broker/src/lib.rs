@@ -40,7 +40,8 @@
 //! - [`remedy`]: every customer-facing explanation of a denial, with the customer guide's step.
 //! - [`tickets`]: the revocation ticket's texts and the one helper that writes on tickets.
 //! - [`audit`]: the hash-chained audit log and its verification; [`audit_signing`]: checkpoints of
-//!   it signed with the operator's key, sent to customers with their events.
+//!   it signed with the operator's key, sent to customers with their events; [`audit_sink`]:
+//!   the log streamed to a file or a syslog server, in order, from a cursor.
 //! - [`tokens`]: API tokens, stored hashed, and their scopes; [`aws_sign_in`]: product
 //!   services signing in with their own IAM role for a short-lived token.
 //! - [`erasure`]: proving that deleted wrapped keys left the database's files, before saying so.
@@ -54,6 +55,7 @@ pub mod access;
 mod alias_watch;
 pub mod audit;
 pub mod audit_signing;
+pub mod audit_sink;
 pub mod aws_sign_in;
 pub mod broker;
 pub mod cache;

@@ -1,6 +1,6 @@
 //! One place that runs a node: [`spawn`] starts the broker's background loops — the monitor
 //! (passes, probes the data path asks for, deadlines), the leader-lease keeper, the change
-//! listener, the cache sync and the webhook dispatcher — and [`NodeHandle::shutdown`] stops them together and waits
+//! listener, the cache sync, the webhook dispatcher and the audit sink — and [`NodeHandle::shutdown`] stops them together and waits
 //! for them to finish (the monitor writes its pending probe summaries and gives up the lease,
 //! so another node takes over at once).
 
@@ -32,7 +32,8 @@ pub fn spawn(broker: Arc<Broker>) -> NodeHandle {
         ("lease", tokio::spawn(monitor::keep_lease(broker.clone(), signal(stopped.clone())))),
         ("listener", tokio::spawn(monitor::follow_changes(broker.clone(), signal(stopped.clone())))),
         ("cache sync", tokio::spawn(monitor::sync_caches(broker.clone(), signal(stopped.clone())))),
-        ("webhooks", tokio::spawn(deliver_webhooks(broker, signal(stopped)))),
+        ("webhooks", tokio::spawn(deliver_webhooks(broker.clone(), signal(stopped.clone())))),
+        ("audit sink", tokio::spawn(ship_audit(broker, signal(stopped)))),
     ];
     NodeHandle { stop, tasks }
 }
@@ -56,6 +57,43 @@ async fn deliver_webhooks(broker: Arc<Broker>, stop: impl std::future::Future<Ou
             _ = &mut stop => return,
             result = broker.deliver_webhooks() => if let Err(e) = result {
                 tracing::warn!(error = %e, "webhook dispatcher: the round failed; tried again in a second");
+            },
+        }
+    }
+}
+
+/// Every second, on the leader, with a sink configured: the audit log after the sink's cursor
+/// goes out (see [`crate::audit_sink`]). A failure is logged and tried again; the entries wait.
+async fn ship_audit(broker: Arc<Broker>, stop: impl std::future::Future<Output = ()>) {
+    if broker.audit_sink().is_none() {
+        return;
+    }
+    tokio::pin!(stop);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => {}
+        }
+        if !broker.is_leader() {
+            continue;
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            result = broker.ship_audit() => match result {
+                Ok(_) if failing => {
+                    failing = false;
+                    tracing::warn!("audit sink: delivering again");
+                }
+                Ok(_) => {}
+                // Said once when it starts failing, then at debug level each second.
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::error!(error = %e, "audit sink: cannot deliver; the entries wait in the log and go out when it is back");
+                }
+                Err(e) => tracing::debug!(error = %e, "audit sink: still failing"),
             },
         }
     }

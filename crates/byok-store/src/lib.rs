@@ -536,4 +536,11 @@ pub trait AuditStore: Send + Sync {
 
     /// The tenant's newest entry, if it has any (what a checkpoint for it signs).
     async fn newest_audit(&self, tenant: &TenantId) -> Result<Option<AuditEntry>, StoreError>;
+
+    /// Where the streaming sink `sink` is in the log (0, the start, the first time).
+    async fn sink_cursor(&self, sink: &str) -> Result<i64, StoreError>;
+
+    /// Moves the sink's cursor from `from` to `to`, if it is still at `from` (another leader
+    /// did not move it meanwhile); whether it moved.
+    async fn advance_sink_cursor(&self, sink: &str, from: i64, to: i64, at: OffsetDateTime) -> Result<bool, StoreError>;
 }

@@ -34,6 +34,8 @@ pub struct ServeParams {
     pub auto_migrate: byok_store::AutoMigrate,
     /// Hosts webhook endpoints may point at; `None`: any.
     pub webhook_hosts: Option<Vec<String>>,
+    /// Where the audit log streams to, if anywhere.
+    pub audit_sink: Option<byok_broker::audit_sink::SinkTarget>,
     /// The audit checkpoints' signing key file.
     pub audit_signing_key: PathBuf,
     /// Email to contacts, when configured.
@@ -253,6 +255,10 @@ impl ServeParams {
             },
             clock: clock_from_env()?,
             audit_signing_key: s.audit_signing_key.unwrap_or_else(|| s.data_dir.join("audit-signing.key")),
+            audit_sink: match &s.audit_sink {
+                None => None,
+                Some(text) => Some(byok_broker::audit_sink::SinkTarget::parse(text).map_err(|e| CliError::Config(e.to_string()))?),
+            },
             data_dir: s.data_dir,
         })
     }

@@ -264,6 +264,9 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
         });
     }
     broker = broker.with_audit_signer(audit_signer(&params.audit_signing_key)?);
+    if let Some(sink) = &params.audit_sink {
+        broker = broker.with_audit_sink(sink.clone());
+    }
     let broker = Arc::new(broker);
     let operator_token = token(&broker, store.as_ref(), params.operator_token, &params.data_dir, "operator", TokenScope::Operator).await?;
     // The bootstrap service token reaches every tenant; issue scoped ones with `byok token create`.

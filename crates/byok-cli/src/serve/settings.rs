@@ -73,6 +73,8 @@ pub struct Settings {
     pub smtp_from: String,
     /// `None`: `audit-signing.key` in the data directory, made on first start.
     pub audit_signing_key: Option<PathBuf>,
+    /// `None`: the audit log is not streamed.
+    pub audit_sink: Option<String>,
     pub public_url: Option<String>,
     /// `None`: generated, written to the data directory.
     pub operator_token: Option<String>,
@@ -139,6 +141,7 @@ impl Default for Settings {
             smtp_url: None,
             smtp_from: "byok <byok@localhost>".into(),
             audit_signing_key: None,
+            audit_sink: None,
             public_url: None,
             operator_token: None,
             service_token: None,

@@ -157,4 +157,24 @@ impl AuditStore for SqlStore {
             .await?;
         row.as_ref().map(audit_from_row).transpose()
     }
+
+    async fn sink_cursor(&self, sink: &str) -> Result<i64, StoreError> {
+        sqlx::query(self.sql("INSERT INTO audit_sink_cursors (sink, seq, updated_at) VALUES (?, 0, 0) ON CONFLICT DO NOTHING"))
+            .bind(sink)
+            .execute(&self.pool)
+            .await?;
+        let row = sqlx::query(self.sql("SELECT seq FROM audit_sink_cursors WHERE sink = ?")).bind(sink).fetch_one(&self.pool).await?;
+        Ok(row.try_get("seq")?)
+    }
+
+    async fn advance_sink_cursor(&self, sink: &str, from: i64, to: i64, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let moved = sqlx::query(self.sql("UPDATE audit_sink_cursors SET seq = ?, updated_at = ? WHERE sink = ? AND seq = ?"))
+            .bind(to)
+            .bind(at.unix_timestamp())
+            .bind(sink)
+            .bind(from)
+            .execute(&self.pool)
+            .await?;
+        Ok(moved.rows_affected() == 1)
+    }
 }

@@ -391,6 +391,12 @@ pub async fn audit_chain<S: Store + Clone + 'static>(store: &S) {
     let newest = all.iter().rev().find(|e| e.tenant.as_deref() == Some("acme")).expect("acme's").clone();
     assert_eq!(store.newest_audit(&a.id).await.expect("newest"), Some(newest));
     assert_eq!(store.newest_audit(&"nobody".parse().expect("id")).await.expect("newest"), None);
+    // A streaming sink's cursor: from the start, moved only from where it is.
+    assert_eq!(store.sink_cursor("syslog://siem:514").await.expect("cursor"), 0);
+    assert!(store.advance_sink_cursor("syslog://siem:514", 0, 7, at).await.expect("advance"));
+    assert!(!store.advance_sink_cursor("syslog://siem:514", 0, 9, at).await.expect("a stale leader"), "moved only from where it is");
+    assert_eq!(store.sink_cursor("syslog://siem:514").await.expect("cursor"), 7);
+    assert_eq!(store.sink_cursor("file:/var/log/byok.jsonl").await.expect("another sink"), 0);
     assert_eq!(store.audit(None, 10, 3).await.expect("audit").iter().map(|e| e.seq).collect::<Vec<_>>(), [11, 12, 13]);
 
     // Pruning exported entries: only with the last pruned entry's hash; the checkpoint then
