@@ -58,7 +58,7 @@ pub struct Broker {
     /// The operator's key for audit checkpoints, when configured (see [`crate::audit_signing`]).
     pub(crate) audit_signer: Option<Arc<crate::audit_signing::AuditSigner>>,
     /// Where the audit log streams to, when configured (see [`crate::audit_sink`]).
-    pub(crate) audit_sink: Option<crate::audit_sink::SinkTarget>,
+    pub(crate) audit_sink: Option<crate::sink_target::SinkTarget>,
 }
 
 use crate::outcomes::LastCheck;

@@ -85,7 +85,7 @@ pub enum BrokerError {
     SignInDisabled,
     /// The streaming audit sink could not take a batch (it is tried again; nothing is lost).
     #[error(transparent)]
-    AuditSink(#[from] crate::audit_sink::SinkError),
+    AuditSink(#[from] crate::sink_target::SinkError),
 }
 
 impl From<StoreError> for BrokerError {

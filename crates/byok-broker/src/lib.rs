@@ -41,7 +41,8 @@
 //! - [`tickets`]: the revocation ticket's texts and the one helper that writes on tickets.
 //! - [`audit`]: the hash-chained audit log and its verification; [`audit_signing`]: checkpoints of
 //!   it signed with the operator's key, sent to customers with their events; [`audit_sink`]:
-//!   the log streamed to a file or a syslog server, in order, from a cursor.
+//!   the log streamed to a file or a syslog server, in order, from a cursor ([`sink_target`]:
+//!   where to, and the formats).
 //! - [`tokens`]: API tokens, stored hashed, and their scopes; [`aws_sign_in`]: product
 //!   services signing in with their own IAM role for a short-lived token.
 //! - [`erasure`]: proving that deleted wrapped keys left the database's files, before saying so.
@@ -87,6 +88,7 @@ pub mod provider_setup;
 pub mod remedy;
 pub mod rotation;
 pub mod setup;
+pub mod sink_target;
 pub mod tickets;
 mod token_cache;
 pub mod tokens;

@@ -263,6 +263,12 @@ impl Broker {
     /// once; the broker answers on the ticket with the outcome.
     pub async fn comment(&self, ticket: i64, author: Author, body: &str) -> Result<(Comment, Option<Restoration>), BrokerError> {
         let (t, _) = self.ticket(ticket).await?;
+        if t.status == TicketStatus::Closed {
+            return Err(BrokerError::Invalid(format!(
+                "ticket {ticket} is closed ({}); it takes no more comments: contact the provider another way",
+                t.title
+            )));
+        }
         let comment = self.store.add_comment(ticket, author, body, self.clock.now()).await?;
         self.audit(
             Some(&t.tenant),

@@ -257,3 +257,29 @@ async fn a_held_tenant_is_shown_suspended_under_review_not_active() {
     assert!(page.body.contains("suspended (held)"), "{}", page.body);
     assert!(page.body.contains("<strong>1</strong> active") && page.body.contains("<strong>1</strong> suspended (held)"), "{}", page.body);
 }
+
+/// A destroyed tenant gets a final page: what was erased and when, that nothing restores it,
+/// no steps to "enable the key"; its closed ticket takes no comment, in the console or the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destroyed_tenant_gets_a_final_page_and_a_closed_ticket() {
+    let w = world().await;
+    let r = &w.router;
+    let beta: byok_domain::TenantId = "beta".parse().expect("id");
+    w.broker.revoke(&beta).await.expect("revoke");
+    w.clock.advance(time::Duration::days(16));
+    w.broker.destroy(&beta).await.expect("destroy");
+
+    let (cookie, _) = sign_in(r, &w.beta_admin).await;
+    let page = send(r, "GET", "/console/tenants/beta", Some(&cookie), None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("This tenant&#39;s data is erased") || page.body.contains("This tenant's data is erased"), "{}", page.body);
+    assert!(page.body.contains("Nothing can restore it"), "{}", page.body);
+    assert!(!page.body.contains("What to do") && !page.body.contains("Enable"), "no steps on a final page: {}", page.body);
+
+    let ticket = send(r, "GET", "/console/tenants/beta/ticket", Some(&cookie), None).await;
+    let tickets = w.broker.tickets(Some(&beta)).await.expect("tickets");
+    assert_eq!(tickets[0].status, byok_domain::TicketStatus::Closed, "a destroyed tenant's ticket is closed");
+    assert!(ticket.body.contains("takes no more comments") && !ticket.body.contains("Add comment"), "{}", ticket.body);
+    let refused = w.broker.comment(tickets[0].id, byok_domain::Author::Customer, "hello?").await;
+    assert!(matches!(&refused, Err(byok_broker::BrokerError::Invalid(m)) if m.contains("closed")), "{refused:?}");
+}

@@ -37,6 +37,7 @@ pub struct World {
     pub router: axum::Router,
     pub acme_admin: String,
     pub beta_admin: String,
+    pub clock: Arc<ManualClock>,
     _dir: tempfile::TempDir,
 }
 
@@ -50,7 +51,7 @@ pub async fn world() -> World {
     config.allow_legacy_trust = true;
     let signer = byok_broker::audit_signing::AuditSigner::from_pkcs8(&byok_broker::audit_signing::AuditSigner::generate().expect("key"))
         .expect("signer");
-    let broker = Arc::new(Broker::new(config, store.clone(), kms.clone(), clock).with_audit_signer(signer));
+    let broker = Arc::new(Broker::new(config, store.clone(), kms.clone(), clock.clone()).with_audit_signer(signer));
     broker.register_token(OPERATOR, TokenScope::Operator).await.expect("operator");
     broker.register_token(SERVICE, TokenScope::Service(byok_store::ServiceReach::AllTenants)).await.expect("service");
     let mut admins = Vec::new();
@@ -63,7 +64,7 @@ pub async fn world() -> World {
     let router = app(AppState::new(broker.clone()), DEFAULT_BODY_LIMIT);
     let beta_admin = admins.pop().expect("beta");
     let acme_admin = admins.pop().expect("acme");
-    World { broker, store, kms, router, acme_admin, beta_admin, _dir: dir }
+    World { broker, store, kms, router, acme_admin, beta_admin, clock, _dir: dir }
 }
 
 impl World {

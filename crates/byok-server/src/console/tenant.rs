@@ -72,7 +72,18 @@ async fn render(
             (layout::deadline(deadline))
             p { "To restore: follow the steps named below in every region, then press " a href={ "/console/tenants/" (id) "/ticket" } { "Access restored — verify now" } " on the ticket." }
         }
+        @if let TenantState::Destroyed { at } = tenant.state {
+            div.card role="status" {
+                h2 { "This tenant's data is erased" }
+                p { "On " (utc(at)) " UTC the grace period ended with access to the keys still revoked. The provider erased "
+                    "its copies of this tenant's data keys, and disabled and scheduled for deletion the provider-held key that "
+                    "sealed them, so the encrypted data is not readable any more, backups included." }
+                p { "Nothing can restore it. Re-enabling your AWS keys does not bring it back. To use the product again, your "
+                    "provider sets up a new tenant with new keys." }
+            }
+        }
         @if let Some(v) = &verification { (verification_card(v)) }
+        @if !matches!(tenant.state, TenantState::Destroyed { .. }) {
         h2 { "Regions" }
         @match &check {
             Some(check) => {
@@ -95,6 +106,7 @@ async fn render(
                 p.muted { "Not checked on this node yet." }
                 ul { @for k in &tenant.binding.keys { li { (k.region) ": " (k.key_arn) } } }
             }
+        }
         }
         @if tenant.state == TenantState::Onboarding { (onboarding(state, viewer, &id).await?) }
         (super::webhooks::section(state, viewer, &id, notice).await?)

@@ -53,12 +53,16 @@ async fn render(state: &AppState, viewer: &Viewer, raw: &str, restoration: Optio
                         button type="submit" { "Access restored — verify now" }
                     }
                 }
-                form method="post" action={ "/console/tenants/" (id) "/comment" } {
-                    input type="hidden" name="csrf" value=(viewer.csrf);
-                    input type="hidden" name="ticket" value=(ticket.id);
-                    label for="body" { "Comment" }
-                    textarea id="body" name="body" maxlength="16384" required {}
-                    button type="submit" { "Add comment" }
+                @if ticket.status == TicketStatus::Closed {
+                    p.muted { "This ticket is closed and takes no more comments." }
+                } @else {
+                    form method="post" action={ "/console/tenants/" (id) "/comment" } {
+                        input type="hidden" name="csrf" value=(viewer.csrf);
+                        input type="hidden" name="ticket" value=(ticket.id);
+                        label for="body" { "Comment" }
+                        textarea id="body" name="body" maxlength="16384" required {}
+                        button type="submit" { "Add comment" }
+                    }
                 }
             }
         }
