@@ -24,7 +24,7 @@ use crate::remedy;
 
 use byok_domain::{RegionAccess, RegionResult};
 
-fn outcome(region: &Region, result: Result<(), AccessError>, role_name: &str) -> RegionResult {
+fn outcome(region: &Region, result: Result<(), AccessError>, tenant: &Tenant) -> RegionResult {
     let access = match result {
         Ok(()) => RegionAccess::Ok,
         Err(AccessError::Denied { denial, message, .. }) => RegionAccess::Denied { denial, message },
@@ -38,7 +38,10 @@ fn outcome(region: &Region, result: Result<(), AccessError>, role_name: &str) ->
         }
     };
     let remedy = match &access {
-        RegionAccess::Denied { denial, .. } => Some(remedy::restore_step(*denial, region.as_str(), role_name)),
+        RegionAccess::Denied { denial, .. } => {
+            let key = tenant.binding.key_for(region).map(|k| k.to_string());
+            Some(remedy::restore_step(*denial, region.as_str(), tenant.binding.role_arn.name(), key.as_deref(), tenant.id.as_str()))
+        }
         RegionAccess::Ok | RegionAccess::Unknown { .. } => None,
     };
     RegionResult { region: region.clone(), access, remedy, latency_ms: None }
@@ -86,7 +89,7 @@ async fn check_region(
         }
     }
     .await;
-    let mut checked = outcome(region, result, tenant.binding.role_arn.name());
+    let mut checked = outcome(region, result, tenant);
     checked.latency_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
     checked
 }
@@ -116,7 +119,7 @@ pub async fn check_tenant(
                 .binding
                 .keys
                 .iter()
-                .map(|k| RegionResult { latency_ms: latency, ..outcome(&k.region, Err(e.clone()), tenant.binding.role_arn.name()) })
+                .map(|k| RegionResult { latency_ms: latency, ..outcome(&k.region, Err(e.clone()), tenant) })
                 .collect();
             return (results, Vec::new());
         }
@@ -126,7 +129,7 @@ pub async fn check_tenant(
         // The current generation's key: the one every new record depends on.
         let w = wrapped.iter().find(|w| w.region == key.region && w.generation == tenant.keys.current);
         let checked = match layer_failures.get(&key.region) {
-            Some(failure) => outcome(&key.region, Err(failure.clone()), tenant.binding.role_arn.name()),
+            Some(failure) => outcome(&key.region, Err(failure.clone()), tenant),
             None => check_region(kms, metrics, &session, tenant, w, &key.region).await,
         };
         results.push(checked);

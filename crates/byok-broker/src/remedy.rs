@@ -12,26 +12,29 @@ use byok_kms::{AccessError, Denial, KeyState};
 /// Where the steps named in every remedy are written down.
 pub const GUIDE: &str = "docs/customer-guide.md";
 
-/// The step that undoes a denial found while access was revoked (restoration, tickets, status).
-pub fn restore_step(denial: Denial, region: &str, role_name: &str) -> String {
+/// The step that undoes a denial found while access was revoked (restoration, tickets, status),
+/// with commands that run as printed: the region's real key ARN (`key`, when the tenant has a
+/// key there) and the trust policy file the setup script wrote (`byok-trust-policy-{tenant}.json`).
+pub fn restore_step(denial: Denial, region: &str, role_name: &str, key: Option<&str>, tenant: &str) -> String {
+    let key = key.unwrap_or("KEY_ARN");
     match denial {
         Denial::TrustPolicy => format!(
-            "steps 3-8: in IAM, role {role_name}, Trust relationships, change the provider's statement from Deny to Allow (aws iam update-assume-role-policy --role-name {role_name} --policy-document file://trust-policy.json)"
+            "steps 3-8: in IAM, role {role_name}, Trust relationships, change the provider's statement from Deny to Allow (aws iam update-assume-role-policy --role-name {role_name} --policy-document file://byok-trust-policy-{tenant}.json)"
         ),
         Denial::KeyDisabled => format!(
-            "steps 9-12: in the KMS console for {region}, select the key and Key actions > Enable (aws kms enable-key --region {region} --key-id KEY)"
+            "steps 9-12: in the KMS console for {region}, select the key {key} and Key actions > Enable (aws kms enable-key --region {region} --key-id {key})"
         ),
         Denial::KeyPendingDeletion => format!(
-            "the key in {region} is scheduled for deletion: cancel it first (aws kms cancel-key-deletion --region {region} --key-id KEY), then steps 9-12 to enable it"
+            "the key {key} in {region} is scheduled for deletion: cancel it first (aws kms cancel-key-deletion --region {region} --key-id {key}), then steps 9-12 to enable it (aws kms enable-key --region {region} --key-id {key})"
         ),
         Denial::KeyNotFound => format!(
             "the key in {region} does not exist in that region: make sure you are in {region} (step 9); a deleted key cannot be restored"
         ),
         Denial::KeyPolicy => format!(
-            "the key policy in {region} no longer lets the role {role_name} use the key: restore the key policy statement for the role"
+            "the key policy of {key} in {region} no longer lets the role {role_name} use the key: put back the statements of byok-key-policy-{tenant}.json (aws kms put-key-policy --region {region} --key-id {key} --policy-name default --policy file://byok-key-policy-{tenant}.json)"
         ),
         Denial::IncorrectKey => {
-            format!("the key in {region} is not the key the tenant was set up with: point the alias back at the original key")
+            format!("the key in {region} is not the key the tenant was set up with ({key}): point the alias back at it")
         }
     }
 }
@@ -134,12 +137,16 @@ mod tests {
             Denial::KeyPolicy,
             Denial::IncorrectKey,
         ] {
-            let text = restore_step(denial, "eu-west-1", "byok-key-management");
+            let text = restore_step(denial, "eu-west-1", "byok-key-management", Some("arn:aws:kms:eu-west-1:111122223333:key/k"), "acme");
+            assert!(!text.contains("KEY_ARN") && !text.contains(" KEY"), "runs as printed: {text}");
             assert!(text.contains("eu-west-1") || text.contains("byok-key-management"), "{text}");
             assert!(!detected(denial, "").is_empty());
         }
-        assert!(restore_step(Denial::TrustPolicy, "eu-west-1", "r").starts_with("steps 3-8"));
-        assert!(restore_step(Denial::KeyDisabled, "eu-west-1", "r").starts_with("steps 9-12"));
+        let trust = restore_step(Denial::TrustPolicy, "eu-west-1", "r", None, "acme");
+        assert!(trust.starts_with("steps 3-8") && trust.contains("file://byok-trust-policy-acme.json"), "{trust}");
+        let key = "arn:aws:kms:eu-west-1:111122223333:key/k";
+        let enable = restore_step(Denial::KeyDisabled, "eu-west-1", "r", Some(key), "acme");
+        assert!(enable.starts_with("steps 9-12") && enable.contains(&format!("enable-key --region eu-west-1 --key-id {key})")), "{enable}");
         assert!(key_not_enabled(&KeyState::PendingDeletion, "arn", "eu-west-1").contains("cancel-key-deletion"));
         assert!(key_not_enabled(&KeyState::Disabled, "arn", "eu-west-1").contains("is Disabled: enable it"));
     }

@@ -1,5 +1,6 @@
-// byok console: the little that needs a script. Copy buttons; the deadline in the viewer's
-// own time zone and a countdown that ticks. Everything works without it.
+// byok console: the little that needs a script. Copy buttons; every time shown also in the
+// viewer's own time zone, with the zone's name; a countdown that ticks and turns red in the last
+// 24 hours. Everything works without it (the server writes UTC and the time left).
 (function () {
   document.querySelectorAll("button[data-copy]").forEach(function (b) {
     b.addEventListener("click", function () {
@@ -9,16 +10,30 @@
       }
     });
   });
+  var zone = "";
+  try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { zone = ""; }
+  document.querySelectorAll("time[datetime]").forEach(function (t) {
+    var at = new Date(t.getAttribute("datetime"));
+    if (isNaN(at) || zone === "UTC" || zone === "Etc/UTC") { return; }
+    var local = document.createElement("span");
+    local.className = "local muted";
+    local.textContent = " (" + at.toLocaleString(undefined, { timeZoneName: "short" }) + (zone ? ", " + zone : "") + ")";
+    t.after(local);
+  });
   var els = document.querySelectorAll("[data-deadline]");
   function tick() {
     els.forEach(function (el) {
-      var deadline = new Date(el.getAttribute("data-deadline"));
-      var local = el.querySelector(".local");
-      if (local) { local.textContent = deadline.toLocaleString() + " (your time)"; }
-      var left = Math.max(0, deadline - new Date());
-      var d = Math.floor(left / 86400000), h = Math.floor(left / 3600000) % 24, m = Math.floor(left / 60000) % 60, s = Math.floor(left / 1000) % 60;
+      var left = new Date(el.getAttribute("data-deadline")) - new Date();
       var out = el.querySelector(".left");
-      if (out) { out.textContent = d + "d " + h + "h " + m + "m " + s + "s left"; }
+      if (!out) { return; }
+      if (left <= 0) {
+        out.textContent = "The deadline has passed: reload the page.";
+        el.classList.add("urgent");
+        return;
+      }
+      if (left < 86400000) { el.classList.add("urgent"); }
+      var d = Math.floor(left / 86400000), h = Math.floor(left / 3600000) % 24, m = Math.floor(left / 60000) % 60, s = Math.floor(left / 1000) % 60;
+      out.textContent = (d ? d + "d " : "") + h + "h " + m + "m " + s + "s left";
     });
   }
   if (els.length) { tick(); setInterval(tick, 1000); }

@@ -283,3 +283,41 @@ async fn a_destroyed_tenant_gets_a_final_page_and_a_closed_ticket() {
     let refused = w.broker.comment(tickets[0].id, byok_domain::Author::Customer, "hello?").await;
     assert!(matches!(&refused, Err(byok_broker::BrokerError::Invalid(m)) if m.contains("closed")), "{refused:?}");
 }
+
+/// The deadline as a customer must read it at 2 a.m.: a countdown on the overview and the
+/// ticket alike, every time in UTC inside `<time>` (the script adds the viewer's zone), a red
+/// banner in the last 24 hours, and once passed a clear "deadline passed" with no "verify now"
+/// button (a restoration is refused from then on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deadline_counts_down_turns_urgent_and_passes() {
+    let w = world().await;
+    let r = &w.router;
+    let beta: byok_domain::TenantId = "beta".parse().expect("id");
+    w.broker.revoke(&beta).await.expect("revoke");
+    let (cookie, _) = sign_in(r, &w.beta_admin).await;
+    for path in ["/console/tenants/beta", "/console/tenants/beta/ticket"] {
+        let page = send(r, "GET", path, Some(&cookie), None).await;
+        assert!(page.body.contains("data-deadline=") && page.body.contains("15d 0h 0m left"), "{path}: {}", page.body);
+        assert!(!page.body.contains("Less than 24 hours") && !page.body.contains("role=\"alert\""), "{path}: {}", page.body);
+        assert!(page.body.contains("<time datetime=\"") && page.body.contains(" UTC</time>"), "{path}: {}", page.body);
+        assert!(!page.body.contains("Z UTC") && !page.body.contains("Z</time>"), "no raw RFC 3339 shown: {}", page.body);
+    }
+
+    w.clock.advance(time::Duration::days(14) + time::Duration::hours(2));
+    for path in ["/console/tenants/beta", "/console/tenants/beta/ticket"] {
+        let page = send(r, "GET", path, Some(&cookie), None).await;
+        assert!(page.body.contains("Less than 24 hours left.") && page.body.contains("22h 0m left"), "{path}: {}", page.body);
+        assert!(page.body.contains("class=\"card banner urgent\"") && page.body.contains("role=\"alert\""), "{path}: {}", page.body);
+    }
+    let ticket = send(r, "GET", "/console/tenants/beta/ticket", Some(&cookie), None).await;
+    assert!(ticket.body.contains("Access restored — verify now"), "still restorable: {}", ticket.body);
+
+    w.clock.advance(time::Duration::hours(22));
+    for path in ["/console/tenants/beta", "/console/tenants/beta/ticket"] {
+        let page = send(r, "GET", path, Some(&cookie), None).await;
+        assert!(page.body.contains("Deadline passed.") && !page.body.contains("data-deadline="), "{path}: {}", page.body);
+        assert!(!page.body.contains("Access restored — verify now") && !page.body.contains("To restore:"), "{path}: {}", page.body);
+    }
+    let refused = w.broker.restore(&beta).await;
+    assert!(refused.is_err(), "the page says what the broker does: {refused:?}");
+}

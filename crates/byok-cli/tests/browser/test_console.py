@@ -61,7 +61,8 @@ def go(page, selector):
 
 
 def sign_in(browser, token):
-    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    # A viewer in Paris: every time shown also in their zone, with its name.
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, timezone_id="Europe/Paris")
     page = context.new_page()
     page.goto(URL + "/console")
     assert page.url.endswith("/console/signin"), page.url
@@ -89,7 +90,7 @@ def test_the_customer_restores_access_from_the_console():
         until(page, lambda html: "Revoked since" in html, "the revocation")
         page.wait_for_function("document.querySelector('.countdown').textContent.includes('left')")
         assert "14d" in page.inner_text(".countdown") or "15d" in page.inner_text(".countdown"), page.inner_text(".countdown")
-        assert "(your time)" in page.inner_text("[data-deadline]")
+        assert "UTC" in page.inner_text("[data-deadline]") and "Europe/Paris" in page.inner_text("[data-deadline]"), page.inner_text("[data-deadline]")
         shot(page, "02-revoked.png")
         accessible(page, "revoked overview")
 
@@ -100,6 +101,9 @@ def test_the_customer_restores_access_from_the_console():
         go(page, "text=Access restored — verify now")
         body = page.inner_text("main")
         assert "Not restored yet" in body and "eu-west-1: steps 9-12" in body, body
+        # The step runs as printed: the real key ARN, no placeholder.
+        assert f"enable-key --region eu-west-1 --key-id {os.environ['WEST_KEY']}" in body, body
+        assert "Europe/Paris" in page.inner_text(".comment .who"), "the ticket's times in the viewer's zone too"
         shot(page, "03-restore-refused.png")
         accessible(page, "ticket")
 

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::PageError;
-use super::layout::{self, utc};
+use super::layout::{self, when};
 use super::session::Viewer;
 use super::tenant::tenant_id;
 use crate::state::AppState;
@@ -92,7 +92,7 @@ pub async fn page(
                 @for e in &shown {
                     tr {
                         td { (e.seq) }
-                        td { (OffsetDateTime::from_unix_timestamp(e.at).map(utc).unwrap_or_default()) }
+                        td { @if let Ok(t) = OffsetDateTime::from_unix_timestamp(e.at) { (when(t)) } }
                         td { (e.kind) }
                         td { (e.reason) }
                         td { code { (e.detail) } }

@@ -11,6 +11,26 @@ pub fn utc(t: time::OffsetDateTime) -> String {
     t.to_offset(time::UtcOffset::UTC).replace_nanosecond(0).unwrap_or(t).format(&Rfc3339).unwrap_or_default()
 }
 
+/// A moment as a person reads it: UTC from the server, readable without a script
+/// (`2027-01-15 08:00:00 UTC`); the console's script adds the viewer's own time with its zone's
+/// name beside it (`console.js`, every `time[datetime]`).
+pub fn when(t: time::OffsetDateTime) -> Markup {
+    let rfc = utc(t);
+    let readable = rfc.replacen('T', " ", 1).trim_end_matches('Z').to_string();
+    html! { time datetime=(rfc) { (readable) " UTC" } }
+}
+
+/// What is left until `deadline` as a person says it: "14d 3h 12m", "5h 7m", "42m".
+pub fn time_left(left: time::Duration) -> String {
+    let minutes = left.whole_minutes().max(0);
+    let (d, h, m) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    match (d, h) {
+        (0, 0) => format!("{m}m"),
+        (0, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h {m}m"),
+    }
+}
+
 fn head(title: &str) -> Markup {
     html! {
         head {
@@ -72,28 +92,45 @@ pub fn state_sentence(state: &TenantState, held_since: Option<time::OffsetDateTi
         TenantState::Onboarding => html! { span.warn { "Onboarding: the setup has not been verified yet." } },
         TenantState::Active if held_since.is_some() => html! {
             span.warn {
-                "Suspended under review since " (held_since.map(utc).unwrap_or_default()) " UTC: access to your keys was refused, "
+                "Suspended under review since " @if let Some(t) = held_since { (when(t)) } ": access to your keys was refused, "
                 "and the provider is confirming it before anything else happens. Your data is not available meanwhile; "
                 "no deadline is running. If you did not mean to revoke access, restore it in AWS now."
             }
         },
         TenantState::Active => html! { span.ok { "Active: your data is available to your users and the provider's systems." } },
         TenantState::Revoked { since, .. } => html! {
-            span.bad { "Revoked since " (utc(*since)) " UTC: the product is offline for your users and the provider." }
+            span.bad { "Revoked since " (when(*since)) ": the product is offline for your users and the provider." }
         },
         TenantState::Destroyed { at } => html! {
-            span.bad { "Destroyed on " (utc(*at)) " UTC: the keys are erased and the data cannot be recovered." }
+            span.bad { "Destroyed on " (when(*at)) ": the keys are erased and the data cannot be recovered." }
         },
     }
 }
 
-/// A deadline: UTC from the server, the viewer's own time zone and a countdown by script.
-pub fn deadline(deadline: time::OffsetDateTime) -> Markup {
+/// Hours before the deadline when the countdown turns into a red banner.
+pub const URGENT_HOURS: i64 = 24;
+
+/// A revoked tenant's deadline judged at `now` (the clock restorations are judged by): the
+/// countdown; in its last [`URGENT_HOURS`] a red banner; once passed, a clear "deadline passed"
+/// (a restoration is refused from then on, and the next pass erases the keys). The script
+/// ticks the countdown and shows the viewer's own time.
+pub fn deadline(deadline: time::OffsetDateTime, now: time::OffsetDateTime) -> Markup {
+    let left = deadline - now;
+    if left <= time::Duration::ZERO {
+        return html! {
+            div.card.banner.passed role="alert" {
+                strong { "Deadline passed." }
+                " The grace period ended on " (when(deadline)) " with access still revoked. Restoring access in AWS no "
+                "longer brings the data back: the provider erases this tenant's keys at its next check."
+            }
+        };
+    }
+    let urgent = left < time::Duration::hours(URGENT_HOURS);
     html! {
-        div.card data-deadline=(utc(deadline)) {
-            div { "Restore access before " strong { (utc(deadline)) " UTC" } }
-            div.local.muted {}
-            div.countdown.left.bad { "until " (utc(deadline)) " UTC" }
+        div.card.banner.urgent[urgent] data-deadline=(utc(deadline)) role=[urgent.then_some("alert")] {
+            @if urgent { div { strong { "Less than " (URGENT_HOURS) " hours left." } " After the deadline the data is erased and cannot be recovered." } }
+            div { "Restore access before " strong { (when(deadline)) } }
+            div.countdown.left { (time_left(left)) " left" }
         }
     }
 }

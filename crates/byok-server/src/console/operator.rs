@@ -7,7 +7,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::PageError;
-use super::layout::{self, utc};
+use super::layout::{self, when};
 use super::session::Viewer;
 use crate::state::AppState;
 
@@ -65,11 +65,11 @@ pub async fn page(
             h2 { "Health" }
             p { "Provider identity and canary: "
                 @if provider.checked_at.is_none() { span.muted { "not checked yet" } }
-                @else if provider.healthy { span.ok { "working" } " (checked " (provider.checked_at.map(utc).unwrap_or_default()) " UTC)" }
+                @else if provider.healthy { span.ok { "working" } " (checked " @if let Some(t) = provider.checked_at { (when(t)) } ")" }
                 @else { span.bad { "FAILING: " (provider.reason.clone().unwrap_or_default()) } }
             }
             @match &pass {
-                Some(p) => p { "Last monitor pass " (utc(p.at)) " UTC: " (p.duration_ms) " ms, " (p.tenants_probed) " tenants probed, "
+                Some(p) => p { "Last monitor pass " (when(p.at)) ": " (p.duration_ms) " ms, " (p.tenants_probed) " tenants probed, "
                     (p.revoked) " revoked, " (p.held) " newly held, " (p.destroyed) " destroyed"
                     @if let Some(f) = &p.provider_fault { ", " span.bad { "provider fault: " (f) } } ". Region checks: "
                     @for (kind, n) in &p.regions { (kind) " " (n) " " } },
@@ -104,7 +104,7 @@ pub async fn page(
         @if shown.is_empty() { p.muted { "No tenant matches." } }
         h2 { "Next deadlines" }
         @if deadlines.is_empty() { p.muted { "No tenant is revoked." } }
-        ul { @for (deadline, id) in deadlines.iter().take(20) { li { a href={ "/console/tenants/" (id) } { (id) } ": " (utc(*deadline)) " UTC" } } }
+        ul { @for (deadline, id) in deadlines.iter().take(20) { li { a href={ "/console/tenants/" (id) } { (id) } ": " (when(*deadline)) } } }
         h2 { "Open tickets" }
         @if open_tickets.is_empty() { p.muted { "None." } }
         ul { @for t in &open_tickets { li { a href={ "/console/tenants/" (t.tenant) "/ticket" } { "#" (t.id) " " (t.title) } " (tenant " (t.tenant) ")" } } }

@@ -10,7 +10,7 @@ use byok_domain::{TenantId, TenantState};
 use maud::{Markup, html};
 
 use super::PageError;
-use super::layout::{self, utc};
+use super::layout::{self, when};
 use super::session::{CsrfForm, Viewer};
 use crate::state::AppState;
 
@@ -64,18 +64,19 @@ async fn render(
     let tenant = state.broker.tenant(&id).await?;
     let held_since = state.broker.held_since(&id).await?;
     let check = state.broker.last_check(&id);
+    let now = revoked_now(state, &tenant.state).await?;
     let body = html! {
         h1 { "Tenant " (id) }
         p.state { (layout::state_sentence(&tenant.state, held_since)) }
         p.muted { "AWS account " (tenant.binding.account) " · location " (tenant.location) " · role " (tenant.binding.role_arn) }
-        @if let TenantState::Revoked { deadline, .. } = tenant.state {
-            (layout::deadline(deadline))
-            p { "To restore: follow the steps named below in every region, then press " a href={ "/console/tenants/" (id) "/ticket" } { "Access restored — verify now" } " on the ticket." }
+        @if let (TenantState::Revoked { deadline, .. }, Some(now)) = (&tenant.state, now) {
+            (layout::deadline(*deadline, now))
+            @if now < *deadline { p { "To restore: follow the steps named below in every region, then press " a href={ "/console/tenants/" (id) "/ticket" } { "Access restored — verify now" } " on the ticket." } }
         }
         @if let TenantState::Destroyed { at } = tenant.state {
             div.card role="status" {
                 h2 { "This tenant's data is erased" }
-                p { "On " (utc(at)) " UTC the grace period ended with access to the keys still revoked. The provider erased "
+                p { "On " (when(at)) " the grace period ended with access to the keys still revoked. The provider erased "
                     "its copies of this tenant's data keys, and disabled and scheduled for deletion the provider-held key that "
                     "sealed them, so the encrypted data is not readable any more, backups included." }
                 p { "Nothing can restore it. Re-enabling your AWS keys does not bring it back. To use the product again, your "
@@ -87,7 +88,7 @@ async fn render(
         h2 { "Regions" }
         @match &check {
             Some(check) => {
-                p.muted { "Last check " (utc(check.at)) " UTC (" (check.purpose.session_name()) ")." }
+                p.muted { "Last check " (when(check.at)) " (" (check.purpose.session_name()) ")." }
                 table {
                     thead { tr { th { "Region" } th { "Result" } th { "Latency" } th { "What to do" } } }
                     tbody {
@@ -112,6 +113,15 @@ async fn render(
         (super::webhooks::section(state, viewer, &id, notice).await?)
     };
     Ok(layout::page(viewer, &format!("Tenant {id}"), Some(&id), body))
+}
+
+/// The time a revoked tenant's deadline is judged by (the broker's deadline clock), only for a
+/// revoked tenant: no store round trip on other pages.
+pub(super) async fn revoked_now(state: &AppState, tenant: &TenantState) -> Result<Option<time::OffsetDateTime>, PageError> {
+    Ok(match tenant {
+        TenantState::Revoked { .. } => Some(state.broker.deadline_clock().await?),
+        _ => None,
+    })
 }
 
 fn access_words(access: &RegionAccess) -> Markup {

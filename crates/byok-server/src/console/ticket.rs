@@ -5,15 +5,15 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use byok_broker::Restoration;
-use byok_domain::{Author, TicketStatus};
+use byok_domain::{Author, TenantState, TicketStatus};
 use byok_store::TokenScope;
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::PageError;
-use super::layout::{self, utc};
+use super::layout::{self, when};
 use super::session::{CsrfForm, Viewer};
-use super::tenant::tenant_id;
+use super::tenant::{revoked_now, tenant_id};
 use crate::state::AppState;
 
 pub async fn page(State(state): State<AppState>, viewer: Viewer, Path(id): Path<String>) -> Result<Markup, PageError> {
@@ -30,24 +30,27 @@ async fn render(state: &AppState, viewer: &Viewer, raw: &str, restoration: Optio
         Some(t) => Some(state.broker.ticket(t.id).await?),
         None => None,
     };
+    let now = revoked_now(state, &tenant.state).await?;
+    let past_deadline = matches!((&tenant.state, now), (TenantState::Revoked { deadline, .. }, Some(now)) if now >= *deadline);
     let body = html! {
         h1 { "Support ticket" }
         p.state { (layout::state_sentence(&tenant.state, held_since)) }
+        @if let (TenantState::Revoked { deadline, .. }, Some(now)) = (&tenant.state, now) { (layout::deadline(*deadline, now)) }
         @if let Some(r) = &restoration { (restoration_card(r)) }
         @match &current {
             None => p.muted { "No ticket: access has never been revoked." },
             Some((ticket, comments)) => {
                 div.card {
                     h2 { (ticket.title) }
-                    p.muted { "Ticket #" (ticket.id) " · " (ticket.status) " · opened " (utc(ticket.created_at)) " UTC" }
+                    p.muted { "Ticket #" (ticket.id) " · " (ticket.status) " · opened " (when(ticket.created_at)) }
                     @for c in comments {
                         div.comment {
-                            div.who { (author(c.author)) " · " (utc(c.created_at)) " UTC" }
+                            div.who { (author(c.author)) " · " (when(c.created_at)) }
                             (c.body)
                         }
                     }
                 }
-                @if ticket.status == TicketStatus::Open {
+                @if ticket.status == TicketStatus::Open && !past_deadline {
                     form method="post" action={ "/console/tenants/" (id) "/restore" } {
                         input type="hidden" name="csrf" value=(viewer.csrf);
                         button type="submit" { "Access restored — verify now" }
