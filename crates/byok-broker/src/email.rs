@@ -76,6 +76,11 @@ pub fn compose(body: &str, console_url: Option<&str>) -> Option<Composed> {
     let tenant = data["tenant"].as_str().unwrap_or("?");
     let deadline = utc(data["deadline"].as_i64());
     let link = console_url.map(|base| format!("{}/console/tenants/{tenant}", base.trim_end_matches('/')));
+    // The guide as the console serves it: a link the customer can open, where the console is known.
+    let guide = match console_url {
+        Some(base) => format!("{}{}", base.trim_end_matches('/'), remedy::GUIDE),
+        None => format!("in the console, {}", remedy::GUIDE),
+    };
     let (subject, lines): (String, Vec<String>) = match event["type"].as_str()? {
         "tenant.revoked" => {
             let mut lines = vec![
@@ -92,7 +97,7 @@ pub fn compose(body: &str, console_url: Option<&str>) -> Option<Composed> {
             lines.extend([
                 String::new(),
                 format!("You can restore access until {deadline}. After that the data is erased and cannot be recovered."),
-                format!("To restore, follow the customer guide ({}), steps 1-13, in every region, then press", remedy::GUIDE),
+                format!("To restore, follow the customer guide ({guide}), steps 1-13, in every region, then press"),
                 "\"Access restored - verify now\" on the ticket.".into(),
             ]);
             (format!("Action needed: access to your BYOK keys was revoked (tenant {tenant})"), lines)
@@ -102,10 +107,7 @@ pub fn compose(body: &str, console_url: Option<&str>) -> Option<Composed> {
             vec![
                 format!("Access to the encryption keys of tenant {tenant} is still revoked."),
                 format!("On {deadline} the data is erased and cannot be recovered."),
-                format!(
-                    "To restore, follow the customer guide ({}), then press \"Access restored - verify now\" on the ticket.",
-                    remedy::GUIDE
-                ),
+                format!("To restore, follow the customer guide ({guide}), then press \"Access restored - verify now\" on the ticket."),
             ],
         ),
         "tenant.restored" => (
@@ -179,6 +181,7 @@ mod tests {
         assert_eq!(m.subject, "Action needed: access to your BYOK keys was revoked (tenant acme)");
         assert!(m.text.contains("- eu-west-1: not <authorized>") && m.text.contains("2027-01-30 08:00:00 UTC"), "{}", m.text);
         assert!(m.text.contains("https://byok.example/console/tenants/acme/ticket"), "{}", m.text);
+        assert!(m.text.contains("the customer guide (https://byok.example/console/guide)"), "a guide the customer can open: {}", m.text);
         assert!(
             m.html.contains("not &lt;authorized&gt;") && m.html.contains("href=\"https://byok.example/console/tenants/acme\""),
             "{}",
@@ -187,7 +190,11 @@ mod tests {
         assert!(compose(r#"{"type":"key.rotated","data":{}}"#, None).is_none(), "not emailed");
         let reminder = compose(r#"{"type":"tenant.reminder","data":{"tenant":"acme","deadline":1801296000}}"#, None).expect("reminder");
         assert_eq!(reminder.subject, "Reminder: tenant acme's data will be erased on 2027-01-30 08:00:00 UTC");
-        assert!(!reminder.text.contains("console"), "no links without a public URL");
+        assert!(
+            !reminder.text.contains("http") && reminder.text.contains("/console/guide"),
+            "no links without a public URL: {}",
+            reminder.text
+        );
         let gone = compose(r#"{"type":"tenant.destroyed","data":{"tenant":"acme"}}"#, None).expect("destroyed");
         assert!(gone.subject.contains("erased") && gone.text.contains("cannot be recovered"), "{gone:?}");
     }

@@ -1,5 +1,5 @@
 //! Every customer-facing explanation of a denial, in one place: what is wrong, in which region,
-//! the step of the customer guide (`docs/customer-guide.md`) that undoes it, and the `aws` CLI
+//! the step of the customer guide (served by the console at [`GUIDE`]) that undoes it, and the `aws` CLI
 //! command that does it. The API (restoration, verification, status), the tickets and the CLI
 //! all take their words from here.
 //!
@@ -9,29 +9,59 @@
 use byok_domain::{ExternalId, RoleArn};
 use byok_kms::{AccessError, Denial, KeyState};
 
-/// Where the steps named in every remedy are written down.
-pub const GUIDE: &str = "docs/customer-guide.md";
+/// Where the steps named in every remedy are written down: the console serves the customer
+/// guide (`docs/customer-guide.md`) at this path, each step anchored as `#step-N`.
+pub const GUIDE: &str = "/console/guide";
+
+/// The `aws` CLI command that undoes a denial found while access was revoked, runnable as
+/// printed: the region's real key ARN (`key`, when the tenant has a key there) and the policy
+/// files the setup script wrote (`byok-trust-policy-{tenant}.json`, `byok-key-policy-{tenant}.json`).
+/// `None` where no command undoes it (a deleted key; an alias moved by hand).
+pub fn restore_command(denial: Denial, region: &str, role_name: &str, key: Option<&str>, tenant: &str) -> Option<String> {
+    let key = key.unwrap_or("KEY_ARN");
+    match denial {
+        Denial::TrustPolicy => Some(format!(
+            "aws iam update-assume-role-policy --role-name {role_name} --policy-document file://byok-trust-policy-{tenant}.json"
+        )),
+        Denial::KeyDisabled => Some(format!("aws kms enable-key --region {region} --key-id {key}")),
+        Denial::KeyPendingDeletion => Some(format!(
+            "aws kms cancel-key-deletion --region {region} --key-id {key} && aws kms enable-key --region {region} --key-id {key}"
+        )),
+        Denial::KeyPolicy => Some(format!(
+            "aws kms put-key-policy --region {region} --key-id {key} --policy-name default --policy file://byok-key-policy-{tenant}.json"
+        )),
+        Denial::KeyNotFound | Denial::IncorrectKey => None,
+    }
+}
+
+/// The first step of the guide that undoes a denial (`/console/guide#step-N`).
+pub fn guide_step(denial: Denial) -> u8 {
+    match denial {
+        Denial::TrustPolicy => 3,
+        _ => 9,
+    }
+}
 
 /// The step that undoes a denial found while access was revoked (restoration, tickets, status),
-/// with commands that run as printed: the region's real key ARN (`key`, when the tenant has a
-/// key there) and the trust policy file the setup script wrote (`byok-trust-policy-{tenant}.json`).
+/// with the command of [`restore_command`].
 pub fn restore_step(denial: Denial, region: &str, role_name: &str, key: Option<&str>, tenant: &str) -> String {
+    let command = restore_command(denial, region, role_name, key, tenant).unwrap_or_default();
     let key = key.unwrap_or("KEY_ARN");
     match denial {
         Denial::TrustPolicy => format!(
-            "steps 3-8: in IAM, role {role_name}, Trust relationships, change the provider's statement from Deny to Allow (aws iam update-assume-role-policy --role-name {role_name} --policy-document file://byok-trust-policy-{tenant}.json)"
+            "steps 3-8: in IAM, role {role_name}, Trust relationships, change the provider's statement from Deny to Allow ({command})"
         ),
-        Denial::KeyDisabled => format!(
-            "steps 9-12: in the KMS console for {region}, select the key {key} and Key actions > Enable (aws kms enable-key --region {region} --key-id {key})"
-        ),
-        Denial::KeyPendingDeletion => format!(
-            "the key {key} in {region} is scheduled for deletion: cancel it first (aws kms cancel-key-deletion --region {region} --key-id {key}), then steps 9-12 to enable it (aws kms enable-key --region {region} --key-id {key})"
-        ),
+        Denial::KeyDisabled => {
+            format!("steps 9-12: in the KMS console for {region}, select the key {key} and Key actions > Enable ({command})")
+        }
+        Denial::KeyPendingDeletion => {
+            format!("the key {key} in {region} is scheduled for deletion: cancel it first, then steps 9-12 to enable it ({command})")
+        }
         Denial::KeyNotFound => format!(
             "the key in {region} does not exist in that region: make sure you are in {region} (step 9); a deleted key cannot be restored"
         ),
         Denial::KeyPolicy => format!(
-            "the key policy of {key} in {region} no longer lets the role {role_name} use the key: put back the statements of byok-key-policy-{tenant}.json (aws kms put-key-policy --region {region} --key-id {key} --policy-name default --policy file://byok-key-policy-{tenant}.json)"
+            "the key policy of {key} in {region} no longer lets the role {role_name} use the key: put back the statements of byok-key-policy-{tenant}.json ({command})"
         ),
         Denial::IncorrectKey => {
             format!("the key in {region} is not the key the tenant was set up with ({key}): point the alias back at it")

@@ -45,7 +45,7 @@ pub fn opening(tenant: &Tenant, detected: &[RegionResult], deadline: OffsetDateT
         body.push_str(&format!("- {}: {what}\n", r.region));
     }
     body.push_str(&format!(
-        "\nYou can restore access until {} (UTC). After that the data is erased and cannot be recovered.\n\nTo restore, in every region of the location (the customer guide, {}, steps 1-13):\n",
+        "\nYou can restore access until {} (UTC). After that the data is erased and cannot be recovered.\n\nTo restore, in every region of the location (the customer guide in the console, {}, steps 1-13):\n",
         utc(deadline),
         remedy::GUIDE
     ));

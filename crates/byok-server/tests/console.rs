@@ -321,3 +321,57 @@ async fn the_deadline_counts_down_turns_urgent_and_passes() {
     let refused = w.broker.restore(&beta).await;
     assert!(refused.is_err(), "the page says what the broker does: {refused:?}");
 }
+
+/// "What to do" while revoked: one card per failing region and only those, the command with
+/// the region's real key ARN, a link to the key in its region's KMS console and to the guide's
+/// step (served by the console); a trust policy that refuses the provider gets one IAM card for
+/// every region, with the policy to copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_are_one_card_per_failing_region_and_run_as_printed() {
+    use byok_kms::{AccessError, Denial};
+    let w = world().await;
+    let r = &w.router;
+    let beta: byok_domain::TenantId = "beta".parse().expect("id");
+    let west: byok_domain::Region = "us-west-2".parse().expect("region");
+    let tenant = w.broker.tenant(&beta).await.expect("tenant");
+    let west_key = tenant.binding.key_for(&west).expect("west key").to_string();
+    let east_key = tenant.binding.key_for(&"us-east-1".parse().expect("region")).expect("east key").to_string();
+    w.broker.revoke(&beta).await.expect("revoke");
+    let disabled = AccessError::Denied { denial: Denial::KeyDisabled, region: Some(west.clone()), message: "key is disabled".into() };
+    w.kms.fail(Some(west.clone()), Some(disabled));
+    let still = w.broker.restore(&beta).await.expect("restore");
+    assert!(!still.restored, "{still:?}");
+
+    let (cookie, _) = sign_in(r, &w.beta_admin).await;
+    let page = send(r, "GET", "/console/tenants/beta", Some(&cookie), None).await;
+    let body = &page.body;
+    assert!(body.contains("What to do") && body.contains("id=\"step-us-west-2\""), "{body}");
+    assert!(!body.contains("id=\"step-us-east-1\"") && !body.contains("id=\"step-iam\""), "only the failing region: {body}");
+    assert!(body.contains(&format!("aws kms enable-key --region us-west-2 --key-id {west_key}")), "{body}");
+    assert!(!body.contains(&east_key) || !body.contains("--region us-east-1"), "no step for the region that works: {body}");
+    assert!(!body.contains("KEY_ARN") && !body.contains("--key-id KEY"), "no placeholder: {body}");
+    let key_id = west_key.rsplit_once("key/").expect("key id").1;
+    assert!(body.contains(&format!("https://us-west-2.console.aws.amazon.com/kms/home?region=us-west-2#/kms/keys/{key_id}")), "{body}");
+    assert!(body.contains("href=\"/console/guide#step-9\"") && body.contains("data-copy=\"cmd-us-west-2\""), "{body}");
+    assert!(body.contains("tabindex=\"0\""), "code blocks take keyboard focus: {body}");
+    assert!(!body.contains("byok-probe") && !body.contains("real unwrap"), "no jargon: {body}");
+
+    // The trust policy refuses the provider: one IAM card, for both regions, with the policy.
+    w.kms.fail(Some(west), None);
+    let trust =
+        AccessError::Denied { denial: Denial::TrustPolicy, region: None, message: "not authorized to perform sts:AssumeRole".into() };
+    w.kms.fail(None, Some(trust));
+    w.broker.restore(&beta).await.expect("restore");
+    let page = send(r, "GET", "/console/tenants/beta", Some(&cookie), None).await;
+    let body = &page.body;
+    assert_eq!(body.matches("id=\"step-iam\"").count(), 1, "{body}");
+    assert!(body.contains("Found in us-east-1, us-west-2"), "{body}");
+    assert!(!body.contains("id=\"step-us-west-2\""), "a trust failure is not a key failure: {body}");
+    assert!(body.contains("--policy-document file://byok-trust-policy-beta.json") && body.contains("sts:ExternalId"), "{body}");
+    assert!(body.contains("href=\"/console/guide#step-3\""), "{body}");
+
+    // The guide the links point at, served by the console, each step anchored.
+    let guide = send(r, "GET", "/console/guide", None, None).await;
+    assert_eq!(guide.status, StatusCode::OK);
+    assert!(guide.body.contains("<a id=\"step-3\"></a>") && guide.body.contains("<a id=\"step-9\"></a>"), "{}", guide.body);
+}

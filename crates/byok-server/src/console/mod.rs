@@ -3,19 +3,23 @@
 //!
 //! # Layout
 //! - this file: the router, security headers (a strict Content-Security-Policy), the error pages;
+//! - [`guide`]: the customer guide, served at `/console/guide` with an anchor per step;
 //! - [`session`]: sign-in with a token exchanged for a session cookie, CSRF tokens, expiry;
 //! - [`layout`]: the page frame and shared bits (state sentences, deadlines);
 //! - [`tenant`]: a tenant's overview, its onboarding and "Verify now";
+//! - [`steps`]: the overview's "What to do", one card per failing region with runnable commands;
 //! - [`webhooks`]: the overview's webhook endpoints, each with its last delivery and "Send test event";
 //! - [`ticket`]: the revocation ticket, comments, "Access restored — verify now";
 //! - [`audit`]: the audit log, filtered and paginated, with a chart of key uses;
 //! - [`operator`]: every tenant, deadlines, tickets, the monitor's and provider's health.
 
 pub mod audit;
+pub mod guide;
 pub mod layout;
 pub mod operator;
 pub mod session;
 pub mod signin;
+pub mod steps;
 pub mod tenant;
 pub mod ticket;
 pub mod webhooks;
@@ -39,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/", get(signin::home))
         .route("/console/static/console.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS) }))
         .route("/console/static/console.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], JS) }))
+        .route("/console/guide", get(guide::page))
         .route("/console/signin", get(signin::signin_page).post(signin::signin))
         .route("/console/signout", post(signin::signout))
         .route("/console/tenants/{id}", get(tenant::overview))

@@ -65,6 +65,12 @@ async fn render(
     let held_since = state.broker.held_since(&id).await?;
     let check = state.broker.last_check(&id);
     let now = revoked_now(state, &tenant.state).await?;
+    // The policies to copy, only when a region is denied (the cards of `steps`).
+    let denied = check.as_ref().is_some_and(|c| c.regions.iter().any(|r| matches!(r.access, RegionAccess::Denied { .. })));
+    let setup = match denied && tenant.state != TenantState::Onboarding {
+        true => Some(state.broker.instructions(&id).await?),
+        false => None,
+    };
     let body = html! {
         h1 { "Tenant " (id) }
         p.state { (layout::state_sentence(&tenant.state, held_since)) }
@@ -88,20 +94,20 @@ async fn render(
         h2 { "Regions" }
         @match &check {
             Some(check) => {
-                p.muted { "Last check " (when(check.at)) " (" (check.purpose.session_name()) ")." }
+                p.muted { "Last checked " (when(check.at)) ", " (purpose_words(check.purpose)) "." }
                 table {
-                    thead { tr { th { "Region" } th { "Result" } th { "Latency" } th { "What to do" } } }
+                    thead { tr { th { "Region" } th { "Result" } th { "Answered in" } } }
                     tbody {
                         @for r in &check.regions {
                             tr {
                                 td { (r.region) }
                                 td { (access_words(&r.access)) }
-                                td { @if let Some(ms) = r.latency_ms { (ms) " ms" } }
-                                td { (r.remedy.clone().unwrap_or_default()) }
+                                td { @if let Some(ms) = r.latency_ms { (ms.max(1)) " ms" } }
                             }
                         }
                     }
                 }
+                @if let Some(setup) = &setup { (super::steps::cards(&check.regions, &tenant, setup)) }
             }
             None => {
                 p.muted { "Not checked on this node yet." }
@@ -124,9 +130,21 @@ pub(super) async fn revoked_now(state: &AppState, tenant: &TenantState) -> Resul
     })
 }
 
+/// Why the last check ran, in the customer's words (the STS session names are for CloudTrail).
+fn purpose_words(purpose: byok_kms::Purpose) -> &'static str {
+    use byok_kms::Purpose;
+    match purpose {
+        Purpose::Probe => "by the periodic check",
+        Purpose::Restore => "when a restoration was verified",
+        Purpose::Onboard => "when the setup was verified",
+        Purpose::Data => "while serving data",
+        _ => "by the provider",
+    }
+}
+
 fn access_words(access: &RegionAccess) -> Markup {
     match access {
-        RegionAccess::Ok => html! { span.ok { "works (role assumed, key enabled, real unwrap)" } },
+        RegionAccess::Ok => html! { span.ok { "works (role assumed, key enabled, a test decryption succeeded)" } },
         RegionAccess::Denied { message, .. } => html! { span.bad { "denied: " (message) } },
         RegionAccess::Unknown { message } => html! { span.warn { "could not be checked (not a revocation): " (message) } },
     }

@@ -1,0 +1,65 @@
+//! The customer guide, served by the console itself at `/console/guide` (so that tickets,
+//! emails and the overview link to a page the customer can open at 2 a.m., not to a path in a
+//! repository): `docs/customer-guide.md` rendered once with pulldown-cmark, every numbered step
+//! anchored as `#step-N` and every section as `#<its words>`. Public: it holds no tenant's data.
+
+use std::sync::OnceLock;
+
+use maud::{Markup, PreEscaped, html};
+use pulldown_cmark::{Options, Parser, html::push_html};
+
+use super::layout;
+
+/// The guide as the repository carries it; the console serves this text, not a copy.
+const SOURCE: &str = include_str!("../../../../docs/customer-guide.md");
+
+pub async fn page() -> Markup {
+    static RENDERED: OnceLock<String> = OnceLock::new();
+    let rendered = RENDERED.get_or_init(|| render(SOURCE));
+    layout::bare(
+        "Customer guide",
+        html! {
+            p { a href="/console" { "Back to the console" } }
+            article.guide { (PreEscaped(rendered)) }
+        },
+    )
+}
+
+/// Markdown to HTML with anchors: a list item `N. …` starts with `<a id="step-N">`, a `## Title`
+/// gets `{#title}`. The guide is the project's own text, so its inline HTML is trusted.
+fn render(markdown: &str) -> String {
+    let mut anchored = String::with_capacity(markdown.len() + 1024);
+    for line in markdown.lines() {
+        let step = line.split_once(". ").filter(|(n, _)| !n.is_empty() && n.len() <= 2 && n.bytes().all(|b| b.is_ascii_digit()));
+        match (step, line.strip_prefix("## ")) {
+            (Some((n, rest)), _) => anchored.push_str(&format!("{n}. <a id=\"step-{n}\"></a>{rest}")),
+            (None, Some(title)) => anchored.push_str(&format!("## {title} {{#{}}}", slug(title))),
+            (None, None) => anchored.push_str(line),
+        }
+        anchored.push('\n');
+    }
+    let mut out = String::with_capacity(anchored.len() * 2);
+    push_html(&mut out, Parser::new_ext(&anchored, Options::ENABLE_TABLES | Options::ENABLE_HEADING_ATTRIBUTES));
+    out
+}
+
+fn slug(title: &str) -> String {
+    title.to_ascii_lowercase().split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect::<Vec<_>>().join("-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_restoration_step_and_section_has_an_anchor() {
+        let html = render(SOURCE);
+        for n in 1..=13 {
+            assert!(html.contains(&format!("<a id=\"step-{n}\"></a>")), "step {n}: {html}");
+        }
+        assert!(html.contains("<h2 id=\"restoring-access\">Restoring access</h2>"), "{html}");
+        assert!(html.contains("<table>") && html.contains("<code>alias/byok-&lt;your tenant id&gt;</code>"), "{html}");
+        // Step 10 continues on indented lines: they stay inside its list item.
+        assert!(html.contains("Cancel key deletion"), "{html}");
+    }
+}
