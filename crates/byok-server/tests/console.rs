@@ -186,7 +186,11 @@ async fn sessions_csrf_scopes_escaping_and_headers() {
         assert!(onboarding.body.contains(needle), "{needle}: {}", onboarding.body);
     }
     let verified = send(r, "POST", "/console/tenants/gamma/verify", Some(&op2), Some(form(&[("csrf", &op2_csrf)]))).await;
-    assert!(verified.body.contains("Verified: the tenant is active."), "{}", verified.body);
+    assert_eq!(verified.status, StatusCode::SEE_OTHER, "POST-redirect-GET: {}", verified.body);
+    let answer = send(r, "GET", "/console/tenants/gamma", Some(&op2), None).await;
+    assert!(answer.body.contains("Verified: the tenant is active."), "{}", answer.body);
+    let reloaded = send(r, "GET", "/console/tenants/gamma", Some(&op2), None).await;
+    assert!(!reloaded.body.contains("Verified: the tenant is active."), "the answer is shown once: {}", reloaded.body);
     assert_eq!(
         send(r, "POST", "/console/tenants/gamma/verify", Some(&op2), Some(form(&[("csrf", "nope")]))).await.status,
         StatusCode::FORBIDDEN
@@ -374,4 +378,125 @@ async fn steps_are_one_card_per_failing_region_and_run_as_printed() {
     let guide = send(r, "GET", "/console/guide", None, None).await;
     assert_eq!(guide.status, StatusCode::OK);
     assert!(guide.body.contains("<a id=\"step-3\"></a>") && guide.body.contains("<a id=\"step-9\"></a>"), "{}", guide.body);
+}
+
+fn location(page: &Page) -> Option<String> {
+    page.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// Every console form redirects (a reload never resends it) and the page it lands on shows the
+/// answer once; a comment refused keeps its text beside the reason; a comment typed into an
+/// expired session comes back, unsent, after signing in again; automatic answers are styled
+/// apart and a run of identical ones is shown once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_redirect_keep_what_was_typed_and_survive_an_expired_session() {
+    let w = world().await;
+    let r = &w.router;
+    let acme: byok_domain::TenantId = "acme".parse().expect("id");
+    w.broker.revoke(&acme).await.expect("revoke");
+    let (cookie, _) = sign_in(r, &w.acme_admin).await;
+    let csrf = hidden_csrf(&send(r, "GET", "/console/tenants/acme/ticket", Some(&cookie), None).await.body);
+    let ticket = w.broker.tickets(Some(&acme)).await.expect("tickets")[0].id.to_string();
+
+    // "Access restored — verify now": 303 to the ticket, the answer there once.
+    for _ in 0..3 {
+        let posted = send(r, "POST", "/console/tenants/acme/restore", Some(&cookie), Some(form(&[("csrf", &csrf)]))).await;
+        assert_eq!(posted.status, StatusCode::SEE_OTHER);
+        assert_eq!(location(&posted).as_deref(), Some("/console/tenants/acme/ticket"));
+    }
+    let landed = send(r, "GET", "/console/tenants/acme/ticket", Some(&cookie), None).await;
+    assert!(landed.body.contains("Access is restored."), "{}", landed.body);
+    let again = send(r, "GET", "/console/tenants/acme/ticket", Some(&cookie), None).await;
+    assert!(!again.body.contains("Access is restored."), "shown once: {}", again.body);
+    assert!(again.body.contains("class=\"comment by-system\"") && again.body.contains("Automatic message"), "{}", again.body);
+
+    // A blank comment and a long one: back to the ticket, the reason beside the box, the text kept.
+    let blank = send(
+        r,
+        "POST",
+        "/console/tenants/acme/comment",
+        Some(&cookie),
+        Some(form(&[("csrf", &csrf), ("ticket", &ticket), ("body", "  ")])),
+    )
+    .await;
+    assert_eq!((blank.status, location(&blank).as_deref()), (StatusCode::SEE_OTHER, Some("/console/tenants/acme/ticket")));
+    let page = send(r, "GET", "/console/tenants/acme/ticket", Some(&cookie), None).await;
+    assert!(page.body.contains("id=\"body-problem\" role=\"alert\"") && page.body.contains("it is empty"), "{}", page.body);
+    assert!(page.body.contains("aria-describedby=\"body-problem\""), "{}", page.body);
+    let long = format!("keep me {}", "x".repeat(16_400));
+    let refused = send(
+        r,
+        "POST",
+        "/console/tenants/acme/comment",
+        Some(&cookie),
+        Some(form(&[("csrf", &csrf), ("ticket", &ticket), ("body", &long)])),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::SEE_OTHER);
+    let page = send(r, "GET", "/console/tenants/acme/ticket", Some(&cookie), None).await;
+    assert!(
+        page.body.contains("at most 16384 characters") && page.body.contains(">keep me xxxx"),
+        "the text is kept: {}",
+        &page.body[..2000.min(page.body.len())]
+    );
+
+    // The session expires with a comment typed: sign in again, and the text is back, unsent.
+    let comments_before = w.broker.ticket(ticket.parse().expect("id")).await.expect("ticket").1.len();
+    let typed = "We re-enabled the key in us-west-2 & checked CloudTrail.";
+    let expired = send(
+        r,
+        "POST",
+        "/console/tenants/acme/comment",
+        Some("byok_session=gone"),
+        Some(form(&[("csrf", &csrf), ("ticket", &ticket), ("body", typed)])),
+    )
+    .await;
+    assert_eq!(expired.status, StatusCode::OK, "the sign-in form, not a bare redirect");
+    assert!(
+        expired.body.contains("Your session ended") && expired.body.contains("name=\"next\" value=\"/console/tenants/acme/ticket\""),
+        "{}",
+        expired.body
+    );
+    assert!(expired.body.contains("re-enabled the key in us-west-2 &amp; checked CloudTrail."), "{}", expired.body);
+    let pre = set_cookie(&expired, "byok_signin").expect("sign-in cookie");
+    let signed = send(
+        r,
+        "POST",
+        "/console/signin",
+        Some(&pre),
+        Some(form(&[
+            ("token", &w.acme_admin),
+            ("csrf", &hidden_csrf(&expired.body)),
+            ("next", "/console/tenants/acme/ticket"),
+            ("draft", typed),
+        ])),
+    )
+    .await;
+    assert_eq!((signed.status, location(&signed).as_deref()), (StatusCode::SEE_OTHER, Some("/console/tenants/acme/ticket")));
+    let session = set_cookie(&signed, "byok_session").expect("session");
+    let back = send(r, "GET", "/console/tenants/acme/ticket", Some(&session), None).await;
+    assert!(back.body.contains(">We re-enabled the key in us-west-2 &amp; checked CloudTrail.</textarea>"), "{}", back.body);
+    assert_eq!(
+        w.broker.ticket(ticket.parse().expect("id")).await.expect("ticket").1.len(),
+        comments_before,
+        "nothing sent on the viewer's behalf"
+    );
+    // Only our own pages: a sign-in never continues to another site.
+    let pre = set_cookie(&expired, "byok_signin").expect("sign-in cookie");
+    let page = send(r, "GET", "/console/signin", Some(&pre), None).await;
+    let pre = set_cookie(&page, "byok_signin").expect("cookie");
+    let elsewhere = send(
+        r,
+        "POST",
+        "/console/signin",
+        Some(&pre),
+        Some(form(&[
+            ("token", &w.acme_admin),
+            ("csrf", &hidden_csrf(&page.body)),
+            ("next", "//evil.example/console/tenants/x"),
+            ("draft", "x"),
+        ])),
+    )
+    .await;
+    assert_eq!(location(&elsewhere).as_deref(), Some("/console"));
 }

@@ -36,6 +36,23 @@ struct Session {
     token: Zeroizing<String>,
     csrf: String,
     expires: Instant,
+    /// What the last form did, shown once by the page it redirected to.
+    flash: Option<Flash>,
+}
+
+/// What a form did, kept in the session for the page its POST redirects to
+/// (POST-redirect-GET: a reload never resends a form) and shown there once.
+#[derive(Debug, Clone)]
+pub enum Flash {
+    /// "Access restored — verify now" (or a "ready" comment): the answer region by region.
+    Restoration(byok_broker::Restoration),
+    /// "Verify now" during onboarding.
+    Verification(byok_broker::Verification),
+    /// A sentence saying what was done.
+    Notice(String),
+    /// A comment not taken (why, beside the field), or typed before a session expired: the
+    /// text goes back into the box.
+    Draft { problem: Option<String>, text: String },
 }
 
 /// This node's sessions and the sign-in nonces it issued.
@@ -103,7 +120,7 @@ impl Sessions {
         }
         map.insert(
             id.clone(),
-            Session { token: Zeroizing::new(token.to_string()), csrf: csrf.clone(), expires: Instant::now() + self.ttl },
+            Session { token: Zeroizing::new(token.to_string()), csrf: csrf.clone(), expires: Instant::now() + self.ttl, flash: None },
         );
         Some((id, csrf))
     }
@@ -111,6 +128,18 @@ impl Sessions {
     pub(super) fn get(&self, id: &str) -> Option<(Zeroizing<String>, String)> {
         let map = self.map.lock();
         map.get(id).filter(|s| s.expires > Instant::now()).map(|s| (s.token.clone(), s.csrf.clone()))
+    }
+
+    /// Keeps what a form did for the page it redirects to (the newest replaces an older one).
+    pub(super) fn set_flash(&self, id: &str, flash: Flash) {
+        if let Some(session) = self.map.lock().get_mut(id) {
+            session.flash = Some(flash);
+        }
+    }
+
+    /// What the last form did, once.
+    pub(super) fn take_flash(&self, id: &str) -> Option<Flash> {
+        self.map.lock().get_mut(id).and_then(|s| s.flash.take())
     }
 
     pub(super) fn remove(&self, id: &str) {

@@ -11,7 +11,7 @@ use maud::html;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::session::{COOKIE, CsrfForm, NONCE_TTL, SIGNIN_COOKIE, Viewer, cookie, cookie_name, same, secure, set_cookie};
+use super::session::{COOKIE, CsrfForm, Flash, NONCE_TTL, SIGNIN_COOKIE, Viewer, cookie, cookie_name, same, secure, set_cookie};
 use super::{PageError, layout};
 use crate::state::AppState;
 
@@ -50,10 +50,23 @@ pub async fn home(viewer: Viewer) -> Redirect {
 }
 
 pub async fn signin_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    signin_form(&state, &headers, None)
+    signin_form(&state, &headers, None, None)
 }
 
-fn signin_form(state: &AppState, headers: &HeaderMap, problem: Option<&str>) -> Response {
+/// A form sent after the session expired: sign in again, and come back to `next` with the
+/// typed `draft` put back (nothing is sent on the viewer's behalf).
+pub fn signin_to_continue(state: &AppState, headers: &HeaderMap, next: &str, draft: &str) -> Response {
+    let problem = "Your session ended before the comment was sent. Sign in again: it comes back, unsent, on the same page.";
+    signin_form(state, headers, Some(problem), Some((next, draft)))
+}
+
+/// Where a sign-in may continue to: a console page of ours, never another site.
+fn continue_to(next: &str) -> Option<&str> {
+    let ours = next.starts_with("/console/tenants/") && next.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_".contains(&b));
+    ours.then_some(next)
+}
+
+fn signin_form(state: &AppState, headers: &HeaderMap, problem: Option<&str>, resume: Option<(&str, &str)>) -> Response {
     let Some(nonce) = state.console.issue_nonce() else { return PageError::Forbidden.into_response() };
     let page = layout::bare(
         "Sign in",
@@ -63,6 +76,10 @@ fn signin_form(state: &AppState, headers: &HeaderMap, problem: Option<&str>) -> 
             @if let Some(problem) = problem { p.bad role="alert" { (problem) } }
             form method="post" action="/console/signin" {
                 input type="hidden" name="csrf" value=(nonce);
+                @if let Some((next, draft)) = resume {
+                    input type="hidden" name="next" value=(next);
+                    input type="hidden" name="draft" value=(draft);
+                }
                 label for="token" { "Token" }
                 input type="password" id="token" name="token" autocomplete="off" required;
                 button type="submit" { "Sign in" }
@@ -80,6 +97,11 @@ fn signin_form(state: &AppState, headers: &HeaderMap, problem: Option<&str>) -> 
 pub struct SignInForm {
     token: Zeroizing<String>,
     csrf: String,
+    /// The page to return to, and the text typed there before the session expired.
+    #[serde(default)]
+    next: Option<String>,
+    #[serde(default)]
+    draft: Option<String>,
 }
 
 impl std::fmt::Debug for SignInForm {
@@ -98,16 +120,31 @@ pub async fn signin(State(state): State<AppState>, headers: HeaderMap, Form(form
     let token = form.token.trim();
     match state.broker.token_scope(token).await {
         Ok(Some(TokenScope::Operator | TokenScope::TenantAdmin(_))) => {}
-        Ok(Some(TokenScope::Service(_))) => return signin_form(&state, &headers, Some("A service token reaches data, not the console.")),
-        Ok(None) | Err(_) => return signin_form(&state, &headers, Some("That token is not valid (or no longer).")),
+        Ok(Some(TokenScope::Service(_))) => {
+            return signin_form(&state, &headers, Some("A service token reaches data, not the console."), resume(&form));
+        }
+        Ok(None) | Err(_) => return signin_form(&state, &headers, Some("That token is not valid (or no longer)."), resume(&form)),
     }
     state.console.forget_nonce(&form.csrf);
     let Some((id, _csrf)) = state.console.create(token) else { return PageError::Forbidden.into_response() };
-    let mut response = Redirect::to("/console").into_response();
+    let next = match resume(&form) {
+        Some((next, draft)) => {
+            state.console.set_flash(&id, Flash::Draft { problem: None, text: draft.to_string() });
+            next
+        }
+        None => "/console",
+    };
+    let mut response = Redirect::to(next).into_response();
     let ttl = state.console.ttl().as_secs();
     response.headers_mut().append(header::SET_COOKIE, set_cookie(COOKIE, &id, ttl, secure));
     response.headers_mut().append(header::SET_COOKIE, set_cookie(SIGNIN_COOKIE, "", 0, secure));
     response
+}
+
+/// The page and draft a sign-in carries on to, when the form named a page of ours.
+fn resume(form: &SignInForm) -> Option<(&str, &str)> {
+    let next = continue_to(form.next.as_deref()?)?;
+    Some((next, form.draft.as_deref().unwrap_or_default()))
 }
 
 pub async fn signout(

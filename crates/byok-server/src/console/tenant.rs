@@ -4,6 +4,7 @@
 
 use axum::Form;
 use axum::extract::{Path, State};
+use axum::response::Redirect;
 use byok_broker::Verification;
 use byok_domain::RegionAccess;
 use byok_domain::{TenantId, TenantState};
@@ -11,7 +12,7 @@ use maud::{Markup, html};
 
 use super::PageError;
 use super::layout::{self, when};
-use super::session::{CsrfForm, Viewer};
+use super::session::{CsrfForm, Flash, Viewer};
 use crate::state::AppState;
 
 pub(super) fn tenant_id(raw: &str) -> Result<TenantId, PageError> {
@@ -19,36 +20,44 @@ pub(super) fn tenant_id(raw: &str) -> Result<TenantId, PageError> {
 }
 
 pub async fn overview(State(state): State<AppState>, viewer: Viewer, Path(id): Path<String>) -> Result<Markup, PageError> {
-    render(&state, &viewer, &id, None, None).await
+    let (verification, notice) = match state.console.take_flash(&viewer.session) {
+        Some(Flash::Verification(v)) => (Some(v), None),
+        Some(Flash::Notice(n)) => (None, Some(n)),
+        _ => (None, None),
+    };
+    render(&state, &viewer, &id, verification, notice.as_deref()).await
 }
 
-/// "Verify now": the customer's setup checked region by region, the answer on the page.
+/// "Verify now": the customer's setup checked region by region; the answer is shown by the
+/// overview this redirects to (POST-redirect-GET).
 pub async fn verify(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
-) -> Result<Markup, PageError> {
+) -> Result<Redirect, PageError> {
     viewer.check_csrf(&form.csrf)?;
     let tenant = tenant_id(&id)?;
     viewer.may_see(&tenant)?;
     let verification = state.broker.verify_tenant(&tenant).await?;
-    render(&state, &viewer, &id, Some(verification), None).await
+    state.console.set_flash(&viewer.session, Flash::Verification(verification));
+    Ok(Redirect::to(&format!("/console/tenants/{tenant}")))
 }
 
-/// "Send test event" on one of the tenant's webhook endpoints.
+/// "Send test event" on one of the tenant's webhook endpoints, then back to the overview.
 pub async fn test_webhook(
     State(state): State<AppState>,
     viewer: Viewer,
     Path((id, webhook)): Path<(String, String)>,
     Form(form): Form<CsrfForm>,
-) -> Result<Markup, PageError> {
+) -> Result<Redirect, PageError> {
     viewer.check_csrf(&form.csrf)?;
     let tenant = tenant_id(&id)?;
     viewer.may_see(&tenant)?;
     state.broker.test_webhook(Some(&tenant), &webhook).await?;
     let queued = "Test event queued: it is delivered within seconds, after any earlier event still pending for this endpoint.";
-    render(&state, &viewer, &id, None, Some(queued)).await
+    state.console.set_flash(&viewer.session, Flash::Notice(queued.to_string()));
+    Ok(Redirect::to(&format!("/console/tenants/{tenant}")))
 }
 
 /// The overview, with a verification's answer or a notice (what was just done) when there is one.
