@@ -195,6 +195,22 @@ impl Broker {
         Ok(self.store.audit(tenant, after, limit.clamp(1, 10_000)).await?)
     }
 
+    /// One tenant's entries matching `filter`, newest first, before `before` (keyset paging).
+    pub async fn audit_page(
+        &self,
+        tenant: &TenantId,
+        filter: &byok_store::AuditFilter,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, BrokerError> {
+        Ok(self.store.audit_page(tenant, filter, before, limit.clamp(1, 1_000)).await?)
+    }
+
+    /// One tenant's key uses in `[from, to)` per `bucket` seconds and reason, counted by the store.
+    pub async fn key_use_counts(&self, tenant: &TenantId, from: i64, to: i64, bucket: i64) -> Result<Vec<(i64, String, i64)>, BrokerError> {
+        Ok(self.store.key_use_counts(tenant, from, to, bucket).await?)
+    }
+
     /// Signs audit checkpoints with `signer` from now on (see [`crate::audit_signing`]).
     pub fn with_audit_signer(mut self, signer: crate::audit_signing::AuditSigner) -> Self {
         self.audit_signer = Some(std::sync::Arc::new(signer));

@@ -80,6 +80,15 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
+/// Which audit entries a view shows: a kind or reason (`transition`, `probe`, …), and a time
+/// range `[from, to)` in unix seconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub reason: Option<String>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
 /// Builds the audit entry for the next sequence number after the given previous hash. Passed
 /// to the store so that an entry is chained and written in the very transaction it records.
 pub type Seal<'a> = &'a (dyn for<'p> Fn(i64, &'p str) -> AuditEntry + Send + Sync);
@@ -536,6 +545,15 @@ pub trait AuditStore: Send + Sync {
 
     /// The tenant's newest entry, if it has any (what a checkpoint for it signs).
     async fn newest_audit(&self, tenant: &TenantId) -> Result<Option<AuditEntry>, StoreError>;
+
+    /// Newest first: the tenant's entries matching `filter` with `seq < before`, at most
+    /// `limit` (keyset paging: the next page starts before the last entry shown).
+    async fn audit_page(&self, tenant: &TenantId, filter: &AuditFilter, before: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// The tenant's key uses in `[from, to)` counted in the database per `bucket` seconds and
+    /// reason, a probe summary counting as the probes it stands for: `(bucket start, reason,
+    /// count)`, only the buckets that have any.
+    async fn key_use_counts(&self, tenant: &TenantId, from: i64, to: i64, bucket: i64) -> Result<Vec<(i64, String, i64)>, StoreError>;
 
     /// Where the streaming sink `sink` is in the log (0, the start, the first time).
     async fn sink_cursor(&self, sink: &str) -> Result<i64, StoreError>;

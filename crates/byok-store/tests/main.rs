@@ -155,6 +155,7 @@ on_every_dialect!(
     holds,
     tickets,
     audit_chain,
+    audit_views,
     tenants_by_account,
     key_changes,
     aws_identities,

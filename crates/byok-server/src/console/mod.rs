@@ -10,10 +10,12 @@
 //! - [`steps`]: the overview's "What to do", one card per failing region with runnable commands;
 //! - [`webhooks`]: the overview's webhook endpoints, each with its last delivery and "Send test event";
 //! - [`ticket`]: the revocation ticket, comments, "Access restored — verify now";
-//! - [`audit`]: the audit log, filtered and paginated, with a chart of key uses;
+//! - [`audit`]: the audit log, newest first, filtered and paged in the store, exported as shown;
+//! - [`audit_chart`]: its chart of key uses per day and per hour, counted by the store;
 //! - [`operator`]: every tenant, deadlines, tickets, the monitor's and provider's health.
 
 pub mod audit;
+pub mod audit_chart;
 pub mod guide;
 pub mod layout;
 pub mod operator;
@@ -52,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/tenants/{id}/comment", post(ticket::comment))
         .route("/console/tenants/{id}/restore", post(ticket::restore))
         .route("/console/tenants/{id}/audit", get(audit::page))
+        .route("/console/tenants/{id}/audit/export", get(audit::export))
         .route("/console/tenants/{id}/webhooks/{webhook}/test", post(tenant::test_webhook))
         .route("/console/operator", get(operator::page))
         .layer(axum::middleware::from_fn(security_headers))

@@ -7,7 +7,8 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use super::{SqlStore, contended};
-use crate::{AuditEntry, AuditStore, Seal, StoreError};
+use crate::dialect::Dialect;
+use crate::{AuditEntry, AuditFilter, AuditStore, Seal, StoreError};
 
 pub(super) fn audit_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
     Ok(AuditEntry {
@@ -156,6 +157,47 @@ impl AuditStore for SqlStore {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(audit_from_row).transpose()
+    }
+
+    async fn audit_page(&self, tenant: &TenantId, filter: &AuditFilter, before: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        let reason = filter.reason.clone().unwrap_or_default();
+        let rows = sqlx::query(self.sql(
+            "SELECT * FROM audit_log WHERE tenant_id = ? AND seq < ? AND at >= ? AND at < ? \
+             AND (? = '' OR reason = ? OR kind = ?) ORDER BY seq DESC LIMIT ?",
+        ))
+        .bind(tenant.as_str())
+        .bind(before)
+        .bind(filter.from.unwrap_or(i64::MIN))
+        .bind(filter.to.unwrap_or(i64::MAX))
+        .bind(reason.clone())
+        .bind(reason.clone())
+        .bind(reason)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn key_use_counts(&self, tenant: &TenantId, from: i64, to: i64, bucket: i64) -> Result<Vec<(i64, String, i64)>, StoreError> {
+        if bucket <= 0 || to <= from {
+            return Ok(Vec::new());
+        }
+        // Only a probe summary's detail is parsed (the LIKE spares every other row's JSON).
+        let text = match self.dialect {
+            Dialect::Sqlite => {
+                "SELECT (at - ?) / ? AS bucket, reason, CAST(SUM(CASE WHEN detail LIKE '%\"summary\"%' \
+                 THEN COALESCE(json_extract(detail, '$.summary.count'), 1) ELSE 1 END) AS BIGINT) AS n \
+                 FROM audit_log WHERE tenant_id = ? AND kind = 'key_use' AND at >= ? AND at < ? GROUP BY bucket, reason ORDER BY bucket, reason"
+            }
+            Dialect::Postgres => {
+                "SELECT (at - ?) / ? AS bucket, reason, CAST(SUM(CASE WHEN detail LIKE '%\"summary\"%' \
+                 THEN COALESCE((detail::jsonb -> 'summary' ->> 'count')::bigint, 1) ELSE 1 END) AS BIGINT) AS n \
+                 FROM audit_log WHERE tenant_id = ? AND kind = 'key_use' AND at >= ? AND at < ? GROUP BY bucket, reason ORDER BY bucket, reason"
+            }
+        };
+        let rows =
+            sqlx::query(self.sql(text)).bind(from).bind(bucket).bind(tenant.as_str()).bind(from).bind(to).fetch_all(&self.pool).await?;
+        rows.iter().map(|row| Ok((from + row.try_get::<i64, _>("bucket")? * bucket, row.try_get("reason")?, row.try_get("n")?))).collect()
     }
 
     async fn sink_cursor(&self, sink: &str) -> Result<i64, StoreError> {

@@ -6,10 +6,12 @@ use byok_domain::{
 use byok_store::{Hold, Store, StoreError, TokenOrigin, TokenScope, WrappedKey};
 use time::{Duration, OffsetDateTime};
 
+mod audit_views;
 mod keys;
 mod schema;
 mod webhooks;
 
+pub use audit_views::audit_views;
 pub use keys::key_changes;
 pub use schema::migrations_on_purpose;
 pub use webhooks::webhooks;
