@@ -172,7 +172,13 @@ async fn sessions_csrf_scopes_escaping_and_headers() {
         "search: {}",
         all.body
     );
-    assert!(all.body.contains("Next deadlines") && all.body.contains("#1 BYOK revocation started"), "{}", all.body);
+    let revoked = send(r, "GET", "/console/operator?state=revoked", Some(&op), None).await;
+    assert!(
+        revoked.body.contains("href=\"/console/tenants/acme/ticket\">#1</a>") && revoked.body.contains("15d 0h 0m left"),
+        "{}",
+        revoked.body
+    );
+    assert!(!revoked.body.contains("<td><a href=\"/console/tenants/beta\">"), "the state filter: {}", revoked.body);
     // Sign-out ends the session.
     let out = send(r, "POST", "/console/signout", Some(&op), Some(form(&[("csrf", &op_csrf)]))).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
@@ -597,4 +603,52 @@ async fn the_audit_page_holds_at_scale() {
 
 fn byok_server_utc(t: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(t).expect("t").format(&time::format_description::well_known::Rfc3339).expect("fmt")
+}
+
+/// The operator's list at 10,000 tenants' scale: tiles per state that filter, pages of 100,
+/// and held revocations decided with Release and Dismiss buttons (POST-redirect-GET), the
+/// counts agreeing everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_filters_pages_and_decides_holds() {
+    use byok_store::AlertStore as _;
+    let w = world().await;
+    let r = &w.router;
+    for i in 0..230 {
+        w.broker.add_tenant(&format!("t{i:03}").parse().expect("id"), "us", &"111122223333".parse().expect("account")).await.expect("add");
+    }
+    let at = w.broker.clock().now();
+    for id in ["acme", "beta"] {
+        let hold = byok_domain::Hold { tenant: id.parse().expect("id"), detected_at: at, regions: Vec::new(), created_at: at };
+        assert!(w.store.hold(&hold).await.expect("hold"));
+    }
+    let (op, _) = sign_in(r, OPERATOR).await;
+    let page = send(r, "GET", "/console/operator", Some(&op), None).await;
+    let body = &page.body;
+    assert!(body.contains("<strong>232</strong> all") && body.contains("<strong>230</strong> onboarding"), "{body}");
+    assert!(body.contains("<strong>2</strong> suspended (held)") && body.contains("<strong>0</strong> active"), "{body}");
+    assert!(body.contains("2 suspended (held) for a person to decide"), "the same count: {body}");
+    assert!(body.contains("Tenants 1–100 of 232.") && body.contains("Page 1 of 3"), "{body}");
+    let last = send(r, "GET", "/console/operator?state=onboarding&page=2", Some(&op), None).await;
+    assert!(last.body.contains("Tenants 201–230 of 230.") && last.body.contains("t229") && !last.body.contains(">t199<"), "{}", last.body);
+
+    // Release acme (revoked, with its ticket), dismiss beta (active again).
+    let csrf = hidden_csrf(body);
+    let released = send(r, "POST", "/console/operator/holds/acme/release", Some(&op), Some(form(&[("csrf", &csrf)]))).await;
+    assert_eq!(released.status, StatusCode::SEE_OTHER);
+    let after = send(r, "GET", "/console/operator", Some(&op), None).await;
+    assert!(after.body.contains("acme is revoked; its customer has until"), "{}", after.body);
+    let dismissed = send(r, "POST", "/console/operator/holds/beta/dismiss", Some(&op), Some(form(&[("csrf", &csrf)]))).await;
+    assert_eq!(dismissed.status, StatusCode::SEE_OTHER);
+    let after = send(r, "GET", "/console/operator", Some(&op), None).await;
+    assert!(after.body.contains("beta&#39;s hold is dismissed") || after.body.contains("beta's hold is dismissed"), "{}", after.body);
+    assert!(after.body.contains("<strong>1</strong> revoked") && after.body.contains("<strong>1</strong> active"), "{}", after.body);
+    assert!(!after.body.contains("for a person to decide"), "{}", after.body);
+    assert!(matches!(w.broker.tenant(&"acme".parse().expect("id")).await.expect("t").state, byok_domain::TenantState::Revoked { .. }));
+    // Deciding again: the hold is gone, said in words; a tenant admin cannot decide at all.
+    let again = send(r, "POST", "/console/operator/holds/beta/dismiss", Some(&op), Some(form(&[("csrf", &csrf)]))).await;
+    assert!(again.status.is_client_error(), "{}", again.status);
+    let (admin, _) = sign_in(r, &w.acme_admin).await;
+    let csrf_admin = hidden_csrf(&send(r, "GET", "/console/tenants/acme/ticket", Some(&admin), None).await.body);
+    let refused = send(r, "POST", "/console/operator/holds/acme/release", Some(&admin), Some(form(&[("csrf", &csrf_admin)]))).await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
 }

@@ -12,7 +12,7 @@
 //! - [`ticket`]: the revocation ticket, comments, "Access restored — verify now";
 //! - [`audit`]: the audit log, newest first, filtered and paged in the store, exported as shown;
 //! - [`audit_chart`]: its chart of key uses per day and per hour, counted by the store;
-//! - [`operator`]: every tenant, deadlines, tickets, the monitor's and provider's health.
+//! - [`operator`]: health, held revocations to release or dismiss, tiles per state, every tenant paged.
 
 pub mod audit;
 pub mod audit_chart;
@@ -57,6 +57,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/tenants/{id}/audit/export", get(audit::export))
         .route("/console/tenants/{id}/webhooks/{webhook}/test", post(tenant::test_webhook))
         .route("/console/operator", get(operator::page))
+        .route("/console/operator/holds/{id}/release", post(operator::release))
+        .route("/console/operator/holds/{id}/dismiss", post(operator::dismiss))
         .layer(axum::middleware::from_fn(security_headers))
 }
 
