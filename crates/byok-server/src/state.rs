@@ -24,6 +24,8 @@ pub struct AppState {
     pub max_batch_items: usize,
     /// Whether console cookies are always `Secure`.
     console_secure: bool,
+    /// The product's name as customers know it, shown by the console instead of "byok".
+    pub product_name: Arc<str>,
     /// Set once the node is shutting down: `/readyz` then says 503 so that a load balancer
     /// stops sending requests during the drain period.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
@@ -76,6 +78,12 @@ impl AppState {
         self
     }
 
+    /// With the console branded `name` instead of "byok".
+    pub fn with_product_name(mut self, name: &str) -> Self {
+        self.product_name = Arc::from(name);
+        self
+    }
+
     pub fn new(broker: Arc<Broker>) -> Self {
         let mut registry = Registry::default();
         broker.metrics.register(&mut registry);
@@ -88,6 +96,7 @@ impl AppState {
             max_batch_items: DEFAULT_BATCH_ITEMS,
             console: Arc::new(Sessions::new(Duration::from_secs(3600), false)),
             console_secure: false,
+            product_name: Arc::from("byok"),
             draining: Arc::default(),
             limits: crate::limits::Limits::default(),
             client_identities: Arc::default(),

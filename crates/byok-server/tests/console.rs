@@ -188,9 +188,23 @@ async fn sessions_csrf_scopes_escaping_and_headers() {
     let (op2, op2_csrf) = sign_in(r, OPERATOR).await;
     w.broker.add_tenant(&"gamma".parse().expect("id"), "us", &"111122223333".parse().expect("account")).await.expect("add");
     let onboarding = send(r, "GET", "/console/tenants/gamma", Some(&op2), None).await;
-    for needle in ["Onboarding:", "Copy the commands", "aws iam create-role", "ByokTenantKeyUse", "sts:ExternalId", "Verify now"] {
+    for needle in ["Onboarding:", "data-copy=\"setup-text\"", "aws iam create-role", "ByokTenantKeyUse", "sts:ExternalId", "Verify now"] {
         assert!(onboarding.body.contains(needle), "{needle}: {}", onboarding.body);
     }
+    // Verify first, then numbered steps; the policies collapsed; the other forms one tab away.
+    let verify_at = onboarding.body.find("Verify now").expect("verify");
+    assert!(verify_at < onboarding.body.find("Set up your AWS account").expect("setup"), "Verify at the top");
+    assert!(
+        onboarding.body.contains("<ol class=\"steps\">") && onboarding.body.contains("<summary>The trust policy of"),
+        "{}",
+        onboarding.body
+    );
+    assert!(!onboarding.body.contains("<h2>Regions</h2>"), "no empty region table while onboarding");
+    assert!(onboarding.body.contains("aria-current=\"page\">Shell (aws CLI)</a>"), "{}", onboarding.body);
+    let cf = send(r, "GET", "/console/tenants/gamma?setup=cloudformation", Some(&op2), None).await;
+    assert!(cf.body.contains("AWS::IAM::Role") && !cf.body.contains("aws iam create-role"), "{}", cf.body);
+    let tf = send(r, "GET", "/console/tenants/gamma?setup=terraform", Some(&op2), None).await;
+    assert!(tf.body.contains("resource &quot;aws_iam_role&quot;") || tf.body.contains("resource \"aws_iam_role\""), "{}", tf.body);
     let verified = send(r, "POST", "/console/tenants/gamma/verify", Some(&op2), Some(form(&[("csrf", &op2_csrf)]))).await;
     assert_eq!(verified.status, StatusCode::SEE_OTHER, "POST-redirect-GET: {}", verified.body);
     let answer = send(r, "GET", "/console/tenants/gamma", Some(&op2), None).await;
@@ -651,4 +665,23 @@ async fn the_operator_filters_pages_and_decides_holds() {
     let csrf_admin = hidden_csrf(&send(r, "GET", "/console/tenants/acme/ticket", Some(&admin), None).await.body);
     let refused = send(r, "POST", "/console/operator/holds/acme/release", Some(&admin), Some(form(&[("csrf", &csrf_admin)]))).await;
     assert_eq!(refused.status, StatusCode::NOT_FOUND);
+}
+
+/// `--product-name`: the console's header, titles and sign-in carry the provider's name, not "byok".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_carries_the_product_name() {
+    let w = world().await;
+    let branded = app(AppState::new(w.broker.clone()).with_product_name("Acme Cloud"), DEFAULT_BODY_LIMIT);
+    let signin = send(&branded, "GET", "/console/signin", None, None).await;
+    assert!(
+        signin.body.contains("Sign in to Acme Cloud") && signin.body.contains("<title>Sign in · Acme Cloud</title>"),
+        "{}",
+        signin.body
+    );
+    let (cookie, _) = sign_in(&branded, &w.acme_admin).await;
+    for path in ["/console/tenants/acme", "/console/tenants/acme/ticket", "/console/tenants/acme/audit", "/console/guide"] {
+        let page = send(&branded, "GET", path, Some(&cookie), None).await;
+        assert!(page.body.contains("<span class=\"brand\">Acme Cloud</span>"), "{path}: {}", page.body);
+        assert!(!page.body.contains(">byok<") && !page.body.contains("· byok</title>"), "{path}: {}", page.body);
+    }
 }

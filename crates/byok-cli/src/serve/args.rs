@@ -208,6 +208,11 @@ pub struct ServeArgs {
     #[arg(long, env = "BYOK_CONSOLE_SECURE_COOKIES")]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub console_secure_cookies: bool,
+    /// The product's name as customers know it: it replaces "byok" in the console's pages
+    /// (header, titles, sign-in) [default: byok].
+    #[arg(long, env = "BYOK_PRODUCT_NAME")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_name: Option<String>,
     /// Host names webhook endpoints may point at, comma-separated (`.example.com`: that domain
     /// and below) [default: any host over HTTPS].
     #[arg(long, env = "BYOK_WEBHOOK_ALLOWED_HOSTS", value_delimiter = ',')]

@@ -65,6 +65,8 @@ pub struct ServeParams {
     pub max_batch_items: usize,
     pub drain: Duration,
     pub console_secure_cookies: bool,
+    /// The name customers see in the console.
+    pub product_name: String,
     /// HTTPS for the API, when configured.
     pub tls: Option<byok_server::tls::TlsFiles>,
     /// The limits on every caller.
@@ -212,6 +214,10 @@ impl ServeParams {
                 secs => return Err(CliError::Config(format!("--drain-seconds is 0 to 600, not {secs}"))),
             },
             console_secure_cookies: s.console_secure_cookies,
+            product_name: match s.product_name.trim() {
+                name if (1..=40).contains(&name.chars().count()) && !name.chars().any(char::is_control) => name.to_string(),
+                _ => return Err(CliError::Config("--product-name is 1 to 40 printable characters".into())),
+            },
             client_identities: client_identities(&s.client_identity, s.client_ca.is_some())?,
             aws_sign_in: match (s.aws_sign_in_server_id, s.aws_sign_in_token_minutes) {
                 (None, None) => None,

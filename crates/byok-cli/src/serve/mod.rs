@@ -287,6 +287,7 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
     let state = byok_server::AppState::new(broker.clone())
         .with_max_batch_items(params.max_batch_items)
         .with_secure_cookies(params.console_secure_cookies || params.tls.is_some())
+        .with_product_name(&params.product_name)
         .with_limits(params.limits.clone())
         .with_client_identities(params.client_identities.clone())
         .with_access_log(params.access_log);

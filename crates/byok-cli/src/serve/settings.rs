@@ -65,6 +65,8 @@ pub struct Settings {
     pub client_ca: Option<PathBuf>,
     pub client_identity: Vec<String>,
     pub console_secure_cookies: bool,
+    /// The name customers see in the console.
+    pub product_name: String,
     pub no_auto_migrate: bool,
     /// Empty: any host.
     pub webhook_allowed_hosts: Vec<String>,
@@ -136,6 +138,7 @@ impl Default for Settings {
             client_ca: None,
             client_identity: Vec::new(),
             console_secure_cookies: false,
+            product_name: "byok".into(),
             no_auto_migrate: false,
             webhook_allowed_hosts: Vec::new(),
             smtp_url: None,

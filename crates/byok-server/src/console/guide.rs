@@ -13,10 +13,11 @@ use super::layout;
 /// The guide as the repository carries it; the console serves this text, not a copy.
 const SOURCE: &str = include_str!("../../../../docs/customer-guide.md");
 
-pub async fn page() -> Markup {
+pub async fn page(axum::extract::State(state): axum::extract::State<crate::state::AppState>) -> Markup {
     static RENDERED: OnceLock<String> = OnceLock::new();
     let rendered = RENDERED.get_or_init(|| render(SOURCE));
     layout::bare(
+        &state.product_name,
         "Customer guide",
         html! {
             p { a href="/console" { "Back to the console" } }

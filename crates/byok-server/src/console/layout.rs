@@ -31,25 +31,25 @@ pub fn time_left(left: time::Duration) -> String {
     }
 }
 
-fn head(title: &str) -> Markup {
+fn head(product: &str, title: &str) -> Markup {
     html! {
         head {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
-            title { (title) " · byok" }
+            title { (title) " · " (product) }
             link rel="stylesheet" href="/console/static/console.css";
         }
     }
 }
 
-/// A page for someone not signed in (sign-in, errors).
-pub fn bare(title: &str, body: Markup) -> Markup {
+/// A page for someone not signed in (sign-in, the guide, errors), under `product`'s name.
+pub fn bare(product: &str, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title))
+            (head(product, title))
             body {
-                header { span.brand { "byok" } }
+                header { span.brand { (product) } }
                 main { (body) }
             }
         }
@@ -61,10 +61,10 @@ pub fn page(viewer: &Viewer, title: &str, tenant: Option<&byok_domain::TenantId>
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title))
+            (head(&viewer.product, title))
             body {
                 header {
-                    span.brand { "byok" }
+                    span.brand { (viewer.product) }
                     nav aria-label="Console" {
                         @if viewer.is_operator() { a href="/console/operator" { "All tenants" } }
                         @if let Some(id) = tenant {

@@ -124,7 +124,8 @@ impl IntoResponse for PageError {
                 }
             }
         };
-        let body = layout::bare(title, html! { h1 { (title) } p { (text) } p { a href="/console" { "Back to the console" } } });
+        // No state here: the error pages carry no brand.
+        let body = layout::bare("Console", title, html! { h1 { (title) } p { (text) } p { a href="/console" { "Back to the console" } } });
         (status, body).into_response()
     }
 }

@@ -189,6 +189,8 @@ pub struct Viewer {
     pub scope: TokenScope,
     pub csrf: String,
     pub(super) session: String,
+    /// The product's name the pages carry (`--product-name`).
+    pub product: std::sync::Arc<str>,
 }
 
 impl Viewer {

@@ -32,7 +32,9 @@ impl FromRequestParts<AppState> for Viewer {
         let id = cookie(&parts.headers, &cookie_name(COOKIE, secure(&state.console, &parts.headers))).ok_or(SignIn)?;
         let (token, csrf) = state.console.get(&id).ok_or(SignIn)?;
         match state.broker.token_scope(&token).await {
-            Ok(Some(scope @ (TokenScope::Operator | TokenScope::TenantAdmin(_)))) => Ok(Viewer { scope, csrf, session: id }),
+            Ok(Some(scope @ (TokenScope::Operator | TokenScope::TenantAdmin(_)))) => {
+                Ok(Viewer { scope, csrf, session: id, product: state.product_name.clone() })
+            }
             Ok(Some(TokenScope::Service(_)) | None) | Err(_) => {
                 state.console.remove(&id);
                 Err(SignIn)
@@ -69,9 +71,10 @@ fn continue_to(next: &str) -> Option<&str> {
 fn signin_form(state: &AppState, headers: &HeaderMap, problem: Option<&str>, resume: Option<(&str, &str)>) -> Response {
     let Some(nonce) = state.console.issue_nonce() else { return PageError::Forbidden.into_response() };
     let page = layout::bare(
+        &state.product_name,
         "Sign in",
         html! {
-            h1 { "Sign in to byok" }
+            h1 { "Sign in to " (state.product_name) }
             p.muted { "Use the tenant admin token you were given when your tenant was added, or the operator token." }
             @if let Some(problem) = problem { p.bad role="alert" { (problem) } }
             form method="post" action="/console/signin" {

@@ -3,12 +3,13 @@
 //! setup to copy and a "Verify now" button; its webhooks ([`super::webhooks`]).
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::Redirect;
 use byok_broker::Verification;
 use byok_domain::RegionAccess;
 use byok_domain::{TenantId, TenantState};
 use maud::{Markup, html};
+use serde::Deserialize;
 
 use super::PageError;
 use super::layout::{self, when};
@@ -19,13 +20,26 @@ pub(super) fn tenant_id(raw: &str) -> Result<TenantId, PageError> {
     raw.parse().map_err(|_| PageError::NotFound)
 }
 
-pub async fn overview(State(state): State<AppState>, viewer: Viewer, Path(id): Path<String>) -> Result<Markup, PageError> {
+/// The overview's query: which setup form an onboarding tenant's page shows.
+#[derive(Debug, Default, Deserialize)]
+pub struct OverviewQuery {
+    #[serde(default)]
+    setup: String,
+}
+
+pub async fn overview(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    query: Result<Query<OverviewQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Markup, PageError> {
     let (verification, notice) = match state.console.take_flash(&viewer.session) {
         Some(Flash::Verification(v)) => (Some(v), None),
         Some(Flash::Notice(n)) => (None, Some(n)),
         _ => (None, None),
     };
-    render(&state, &viewer, &id, verification, notice.as_deref()).await
+    let Query(query) = query.unwrap_or_default();
+    render(&state, &viewer, &id, verification, notice.as_deref(), &query.setup).await
 }
 
 /// "Verify now": the customer's setup checked region by region; the answer is shown by the
@@ -67,6 +81,7 @@ async fn render(
     raw: &str,
     verification: Option<Verification>,
     notice: Option<&str>,
+    setup_form: &str,
 ) -> Result<Markup, PageError> {
     let id = tenant_id(raw)?;
     viewer.may_see(&id)?;
@@ -99,7 +114,8 @@ async fn render(
             }
         }
         @if let Some(v) = &verification { (verification_card(v)) }
-        @if !matches!(tenant.state, TenantState::Destroyed { .. }) {
+        @if tenant.state == TenantState::Onboarding { (onboarding(state, viewer, &id, setup_form).await?) }
+        @if !matches!(tenant.state, TenantState::Destroyed { .. } | TenantState::Onboarding) {
         h2 { "Regions" }
         @match &check {
             Some(check) => {
@@ -124,7 +140,6 @@ async fn render(
             }
         }
         }
-        @if tenant.state == TenantState::Onboarding { (onboarding(state, viewer, &id).await?) }
         (super::webhooks::section(state, viewer, &id, notice).await?)
     };
     Ok(layout::page(viewer, &format!("Tenant {id}"), Some(&id), body))
@@ -171,21 +186,64 @@ fn verification_card(v: &Verification) -> Markup {
     }
 }
 
-async fn onboarding(state: &AppState, viewer: &Viewer, id: &TenantId) -> Result<Markup, PageError> {
+/// The setup forms a customer can choose from, as the onboarding tabs name them.
+const FORMS: [(&str, &str); 3] = [("shell", "Shell (aws CLI)"), ("cloudformation", "CloudFormation"), ("terraform", "Terraform")];
+
+/// Onboarding as numbered steps, "Verify now" first: the setup in the form the customer
+/// chooses (tabs that are links, so they work without a script), the policies collapsed.
+async fn onboarding(state: &AppState, viewer: &Viewer, id: &TenantId, chosen: &str) -> Result<Markup, PageError> {
     let setup = state.broker.instructions(id).await?;
     let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    let chosen = FORMS.iter().find(|(k, _)| *k == chosen).map_or("shell", |(k, _)| k);
+    let (text, how) = match chosen {
+        "cloudformation" => (
+            &setup.cloudformation,
+            "Deploy the template as a stack in each region of the location (the role is created once, by the stack in the first region).",
+        ),
+        "terraform" => (&setup.terraform, "Save it as main.tf, then terraform init and terraform apply with administrator credentials."),
+        _ => (&setup.commands, "Run the script in a shell with administrator credentials (it writes the policy files it uses beside it)."),
+    };
     Ok(html! {
-        h2 { "Set up your AWS account" }
-        p { "Run these commands with administrator credentials for account " (setup.account_id) " (or use the CloudFormation or Terraform form from your provider), then verify." }
-        button.secondary type="button" data-copy="setup-commands" { "Copy the commands" }
-        pre id="setup-commands" { (setup.commands) }
-        h2 { "Trust policy of " (setup.role_name) }
-        pre { (pretty(&setup.trust_policy)) }
-        h2 { "Key policy (each region)" }
-        pre { (pretty(&setup.key_policy)) }
-        form method="post" action={ "/console/tenants/" (id) "/verify" } {
-            input type="hidden" name="csrf" value=(viewer.csrf);
-            button type="submit" { "Verify now" }
+        section.card aria-labelledby="verify-title" {
+            h2 #verify-title { "When the setup is done, verify it" }
+            p { "The provider checks every region: the role can be assumed with your external id (and not without it), and each key really encrypts and decrypts." }
+            form method="post" action={ "/console/tenants/" (id) "/verify" } {
+                input type="hidden" name="csrf" value=(viewer.csrf);
+                button type="submit" { "Verify now" }
+            }
+        }
+        h2 #setup { "Set up your AWS account" }
+        ol.steps {
+            li { "Sign in to AWS account " strong { (setup.account_id) } " with administrator rights." }
+            li {
+                "Choose how to create the role " code { (setup.role_name) } " and a key with the alias " code { (setup.alias) } " in "
+                (setup.regions.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" and ")) ":"
+                nav.tabs aria-label="Setup forms" {
+                    @for (key, name) in FORMS {
+                        a href={ "/console/tenants/" (id) "?setup=" (key) "#setup" } aria-current=[(key == chosen).then_some("page")] { (name) }
+                    }
+                }
+                p { (how) }
+                div.copyable {
+                    pre id="setup-text" tabindex="0" { (text) }
+                    button.secondary type="button" data-copy="setup-text" { "Copy" }
+                }
+            }
+            li { "Press " strong { "Verify now" } " (above). If something is missing, the answer names the region and what to fix." }
+        }
+        details {
+            summary { "The trust policy of " (setup.role_name) }
+            div.copyable {
+                pre id="trust-policy" tabindex="0" { (pretty(&setup.trust_policy)) }
+                button.secondary type="button" data-copy="trust-policy" { "Copy" }
+            }
+        }
+        details {
+            summary { "The key policy (each region)" }
+            div.copyable {
+                pre id="key-policy" tabindex="0" { (pretty(&setup.key_policy)) }
+                button.secondary type="button" data-copy="key-policy" { "Copy" }
+            }
         }
     })
 }
