@@ -11,7 +11,6 @@ use byok_domain::{Author, Tenant, TenantId, TicketStatus};
 use byok_store::{Comment, Ticket};
 use serde_json::json;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::broker::Broker;
 use crate::error::BrokerError;
@@ -25,8 +24,14 @@ pub fn title(tenant: &Tenant) -> String {
     format!("BYOK revocation started for AWS account {}", tenant.binding.account)
 }
 
-fn utc(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
+/// A time as a person reads it in a ticket: `2027-01-15 08:00:00 UTC` (to the second, rounded
+/// down: never later than the real deadline).
+pub fn utc(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC"))
+        .unwrap_or_default()
 }
 
 /// The first comment: what was detected, where, the deadline, and what to do.
@@ -45,7 +50,7 @@ pub fn opening(tenant: &Tenant, detected: &[RegionResult], deadline: OffsetDateT
         body.push_str(&format!("- {}: {what}\n", r.region));
     }
     body.push_str(&format!(
-        "\nYou can restore access until {} (UTC). After that the data is erased and cannot be recovered.\n\nTo restore, in every region of the location (the customer guide in the console, {}, steps 1-13):\n",
+        "\nYou can restore access until {}. After that the data is erased and cannot be recovered.\n\nTo restore, in every region of the location (the customer guide in the console, {}, steps 1-13):\n",
         utc(deadline),
         remedy::GUIDE
     ));
@@ -123,7 +128,7 @@ fn sentence_says_ready(sentence: &str) -> bool {
 pub fn reminder(deadline: OffsetDateTime, now: OffsetDateTime) -> String {
     let left = deadline - now;
     format!(
-        "Reminder: access to your keys is still revoked. The deadline is {} (UTC), in {} day(s) and {} hour(s); after it the data cannot be recovered. Reply \"ready\" once every region is restored.",
+        "Reminder: access to your keys is still revoked. The deadline is {}, in {} day(s) and {} hour(s); after it the data cannot be recovered. Reply \"ready\" once every region is restored.",
         utc(deadline),
         left.whole_days(),
         left.whole_hours() % 24

@@ -245,8 +245,9 @@ async fn too_many_denials_at_once_are_held_for_a_person() {
     assert!(matches!(f.broker.tenant(third).await.expect("t").state, TenantState::Revoked { .. }));
     let ticket = f.broker.tickets(None).await.expect("tickets").into_iter().find(|t| &t.tenant == third).expect("ticket");
     let (_, comments) = f.broker.ticket(ticket.id).await.expect("ticket");
-    let shown = deadline.format(&time::format_description::well_known::Rfc3339).expect("format");
-    assert!(comments[0].body.contains(&format!("You can restore access until {shown} (UTC)")), "{}", comments[0].body);
+    let shown = byok_broker::tickets::utc(deadline);
+    assert!(comments[0].body.contains(&format!("You can restore access until {shown}. After")), "{}", comments[0].body);
+    assert!(shown.ends_with(" UTC") && !shown.contains('.'), "readable, to the second: {shown}");
     f.clock.advance(Duration::days(14));
     assert!(monitor::run_once(&f.broker).await.destroyed.is_empty(), "14 days after the release: still restorable");
     f.clock.advance(Duration::days(1) + Duration::minutes(1));

@@ -171,7 +171,7 @@ async fn restoration_names_what_is_missing_then_brings_access_back() {
         "eu-central-1",
         "eu-west-1",
         "trust policy refuses the provider",
-        "(UTC)",
+        " UTC. After that",
         "the customer guide in the console, /console/guide",
         "steps 3-8",
         "steps 9-12",

@@ -26,6 +26,12 @@ async fn the_console_in_a_real_browser() {
         .expect("key")
         .to_string();
 
+    // A second customer who has not run the setup yet: its page is the onboarding one.
+    let (globex_account, _) = customer(&b, "globex-corp").await;
+    let (status, _) =
+        api(&b, Some(&op), "POST", "/v1/tenants", Some(json!({ "id": "globex", "location": "us", "account_id": globex_account }))).await;
+    assert_eq!(status, 201);
+
     // A webhook endpoint the customer added (nothing listens there: its deliveries stay pending).
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
     let (status, _) = api(
@@ -45,7 +51,7 @@ async fn the_console_in_a_real_browser() {
     let axe = root.join(".venv/node/node_modules/axe-core/axe.min.js");
     assert!(axe.exists(), "no axe-core: run scripts/setup-browser");
     let out = tokio::time::timeout(
-        Duration::from_secs(240),
+        Duration::from_secs(480),
         tokio::process::Command::new(venv.join("bin/python"))
             .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "--color=no"])
             .arg(root.join("crates/byok-cli/tests/browser/test_console.py"))

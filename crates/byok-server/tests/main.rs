@@ -6,6 +6,7 @@
 mod alert_rules;
 mod batch;
 mod console;
+mod console_scale;
 mod errors;
 mod keys;
 mod limits;

@@ -131,7 +131,7 @@ pub async fn page(
         @if checked.problems.is_empty() {
             p { a href={ "/console/tenants/" (id) "/audit/export?" (query(None)) } download { "Export these entries (JSON lines)" } }
         }
-        div.table-wrap {
+        div.table-wrap tabindex="0" role="region" aria-label="Entries" {
             table {
                 thead { tr { th { "When" } th { "What" } th { "Details" } } }
                 tbody {

@@ -175,7 +175,7 @@ pub async fn page(
             div { button type="submit" { "Search" } }
         }
         p.muted { @if total == 0 { "No tenant matches." } @else { "Tenants " ((page * PAGE) + 1) "–" ((page * PAGE) + shown.len()) " of " (total) "." } }
-        div.table-wrap {
+        div.table-wrap tabindex="0" role="region" aria-label="Tenants" {
             table {
                 thead { tr { th { "Tenant" } th { "State" } th { "Deadline" } th { "Ticket" } th { "Location" } th { "AWS account" } } }
                 tbody {

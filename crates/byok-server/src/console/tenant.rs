@@ -169,7 +169,10 @@ fn purpose_words(purpose: byok_kms::Purpose) -> &'static str {
 fn access_words(access: &RegionAccess) -> Markup {
     match access {
         RegionAccess::Ok => html! { span.ok { "works (role assumed, key enabled, a test decryption succeeded)" } },
-        RegionAccess::Denied { message, .. } => html! { span.bad { "denied: " (message) } },
+        RegionAccess::Denied { denial, message } => html! {
+            span.bad { "denied: " (byok_broker::remedy::detected(*denial, "")) }
+            @if !message.is_empty() { br; small.muted { "AWS said: " (message) } }
+        },
         RegionAccess::Unknown { message } => html! { span.warn { "could not be checked (not a revocation): " (message) } },
     }
 }
