@@ -1,6 +1,7 @@
 // byok console: the little that needs a script. Copy buttons; every time shown also in the
 // viewer's own time zone, with the zone's name; a countdown that ticks and turns red in the last
-// 24 hours. Everything works without it (the server writes UTC and the time left).
+// 24 hours; a tenant's pages reload themselves when its state changes. Everything works without
+// it (the server writes UTC and the time left; a reload shows the new state).
 (function () {
   document.querySelectorAll("button[data-copy]").forEach(function (b) {
     b.addEventListener("click", function () {
@@ -37,4 +38,17 @@
     });
   }
   if (els.length) { tick(); setInterval(tick, 1000); }
+  // The page follows the tenant: when its state changes (revoked, restored, held…), reload,
+  // unless the viewer is typing (a comment is never lost to a refresh).
+  var watch = document.querySelector("[data-watch]");
+  if (watch && window.fetch) {
+    setInterval(function () {
+      var typing = Array.prototype.some.call(document.querySelectorAll("textarea, input[type=text]"), function (f) { return f.value.trim() !== ""; });
+      if (typing || document.hidden) { return; }
+      fetch(watch.getAttribute("data-watch"), { credentials: "same-origin", headers: { "accept": "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (s) { if (s && s.state && s.state !== watch.getAttribute("data-state")) { window.location.reload(); } })
+        .catch(function () {});
+    }, 5000);
+  }
 })();

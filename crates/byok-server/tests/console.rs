@@ -271,6 +271,11 @@ async fn a_held_tenant_is_shown_suspended_under_review_not_active() {
         assert!(page.body.contains("Suspended under review since"), "{path}: {}", page.body);
         assert!(!page.body.contains("your data is available"), "{path}: {}", page.body);
     }
+    // What the pages' script watches says the same, and only to those who may see the tenant.
+    let watched = send(r, "GET", "/console/tenants/beta/state", Some(&beta), None).await;
+    assert_eq!(watched.body, "{\"state\":\"suspended\"}");
+    assert!(send(r, "GET", "/console/tenants/beta", Some(&beta), None).await.body.contains("data-state=\"suspended\""));
+    assert_eq!(send(r, "GET", "/console/tenants/acme/state", Some(&beta), None).await.status, StatusCode::NOT_FOUND);
     // acme, not held, is active as before.
     let (acme, _) = sign_in(r, &w.acme_admin).await;
     let page = send(r, "GET", "/console/tenants/acme", Some(&acme), None).await;

@@ -50,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/signout", post(signin::signout))
         .route("/console/tenants/{id}", get(tenant::overview))
         .route("/console/tenants/{id}/verify", post(tenant::verify))
+        .route("/console/tenants/{id}/state", get(tenant::watch))
         .route("/console/tenants/{id}/ticket", get(ticket::page))
         .route("/console/tenants/{id}/comment", post(ticket::comment))
         .route("/console/tenants/{id}/restore", post(ticket::restore))

@@ -96,6 +96,7 @@ async fn render(
         false => None,
     };
     let body = html! {
+        div hidden data-watch={ "/console/tenants/" (id) "/state" } data-state=(watched_state(&tenant.state, held_since.is_some())) {}
         h1 { "Tenant " (id) }
         p.state { (layout::state_sentence(&tenant.state, held_since)) }
         p.muted { "AWS account " (tenant.binding.account) " · location " (tenant.location) " · role " (tenant.binding.role_arn) }
@@ -143,6 +144,25 @@ async fn render(
         (super::webhooks::section(state, viewer, &id, notice).await?)
     };
     Ok(layout::page(viewer, &format!("Tenant {id}"), Some(&id), body))
+}
+
+/// What the page's script watches (`/console/tenants/{id}/state`): the tenant's state as its
+/// pages show it; a page whose state changed reloads itself.
+pub async fn watch(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<axum::Json<serde_json::Value>, PageError> {
+    let id = tenant_id(&id)?;
+    viewer.may_see(&id)?;
+    let tenant = state.broker.tenant(&id).await?;
+    let held = state.broker.held_since(&id).await?.is_some();
+    Ok(axum::Json(serde_json::json!({ "state": watched_state(&tenant.state, held) })))
+}
+
+/// The state a page was drawn in, as [`watch`] answers it.
+pub(super) fn watched_state(state: &TenantState, held: bool) -> &'static str {
+    if held && *state == TenantState::Active { "suspended" } else { state.name() }
 }
 
 /// The time a revoked tenant's deadline is judged by (the broker's deadline clock), only for a

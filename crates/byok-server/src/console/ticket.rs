@@ -46,6 +46,7 @@ async fn render(
     let now = revoked_now(state, &tenant.state).await?;
     let past_deadline = matches!((&tenant.state, now), (TenantState::Revoked { deadline, .. }, Some(now)) if now >= *deadline);
     let body = html! {
+        div hidden data-watch={ "/console/tenants/" (id) "/state" } data-state=(super::tenant::watched_state(&tenant.state, held_since.is_some())) {}
         h1 { "Support ticket" }
         p.state { (layout::state_sentence(&tenant.state, held_since)) }
         @if let (TenantState::Revoked { deadline, .. }, Some(now)) = (&tenant.state, now) { (layout::deadline(*deadline, now)) }
