@@ -59,6 +59,8 @@ pub struct Broker {
     pub(crate) audit_signer: Option<Arc<crate::audit_signing::AuditSigner>>,
     /// Where the audit log streams to, when configured (see [`crate::audit_sink`]).
     pub(crate) audit_sink: Option<crate::sink_target::SinkTarget>,
+    /// When this node last ran a round of checkpoints (see [`crate::audit_checkpoints`]).
+    pub(crate) last_checkpoints: parking_lot::Mutex<Option<time::OffsetDateTime>>,
 }
 
 use crate::outcomes::LastCheck;
@@ -88,6 +90,7 @@ impl Broker {
             aws_sign_in: None,
             audit_signer: None,
             audit_sink: None,
+            last_checkpoints: parking_lot::Mutex::default(),
         }
     }
 

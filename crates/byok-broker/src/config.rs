@@ -47,6 +47,9 @@ pub struct BrokerConfig {
     /// Rotate each tenant key once its current generation is this old (the leader's monitor
     /// checks every pass); `None`: only on request (`byok tenant rotate`).
     pub rotate_after: Option<Duration>,
+    /// How often the leader signs each tenant's grown history as a checkpoint its webhooks
+    /// carry to the customer (see [`crate::audit_checkpoints`]).
+    pub checkpoint_interval: Duration,
     /// Host names webhook endpoints may point at (`.example.com`: that domain and below);
     /// `None`: any host over HTTPS. Keeps tenant admins from aiming deliveries at the
     /// provider's internal network.
@@ -134,6 +137,7 @@ impl BrokerConfig {
             node_id: node_id(),
             lease_ttl: std::time::Duration::from_secs(10),
             rotate_after: None,
+            checkpoint_interval: Duration::hours(1),
             webhook_hosts: None,
             smtp: None,
         }

@@ -17,6 +17,9 @@ pub enum AuditEvent {
     Token(TokenEvent),
     /// A test event a person asked to send to a webhook endpoint.
     WebhookTest,
+    /// The tenant's history signed at this entry, sent to its webhooks (see
+    /// [`crate::audit_checkpoints`]).
+    Checkpoint,
 }
 
 /// What happened to a token.
@@ -76,6 +79,7 @@ impl AuditEvent {
             AuditEvent::Ticket(_) => "ticket",
             AuditEvent::Token(_) => "token",
             AuditEvent::WebhookTest => "webhook",
+            AuditEvent::Checkpoint => "audit",
         }
     }
 
@@ -102,6 +106,7 @@ impl AuditEvent {
             AuditEvent::Ticket(TicketEvent::Closed) => "closed",
             AuditEvent::Token(TokenEvent::AwsSignIn) => "aws_sign_in",
             AuditEvent::WebhookTest => "test",
+            AuditEvent::Checkpoint => "checkpoint",
         }
     }
 }

@@ -40,7 +40,8 @@
 //! - [`remedy`]: every customer-facing explanation of a denial, with the customer guide's step.
 //! - [`tickets`]: the revocation ticket's texts and the one helper that writes on tickets.
 //! - [`audit`]: the hash-chained audit log and its verification; [`audit_signing`]: checkpoints of
-//!   it signed with the operator's key, sent to customers with their events; [`audit_sink`]:
+//!   it signed with the operator's key, sent to customers with their events and every hour
+//!   ([`audit_checkpoints`]); [`audit_sink`]:
 //!   the log streamed to a file or a syslog server, in order, from a cursor ([`sink_target`]:
 //!   where to, and the formats).
 //! - [`tokens`]: API tokens, stored hashed, and their scopes; [`aws_sign_in`]: product
@@ -55,6 +56,7 @@
 pub mod access;
 mod alias_watch;
 pub mod audit;
+pub mod audit_checkpoints;
 pub mod audit_signing;
 pub mod audit_sink;
 pub mod aws_sign_in;

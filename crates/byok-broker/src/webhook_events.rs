@@ -25,6 +25,7 @@ pub fn event_type(kind: &str, reason: &str) -> Option<&'static str> {
         ("keys", "rotated") => "key.rotated",
         ("keys", "rekeyed") => "key.rekeyed",
         ("webhook", "test") => "webhook.test",
+        ("audit", "checkpoint") => "audit.checkpoint",
         _ => return None,
     })
 }

@@ -5,6 +5,7 @@
 
 mod alert_rules;
 mod batch;
+mod checkpoints;
 mod console;
 mod console_scale;
 mod errors;

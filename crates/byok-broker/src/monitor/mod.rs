@@ -372,6 +372,12 @@ async fn pass(broker: &Arc<Broker>, spread: Option<Duration>) -> PassReport {
         }
         broker.follow_aliases().await;
     }
+    if broker.is_leader() {
+        let n = broker.checkpoints_due().await;
+        if n > 0 {
+            tracing::info!(tenants = n, "audit checkpoints written for the tenants' webhooks");
+        }
+    }
     report
 }
 

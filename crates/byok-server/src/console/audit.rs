@@ -208,6 +208,7 @@ fn sentence(e: &AuditEntry) -> String {
             _ => format!("State changed ({})", e.reason),
         },
         "ticket" => format!("Ticket: {}", e.reason.replace('_', " ")),
+        "audit" if e.reason == "checkpoint" => "Your history so far signed as a checkpoint (sent to your webhooks)".to_string(),
         other => format!("{}: {}", other.replace('_', " "), e.reason.replace('_', " ")),
     }
 }
