@@ -132,6 +132,17 @@ impl Client {
         Ok(Answer { status, body })
     }
 
+    /// A GET whose 2xx answer goes to `sink` as it arrives (see
+    /// [`localcloud::admin_client::send_streaming`]); an answer that is not 2xx is returned whole.
+    pub async fn stream(&self, path: &str, sink: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<Answer, CliError> {
+        let authorization = Zeroizing::new(format!("Bearer {}", *self.token));
+        let headers = [("authorization", authorization.as_str())];
+        let (status, body) = localcloud::admin_client::send_streaming(&self.endpoint, "GET", path, &headers, sink)
+            .await
+            .map_err(|source| CliError::Unreachable { api: self.endpoint.clone(), source })?;
+        Ok(Answer { status, body })
+    }
+
     /// Sends a request and reads a 2xx answer as `T`.
     pub async fn call<T: DeserializeOwned>(&self, method: &str, path: &str, body: Option<&impl Serialize>) -> Result<T, CliError> {
         self.send(method, path, body).await?.ok()

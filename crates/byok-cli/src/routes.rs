@@ -83,10 +83,6 @@ impl Client {
         self.get(&format!("/v1/tenants/{tenant}/audit?after={}&limit={limit}", seq - 1)).await
     }
 
-    pub async fn audit_export(&self, before: &str) -> Result<Answer, CliError> {
-        self.send("GET", &format!("/v1/audit/export?before={before}"), NO_BODY).await
-    }
-
     /// 200 intact, 409 naming the first bad entry.
     pub async fn audit_verify(&self) -> Result<Answer, CliError> {
         self.send("GET", "/v1/audit/verify", NO_BODY).await
@@ -203,4 +199,10 @@ impl Client {
     pub async fn set_contacts(&self, tenant: &str, contacts: &api::Contacts) -> Result<api::Contacts, CliError> {
         self.call("PUT", &format!("/v1/tenants/{tenant}/contacts"), Some(contacts)).await
     }
+}
+
+/// The export of every kept entry older than `before` (RFC 3339), streamed by the caller.
+pub fn audit_export_path(before: &str) -> String {
+    let before: String = url::form_urlencoded::byte_serialize(before.as_bytes()).collect();
+    format!("/v1/audit/export?before={before}")
 }

@@ -5,6 +5,7 @@
 
 mod api_fuzz;
 mod audit_checkpoint;
+mod audit_export;
 mod audit_sink;
 mod aws_sign_in;
 mod browser;

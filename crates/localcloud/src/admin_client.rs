@@ -43,6 +43,8 @@ pub enum ClientError {
     Tls(#[source] rustls::Error),
     #[error("{path} is not usable for TLS: {detail}")]
     CaFile { path: String, detail: String },
+    #[error("cannot write the answer where it goes: {0}")]
+    Sink(#[source] std::io::Error),
 }
 
 /// The `HOST:PORT` of an `http(s)://HOST:PORT[/]` endpoint.
@@ -156,6 +158,41 @@ pub async fn send(endpoint: &str, method: &str, path: &str, headers: &[(&str, &s
         request = request.header(*k, *v);
     }
     send_request(request.body(body).map_err(ClientError::Request)?).await
+}
+
+/// Sends a GET-like request (no body) and hands a 2xx answer's body to `sink` chunk by chunk
+/// as it arrives, never holding it whole (an audit export can be larger than memory); the
+/// wait for the answer to start is bounded, its length is not. Returns the status, and the
+/// body of an answer that is not 2xx (an error is small).
+pub async fn send_streaming(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> Result<(u16, Bytes), ClientError> {
+    authority(endpoint)?;
+    let mut request = http::Request::builder().method(method).uri(format!("{}{path}", endpoint.trim_end_matches('/')));
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let request = request.body(Full::new(Bytes::new())).map_err(ClientError::Request)?;
+    let started = client()?.request(request);
+    let response = tokio::time::timeout(REQUEST_TIMEOUT, started)
+        .await
+        .map_err(|_| ClientError::Timeout { endpoint: endpoint.to_string() })?
+        .map_err(|source| ClientError::Connect { endpoint: endpoint.to_string(), source })?;
+    let status = response.status().as_u16();
+    let mut body = response.into_body();
+    if !(200..300).contains(&status) {
+        return Ok((status, body.collect().await.map_err(ClientError::Http)?.to_bytes()));
+    }
+    while let Some(frame) = body.frame().await {
+        if let Some(data) = frame.map_err(ClientError::Http)?.data_ref() {
+            sink(data).map_err(ClientError::Sink)?;
+        }
+    }
+    Ok((status, Bytes::new()))
 }
 
 /// An admin request: JSON in, the status and JSON body out (`null` for an empty body). The

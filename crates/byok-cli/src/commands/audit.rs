@@ -7,6 +7,7 @@ use clap::Subcommand;
 
 use crate::client::Client;
 use crate::error::CliError;
+use crate::routes;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {
@@ -52,15 +53,22 @@ pub(crate) async fn run(client: Client, command: AuditCommand) -> Result<(), Cli
             Ok(())
         }
         AuditCommand::Export { before, prune } => {
-            let answer = client.audit_export(&before).await?;
+            // Streamed to stdout as it arrives: only the line being read and the last complete
+            // one (what a prune names) are held.
+            let mut out = std::io::stdout().lock();
+            let mut lines = LastLine::default();
+            let answer = client
+                .stream(&routes::audit_export_path(&before), |chunk| {
+                    out.write_all(chunk)?;
+                    lines.feed(chunk);
+                    Ok(())
+                })
+                .await?;
             if answer.status != 200 {
                 return Err(answer.error());
             }
-            let text = answer.text();
-            let mut out = std::io::stdout();
-            out.write_all(text.as_bytes()).map_err(CliError::io("cannot write the export"))?;
             out.flush().map_err(CliError::io("cannot write the export"))?;
-            let last: Option<api::AuditEntry> = text.lines().last().and_then(|l| serde_json::from_str(l).ok());
+            let last: Option<api::AuditEntry> = serde_json::from_slice(&lines.last).ok();
             match (prune, last) {
                 (true, Some(last)) => {
                     let pruned = client.audit_prune(last.seq, &last.hash).await?;
@@ -126,5 +134,45 @@ async fn verify_checkpoint(client: &Client, path: &std::path::Path) -> Result<()
             "entry {} of tenant {} is not in the log (deleted, or pruned after an export: compare with the export)",
             checkpoint.seq, checkpoint.tenant
         ))),
+    }
+}
+
+/// The last complete line of a stream read in chunks that split lines anywhere: all a prune
+/// needs of an export, without holding the rest.
+#[derive(Debug, Default)]
+struct LastLine {
+    partial: Vec<u8>,
+    last: Vec<u8>,
+}
+
+impl LastLine {
+    fn feed(&mut self, chunk: &[u8]) {
+        self.partial.extend_from_slice(chunk);
+        if let Some(end) = self.partial.iter().rposition(|b| *b == b'\n') {
+            let complete = &self.partial[..end];
+            let start = complete.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            self.last = complete[start..].to_vec();
+            self.partial.drain(..=end);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LastLine;
+
+    #[test]
+    fn the_last_complete_line_whatever_the_chunks() {
+        let text = b"{\"seq\":1}\n{\"seq\":2}\n{\"seq\":3}\n";
+        for size in 1..text.len() {
+            let mut lines = LastLine::default();
+            for chunk in text.chunks(size) {
+                lines.feed(chunk);
+            }
+            assert_eq!(lines.last, b"{\"seq\":3}", "chunks of {size}");
+        }
+        let mut lines = LastLine::default();
+        lines.feed(b"{\"seq\":1}\n{\"se");
+        assert_eq!(lines.last, b"{\"seq\":1}", "an unfinished line is not the last one");
     }
 }
