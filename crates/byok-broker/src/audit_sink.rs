@@ -1,6 +1,6 @@
 //! The audit log streamed out as it grows, to where the operator's SIEM already looks: a file
-//! (JSON lines, rotated by size) or a syslog server (RFC 5424 over TCP, octet-counted frames as
-//! RFC 6587 says). The leader reads the log after the sink's cursor, in order, writes a batch,
+//! (JSON lines, rotated by size), a syslog server (RFC 5424 over TCP, octet-counted frames as
+//! RFC 6587 says) or an HTTPS endpoint (each batch a webhook signed as Standard Webhooks says). The leader reads the log after the sink's cursor, in order, writes a batch,
 //! and only then moves the cursor (a compare-and-set in the store): an outage of the sink loses
 //! nothing — the entries wait in the log (pruning stops short of them) and go out when it is
 //! back. Delivery is at least once: a batch written but not yet acknowledged by the cursor is
@@ -11,7 +11,7 @@ use tokio::io::AsyncWriteExt;
 use crate::broker::Broker;
 use crate::error::BrokerError;
 use crate::sink_target::append_file;
-pub use crate::sink_target::{SinkError, SinkTarget, json_line, syslog_message};
+pub use crate::sink_target::{SinkError, SinkSecret, SinkTarget, json_line, syslog_message, webhook_batch};
 
 /// Entries per round.
 const BATCH: i64 = 1000;
@@ -37,7 +37,12 @@ impl Broker {
         loop {
             let cursor = self.store.sink_cursor(&name).await?;
             let entries = self.store.audit(None, cursor, BATCH).await?;
-            let Some(last) = entries.last().map(|e| e.seq) else { return Ok(shipped) };
+            let Some(last) = entries.last().map(|e| e.seq) else {
+                self.metrics.audit_sink_behind.set(0);
+                return Ok(shipped);
+            };
+            // Until this batch is taken, the sink is behind by at least it (an alert's figure).
+            self.metrics.audit_sink_behind.set(i64::try_from(entries.len()).unwrap_or(i64::MAX));
             let io = |source| BrokerError::AuditSink(SinkError::Io { sink: name.clone(), source });
             match target {
                 SinkTarget::File { path, max_bytes, keep } => {
@@ -47,6 +52,18 @@ impl Broker {
                         .await
                         .map_err(|e| io(std::io::Error::other(e)))?
                         .map_err(io)?;
+                }
+                SinkTarget::Webhook { url, secret } => {
+                    let now = self.clock.now();
+                    let (id, body) = webhook_batch(&entries, now);
+                    crate::webhook_delivery::post_signed(url, secret.as_str(), &id, now.unix_timestamp(), body).await.map_err(
+                        |e| match e {
+                            crate::webhook_delivery::DeliveryError::Refused(status) => {
+                                BrokerError::AuditSink(SinkError::Refused { sink: name.clone(), status: status.as_u16() })
+                            }
+                            other => io(std::io::Error::other(other.to_string())),
+                        },
+                    )?;
                 }
                 SinkTarget::Syslog { host, port } => {
                     let mut frames = Vec::new();
@@ -66,6 +83,7 @@ impl Broker {
             }
             shipped += entries.len();
             if (entries.len() as i64) < BATCH {
+                self.metrics.audit_sink_behind.set(0);
                 return Ok(shipped);
             }
         }

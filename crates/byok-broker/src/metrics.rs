@@ -60,6 +60,9 @@ pub struct Metrics {
     pub webhook_deliveries: Family<OutcomeLabels, Counter>,
     /// Webhook deliveries given up on (all nodes; refreshed by the leader's dispatcher).
     pub webhook_dead_letters: Gauge,
+    /// Audit entries the streaming sink has not taken yet, as the leader's last round saw them
+    /// (0: caught up, or no sink).
+    pub audit_sink_behind: Gauge,
 }
 
 impl Default for Metrics {
@@ -80,6 +83,7 @@ impl Default for Metrics {
             next_deadline: Gauge::default(),
             webhook_deliveries: Family::default(),
             webhook_dead_letters: Gauge::default(),
+            audit_sink_behind: Gauge::default(),
         }
     }
 }
@@ -121,6 +125,11 @@ impl Metrics {
             "byok_webhook_dead_letters",
             "Webhook deliveries given up on after a day of attempts",
             self.webhook_dead_letters.clone(),
+        );
+        registry.register(
+            "byok_audit_sink_behind_entries",
+            "Audit entries the streaming sink has not taken yet (at least the batch that failed; 0: caught up)",
+            self.audit_sink_behind.clone(),
         );
         registry.register_with_unit(
             "byok_next_deadline_timestamp",

@@ -1,6 +1,7 @@
 //! Where the audit log streams to, and in which format (no store, no broker): the sink's
-//! target (`file:PATH`, `syslog://HOST:PORT`), an entry as a JSON line and as an RFC 5424
-//! message, and appending to a file rotated by size. The `audit_sink` module runs the rounds.
+//! target (`file:PATH`, `syslog://HOST:PORT`, `https://…`), an entry as a JSON line, as an RFC
+//! 5424 message and a batch as a signed webhook body, and appending to a file rotated by size.
+//! The `audit_sink` module runs the rounds.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,13 +18,36 @@ pub enum SinkTarget {
     File { path: PathBuf, max_bytes: u64, keep: usize },
     /// RFC 5424 messages over TCP to `host:port`.
     Syslog { host: String, port: u16 },
+    /// Each batch POSTed to `url` as an `audit.entries` webhook, signed as Standard Webhooks
+    /// says with `secret` (`whsec_…`).
+    Webhook { url: String, secret: SinkSecret },
+}
+
+/// A webhook sink's signing secret: redacted in `Debug`, zeroized when dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SinkSecret(zeroize::Zeroizing<String>);
+
+impl SinkSecret {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SinkSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("** redacted **")
+    }
 }
 
 /// Why a sink setting does not parse, or a round failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("--audit-sink is file:PATH or syslog://HOST:PORT (TCP), not {0}")]
+    #[error("--audit-sink is file:PATH, syslog://HOST:PORT (TCP) or https://HOST/PATH, not {0}")]
     BadTarget(String),
+    #[error("an https:// audit sink needs --audit-sink-secret whsec_… (BYOK_AUDIT_SINK_SECRET): its receiver verifies each batch with it")]
+    NoSecret,
+    #[error("the audit sink {sink} answered {status}")]
+    Refused { sink: String, status: u16 },
     #[error("the audit sink {sink}: {source}")]
     Io {
         sink: String,
@@ -33,9 +57,17 @@ pub enum SinkError {
 }
 
 impl SinkTarget {
-    /// `file:PATH` or `syslog://HOST:PORT`.
+    /// `file:PATH`, `syslog://HOST:PORT` or `http(s)://…` (a webhook sink: its secret comes
+    /// with [`Self::with_secret`]).
     pub fn parse(text: &str) -> Result<Self, SinkError> {
         let bad = || SinkError::BadTarget(text.to_string());
+        if text.starts_with("https://") || text.starts_with("http://") {
+            let uri: http::Uri = text.parse().map_err(|_| bad())?;
+            if uri.host().is_none_or(str::is_empty) {
+                return Err(bad());
+            }
+            return Ok(Self::Webhook { url: text.to_string(), secret: SinkSecret(zeroize::Zeroizing::new(String::new())) });
+        }
         if let Some(path) = text.strip_prefix("file:") {
             if path.is_empty() {
                 return Err(bad());
@@ -51,11 +83,23 @@ impl SinkTarget {
         Ok(Self::Syslog { host: host.trim_matches(['[', ']']).to_string(), port })
     }
 
+    /// A webhook sink with its secret (required, `whsec_` and base64); other sinks take none.
+    pub fn with_secret(self, secret: Option<&str>) -> Result<Self, SinkError> {
+        match self {
+            Self::Webhook { url, .. } => {
+                let secret = secret.filter(|s| crate::webhook_events::signature(&[s], "x", 0, "").is_ok()).ok_or(SinkError::NoSecret)?;
+                Ok(Self::Webhook { url, secret: SinkSecret(zeroize::Zeroizing::new(secret.to_string())) })
+            }
+            other => Ok(other),
+        }
+    }
+
     /// The sink's name, its cursor's key in the store.
     pub fn name(&self) -> String {
         match self {
             Self::File { path, .. } => format!("file:{}", path.display()),
             Self::Syslog { host, port } => format!("syslog://{host}:{port}"),
+            Self::Webhook { url, .. } => url.clone(),
         }
     }
 }
@@ -63,6 +107,17 @@ impl SinkTarget {
 /// One entry as a JSON line (the file's format, and the syslog message's body).
 pub fn json_line(entry: &AuditEntry) -> String {
     serde_json::to_string(entry).unwrap_or_default()
+}
+
+/// A batch as a webhook body: `{"type": "audit.entries", "timestamp", "data": {"entries": […]}}`,
+/// the entries in order as the log holds them; its id is `audit_{first}_{last}` (the same on
+/// every retry: receivers de-duplicate on it, or on each entry's `seq`).
+pub fn webhook_batch(entries: &[AuditEntry], now: time::OffsetDateTime) -> (String, String) {
+    let first = entries.first().map_or(0, |e| e.seq);
+    let last = entries.last().map_or(0, |e| e.seq);
+    let timestamp = now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let body = serde_json::json!({ "type": "audit.entries", "timestamp": timestamp, "data": { "entries": entries } });
+    (format!("audit_{first}_{last}"), body.to_string())
 }
 
 /// `s` as an RFC 5424 structured-data parameter value (`"`, `\` and `]` escaped).
@@ -135,9 +190,19 @@ mod tests {
     fn targets_parse_and_messages_follow_rfc_5424() {
         assert_eq!(SinkTarget::parse("syslog://127.0.0.1:514").expect("syslog").name(), "syslog://127.0.0.1:514");
         assert!(matches!(SinkTarget::parse("file:/var/log/byok/audit.jsonl"), Ok(SinkTarget::File { .. })));
-        for bad in ["syslog://host", "udp://x:1", "file:", "syslog://:514"] {
+        for bad in ["syslog://host", "udp://x:1", "file:", "syslog://:514", "https://"] {
             assert!(SinkTarget::parse(bad).is_err(), "{bad}");
         }
+        let hook = SinkTarget::parse("https://siem.example/byok").expect("webhook");
+        assert!(matches!(hook.clone().with_secret(None), Err(SinkError::NoSecret)));
+        assert!(matches!(hook.clone().with_secret(Some("not-a-secret")), Err(SinkError::NoSecret)));
+        let hook = hook.with_secret(Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")).expect("with its secret");
+        assert_eq!(hook.name(), "https://siem.example/byok");
+        assert!(!format!("{hook:?}").contains("whsec_"), "redacted: {hook:?}");
+        let (id, body) = webhook_batch(&[entry(7), entry(8)], time::OffsetDateTime::UNIX_EPOCH);
+        assert_eq!(id, "audit_7_8");
+        let body: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!((body["type"].as_str(), body["data"]["entries"][1]["seq"].as_i64()), (Some("audit.entries"), Some(8)));
         let m = syslog_message(&entry(7), "node a");
         assert!(m.starts_with("<110>1 2027-01-15T08:00:00Z nodea byok - transition [byok@32473 seq=\"7\" tenant=\"acme\""), "{m}");
         assert!(m.contains("reason=\"revo\\\"cation\\]\""), "escaped: {m}");

@@ -42,7 +42,7 @@ type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Byte
 
 /// Why an attempt did not deliver (recorded on the delivery, shown by `byok webhook deliveries`).
 #[derive(Debug, Clone, thiserror::Error)]
-enum DeliveryError {
+pub(crate) enum DeliveryError {
     #[error("TLS cannot be set up: {0}")]
     Tls(String),
     #[error(transparent)]
@@ -107,6 +107,24 @@ async fn post(webhook: &Webhook, delivery: &Delivery, now: time::OffsetDateTime)
         .map_err(|e| DeliveryError::Unreachable(e.to_string()))?;
     let status = answer.status();
     if status.is_success() { Ok(()) } else { Err(DeliveryError::Refused(status)) }
+}
+
+/// One signed POST of `body` to `url` (the audit sink's batches): `Ok` on a 2xx.
+pub(crate) async fn post_signed(url: &str, secret: &str, id: &str, timestamp: i64, body: String) -> Result<(), DeliveryError> {
+    let signed = signature(&[secret], id, timestamp, &body)?;
+    let request = http::Request::post(url)
+        .header("content-type", "application/json")
+        .header("user-agent", concat!("byok/", env!("CARGO_PKG_VERSION")))
+        .header("webhook-id", id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signed)
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| DeliveryError::Request(e.to_string()))?;
+    let answer = tokio::time::timeout(ATTEMPT_TIMEOUT, client()?.request(request))
+        .await
+        .map_err(|_| DeliveryError::Timeout)?
+        .map_err(|e| DeliveryError::Unreachable(e.to_string()))?;
+    if answer.status().is_success() { Ok(()) } else { Err(DeliveryError::Refused(answer.status())) }
 }
 
 /// A jitter factor in [0.5, 1].

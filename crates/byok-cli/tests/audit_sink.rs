@@ -92,3 +92,56 @@ async fn the_audit_log_reaches_a_syslog_server_that_was_down_and_a_file() {
     }
     b.stop().await.expect("stop");
 }
+
+/// An HTTPS-style sink (plain HTTP on loopback here): batches POSTed as `audit.entries` webhooks
+/// signed with the sink's secret, verified by a receiver written with the `standardwebhooks`
+/// library; down while the entries are written, it gets them all when it comes up, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_reaches_a_webhook_receiver_that_was_down() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (port, secrets, log) = (free_port(), dir.path().join("secrets"), dir.path().join("received.jsonl"));
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    std::fs::write(&secrets, secret).expect("secret file");
+    // Without its secret the setting is refused, saying what is missing.
+    let refused = byok_cli::serve::ServeParams::from_args(ServeArgs {
+        audit_sink: Some(format!("http://127.0.0.1:{port}/audit")),
+        ..ServeArgs::default()
+    });
+    assert!(refused.is_err_and(|e| e.to_string().contains("--audit-sink-secret")));
+    let args = ServeArgs {
+        audit_sink: Some(format!("http://127.0.0.1:{port}/audit")),
+        audit_sink_secret: Some(secret.into()),
+        ..ServeArgs::default()
+    };
+    let b = start_with(&dir.path().join("data"), args).await;
+    onboard(&b, "hook-corp", "acme", "us", dir.path()).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let entries = b.broker.audit_log(None, 0, 10_000).await.expect("audit");
+    assert!(entries.len() >= 2, "{entries:?}");
+
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/webhooks/receiver.py");
+    let mut receiver = tokio::process::Command::new(byok_testkit::aws::venv().join("bin/python"))
+        .arg(script)
+        .args([&port.to_string(), &secrets.display().to_string(), &log.display().to_string(), "-1"])
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the receiver");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let received: Vec<serde_json::Value> = loop {
+        let lines: Vec<serde_json::Value> =
+            std::fs::read_to_string(&log).unwrap_or_default().lines().map(|l| serde_json::from_str(l).expect("log line")).collect();
+        let seqs = lines.iter().flat_map(|l| l["seqs"].as_array().cloned().unwrap_or_default()).count();
+        if seqs >= entries.len() {
+            break lines;
+        }
+        assert!(Instant::now() < deadline, "only {seqs} of {} entries arrived: {lines:?}", entries.len());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(received.iter().all(|r| r["verified"] == true && r["type"] == "audit.entries"), "signed batches: {received:?}");
+    let seqs: Vec<i64> =
+        received.iter().flat_map(|r| r["seqs"].as_array().cloned().unwrap_or_default()).filter_map(|s| s.as_i64()).collect();
+    assert_eq!(&seqs[..entries.len()], entries.iter().map(|e| e.seq).collect::<Vec<_>>().as_slice(), "in order, from the first");
+    assert!(received.iter().all(|r| r["id"].as_str().is_some_and(|id| id.starts_with("audit_"))), "{received:?}");
+    receiver.start_kill().expect("kill");
+    b.stop().await.expect("stop");
+}

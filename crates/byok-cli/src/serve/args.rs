@@ -227,11 +227,17 @@ pub struct ServeArgs {
     #[arg(long, env = "BYOK_SMTP_FROM")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smtp_from: Option<String>,
-    /// Stream the audit log, in order, to `file:PATH` (JSON lines, rotated at 64 MiB, 8 kept)
-    /// or `syslog://HOST:PORT` (RFC 5424 over TCP). Entries wait in the log while it is down.
+    /// Stream the audit log, in order, to `file:PATH` (JSON lines, rotated at 64 MiB, 8 kept),
+    /// `syslog://HOST:PORT` (RFC 5424 over TCP) or `https://…` (batches POSTed as signed
+    /// webhooks; needs --audit-sink-secret). Entries wait in the log while it is down.
     #[arg(long, env = "BYOK_AUDIT_SINK")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit_sink: Option<String>,
+    /// The `whsec_…` secret an `https://` audit sink's batches are signed with (Standard
+    /// Webhooks), the same on every node.
+    #[arg(long, env = "BYOK_AUDIT_SINK_SECRET", hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_sink_secret: Option<String>,
     /// The operator's Ed25519 key (PKCS#8) that signs audit checkpoints sent to customers with
     /// their events [default: DATA_DIR/audit-signing.key, made on first start]. Give every node
     /// of a cluster the same file.

@@ -263,7 +263,11 @@ impl ServeParams {
             audit_signing_key: s.audit_signing_key.unwrap_or_else(|| s.data_dir.join("audit-signing.key")),
             audit_sink: match &s.audit_sink {
                 None => None,
-                Some(text) => Some(byok_broker::audit_sink::SinkTarget::parse(text).map_err(|e| CliError::Config(e.to_string()))?),
+                Some(text) => Some(
+                    byok_broker::audit_sink::SinkTarget::parse(text)
+                        .and_then(|t| t.with_secret(s.audit_sink_secret.as_deref()))
+                        .map_err(|e| CliError::Config(e.to_string()))?,
+                ),
             },
             data_dir: s.data_dir,
         })

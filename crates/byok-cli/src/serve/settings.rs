@@ -77,6 +77,7 @@ pub struct Settings {
     pub audit_signing_key: Option<PathBuf>,
     /// `None`: the audit log is not streamed.
     pub audit_sink: Option<String>,
+    pub audit_sink_secret: Option<String>,
     pub public_url: Option<String>,
     /// `None`: generated, written to the data directory.
     pub operator_token: Option<String>,
@@ -145,6 +146,7 @@ impl Default for Settings {
             smtp_from: "byok <byok@localhost>".into(),
             audit_signing_key: None,
             audit_sink: None,
+            audit_sink_secret: None,
             public_url: None,
             operator_token: None,
             service_token: None,
