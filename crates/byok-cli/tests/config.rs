@@ -15,6 +15,7 @@ role_name = "atlassian-key-management"
 alias_prefix = "alias/cryptor-"
 cache_ttl_seconds = 120
 monitor_interval_seconds = 1
+product_name = "Acme Cloud"
 
 [locations]
 eu = ["eu-central-1", "eu-west-1"]
@@ -32,6 +33,10 @@ mars = ["us-east-1"]
     assert!(params.locations.get("mars").is_ok() && params.locations.get("us").is_err(), "the file's table replaces the defaults");
     assert!(matches!(params.aws, Aws::Embedded(_)));
     assert_eq!(params.grace_days, 15, "a default");
+    assert_eq!(params.product_name, "Acme Cloud", "the console's name, from the file");
+    let branded = ServeParams::from_args(ServeArgs { product_name: Some("Initech".into()), ..ServeArgs::default() }).expect("valid");
+    assert_eq!(branded.product_name, "Initech");
+    assert_eq!(ServeParams::from_args(ServeArgs::default()).expect("valid").product_name, "byok", "the default");
 
     for (toml, why) in [
         ("cache_ttl_seconds = 0", "TTL"),
@@ -41,6 +46,7 @@ mars = ["us-east-1"]
         ("aws_endpoint = \"ftp://kms.example\"", "http://"),
         ("real_aws = true", "--provider-role-arn"),
         ("[locations]\nempty = []", "no regions"),
+        ("product_name = \"\"", "--product-name"),
     ] {
         std::fs::write(&path, toml).expect("write");
         let err = ServeParams::from_args(ServeArgs { config: Some(path.clone()), ..ServeArgs::default() }).expect_err(toml);
