@@ -6,16 +6,7 @@
 
 use std::process::Output;
 
-use crate::support::{onboard, start};
-
-fn byok(args: &[&str], api: &str, token: &str) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_byok"))
-        .args(args)
-        .args(["--api", api, "--token", token])
-        .env("BYOK_LOG", "error")
-        .output()
-        .expect("run byok")
-}
+use crate::support::{byok_as as byok, onboard, start};
 
 fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))

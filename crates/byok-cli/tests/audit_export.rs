@@ -2,18 +2,7 @@
 //! (the CLI never holds it whole); `--prune` then drops what was exported, and the chain still
 //! verifies from the checkpoint the prune left.
 
-use std::process::Output;
-
-use crate::support::{onboard, start};
-
-fn byok(args: &[&str], api: &str, token: &str) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_byok"))
-        .args(args)
-        .args(["--api", api, "--token", token])
-        .env("BYOK_LOG", "error")
-        .output()
-        .expect("run byok")
-}
+use crate::support::{byok_as as byok, onboard, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_export_streams_in_order_and_a_prune_keeps_the_chain() {

@@ -126,3 +126,13 @@ pub async fn onboard(running: &Running, name: &str, tenant: &str, location: &str
 pub fn admin_token(running: &byok_cli::serve::Running) -> Option<&str> {
     running.localcloud_admin_token.as_ref().map(|t| t.as_str())
 }
+
+/// The `byok` binary run against `api` with `token` (quiet logs), to completion.
+pub fn byok_as(args: &[&str], api: &str, token: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_byok"))
+        .args(args)
+        .args(["--api", api, "--token", token])
+        .env("BYOK_LOG", "error")
+        .output()
+        .expect("run byok")
+}
