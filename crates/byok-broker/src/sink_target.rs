@@ -42,7 +42,7 @@ impl std::fmt::Debug for SinkSecret {
 /// Why a sink setting does not parse, or a round failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("--audit-sink is file:PATH, syslog://HOST:PORT (TCP) or https://HOST/PATH, not {0}")]
+    #[error("--audit-sink is file:PATH, syslog://HOST:PORT (TCP) or https://HOST/PATH (http:// only to this machine), not {0}")]
     BadTarget(String),
     #[error("an https:// audit sink needs --audit-sink-secret whsec_… (BYOK_AUDIT_SINK_SECRET): its receiver verifies each batch with it")]
     NoSecret,
@@ -63,7 +63,10 @@ impl SinkTarget {
         let bad = || SinkError::BadTarget(text.to_string());
         if text.starts_with("https://") || text.starts_with("http://") {
             let uri: http::Uri = text.parse().map_err(|_| bad())?;
-            if uri.host().is_none_or(str::is_empty) {
+            let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
+            // The log leaves encrypted: plain HTTP only to this machine (a local collector).
+            let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            if host.is_empty() || (uri.scheme_str() == Some("http") && !loopback) {
                 return Err(bad());
             }
             return Ok(Self::Webhook { url: text.to_string(), secret: SinkSecret(zeroize::Zeroizing::new(String::new())) });
@@ -190,9 +193,10 @@ mod tests {
     fn targets_parse_and_messages_follow_rfc_5424() {
         assert_eq!(SinkTarget::parse("syslog://127.0.0.1:514").expect("syslog").name(), "syslog://127.0.0.1:514");
         assert!(matches!(SinkTarget::parse("file:/var/log/byok/audit.jsonl"), Ok(SinkTarget::File { .. })));
-        for bad in ["syslog://host", "udp://x:1", "file:", "syslog://:514", "https://"] {
+        for bad in ["syslog://host", "udp://x:1", "file:", "syslog://:514", "https://", "http://siem.example/byok"] {
             assert!(SinkTarget::parse(bad).is_err(), "{bad}");
         }
+        assert!(SinkTarget::parse("http://127.0.0.1:9000/audit").is_ok(), "plain HTTP to a local collector");
         let hook = SinkTarget::parse("https://siem.example/byok").expect("webhook");
         assert!(matches!(hook.clone().with_secret(None), Err(SinkError::NoSecret)));
         assert!(matches!(hook.clone().with_secret(Some("not-a-secret")), Err(SinkError::NoSecret)));
