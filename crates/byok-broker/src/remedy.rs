@@ -106,7 +106,7 @@ pub fn onboarding_key_problem(e: &AccessError, region: &str, alias: &str, grant:
             "the key {alias} in {region} is pending deletion: cancel the deletion (aws kms cancel-key-deletion --region {region} --key-id KEY_ID), then enable it"
         ),
         AccessError::Denied { denial: Denial::KeyPolicy, .. } => format!(
-            "the key policy of {alias} in {region} does not let the byok role use it: add the statements ByokDescribeKey (kms:DescribeKey for the role) and {grant} (aws kms put-key-policy --region {region} --key-id {alias} --policy-name default --policy file://byok-key-policy-TENANT.json, the policy printed by `byok tenant add`)"
+            "the key policy of {alias} in {region} does not let the key-management role use it: add the statements ByokDescribeKey (kms:DescribeKey for the role) and {grant} (aws kms put-key-policy --region {region} --key-id {alias} --policy-name default --policy file://byok-key-policy-TENANT.json, the policy printed by `byok tenant add`)"
         ),
         AccessError::Denied { denial: Denial::TrustPolicy, .. } => {
             "the role could not be assumed for this region: fix the trust policy".to_string()

@@ -178,11 +178,13 @@ impl Broker {
         for old in self.store.webhooks(Some(tenant)).await?.into_iter().filter(|w| w.url.starts_with("mailto:")) {
             self.store.remove_webhook(&old.id).await?;
         }
-        for email in emails {
+        for (i, email) in emails.iter().enumerate() {
             let mut raw = [0u8; 8];
             aws_lc_rs::rand::fill(&mut raw).map_err(|_| BrokerError::Invalid("no randomness for an id".into()))?;
             let contact = Webhook {
-                id: format!("ct_{}", hex::encode(raw)),
+                // The position first: contacts written together (one `created_at`) list in the
+                // order they were given, since the store orders by time, then id.
+                id: format!("ct_{i:02}{}", hex::encode(raw)),
                 tenant: Some(tenant.clone()),
                 url: format!("mailto:{email}"),
                 events: crate::email::EMAILED_EVENTS.iter().map(|e| e.to_string()).collect(),

@@ -32,17 +32,9 @@ async fn the_console_in_a_real_browser() {
         api(&b, Some(&op), "POST", "/v1/tenants", Some(json!({ "id": "globex", "location": "us", "account_id": globex_account }))).await;
     assert_eq!(status, 201);
 
-    // A webhook endpoint the customer added (nothing listens there: its deliveries stay pending).
+    // Where the customer's webhook endpoint will be (added from the page; nothing listens there,
+    // so its deliveries stay pending).
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let (status, _) = api(
-        &b,
-        Some(added["admin_token"].as_str().expect("admin token")),
-        "POST",
-        "/v1/tenants/acme/webhooks",
-        Some(json!({ "url": format!("http://127.0.0.1:{closed}/byok") })),
-    )
-    .await;
-    assert_eq!(status, 201);
 
     let root = byok_testkit::workspace();
     let shots = root.join("target/console");
@@ -67,6 +59,7 @@ async fn the_console_in_a_real_browser() {
             .env("ROLE", added["instructions"]["role_name"].as_str().expect("role"))
             .env("TRUST_POLICY", added["instructions"]["trust_policy"].to_string())
             .env("WEST_KEY", &west_key)
+            .env("WEBHOOK_URL", format!("http://127.0.0.1:{closed}/byok"))
             .env("SCREENSHOTS", &shots)
             .env("AXE_JS", &axe)
             .output(),

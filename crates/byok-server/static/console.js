@@ -21,10 +21,13 @@
     local.textContent = " (" + at.toLocaleString(undefined, { timeZoneName: "short" }) + (zone ? ", " + zone : "") + ")";
     t.after(local);
   });
-  var els = document.querySelectorAll("[data-deadline]");
+  // The time left counts from the server's answer, not from the viewer's clock (which may be
+  // off by hours): what the server said at load, minus the time since.
+  var els = document.querySelectorAll("[data-left-seconds]");
+  var loaded = Date.now();
   function tick() {
     els.forEach(function (el) {
-      var left = new Date(el.getAttribute("data-deadline")) - new Date();
+      var left = Number(el.getAttribute("data-left-seconds")) * 1000 - (Date.now() - loaded);
       var out = el.querySelector(".left");
       if (!out) { return; }
       if (left <= 0) {

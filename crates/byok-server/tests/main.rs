@@ -7,6 +7,8 @@ mod alert_rules;
 mod batch;
 mod checkpoints;
 mod console;
+mod console_browser;
+mod console_notify;
 mod console_scale;
 mod errors;
 mod keys;
@@ -44,6 +46,11 @@ pub struct World {
 }
 
 pub async fn world() -> World {
+    world_with(|_| {}).await
+}
+
+/// [`world`], its broker configured by `configure` first.
+pub async fn world_with(configure: impl FnOnce(&mut BrokerConfig)) -> World {
     let dir = tempfile::tempdir().expect("dir");
     let store = Arc::new(SqlStore::sqlite(&dir.path().join("byok.db")).await.expect("store"));
     let kms = Arc::new(FakeKeyService::default());
@@ -51,6 +58,7 @@ pub async fn world() -> World {
     let mut config = BrokerConfig::new("arn:aws:iam::279766244153:role/Cryptor-OSB-Provider".parse().expect("arn"));
     // The double lets any role be assumed, with or without the external id.
     config.allow_legacy_trust = true;
+    configure(&mut config);
     let signer = byok_broker::audit_signing::AuditSigner::from_pkcs8(&byok_broker::audit_signing::AuditSigner::generate().expect("key"))
         .expect("signer");
     let broker = Arc::new(Broker::new(config, store.clone(), kms.clone(), clock.clone()).with_audit_signer(signer));

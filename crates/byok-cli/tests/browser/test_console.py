@@ -4,8 +4,8 @@ Driven by crates/byok-cli/tests/browser.rs, which starts `byok serve` (probing e
 adds tenant `acme` in `eu` and runs the customer's setup with the aws CLI. Here: sign in as the
 tenant admin, see the regions, revoke with the aws CLI, watch the page show revoked with a
 countdown, open the ticket, press "Access restored — verify now" with one region still disabled
-(the page names it and its steps), fix it, press again (active); the operator view lists the
-tenant. Screenshots of each step go to $SCREENSHOTS; axe-core checks every page for
+(the page names it and its steps), fix it, press again (active); add a webhook endpoint and send
+it a test event; the operator view lists the tenant. Screenshots of each step go to $SCREENSHOTS; axe-core checks every page for
 accessibility violations of any impact. Twice (revoked, then active) every page a customer and
 the operator reach is swept at desktop and phone width, light and dark: no page is wider than
 the viewport, axe finds nothing.
@@ -142,7 +142,14 @@ def test_the_customer_restores_access_from_the_console():
         go(page, "text=Overview")
         assert "Active:" in page.inner_text(".state")
         shot(page, "04-restored.png")
-        # The webhook endpoint, and "Send test event".
+        # The customer adds a webhook endpoint from the page: its secret is shown once.
+        page.click("text=Add an endpoint")
+        page.fill("#webhook-url", os.environ["WEBHOOK_URL"])
+        go(page, "text=Add endpoint")
+        assert "shown this once" in page.inner_text("main") and page.inner_text("#new-secret").startswith("whsec_")
+        accessible(page, "overview with a new webhook secret")
+        page.reload()
+        assert page.locator("#new-secret").count() == 0, "the secret is shown once"
         assert "/byok" in page.inner_text("main") and "Send test event" in page.inner_text("main")
         go(page, "text=Send test event")
         assert "Test event queued" in page.inner_text("main"), page.inner_text("main")

@@ -15,7 +15,7 @@ use super::PageError;
 use super::audit_chart::{self, reason_words};
 use super::layout::{self, when};
 use super::session::Viewer;
-use super::tenant::tenant_id;
+use super::tenant_id;
 use crate::state::AppState;
 
 const PAGE: i64 = 50;

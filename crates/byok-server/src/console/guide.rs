@@ -21,9 +21,53 @@ pub async fn page(axum::extract::State(state): axum::extract::State<crate::state
         "Customer guide",
         html! {
             p { a href="/console" { "Back to the console" } }
-            article.guide { (PreEscaped(rendered)) }
+            article.guide { (PreEscaped(brand(rendered, &state.product_name))) }
         },
     )
+}
+
+/// The guide under the deployment's product name (`--product-name`): the word "byok" where it
+/// names the product in prose becomes `product` (escaped). Code keeps it: `byok tenant add` is the
+/// provider's command and `byok-key-management` a real role's name, whatever the product is
+/// called.
+fn brand(html: &str, product: &str) -> String {
+    const WORD: &str = "byok";
+    if product == WORD {
+        return html.to_string();
+    }
+    let product = maud::html! { (product) }.into_string();
+    let mut out = String::with_capacity(html.len() + 256);
+    let mut in_code = 0usize;
+    let mut rest = html;
+    while !rest.is_empty() {
+        if let Some(tag_end) = rest.strip_prefix('<').and_then(|t| t.find('>')) {
+            let tag = &rest[..tag_end + 2];
+            match tag {
+                "<code>" | "<pre>" => in_code += 1,
+                "</code>" | "</pre>" => in_code = in_code.saturating_sub(1),
+                _ if tag.starts_with("<code ") || tag.starts_with("<pre ") => in_code += 1,
+                _ => {}
+            }
+            out.push_str(tag);
+            rest = &rest[tag.len()..];
+            continue;
+        }
+        let before = out.chars().last();
+        let standalone = |c: Option<char>| !c.is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '/' | '.'));
+        if in_code == 0
+            && rest.starts_with(WORD)
+            && standalone(before)
+            && (standalone(rest[WORD.len()..].chars().next()) || rest[WORD.len()..].starts_with(". "))
+        {
+            out.push_str(&product);
+            rest = &rest[WORD.len()..];
+            continue;
+        }
+        let Some(c) = rest.chars().next() else { break };
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }
 
 /// Markdown to HTML with anchors: a list item `N. …` starts with `<a id="step-N">`, a `## Title`
@@ -62,5 +106,17 @@ mod tests {
         assert!(html.contains("<table>") && html.contains("<code>alias/byok-&lt;your tenant id&gt;</code>"), "{html}");
         // Step 10 continues on indented lines: they stay inside its list item.
         assert!(html.contains("Cancel key deletion"), "{html}");
+    }
+
+    #[test]
+    fn the_product_name_replaces_byok_in_prose_and_never_in_code() {
+        let html = brand(&render(SOURCE), "Acme <Cloud>");
+        assert!(html.contains("Acme &lt;Cloud&gt; customer guide"), "{html}");
+        assert!(html.contains("Acme &lt;Cloud&gt; sees it"), "{html}");
+        assert!(html.contains("<code>byok tenant add</code>") && html.contains("<code>byok-key-management</code>"), "{html}");
+        assert!(html.contains("alias/byok-"), "{html}");
+        let prose: String = html.split("<code>").map(|part| part.split_once("</code>").map_or(part, |(_, after)| after)).collect();
+        assert!(!prose.contains(" byok ") && !prose.contains(">byok "), "no product-name byok left in prose: {prose}");
+        assert_eq!(brand("<p>byok</p>", "byok"), "<p>byok</p>");
     }
 }

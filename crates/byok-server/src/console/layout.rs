@@ -1,6 +1,5 @@
 //! The page frame and the small pieces every page shares.
 
-use byok_domain::TenantState;
 use maud::{DOCTYPE, Markup, html};
 use time::format_description::well_known::Rfc3339;
 
@@ -85,35 +84,14 @@ pub fn page(viewer: &Viewer, title: &str, tenant: Option<&byok_domain::TenantId>
     }
 }
 
-/// The tenant's state as a sentence; `held_since`: its revocation is held for a person (the
-/// tenant is still `active` in the store, but its key is not served meanwhile).
-pub fn state_sentence(state: &TenantState, held_since: Option<time::OffsetDateTime>) -> Markup {
-    match state {
-        TenantState::Onboarding => html! { span.warn { "Onboarding: the setup has not been verified yet." } },
-        TenantState::Active if held_since.is_some() => html! {
-            span.warn {
-                "Suspended under review since " @if let Some(t) = held_since { (when(t)) } ": access to your keys was refused, "
-                "and the provider is confirming it before anything else happens. Your data is not available meanwhile; "
-                "no deadline is running. If you did not mean to revoke access, restore it in AWS now."
-            }
-        },
-        TenantState::Active => html! { span.ok { "Active: your data is available to your users and the provider's systems." } },
-        TenantState::Revoked { since, .. } => html! {
-            span.bad { "Revoked since " (when(*since)) ": the product is offline for your users and the provider." }
-        },
-        TenantState::Destroyed { at } => html! {
-            span.bad { "Destroyed on " (when(*at)) ": the keys are erased and the data cannot be recovered." }
-        },
-    }
-}
-
 /// Hours before the deadline when the countdown turns into a red banner.
 pub const URGENT_HOURS: i64 = 24;
 
 /// A revoked tenant's deadline judged at `now` (the clock restorations are judged by): the
 /// countdown; in its last [`URGENT_HOURS`] a red banner; once passed, a clear "deadline passed"
 /// (a restoration is refused from then on, and the next pass erases the keys). The script
-/// ticks the countdown and shows the viewer's own time.
+/// ticks the countdown from the time left by the server's clock (`data-left-seconds`), not by
+/// the viewer's, which may be wrong, and shows the viewer's own time.
 pub fn deadline(deadline: time::OffsetDateTime, now: time::OffsetDateTime) -> Markup {
     let left = deadline - now;
     if left <= time::Duration::ZERO {
@@ -127,7 +105,7 @@ pub fn deadline(deadline: time::OffsetDateTime, now: time::OffsetDateTime) -> Ma
     }
     let urgent = left < time::Duration::hours(URGENT_HOURS);
     html! {
-        div.card.banner.urgent[urgent] data-deadline=(utc(deadline)) role=[urgent.then_some("alert")] {
+        div.card.banner.urgent[urgent] data-deadline=(utc(deadline)) data-left-seconds=(left.whole_seconds()) role=[urgent.then_some("alert")] {
             @if urgent { div { strong { "Less than " (URGENT_HOURS) " hours left." } " After the deadline the data is erased and cannot be recovered." } }
             div { "Restore access before " strong { (when(deadline)) } }
             div.countdown.left { (time_left(left)) " left" }

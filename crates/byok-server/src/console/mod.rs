@@ -5,10 +5,11 @@
 //! - this file: the router, security headers (a strict Content-Security-Policy), the error pages;
 //! - [`guide`]: the customer guide, served at `/console/guide` with an anchor per step;
 //! - [`session`]: sign-in with a token exchanged for a session cookie, CSRF tokens, expiry;
-//! - [`layout`]: the page frame and shared bits (state sentences, deadlines);
+//! - [`layout`]: the page frame and shared bits (times, deadlines);
+//! - [`shown`]: a tenant's state as its pages show it (suspended and restoring among them);
 //! - [`tenant`]: a tenant's overview, its onboarding and "Verify now";
 //! - [`steps`]: the overview's "What to do", one card per failing region with runnable commands;
-//! - [`webhooks`]: the overview's webhook endpoints, each with its last delivery and "Send test event";
+//! - [`webhooks`]: the overview's webhook endpoints (add, test, new secret, remove) and email contacts;
 //! - [`ticket`]: the revocation ticket, comments, "Access restored — verify now";
 //! - [`audit`]: the audit log, newest first, filtered and paged in the store, exported as shown;
 //! - [`audit_chart`]: its chart of key uses per day and per hour, counted by the store;
@@ -20,6 +21,7 @@ pub mod guide;
 pub mod layout;
 pub mod operator;
 pub mod session;
+pub mod shown;
 pub mod signin;
 pub mod steps;
 pub mod tenant;
@@ -56,7 +58,11 @@ pub fn router() -> Router<AppState> {
         .route("/console/tenants/{id}/restore", post(ticket::restore))
         .route("/console/tenants/{id}/audit", get(audit::page))
         .route("/console/tenants/{id}/audit/export", get(audit::export))
-        .route("/console/tenants/{id}/webhooks/{webhook}/test", post(tenant::test_webhook))
+        .route("/console/tenants/{id}/webhooks", post(webhooks::add))
+        .route("/console/tenants/{id}/webhooks/{webhook}/test", post(webhooks::test))
+        .route("/console/tenants/{id}/webhooks/{webhook}/rotate", post(webhooks::rotate))
+        .route("/console/tenants/{id}/webhooks/{webhook}/remove", post(webhooks::remove))
+        .route("/console/tenants/{id}/contacts", post(webhooks::contacts))
         .route("/console/operator", get(operator::page))
         .route("/console/operator/holds/{id}/release", post(operator::release))
         .route("/console/operator/holds/{id}/dismiss", post(operator::dismiss))
@@ -79,6 +85,11 @@ async fn security_headers(request: Request, next: Next) -> Response {
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// A tenant id from a path: one that cannot be is a page that does not exist.
+pub(super) fn tenant_id(raw: &str) -> Result<byok_domain::TenantId, PageError> {
+    raw.parse().map_err(|_| PageError::NotFound)
 }
 
 /// A page that went wrong, in the console's own frame.

@@ -14,14 +14,12 @@ use serde::Deserialize;
 use super::PageError;
 use super::layout::{self, time_left, when};
 use super::session::{CsrfForm, Flash, Viewer};
-use super::tenant::tenant_id;
+use super::shown::{NAMES, Shown, tile_words};
+use super::tenant_id;
 use crate::state::AppState;
 
 /// Tenants per page of the list.
 pub const PAGE: usize = 100;
-
-/// The states as the operator's tiles and filter name them, in their order.
-const STATES: [&str; 5] = ["revoked", "suspended", "onboarding", "active", "destroyed"];
 
 #[derive(Debug, Deserialize, Default)]
 pub struct Search {
@@ -31,23 +29,6 @@ pub struct Search {
     state: String,
     #[serde(default)]
     page: usize,
-}
-
-fn state_of(t: &byok_domain::Tenant, held: bool) -> &'static str {
-    match t.state {
-        _ if held => "suspended",
-        TenantState::Revoked { .. } => "revoked",
-        TenantState::Onboarding => "onboarding",
-        TenantState::Active => "active",
-        TenantState::Destroyed { .. } => "destroyed",
-    }
-}
-
-fn state_words(state: &str) -> &str {
-    match state {
-        "suspended" => "suspended (held)",
-        other => other,
-    }
 }
 
 pub async fn page(
@@ -66,26 +47,32 @@ pub async fn page(
     let needle = search.q.trim().to_lowercase();
     let tenants = state.broker.tenants().await?;
     let held = state.broker.held_revocations().await?;
-    let is_held = |id: &TenantId| held.iter().any(|h| &h.tenant == id);
-    // One count per state as the customer sees it: a held tenant counts as suspended, not
-    // active; the tiles and the health card count the same holds.
+    let held_since: HashMap<&TenantId, time::OffsetDateTime> = held.iter().map(|h| (&h.tenant, h.detected_at)).collect();
+    // Each tenant as its customer sees it: a held tenant counts as suspended, not active (the
+    // tiles and the health card count the same holds); a half-restored one as restoring.
+    let states: Vec<(Shown, &byok_domain::Tenant)> =
+        tenants.iter().map(|t| (Shown::of(t, held_since.get(&t.id).copied(), state.broker.last_check(&t.id).as_ref()), t)).collect();
     let mut counts: HashMap<&str, usize> = HashMap::new();
-    for t in &tenants {
-        *counts.entry(state_of(t, is_held(&t.id))).or_default() += 1;
+    for (s, _) in &states {
+        *counts.entry(s.name()).or_default() += 1;
     }
-    let mut shown: Vec<_> = tenants
+    let mut shown: Vec<_> = states
         .iter()
-        .filter(|t| search.state.is_empty() || state_of(t, is_held(&t.id)) == search.state)
-        .filter(|t| needle.is_empty() || t.id.as_str().contains(&needle) || t.binding.account.as_str().contains(&needle))
+        .filter(|(s, _)| search.state.is_empty() || s.name() == search.state)
+        .filter(|(_, t)| needle.is_empty() || t.id.as_str().contains(&needle) || t.binding.account.as_str().contains(&needle))
         .collect();
-    // The most urgent first: revoked by deadline, then held, onboarding, active, destroyed.
-    let rank = |t: &byok_domain::Tenant| STATES.iter().position(|s| *s == state_of(t, is_held(&t.id))).unwrap_or(STATES.len());
-    shown.sort_by(|a, b| {
+    // The most urgent first: revoked and restoring by deadline, then held, onboarding, active,
+    // destroyed.
+    let rank = |s: &Shown| match s {
+        Shown::Restoring { .. } => 0,
+        s => NAMES.iter().position(|n| *n == s.name()).unwrap_or(NAMES.len()),
+    };
+    shown.sort_by(|(sa, a), (sb, b)| {
         let deadline = |t: &byok_domain::Tenant| match t.state {
             TenantState::Revoked { deadline, .. } => Some(deadline),
             _ => None,
         };
-        (rank(a), deadline(a), &a.id).cmp(&(rank(b), deadline(b), &b.id))
+        (rank(sa), deadline(a), &a.id).cmp(&(rank(sb), deadline(b), &b.id))
     });
     let total = shown.len();
     let pages = total.div_ceil(PAGE).max(1);
@@ -165,8 +152,8 @@ pub async fn page(
         }
         nav.tiles aria-label="Tenants by state" {
             a.tile.current[search.state.is_empty()] href=(link("", 0)) { strong { (tenants.len()) } " all" }
-            @for s in STATES {
-                a.tile.current[search.state == s] href=(link(s, 0)) { strong { (counts.get(s).copied().unwrap_or(0)) } " " (state_words(s)) }
+            @for s in NAMES {
+                a.tile.current[search.state == s] href=(link(s, 0)) { strong { (counts.get(s).copied().unwrap_or(0)) } " " (tile_words(s)) }
             }
         }
         form.filters method="get" action="/console/operator" {
@@ -179,21 +166,17 @@ pub async fn page(
             table {
                 thead { tr { th { "Tenant" } th { "State" } th { "Deadline" } th { "Ticket" } th { "Location" } th { "AWS account" } } }
                 tbody {
-                    @for t in shown {
+                    @for (s, t) in shown {
                         tr {
-                            td { a href={ "/console/tenants/" (t.id) } { (t.id) } }
-                            td { @match state_of(t, is_held(&t.id)) {
-                                "suspended" => span.warn { "suspended (held)" },
-                                "revoked" => span.bad { "revoked" },
-                                other => (other),
-                            } }
+                            td.id { a href={ "/console/tenants/" (t.id) } { (t.id) } }
+                            td { (s.label()) }
                             td { @if let TenantState::Revoked { deadline, .. } = t.state {
                                 (when(deadline))
                                 @if deadline > now { " · " (time_left(deadline - now)) " left" } @else { " · " span.bad { "passed" } }
                             } }
                             td { @if let Some((id, _)) = tickets.get(&t.id) { a href={ "/console/tenants/" (t.id) "/ticket" } { "#" (id) } } }
                             td { (t.location) }
-                            td { (t.binding.account) }
+                            td.id { (t.binding.account) }
                         }
                     }
                 }

@@ -53,6 +53,20 @@ pub enum Flash {
     /// A comment not taken (why, beside the field), or typed before a session expired: the
     /// text goes back into the box.
     Draft { problem: Option<String>, text: String },
+    /// A form's field not taken: which form, why (shown beside the field), what was typed.
+    Field { form: &'static str, problem: String, value: String },
+    /// A webhook's new signing secret, shown once (after "Add" or "New secret").
+    Secret { webhook: String, secret: ShownOnce },
+}
+
+/// A secret a page shows once: wiped when dropped, never in `Debug` or a log.
+#[derive(Clone)]
+pub struct ShownOnce(pub Zeroizing<String>);
+
+impl std::fmt::Debug for ShownOnce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ShownOnce(<redacted>)")
+    }
 }
 
 /// This node's sessions and the sign-in nonces it issued.

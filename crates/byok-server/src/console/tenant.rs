@@ -1,6 +1,6 @@
 //! A tenant's overview: its state in a sentence, each region's last probe with the step of the
 //! customer guide a failing one needs, the countdown while revoked, and while onboarding the
-//! setup to copy and a "Verify now" button; its webhooks ([`super::webhooks`]).
+//! setup to copy and a "Verify now" button; its webhooks and email contacts ([`super::webhooks`]).
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -11,14 +11,11 @@ use byok_domain::{TenantId, TenantState};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::PageError;
 use super::layout::{self, when};
 use super::session::{CsrfForm, Flash, Viewer};
+use super::shown::Shown;
+use super::{PageError, tenant_id};
 use crate::state::AppState;
-
-pub(super) fn tenant_id(raw: &str) -> Result<TenantId, PageError> {
-    raw.parse().map_err(|_| PageError::NotFound)
-}
 
 /// The overview's query: which setup form an onboarding tenant's page shows.
 #[derive(Debug, Default, Deserialize)]
@@ -33,13 +30,12 @@ pub async fn overview(
     Path(id): Path<String>,
     query: Result<Query<OverviewQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Markup, PageError> {
-    let (verification, notice) = match state.console.take_flash(&viewer.session) {
+    let (verification, flash) = match state.console.take_flash(&viewer.session) {
         Some(Flash::Verification(v)) => (Some(v), None),
-        Some(Flash::Notice(n)) => (None, Some(n)),
-        _ => (None, None),
+        other => (None, other),
     };
     let Query(query) = query.unwrap_or_default();
-    render(&state, &viewer, &id, verification, notice.as_deref(), &query.setup).await
+    render(&state, &viewer, &id, verification, flash.as_ref(), &query.setup).await
 }
 
 /// "Verify now": the customer's setup checked region by region; the answer is shown by the
@@ -58,29 +54,13 @@ pub async fn verify(
     Ok(Redirect::to(&format!("/console/tenants/{tenant}")))
 }
 
-/// "Send test event" on one of the tenant's webhook endpoints, then back to the overview.
-pub async fn test_webhook(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    Path((id, webhook)): Path<(String, String)>,
-    Form(form): Form<CsrfForm>,
-) -> Result<Redirect, PageError> {
-    viewer.check_csrf(&form.csrf)?;
-    let tenant = tenant_id(&id)?;
-    viewer.may_see(&tenant)?;
-    state.broker.test_webhook(Some(&tenant), &webhook).await?;
-    let queued = "Test event queued: it is delivered within seconds, after any earlier event still pending for this endpoint.";
-    state.console.set_flash(&viewer.session, Flash::Notice(queued.to_string()));
-    Ok(Redirect::to(&format!("/console/tenants/{tenant}")))
-}
-
-/// The overview, with a verification's answer or a notice (what was just done) when there is one.
+/// The overview, with a verification's answer or what a form just did, when there is one.
 async fn render(
     state: &AppState,
     viewer: &Viewer,
     raw: &str,
     verification: Option<Verification>,
-    notice: Option<&str>,
+    flash: Option<&Flash>,
     setup_form: &str,
 ) -> Result<Markup, PageError> {
     let id = tenant_id(raw)?;
@@ -88,6 +68,7 @@ async fn render(
     let tenant = state.broker.tenant(&id).await?;
     let held_since = state.broker.held_since(&id).await?;
     let check = state.broker.last_check(&id);
+    let shown = Shown::of(&tenant, held_since, check.as_ref());
     let now = revoked_now(state, &tenant.state).await?;
     // The policies to copy, only when a region is denied (the cards of `steps`).
     let denied = check.as_ref().is_some_and(|c| c.regions.iter().any(|r| matches!(r.access, RegionAccess::Denied { .. })));
@@ -96,9 +77,9 @@ async fn render(
         false => None,
     };
     let body = html! {
-        div hidden data-watch={ "/console/tenants/" (id) "/state" } data-state=(watched_state(&tenant.state, held_since.is_some())) {}
+        div hidden data-watch={ "/console/tenants/" (id) "/state" } data-state=(shown.name()) {}
         h1 { "Tenant " (id) }
-        p.state { (layout::state_sentence(&tenant.state, held_since)) }
+        p.state { (shown.sentence()) }
         p.muted { "AWS account " (tenant.binding.account) " · location " (tenant.location) " · role " (tenant.binding.role_arn) }
         @if let (TenantState::Revoked { deadline, .. }, Some(now)) = (&tenant.state, now) {
             (layout::deadline(*deadline, now))
@@ -141,7 +122,7 @@ async fn render(
             }
         }
         }
-        (super::webhooks::section(state, viewer, &id, notice).await?)
+        (super::webhooks::section(state, viewer, &id, flash).await?)
     };
     Ok(layout::page(viewer, &format!("Tenant {id}"), Some(&id), body))
 }
@@ -155,14 +136,14 @@ pub async fn watch(
 ) -> Result<axum::Json<serde_json::Value>, PageError> {
     let id = tenant_id(&id)?;
     viewer.may_see(&id)?;
-    let tenant = state.broker.tenant(&id).await?;
-    let held = state.broker.held_since(&id).await?.is_some();
-    Ok(axum::Json(serde_json::json!({ "state": watched_state(&tenant.state, held) })))
+    Ok(axum::Json(serde_json::json!({ "state": shown(&state, &id).await?.0.name() })))
 }
 
-/// The state a page was drawn in, as [`watch`] answers it.
-pub(super) fn watched_state(state: &TenantState, held: bool) -> &'static str {
-    if held && *state == TenantState::Active { "suspended" } else { state.name() }
+/// The tenant and its state as its pages show it (what [`watch`] answers).
+pub(super) async fn shown(state: &AppState, id: &TenantId) -> Result<(Shown, byok_domain::Tenant), PageError> {
+    let tenant = state.broker.tenant(id).await?;
+    let held_since = state.broker.held_since(id).await?;
+    Ok((Shown::of(&tenant, held_since, state.broker.last_check(id).as_ref()), tenant))
 }
 
 /// The time a revoked tenant's deadline is judged by (the broker's deadline clock), only for a

@@ -15,7 +15,8 @@ use super::PageError;
 use super::layout::{self, when};
 use super::session::{CsrfForm, Flash, Viewer};
 use super::signin::SignIn;
-use super::tenant::{revoked_now, tenant_id};
+use super::tenant::revoked_now;
+use super::tenant_id;
 use crate::state::AppState;
 
 pub async fn page(State(state): State<AppState>, viewer: Viewer, Path(id): Path<String>) -> Result<Markup, PageError> {
@@ -36,8 +37,7 @@ async fn render(
 ) -> Result<Markup, PageError> {
     let id = tenant_id(raw)?;
     viewer.may_see(&id)?;
-    let tenant = state.broker.tenant(&id).await?;
-    let held_since = state.broker.held_since(&id).await?;
+    let (shown, tenant) = super::tenant::shown(state, &id).await?;
     let tickets = state.broker.tickets(Some(&id)).await?;
     let current = match tickets.first() {
         Some(t) => Some(state.broker.ticket(t.id).await?),
@@ -46,9 +46,9 @@ async fn render(
     let now = revoked_now(state, &tenant.state).await?;
     let past_deadline = matches!((&tenant.state, now), (TenantState::Revoked { deadline, .. }, Some(now)) if now >= *deadline);
     let body = html! {
-        div hidden data-watch={ "/console/tenants/" (id) "/state" } data-state=(super::tenant::watched_state(&tenant.state, held_since.is_some())) {}
+        div hidden data-watch={ "/console/tenants/" (id) "/state" } data-state=(shown.name()) {}
         h1 { "Support ticket" }
-        p.state { (layout::state_sentence(&tenant.state, held_since)) }
+        p.state { (shown.sentence()) }
         @if let (TenantState::Revoked { deadline, .. }, Some(now)) = (&tenant.state, now) { (layout::deadline(*deadline, now)) }
         @if let Some(r) = &restoration { (restoration_card(r)) }
         @match &current {
