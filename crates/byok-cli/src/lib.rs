@@ -12,6 +12,7 @@
 //!   and handler; `migrate` works on the store directly; `provider` prints the provider's side on AWS.
 //! - [`client`]: the API client those commands use; [`routes`]: every route as one of its typed
 //!   methods, each path written once.
+//! - [`traces`]: OpenTelemetry traces over OTLP/HTTP for `byok serve --otlp-endpoint`.
 //! - [`error`](mod@error): [`CliError`], every failure with its cause.
 #![forbid(unsafe_code)]
 
@@ -24,6 +25,7 @@ pub mod logs;
 pub mod provider;
 pub mod routes;
 pub mod serve;
+pub mod traces;
 
 use std::process::ExitCode;
 
@@ -160,6 +162,15 @@ enum Command {
 }
 
 impl Cli {
+    /// Where `byok serve` exports traces (`--otlp-endpoint`, its variable or config key), if
+    /// anywhere; other commands export none.
+    pub fn otlp_endpoint(&self) -> Option<String> {
+        match &self.command {
+            Command::Serve(args) => serve::otlp_endpoint(args),
+            _ => None,
+        }
+    }
+
     /// The log level when `BYOK_LOG` is not set: the demo narrates, so only errors are logged.
     pub fn default_log_level(&self) -> &'static str {
         match self.command {

@@ -24,4 +24,5 @@ mod revocation;
 mod rotation;
 mod support;
 mod tls;
+mod traces;
 mod webhooks;

@@ -270,7 +270,8 @@ impl AwsKeyService {
         if with_external_id {
             request = request.external_id(binding.external_id.as_str());
         }
-        let out = request.send().await.map_err(|e| {
+        let region = sts.config().region().map(|r| r.to_string()).unwrap_or_default();
+        let out = traced("STS", "AssumeRole", &region, request.send()).await.map_err(|e| {
             let status = status_of(&e);
             classify(e, status, None)
         })?;
@@ -379,7 +380,9 @@ impl AwsKeyService {
     }
 
     async fn describe(kms: aws_sdk_kms::Client, key_ref: &str, region: &Region) -> Result<KeyStatus, AccessError> {
-        let out = kms.describe_key().key_id(key_ref).send().await.map_err(|e| kms_error(e, region))?;
+        let out = traced("KMS", "DescribeKey", region.as_str(), kms.describe_key().key_id(key_ref).send())
+            .await
+            .map_err(|e| kms_error(e, region))?;
         let meta = out
             .key_metadata()
             .ok_or_else(|| AccessError::Other { code: "NoMetadata".into(), message: "DescribeKey returned no metadata".into() })?;
@@ -401,7 +404,7 @@ impl AwsKeyService {
         for (k, v) in wrap_context(tenant) {
             request = request.encryption_context(k, v);
         }
-        let out = request.send().await.map_err(|e| kms_error(e, region))?;
+        let out = traced("KMS", "Encrypt", region.as_str(), request.send()).await.map_err(|e| kms_error(e, region))?;
         out.ciphertext_blob()
             .map(|b| b.as_ref().to_vec())
             .ok_or_else(|| AccessError::Other { code: "NoCiphertext".into(), message: "Encrypt returned no ciphertext".into() })
@@ -418,7 +421,7 @@ impl AwsKeyService {
         for (k, v) in wrap_context(tenant) {
             request = request.encryption_context(k, v);
         }
-        let out = request.send().await.map_err(|e| kms_error(e, region))?;
+        let out = traced("KMS", "Decrypt", region.as_str(), request.send()).await.map_err(|e| kms_error(e, region))?;
         let plaintext = out.plaintext().map(|b| zeroize::Zeroizing::new(b.as_ref().to_vec()));
         plaintext
             .and_then(|p| TenantKey::from_bytes(&p))
@@ -541,7 +544,8 @@ impl KeyService for AwsKeyService {
     }
 
     async fn caller_identity(&self) -> Result<String, AccessError> {
-        let out = self.sts.get_caller_identity().send().await.map_err(|e| {
+        let region = self.sts.config().region().map(|r| r.to_string()).unwrap_or_default();
+        let out = traced("STS", "GetCallerIdentity", &region, self.sts.get_caller_identity().send()).await.map_err(|e| {
             let status = status_of(&e);
             match classify(e, status, None) {
                 // Whatever STS refuses here is about the provider itself.
@@ -551,4 +555,31 @@ impl KeyService for AwsKeyService {
         })?;
         Ok(out.arn().unwrap_or_default().to_string())
     }
+}
+
+/// One AWS call as a span (OpenTelemetry's RPC conventions: `rpc.system` `aws-api`, the
+/// service and operation, the region), marked as an error when it fails; exported with
+/// `byok serve --otlp-endpoint`.
+pub(crate) async fn traced<T, E>(
+    service: &'static str,
+    method: &'static str,
+    region: &str,
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    use tracing::Instrument as _;
+    let span = tracing::info_span!(
+        "aws",
+        otel.name = %format_args!("{service}.{method}"),
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        rpc.system = "aws-api",
+        rpc.service = service,
+        rpc.method = method,
+        cloud.region = region,
+    );
+    let answer = call.instrument(span.clone()).await;
+    if answer.is_err() {
+        span.record("otel.status_code", "ERROR");
+    }
+    answer
 }

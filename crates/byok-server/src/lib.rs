@@ -14,6 +14,7 @@
 //! - [`metrics`]: request counts and latencies by route and status.
 //! - [`tls`]: HTTPS (HTTP/1.1 and HTTP/2), the certificate reloaded when its files change,
 //!   optional client certificates.
+//! - [`traces`]: a caller's W3C `traceparent` as its request span's parent.
 //! - [`console`]: the web console under `/console` (server-rendered pages, session cookies).
 //! - [`views`]: what of the broker's and the store's values a client sees, as [`byok_api`]
 //!   types (the request and response types shared with the CLI and the OpenAPI document).
@@ -27,6 +28,7 @@ pub mod metrics;
 pub mod routes;
 pub mod state;
 pub mod tls;
+pub mod traces;
 pub mod views;
 
 pub use state::{AppState, DEFAULT_BATCH_ITEMS};
@@ -121,9 +123,19 @@ async fn track(State(state): State<AppState>, mut request: Request, next: Next) 
     let method = metrics::method_label(request.method()).to_string();
     let id = request_id(request.headers());
     request.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id);
-    let mut response = next.run(request).instrument(span).await;
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %format_args!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        request_id = %id,
+    );
+    traces::follow_caller(&span, request.headers());
+    let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
+    span.record("http.response.status_code", i64::from(status));
     if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }

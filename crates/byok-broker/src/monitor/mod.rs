@@ -296,7 +296,24 @@ async fn run_pass(broker: &Arc<Broker>, spread: Option<Duration>) -> PassReport 
     }
     let started = std::time::Instant::now();
     let at = broker.clock.now();
-    let report = pass(broker, spread).await;
+    // One span per pass, the probes' STS/KMS calls and the store's transactions under it.
+    let span = tracing::info_span!(
+        "monitor.pass",
+        otel.kind = "internal",
+        otel.status_code = tracing::field::Empty,
+        byok.tenants_probed = tracing::field::Empty,
+        byok.revoked = tracing::field::Empty,
+        byok.held = tracing::field::Empty,
+    );
+    let report = tracing::Instrument::instrument(pass(broker, spread), span.clone()).await;
+    // Integers as OpenTelemetry integers (a usize would be exported as a string).
+    let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    span.record("byok.tenants_probed", count(report.tenants_probed));
+    span.record("byok.revoked", count(report.revoked.len()));
+    span.record("byok.held", count(report.held.len()));
+    if report.provider_fault.is_some() {
+        span.record("otel.status_code", "ERROR");
+    }
     let mut regions = std::collections::BTreeMap::new();
     for check in broker.last_checks.read().values() {
         if check.at >= at && check.purpose == Purpose::Probe {

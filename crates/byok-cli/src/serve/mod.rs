@@ -340,6 +340,13 @@ pub async fn start(params: ServeParams) -> Result<Running, CliError> {
     })
 }
 
+/// Where `byok serve` with these flags (and its config file) exports traces, if anywhere: read
+/// before the logs are set up, since the exporter is one of their layers. A config that cannot
+/// be read says nothing here; `run` then reports it.
+pub fn otlp_endpoint(args: &ServeArgs) -> Option<String> {
+    settings::Settings::load(args).ok().and_then(|s| s.otlp_endpoint).filter(|e| !e.trim().is_empty())
+}
+
 /// `byok serve`: start, say where everything is, run until ctrl-c / SIGTERM. With JSON logs
 /// the same lines are log events, so that stderr stays one JSON object a line.
 pub async fn run(args: ServeArgs, log_format: crate::logs::LogFormat) -> Result<(), CliError> {

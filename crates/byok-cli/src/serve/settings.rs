@@ -53,6 +53,8 @@ pub struct Settings {
     pub max_batch_items: usize,
     pub drain_seconds: u64,
     pub access_log: bool,
+    /// `None`: no traces.
+    pub otlp_endpoint: Option<String>,
     pub aws_sign_in_server_id: Option<String>,
     /// Only with `aws_sign_in_server_id`; `None`: 15 minutes.
     pub aws_sign_in_token_minutes: Option<u32>,
@@ -129,6 +131,7 @@ impl Default for Settings {
             max_batch_items: byok_server::DEFAULT_BATCH_ITEMS,
             drain_seconds: 5,
             access_log: false,
+            otlp_endpoint: None,
             aws_sign_in_server_id: None,
             aws_sign_in_token_minutes: None,
             rate_limit_per_identity: None,

@@ -69,6 +69,8 @@ impl AuditStore for SqlStore {
         entries.pop().ok_or_else(|| StoreError::Corrupt { what: "audit append".into(), detail: "no entry written".into() })
     }
 
+    /// One transaction: a span `store.append_audit_many` (exported with `byok serve --otlp-endpoint`).
+    #[tracing::instrument(name = "store.append_audit_many", level = "info", skip_all)]
     async fn append_audit_many(&self, seals: &[Seal<'_>]) -> Result<Vec<AuditEntry>, StoreError> {
         if seals.is_empty() {
             return Ok(Vec::new());
@@ -101,6 +103,8 @@ impl AuditStore for SqlStore {
         row.map(|r| Ok((r.try_get("seq")?, r.try_get("hash")?))).transpose()
     }
 
+    /// One transaction: a span `store.prune_audit` (exported with `byok serve --otlp-endpoint`).
+    #[tracing::instrument(name = "store.prune_audit", level = "info", skip_all)]
     async fn prune_audit(&self, through: i64, hash: &str, at: OffsetDateTime) -> Result<Option<usize>, StoreError> {
         let _guard = self.append_guard().await;
         let mut tx = self.pool.begin().await?;

@@ -103,6 +103,8 @@ impl KeyStore for SqlStore {
             .collect()
     }
 
+    /// One transaction: a span `store.change_keys` (exported with `byok serve --otlp-endpoint`).
+    #[tracing::instrument(name = "store.change_keys", level = "info", skip_all)]
     async fn change_keys(
         &self,
         id: &TenantId,

@@ -92,6 +92,8 @@ impl TenantStore for SqlStore {
         rows.iter().map(|row| row.try_get::<String, _>("id")?.parse().map_err(|e| corrupt("tenant id", e))).collect()
     }
 
+    /// One transaction: a span `store.set_state` (exported with `byok serve --otlp-endpoint`).
+    #[tracing::instrument(name = "store.set_state", level = "info", skip_all)]
     async fn set_state(&self, id: &TenantId, expected: i64, transition: &Transition, audit: Seal<'_>) -> Result<Tenant, StoreError> {
         match transition.event() {
             Event::RevocationDetected { .. } | Event::HoldReleased { .. } | Event::Restored { .. } => {}
@@ -107,6 +109,8 @@ impl TenantStore for SqlStore {
         Ok(tenant)
     }
 
+    /// One transaction: a span `store.activate` (exported with `byok serve --otlp-endpoint`).
+    #[tracing::instrument(name = "store.activate", level = "info", skip_all)]
     async fn activate(
         &self,
         id: &TenantId,
@@ -138,6 +142,8 @@ impl TenantStore for SqlStore {
         Ok(tenant)
     }
 
+    /// One transaction: a span `store.destroy` (exported with `byok serve --otlp-endpoint`).
+    #[tracing::instrument(name = "store.destroy", level = "info", skip_all)]
     async fn destroy(&self, id: &TenantId, expected: i64, transition: &Transition, audit: Seal<'_>) -> Result<Tenant, StoreError> {
         if !matches!(transition.event(), Event::DeadlinePassed { .. }) {
             return Err(StoreError::WrongTransition { method: "destroy", event: transition.event().name() });

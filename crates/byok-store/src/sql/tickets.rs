@@ -32,6 +32,8 @@ pub(super) fn comment_from_row(row: &AnyRow) -> Result<Comment, StoreError> {
 
 #[async_trait]
 impl TicketStore for SqlStore {
+    /// One transaction: a span `store.open_ticket` (exported with `byok serve --otlp-endpoint`).
+    #[tracing::instrument(name = "store.open_ticket", level = "info", skip_all)]
     async fn open_ticket(&self, tenant: &TenantId, title: &str, body: &str, at: OffsetDateTime) -> Result<Ticket, StoreError> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(self.sql(
@@ -81,6 +83,8 @@ impl TicketStore for SqlStore {
         Ok(Some((ticket_from_row(&row)?, comments.iter().map(comment_from_row).collect::<Result<_, _>>()?)))
     }
 
+    /// One transaction: a span `store.add_comment` (exported with `byok serve --otlp-endpoint`).
+    #[tracing::instrument(name = "store.add_comment", level = "info", skip_all)]
     async fn add_comment(&self, ticket: i64, author: Author, body: &str, at: OffsetDateTime) -> Result<Comment, StoreError> {
         let mut tx = self.pool.begin().await?;
         let touched = sqlx::query(self.sql("UPDATE tickets SET updated_at = ? WHERE id = ?"))

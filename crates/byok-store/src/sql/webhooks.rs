@@ -87,6 +87,8 @@ impl WebhookStore for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
+    /// One transaction: a span `store.remove_webhook` (exported with `byok serve --otlp-endpoint`).
+    #[tracing::instrument(name = "store.remove_webhook", level = "info", skip_all)]
     async fn remove_webhook(&self, id: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(self.sql("DELETE FROM webhook_deliveries WHERE webhook_id = ?")).bind(id).execute(&mut *tx).await?;
@@ -107,6 +109,8 @@ impl WebhookStore for SqlStore {
         Ok(row.try_get("seq")?)
     }
 
+    /// One transaction: a span `store.enqueue_deliveries` (exported with `byok serve --otlp-endpoint`).
+    #[tracing::instrument(name = "store.enqueue_deliveries", level = "info", skip_all)]
     async fn enqueue_deliveries(&self, from: i64, to: i64, deliveries: &[NewDelivery], at: OffsetDateTime) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let moved = sqlx::query(self.sql("UPDATE webhook_cursor SET seq = ? WHERE id = 1 AND seq = ?"))
