@@ -58,6 +58,8 @@ pub enum TransitionReason {
     HoldDismissed,
     /// The held tenant's access works again.
     HoldCleared,
+    /// A person released the hold: the tenant is revoked (its `revocation` entry follows).
+    HoldReleased,
 }
 
 /// What happened on a ticket.
@@ -68,6 +70,8 @@ pub enum TicketEvent {
     Reminder,
     Resolved,
     Closed,
+    /// The customer said access is restored, and a check found it is not yet.
+    RestorationRefused,
 }
 
 impl AuditEvent {
@@ -93,6 +97,7 @@ impl AuditEvent {
             AuditEvent::Transition(TransitionReason::Held) => "held",
             AuditEvent::Transition(TransitionReason::HoldDismissed) => "hold_dismissed",
             AuditEvent::Transition(TransitionReason::HoldCleared) => "hold_cleared",
+            AuditEvent::Transition(TransitionReason::HoldReleased) => "hold_released",
             AuditEvent::Keys(KeyEvent::Rotated) => "rotated",
             AuditEvent::Keys(KeyEvent::MinDecryption) => "min_decryption",
             AuditEvent::Keys(KeyEvent::Shredded) => "shredded",
@@ -104,6 +109,7 @@ impl AuditEvent {
             AuditEvent::Ticket(TicketEvent::Reminder) => "reminder",
             AuditEvent::Ticket(TicketEvent::Resolved) => "resolved",
             AuditEvent::Ticket(TicketEvent::Closed) => "closed",
+            AuditEvent::Ticket(TicketEvent::RestorationRefused) => "restoration_refused",
             AuditEvent::Token(TokenEvent::AwsSignIn) => "aws_sign_in",
             AuditEvent::WebhookTest => "test",
             AuditEvent::Checkpoint => "checkpoint",

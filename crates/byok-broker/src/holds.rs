@@ -90,6 +90,15 @@ impl Broker {
         let released = self.deadline_clock().await?;
         let event = byok_domain::Event::HoldReleased { detected: hold.detected_at, released, grace: self.config.grace_period };
         let revoked = self.revoke_as(id, &detected, event).await;
+        if revoked.is_ok() {
+            // After the revocation's own entry: the operator's endpoints hear who decided.
+            self.audit(
+                Some(id),
+                AuditEvent::Transition(TransitionReason::HoldReleased),
+                json!({ "detected_at": hold.detected_at.unix_timestamp() }),
+            )
+            .await;
+        }
         self.after_hold_change().await;
         revoked
     }

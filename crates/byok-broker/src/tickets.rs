@@ -301,7 +301,17 @@ impl Broker {
             let change = Change { status: TicketStatus::Resolved, reminders_sent: None, event: TicketEvent::Resolved };
             self.post(&tenant.id, open.id, RESTORED, Some(change)).await
         } else {
-            self.post(&tenant.id, open.id, &not_restored(restoration), None).await
+            self.post(&tenant.id, open.id, &not_restored(restoration), None).await?;
+            // An event of its own (`restoration.refused`): the customer's systems hear what is
+            // still missing, not only the ticket.
+            let missing: Vec<&str> = restoration.missing.iter().map(String::as_str).collect();
+            self.audit(
+                Some(&tenant.id),
+                AuditEvent::Ticket(TicketEvent::RestorationRefused),
+                json!({ "ticket": open.id, "missing": missing }),
+            )
+            .await;
+            Ok(())
         }
     }
 }

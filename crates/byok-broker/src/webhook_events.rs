@@ -21,6 +21,8 @@ pub fn event_type(kind: &str, reason: &str) -> Option<&'static str> {
         ("transition", "held") => "hold.opened",
         ("transition", "hold_dismissed") => "hold.dismissed",
         ("transition", "hold_cleared") => "hold.cleared",
+        ("transition", "hold_released") => "hold.released",
+        ("ticket", "restoration_refused") => "restoration.refused",
         ("ticket", "reminder") => "tenant.reminder",
         ("keys", "rotated") => "key.rotated",
         ("keys", "rekeyed") => "key.rekeyed",
@@ -105,6 +107,29 @@ mod tests {
         assert_eq!(event_type("transition", "deadline"), Some("tenant.destroyed"));
         assert_eq!(event_type("key_use", "probe"), None);
         assert_eq!(event_type("transition", "verified"), None);
+        assert_eq!(event_type("transition", "hold_released"), Some("hold.released"));
+        assert_eq!(event_type("ticket", "restoration_refused"), Some("restoration.refused"));
+        assert_eq!(event_type("ticket", "comment"), None);
+        // Every event an endpoint can ask for is one the log can produce, and the other way round.
+        let kinds = [
+            ("transition", "revocation"),
+            ("transition", "restoration"),
+            ("transition", "deadline"),
+            ("transition", "held"),
+            ("transition", "hold_dismissed"),
+            ("transition", "hold_cleared"),
+            ("transition", "hold_released"),
+            ("ticket", "reminder"),
+            ("ticket", "restoration_refused"),
+            ("keys", "rotated"),
+            ("keys", "rekeyed"),
+            ("webhook", "test"),
+        ];
+        let mut produced: Vec<&str> = kinds.iter().filter_map(|(k, r)| event_type(k, r)).collect();
+        produced.sort_unstable();
+        let mut asked: Vec<&str> = byok_domain::webhook::EVENT_TYPES.to_vec();
+        asked.sort_unstable();
+        assert_eq!(produced, asked);
     }
 
     #[test]

@@ -215,6 +215,10 @@ async fn too_many_denials_at_once_are_held_for_a_person() {
     );
     assert_eq!(deadline, release_time + Duration::days(15));
     assert_eq!(f.broker.tickets(None).await.expect("tickets").len(), 1);
+    // Who decided is in the log after the revocation (the `hold.released` event).
+    let log = f.broker.audit_log(Some(first), 0, 1000).await.expect("audit");
+    let reasons: Vec<&str> = log.iter().filter(|e| e.kind == "transition").map(|e| e.reason.as_str()).collect();
+    assert_eq!(reasons.iter().rev().take(2).collect::<Vec<_>>(), [&"hold_released", &"revocation"], "{reasons:?}");
     // And dismisses another: it stays active.
     let (second, ..) = &f.tenants[1];
     f.broker.dismiss_hold(second).await.expect("dismiss");

@@ -90,15 +90,27 @@ async fn a_failing_slow_receiver_gets_every_event_once_in_order_signed() {
         assert!(started.elapsed() < Duration::from_secs(60), "not revoked: {shown}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    // "Restored" too early: the trust policy still denies. The customer's systems hear it.
+    let (status, refused) = api(&b, Some(&admin), "POST", "/v1/tenants/acme/restore", None).await;
+    assert_eq!((status, &refused["restored"]), (409, &json!(false)), "{refused}");
+    // Past the second in which a restoration's answer is shared with callers right after it.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     aws_ok(&ep, &creds, "us-east-1", &["iam", "update-assume-role-policy", "--role-name", &role, "--policy-document", &trust.to_string()])
         .await;
     let (status, answer) = api(&b, Some(&admin), "POST", "/v1/tenants/acme/restore", None).await;
-    assert_eq!(status, 200, "{answer}");
+    assert_eq!((status, &answer["restored"]), (200, &json!(true)), "{answer}");
 
-    let lines = accepted(&log, 4).await;
+    let lines = accepted(&log, 5).await;
     let got: Vec<&Value> = lines.iter().filter(|l| l["outcome"] == "accepted").collect();
     let types: Vec<&str> = got.iter().map(|l| l["type"].as_str().unwrap_or_default()).collect();
-    assert_eq!(types, ["webhook.test", "key.rotated", "tenant.revoked", "tenant.restored"], "{lines:?}");
+    assert_eq!(types, ["webhook.test", "key.rotated", "tenant.revoked", "restoration.refused", "tenant.restored"], "{lines:?}");
+    let refused_event = got[3];
+    assert!(
+        refused_event["missing"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty() && m.iter().all(|s| s.as_str().is_some_and(|s| s.contains("steps")))),
+        "what is still missing, in the guide's words: {refused_event}"
+    );
     assert!(lines.iter().all(|l| l["verified"] == true), "every request is signed with the secret: {lines:?}");
     let seqs: Vec<i64> =
         got.iter().map(|l| l["id"].as_str().and_then(|i| i.strip_prefix("evt_")).and_then(|n| n.parse().ok()).expect("evt_N")).collect();
@@ -122,12 +134,12 @@ async fn a_failing_slow_receiver_gets_every_event_once_in_order_signed() {
     let new_secret = rotated.lines().find_map(|l| l.strip_prefix("secret: ")).expect("new secret").to_string();
     assert_ne!(new_secret, secret);
     byok(&["webhook", "test", &id, "--tenant", "acme", "--api", &api_url, "--token", &admin]);
-    let lines = accepted(&log, 5).await;
+    let lines = accepted(&log, 6).await;
     let last = lines.iter().rfind(|l| l["outcome"] == "accepted").expect("delivered");
     assert!(last["verified"] == true && last["signatures"] == 2, "the old secret still verifies: {last}");
     std::fs::write(&secrets, &new_secret).expect("the receiver switches");
     byok(&["webhook", "test", &id, "--tenant", "acme", "--api", &api_url, "--token", &admin]);
-    let lines = accepted(&log, 6).await;
+    let lines = accepted(&log, 7).await;
     let last = lines.iter().rfind(|l| l["outcome"] == "accepted").expect("delivered");
     assert!(last["verified"] == true, "the new secret verifies: {last}");
     let listed = byok(&["webhook", "list", "--tenant", "acme", "--api", &api_url, "--token", &admin]);

@@ -11,11 +11,13 @@ pub const EVENT_TYPES: &[&str] = &[
     "tenant.reminder",
     "tenant.restored",
     "tenant.destroyed",
+    "restoration.refused",
     "key.rotated",
     "key.rekeyed",
     "hold.opened",
     "hold.dismissed",
     "hold.cleared",
+    "hold.released",
     "webhook.test",
 ];
 

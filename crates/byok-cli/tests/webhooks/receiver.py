@@ -49,7 +49,7 @@ class Handler(BaseHTTPRequestHandler):
                 outcome = "duplicate" if event_id in state["seen"] else "accepted"
                 state["seen"].add(event_id)
         with lock, open(LOG, "a") as log:
-            log.write(json.dumps({"n": n, "id": event_id, "type": json.loads(body).get("type"), "checkpoint": (json.loads(body).get("data") or {}).get("checkpoint"), "audit_seq": (json.loads(body).get("data") or {}).get("audit_seq"), "verified": ok, "outcome": outcome, "signatures": headers.get("webhook-signature", "").count("v1,"), "seqs": [e.get("seq") for e in ((json.loads(body).get("data") or {}).get("entries") or [])]}) + "\n")
+            log.write(json.dumps({"n": n, "id": event_id, "type": json.loads(body).get("type"), "checkpoint": (json.loads(body).get("data") or {}).get("checkpoint"), "audit_seq": (json.loads(body).get("data") or {}).get("audit_seq"), "verified": ok, "outcome": outcome, "signatures": headers.get("webhook-signature", "").count("v1,"), "missing": (json.loads(body).get("data") or {}).get("missing"), "seqs": [e.get("seq") for e in ((json.loads(body).get("data") or {}).get("entries") or [])]}) + "\n")
         if outcome == "failed":
             self.send_response(500)
         elif outcome == "slow":
