@@ -38,6 +38,10 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAYLOAD = os.urandom(4096)
+# Commands put before the server under test and before the load generator (`taskset -c 0` and
+# `taskset -c 1` when a benchmark pins them apart: see tls_and_neighbours.py --pin).
+SERVER_PREFIX = []
+LOAD_PREFIX = []
 
 
 def free_port():
@@ -85,7 +89,7 @@ def start_broker(data_dir, monitor_interval=60, binary=None):
     if not os.path.exists(binary):
         sys.exit("build it first: cargo build --release --bin byok")
     proc = subprocess.Popen(
-        [binary, "serve", "--data-dir", data_dir, "--listen", f"127.0.0.1:{api_port}", "--localcloud-listen", f"127.0.0.1:{lc_port}", "--monitor-interval-seconds", str(monitor_interval)],
+        SERVER_PREFIX + [binary, "serve", "--data-dir", data_dir, "--listen", f"127.0.0.1:{api_port}", "--localcloud-listen", f"127.0.0.1:{lc_port}", "--monitor-interval-seconds", str(monitor_interval)],
         stderr=subprocess.DEVNULL,
         env={**os.environ, "BYOK_LOG": "warn"},
     )
@@ -130,7 +134,7 @@ def wrk(url, lua, seconds, connections, threads=2):
         f.write(lua)
         script = f.name
     try:
-        out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(LOAD_PREFIX + ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url], capture_output=True, text=True, check=True).stdout
     finally:
         os.unlink(script)
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))

@@ -19,7 +19,7 @@ one machine:
 Usage (repository root):
     scripts/setup-venv --bench && cargo build --release --bin byok
     apt-get install -y wrk nghttp2-client
-    .venv/bin/python benches/tls_and_neighbours.py [--seconds 10] [--connections 32]
+    .venv/bin/python benches/tls_and_neighbours.py [--seconds 10] [--connections 32] [--pin]
 Traffic goes to 127.0.0.1 only; every loop is bounded in time.
 """
 
@@ -60,7 +60,7 @@ def certificate(directory):
 
 def serve(data_dir, api_port, lc_port, extra=()):
     proc = subprocess.Popen(
-        [os.path.join(bl.ROOT, "target/release/byok"), "serve", "--data-dir", data_dir, "--listen", f"127.0.0.1:{api_port}",
+        bl.SERVER_PREFIX + [os.path.join(bl.ROOT, "target/release/byok"), "serve", "--data-dir", data_dir, "--listen", f"127.0.0.1:{api_port}",
          "--localcloud-listen", f"127.0.0.1:{lc_port}", *extra],
         stderr=subprocess.DEVNULL,
         env={**os.environ, "BYOK_LOG": "warn"},
@@ -100,7 +100,7 @@ def h2load_row(name, url, headers, body, args, h1):
         f.write(body)
         data = f.name
     try:
-        cmd = ["h2load", "-D", str(args.seconds), "-c", str(args.connections), "-t", "2", "-d", data]
+        cmd = bl.LOAD_PREFIX + ["h2load", "-D", str(args.seconds), "-c", str(args.connections), "-t", "2", "-d", data]
         for k, v in headers.items():
             cmd += ["-H", f"{k}: {v}"]
         if h1:
@@ -158,7 +158,7 @@ def tls_cost(args, out):
         cmd = [bao, "server", "-dev", "-dev-root-token-id=root", f"-dev-listen-address=127.0.0.1:{port}", "-log-level=error"]
         if tls:
             cmd += ["-dev-tls", f"-dev-tls-cert-dir={directory}"]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(bl.SERVER_PREFIX + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
         try:
             (wait_tls if tls else bl.wait_for)(url + "/v1/sys/health")
@@ -250,11 +250,19 @@ def main():
     parser.add_argument("--limit", type=int, default=1000, help="--rate-limit-per-identity for the neighbours test")
     parser.add_argument("--quiet-delay-ms", type=int, default=20)
     parser.add_argument("--only", choices=["tls", "neighbours"])
+    parser.add_argument("--pin", action="store_true",
+                        help="run every server on CPU 0 and every load generator on CPU 1 (taskset), so that the client's own "
+                             "TLS work is not charged to the server's throughput")
     args = parser.parse_args()
+    if args.pin:
+        if os.cpu_count() < 2 or not shutil.which("taskset"):
+            sys.exit("--pin needs two CPUs and taskset (util-linux)")
+        bl.SERVER_PREFIX[:] = ["taskset", "-c", "0"]
+        bl.LOAD_PREFIX[:] = ["taskset", "-c", "1"]
     for tool in ("wrk", "h2load", "openssl"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is not installed (Debian packages: wrk, nghttp2-client, openssl)")
-    out = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    out = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "pinned": args.pin}
     if args.only in (None, "tls"):
         tls_cost(args, out)
     if args.only in (None, "neighbours"):

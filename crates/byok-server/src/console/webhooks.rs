@@ -20,10 +20,11 @@ use super::tenant_id;
 use crate::state::AppState;
 
 /// The events a customer's endpoint may choose from (none chosen: all of them).
-const CUSTOMER_EVENTS: [(&str, &str); 7] = [
+const CUSTOMER_EVENTS: [(&str, &str); 8] = [
     ("tenant.revoked", "access revoked: the countdown starts"),
     ("tenant.reminder", "reminders before the deadline"),
     ("tenant.restored", "access restored"),
+    ("restoration.refused", "a restoration found steps still missing"),
     ("tenant.destroyed", "data erased at the deadline"),
     ("key.rotated", "key rotated"),
     ("key.rekeyed", "data re-encrypted under a new key"),
