@@ -30,7 +30,9 @@ impl FromRequestParts<AppState> for Caller {
             let reach = name.as_ref().and_then(|n| state.client_identities.get(n));
             return match (name, reach) {
                 (Some(name), Some(reach)) => {
-                    state.limits.admit(&format!("certificate:{name}"))?;
+                    if let Err(refused) = state.limits.admit(&format!("certificate:{name}")) {
+                        return Err(state.limits.refuse(refused).await);
+                    }
                     Ok(Caller(TokenScope::Service(reach.clone())))
                 }
                 _ => Err(ApiError::Unauthorized),
@@ -40,8 +42,10 @@ impl FromRequestParts<AppState> for Caller {
             Some(scope) => {
                 // Each token its own rate (a token is the identity), by its hash: no token's
                 // value is kept in memory for it.
-                if state.limits.per_identity().is_some() {
-                    state.limits.admit(&byok_broker::tokens::hash(token))?;
+                if state.limits.per_identity().is_some()
+                    && let Err(refused) = state.limits.admit(&byok_broker::tokens::hash(token))
+                {
+                    return Err(state.limits.refuse(refused).await);
                 }
                 Ok(Caller(scope))
             }
