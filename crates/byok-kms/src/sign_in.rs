@@ -104,14 +104,18 @@ impl StsForwarder {
         if let Some(endpoint) = &self.endpoint {
             return Ok(endpoint.clone());
         }
-        let region = request
-            .header("authorization")
-            .and_then(|a| a.split("Credential=").nth(1))
-            .and_then(|c| c.split('/').nth(2))
-            .filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
-            .ok_or_else(|| refused("the request carries no SigV4 credential scope with a region"))?;
+        let region = scope_region(request).ok_or_else(|| refused("the request carries no SigV4 credential scope with a region"))?;
         Ok(format!("https://sts.{region}.amazonaws.com"))
     }
+}
+
+/// The region of the request's SigV4 credential scope, if it names a sane one.
+fn scope_region(request: &SignedCallerIdentity) -> Option<&str> {
+    request
+        .header("authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(2))
+        .filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
 }
 
 fn refused(message: &str) -> AccessError {
@@ -157,8 +161,12 @@ impl CallerIdentityVerifier for StsForwarder {
             let body = response.into_body().collect().await.map_err(|e| transient(e.to_string()))?.to_bytes();
             Ok::<_, AccessError>((status, String::from_utf8_lossy(&body).into_owned()))
         };
-        let (status, xml) =
-            tokio::time::timeout(STS_TIMEOUT, call).await.map_err(|_| transient(format!("STS at {endpoint} did not answer")))??;
+        // A span like the SDK calls' (`STS.GetCallerIdentity` in the caller's region).
+        let region = scope_region(request).unwrap_or_default();
+        let (status, xml) = crate::aws::traced("STS", "GetCallerIdentity", region, async {
+            tokio::time::timeout(STS_TIMEOUT, call).await.map_err(|_| transient(format!("STS at {endpoint} did not answer")))?
+        })
+        .await?;
         match status {
             200 => match (element(&xml, "Arn"), element(&xml, "Account")) {
                 (Some(arn), Some(account)) => Ok(CallerIdentity { arn, account }),
