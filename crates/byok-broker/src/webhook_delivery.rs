@@ -14,7 +14,7 @@
 //! network, its store) delays deliveries; it never drops or reorders one.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use byok_domain::{AlertKind, Attempt, Delivery, Webhook};
@@ -23,7 +23,6 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::broker::Broker;
@@ -38,7 +37,7 @@ const BATCH: i64 = 500;
 /// Endpoints attempted at once.
 const PARALLEL: usize = 16;
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HttpsClient = Client<byok_kms::https::Connector, Full<Bytes>>;
 
 /// Why an attempt did not deliver (recorded on the delivery, shown by `byok webhook deliveries`).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -66,20 +65,7 @@ fn client() -> Result<&'static HttpsClient, DeliveryError> {
     static CLIENT: OnceLock<Result<HttpsClient, DeliveryError>> = OnceLock::new();
     CLIENT
         .get_or_init(|| {
-            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
-            }
-            let tls = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| DeliveryError::Tls(e.to_string()))?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            let mut http = HttpConnector::new();
-            http.set_connect_timeout(Some(Duration::from_secs(5)));
-            http.enforce_http(false);
-            let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(http);
+            let https = byok_kms::https::connector(byok_kms::https::Roots::Platform).map_err(|e| DeliveryError::Tls(e.to_string()))?;
             Ok(Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(https))
         })
         .as_ref()

@@ -8,13 +8,11 @@
 //! so `BYOK_LOG` and traces are set apart. An exporter that cannot reach its collector drops
 //! batches (the SDK's bounded queue) and never slows or fails a request.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
@@ -26,14 +24,14 @@ use crate::error::CliError;
 /// The crates whose spans are exported, at `info`.
 pub const EXPORTED: [&str; 4] = ["byok_server", "byok_broker", "byok_kms", "byok_store"];
 
-/// The exporter's own HTTP client: hyper over rustls (aws-lc, the platform's roots), on a
+/// The exporter's own HTTP client: hyper over byok's HTTPS connector ([`byok_kms::https`]), on a
 /// current-thread runtime of its own. The SDK's batch processor exports from its own thread and
 /// blocks there on each export; running the request on that thread's runtime keeps it off the
 /// server's runtime, and needs no second HTTP stack (opentelemetry-otlp's ready-made clients
 /// are reqwest's, which byok does not otherwise build).
 struct OtlpClient {
     runtime: tokio::runtime::Runtime,
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<byok_kms::https::Connector, Full<Bytes>>,
 }
 
 impl std::fmt::Debug for OtlpClient {
@@ -51,20 +49,8 @@ impl OtlpClient {
             .enable_all()
             .build()
             .map_err(|e| CliError::Config(format!("--otlp-endpoint: no runtime for the exporter: {e}")))?;
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(cert);
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| CliError::Config(format!("--otlp-endpoint: TLS: {e}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(Duration::from_secs(5)));
-        http.enforce_http(false);
-        let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(http);
+        let https = byok_kms::https::connector(byok_kms::https::Roots::Platform)
+            .map_err(|e| CliError::Config(format!("--otlp-endpoint: TLS: {e}")))?;
         let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(https);
         Ok(Self { runtime, client })
     }

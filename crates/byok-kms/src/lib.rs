@@ -14,12 +14,14 @@
 //! - [`provider_layer`]: the provider-held per-tenant KMS keys that destruction deletes, so that
 //!   no backup can be unwrapped after it.
 //! - [`fake`]: the test double.
+//! - [`https`]: the HTTPS client connector byok uses outside the SDK (rustls, platform roots).
 #![forbid(unsafe_code)]
 
 pub mod aws;
 pub mod budget;
 pub mod error;
 pub mod fake;
+pub mod https;
 pub mod provider_layer;
 pub mod sign_in;
 

@@ -7,14 +7,12 @@
 //! endpoint of the request's own credential scope; the host the request was signed for must be
 //! that endpoint's, so byok cannot be made to send it anywhere else.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::error::{AccessError, Fault};
@@ -61,7 +59,7 @@ pub trait CallerIdentityVerifier: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone)]
 pub struct StsForwarder {
     endpoint: Option<String>,
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<crate::https::Connector, Full<Bytes>>,
 }
 
 /// How long STS has to answer.
@@ -71,28 +69,8 @@ impl StsForwarder {
     /// Forwards to `endpoint` (`http(s)://HOST:PORT`, a localcloud), or with `None` to
     /// `https://sts.REGION.amazonaws.com` of each request's credential scope.
     pub fn new(endpoint: Option<String>) -> Result<Self, AccessError> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(cert);
-        }
-        if let Some(path) = std::env::var_os("AWS_CA_BUNDLE") {
-            use rustls::pki_types::pem::PemObject;
-            if let Ok(certs) = rustls::pki_types::CertificateDer::pem_file_iter(&path) {
-                for cert in certs.flatten() {
-                    let _ = roots.add(cert);
-                }
-            }
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| AccessError::Other { code: "Tls".into(), message: e.to_string() })?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(Duration::from_secs(5)));
-        http.enforce_http(false);
-        let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(http);
+        let https = crate::https::connector(crate::https::Roots::PlatformAndAwsCaBundle)
+            .map_err(|e| AccessError::Other { code: "Tls".into(), message: e.to_string() })?;
         Ok(Self {
             endpoint: endpoint.map(|e| e.trim_end_matches('/').to_string()),
             client: Client::builder(TokioExecutor::new()).build(https),
