@@ -269,6 +269,22 @@ fn the_openapi_schemas_hold_the_api_types_fields() {
     covered(&serde_json::to_value(&error).expect("json"), &schemas["Error"], "Error");
 }
 
+/// Every schema's webhook `events` enum is exactly the event types the broker knows.
+#[test]
+fn the_openapi_webhook_events_are_the_brokers() {
+    let doc: Value = serde_json::from_str(byok_server::routes::ops::OPENAPI).expect("openapi.json");
+    let mut enums = Vec::new();
+    for (name, schema) in doc["components"]["schemas"].as_object().expect("schemas") {
+        if let Some(values) = schema["properties"]["events"]["items"]["enum"].as_array() {
+            enums.push((name.clone(), values.iter().filter_map(Value::as_str).map(str::to_string).collect::<Vec<_>>()));
+        }
+    }
+    assert!(!enums.is_empty(), "no webhook events enum in openapi.json");
+    for (name, values) in enums {
+        assert_eq!(values, byok_domain::webhook::EVENT_TYPES, "{name}.events");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn made_up_methods_do_not_grow_the_metrics() {
     let w = world().await;
