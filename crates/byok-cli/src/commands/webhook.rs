@@ -19,8 +19,8 @@ pub(crate) enum WebhookCommand {
         #[arg(long)]
         tenant: Option<String>,
         /// An event type to receive (repeat it); absent: all. tenant.revoked, tenant.reminder,
-        /// tenant.restored, tenant.destroyed, key.rotated, key.rekeyed, hold.opened,
-        /// hold.dismissed, hold.cleared, webhook.test.
+        /// tenant.restored, tenant.destroyed, restoration.refused, key.rotated, key.rekeyed,
+        /// hold.opened, hold.released, hold.dismissed, hold.cleared, webhook.test.
         #[arg(long = "event")]
         events: Vec<String>,
     },
