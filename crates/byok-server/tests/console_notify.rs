@@ -93,6 +93,10 @@ async fn a_customer_adds_rotates_and_removes_a_webhook_from_the_overview() {
     }
     assert_eq!(w.broker.webhooks(Some(&acme)).await.expect("list").len(), 1);
 
+    // A button that does not exist is a page that does not exist.
+    let unknown =
+        send(r, "POST", &format!("/console/tenants/acme/webhooks/{id}/explode"), Some(&cookie), Some(form(&[("csrf", &csrf)]))).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     post(r, &cookie, &format!("/console/tenants/acme/webhooks/{id}/remove"), &[("csrf", &csrf)]).await;
     let (body, _) = overview(r, &cookie).await;
     assert!(body.contains(&format!("Removed {url}")), "{body}");

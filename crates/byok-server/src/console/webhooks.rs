@@ -179,56 +179,44 @@ pub async fn add(State(state): State<AppState>, viewer: Viewer, Path(id): Path<S
         return Ok(refuse("Write the endpoint's address first: it is empty.".into()));
     }
     match state.broker.add_webhook(Some(&id), &url, events).await {
-        Ok(added) => {
-            let secret = ShownOnce(Zeroizing::new(added.secret.clone()));
-            Ok(back(&state, &viewer, &id, Flash::Secret { webhook: added.webhook.url.clone(), secret }, "webhooks"))
-        }
+        Ok(added) => Ok(back(&state, &viewer, &id, shown_once(&added), "webhooks")),
         Err(BrokerError::Invalid(problem)) => Ok(refuse(problem)),
         Err(e) => Err(e.into()),
     }
 }
 
-/// "Remove": the endpoint gets nothing more.
-pub async fn remove(
+/// An endpoint's buttons, `action` from the path: "Send test event" (`test`), "New secret"
+/// (`rotate`: shown once; the old one still signs for a day, so the receiver can move over
+/// without missing a delivery) and "Remove" (`remove`: the endpoint gets nothing more).
+pub async fn act(
     State(state): State<AppState>,
     viewer: Viewer,
-    Path((id, webhook)): Path<(String, String)>,
+    Path((id, webhook, action)): Path<(String, String, String)>,
     axum::Form(form): axum::Form<CsrfForm>,
 ) -> Result<Redirect, PageError> {
     viewer.check_csrf(&form.csrf)?;
     let id = seen(&viewer, &id)?;
-    let url = state.broker.webhook(Some(&id), &webhook).await?.url;
-    state.broker.remove_webhook(Some(&id), &webhook).await?;
-    Ok(back(&state, &viewer, &id, Flash::Notice(format!("Removed {url}: it gets no more events.")), "webhooks"))
+    let flash = match action.as_str() {
+        "test" => {
+            state.broker.test_webhook(Some(&id), &webhook).await?;
+            Flash::Notice(
+                "Test event queued: it is delivered within seconds, after any earlier event still pending for this endpoint.".into(),
+            )
+        }
+        "rotate" => shown_once(&state.broker.rotate_webhook_secret(Some(&id), &webhook).await?),
+        "remove" => {
+            let url = state.broker.webhook(Some(&id), &webhook).await?.url;
+            state.broker.remove_webhook(Some(&id), &webhook).await?;
+            Flash::Notice(format!("Removed {url}: it gets no more events."))
+        }
+        _ => return Err(PageError::NotFound),
+    };
+    Ok(back(&state, &viewer, &id, flash, "webhooks"))
 }
 
-/// "New secret": a new signing secret, shown once; the old one still signs for a day, so the
-/// receiver can move over without missing a delivery.
-pub async fn rotate(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    Path((id, webhook)): Path<(String, String)>,
-    axum::Form(form): axum::Form<CsrfForm>,
-) -> Result<Redirect, PageError> {
-    viewer.check_csrf(&form.csrf)?;
-    let id = seen(&viewer, &id)?;
-    let rotated = state.broker.rotate_webhook_secret(Some(&id), &webhook).await?;
-    let secret = ShownOnce(Zeroizing::new(rotated.secret.clone()));
-    Ok(back(&state, &viewer, &id, Flash::Secret { webhook: rotated.webhook.url.clone(), secret }, "webhooks"))
-}
-
-/// "Send test event" on one endpoint.
-pub async fn test(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    Path((id, webhook)): Path<(String, String)>,
-    axum::Form(form): axum::Form<CsrfForm>,
-) -> Result<Redirect, PageError> {
-    viewer.check_csrf(&form.csrf)?;
-    let id = seen(&viewer, &id)?;
-    state.broker.test_webhook(Some(&id), &webhook).await?;
-    let queued = "Test event queued: it is delivered within seconds, after any earlier event still pending for this endpoint.";
-    Ok(back(&state, &viewer, &id, Flash::Notice(queued.to_string()), "webhooks"))
+/// A new signing secret, for the page to show once.
+fn shown_once(new: &byok_broker::webhooks::NewWebhook) -> Flash {
+    Flash::Secret { webhook: new.webhook.url.clone(), secret: ShownOnce(Zeroizing::new(new.secret.clone())) }
 }
 
 /// "Save contacts": the addresses, one per line, replace the tenant's contacts.
