@@ -75,8 +75,20 @@ impl opentelemetry_http::HttpClient for OtlpClient {
 /// the path is empty), and the W3C trace-context propagator set for the whole process.
 pub fn provider(endpoint: &str) -> Result<SdkTracerProvider, CliError> {
     let url: http::Uri = endpoint.parse().map_err(|e| CliError::Config(format!("--otlp-endpoint {endpoint}: {e}")))?;
-    if !matches!(url.scheme_str(), Some("http" | "https")) || url.host().is_none() {
-        return Err(CliError::Config(format!("--otlp-endpoint {endpoint}: must be http(s)://host[:port][/path]")));
+    let host = url.host().unwrap_or_default();
+    let loopback = host == "localhost" || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    match url.scheme_str() {
+        _ if host.is_empty() => return Err(CliError::Config(format!("--otlp-endpoint {endpoint}: must be https://host[:port][/path]"))),
+        Some("https") => {}
+        // Spans name tenants and routes: they leave this machine encrypted, as webhooks and
+        // the audit sink do; plain HTTP only to a collector on this machine (an agent, a sidecar).
+        Some("http") if loopback => {}
+        Some("http") => {
+            return Err(CliError::Config(format!(
+                "--otlp-endpoint {endpoint}: must be https:// (plain http:// only to a collector on this machine)"
+            )));
+        }
+        _ => return Err(CliError::Config(format!("--otlp-endpoint {endpoint}: must be https://host[:port][/path]"))),
     }
     let traces = match url.path() {
         "" | "/" => format!("{}/v1/traces", endpoint.trim_end_matches('/')),
@@ -112,4 +124,22 @@ where
         .with_threads(false)
         .with_location(false)
         .with_filter(targets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_leave_this_machine_only_over_https() {
+        for refused in ["http://collector.internal:4318", "http://10.0.0.5:4318", "ftp://127.0.0.1:4318", "127.0.0.1:4318"] {
+            let e = provider(refused).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains("must be https://"), "{refused}: {e}");
+        }
+        assert!(provider("https://").is_err(), "no host");
+        for taken in ["http://127.0.0.1:4318", "http://localhost:4318/v1/traces", "http://[::1]:4318", "https://collector.internal:4318"] {
+            let provider = provider(taken).unwrap_or_else(|e| panic!("{taken}: {e}"));
+            let _ = provider.shutdown();
+        }
+    }
 }

@@ -158,9 +158,9 @@ pub struct ServeArgs {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub access_log: bool,
     /// Export traces (a span per request, STS/KMS call, store transaction and monitor pass) to
-    /// this OpenTelemetry collector over OTLP/HTTP, e.g. `http://127.0.0.1:4318` (`/v1/traces`
-    /// is added when no path is given). A caller's W3C `traceparent` is the request's parent.
-    /// Off unless set.
+    /// this OpenTelemetry collector over OTLP/HTTP: `https://…`, or `http://` to a collector on
+    /// this machine, e.g. `http://127.0.0.1:4318` (`/v1/traces` is added when no path is given).
+    /// A caller's W3C `traceparent` is the request's parent. Off unless set.
     #[arg(long, env = "BYOK_OTLP_ENDPOINT")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub otlp_endpoint: Option<String>,
