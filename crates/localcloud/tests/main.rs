@@ -16,6 +16,7 @@
 mod support;
 
 mod boto3;
+mod cross_account_kms;
 mod faults_and_trail;
 mod fixture;
 mod guide_cli;
