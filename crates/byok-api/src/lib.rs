@@ -31,7 +31,7 @@ pub use operator::{
     TokenInfo, TokenKind,
 };
 pub use tenant::{
-    AddTenantRequest, DenialKind, Instructions, LastCheck, MinDecryptionRequest, NewTenantResponse, RegionAccess, RegionCheck,
+    AddTenantRequest, DenialKind, Instructions, KeyModeName, LastCheck, MinDecryptionRequest, NewTenantResponse, RegionAccess, RegionCheck,
     RegionResult, RegionStatus, RekeyRequest, Restoration, TenantStatus, Verification,
 };
 pub use ticket::{Comment, CommentResponse, NewComment, Ticket, TicketDetail};

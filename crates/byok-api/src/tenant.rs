@@ -11,6 +11,38 @@ pub struct AddTenantRequest {
     pub id: String,
     pub location: String,
     pub account_id: String,
+    /// How the customer grants the provider its keys: `byok` (a role, the default) or `cmk`
+    /// (key policies alone).
+    #[serde(default, skip_serializing_if = "KeyModeName::is_byok")]
+    pub mode: KeyModeName,
+    /// A CMK tenant's context tag: 1 to 12 letters and digits, carried in the encryption
+    /// context of every KMS call with its keys (so the customer's CloudTrail shows it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_tag: Option<String>,
+}
+
+/// A tenant's key mode, as the API names it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyModeName {
+    /// Role-based BYOK: the provider assumes the customer's role.
+    #[default]
+    Byok,
+    /// Customer-managed keys: each key's policy grants the provider's own principal.
+    Cmk,
+}
+
+impl KeyModeName {
+    pub fn is_byok(&self) -> bool {
+        *self == KeyModeName::Byok
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            KeyModeName::Byok => "byok",
+            KeyModeName::Cmk => "cmk",
+        }
+    }
 }
 
 /// The answer to `POST /v1/tenants`: the admin token is shown this once.
@@ -42,7 +74,14 @@ pub struct TenantStatus {
     #[serde(flatten)]
     pub state: TenantState,
     pub account_id: String,
-    pub role_arn: String,
+    /// `byok` or `cmk`.
+    pub mode: KeyModeName,
+    /// A CMK tenant's context tag, if it chose one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_tag: Option<String>,
+    /// The role the provider assumes (BYOK only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
     pub legacy_trust: bool,
     pub regions: Vec<RegionStatus>,
     /// Its tenant key generations: which seals, which open, which are kept.
@@ -78,14 +117,30 @@ pub struct RekeyRequest {
 pub struct Instructions {
     pub tenant: String,
     pub account_id: String,
-    pub role_name: String,
-    pub role_arn: String,
-    pub external_id: String,
+    /// `byok` or `cmk`.
+    #[serde(default)]
+    pub mode: KeyModeName,
+    /// A CMK tenant's context tag, shown back for the customer to confirm: it is fixed once
+    /// the tenant is active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_tag: Option<String>,
+    /// The provider's principal: what the trust policy (BYOK) or the key policies (CMK) name.
+    #[serde(default)]
+    pub provider_principal: String,
+    /// The role, its external id and its trust policy: BYOK only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
     pub alias: String,
     pub regions: Vec<String>,
-    /// The role's trust policy, as JSON.
-    pub trust_policy: serde_json::Value,
-    /// Each key's policy, as JSON: the account administers, the role only uses.
+    /// The role's trust policy, as JSON (BYOK only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_policy: Option<serde_json::Value>,
+    /// Each key's policy, as JSON: the account administers, the role (BYOK) or the provider
+    /// (CMK) only uses.
     #[serde(default)]
     pub key_policy: serde_json::Value,
     /// A bash script of `aws` CLI commands that performs the whole setup.

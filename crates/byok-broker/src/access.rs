@@ -2,7 +2,8 @@
 //! data-path denial triggers, and the verification of a restoration.
 //!
 //! A check is one *fresh* AssumeRole per tenant (a trust-policy change does not end live
-//! sessions on AWS, so a reused session proves nothing), used for a real unwrap of the wrapped
+//! sessions on AWS, so a reused session proves nothing) — none for a key-policy (CMK) tenant,
+//! whose keys the provider's own identity uses — then a real unwrap of the wrapped
 //! tenant key in every region; DescribeKey only when an unwrap fails, to tell a disabled or
 //! pending-deletion key (the customer's decision) from a key store that is merely unreachable.
 //! For a tenant in `us` that is 3 calls in the customer's account per check, not 10. Only
@@ -40,7 +41,8 @@ fn outcome(region: &Region, result: Result<(), AccessError>, tenant: &Tenant) ->
     let remedy = match &access {
         RegionAccess::Denied { denial, .. } => {
             let key = tenant.binding.key_for(region).map(|k| k.to_string());
-            Some(remedy::restore_step(*denial, region.as_str(), tenant.binding.role_arn.name(), key.as_deref(), tenant.id.as_str()))
+            let role = tenant.binding.role().map(|(role, _)| role.name());
+            Some(remedy::restore_step(*denial, region.as_str(), role, key.as_deref(), tenant.id.as_str()))
         }
         RegionAccess::Ok | RegionAccess::Unknown { .. } => None,
     };
@@ -109,7 +111,10 @@ pub async fn check_tenant(
 ) -> (Vec<RegionResult>, Vec<(Region, String)>) {
     let started = std::time::Instant::now();
     let session = kms.assume_session(&tenant.binding, purpose).await;
-    metrics.kms("AssumeRole", &session);
+    // A key-policy (CMK) tenant's check assumes nothing: no AssumeRole to count.
+    if tenant.binding.role().is_some() {
+        metrics.kms("AssumeRole", &session);
+    }
     let session = match session {
         Ok(session) => session,
         // The role refused (or could not be reached): every region says so.

@@ -84,6 +84,11 @@ pub struct CanaryConfig {
     /// The key: an ARN or an alias in the canary role's account (`alias/byok-canary`).
     pub key: String,
     pub region: Region,
+    /// The key-policy canary, for customer-managed-key (CMK) tenants: the ARN or alias ARN of a
+    /// key in `region`, in an account the provider controls, whose key policy grants the
+    /// provider's principal exactly as CMK customers' keys do. Used by the provider's own
+    /// identity, with no role, each pass. Required before a CMK tenant can be added.
+    pub key_policy_key: Option<String>,
 }
 
 impl std::fmt::Debug for CanaryConfig {
@@ -92,6 +97,7 @@ impl std::fmt::Debug for CanaryConfig {
             .field("role_arn", &self.role_arn)
             .field("key", &self.key)
             .field("region", &self.region)
+            .field("key_policy_key", &self.key_policy_key)
             .finish_non_exhaustive()
     }
 }

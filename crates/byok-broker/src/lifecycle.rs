@@ -74,7 +74,7 @@ impl Broker {
         );
         let updated = self.store.set_state(id, tenant.version, &transition, &seal).await?;
         self.cache.purge(id);
-        let body = tickets::opening(&updated, detected, deadline, updated.binding.role_arn.name());
+        let body = tickets::opening(&updated, detected, deadline, updated.binding.role().map(|(r, _)| r.name()));
         match self.revocation_ticket(&updated).await? {
             // Revoked again after a restoration: the same ticket reopens.
             Some(existing) => {
@@ -124,7 +124,7 @@ impl Broker {
             .collect();
         // The trust policy must still require the external id (the customer may have restored
         // an older policy without it).
-        if missing.is_empty() && !tenant.binding.legacy_trust {
+        if missing.is_empty() && tenant.binding.role().is_some() && !tenant.binding.legacy_trust {
             match self.kms.assume_fresh(&tenant.binding, byok_kms::Purpose::Restore, false).await {
                 Err(e) if e.is_definitive() => {}
                 Err(e) => missing.push(format!("IAM: could not check that the role still requires the external id ({e}); try again")),

@@ -2,7 +2,7 @@
 //! runs) and verifying the customer's setup region by region before the tenant goes active.
 
 use byok_domain::{
-    AccountId, Event, ExternalId, FIRST_GENERATION, KeyGenerations, RegionKey, Tenant, TenantBinding, TenantId, TenantState,
+    AccountId, Event, ExternalId, FIRST_GENERATION, KeyGenerations, KeyMode, RegionKey, Tenant, TenantBinding, TenantId, TenantState,
 };
 use byok_envelope::TenantKey;
 use byok_kms::Purpose;
@@ -27,10 +27,34 @@ pub struct NewTenant {
 use crate::outcomes::{RegionCheck, Verification};
 
 impl Broker {
-    /// Adds a tenant in `location` whose keys are in `account`: generates its external id and
-    /// its admin token, and returns the setup the customer must run.
+    /// Adds a role-based (BYOK) tenant in `location` whose keys are in `account`: see
+    /// [`Self::add_tenant_in_mode`].
     pub async fn add_tenant(&self, id: &TenantId, location: &str, account: &AccountId) -> Result<NewTenant, BrokerError> {
+        self.add_tenant_in_mode(id, location, account, KeyMode::Byok).await
+    }
+
+    /// Adds a tenant in `location` whose keys are in `account`, granted by a role (BYOK) or by
+    /// key policy alone (CMK): generates its external id and its admin token, and returns the
+    /// setup the customer must run.
+    ///
+    /// A CMK tenant needs the key-policy canary (a key in a provider-controlled account that
+    /// grants the provider by key policy, proven each pass): without it a fault in the
+    /// provider's own KMS permissions would read as every CMK customer revoking at once.
+    pub async fn add_tenant_in_mode(
+        &self,
+        id: &TenantId,
+        location: &str,
+        account: &AccountId,
+        mode: KeyMode,
+    ) -> Result<NewTenant, BrokerError> {
         let location = self.config.locations.get(location)?;
+        if !mode.is_byok() && self.config.canary.as_ref().and_then(|c| c.key_policy_key.as_ref()).is_none() {
+            return Err(BrokerError::Invalid(
+                "customer-managed-key (cmk) tenants need the key-policy canary (--canary-cmk-key): without it a fault in the \
+                 provider's own KMS permissions would look like every cmk customer revoking"
+                    .into(),
+            ));
+        }
         let external_id: ExternalId =
             tokens::generate("byok").ok_or(BrokerError::Rng)?.get(..37).unwrap_or_default().parse().map_err(|_| BrokerError::Rng)?;
         let shared_account = !self.store.tenants_in_account(account).await?.is_empty();
@@ -38,13 +62,7 @@ impl Broker {
         let tenant = Tenant {
             id: id.clone(),
             location: location.code.clone(),
-            binding: TenantBinding {
-                account: account.clone(),
-                role_arn,
-                external_id: external_id.clone(),
-                keys: Vec::new(),
-                legacy_trust: false,
-            },
+            binding: TenantBinding { account: account.clone(), role_arn, external_id, keys: Vec::new(), legacy_trust: false, mode },
             state: TenantState::Onboarding,
             keys: KeyGenerations::first(self.clock.now()),
             version: 1,
@@ -52,7 +70,7 @@ impl Broker {
         };
         self.store.insert_tenant(&tenant).await?;
         let admin_token = self.issue_token(TokenScope::TenantAdmin(id.clone()), None, false).await?.token;
-        let instructions = setup::instructions(&self.config, id, &tenant.binding.role_arn, &location, external_id.as_str());
+        let instructions = setup::instructions(&self.config, id, &tenant.binding, &location);
         Ok(NewTenant { instructions, admin_token })
     }
 
@@ -60,7 +78,7 @@ impl Broker {
     pub async fn instructions(&self, id: &TenantId) -> Result<Instructions, BrokerError> {
         let tenant = self.tenant(id).await?;
         let location = self.config.locations.get(&tenant.location)?;
-        Ok(setup::instructions(&self.config, id, &tenant.binding.role_arn, &location, tenant.binding.external_id.as_str()))
+        Ok(setup::instructions(&self.config, id, &tenant.binding, &location))
     }
 
     /// Checks the customer's setup. On success the tenant key is generated, wrapped under
@@ -79,33 +97,12 @@ impl Broker {
         let mut verification =
             Verification { tenant: id.clone(), ok: false, trust_ok: false, trust_problem: None, warnings: Vec::new(), regions: Vec::new() };
 
-        // The role: assumable with the external id, and not without it — at the STS endpoint of
-        // the location's first region, where every later check of this tenant assumes it.
-        let sts_region = location.regions.first().cloned().unwrap_or_else(byok_domain::Region::us_east_1);
-        let with_id = self.kms.assume_fresh_in(&binding, &sts_region, Purpose::Onboard, true).await;
-        self.metrics.kms("AssumeRole", &with_id);
-        match with_id {
-            Err(e) => {
-                verification.trust_problem =
-                    Some(remedy::trust_refused(&e, &self.config.provider_principal, &binding.role_arn, &binding.external_id))
-            }
-            Ok(()) => {
-                let without = self.kms.assume_fresh_in(&binding, &sts_region, Purpose::Onboard, false).await;
-                self.metrics.kms("AssumeRole", &without);
-                match without {
-                    Err(e) if e.is_definitive() => verification.trust_ok = true,
-                    Err(e) => {
-                        verification.trust_problem =
-                            Some(format!("could not check that the role refuses the provider without the external id: {e}; try again"))
-                    }
-                    Ok(()) if self.config.allow_legacy_trust => {
-                        verification.trust_ok = true;
-                        binding.legacy_trust = true;
-                        verification.warnings.push(remedy::legacy_trust_warning(&binding.role_arn, &binding.external_id));
-                    }
-                    Ok(()) => verification.trust_problem = Some(remedy::external_id_missing(&binding.role_arn, &binding.external_id)),
-                }
-            }
+        // The role (BYOK): assumable with the external id, and not without it — at the STS
+        // endpoint of the location's first region, where every later check of this tenant
+        // assumes it. A CMK tenant has no role: its keys alone are checked.
+        match binding.role().map(|(role, external_id)| (role.clone(), external_id.clone())) {
+            Some((role_arn, external_id)) => self.verify_trust(&mut binding, &role_arn, &external_id, &location, &mut verification).await,
+            None => verification.trust_ok = true,
         }
         if !verification.trust_ok {
             verification.regions = location
@@ -153,6 +150,39 @@ impl Broker {
         Ok(verification)
     }
 
+    async fn verify_trust(
+        &self,
+        binding: &mut TenantBinding,
+        role_arn: &byok_domain::RoleArn,
+        external_id: &ExternalId,
+        location: &byok_domain::Location,
+        verification: &mut Verification,
+    ) {
+        let sts_region = location.regions.first().cloned().unwrap_or_else(byok_domain::Region::us_east_1);
+        let with_id = self.kms.assume_fresh_in(binding, &sts_region, Purpose::Onboard, true).await;
+        self.metrics.kms("AssumeRole", &with_id);
+        match with_id {
+            Err(e) => verification.trust_problem = Some(remedy::trust_refused(&e, &self.config.provider_principal, role_arn, external_id)),
+            Ok(()) => {
+                let without = self.kms.assume_fresh_in(binding, &sts_region, Purpose::Onboard, false).await;
+                self.metrics.kms("AssumeRole", &without);
+                match without {
+                    Err(e) if e.is_definitive() => verification.trust_ok = true,
+                    Err(e) => {
+                        verification.trust_problem =
+                            Some(format!("could not check that the role refuses the provider without the external id: {e}; try again"))
+                    }
+                    Ok(()) if self.config.allow_legacy_trust => {
+                        verification.trust_ok = true;
+                        binding.legacy_trust = true;
+                        verification.warnings.push(remedy::legacy_trust_warning(role_arn, external_id));
+                    }
+                    Ok(()) => verification.trust_problem = Some(remedy::external_id_missing(role_arn, external_id)),
+                }
+            }
+        }
+    }
+
     async fn check_region(
         &self,
         binding: &mut TenantBinding,
@@ -163,7 +193,7 @@ impl Broker {
     ) -> Result<WrappedKey, SetupProblem> {
         let described = self.kms.describe_key(binding, region, alias, Purpose::Onboard).await;
         self.metrics.kms("DescribeKey", &described);
-        let grant = setup::key_use_statement(binding.role_arn.as_str(), id);
+        let grant = setup::key_use_statement(&setup::grantee(&self.config, binding), id, binding.mode.context_tag());
         let status = described.map_err(|e| SetupProblem(remedy::onboarding_key_problem(&e, region.as_str(), alias, &grant)))?;
         let key_arn: byok_domain::KeyArn =
             status.arn.parse().map_err(|e| SetupProblem(format!("{alias} in {region} does not name a usable key: {e}")))?;

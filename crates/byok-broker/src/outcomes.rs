@@ -57,14 +57,19 @@ pub struct Verification {
 pub struct Instructions {
     pub tenant: TenantId,
     pub account_id: String,
-    pub role_name: String,
-    pub role_arn: String,
-    pub external_id: String,
+    /// BYOK (a role) or CMK (key policies alone, with the context tag if any).
+    pub mode: byok_domain::KeyMode,
+    /// Who the key policies grant under CMK, and who the trust policy trusts under BYOK.
+    pub provider_principal: String,
+    /// The role, its external id and its trust policy: BYOK only.
+    pub role_name: Option<String>,
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    pub trust_policy: Option<serde_json::Value>,
     pub alias: String,
     pub regions: Vec<Region>,
-    /// The role's trust policy.
-    pub trust_policy: serde_json::Value,
-    /// Each key's policy: the account administers, the role only uses.
+    /// Each key's policy: the account administers, the role (BYOK) or the provider (CMK) only
+    /// uses.
     pub key_policy: serde_json::Value,
     /// A bash script of `aws` CLI commands that performs the whole setup.
     pub commands: String,

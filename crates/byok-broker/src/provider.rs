@@ -7,7 +7,7 @@
 //! `byok_provider_healthy` gauge at 0, `/healthz` degraded, one open "Provider identity failing"
 //! alert), never a customer's revocation.
 
-use byok_domain::{AlertKind, RegionKey, TenantBinding, TenantId};
+use byok_domain::{AlertKind, KeyMode, RegionKey, TenantBinding, TenantId};
 use byok_envelope::TenantKey;
 use byok_kms::{AccessError, Denial, Purpose};
 
@@ -98,52 +98,90 @@ impl Broker {
     }
 }
 
-/// The canary, assumed and used exactly as a customer's role and key are: a fresh session, the
-/// key described (it must be enabled), a fresh key wrapped and unwrapped under the canary's
-/// encryption context. The broker proves it every pass; `byok doctor` once.
+/// The canaries, used exactly as customers' keys are. The role canary: a fresh session of the
+/// canary role, the key described (it must be enabled), a fresh key wrapped and unwrapped
+/// under the canary's encryption context. Then, when configured, the key-policy canary: the
+/// same with the provider's own identity on a key in another account whose key policy grants
+/// it, as a CMK customer's does. The broker proves them every pass; `byok doctor` once.
 pub async fn prove_canary(kms: &dyn byok_kms::KeyService, canary: &CanaryConfig) -> Result<(), AccessError> {
-    let other = |message: &str| AccessError::Other { code: "Canary".into(), message: message.into() };
-    let tenant = canary_tenant().ok_or_else(|| other("the canary's tenant id does not parse"))?;
-    let account = canary.role_arn.account();
-    let mut binding = TenantBinding {
+    let binding = TenantBinding {
+        account: canary.role_arn.account(),
+        role_arn: canary.role_arn.clone(),
+        external_id: canary.external_id.clone(),
+        keys: Vec::new(),
+        legacy_trust: false,
+        mode: KeyMode::Byok,
+    };
+    prove_key(kms, binding, &canary.key, canary, false).await?;
+    let Some(key) = &canary.key_policy_key else { return Ok(()) };
+    let account = key
+        .split(':')
+        .nth(4)
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| canary_other(&format!("the key-policy canary {key} is not a key ARN or an alias ARN")))?;
+    let binding = TenantBinding {
         account,
         role_arn: canary.role_arn.clone(),
         external_id: canary.external_id.clone(),
         keys: Vec::new(),
         legacy_trust: false,
+        mode: KeyMode::Cmk { context_tag: crate::provider_setup::CANARY_CONTEXT_TAG.parse().ok() },
     };
-    // One fresh session for the whole proof, as a tenant's check has. A denial here is the
-    // provider's own canary refusing, said as such (never "the customer's role").
-    let session = kms.assume_session(&binding, Purpose::Canary).await.map_err(|e| canary_failure(e, canary))?;
-    let status = kms.describe_key_in(&session, &binding, &canary.region, &canary.key).await.map_err(|e| canary_failure(e, canary))?;
+    prove_key(kms, binding, key, canary, true).await
+}
+
+fn canary_other(message: &str) -> AccessError {
+    AccessError::Other { code: "Canary".into(), message: message.into() }
+}
+
+/// One canary key proven with one session (the canary role's, or the provider's own for the
+/// key-policy canary), as a tenant's check is. A denial here is the provider's own canary
+/// refusing, said as such (never "the customer's role").
+async fn prove_key(
+    kms: &dyn byok_kms::KeyService,
+    mut binding: TenantBinding,
+    key_ref: &str,
+    canary: &CanaryConfig,
+    key_policy: bool,
+) -> Result<(), AccessError> {
+    let tenant = canary_tenant().ok_or_else(|| canary_other("the canary's tenant id does not parse"))?;
+    let failed = |e| canary_failure(e, canary, key_policy);
+    let session = kms.assume_session(&binding, Purpose::Canary).await.map_err(failed)?;
+    let status = kms.describe_key_in(&session, &binding, &canary.region, key_ref).await.map_err(failed)?;
     if !status.enabled {
-        return Err(other(&format!("the canary key {} is {}", status.arn, status.state)));
+        return Err(canary_other(&format!("the canary key {} is {}", status.arn, status.state)));
     }
-    let key_arn = status.arn.parse().map_err(|_| other(&format!("the canary key's ARN {} does not parse", status.arn)))?;
+    let key_arn = status.arn.parse().map_err(|_| canary_other(&format!("the canary key's ARN {} does not parse", status.arn)))?;
     binding.keys.push(RegionKey { region: canary.region.clone(), key_arn });
-    let key = TenantKey::generate().ok_or_else(|| other("the system random number generator failed"))?;
-    let wrapped = kms.wrap_in(&session, &binding, &canary.region, &tenant, &key).await.map_err(|e| canary_failure(e, canary))?;
-    let back = kms.unwrap_in(&session, &binding, &canary.region, &tenant, &wrapped).await.map_err(|e| canary_failure(e, canary))?;
+    let key = TenantKey::generate().ok_or_else(|| canary_other("the system random number generator failed"))?;
+    let wrapped = kms.wrap_in(&session, &binding, &canary.region, &tenant, &key).await.map_err(failed)?;
+    let back = kms.unwrap_in(&session, &binding, &canary.region, &tenant, &wrapped).await.map_err(failed)?;
     if back != key {
-        return Err(other("the canary key did not give back what it encrypted"));
+        return Err(canary_other("the canary key did not give back what it encrypted"));
     }
     Ok(())
 }
 
-/// A denial met while proving the canary, in the canary's own words: the provider's role and
-/// key, not a customer's.
-fn canary_failure(e: AccessError, canary: &CanaryConfig) -> AccessError {
+/// A denial met while proving a canary, in the canary's own words: the provider's role and
+/// keys, not a customer's.
+fn canary_failure(e: AccessError, canary: &CanaryConfig, key_policy: bool) -> AccessError {
     let AccessError::Denied { denial, message, .. } = e else { return e };
-    let (role, key, region) = (&canary.role_arn, &canary.key, &canary.region);
+    let (role, region) = (&canary.role_arn, &canary.region);
+    let (key, user) = match (&canary.key_policy_key, key_policy) {
+        (Some(key), true) => (format!("the key-policy canary key {key}"), "the provider's own principal"),
+        _ => (format!("the canary key {}", canary.key), "the canary role"),
+    };
     let what = match denial {
         Denial::TrustPolicy => {
             format!("the canary role {role} refused to be assumed by the provider (its trust policy, or the provider's own permissions)")
         }
-        Denial::KeyDisabled => format!("the canary key {key} in {region} is disabled"),
-        Denial::KeyPendingDeletion => format!("the canary key {key} in {region} is pending deletion"),
-        Denial::KeyNotFound => format!("the canary key {key} in {region} does not exist"),
-        Denial::KeyPolicy => format!("the canary key {key} in {region} does not allow the canary role"),
-        Denial::IncorrectKey => format!("the canary key {key} in {region} is not the key it wrapped under"),
+        Denial::KeyDisabled => format!("{key} in {region} is disabled"),
+        Denial::KeyPendingDeletion => format!("{key} in {region} is pending deletion"),
+        Denial::KeyNotFound => format!("{key} in {region} does not exist"),
+        Denial::KeyPolicy => {
+            format!("{key} in {region} does not allow {user} (its key policy, or the provider's own permissions)")
+        }
+        Denial::IncorrectKey => format!("{key} in {region} is not the key it wrapped under"),
     };
     AccessError::Provider { message: format!("{what}: {message}") }
 }
@@ -159,13 +197,19 @@ mod tests {
             external_id: "canary-external-id-0001".parse().expect("external id"),
             key: "alias/byok-canary".into(),
             region: byok_domain::Region::us_east_1(),
+            key_policy_key: Some("arn:aws:kms:us-east-1:279766244153:alias/byok-canary-cmk".into()),
         };
-        for denial in [Denial::TrustPolicy, Denial::KeyDisabled, Denial::KeyPendingDeletion, Denial::KeyNotFound, Denial::KeyPolicy] {
-            let e = canary_failure(AccessError::Denied { denial, region: None, message: "refused".into() }, &canary).to_string();
-            assert!(e.contains("canary") && !e.contains("customer"), "{e}");
+        for key_policy in [false, true] {
+            for denial in [Denial::TrustPolicy, Denial::KeyDisabled, Denial::KeyPendingDeletion, Denial::KeyNotFound, Denial::KeyPolicy] {
+                let e = canary_failure(AccessError::Denied { denial, region: None, message: "refused".into() }, &canary, key_policy)
+                    .to_string();
+                assert!(e.contains("canary") && !e.contains("customer"), "{e}");
+            }
         }
+        let e = canary_failure(AccessError::Denied { denial: Denial::KeyPolicy, region: None, message: "no".into() }, &canary, true);
+        assert!(e.to_string().contains("key-policy canary") && e.to_string().contains("provider's own principal"), "{e}");
         let transient = AccessError::Transient { fault: byok_kms::Fault::Throttled, region: None, message: "slow".into() };
-        assert_eq!(canary_failure(transient.clone(), &canary), transient);
+        assert_eq!(canary_failure(transient.clone(), &canary, false), transient);
     }
 
     #[test]

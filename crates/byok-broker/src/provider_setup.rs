@@ -12,6 +12,13 @@ use crate::setup::{key_policy, provider_role_policy, trust_policy};
 /// The canary's tenant id: its encryption context (the canary proof wraps under it).
 pub const CANARY_TENANT: &str = "byok-canary";
 
+/// The context tag the key-policy canary wraps under: CMK tenants' code path, tag included.
+pub const CANARY_CONTEXT_TAG: &str = "canary";
+
+/// The key-policy canary's alias, in the canary's account: a key whose policy grants the
+/// provider role itself, as customer-managed keys (CMK) do.
+pub const CANARY_CMK_ALIAS: &str = "alias/byok-canary-cmk";
+
 /// Which account's part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
@@ -74,18 +81,32 @@ impl ProviderSetup {
     /// The canary key's policy: the canary account administers it; the canary role may describe
     /// it and use it only under the canary's encryption context.
     pub fn canary_key_policy(&self) -> Result<Value, byok_domain::IdError> {
-        Ok(key_policy(&self.canary_account, &self.canary_role_arn(), &CANARY_TENANT.parse()?))
+        Ok(key_policy(&self.canary_account, &self.canary_role_arn(), &CANARY_TENANT.parse()?, None))
+    }
+
+    /// The key-policy canary's policy: the canary account administers it; the provider role
+    /// itself may describe it and use it only under the canary's encryption context and context
+    /// tag — exactly what a CMK customer's key policy grants.
+    pub fn canary_cmk_key_policy(&self) -> Result<Value, byok_domain::IdError> {
+        let tag = CANARY_CONTEXT_TAG.parse()?;
+        Ok(key_policy(&self.canary_account, &self.provider_role_arn(), &CANARY_TENANT.parse()?, Some(&tag)))
+    }
+
+    /// The key-policy canary as `--canary-cmk-key` names it: its alias ARN.
+    pub fn canary_cmk_key(&self) -> String {
+        format!("arn:aws:kms:{}:{}:{CANARY_CMK_ALIAS}", self.canary_region, self.canary_account)
     }
 
     /// The settings `byok serve --real-aws` needs, as lines of its TOML file.
     pub fn settings(&self) -> String {
         format!(
-            "real_aws = true\nprovider_role_arn = \"{}\"\ncanary_role_arn = \"{}\"\ncanary_external_id = \"{}\"\ncanary_key = \"{}\"\ncanary_region = \"{}\"\n",
+            "real_aws = true\nprovider_role_arn = \"{}\"\ncanary_role_arn = \"{}\"\ncanary_external_id = \"{}\"\ncanary_key = \"{}\"\ncanary_region = \"{}\"\ncanary_cmk_key = \"{}\"\n",
             self.provider_role_arn(),
             self.canary_role_arn(),
             self.canary_external_id,
             self.canary_key,
-            self.canary_region
+            self.canary_region,
+            self.canary_cmk_key()
         )
     }
 
@@ -122,13 +143,20 @@ impl ProviderSetup {
                  # under the canary's encryption context.\n\
                  cat > byok-canary-key-policy.json <<'POLICY'\n{key_policy}\nPOLICY\n\
                  KEY_ID=$(aws kms create-key --region {region} --description 'byok canary' --policy file://byok-canary-key-policy.json --query KeyMetadata.KeyId --output text)\n\
-                 aws kms create-alias --region {region} --alias-name {alias} --target-key-id \"$KEY_ID\"\n",
+                 aws kms create-alias --region {region} --alias-name {alias} --target-key-id \"$KEY_ID\"\n\n\
+                 # The key-policy canary in {region}, for customer-managed-key (CMK) tenants: no role; its\n\
+                 # key policy grants the provider role itself, as CMK customers' key policies do.\n\
+                 cat > byok-canary-cmk-key-policy.json <<'POLICY'\n{cmk_policy}\nPOLICY\n\
+                 KEY_ID=$(aws kms create-key --region {region} --description 'byok key-policy canary' --policy file://byok-canary-cmk-key-policy.json --query KeyMetadata.KeyId --output text)\n\
+                 aws kms create-alias --region {region} --alias-name {cmk_alias} --target-key-id \"$KEY_ID\"\n",
                 account = self.canary_account,
                 role = self.canary_role_name,
                 region = self.canary_region,
                 alias = self.canary_key,
+                cmk_alias = CANARY_CMK_ALIAS,
                 trust = pretty(&self.canary_trust()?),
                 key_policy = pretty(&self.canary_key_policy()?),
+                cmk_policy = pretty(&self.canary_cmk_key_policy()?),
             ),
         })
     }
@@ -178,6 +206,14 @@ impl ProviderSetup {
                     "ByokCanaryAlias": {
                         "Type": "AWS::KMS::Alias",
                         "Properties": { "AliasName": self.canary_key, "TargetKeyId": { "Ref": "ByokCanaryKey" } }
+                    },
+                    "ByokCanaryCmkKey": {
+                        "Type": "AWS::KMS::Key",
+                        "Properties": { "Description": "byok key-policy canary", "KeyPolicy": self.canary_cmk_key_policy()? }
+                    },
+                    "ByokCanaryCmkAlias": {
+                        "Type": "AWS::KMS::Alias",
+                        "Properties": { "AliasName": CANARY_CMK_ALIAS, "TargetKeyId": { "Ref": "ByokCanaryCmkKey" } }
                     }
                 },
                 "Outputs": { "CanaryRoleArn": { "Value": { "Fn::GetAtt": ["ByokCanaryRole", "Arn"] } } }
@@ -214,5 +250,10 @@ mod tests {
         assert!(trust.contains("arn:aws:iam::111122223333:role/byok-provider") && trust.contains("canary-0123456789"), "{trust}");
         let template: Value = serde_json::from_str(&s.cloudformation(Part::Canary).expect("cfn")).expect("json");
         assert_eq!(template["Resources"]["ByokCanaryKey"]["Properties"]["KeyPolicy"], s.canary_key_policy().expect("policy"));
+        // The key-policy canary grants the provider role itself, under the canary's context and tag.
+        let cmk = s.canary_cmk_key_policy().expect("policy").to_string();
+        assert!(cmk.contains("arn:aws:iam::111122223333:role/byok-provider") && cmk.contains("byok:context-tag"), "{cmk}");
+        assert_eq!(template["Resources"]["ByokCanaryCmkKey"]["Properties"]["KeyPolicy"], s.canary_cmk_key_policy().expect("policy"));
+        assert!(s.settings().contains("canary_cmk_key = \"arn:aws:kms:us-east-1:444455556666:alias/byok-canary-cmk\""));
     }
 }

@@ -17,12 +17,13 @@ pub const GUIDE: &str = "/console/guide";
 /// printed: the region's real key ARN (`key`, when the tenant has a key there) and the policy
 /// files the setup script wrote (`byok-trust-policy-{tenant}.json`, `byok-key-policy-{tenant}.json`).
 /// `None` where no command undoes it (a deleted key; an alias moved by hand).
-pub fn restore_command(denial: Denial, region: &str, role_name: &str, key: Option<&str>, tenant: &str) -> Option<String> {
+/// `role_name` is the tenant's role (BYOK); `None` for a key-policy (CMK) tenant, which has none.
+pub fn restore_command(denial: Denial, region: &str, role_name: Option<&str>, key: Option<&str>, tenant: &str) -> Option<String> {
     let key = key.unwrap_or("KEY_ARN");
     match denial {
-        Denial::TrustPolicy => Some(format!(
-            "aws iam update-assume-role-policy --role-name {role_name} --policy-document file://byok-trust-policy-{tenant}.json"
-        )),
+        Denial::TrustPolicy => role_name.map(|role_name| {
+            format!("aws iam update-assume-role-policy --role-name {role_name} --policy-document file://byok-trust-policy-{tenant}.json")
+        }),
         Denial::KeyDisabled => Some(format!("aws kms enable-key --region {region} --key-id {key}")),
         Denial::KeyPendingDeletion => Some(format!(
             "aws kms cancel-key-deletion --region {region} --key-id {key} && aws kms enable-key --region {region} --key-id {key}"
@@ -44,12 +45,17 @@ pub fn guide_step(denial: Denial) -> u8 {
 
 /// The step that undoes a denial found while access was revoked (restoration, tickets, status),
 /// with the command of [`restore_command`].
-pub fn restore_step(denial: Denial, region: &str, role_name: &str, key: Option<&str>, tenant: &str) -> String {
+pub fn restore_step(denial: Denial, region: &str, role_name: Option<&str>, key: Option<&str>, tenant: &str) -> String {
     let command = restore_command(denial, region, role_name, key, tenant).unwrap_or_default();
     let key = key.unwrap_or("KEY_ARN");
+    let grantee = match role_name {
+        Some(role_name) => format!("the role {role_name}"),
+        None => "the provider".to_string(),
+    };
     match denial {
         Denial::TrustPolicy => format!(
-            "steps 3-8: in IAM, role {role_name}, Trust relationships, change the provider's statement from Deny to Allow ({command})"
+            "steps 3-8: in IAM, role {}, Trust relationships, change the provider's statement from Deny to Allow ({command})",
+            role_name.unwrap_or("byok-key-management")
         ),
         Denial::KeyDisabled => {
             format!("steps 9-12: in the KMS console for {region}, select the key {key} and Key actions > Enable ({command})")
@@ -61,7 +67,7 @@ pub fn restore_step(denial: Denial, region: &str, role_name: &str, key: Option<&
             "the key in {region} does not exist in that region: make sure you are in {region} (step 9); a deleted key cannot be restored"
         ),
         Denial::KeyPolicy => format!(
-            "the key policy of {key} in {region} no longer lets the role {role_name} use the key: put back the statements of byok-key-policy-{tenant}.json ({command})"
+            "the key policy of {key} in {region} no longer lets {grantee} use the key: put back the statements of byok-key-policy-{tenant}.json ({command})"
         ),
         Denial::IncorrectKey => {
             format!("the key in {region} is not the key the tenant was set up with ({key}): point the alias back at it")
@@ -83,11 +89,18 @@ pub fn detected(denial: Denial, message: &str) -> String {
 }
 
 /// The whole restoration of one region, as the revocation ticket spells it out.
-pub fn restore_region(region: &str, role_name: &str, key: &str) -> String {
-    format!(
-        "{region}: IAM > Roles > {role_name} > Trust relationships: set the provider's statement to Allow (steps 3-8); \
-         KMS console in {region}: select the key {key} and Key actions > Enable (steps 9-12)"
-    )
+/// `role_name` is `None` for a key-policy (CMK) tenant: no role, its key policy instead.
+pub fn restore_region(region: &str, role_name: Option<&str>, key: &str) -> String {
+    match role_name {
+        Some(role_name) => format!(
+            "{region}: IAM > Roles > {role_name} > Trust relationships: set the provider's statement to Allow (steps 3-8); \
+             KMS console in {region}: select the key {key} and Key actions > Enable (steps 9-12)"
+        ),
+        None => format!(
+            "{region}: KMS console in {region}: select the key {key} and Key actions > Enable (steps 9-12), and keep the provider's \
+             statements in its key policy (Key policy tab; the customer guide's customer-managed keys section)"
+        ),
+    }
 }
 
 /// A key failure during onboarding, in the customer's words: what is wrong, and the command
@@ -106,7 +119,7 @@ pub fn onboarding_key_problem(e: &AccessError, region: &str, alias: &str, grant:
             "the key {alias} in {region} is pending deletion: cancel the deletion (aws kms cancel-key-deletion --region {region} --key-id KEY_ID), then enable it"
         ),
         AccessError::Denied { denial: Denial::KeyPolicy, .. } => format!(
-            "the key policy of {alias} in {region} does not let the key-management role use it: add the statements ByokDescribeKey (kms:DescribeKey for the role) and {grant} (aws kms put-key-policy --region {region} --key-id {alias} --policy-name default --policy file://byok-key-policy-TENANT.json, the policy printed by `byok tenant add`)"
+            "the key policy of {alias} in {region} does not let byok use it: add the statements ByokDescribeKey (kms:DescribeKey for the principal below) and {grant} (aws kms put-key-policy --region {region} --key-id {alias} --policy-name default --policy file://byok-key-policy-TENANT.json, the policy printed by `byok tenant add`)"
         ),
         AccessError::Denied { denial: Denial::TrustPolicy, .. } => {
             "the role could not be assumed for this region: fix the trust policy".to_string()
@@ -167,16 +180,24 @@ mod tests {
             Denial::KeyPolicy,
             Denial::IncorrectKey,
         ] {
-            let text = restore_step(denial, "eu-west-1", "byok-key-management", Some("arn:aws:kms:eu-west-1:111122223333:key/k"), "acme");
+            let text =
+                restore_step(denial, "eu-west-1", Some("byok-key-management"), Some("arn:aws:kms:eu-west-1:111122223333:key/k"), "acme");
             assert!(!text.contains("KEY_ARN") && !text.contains(" KEY"), "runs as printed: {text}");
             assert!(text.contains("eu-west-1") || text.contains("byok-key-management"), "{text}");
             assert!(!detected(denial, "").is_empty());
         }
-        let trust = restore_step(Denial::TrustPolicy, "eu-west-1", "r", None, "acme");
+        let trust = restore_step(Denial::TrustPolicy, "eu-west-1", Some("r"), None, "acme");
         assert!(trust.starts_with("steps 3-8") && trust.contains("file://byok-trust-policy-acme.json"), "{trust}");
         let key = "arn:aws:kms:eu-west-1:111122223333:key/k";
-        let enable = restore_step(Denial::KeyDisabled, "eu-west-1", "r", Some(key), "acme");
+        let enable = restore_step(Denial::KeyDisabled, "eu-west-1", Some("r"), Some(key), "acme");
         assert!(enable.starts_with("steps 9-12") && enable.contains(&format!("enable-key --region eu-west-1 --key-id {key})")), "{enable}");
+        // A key-policy (CMK) tenant has no role: the same key steps, and its key policy grants "the provider".
+        assert_eq!(restore_step(Denial::KeyDisabled, "eu-west-1", None, Some(key), "acme"), enable);
+        let policy = restore_step(Denial::KeyPolicy, "eu-west-1", None, Some(key), "acme");
+        assert!(policy.contains("no longer lets the provider use the key") && policy.contains("byok-key-policy-acme.json"), "{policy}");
+        assert_eq!(restore_command(Denial::TrustPolicy, "eu-west-1", None, Some(key), "acme"), None);
+        let region = restore_region("eu-west-1", None, key);
+        assert!(!region.contains("IAM") && region.contains("Enable (steps 9-12)") && region.contains("key policy"), "{region}");
         assert!(key_not_enabled(&KeyState::PendingDeletion, "arn", "eu-west-1").contains("cancel-key-deletion"));
         assert!(key_not_enabled(&KeyState::Disabled, "arn", "eu-west-1").contains("is Disabled: enable it"));
     }

@@ -35,7 +35,8 @@ pub fn utc(t: OffsetDateTime) -> String {
 }
 
 /// The first comment: what was detected, where, the deadline, and what to do.
-pub fn opening(tenant: &Tenant, detected: &[RegionResult], deadline: OffsetDateTime, role_name: &str) -> String {
+/// `role_name`: the tenant's role (BYOK), `None` for a key-policy (CMK) tenant.
+pub fn opening(tenant: &Tenant, detected: &[RegionResult], deadline: OffsetDateTime, role_name: Option<&str>) -> String {
     let mut body = format!(
         "We detected that access to the BYOK encryption keys of tenant {} (AWS account {}, location {}) was revoked. \
          The product is offline for your end users and for our systems.\n\nDetected:\n",
@@ -50,9 +51,10 @@ pub fn opening(tenant: &Tenant, detected: &[RegionResult], deadline: OffsetDateT
         body.push_str(&format!("- {}: {what}\n", r.region));
     }
     body.push_str(&format!(
-        "\nYou can restore access until {}. After that the data is erased and cannot be recovered.\n\nTo restore, in every region of the location (the customer guide in the console, {}, steps 1-13):\n",
+        "\nYou can restore access until {}. After that the data is erased and cannot be recovered.\n\nTo restore, in every region of the location (the customer guide in the console, {}, {}):\n",
         utc(deadline),
-        remedy::GUIDE
+        remedy::GUIDE,
+        if role_name.is_some() { "steps 1-13" } else { "its customer-managed keys section" }
     ));
     for key in &tenant.binding.keys {
         body.push_str(&format!("- {}\n", remedy::restore_region(key.region.as_str(), role_name, key.key_arn.as_str())));
@@ -62,7 +64,7 @@ pub fn opening(tenant: &Tenant, detected: &[RegionResult], deadline: OffsetDateT
 }
 
 /// The same opening, for a ticket opened after a restart lost the original.
-pub fn opening_after_restart(tenant: &Tenant, deadline: OffsetDateTime, role_name: &str) -> String {
+pub fn opening_after_restart(tenant: &Tenant, deadline: OffsetDateTime, role_name: Option<&str>) -> String {
     format!(
         "{}\n\n(This ticket was opened after a restart of the broker; the audit log has the detection.)",
         opening(tenant, &[], deadline, role_name)

@@ -45,7 +45,7 @@ async fn a_backup_restored_after_destruction_opens_nothing() {
     let customer = cloud.customer("customer").await;
     let tenant: TenantId = "acme".parse().expect("id");
     let added = broker.add_tenant(&tenant, "de", &customer.account.parse().expect("account")).await.expect("add");
-    let external_id = added.instructions.external_id.clone();
+    let external_id = added.instructions.external_id.clone().expect("a BYOK tenant has an external id");
     customer.create_role(ROLE, &cloud.provider_role_arn, Some(&external_id)).await;
     let key_arn = customer.create_key("eu-central-1", &added.instructions.alias).await;
     assert!(broker.verify_tenant(&tenant).await.expect("verify").ok);

@@ -344,3 +344,22 @@ async fn the_audit_log_is_exported_pruned_and_still_verifies() {
     let broken = s.broker.verify_audit().await.expect("verify");
     assert_eq!((broken.ok, broken.first_bad), (false, Some(last.seq + 1)), "{broken:?}");
 }
+
+/// The test kit gives its localcloud's provider role the policy `byok serve` gives it (the kit
+/// sits below the broker and cannot call it): the same statements, Sids aside.
+#[test]
+fn the_test_kits_provider_policy_is_the_brokers() {
+    let without_sids = |policy: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(policy).expect("policy");
+        for s in v["Statement"].as_array_mut().expect("statements") {
+            s.as_object_mut().expect("statement").remove("Sid");
+        }
+        let mut statements: Vec<String> = v["Statement"].as_array().expect("statements").iter().map(ToString::to_string).collect();
+        statements.sort();
+        statements
+    };
+    assert_eq!(
+        without_sids(&byok_testkit::provider_policy("111122223333")),
+        without_sids(&byok_broker::setup::provider_role_policy("111122223333"))
+    );
+}

@@ -45,7 +45,7 @@ async fn fleet(n: usize) -> Fleet {
             let customer = cloud.customer(&format!("customer-{i}")).await;
             let id: TenantId = format!("tenant-{i}").parse().expect("id");
             let added = broker.add_tenant(&id, "de", &customer.account.parse().expect("account")).await.expect("add");
-            let external_id = added.instructions.external_id.clone();
+            let external_id = added.instructions.external_id.clone().expect("a BYOK tenant has an external id");
             customer.create_role(ROLE, &cloud.provider_role_arn, Some(&external_id)).await;
             customer.create_key("eu-central-1", &added.instructions.alias).await;
             (id, customer, external_id)

@@ -22,6 +22,7 @@ pub fn canary_config(c: &byok_testkit::Canary) -> byok_broker::CanaryConfig {
         external_id: c.external_id.parse().expect("external id"),
         key: c.key.clone(),
         region: c.region.parse().expect("region"),
+        key_policy_key: Some(c.key_policy_key.clone()),
     }
 }
 
@@ -49,7 +50,7 @@ async fn world(location: &str) -> World {
     let customer = cloud.customer("customer").await;
     let tenant: TenantId = "acme".parse().expect("id");
     let added = broker.add_tenant(&tenant, location, &customer.account.parse().expect("account")).await.expect("add");
-    let external_id = added.instructions.external_id.clone();
+    let external_id = added.instructions.external_id.clone().expect("a BYOK tenant has an external id");
     customer.create_role(ROLE, &cloud.provider_role_arn, Some(&external_id)).await;
     for region in &added.instructions.regions {
         customer.create_key(region.as_str(), &added.instructions.alias).await;
@@ -342,6 +343,54 @@ async fn a_pass_costs_one_assume_role_per_tenant() {
     assert_eq!(monitor::run_once(&w.broker).await.revoked, ["acme"]);
     let pass = w.cloud.trail(before, Some(&account)).await;
     assert_eq!((count(&pass, "AssumeRole"), count(&pass, "Decrypt"), count(&pass, "DescribeKey")), (2, 4, 4), "{pass:#?}");
+}
+
+/// A customer-managed-key (CMK) tenant beside the BYOK one: its pass costs no AssumeRole at all
+/// (the provider's own identity uses its keys), the same unwraps, and a disabled key is found
+/// and confirmed the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cmk_pass_costs_no_assume_role() {
+    let w = world("us").await;
+    let globex = w.cloud.customer("globex").await;
+    let tenant: TenantId = "globex".parse().expect("id");
+    let mode = byok_domain::KeyMode::Cmk { context_tag: Some("Globex01".parse().expect("tag")) };
+    let added = w.broker.add_tenant_in_mode(&tenant, "us", &globex.account.parse().expect("account"), mode).await.expect("add");
+    assert!(added.instructions.role_name.is_none() && added.instructions.trust_policy.is_none());
+    let policy = added.instructions.key_policy.to_string();
+    assert!(
+        policy.contains(&w.cloud.provider_role_arn) && policy.contains("\"kms:EncryptionContext:byok:context-tag\":\"Globex01\""),
+        "{policy}"
+    );
+    for region in &added.instructions.regions {
+        globex.create_key_with_policy(region.as_str(), &added.instructions.alias, &policy).await;
+    }
+    let verified = w.broker.verify_tenant(&tenant).await.expect("verify");
+    assert!(verified.ok && verified.trust_ok, "{verified:?}");
+
+    let count = |events: &[serde_json::Value], name: &str| events.iter().filter(|e| e["event_name"] == name).count();
+    let last = |events: &[serde_json::Value]| events.last().and_then(|e| e["seq"].as_u64()).unwrap_or(0);
+    let before = last(&w.cloud.trail(0, None).await);
+    assert!(monitor::run_once(&w.broker).await.revoked.is_empty());
+    let (byok, cmk) = (w.cloud.trail(before, Some(&w.customer.account)).await, w.cloud.trail(before, Some(&globex.account)).await);
+    let calls = |pass: &[serde_json::Value]| (count(pass, "AssumeRole"), count(pass, "Decrypt"), count(pass, "DescribeKey"));
+    eprintln!("MEASURE calls per pass (AssumeRole, Decrypt, DescribeKey): BYOK {:?}, CMK {:?}", calls(&byok), calls(&cmk));
+    assert_eq!(calls(&byok), (1, 2, 2), "{byok:#?}");
+    assert_eq!(calls(&cmk), (0, 2, 2), "{cmk:#?}");
+    assert!(
+        cmk.iter().all(|e| e["user_identity"]["arn"].as_str().is_some_and(|a| a.contains(":assumed-role/Cryptor-OSB-Provider/"))),
+        "{cmk:#?}"
+    );
+
+    let key = w.broker.tenant(&tenant).await.expect("t").binding.key_for(&"us-west-2".parse().expect("r")).expect("key").to_string();
+    globex.aws("us-west-2", &["kms", "disable-key", "--key-id", &key]).await;
+    let before = last(&w.cloud.trail(0, None).await);
+    assert_eq!(monitor::run_once(&w.broker).await.revoked, ["globex"]);
+    let cmk = w.cloud.trail(before, Some(&globex.account)).await;
+    // The first probe and its confirmation: 2 unwraps and, for the failing region, a DescribeKey
+    // each; the alias looked at once.
+    assert_eq!(calls(&cmk), (0, 4, 4), "{cmk:#?}");
+    let TenantState::Revoked { .. } = w.broker.tenant(&tenant).await.expect("t").state else { panic!("globex is not revoked") };
+    assert!(matches!(w.state().await, TenantState::Active), "the BYOK tenant is untouched");
 }
 
 /// AssumeRole goes to the regional STS endpoint of the tenant's location (its first region),

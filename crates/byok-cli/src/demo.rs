@@ -150,7 +150,8 @@ pub async fn run() -> Result<(), CliError> {
 
     n.step(&format!("Onboarding: tenant acme, location eu ({}), customer account {}", REGIONS.join(" + "), customer.account));
     let added = broker.add_tenant(&tenant, "eu", &customer.account.parse()?).await?;
-    let allow = added.instructions.trust_policy.clone();
+    let allow =
+        added.instructions.trust_policy.clone().ok_or_else(|| CliError::Config("a BYOK tenant's setup has a trust policy".into()))?;
     n.aws(&format!("iam create-role --role-name {ROLE} --assume-role-policy-document file://byok-trust-policy-acme.json"));
     customer
         .iam(&[("Action", "CreateRole"), ("Version", "2010-05-08"), ("RoleName", ROLE), ("AssumeRolePolicyDocument", &allow.to_string())])

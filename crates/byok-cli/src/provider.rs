@@ -407,29 +407,51 @@ pub async fn ensure_localcloud_canary(
     if status != 200 {
         return Err(CliError::LocalcloudRefused { what: "the canary role's policy".into(), status, answer: xml });
     }
-    let (status, _) = kms_call(endpoint, account, region.as_str(), "DescribeKey", &json!({ "KeyId": key })).await?;
-    if status != 200 {
-        let (status, created) = kms_call(endpoint, account, region.as_str(), "CreateKey", &json!({ "Description": "byok canary" })).await?;
-        let key_id: serde_json::Value = serde_json::from_str(&created).unwrap_or_default();
-        let key_id = key_id["KeyMetadata"]["KeyId"].as_str().unwrap_or_default().to_string();
-        if status != 200 || key_id.is_empty() {
-            return Err(CliError::LocalcloudRefused { what: "the canary key".into(), status, answer: created });
-        }
-        let (status, answer) =
-            kms_call(endpoint, account, region.as_str(), "CreateAlias", &json!({ "AliasName": key, "TargetKeyId": key_id })).await?;
-        // Another node starting at the same moment made the alias first: its key is the canary.
-        let lost_race = serde_json::from_str::<serde_json::Value>(&answer)
-            .is_ok_and(|v| v["__type"].as_str().is_some_and(|t| t.ends_with("AlreadyExistsException")));
-        if status != 200 && !lost_race {
-            return Err(CliError::LocalcloudRefused { what: "the canary key's alias".into(), status, answer });
-        }
-    }
+    ensure_key(endpoint, account, region, key, json!({ "Description": "byok canary" }), "the canary key").await?;
+    // The key-policy canary: its policy grants the provider role itself, as CMK customers' keys do.
+    let tenant = byok_broker::provider_setup::CANARY_TENANT.parse()?;
+    let tag = byok_broker::provider_setup::CANARY_CONTEXT_TAG.parse().ok();
+    let policy = byok_broker::setup::key_policy(&account.account_id, provider_role_arn, &tenant, tag.as_ref());
+    let create = json!({ "Description": "byok key-policy canary", "Policy": policy.to_string() });
+    ensure_key(endpoint, account, region, byok_broker::provider_setup::CANARY_CMK_ALIAS, create, "the key-policy canary key").await?;
     Ok(byok_broker::CanaryConfig {
         role_arn: canary.role_arn.parse()?,
         external_id: canary.external_id.parse()?,
         key: key.to_string(),
         region: region.clone(),
+        key_policy_key: Some(format!("arn:aws:kms:{region}:{}:{}", account.account_id, byok_broker::provider_setup::CANARY_CMK_ALIAS)),
     })
+}
+
+/// Makes the key `alias` names in the provider-controlled `account` (with `create`'s
+/// parameters) unless it exists.
+async fn ensure_key(
+    endpoint: &str,
+    account: &ProviderAccount,
+    region: &byok_domain::Region,
+    alias: &str,
+    create: serde_json::Value,
+    what: &str,
+) -> Result<(), CliError> {
+    let (status, _) = kms_call(endpoint, account, region.as_str(), "DescribeKey", &json!({ "KeyId": alias })).await?;
+    if status == 200 {
+        return Ok(());
+    }
+    let (status, created) = kms_call(endpoint, account, region.as_str(), "CreateKey", &create).await?;
+    let key_id: serde_json::Value = serde_json::from_str(&created).unwrap_or_default();
+    let key_id = key_id["KeyMetadata"]["KeyId"].as_str().unwrap_or_default().to_string();
+    if status != 200 || key_id.is_empty() {
+        return Err(CliError::LocalcloudRefused { what: what.into(), status, answer: created });
+    }
+    let (status, answer) =
+        kms_call(endpoint, account, region.as_str(), "CreateAlias", &json!({ "AliasName": alias, "TargetKeyId": key_id })).await?;
+    // Another node starting at the same moment made the alias first: its key is the canary.
+    let lost_race = serde_json::from_str::<serde_json::Value>(&answer)
+        .is_ok_and(|v| v["__type"].as_str().is_some_and(|t| t.ends_with("AlreadyExistsException")));
+    if status != 200 && !lost_race {
+        return Err(CliError::LocalcloudRefused { what: format!("{what}'s alias"), status, answer });
+    }
+    Ok(())
 }
 
 /// A KMS call signed with the provider account's root keys; the status and body text.

@@ -208,13 +208,24 @@ async fn the_printed_provider_setup_is_what_the_doctor_then_finds() {
         .await;
     assert_eq!(status, 200, "{creds}");
     let canary_role = format!("arn:aws:iam::{}:role/byok-canary", canary.account);
+    let canary_cmk = format!("arn:aws:kms:us-east-1:{}:alias/byok-canary-cmk", canary.account);
     let data = dir.path().join("data");
     let doctor = Doctor {
-        base: ["--real-aws", "--provider-role-arn", &role_arn, "--canary-role-arn", &canary_role, "--canary-external-id", external_id]
-            .iter()
-            .map(|s| s.to_string())
-            .chain(["--data-dir".to_string(), data.display().to_string()])
-            .collect(),
+        base: [
+            "--real-aws",
+            "--provider-role-arn",
+            &role_arn,
+            "--canary-role-arn",
+            &canary_role,
+            "--canary-external-id",
+            external_id,
+            "--canary-cmk-key",
+            &canary_cmk,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["--data-dir".to_string(), data.display().to_string()])
+        .collect(),
         env: [
             ("HOME", dir.path().display().to_string()),
             ("AWS_CONFIG_FILE", "/dev/null".into()),
@@ -233,6 +244,7 @@ async fn the_printed_provider_setup_is_what_the_doctor_then_finds() {
     let run = doctor.run(&[], &[], &[]).await;
     assert!(run.failed.is_empty(), "the printed setup passes every AWS check:\n{}", run.out);
     assert!(run.out.contains("[  ok] provider identity: ") && run.out.contains("[  ok] canary: "), "{}", run.out);
+    assert!(run.out.contains(&format!("the key-policy canary {canary_cmk} did the same for the provider itself")), "{}", run.out);
 
     // The templates carry the same policies as the scripts.
     let provider_cfn: serde_json::Value = serde_json::from_str(&setup("cloudformation", "provider").await).expect("JSON template");

@@ -10,6 +10,7 @@ mod audit_sink;
 mod aws_sign_in;
 mod browser;
 mod cluster;
+mod cmk;
 mod config;
 mod crash;
 mod demo;

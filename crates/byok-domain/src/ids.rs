@@ -20,6 +20,8 @@ pub enum IdError {
     KeyArn(String),
     #[error("an external id is 2 to 1224 characters of letters, digits and +=,.@:/-_")]
     ExternalId,
+    #[error("'{0}' is not a context tag: 1 to 12 letters and digits (a-z, A-Z, 0-9)")]
+    ContextTag(String),
 }
 
 macro_rules! string_id {
@@ -78,6 +80,21 @@ string_id!(
     /// The ARN of the IAM role the provider assumes in the customer's account.
     RoleArn
 );
+string_id!(
+    /// A customer-managed-key tenant's context tag: 1 to 12 ASCII letters and digits the
+    /// customer chose, carried in the encryption context of every KMS call byok makes with the
+    /// tenant's keys, so the customer can pick out the provider's use of their key in their own
+    /// CloudTrail. Fixed once the tenant is active.
+    ContextTag
+);
+
+impl std::str::FromStr for ContextTag {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        let ok = (1..=12).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric());
+        if ok { Ok(Self(s.to_string())) } else { Err(IdError::ContextTag(s.chars().take(40).collect())) }
+    }
+}
 string_id!(
     /// The ARN of a KMS key (never an alias: an alias can be re-pointed).
     KeyArn
@@ -251,5 +268,16 @@ mod tests {
         assert!("x".parse::<ExternalId>().is_err());
         let id: ExternalId = "byok-abc".parse().expect("id");
         assert_eq!(format!("{id:?}"), "ExternalId(..)");
+    }
+
+    #[test]
+    fn a_context_tag_is_one_to_twelve_letters_and_digits() {
+        for good in ["a", "Acme01", "ABCDEFGHIJ12"] {
+            assert_eq!(good.parse::<ContextTag>().map(|t| t.to_string()), Ok(good.to_string()));
+        }
+        for bad in ["", "ABCDEFGHIJ123", "acme-1", "acme 1", "acme_1", "café", "a/b"] {
+            let refused = bad.parse::<ContextTag>().expect_err(bad);
+            assert!(refused.to_string().contains("1 to 12 letters and digits"), "{refused}");
+        }
     }
 }

@@ -9,11 +9,12 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
-use byok_domain::{KeyArn, Region, TenantBinding, TenantId};
+use byok_domain::{KeyArn, KeyMode, Region, TenantBinding, TenantId};
 use byok_envelope::TenantKey;
 use time::OffsetDateTime;
 
 use crate::error::{AccessError, Fault};
+use crate::sdk::{https_client, traced};
 use crate::{KeyService, KeyState, KeyStatus, Purpose, wrap_context};
 
 /// How to reach AWS (or localcloud).
@@ -167,40 +168,6 @@ impl HttpStatus for aws_sdk_sts::config::http::HttpResponse {
     }
 }
 
-/// The CA bundle named by `AWS_CA_BUNDLE` (as the AWS CLI and the other SDKs read it), added to
-/// the platform's roots: an endpoint with a private CA (a localcloud serving HTTPS, a VPC
-/// endpoint behind an inspecting proxy). A bundle that cannot be read is logged and ignored.
-fn ca_bundle() -> Option<Vec<u8>> {
-    let path = std::env::var_os("AWS_CA_BUNDLE")?;
-    match std::fs::read(&path) {
-        Ok(pem) => Some(pem),
-        Err(e) => {
-            tracing::error!(path = %std::path::Path::new(&path).display(), error = %e, "AWS_CA_BUNDLE cannot be read; using the platform's roots only");
-            None
-        }
-    }
-}
-
-/// The SDK's default HTTPS client (rustls on aws-lc, proxies from the environment, the
-/// platform's roots and `AWS_CA_BUNDLE`), built once.
-fn https_client() -> aws_sdk_kms::config::SharedHttpClient {
-    use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig, tls};
-    let context = ca_bundle()
-        .and_then(|pem| tls::TlsContext::builder().with_trust_store(tls::TrustStore::default().with_pem_certificate(pem)).build().ok());
-    Builder::new().build_with_connector_fn(move |settings, components| {
-        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
-        if let Some(context) = &context {
-            connector = connector.tls_context(context.clone());
-        }
-        connector.set_connector_settings(settings.cloned());
-        if let Some(components) = components {
-            connector.set_sleep_impl(components.sleep_impl());
-        }
-        connector.set_proxy_config(Some(ProxyConfig::from_env()));
-        connector.build()
-    })
-}
-
 impl AwsKeyService {
     pub fn new(config: AwsKeyServiceConfig) -> Self {
         // With AWS_CA_BUNDLE set, always this client: the SDK's own would not read it.
@@ -253,6 +220,18 @@ impl AwsKeyService {
 
     async fn assume(&self, binding: &TenantBinding, purpose: Purpose, with_external_id: bool) -> Result<Session, AccessError> {
         self.assume_via(&self.sts_for(binding), binding, purpose, with_external_id).await
+    }
+
+    /// A key-policy (CMK) tenant has no role: asking to assume one is a bug, said as such
+    /// (never a denial).
+    fn no_role(binding: &TenantBinding) -> Result<(), AccessError> {
+        match binding.role() {
+            Some(_) => Ok(()),
+            None => Err(AccessError::Other {
+                code: "NoRole".into(),
+                message: "a key-policy (CMK) tenant has no role to assume: its keys are used by the provider's own principal".into(),
+            }),
+        }
     }
 
     async fn assume_via(
@@ -349,6 +328,24 @@ impl AwsKeyService {
         self.kms_client(credentials, region, false)
     }
 
+    /// KMS in `region` for one check: the assumed session's (BYOK), or the provider's own (CMK).
+    fn kms_in(&self, session: &crate::RoleSession, region: &Region) -> aws_sdk_kms::Client {
+        match &session.credentials {
+            Some(credentials) => self.kms(credentials.clone(), region),
+            None => self.provider_kms(region),
+        }
+    }
+
+    /// What DescribeKey is asked for: across accounts (a CMK tenant's key, used by the
+    /// provider's own principal) KMS finds a key only by its ARN or an alias ARN, so an alias
+    /// name (`alias/byok-acme`) becomes the alias ARN in the tenant's account.
+    fn key_ref(binding: &TenantBinding, region: &Region, key_ref: &str) -> String {
+        match (binding.role(), key_ref.strip_prefix("alias/")) {
+            (None, Some(alias)) => format!("arn:aws:kms:{region}:{}:alias/{alias}", binding.account),
+            _ => key_ref.to_string(),
+        }
+    }
+
     /// KMS in `region` as the provider itself (its credentials, refreshed by the SDK's cache),
     /// one client per region.
     pub(crate) fn provider_kms(&self, region: &Region) -> aws_sdk_kms::Client {
@@ -369,6 +366,10 @@ impl AwsKeyService {
     where
         Fut: std::future::Future<Output = Result<T, AccessError>>,
     {
+        // A key-policy (CMK) tenant's key is used by the provider's own principal: no role.
+        if binding.role().is_none() {
+            return call(self.provider_kms(region)).await;
+        }
         let first = call(self.kms(self.session(binding, region, purpose).await?, region)).await;
         match first {
             Err(AccessError::Transient { fault: Fault::ExpiredSession, .. }) if purpose == Purpose::Data => {
@@ -395,13 +396,14 @@ impl AwsKeyService {
 
     async fn encrypt(
         kms: aws_sdk_kms::Client,
+        mode: &KeyMode,
         key_arn: &KeyArn,
         region: &Region,
         tenant: &TenantId,
         key: &TenantKey,
     ) -> Result<Vec<u8>, AccessError> {
         let mut request = kms.encrypt().key_id(key_arn.as_str()).plaintext(Blob::new(key.expose().to_vec()));
-        for (k, v) in wrap_context(tenant) {
+        for (k, v) in wrap_context(tenant, mode) {
             request = request.encryption_context(k, v);
         }
         let out = traced("KMS", "Encrypt", region.as_str(), request.send()).await.map_err(|e| kms_error(e, region))?;
@@ -412,13 +414,14 @@ impl AwsKeyService {
 
     async fn decrypt(
         kms: aws_sdk_kms::Client,
+        mode: &KeyMode,
         key_arn: &KeyArn,
         region: &Region,
         tenant: &TenantId,
         wrapped: &[u8],
     ) -> Result<TenantKey, AccessError> {
         let mut request = kms.decrypt().key_id(key_arn.as_str()).ciphertext_blob(Blob::new(wrapped.to_vec()));
-        for (k, v) in wrap_context(tenant) {
+        for (k, v) in wrap_context(tenant, mode) {
             request = request.encryption_context(k, v);
         }
         let out = traced("KMS", "Decrypt", region.as_str(), request.send()).await.map_err(|e| kms_error(e, region))?;
@@ -438,6 +441,7 @@ impl AwsKeyService {
 #[async_trait]
 impl KeyService for AwsKeyService {
     async fn assume_fresh(&self, binding: &TenantBinding, purpose: Purpose, with_external_id: bool) -> Result<(), AccessError> {
+        Self::no_role(binding)?;
         self.assume(binding, purpose, with_external_id).await.map(|_| ())
     }
 
@@ -448,6 +452,7 @@ impl KeyService for AwsKeyService {
         purpose: Purpose,
         with_external_id: bool,
     ) -> Result<(), AccessError> {
+        Self::no_role(binding)?;
         self.assume_via(&self.sts_in(region), binding, purpose, with_external_id).await.map(|_| ())
     }
 
@@ -458,7 +463,8 @@ impl KeyService for AwsKeyService {
         key_ref: &str,
         purpose: Purpose,
     ) -> Result<KeyStatus, AccessError> {
-        self.with_kms(binding, region, purpose, |kms| Self::describe(kms, key_ref, region)).await
+        let key_ref = Self::key_ref(binding, region, key_ref);
+        self.with_kms(binding, region, purpose, |kms| Self::describe(kms, &key_ref, region)).await
     }
 
     async fn wrap(
@@ -470,7 +476,7 @@ impl KeyService for AwsKeyService {
         purpose: Purpose,
     ) -> Result<Vec<u8>, AccessError> {
         let key_arn = Self::key(binding, region)?;
-        self.with_kms(binding, region, purpose, |kms| Self::encrypt(kms, key_arn, region, tenant, key)).await
+        self.with_kms(binding, region, purpose, |kms| Self::encrypt(kms, &binding.mode, key_arn, region, tenant, key)).await
     }
 
     async fn wrap_in(
@@ -482,7 +488,7 @@ impl KeyService for AwsKeyService {
         key: &TenantKey,
     ) -> Result<Vec<u8>, AccessError> {
         let key_arn = Self::key(binding, region)?;
-        Self::encrypt(self.kms(session.credentials.clone(), region), key_arn, region, tenant, key).await
+        Self::encrypt(self.kms_in(session, region), &binding.mode, key_arn, region, tenant, key).await
     }
 
     async fn unwrap(
@@ -494,21 +500,24 @@ impl KeyService for AwsKeyService {
         purpose: Purpose,
     ) -> Result<TenantKey, AccessError> {
         let key_arn = Self::key(binding, region)?;
-        self.with_kms(binding, region, purpose, |kms| Self::decrypt(kms, key_arn, region, tenant, wrapped)).await
+        self.with_kms(binding, region, purpose, |kms| Self::decrypt(kms, &binding.mode, key_arn, region, tenant, wrapped)).await
     }
 
     async fn assume_session(&self, binding: &TenantBinding, purpose: Purpose) -> Result<crate::RoleSession, AccessError> {
-        Ok(crate::RoleSession { credentials: self.assume(binding, purpose, true).await?.credentials })
+        if binding.role().is_none() {
+            return Ok(crate::RoleSession::provider());
+        }
+        Ok(crate::RoleSession { credentials: Some(self.assume(binding, purpose, true).await?.credentials) })
     }
 
     async fn describe_key_in(
         &self,
         session: &crate::RoleSession,
-        _binding: &TenantBinding,
+        binding: &TenantBinding,
         region: &Region,
         key_ref: &str,
     ) -> Result<KeyStatus, AccessError> {
-        Self::describe(self.kms(session.credentials.clone(), region), key_ref, region).await
+        Self::describe(self.kms_in(session, region), &Self::key_ref(binding, region, key_ref), region).await
     }
 
     async fn unwrap_in(
@@ -520,10 +529,13 @@ impl KeyService for AwsKeyService {
         wrapped: &[u8],
     ) -> Result<TenantKey, AccessError> {
         let key_arn = Self::key(binding, region)?;
-        Self::decrypt(self.kms(session.credentials.clone(), region), key_arn, region, tenant, wrapped).await
+        Self::decrypt(self.kms_in(session, region), &binding.mode, key_arn, region, tenant, wrapped).await
     }
 
     fn forget(&self, binding: &TenantBinding) {
+        if binding.role().is_none() {
+            return;
+        }
         self.sessions.lock().remove(&session_key(binding));
     }
 
@@ -555,31 +567,4 @@ impl KeyService for AwsKeyService {
         })?;
         Ok(out.arn().unwrap_or_default().to_string())
     }
-}
-
-/// One AWS call as a span (OpenTelemetry's RPC conventions: `rpc.system` `aws-api`, the
-/// service and operation, the region), marked as an error when it fails; exported with
-/// `byok serve --otlp-endpoint`.
-pub(crate) async fn traced<T, E>(
-    service: &'static str,
-    method: &'static str,
-    region: &str,
-    call: impl std::future::Future<Output = Result<T, E>>,
-) -> Result<T, E> {
-    use tracing::Instrument as _;
-    let span = tracing::info_span!(
-        "aws",
-        otel.name = %format_args!("{service}.{method}"),
-        otel.kind = "client",
-        otel.status_code = tracing::field::Empty,
-        rpc.system = "aws-api",
-        rpc.service = service,
-        rpc.method = method,
-        cloud.region = region,
-    );
-    let answer = call.instrument(span.clone()).await;
-    if answer.is_err() {
-        span.record("otel.status_code", "ERROR");
-    }
-    answer
 }

@@ -94,8 +94,10 @@ impl<K> Budgeted<K> {
     }
 }
 
-fn calls(purpose: Purpose) -> u32 {
-    if purpose == Purpose::Data { 1 } else { 2 }
+/// What a call outside a check costs: the call, and — for a BYOK tenant off the data path —
+/// the fresh AssumeRole before it (a CMK tenant's calls assume nothing).
+fn calls(binding: &TenantBinding, purpose: Purpose) -> u32 {
+    if purpose == Purpose::Data || binding.role().is_none() { 1 } else { 2 }
 }
 
 #[async_trait]
@@ -123,7 +125,7 @@ impl<K: KeyService> KeyService for Budgeted<K> {
         key_ref: &str,
         purpose: Purpose,
     ) -> Result<KeyStatus, AccessError> {
-        self.budget.take(calls(purpose)).await;
+        self.budget.take(calls(binding, purpose)).await;
         self.inner.describe_key(binding, region, key_ref, purpose).await
     }
 
@@ -135,7 +137,7 @@ impl<K: KeyService> KeyService for Budgeted<K> {
         key: &TenantKey,
         purpose: Purpose,
     ) -> Result<Vec<u8>, AccessError> {
-        self.budget.take(calls(purpose)).await;
+        self.budget.take(calls(binding, purpose)).await;
         self.inner.wrap(binding, region, tenant, key, purpose).await
     }
 
@@ -147,12 +149,15 @@ impl<K: KeyService> KeyService for Budgeted<K> {
         wrapped: &[u8],
         purpose: Purpose,
     ) -> Result<TenantKey, AccessError> {
-        self.budget.take(calls(purpose)).await;
+        self.budget.take(calls(binding, purpose)).await;
         self.inner.unwrap(binding, region, tenant, wrapped, purpose).await
     }
 
     async fn assume_session(&self, binding: &TenantBinding, purpose: Purpose) -> Result<RoleSession, AccessError> {
-        self.budget.take(1).await;
+        // A key-policy (CMK) tenant's check assumes nothing.
+        if binding.role().is_some() {
+            self.budget.take(1).await;
+        }
         self.inner.assume_session(binding, purpose).await
     }
 

@@ -15,6 +15,7 @@
 //!   no backup can be unwrapped after it.
 //! - [`fake`]: the test double.
 //! - [`https`]: the HTTPS client connector byok uses outside the SDK (rustls, platform roots).
+//! - `sdk`: the SDK's shared HTTPS client (`AWS_CA_BUNDLE` honoured) and a span per AWS call.
 #![forbid(unsafe_code)]
 
 pub mod aws;
@@ -23,10 +24,11 @@ pub mod error;
 pub mod fake;
 pub mod https;
 pub mod provider_layer;
+mod sdk;
 pub mod sign_in;
 
 use async_trait::async_trait;
-use byok_domain::{Region, TenantBinding, TenantId};
+use byok_domain::{KeyMode, Region, TenantBinding, TenantId};
 use byok_envelope::TenantKey;
 
 pub use aws::{AwsKeyService, AwsKeyServiceConfig};
@@ -146,16 +148,40 @@ impl std::fmt::Display for KeyState {
     }
 }
 
-/// The encryption context every wrapped tenant key is bound to.
-pub fn wrap_context(tenant: &TenantId) -> [(&'static str, String); 2] {
-    [("byok:tenant", tenant.to_string()), ("byok:purpose", "tenant-key".to_string())]
+/// The encryption-context key that carries a CMK tenant's context tag.
+pub const CONTEXT_TAG_KEY: &str = "byok:context-tag";
+
+/// The encryption context every wrapped tenant key is bound to: the tenant, the purpose, and —
+/// for a key-policy (CMK) tenant that chose one — its context tag ([`CONTEXT_TAG_KEY`]), so the
+/// customer's CloudTrail shows it on each of the provider's calls.
+pub fn wrap_context(tenant: &TenantId, mode: &KeyMode) -> Vec<(&'static str, String)> {
+    let mut context = vec![("byok:tenant", tenant.to_string()), ("byok:purpose", "tenant-key".to_string())];
+    if let Some(tag) = mode.context_tag() {
+        context.push((CONTEXT_TAG_KEY, tag.to_string()));
+    }
+    context
 }
 
-/// One fresh role session, assumed once and used for every region of one check (a probe or a
-/// restoration), so that a check costs one AssumeRole per tenant, not one per call.
+/// The credentials of one check (a probe or a restoration), used for every region of it: a
+/// fresh role session, assumed once, so that a check costs one AssumeRole per tenant, not one
+/// per call — or, for a key-policy (CMK) tenant, the provider's own identity (no AssumeRole).
 #[derive(Clone)]
 pub struct RoleSession {
-    pub(crate) credentials: aws_credential_types::Credentials,
+    /// `None`: the provider's own credentials (a CMK tenant).
+    pub(crate) credentials: Option<aws_credential_types::Credentials>,
+}
+
+impl RoleSession {
+    /// The session of a key-policy (CMK) check: the provider's own identity.
+    pub fn provider() -> Self {
+        Self { credentials: None }
+    }
+
+    /// Whether this session came from an AssumeRole (BYOK) rather than being the provider's
+    /// own identity (CMK).
+    pub fn is_assumed(&self) -> bool {
+        self.credentials.is_some()
+    }
 }
 
 impl std::fmt::Debug for RoleSession {

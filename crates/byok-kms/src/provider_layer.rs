@@ -38,7 +38,7 @@ impl AwsKeyService {
                     .map_err(|e| AccessError::Other { code: "Tag".into(), message: e.to_string() })?,
             )
             .send();
-        let out = crate::aws::traced("KMS", "CreateKey", region.as_str(), out).await.map_err(|e| kms_error(e, region))?;
+        let out = crate::sdk::traced("KMS", "CreateKey", region.as_str(), out).await.map_err(|e| kms_error(e, region))?;
         let arn = out.key_metadata().map(|m| m.arn().unwrap_or_default().to_string()).ok_or_else(|| missing("key metadata"))?;
         arn.parse().map_err(|_| AccessError::Other { code: "BadArn".into(), message: format!("CreateKey answered the ARN {arn}") })
     }
@@ -49,7 +49,7 @@ impl AwsKeyService {
         for (k, v) in layer_context(tenant) {
             request = request.encryption_context(k, v);
         }
-        let out = crate::aws::traced("KMS", "Encrypt", region.as_str(), request.send()).await.map_err(|e| kms_error(e, &region))?;
+        let out = crate::sdk::traced("KMS", "Encrypt", region.as_str(), request.send()).await.map_err(|e| kms_error(e, &region))?;
         out.ciphertext_blob().map(|b| b.as_ref().to_vec()).ok_or_else(|| missing("a ciphertext"))
     }
 
@@ -59,7 +59,7 @@ impl AwsKeyService {
         for (k, v) in layer_context(tenant) {
             request = request.encryption_context(k, v);
         }
-        let out = crate::aws::traced("KMS", "Decrypt", region.as_str(), request.send()).await.map_err(|e| kms_error(e, &region))?;
+        let out = crate::sdk::traced("KMS", "Decrypt", region.as_str(), request.send()).await.map_err(|e| kms_error(e, &region))?;
         out.plaintext().map(|b| b.as_ref().to_vec()).ok_or_else(|| missing("a plaintext"))
     }
 

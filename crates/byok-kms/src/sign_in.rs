@@ -141,7 +141,7 @@ impl CallerIdentityVerifier for StsForwarder {
         };
         // A span like the SDK calls' (`STS.GetCallerIdentity` in the caller's region).
         let region = scope_region(request).unwrap_or_default();
-        let (status, xml) = crate::aws::traced("STS", "GetCallerIdentity", region, async {
+        let (status, xml) = crate::sdk::traced("STS", "GetCallerIdentity", region, async {
             tokio::time::timeout(STS_TIMEOUT, call).await.map_err(|_| transient(format!("STS at {endpoint} did not answer")))?
         })
         .await?;

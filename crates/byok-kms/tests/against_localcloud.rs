@@ -39,6 +39,7 @@ async fn world_on(cloud: Cloud) -> World {
         external_id: EXTERNAL_ID.parse().expect("external id"),
         keys,
         legacy_trust: false,
+        mode: byok_domain::KeyMode::Byok,
     };
     World { service: service(&cloud).await, cloud, customer, binding }
 }

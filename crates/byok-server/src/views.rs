@@ -10,7 +10,9 @@ pub fn tenant(t: &Tenant) -> byok_api::TenantStatus {
         location: t.location.clone(),
         state: t.state,
         account_id: t.binding.account.to_string(),
-        role_arn: t.binding.role_arn.to_string(),
+        mode: mode_name(&t.binding.mode),
+        context_tag: t.binding.mode.context_tag().map(ToString::to_string),
+        role_arn: t.binding.role().map(|(role, _)| role.to_string()),
         legacy_trust: t.binding.legacy_trust,
         regions: t
             .binding
@@ -22,6 +24,13 @@ pub fn tenant(t: &Tenant) -> byok_api::TenantStatus {
         version: t.version,
         created_at: t.created_at.format(&Rfc3339).unwrap_or_default(),
         last_check: None,
+    }
+}
+
+pub fn mode_name(mode: &byok_domain::KeyMode) -> byok_api::KeyModeName {
+    match mode {
+        byok_domain::KeyMode::Byok => byok_api::KeyModeName::Byok,
+        byok_domain::KeyMode::Cmk { .. } => byok_api::KeyModeName::Cmk,
     }
 }
 
@@ -162,6 +171,9 @@ pub fn instructions(i: byok_broker::Instructions) -> byok_api::Instructions {
     byok_api::Instructions {
         tenant: i.tenant.to_string(),
         account_id: i.account_id,
+        mode: mode_name(&i.mode),
+        context_tag: i.mode.context_tag().map(ToString::to_string),
+        provider_principal: i.provider_principal,
         role_name: i.role_name,
         role_arn: i.role_arn,
         external_id: i.external_id,

@@ -235,7 +235,9 @@ fn the_openapi_schemas_hold_the_api_types_fields() {
         location: "us".into(),
         state: byok_domain::TenantState::Revoked { since: at, deadline: at },
         account_id: "111122223333".into(),
-        role_arn: "arn:aws:iam::111122223333:role/byok-key-management".into(),
+        mode: byok_api::KeyModeName::Cmk,
+        context_tag: Some("Acme01".into()),
+        role_arn: Some("arn:aws:iam::111122223333:role/byok-key-management".into()),
         legacy_trust: false,
         regions: vec![byok_api::RegionStatus { region: "us-east-1".into(), key_arn: "arn".into() }],
         keys: byok_domain::KeyGenerations { current: 3, min_decryption: 2, kept_from: 1, rotated_at: at },
@@ -265,6 +267,28 @@ fn the_openapi_schemas_hold_the_api_types_fields() {
         }
     }
     covered(&serde_json::to_value(&status).expect("json"), &schemas["TenantStatus"], "TenantStatus");
+    let instructions = byok_api::Instructions {
+        tenant: "acme".into(),
+        account_id: "111122223333".into(),
+        mode: byok_api::KeyModeName::Cmk,
+        context_tag: Some("Acme01".into()),
+        provider_principal: "arn:aws:iam::279766244153:role/Cryptor-OSB-Provider".into(),
+        role_name: Some("byok-key-management".into()),
+        role_arn: Some("arn:aws:iam::111122223333:role/byok-key-management".into()),
+        external_id: Some("byok-x".into()),
+        alias: "alias/byok-acme".into(),
+        regions: vec!["us-east-1".into()],
+        trust_policy: Some(serde_json::json!({})),
+        key_policy: serde_json::json!({}),
+        commands: "#".into(),
+        cloudformation: "#".into(),
+        terraform: "#".into(),
+    };
+    let fields = serde_json::to_value(&instructions).expect("json");
+    covered(&fields, &schemas["Instructions"], "Instructions");
+    for required in schemas["Instructions"]["required"].as_array().expect("required") {
+        assert!(!fields[required.as_str().expect("name")].is_null(), "Instructions.{required} is required but not always there");
+    }
     let error = byok_api::ErrorBody { error: "tenant_keys_revoked".into(), message: "m".into(), deadline: Some("d".into()) };
     covered(&serde_json::to_value(&error).expect("json"), &schemas["Error"], "Error");
 }

@@ -27,12 +27,20 @@ pub use aws::{Creds, aws, aws_err, aws_ok};
 pub const PROVIDER_ROLE: &str = "Cryptor-OSB-Provider";
 /// The provider role's own permissions in `account`, as `byok serve` gives them in a localcloud
 /// (`byok_broker::setup::provider_role_policy`, which the test kit cannot name: it sits below
-/// the broker): assume customers' roles; make and use the provider-held layer's keys.
+/// the broker): assume customers' roles; use CMK customers' keys under a tenant's encryption
+/// context; make and use the provider-held layer's keys.
 pub fn provider_policy(account: &str) -> String {
     json!({
         "Version": "2012-10-17",
         "Statement": [
             { "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "arn:aws:iam::*:role/*" },
+            { "Effect": "Allow", "Action": "kms:DescribeKey", "Resource": "arn:aws:kms:*:*:key/*" },
+            {
+                "Effect": "Allow",
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
+                "Resource": "arn:aws:kms:*:*:key/*",
+                "Condition": { "StringLike": { "kms:EncryptionContext:byok:tenant": "*" } }
+            },
             { "Effect": "Allow", "Action": ["kms:CreateKey", "kms:TagResource"], "Resource": "*" },
             {
                 "Effect": "Allow",
@@ -66,6 +74,8 @@ pub struct Canary {
     /// The key's alias.
     pub key: String,
     pub region: String,
+    /// The key-policy canary's alias ARN (for CMK tenants).
+    pub key_policy_key: String,
 }
 
 impl Cloud {
@@ -126,7 +136,17 @@ impl Cloud {
         let account = self.customer("provider-canary").await;
         let role_arn = account.create_role("byok-canary", &self.provider_role_arn, Some(external_id)).await;
         account.create_key("us-east-1", "alias/byok-canary").await;
-        Canary { role_arn, external_id: external_id.into(), key: "alias/byok-canary".into(), region: "us-east-1".into() }
+        // The key-policy canary: a key whose policy grants the provider role itself, under the
+        // canary's encryption context, as a CMK customer's key does.
+        let policy = cmk_key_policy(&account.account, &self.provider_role_arn, "byok-canary");
+        account.create_key_with_policy("us-east-1", "alias/byok-canary-cmk", &policy).await;
+        Canary {
+            role_arn,
+            external_id: external_id.into(),
+            key: "alias/byok-canary".into(),
+            region: "us-east-1".into(),
+            key_policy_key: format!("arn:aws:kms:us-east-1:{}:alias/byok-canary-cmk", account.account),
+        }
     }
 
     pub fn endpoint(&self) -> String {
@@ -272,6 +292,36 @@ impl Customer {
         self.aws(region, &["kms", "create-alias", "--alias-name", alias, "--target-key-id", &arn]).await;
         arn
     }
+
+    /// A symmetric key with this key policy and an alias in `region`; returns its ARN.
+    pub async fn create_key_with_policy(&self, region: &str, alias: &str, policy: &str) -> String {
+        let key = self.aws(region, &["kms", "create-key", "--description", "byok tenant key", "--policy", policy]).await;
+        let arn = key["KeyMetadata"]["Arn"].as_str().expect("key arn").to_string();
+        self.aws(region, &["kms", "create-alias", "--alias-name", alias, "--target-key-id", &arn]).await;
+        arn
+    }
+}
+
+/// A CMK key policy: `account` administers the key; `provider` (the provider role itself) may
+/// describe it and use it only under `tenant`'s encryption context — what byok's setup prints
+/// for a CMK tenant without a context tag.
+pub fn cmk_key_policy(account: &str, provider: &str, tenant: &str) -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            { "Sid": "AccountAdministration", "Effect": "Allow", "Principal": { "AWS": format!("arn:aws:iam::{account}:root") }, "Action": "kms:*", "Resource": "*" },
+            { "Sid": "ByokDescribeKey", "Effect": "Allow", "Principal": { "AWS": provider }, "Action": "kms:DescribeKey", "Resource": "*" },
+            {
+                "Sid": "ByokTenantKeyUse",
+                "Effect": "Allow",
+                "Principal": { "AWS": provider },
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
+                "Resource": "*",
+                "Condition": { "StringEquals": { "kms:EncryptionContext:byok:tenant": tenant } }
+            }
+        ]
+    })
+    .to_string()
 }
 
 /// A one-statement trust policy for the provider's role.

@@ -161,7 +161,7 @@ impl Broker {
             let ticket = open.get(&tenant.id).filter(|t| t.title == tickets::title(&tenant));
             match (tenant.state, ticket) {
                 (TenantState::Revoked { deadline, .. }, None) => {
-                    let body = tickets::opening_after_restart(&tenant, deadline, tenant.binding.role_arn.name());
+                    let body = tickets::opening_after_restart(&tenant, deadline, tenant.binding.role().map(|(r, _)| r.name()));
                     if self.open_revocation_ticket(&tenant, &body, true).await?.is_some() {
                         changed += 1;
                     }

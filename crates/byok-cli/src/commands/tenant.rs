@@ -28,6 +28,15 @@ impl SetupFormat {
     }
 }
 
+/// A tenant's key mode, as `--mode` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Mode {
+    /// Role-based BYOK: the provider assumes the customer's role.
+    Byok,
+    /// Customer-managed keys: each key's policy grants the provider's own principal.
+    Cmk,
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum ContactsCommand {
     /// Replace the contacts (no address: none).
@@ -49,6 +58,14 @@ pub(crate) enum TenantCommand {
         location: String,
         #[arg(long)]
         account_id: String,
+        /// How the customer grants the provider its keys: `byok`, a role the provider assumes
+        /// (the seed's procedure), or `cmk`, customer-managed keys granted by key policy alone.
+        #[arg(long, value_enum, default_value_t = Mode::Byok)]
+        mode: Mode,
+        /// A cmk tenant's context tag: 1 to 12 letters and digits the customer chose, carried in
+        /// the encryption context of every KMS call with its keys; fixed once the tenant is active.
+        #[arg(long)]
+        context_tag: Option<String>,
         /// The setup as `aws` CLI commands (a bash script), a CloudFormation template or Terraform.
         #[arg(long, value_enum, default_value_t = SetupFormat::Aws)]
         format: SetupFormat,
@@ -110,10 +127,24 @@ pub(crate) enum TenantCommand {
 
 pub(crate) async fn run(client: Client, command: TenantCommand) -> Result<(), CliError> {
     match command {
-        TenantCommand::Add { id, location, account_id, format } => {
-            let request = api::AddTenantRequest { id: id.clone(), location, account_id: account_id.clone() };
+        TenantCommand::Add { id, location, account_id, mode, context_tag, format } => {
+            let mode = match mode {
+                Mode::Byok => api::KeyModeName::Byok,
+                Mode::Cmk => api::KeyModeName::Cmk,
+            };
+            let request = api::AddTenantRequest { id: id.clone(), location, account_id: account_id.clone(), mode, context_tag };
             let answer: api::NewTenantResponse = client.add_tenant(&request).await?;
             eprintln!("tenant {id} added (onboarding). Its admin token, shown once:\n  {}", answer.admin_token);
+            if mode == api::KeyModeName::Cmk {
+                match &answer.instructions.context_tag {
+                    Some(tag) => eprintln!(
+                        "Customer-managed keys (key policy, no role). Context tag: {tag} — confirm it with the customer: every use of \
+                         their keys carries {}={tag} in its encryption context, and it cannot be changed once the tenant is active.",
+                        byok_kms::CONTEXT_TAG_KEY
+                    ),
+                    None => eprintln!("Customer-managed keys (key policy, no role), without a context tag."),
+                }
+            }
             eprintln!("The customer runs the script below in AWS account {account_id}; then: byok tenant verify {id}\n");
             print!("{}", format.pick(&answer.instructions));
             Ok(())

@@ -73,8 +73,14 @@ async fn canary_check(kms: &AwsKeyService, canary: &byok_broker::CanaryConfig) -
             NAME,
             Verdict::Ok,
             format!(
-                "{} assumed with its external id; {} in {} wrapped and unwrapped a fresh key",
-                canary.role_arn, canary.key, canary.region
+                "{} assumed with its external id; {} in {} wrapped and unwrapped a fresh key; {}",
+                canary.role_arn,
+                canary.key,
+                canary.region,
+                match &canary.key_policy_key {
+                    Some(key) => format!("the key-policy canary {key} did the same for the provider itself"),
+                    None => "no key-policy canary (--canary-cmk-key): customer-managed-key tenants cannot be added".into(),
+                }
             ),
         ),
     }

@@ -96,6 +96,13 @@ pub struct ServeArgs {
     #[arg(long, env = "BYOK_CANARY_REGION")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub canary_region: Option<byok_domain::Region>,
+    /// The key-policy canary (real AWS; created in localcloud): the ARN or alias ARN of a key in
+    /// --canary-region, in an account the provider controls, whose key policy grants the
+    /// provider role as customer-managed keys do. Proven each pass; needed before a CMK tenant
+    /// can be added.
+    #[arg(long, env = "BYOK_CANARY_CMK_KEY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary_cmk_key: Option<String>,
     /// New denials in one pass above this many tenants (and above --max-revocations-percent of
     /// the active ones) are held for a person instead of revoked [default: 3].
     #[arg(long, env = "BYOK_MAX_REVOCATIONS_PER_PASS")]

@@ -126,6 +126,7 @@ impl ServeParams {
                         .parse()?,
                     key: s.canary_key.clone(),
                     region: s.canary_region.clone(),
+                    key_policy_key: s.canary_cmk_key.clone(),
                 },
             },
             (None, false) => Aws::Embedded(s.localcloud_listen),

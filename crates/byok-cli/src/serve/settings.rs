@@ -37,6 +37,7 @@ pub struct Settings {
     pub canary_external_id: Option<String>,
     pub canary_key: String,
     pub canary_region: byok_domain::Region,
+    pub canary_cmk_key: Option<String>,
     pub max_revocations_per_pass: usize,
     pub audit_every_probe: bool,
     /// 0: no budget.
@@ -118,6 +119,7 @@ impl Default for Settings {
             canary_external_id: None,
             canary_key: "alias/byok-canary".into(),
             canary_region: byok_domain::Region::us_east_1(),
+            canary_cmk_key: None,
             max_revocations_per_pass: 3,
             audit_every_probe: false,
             aws_calls_per_second: 1000,

@@ -20,7 +20,9 @@ pub fn cards(regions: &[RegionResult], tenant: &Tenant, setup: &Instructions) ->
     if denied.is_empty() {
         return html! {};
     }
-    let role = tenant.binding.role_arn.name();
+    // A key-policy (CMK) tenant has no role: no trust policy can refuse, and its key policies
+    // grant the provider.
+    let role = tenant.binding.role().map(|(role, _)| role.name());
     let id = tenant.id.as_str();
     let trust: Vec<&str> = denied.iter().filter(|(_, d, _)| *d == Denial::TrustPolicy).map(|(r, ..)| r.region.as_str()).collect();
     let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
@@ -28,16 +30,18 @@ pub fn cards(regions: &[RegionResult], tenant: &Tenant, setup: &Instructions) ->
         h2 { "What to do" }
         p { "Only what failed is listed. Do each card, then press "
             a href={ "/console/tenants/" (id) "/ticket" } { "Access restored — verify now" } " on the ticket." }
-        @if !trust.is_empty() {
+        @if let (false, Some(role)) = (trust.is_empty(), role) {
             section.card.step aria-labelledby="step-iam" {
                 h3 id="step-iam" { "IAM, once for every region: the role's trust policy refuses the provider" }
                 p.muted { "Found in " (trust.join(", ")) ". IAM is global: fixing the role once fixes it in every region." }
                 p { "Set the provider's statement in the trust policy of " code { (role) } " back to Allow, keeping its "
                     code { "sts:ExternalId" } " condition (" a href={ (remedy::GUIDE) "#step-3" } { "guide, steps 3–8" } "), or run:" }
-                @if let Some(command) = remedy::restore_command(Denial::TrustPolicy, "", role, None, id) { (block("cmd-iam", &command)) }
-                details {
-                    summary { "The trust policy (byok-trust-policy-" (id) ".json)" }
-                    (block("policy-trust", &pretty(&setup.trust_policy)))
+                @if let Some(command) = remedy::restore_command(Denial::TrustPolicy, "", Some(role), None, id) { (block("cmd-iam", &command)) }
+                @if let Some(trust) = &setup.trust_policy {
+                    details {
+                        summary { "The trust policy (byok-trust-policy-" (id) ".json)" }
+                        (block("policy-trust", &pretty(trust)))
+                    }
                 }
                 p { a href={ "https://console.aws.amazon.com/iam/home#/roles/details/" (role) "?section=trust_relationships" } rel="noreferrer" {
                     "Open the role in the IAM console" } }

@@ -80,7 +80,14 @@ async fn render(
         div hidden data-watch={ "/console/tenants/" (id) "/state" } data-state=(shown.name()) {}
         h1 { "Tenant " (id) }
         p.state { (shown.sentence()) }
-        p.muted { "AWS account " (tenant.binding.account) " · location " (tenant.location) " · role " (tenant.binding.role_arn) }
+        p.muted {
+            "AWS account " (tenant.binding.account) " · location " (tenant.location) " · "
+            @match (tenant.binding.role(), tenant.binding.mode.context_tag()) {
+                (Some((role, _)), _) => { "BYOK, role " (role) }
+                (None, Some(tag)) => { "customer-managed keys (key policy), context tag " code { (tag) } }
+                (None, None) => { "customer-managed keys (key policy)" }
+            }
+        }
         @if let (TenantState::Revoked { deadline, .. }, Some(now)) = (&tenant.state, now) {
             (layout::deadline(*deadline, now))
             @if now < *deadline { p { "To restore: follow the steps named below in every region, then press " a href={ "/console/tenants/" (id) "/ticket" } { "Access restored — verify now" } " on the ticket." } }
@@ -210,7 +217,11 @@ async fn onboarding(state: &AppState, viewer: &Viewer, id: &TenantId, chosen: &s
     Ok(html! {
         section.card aria-labelledby="verify-title" {
             h2 #verify-title { "When the setup is done, verify it" }
-            p { "The provider checks every region: the role can be assumed with your external id (and not without it), and each key really encrypts and decrypts." }
+            @if setup.role_name.is_some() {
+                p { "The provider checks every region: the role can be assumed with your external id (and not without it), and each key really encrypts and decrypts." }
+            } @else {
+                p { "The provider checks every region: each key is found by its alias and really encrypts and decrypts for the provider, under your tenant's encryption context." }
+            }
             form method="post" action={ "/console/tenants/" (id) "/verify" } {
                 input type="hidden" name="csrf" value=(viewer.csrf);
                 button type="submit" { "Verify now" }
@@ -220,7 +231,11 @@ async fn onboarding(state: &AppState, viewer: &Viewer, id: &TenantId, chosen: &s
         ol.steps {
             li { "Sign in to AWS account " strong { (setup.account_id) } " with administrator rights." }
             li {
-                "Choose how to create the role " code { (setup.role_name) } " and a key with the alias " code { (setup.alias) } " in "
+                @match &setup.role_name {
+                    Some(role) => { "Choose how to create the role " code { (role) } " and a key with the alias " }
+                    None => { "Choose how to create a key whose policy grants the provider (" code { (setup.provider_principal) } "), with the alias " }
+                }
+                code { (setup.alias) } " in "
                 (setup.regions.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" and ")) ":"
                 nav.tabs aria-label="Setup forms" {
                     @for (key, name) in FORMS {
@@ -235,12 +250,18 @@ async fn onboarding(state: &AppState, viewer: &Viewer, id: &TenantId, chosen: &s
             }
             li { "Press " strong { "Verify now" } " (above). If something is missing, the answer names the region and what to fix." }
         }
-        details {
-            summary { "The trust policy of " (setup.role_name) }
-            div.copyable {
-                pre id="trust-policy" tabindex="0" { (pretty(&setup.trust_policy)) }
-                button.secondary type="button" data-copy="trust-policy" { "Copy" }
+        @if let (Some(role), Some(trust)) = (&setup.role_name, &setup.trust_policy) {
+            details {
+                summary { "The trust policy of " (role) }
+                div.copyable {
+                    pre id="trust-policy" tabindex="0" { (pretty(trust)) }
+                    button.secondary type="button" data-copy="trust-policy" { "Copy" }
+                }
             }
+        }
+        @if let Some(tag) = setup.mode.context_tag() {
+            p { "Your context tag is " code { (tag) } ": every use of your keys by the provider carries "
+                code { (byok_kms::CONTEXT_TAG_KEY) " = " (tag) } " in its encryption context, so your CloudTrail shows it. It cannot be changed once the tenant is active." }
         }
         details {
             summary { "The key policy (each region)" }

@@ -43,7 +43,16 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
 async fn add(State(state): State<AppState>, _: Operator, Body(req): Body<AddTenantRequest>) -> Result<Response, ApiError> {
     let id = tenant_id(&req.id)?;
     let account = req.account_id.parse().map_err(|e: byok_domain::IdError| ApiError::Invalid(e.to_string()))?;
-    let created = state.broker.add_tenant(&id, &req.location, &account).await?;
+    let mode = match (req.mode, req.context_tag) {
+        (byok_api::KeyModeName::Byok, None) => byok_domain::KeyMode::Byok,
+        (byok_api::KeyModeName::Byok, Some(_)) => {
+            return Err(ApiError::Invalid("a context tag is for customer-managed-key tenants: add \"mode\": \"cmk\"".into()));
+        }
+        (byok_api::KeyModeName::Cmk, tag) => byok_domain::KeyMode::Cmk {
+            context_tag: tag.map(|t| t.parse()).transpose().map_err(|e: byok_domain::IdError| ApiError::Invalid(e.to_string()))?,
+        },
+    };
+    let created = state.broker.add_tenant_in_mode(&id, &req.location, &account, mode).await?;
     let tenant = state.broker.tenant(&id).await?;
     let body = NewTenantResponse {
         tenant: views::tenant(&tenant),

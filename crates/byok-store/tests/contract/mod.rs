@@ -32,6 +32,7 @@ pub(super) fn tenant(id: &str) -> Tenant {
                 })
                 .collect(),
             legacy_trust: false,
+            mode: byok_domain::KeyMode::Byok,
         },
         state: TenantState::Onboarding,
         keys: KeyGenerations::first(OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time")),
@@ -419,9 +420,12 @@ pub async fn tenants_by_account<S: Store>(store: &S) {
     store.insert_tenant(&tenant("acme")).await.expect("insert");
     store.insert_tenant(&tenant("beta")).await.expect("insert beta");
     // Tenants by the customer's account (an indexed column).
+    // gamma is a customer-managed-key tenant: its key mode and context tag come back as written.
     let mut elsewhere = tenant("gamma");
     elsewhere.binding.account = "444455556666".parse().expect("account");
+    elsewhere.binding.mode = byok_domain::KeyMode::Cmk { context_tag: Some("Gamma01".parse().expect("tag")) };
     store.insert_tenant(&elsewhere).await.expect("insert gamma");
+    assert_eq!(store.tenant(&elsewhere.id).await.expect("read").expect("gamma"), elsewhere);
     let in_account = |account: &'static str| async move {
         let found = store.tenants_in_account(&account.parse().expect("account")).await.expect("by account");
         found.into_iter().map(|t| t.id.to_string()).collect::<Vec<_>>()
