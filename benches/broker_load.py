@@ -16,6 +16,7 @@ Usage (repository root, after `scripts/setup-venv --bench`, `cargo build --relea
 and Debian's `wrk`):
     .venv/bin/python benches/broker_load.py [--tenants 100] [--seconds 10] [--connections 32]
     .venv/bin/python benches/broker_load.py --probes --tenants 10000 --interval 60   # the monitor
+    .venv/bin/python benches/broker_load.py --probes --tenants 10000 --cmk-every 2   # half of them CMK
 Traffic goes to 127.0.0.1 only and every loop is bounded in time.
 """
 
@@ -101,19 +102,23 @@ def start_broker(data_dir, monitor_interval=60, binary=None):
     return proc, api, lc, read("operator.token"), read("service.token")
 
 
-def onboard_one(api, lc, op, i, tenant=None):
+def onboard_one(api, lc, op, i, tenant=None, cmk=False):
     """One tenant in its own account: the account and the customer's role and keys made by
     localcloud's fixture endpoint (what the customer would make with IAM and KMS calls), then
-    added and verified through the broker's API as a provider would. Returns (tenant, customer
-    creds, key ARN in the location's first region)."""
+    added and verified through the broker's API as a provider would; with `cmk`, a
+    customer-managed-key tenant (no role: keys whose policy grants the provider). Returns
+    (tenant, customer creds, key ARN in the location's first region)."""
     tenant = tenant or f"t{i:05d}"
     status, acct = http("POST", lc + "/_localcloud/accounts", {"name": f"customer-{i}"})
     assert status == 201, acct
-    status, added = http("POST", api + "/v1/tenants", {"id": tenant, "location": "us", "account_id": acct["account_id"]}, op)
+    request = {"id": tenant, "location": "us", "account_id": acct["account_id"]}
+    if cmk:
+        request.update({"mode": "cmk", "context_tag": f"T{i:05d}"})
+    status, added = http("POST", api + "/v1/tenants", request, op)
     assert status == 201, added
     ins = added["instructions"]
     fixture = {
-        "roles": [{"name": ins["role_name"], "trust_policy": ins["trust_policy"]}],
+        "roles": [] if cmk else [{"name": ins["role_name"], "trust_policy": ins["trust_policy"]}],
         "keys": [{"region": region, "alias": ins["alias"], "policy": ins["key_policy"], "description": f"byok key for tenant {tenant}"} for region in ins["regions"]],
     }
     status, made = http("POST", lc + f"/_localcloud/accounts/{acct['account_id']}/fixture", fixture)
@@ -123,10 +128,12 @@ def onboard_one(api, lc, op, i, tenant=None):
     return tenant, acct, made["keys"][0]["arn"]
 
 
-def onboard(api, lc, op, n, workers=8):
-    """n tenants, each in its own account, onboarded `workers` at a time."""
+def onboard(api, lc, op, n, workers=8, cmk_every=0):
+    """n tenants, each in its own account, onboarded `workers` at a time; with `cmk_every` k,
+    every k-th one (i % k == k - 1) a customer-managed-key tenant."""
+    cmk = lambda i: cmk_every > 0 and i % cmk_every == cmk_every - 1
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda i: onboard_one(api, lc, op, i), range(n)))
+        return list(pool.map(lambda i: onboard_one(api, lc, op, i, cmk=cmk(i)), range(n)))
 
 
 def wrk(url, lua, seconds, connections, threads=2):
@@ -224,8 +231,10 @@ def probes(args):
     proc, api, lc, op, svc = start_broker(data_dir, monitor_interval=args.interval)
     try:
         t0 = time.perf_counter()
-        onboard(api, lc, op, args.tenants)
+        onboarded = onboard(api, lc, op, args.tenants, cmk_every=args.cmk_every)
         onboard_s = time.perf_counter() - t0
+        # Each customer account's tenant mode, to count its calls by mode.
+        modes = {acct["account_id"]: ("cmk" if args.cmk_every and i % args.cmk_every == args.cmk_every - 1 else "byok") for i, (_, acct, _) in enumerate(onboarded)}
         print(f"Onboarded {args.tenants} tenants (2 regions each) in {onboard_s:.1f} s ({args.tenants / onboard_s:.0f}/s).", flush=True)
         # Passes that started during onboarding saw fewer tenants: wait for a whole one to end,
         # then measure from that end to the end of --passes more (passes start every interval,
@@ -249,17 +258,21 @@ def probes(args):
             proc.terminate()
             proc.wait()
         shutil.rmtree(data_dir, ignore_errors=True)
-    calls = collections.Counter(
-        e["event_name"] for e in events if (e.get("request_parameters") or {}).get("roleSessionName") == "byok-probe" or (e.get("user_identity") or {}).get("session_name") == "byok-probe"
-    )
+    # Every call a customer's account received over the passes (no data-plane traffic runs, so
+    # these are the probes), by its tenant's mode.
+    calls = collections.Counter((modes[e["recipient_account_id"]], e["event_name"]) for e in events if e.get("recipient_account_id") in modes)
+    tenants_in = collections.Counter(modes.values())
     n = len(passes)
     minutes = (w1 - w0) / 60
     print(f"\n| monitor, {args.tenants} tenants x 2 regions, interval {args.interval} s, {n} passes | value |")
     print("|---|---:|")
     print(f"| pass duration (ms), each pass | {', '.join(f'{p:,.0f}' for p in passes)} |")
     print(f"| broker CPU over the passes (both cores = 200 %) | {100 * (cpu1 - cpu0) / (w1 - w0):.0f} % |")
-    for name, count in sorted(calls.items()):
-        print(f"| {name} per tenant per pass | {count / args.tenants / n:.2f} |")
+    for (mode, name), count in sorted(calls.items()):
+        print(f"| {mode.upper()}: {name} per tenant per pass ({tenants_in[mode]} tenants) | {count / tenants_in[mode] / n:.2f} |")
+    for mode in sorted(tenants_in):
+        if not any(m == mode and name == "AssumeRole" for m, name in calls):
+            print(f"| {mode.upper()}: AssumeRole per tenant per pass ({tenants_in[mode]} tenants) | 0.00 |")
     per_row = size / rows if rows else 0
     print(f"| probe audit rows written over {minutes:.1f} min (hourly summaries, flushed at stop) | {rows:,} ({per_row:.0f} bytes each) |")
     print(f"| probe audit per day: one summary per (tenant, region) per hour | {args.tenants * 2 * 24:,} rows, {args.tenants * 2 * 24 * per_row / 1e6:,.1f} MB |")
@@ -276,6 +289,7 @@ def main():
     parser.add_argument("--probes", action="store_true", help="measure the monitor instead of the data plane")
     parser.add_argument("--interval", type=int, default=60, help="--probes: the monitor interval in seconds")
     parser.add_argument("--passes", type=int, default=2, help="--probes: whole passes to measure")
+    parser.add_argument("--cmk-every", type=int, default=0, help="--probes: every K-th tenant uses customer-managed keys (2: half)")
     args = parser.parse_args()
     if args.probes:
         return probes(args)

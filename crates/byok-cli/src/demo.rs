@@ -2,7 +2,9 @@
 //! embedded localcloud in a temporary directory, printing each step and how long it took.
 //!
 //! The customer's actions are real signed AWS API calls to localcloud (the same requests the
-//! `aws` command shown beside each step sends); the provider's are the broker's own.
+//! `aws` command shown beside each step sends); the provider's are the broker's own. With
+//! `--mode cmk` the same story with customer-managed keys: no role, each key's policy grants the
+//! provider, revoking and restoring are the keys alone.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +18,17 @@ use crate::provider::{AwsKeys, form, signed_request};
 use crate::serve::{self, ServeArgs, ServeParams};
 
 const ROLE: &str = "atlassian-key-management";
+/// The CMK tenant's context tag.
+const CONTEXT_TAG: &str = "Acme01";
+
+/// Which of the vendor's two models the demo plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoMode {
+    /// Role-based BYOK, the seed's procedure.
+    Byok,
+    /// Customer-managed keys, by key policy alone.
+    Cmk,
+}
 const REGIONS: [&str; 2] = ["eu-central-1", "eu-west-1"];
 
 /// The customer's AWS account, driven through its root credentials.
@@ -111,11 +124,15 @@ async fn read_all(broker: &Broker, tenant: &TenantId, records: &[(String, Vec<u8
 }
 
 /// Plays the story; an error names the step that failed.
-pub async fn run() -> Result<(), CliError> {
+pub async fn run(mode: DemoMode) -> Result<(), CliError> {
+    let cmk = mode == DemoMode::Cmk;
     let dir = tempfile::tempdir().map_err(CliError::io("cannot make a temporary directory"))?;
     let clock = Arc::new(OffsetClock::default());
     let mut n = Narrator { step: 0, started: Instant::now() };
     println!("byok demo: the customer procedure \"Restore access to your BYOK encryption keys\", end to end.");
+    if cmk {
+        println!("Customer-managed keys: no role; each key's policy grants the provider, under the tenant's context tag {CONTEXT_TAG}.");
+    }
     println!("Everything runs here: an embedded localcloud plays the customer's AWS account.");
 
     n.step("The provider starts byok (broker + embedded localcloud, probing every second)");
@@ -149,13 +166,24 @@ pub async fn run() -> Result<(), CliError> {
     let tenant: TenantId = "acme".parse()?;
 
     n.step(&format!("Onboarding: tenant acme, location eu ({}), customer account {}", REGIONS.join(" + "), customer.account));
-    let added = broker.add_tenant(&tenant, "eu", &customer.account.parse()?).await?;
-    let allow =
-        added.instructions.trust_policy.clone().ok_or_else(|| CliError::Config("a BYOK tenant's setup has a trust policy".into()))?;
-    n.aws(&format!("iam create-role --role-name {ROLE} --assume-role-policy-document file://byok-trust-policy-acme.json"));
-    customer
-        .iam(&[("Action", "CreateRole"), ("Version", "2010-05-08"), ("RoleName", ROLE), ("AssumeRolePolicyDocument", &allow.to_string())])
-        .await?;
+    let key_mode = match mode {
+        DemoMode::Byok => byok_domain::KeyMode::Byok,
+        DemoMode::Cmk => byok_domain::KeyMode::Cmk { context_tag: Some(CONTEXT_TAG.parse()?) },
+    };
+    let added = broker.add_tenant_in_mode(&tenant, "eu", &customer.account.parse()?, key_mode).await?;
+    // The role and its trust policy: BYOK only.
+    let allow = added.instructions.trust_policy.clone();
+    if let Some(allow) = &allow {
+        n.aws(&format!("iam create-role --role-name {ROLE} --assume-role-policy-document file://byok-trust-policy-acme.json"));
+        customer
+            .iam(&[
+                ("Action", "CreateRole"),
+                ("Version", "2010-05-08"),
+                ("RoleName", ROLE),
+                ("AssumeRolePolicyDocument", &allow.to_string()),
+            ])
+            .await?;
+    }
     let mut keys = Vec::new();
     for region in REGIONS {
         n.aws(&format!(
@@ -177,7 +205,12 @@ pub async fn run() -> Result<(), CliError> {
     if !verification.ok {
         return Err(CliError::Demo(format!("verification failed: {verification:?}")));
     }
-    n.result("verified in every region: tenant active");
+    n.result(match cmk {
+        true => format!(
+            "verified in every region (described, wrapped and unwrapped as the provider itself, context tag {CONTEXT_TAG}): tenant active"
+        ),
+        false => "verified in every region: tenant active".to_string(),
+    });
 
     n.step("The product writes records");
     let mut records = Vec::new();
@@ -188,11 +221,18 @@ pub async fn run() -> Result<(), CliError> {
     }
     n.result(format!("{} records written and read back: {}", records.len(), read_all(&broker, &tenant, &records).await?));
 
-    n.step("The customer revokes: trust statement to Deny, keys disabled in both regions");
-    let mut deny = allow.clone();
-    deny["Statement"][0]["Effect"] = json!("Deny");
-    n.aws(&format!("iam update-assume-role-policy --role-name {ROLE} --policy-document file://deny.json"));
-    customer.set_trust(&deny).await?;
+    let deny = allow.clone().map(|mut deny| {
+        deny["Statement"][0]["Effect"] = json!("Deny");
+        deny
+    });
+    match &deny {
+        Some(deny) => {
+            n.step("The customer revokes: trust statement to Deny, keys disabled in both regions");
+            n.aws(&format!("iam update-assume-role-policy --role-name {ROLE} --policy-document file://deny.json"));
+            customer.set_trust(deny).await?;
+        }
+        None => n.step("The customer revokes: keys disabled in both regions (there is no role)"),
+    }
     for (region, arn) in REGIONS.iter().zip(&keys) {
         n.aws(&format!("kms disable-key --region {region} --key-id {arn}"));
         customer.key_action(region, arn, "DisableKey").await?;
@@ -214,9 +254,14 @@ pub async fn run() -> Result<(), CliError> {
     let ticket = broker.tickets(Some(&tenant)).await?.into_iter().next().ok_or_else(|| CliError::Demo("no ticket was opened".into()))?;
     println!("     → ticket #{} opened: \"{}\"", ticket.id, ticket.title);
 
-    n.step("The customer restores one region only (steps 3-8, then 9-12 in eu-central-1) and says ready on the ticket");
-    n.aws(&format!("iam update-assume-role-policy --role-name {ROLE} --policy-document file://allow.json"));
-    customer.set_trust(&allow).await?;
+    match &allow {
+        Some(allow) => {
+            n.step("The customer restores one region only (steps 3-8, then 9-12 in eu-central-1) and says ready on the ticket");
+            n.aws(&format!("iam update-assume-role-policy --role-name {ROLE} --policy-document file://allow.json"));
+            customer.set_trust(allow).await?;
+        }
+        None => n.step("The customer restores one region only (steps 9-12 in eu-central-1) and says ready on the ticket"),
+    }
     n.aws(&format!("kms enable-key --region eu-central-1 --key-id {}", keys[0]));
     customer.key_action("eu-central-1", &keys[0], "EnableKey").await?;
     let (_, partial) = broker.comment(ticket.id, byok_domain::Author::Customer, "ready").await?;
@@ -239,7 +284,10 @@ pub async fn run() -> Result<(), CliError> {
     n.result(format!("every region verified; access back; {back} records read; ticket #{} {}", resolved.id, resolved.status));
 
     n.step("The customer revokes again, and 16 days pass");
-    customer.set_trust(&deny).await?;
+    match &deny {
+        Some(deny) => customer.set_trust(deny).await?,
+        None => customer.key_action(REGIONS[0], &keys[0], "DisableKey").await?,
+    }
     let revoked = wait_until(Duration::from_secs(30), || async {
         matches!(broker.tenant(&tenant).await.map(|t| t.state), Ok(TenantState::Revoked { .. }))
     })
@@ -252,7 +300,10 @@ pub async fn run() -> Result<(), CliError> {
     n.result(format!("deadline passed: destroyed {destroyed:?}; the wrapped tenant keys are erased"));
 
     n.step("The customer re-enables everything and says ready");
-    customer.set_trust(&allow).await?;
+    match &allow {
+        Some(allow) => customer.set_trust(allow).await?,
+        None => customer.key_action(REGIONS[0], &keys[0], "EnableKey").await?,
+    }
     let refused = broker.restore(&tenant).await.err().map(|e| e.to_string()).unwrap_or_else(|| "accepted (this is a bug)".into());
     let read =
         read_all(&broker, &tenant, &records).await.err().map(|e| e.to_string()).unwrap_or_else(|| "data readable (this is a bug)".into());

@@ -67,7 +67,12 @@ enum Command {
     },
     /// Play the customer guide's story end to end on an embedded localcloud: onboard, revoke,
     /// restore one region (refused), restore fully, revoke, 16 days later: gone.
-    Demo,
+    Demo {
+        /// `byok`: the seed's role-based story; `cmk`: customer-managed keys, granted by key
+        /// policy alone (no role), with a context tag.
+        #[arg(long, value_enum, default_value_t = demo::DemoMode::Byok)]
+        mode: demo::DemoMode,
+    },
     /// Write a man page for byok and each of its commands into DIR (for packaging).
     #[command(hide = true)]
     Manpages { dir: std::path::PathBuf },
@@ -174,7 +179,7 @@ impl Cli {
     /// The log level when `BYOK_LOG` is not set: the demo narrates, so only errors are logged.
     pub fn default_log_level(&self) -> &'static str {
         match self.command {
-            Command::Demo | Command::Manpages { .. } | Command::Provider { .. } => "error",
+            Command::Demo { .. } | Command::Manpages { .. } | Command::Provider { .. } => "error",
             // The checklist is the output; a log line only when something is wrong.
             Command::Doctor(_) => "warn",
             Command::Serve(_)
@@ -217,7 +222,7 @@ async fn command(command: Command, log_format: LogFormat) -> Result<(), CliError
         Command::Serve(args) => serve::run(*args, log_format).await,
         Command::Migrate(args) => commands::migrate::run(args).await,
         Command::Doctor(args) => doctor::run(*args).await,
-        Command::Demo => demo::run().await,
+        Command::Demo { mode } => demo::run(mode).await,
         Command::Provider { command } => commands::provider::run(command),
         Command::Manpages { dir } => {
             use clap::CommandFactory;
