@@ -31,8 +31,9 @@ pub use operator::{
     TokenInfo, TokenKind,
 };
 pub use tenant::{
-    AddTenantRequest, DenialKind, Instructions, KeyModeName, LastCheck, MinDecryptionRequest, NewTenantResponse, RegionAccess, RegionCheck,
-    RegionResult, RegionStatus, RekeyRequest, Restoration, TenantStatus, Verification,
+    AddTenantRequest, DenialKind, Instructions, KeyModeName, LastCheck, MigrateRequest, MigratedRegion, MigrationResponse,
+    MinDecryptionRequest, NewTenantResponse, RegionAccess, RegionCheck, RegionResult, RegionStatus, RekeyRequest, Restoration,
+    TenantStatus, Verification,
 };
 pub use ticket::{Comment, CommentResponse, NewComment, Ticket, TicketDetail};
 pub use webhook::{Contacts, DeliveryInfo, NewWebhookRequest, NewWebhookResponse, WebhookInfo};

@@ -112,6 +112,39 @@ pub struct RekeyRequest {
     pub key: Option<String>,
 }
 
+/// `POST /v1/tenants/{id}/migration-setup` and `POST /v1/tenants/{id}/migrate`: moving an active
+/// role-based tenant onto customer-managed keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrateRequest {
+    /// The mode to move to: `cmk` (the only move built).
+    pub to: KeyModeName,
+    /// The context tag from now on (1 to 12 letters and digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_tag: Option<String>,
+    /// `migrate` only: a region's new key (ARN or alias) where it is not the tenant's current
+    /// key (by default each region keeps its key, once its policy grants the provider).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub keys: std::collections::BTreeMap<String, String>,
+}
+
+/// The answer to `POST /v1/tenants/{id}/migrate`: switched.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MigrationResponse {
+    pub tenant: TenantStatus,
+    /// Each region's key now, and the generations rewrapped under it.
+    pub regions: Vec<MigratedRegion>,
+    /// From the first check to the switch.
+    pub elapsed_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MigratedRegion {
+    pub region: String,
+    pub key_arn: String,
+    pub generations: Vec<u32>,
+}
+
 /// What the customer runs in their AWS account.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Instructions {

@@ -49,6 +49,10 @@ pub enum BrokerError {
     /// A replacement key that does not pass the checks onboarding makes: nothing changed.
     #[error("the new key for {region} was refused, nothing changed: {reason}")]
     RekeyRefused { region: String, reason: String },
+    /// A move to customer-managed keys whose checks a region failed: nothing changed, the
+    /// tenant is served as before.
+    #[error("the move to customer-managed keys was refused in {region}, nothing changed: {reason}")]
+    MigrationRefused { region: String, reason: String },
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
     #[error(transparent)]

@@ -40,6 +40,9 @@ pub enum KeyEvent {
     Shredded,
     /// One region's customer key was replaced, every generation rewrapped under it.
     Rekeyed,
+    /// The tenant moved to another key mode (BYOK to CMK): every region's key and every kept
+    /// generation rewrapped, switched in one write.
+    Migrated,
     /// Deleted wrapped keys were proven gone from the database's files.
     Erased,
     /// A destroyed tenant's provider-held key was disabled and its deletion scheduled.
@@ -102,6 +105,7 @@ impl AuditEvent {
             AuditEvent::Keys(KeyEvent::MinDecryption) => "min_decryption",
             AuditEvent::Keys(KeyEvent::Shredded) => "shredded",
             AuditEvent::Keys(KeyEvent::Rekeyed) => "rekeyed",
+            AuditEvent::Keys(KeyEvent::Migrated) => "migrated",
             AuditEvent::Keys(KeyEvent::Erased) => "erased",
             AuditEvent::Keys(KeyEvent::ProviderLayerDestroyed) => "provider_layer_destroyed",
             AuditEvent::Ticket(TicketEvent::Opened) => "opened",

@@ -21,6 +21,8 @@
 //! - [`data_plane`]: encrypt, decrypt, rewrap, key loading (every readable generation), the cache's sync with other nodes.
 //! - [`rotation`]: changing an active tenant's keys online: rotation, retiring and shredding old
 //!   generations, rekey to a replacement customer key.
+//! - [`migration`]: moving a live role-based tenant onto customer-managed keys (CMK), switched
+//!   in one write after every generation is rewrapped.
 //! - [`onboarding`]: adding a tenant and verifying the customer's setup region by region;
 //!   [`setup`]: the setup commands and trust policy it prints.
 //! - [`lifecycle`]: activation, revocation, restoration, destruction — the only callers of
@@ -75,6 +77,7 @@ pub mod holds;
 pub mod leader;
 pub mod lifecycle;
 pub mod metrics;
+pub mod migration;
 pub mod monitor;
 pub mod node;
 pub mod onboarding;
@@ -103,6 +106,7 @@ pub use byok_envelope::Plaintext;
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use config::{BrokerConfig, CanaryConfig, HoldThreshold};
 pub use error::{BrokerError, ProviderFault, StoreNotReady};
+pub use migration::Migration;
 pub use onboarding::NewTenant;
 pub use outcomes::{ChainCheck, HeldRevocation, Instructions, LastCheck, RegionCheck, Restoration, Verification};
 pub use provider::ProviderHealth;

@@ -28,7 +28,7 @@ pub const ALIAS_CHECKS_PER_PASS: usize = 64;
 pub const MAX_ROTATIONS_PER_PASS: usize = 256;
 
 /// Why a wrapped key was not accepted (see [`Broker::wrap_checked`]).
-enum WrapCheck {
+pub(crate) enum WrapCheck {
     Encrypt(AccessError),
     Decrypt(AccessError),
     /// KMS answered, with other bytes than it was given.
@@ -40,7 +40,7 @@ enum WrapCheck {
 impl Broker {
     /// Wraps `key` under the region's key in `binding`, then unwraps it again and compares: a
     /// wrapped key is stored only once it is known to come back. Both calls are audited.
-    async fn wrap_checked(
+    pub(crate) async fn wrap_checked(
         &self,
         binding: &byok_domain::TenantBinding,
         region: &Region,
@@ -63,7 +63,7 @@ impl Broker {
     }
 
     /// The tenant, if its keys may change now (it is active).
-    async fn changeable(&self, id: &TenantId) -> Result<Tenant, BrokerError> {
+    pub(crate) async fn changeable(&self, id: &TenantId) -> Result<Tenant, BrokerError> {
         let tenant = self.tenant(id).await?;
         match tenant.state {
             TenantState::Active => Ok(tenant),
@@ -73,7 +73,7 @@ impl Broker {
 
     /// Writes a key change with its audit entry, and drops this node's cached keys (other
     /// nodes hear of it from the store).
-    async fn write_change(
+    pub(crate) async fn write_change(
         &self,
         tenant: &Tenant,
         generations: &KeyGenerations,
@@ -81,7 +81,7 @@ impl Broker {
         event: KeyEvent,
         detail: serde_json::Value,
     ) -> Result<Tenant, BrokerError> {
-        let erases = matches!(change, KeyChange::Shred | KeyChange::Rekey { .. });
+        let erases = matches!(change, KeyChange::Shred | KeyChange::Rekey { .. } | KeyChange::Migrate { .. });
         let seal = self.event_seal(&tenant.id, AuditEvent::Keys(event), detail);
         let result = self.store.change_keys(&tenant.id, tenant.version, generations, change, &seal).await;
         self.cache.purge(&tenant.id);

@@ -56,6 +56,14 @@ impl Client {
         self.call("POST", &format!("/v1/tenants/{id}/rekey"), Some(request)).await
     }
 
+    pub async fn migration_setup(&self, id: &str, request: &api::MigrateRequest) -> Result<api::Instructions, CliError> {
+        self.call("POST", &format!("/v1/tenants/{id}/migration-setup"), Some(request)).await
+    }
+
+    pub async fn migrate(&self, id: &str, request: &api::MigrateRequest) -> Result<api::MigrationResponse, CliError> {
+        self.call("POST", &format!("/v1/tenants/{id}/migrate"), Some(request)).await
+    }
+
     // The data plane.
 
     pub async fn encrypt(&self, tenant: &str, request: &api::EncryptRequest) -> Result<api::EncryptResponse, CliError> {

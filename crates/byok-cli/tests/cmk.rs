@@ -320,3 +320,110 @@ async fn the_key_policy_canary_keeps_a_provider_fault_from_revoking_cmk_tenants(
     let _ = creds;
     b.stop().await.expect("stop");
 }
+
+/// Issue 21 item 4: a live role-based tenant moves onto customer-managed keys while a product
+/// service keeps reading its records: refused (and nothing changed) until the customer's key
+/// policies grant the provider, then switched in one write with no failed request; afterwards
+/// the role is not used at all, so the customer can take it away without revoking anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_byok_tenant_moves_to_cmk_while_served() {
+    let dir = tempfile::tempdir().expect("dir");
+    let b = start_with(&dir.path().join("data"), ServeArgs { monitor_interval_seconds: Some(1), ..ServeArgs::default() }).await;
+    let (op, svc) =
+        (b.operator_token.as_deref().expect("operator token").to_string(), b.service_token.as_deref().expect("service token").to_string());
+    let (account, creds, added) = crate::support::onboard(&b, "initech", "initech", "us", dir.path()).await;
+    let api_url = b.api_url();
+    let mut records = Vec::new();
+    for i in 0..20 {
+        let plaintext = STANDARD.encode(format!("record {i}"));
+        let context = format!("r{i}");
+        let (status, sealed) =
+            api(&b, Some(&svc), "POST", "/v1/tenants/initech/encrypt", Some(json!({ "plaintext": plaintext, "context": context }))).await;
+        assert_eq!(status, 200, "{sealed}");
+        records.push((json!({ "ciphertext": sealed["ciphertext"], "context": context }), plaintext));
+    }
+
+    // Before the customer grants the provider: refused, named, nothing changed.
+    let out = byok_as(&["tenant", "migrate", "initech", "--to", "cmk", "--context-tag", "Initech1"], &api_url, &op);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("refused in us-east-1") && said.contains("grant the provider"), "{said}");
+    let (_, shown) = api(&b, Some(&op), "GET", "/v1/tenants/initech", None).await;
+    assert_eq!((shown["mode"].as_str(), shown["state"].as_str()), (Some("byok"), Some("active")), "{shown}");
+
+    // The customer runs the printed setup: the provider's statements beside the role's.
+    let out = byok_as(&["tenant", "migrate", "initech", "--to", "cmk", "--context-tag", "Initech1", "--setup"], &api_url, &op);
+    let script = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success() && script.matches("aws kms put-key-policy").count() == 2, "{script}");
+    run_setup(&b, &creds, &script, &dir.path().join("migrate")).await;
+
+    // A product service reads every record in a loop while the operator moves the tenant.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (stop, svc, records, url) = (stop.clone(), svc.clone(), records.clone(), api_url.clone());
+        tokio::spawn(async move {
+            let args = byok_cli::client::ApiArgs::new(url, Some(svc), ".");
+            let client = byok_cli::client::Client::new(&args).expect("client");
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for (request, plaintext) in &records {
+                    let answer = client.send("POST", "/v1/tenants/initech/decrypt", Some(request)).await.expect("request");
+                    let body = answer.value();
+                    if answer.status == 200 && body["plaintext"].as_str() == Some(plaintext.as_str()) {
+                        ok += 1;
+                    } else {
+                        failed.push((answer.status, body));
+                    }
+                }
+            }
+            (ok, failed)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let out = byok_as(&["tenant", "migrate", "initech", "--to", "cmk", "--context-tag", "Initech1"], &api_url, &op);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("switched to customer-managed keys, context tag Initech1") && said.contains("generations 1 rewrapped"), "{said}");
+    let switched = trail(&b, &account, 0).await.last().and_then(|e| e["seq"].as_u64()).unwrap_or(0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = reader.await.expect("reader");
+    eprintln!("MEASURE decrypts during the move to CMK: {ok} served, {} failed", failed.len());
+    assert!(ok > 0 && failed.is_empty(), "{failed:?}");
+
+    let (_, shown) = api(&b, Some(&op), "GET", "/v1/tenants/initech", None).await;
+    assert_eq!(
+        (shown["mode"].as_str(), shown["context_tag"].as_str(), shown.get("role_arn")),
+        (Some("cmk"), Some("Initech1"), None),
+        "{shown}"
+    );
+    let (_, log) = api(&b, Some(&op), "GET", "/v1/tenants/initech/audit", None).await;
+    assert!(log.as_array().expect("entries").iter().any(|e| e["reason"] == "migrated"), "{log}");
+
+    // The customer takes the role away: nothing revokes, every record still opens (the key
+    // cache purged at the switch, so through the provider's own use of the keys).
+    let role = added["instructions"]["role_name"].as_str().expect("role");
+    let mut deny = added["instructions"]["trust_policy"].clone();
+    deny["Statement"][0]["Effect"] = json!("Deny");
+    aws_ok(
+        &endpoint(&b),
+        &creds,
+        "us-east-1",
+        &["iam", "update-assume-role-policy", "--role-name", role, "--policy-document", &deny.to_string()],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    for (request, plaintext) in &records {
+        let (status, opened) = api(&b, Some(&svc), "POST", "/v1/tenants/initech/decrypt", Some(request.clone())).await;
+        assert_eq!((status, opened["plaintext"].as_str()), (200, Some(plaintext.as_str())), "{opened}");
+    }
+    let (_, shown) = api(&b, Some(&op), "GET", "/v1/tenants/initech", None).await;
+    assert_eq!(shown["state"], "active", "{shown}");
+    let after = trail(&b, &account, switched).await;
+    assert!(after.iter().all(|e| e["event_name"] != "AssumeRole"), "the role is not used after the switch: {after:?}");
+    let used = after.iter().filter(|e| e["event_name"] == "Decrypt" && e["encryption_context"]["byok:context-tag"] == "Initech1").count();
+    assert!(used > 0, "the provider uses the keys itself, under the tag: {after:?}");
+    // Moving again is refused: it already uses customer-managed keys.
+    let out = byok_as(&["tenant", "migrate", "initech", "--to", "cmk"], &api_url, &op);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("already uses customer-managed keys"), "{out:?}");
+    b.stop().await.expect("stop");
+}

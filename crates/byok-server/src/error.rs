@@ -185,6 +185,7 @@ pub(crate) fn broker_parts(e: &BrokerError) -> (StatusCode, &'static str, String
         B::GenerationRetired { .. } => (StatusCode::GONE, "generation_retired", e.to_string(), none),
         B::Generation(_) => (StatusCode::CONFLICT, "invalid_generation", e.to_string(), none),
         B::RekeyRefused { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "rekey_refused", e.to_string(), none),
+        B::MigrationRefused { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "migration_refused", e.to_string(), none),
         B::KeyAccess(_) | B::NoWrappedKey | B::Store(_) | B::Rng | B::AuditSink(_) => {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal", "the broker failed; the operator's log has the detail".into(), none)
         }

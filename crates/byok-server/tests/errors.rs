@@ -56,6 +56,7 @@ async fn every_broker_error_has_its_status_and_code() {
             "invalid_generation",
         ),
         (BrokerError::RekeyRefused { region: "us-west-2".into(), reason: "disabled".into() }, 422, "rekey_refused"),
+        (BrokerError::MigrationRefused { region: "us-west-2".into(), reason: "disabled".into() }, 422, "migration_refused"),
         (BrokerError::StoreUnavailable(byok_store::StoreError::Database(sqlx_pool_timed_out())), 503, "store_unavailable"),
         (
             BrokerError::Store(byok_store::StoreError::Corrupt { what: "tenant acme".into(), detail: "secret detail".into() }),
@@ -127,6 +128,7 @@ async fn bad_input_and_failures_through_the_router() {
         ("POST", "/v1/tenants"),
         ("PUT", "/v1/tenants/acme/min-decryption-generation"),
         ("POST", "/v1/tenants/acme/rekey"),
+        ("POST", "/v1/tenants/acme/migrate"),
         ("POST", "/v1/tokens"),
         ("POST", "/v1/audit/prune"),
     ] {
@@ -213,6 +215,7 @@ fn every_error_code_is_in_the_openapi_document() {
         "generation_retired",
         "invalid_generation",
         "rekey_refused",
+        "migration_refused",
         "audit_mismatch",
         "rate_limited",
         "overloaded",

@@ -45,6 +45,9 @@ async fn the_token_scope_by_route_matrix() {
         ("POST", "/v1/tenants/acme/shred-retired", None, [401, 401, 200, 403, 403, 403]),
         // The test double's alias names the key the tenant already has: refused, nothing changes.
         ("POST", "/v1/tenants/acme/rekey", Some(json!({ "region": "us-west-2" })), [401, 401, 422, 403, 403, 403]),
+        ("POST", "/v1/tenants/acme/migration-setup", Some(json!({ "to": "cmk", "context_tag": "Acme01" })), [401, 401, 200, 403, 403, 403]),
+        // No key-policy canary in this world: a move to CMK is refused before any key use.
+        ("POST", "/v1/tenants/acme/migrate", Some(json!({ "to": "cmk" })), [401, 401, 400, 403, 403, 403]),
         ("POST", "/v1/tenants/beta/rotate", None, [401, 401, 409, 403, 403, 403]),
         ("GET", "/v1/audit/verify", None, [401, 401, 200, 403, 403, 403]),
         ("GET", "/v1/audit/export?before=2000-01-01T00:00:00Z", None, [401, 401, 200, 403, 403, 403]),

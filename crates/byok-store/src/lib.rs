@@ -63,6 +63,10 @@ pub enum KeyChange<'a> {
     /// The customer's key in one region is replaced: the binding names the new key, and every
     /// kept generation's wrapped key in that region is replaced by `keys`, all at once.
     Rekey { binding: &'a TenantBinding, region: &'a Region, keys: &'a [WrappedKey] },
+    /// The tenant moves to another key mode: the binding (its mode and every region's key) is
+    /// replaced, and every wrapped key by `keys` (each kept generation in each region), all at
+    /// once.
+    Migrate { binding: &'a TenantBinding, keys: &'a [WrappedKey] },
 }
 
 /// One audit-log entry as stored.

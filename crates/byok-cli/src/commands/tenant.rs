@@ -1,4 +1,4 @@
-//! `byok tenant`: add, verify, show, list, restore, setup, rotate, min-decryption, shred-retired, rekey.
+//! `byok tenant`: add, verify, show, list, restore, setup, rotate, min-decryption, shred-retired, rekey, migrate.
 
 use byok_api as api;
 use clap::Subcommand;
@@ -123,6 +123,28 @@ pub(crate) enum TenantCommand {
         #[arg(long)]
         key_arn: Option<String>,
     },
+    /// Move an active role-based tenant onto customer-managed keys, online: first `--setup`
+    /// prints what the customer runs (each key's policy grants the provider too); then, without
+    /// it, every region is checked as the provider itself, every kept generation rewrapped, and
+    /// the tenant switched in one write. Served by the role until then; a refusal changes nothing.
+    Migrate {
+        id: String,
+        #[arg(long, value_enum)]
+        to: Mode,
+        /// The context tag from now on: 1 to 12 letters and digits.
+        #[arg(long)]
+        context_tag: Option<String>,
+        /// Print the customer's side of the move instead of moving.
+        #[arg(long)]
+        setup: bool,
+        /// REGION=KEY: a region's new key (ARN or alias) where it is not the tenant's current key.
+        #[arg(long = "key", value_parser = region_key)]
+        keys: Vec<(String, String)>,
+    },
+}
+
+fn region_key(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(r, k)| (r.to_string(), k.to_string())).ok_or_else(|| format!("'{s}' is not REGION=KEY"))
 }
 
 pub(crate) async fn run(client: Client, command: TenantCommand) -> Result<(), CliError> {
@@ -226,6 +248,30 @@ pub(crate) async fn run(client: Client, command: TenantCommand) -> Result<(), Cl
             }
             let status: api::TenantStatus = client.shred_retired(&id).await?;
             println!("tenant {id}: keys of generations below {} erased", status.keys.kept_from);
+            Ok(())
+        }
+        TenantCommand::Migrate { id, to, context_tag, setup, keys } => {
+            let to = match to {
+                Mode::Byok => api::KeyModeName::Byok,
+                Mode::Cmk => api::KeyModeName::Cmk,
+            };
+            let request = api::MigrateRequest { to, context_tag, keys: keys.into_iter().collect() };
+            if setup {
+                let instructions = client.migration_setup(&id, &request).await?;
+                eprintln!(
+                    "The customer runs the script below in AWS account {}; then: byok tenant migrate {id} --to cmk",
+                    instructions.account_id
+                );
+                print!("{}", instructions.commands);
+                return Ok(());
+            }
+            let moved = client.migrate(&id, &request).await?;
+            for r in &moved.regions {
+                let generations: Vec<String> = r.generations.iter().map(ToString::to_string).collect();
+                println!("{}: {} (generations {} rewrapped)", r.region, r.key_arn, generations.join(", "));
+            }
+            let tag = moved.tenant.context_tag.as_deref().map(|t| format!(", context tag {t}")).unwrap_or_default();
+            println!("tenant {id} switched to customer-managed keys{tag} in {} ms; the customer may now remove its role", moved.elapsed_ms);
             Ok(())
         }
         TenantCommand::Rekey { id, region, key_arn } => {

@@ -116,7 +116,9 @@ impl KeyStore for SqlStore {
         let guard = self.append_guard().await;
         let mut tx = self.pool.begin().await?;
         let binding = match change {
-            KeyChange::Rekey { binding, .. } => Some(serde_json::to_string(binding).map_err(|e| corrupt("binding", e))?),
+            KeyChange::Rekey { binding, .. } | KeyChange::Migrate { binding, .. } => {
+                Some(serde_json::to_string(binding).map_err(|e| corrupt("binding", e))?)
+            }
             _ => None,
         };
         let updated = sqlx::query(self.sql(
@@ -151,6 +153,12 @@ impl KeyStore for SqlStore {
             KeyChange::Rekey { region, keys, .. } => {
                 if self.erase_keys(&mut tx, id, Erase::Region(region)).await? > 0 {
                     self.record_erasure(&mut tx, id, "rekeyed").await?;
+                }
+                self.insert_keys(&mut tx, id, keys).await?;
+            }
+            KeyChange::Migrate { keys, .. } => {
+                if self.erase_keys(&mut tx, id, Erase::All).await? > 0 {
+                    self.record_erasure(&mut tx, id, "migrated").await?;
                 }
                 self.insert_keys(&mut tx, id, keys).await?;
             }

@@ -81,4 +81,26 @@ pub(super) async fn change_keys<S: Store>(store: &S, t: &Tenant) {
     assert_eq!(store.wrapped_keys(&t.id).await.expect("keys"), vec![g2[0].clone(), replaced[0].clone()]);
     let what: Vec<String> = store.prove_erasures().await.expect("prove").proven.into_iter().map(|e| e.what).collect();
     assert_eq!(what, ["rekeyed"]);
+
+    // Migrate: the key mode and every region's key switched with every wrapped key, at once.
+    let mut cmk = after.binding.clone();
+    cmk.mode = byok_domain::KeyMode::Cmk { context_tag: Some("Acme01".parse().expect("tag")) };
+    for k in &mut cmk.keys {
+        k.key_arn = format!("arn:aws:kms:{}:111122223333:key/cmk", k.region).parse().expect("arn");
+    }
+    let moved: Vec<WrappedKey> = cmk
+        .keys
+        .iter()
+        .map(|k| WrappedKey { region: k.region.clone(), key_arn: k.key_arn.clone(), generation: 2, wrapped: b"migrated".to_vec() })
+        .collect();
+    let stale = store.change_keys(&t.id, 5, &after.keys, KeyChange::Migrate { binding: &cmk, keys: &moved }, &note("x")).await;
+    assert!(matches!(stale, Err(StoreError::Conflict { .. })), "compare-and-set on the version");
+    let after = store
+        .change_keys(&t.id, 6, &after.keys, KeyChange::Migrate { binding: &cmk, keys: &moved }, &note("migrated"))
+        .await
+        .expect("migrate");
+    assert_eq!((after.binding.clone(), after.version), (cmk, 7));
+    assert_eq!(store.wrapped_keys(&t.id).await.expect("keys"), moved);
+    let what: Vec<String> = store.prove_erasures().await.expect("prove").proven.into_iter().map(|e| e.what).collect();
+    assert_eq!(what, ["migrated"]);
 }
