@@ -526,3 +526,45 @@ async fn forms_redirect_keep_what_was_typed_and_survive_an_expired_session() {
     .await;
     assert_eq!(location(&elsewhere).as_deref(), Some("/console"));
 }
+
+/// A customer-managed-key tenant's pages: the mode and context tag said, the setup without a
+/// role (the key policy grants the provider), and no trust policy anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cmk_tenant_is_shown_with_its_mode_and_context_tag() {
+    let w = crate::world_with(|c| {
+        c.canary = Some(byok_broker::CanaryConfig {
+            role_arn: "arn:aws:iam::444455556666:role/byok-canary".parse().expect("arn"),
+            external_id: "canary-external-id-0001".parse().expect("external id"),
+            key: "alias/byok-canary".into(),
+            region: byok_domain::Region::us_east_1(),
+            key_policy_key: Some("arn:aws:kms:us-east-1:444455556666:alias/byok-canary-cmk".into()),
+        })
+    })
+    .await;
+    let r = &w.router;
+    let id: byok_domain::TenantId = "delta".parse().expect("id");
+    let mode = byok_domain::KeyMode::Cmk { context_tag: Some("Delta01".parse().expect("tag")) };
+    let added = w.broker.add_tenant_in_mode(&id, "us", &"111122223333".parse().expect("account"), mode).await.expect("add");
+    let (op, csrf) = sign_in(r, OPERATOR).await;
+    let onboarding = send(r, "GET", "/console/tenants/delta", Some(&op), None).await;
+    for needle in [
+        "customer-managed keys (key policy), context tag <code>Delta01</code>",
+        "Your context tag is <code>Delta01</code>",
+        "aws kms create-key",
+        "Cryptor-OSB-Provider",
+        "byok:context-tag",
+    ] {
+        assert!(onboarding.body.contains(needle), "{needle}: {}", onboarding.body);
+    }
+    for absent in ["aws iam create-role", "The trust policy of", "sts:ExternalId", "the role can be assumed"] {
+        assert!(!onboarding.body.contains(absent), "{absent}: {}", onboarding.body);
+    }
+    assert_eq!(
+        send(r, "POST", "/console/tenants/delta/verify", Some(&op), Some(form(&[("csrf", &csrf)]))).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let (admin, _) = sign_in(r, &added.admin_token).await;
+    let overview = send(r, "GET", "/console/tenants/delta", Some(&admin), None).await;
+    assert!(overview.body.contains("Active") && overview.body.contains("context tag <code>Delta01</code>"), "{}", overview.body);
+    assert!(!overview.body.contains(" · role "), "no role to show: {}", overview.body);
+}
