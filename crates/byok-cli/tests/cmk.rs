@@ -6,7 +6,7 @@
 //! restoration by "ready" on the ticket; and the key-policy canary keeping a fault in the
 //! provider's own KMS permissions from ever revoking a CMK customer.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -14,18 +14,7 @@ use byok_cli::serve::ServeArgs;
 use byok_testkit::aws_ok;
 use serde_json::{Value, json};
 
-use crate::support::{admin_token, api, byok_as, customer, endpoint, run_setup, start_with};
-
-async fn until<T>(limit: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Some(found) = probe().await {
-            return Some(found);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    None
-}
+use crate::support::{admin_token, api, byok_as, customer, endpoint, run_setup, start_with, wait_for};
 
 /// Every trail event since `since` whose call touched `account` or was made by it.
 async fn trail(b: &byok_cli::serve::Running, account: &str, since: u64) -> Vec<Value> {
@@ -152,7 +141,7 @@ async fn a_cmk_tenant_lives_by_its_key_policy_alone() {
     let key = |i: usize| shown["regions"][i]["key_arn"].as_str().expect("key").to_string();
     let (east_key, west_key) = (key(0), key(1));
     aws_ok(&ep, &creds, "us-west-2", &["kms", "schedule-key-deletion", "--key-id", &west_key, "--pending-window-in-days", "7"]).await;
-    let revoked = until(Duration::from_secs(30), async || {
+    let revoked = wait_for(Duration::from_secs(30), || async {
         let (status, body) = api(&b, Some(&svc), "POST", "/v1/tenants/acme/decrypt", Some(decrypt.clone())).await;
         (status == 403 && body["error"] == "tenant_keys_revoked").then_some(())
     })
@@ -235,7 +224,7 @@ async fn a_cmk_tenant_lives_by_its_key_policy_alone() {
         &["kms", "put-key-policy", "--key-id", &east_key, "--policy-name", "default", "--policy", &key_policy_with(&written, Some("Deny"))],
     )
     .await;
-    let revoked = until(Duration::from_secs(30), async || {
+    let revoked = wait_for(Duration::from_secs(30), || async {
         let (_, s) = api(&b, Some(&op), "GET", "/v1/tenants/acme", None).await;
         (s["state"] == "revoked").then_some(s)
     })
@@ -263,22 +252,15 @@ async fn the_key_policy_canary_keeps_a_provider_fault_from_revoking_cmk_tenants(
     run_setup(&b, &creds, added["instructions"]["commands"].as_str().expect("commands"), dir.path()).await;
     assert_eq!(api(&b, Some(&op), "POST", "/v1/tenants/globex/verify", None).await.0, 200);
     let healthy =
-        until(Duration::from_secs(10), async || (api(&b, None, "GET", "/healthz", None).await.1["status"] == "ok").then_some(())).await;
+        wait_for(Duration::from_secs(10), || async { (api(&b, None, "GET", "/healthz", None).await.1["status"] == "ok").then_some(()) })
+            .await;
     assert!(healthy.is_some());
 
     // The provider's own identity policy loses its customer-managed-key statements (a bad
     // deploy, an SCP): every CMK key now refuses the provider — and so does the canary's.
-    let store = byok_store::SqlStore::sqlite(&dir.path().join("data/byok.db")).await.expect("store");
-    let provider =
-        byok_store::ClusterStore::setting(&store, "localcloud.provider_account").await.expect("setting").expect("provider account");
-    let provider: Value = serde_json::from_str(&provider).expect("json");
-    let root = byok_testkit::Creds {
-        access_key_id: provider["access_key_id"].as_str().expect("key").into(),
-        secret_access_key: provider["secret_access_key"].as_str().expect("secret").into(),
-        session_token: None,
-    };
+    let (provider_account, root) = crate::support::provider_account(&dir.path().join("data")).await;
     let ep = endpoint(&b);
-    let full = byok_broker::setup::provider_role_policy(provider["account_id"].as_str().expect("account"));
+    let full = byok_broker::setup::provider_role_policy(&provider_account);
     let mut broken: Value = serde_json::from_str(&full).expect("policy");
     broken["Statement"]
         .as_array_mut()
@@ -298,9 +280,10 @@ async fn the_key_policy_canary_keeps_a_provider_fault_from_revoking_cmk_tenants(
         aws_ok(&ep, &root, "us-east-1", &args).await;
     };
     put(&broken.to_string()).await;
-    let degraded =
-        until(Duration::from_secs(15), async || (api(&b, None, "GET", "/healthz", None).await.1["status"] == "degraded").then_some(()))
-            .await;
+    let degraded = wait_for(Duration::from_secs(15), || async {
+        (api(&b, None, "GET", "/healthz", None).await.1["status"] == "degraded").then_some(())
+    })
+    .await;
     assert!(degraded.is_some(), "the key-policy canary did not catch the provider's fault");
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (_, tenant) = api(&b, Some(&op), "GET", "/v1/tenants/globex", None).await;
@@ -313,7 +296,8 @@ async fn the_key_policy_canary_keeps_a_provider_fault_from_revoking_cmk_tenants(
     // Put back: healthy again, and the tenant never moved.
     put(&full).await;
     let healthy =
-        until(Duration::from_secs(15), async || (api(&b, None, "GET", "/healthz", None).await.1["status"] == "ok").then_some(())).await;
+        wait_for(Duration::from_secs(15), || async { (api(&b, None, "GET", "/healthz", None).await.1["status"] == "ok").then_some(()) })
+            .await;
     assert!(healthy.is_some(), "healthz stayed degraded");
     let (_, tenant) = api(&b, Some(&op), "GET", "/v1/tenants/globex", None).await;
     assert_eq!(tenant["state"], "active");

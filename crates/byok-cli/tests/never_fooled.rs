@@ -89,15 +89,7 @@ async fn a_provider_fault_alerts_the_operator_and_revokes_no_one() {
     // get its credentials at all. Still an outage, not a revocation; fixed, it recovers.
     let data = dir.path().join("data");
     // The provider account byok made in localcloud is a cluster setting in the store.
-    let store = byok_store::SqlStore::sqlite(&data.join("byok.db")).await.expect("store");
-    let provider =
-        byok_store::ClusterStore::setting(&store, "localcloud.provider_account").await.expect("setting").expect("provider account");
-    let provider: Value = serde_json::from_str(&provider).expect("json");
-    let root = byok_testkit::Creds {
-        access_key_id: provider["access_key_id"].as_str().expect("key").into(),
-        secret_access_key: provider["secret_access_key"].as_str().expect("secret").into(),
-        session_token: None,
-    };
+    let (_, root) = crate::support::provider_account(&data).await;
     let ec2 = |effect: &str| {
         format!(
             r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"{effect}","Principal":{{"Service":"ec2.amazonaws.com"}},"Action":"sts:AssumeRole"}}]}}"#

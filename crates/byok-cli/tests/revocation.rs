@@ -10,7 +10,7 @@ use byok_cli::serve::ServeArgs;
 use byok_testkit::aws_ok;
 use serde_json::{Value, json};
 
-use crate::support::{api, endpoint, onboard, start_with};
+use crate::support::{api, endpoint, onboard, start_with, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocation_and_restoration_over_http_at_a_one_second_probe_interval() {
@@ -154,15 +154,4 @@ async fn revocation_and_restoration_over_http_at_a_one_second_probe_interval() {
     assert_eq!((status, check["ok"].as_bool()), (200, Some(true)), "{check}");
     assert_eq!(api(&b, Some(&admin), "GET", "/v1/audit/verify", None).await.0, 403);
     b.stop().await.expect("stop");
-}
-
-async fn wait_for<T, F: std::future::Future<Output = Option<T>>>(limit: Duration, mut probe: impl FnMut() -> F) -> Option<T> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Some(found) = probe().await {
-            return Some(found);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    None
 }

@@ -136,3 +136,33 @@ pub fn byok_as(args: &[&str], api: &str, token: &str) -> std::process::Output {
         .output()
         .expect("run byok")
 }
+
+/// The provider account `byok serve` made in its embedded localcloud (a cluster setting in the
+/// store of `data_dir`): its id and root credentials, to break the provider's own setup.
+pub async fn provider_account(data_dir: &Path) -> (String, Creds) {
+    let store = byok_store::SqlStore::sqlite(&data_dir.join("byok.db")).await.expect("store");
+    let provider =
+        byok_store::ClusterStore::setting(&store, "localcloud.provider_account").await.expect("setting").expect("provider account");
+    let provider: Value = serde_json::from_str(&provider).expect("json");
+    let root = Creds {
+        access_key_id: provider["access_key_id"].as_str().expect("key").into(),
+        secret_access_key: provider["secret_access_key"].as_str().expect("secret").into(),
+        session_token: None,
+    };
+    (provider["account_id"].as_str().expect("account").to_string(), root)
+}
+
+/// Polls `probe` until it finds something or `limit` passes.
+pub async fn wait_for<T, F: std::future::Future<Output = Option<T>>>(
+    limit: std::time::Duration,
+    mut probe: impl FnMut() -> F,
+) -> Option<T> {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if let Some(found) = probe().await {
+            return Some(found);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    None
+}

@@ -63,7 +63,7 @@ pub(super) async fn change_keys<S: Store>(store: &S, t: &Tenant) {
     let after = store.change_keys(&t.id, 4, &retired.shredded(), KeyChange::Shred, &note("shredded")).await.expect("shred");
     assert_eq!(after.keys.kept_from, 2);
     assert_eq!(store.wrapped_keys(&t.id).await.expect("keys"), g2, "generation 1 is gone, generation 2 kept");
-    let what: Vec<String> = store.prove_erasures().await.expect("prove").proven.into_iter().map(|e| e.what).collect();
+    let what: Vec<String> = super::proven(store).await.proven.into_iter().map(|e| e.what).collect();
     assert_eq!(what, ["shredded"]);
 
     // Rekey: one region's key replaced in the binding and in every kept generation, at once.
@@ -79,7 +79,7 @@ pub(super) async fn change_keys<S: Store>(store: &S, t: &Tenant) {
         .expect("rekey");
     assert_eq!((after.binding.clone(), after.version), (binding, 6));
     assert_eq!(store.wrapped_keys(&t.id).await.expect("keys"), vec![g2[0].clone(), replaced[0].clone()]);
-    let what: Vec<String> = store.prove_erasures().await.expect("prove").proven.into_iter().map(|e| e.what).collect();
+    let what: Vec<String> = super::proven(store).await.proven.into_iter().map(|e| e.what).collect();
     assert_eq!(what, ["rekeyed"]);
 
     // Migrate: the key mode and every region's key switched with every wrapped key, at once.
@@ -101,6 +101,6 @@ pub(super) async fn change_keys<S: Store>(store: &S, t: &Tenant) {
         .expect("migrate");
     assert_eq!((after.binding.clone(), after.version), (cmk, 7));
     assert_eq!(store.wrapped_keys(&t.id).await.expect("keys"), moved);
-    let what: Vec<String> = store.prove_erasures().await.expect("prove").proven.into_iter().map(|e| e.what).collect();
+    let what: Vec<String> = super::proven(store).await.proven.into_iter().map(|e| e.what).collect();
     assert_eq!(what, ["migrated"]);
 }
