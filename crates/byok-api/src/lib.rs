@@ -31,9 +31,10 @@ pub use operator::{
     TokenInfo, TokenKind,
 };
 pub use tenant::{
-    AddTenantRequest, DenialKind, Instructions, KeyModeName, LastCheck, MigrateRequest, MigratedRegion, MigrationResponse,
-    MinDecryptionRequest, NewTenantResponse, RegionAccess, RegionCheck, RegionResult, RegionStatus, RekeyRequest, Restoration,
-    TenantStatus, Verification,
+    AddProviderHeldTenantRequest, AddTenantRequest, AdoptRequest, AdoptionReport, AdoptionResponse, AdoptionTenant, DenialKind,
+    FinishedAdoptionResponse, Instructions, KeyModeName, LastCheck, MigrateRequest, MigratedRegion, MigrationResponse,
+    MinDecryptionRequest, NewTenantResponse, ProviderKeyDeletion, RegionAccess, RegionCheck, RegionResult, RegionStatus, RekeyRequest,
+    Restoration, TenantStatus, Verification,
 };
 pub use ticket::{Comment, CommentResponse, NewComment, Ticket, TicketDetail};
 pub use webhook::{Contacts, DeliveryInfo, NewWebhookRequest, NewWebhookResponse, WebhookInfo};

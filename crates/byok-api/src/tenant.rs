@@ -21,6 +21,14 @@ pub struct AddTenantRequest {
     pub context_tag: Option<String>,
 }
 
+/// `POST /v1/provider-held-tenants`: a tenant on keys byok makes in the provider's own account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddProviderHeldTenantRequest {
+    pub id: String,
+    pub location: String,
+}
+
 /// A tenant's key mode, as the API names it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -30,6 +38,9 @@ pub enum KeyModeName {
     Byok,
     /// Customer-managed keys: each key's policy grants the provider's own principal.
     Cmk,
+    /// Provider-held keys: KMS keys in the provider's own account, until the customer brings
+    /// theirs (`POST /v1/tenants/{id}/adopt`).
+    Provider,
 }
 
 impl KeyModeName {
@@ -41,6 +52,7 @@ impl KeyModeName {
         match self {
             KeyModeName::Byok => "byok",
             KeyModeName::Cmk => "cmk",
+            KeyModeName::Provider => "provider",
         }
     }
 }
@@ -143,6 +155,81 @@ pub struct MigratedRegion {
     pub region: String,
     pub key_arn: String,
     pub generations: Vec<u32>,
+}
+
+/// `POST /v1/tenants/{id}/adoption-setup` and `POST /v1/tenants/{id}/adopt`: moving a tenant on
+/// provider-held keys onto the customer's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdoptRequest {
+    /// The customer's mode: `cmk` (key policies alone) or `byok` (a role).
+    pub to: KeyModeName,
+    /// The customer's AWS account.
+    pub account_id: String,
+    /// `cmk` only: the context tag (1 to 12 letters and digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_tag: Option<String>,
+    /// `adopt` only: a region's key (ARN or alias) where it is not found by the tenant's alias.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub keys: std::collections::BTreeMap<String, String>,
+}
+
+/// A provider-held key and when AWS deletes it (RFC 3339; absent if scheduling failed and
+/// finishing the adoption will try again).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProviderKeyDeletion {
+    pub key_arn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_date: Option<String>,
+}
+
+/// The answer to `POST /v1/tenants/{id}/adopt`: switched onto the customer's keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdoptionResponse {
+    pub tenant: TenantStatus,
+    /// Each region's customer key, with the generations rewrapped under it (the fresh one last).
+    pub regions: Vec<MigratedRegion>,
+    /// The fresh generation, made under the customer's keys alone: rewrap records onto it.
+    pub first_generation: u32,
+    pub provider_keys: Vec<ProviderKeyDeletion>,
+    /// From the first check to the switch.
+    pub elapsed_ms: u64,
+}
+
+/// The answer to `POST /v1/tenants/{id}/adopt/finish`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FinishedAdoptionResponse {
+    pub tenant: TenantStatus,
+    /// Generations retired and shredded.
+    pub shredded: Vec<u32>,
+    pub provider_keys: Vec<ProviderKeyDeletion>,
+}
+
+/// `GET /v1/adoptions`: tenants on provider-held keys, and tenants moving onto their customer's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdoptionReport {
+    /// Tenants still on provider-held keys.
+    pub waiting: u64,
+    /// Tenants switched whose records are still moving (the adoption not finished).
+    pub adopting: u64,
+    /// Records rewrapped off provider-held generations, by every node.
+    pub records_rewrapped: u64,
+    /// Records per second, summed over the adopting tenants.
+    pub rate_per_s: f64,
+    pub tenants: Vec<AdoptionTenant>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdoptionTenant {
+    pub tenant: String,
+    /// `provider` (waiting) or `adopting`.
+    pub phase: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_generation: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switched_at: Option<String>,
+    pub records_rewrapped: u64,
+    pub rate_per_s: f64,
 }
 
 /// What the customer runs in their AWS account.

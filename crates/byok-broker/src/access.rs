@@ -8,7 +8,8 @@
 //! pending-deletion key (the customer's decision) from a key store that is merely unreachable.
 //! For a tenant in `us` that is 3 calls in the customer's account per check, not 10. Only
 //! definitive answers count: one denial in any region revokes; throttling, 5xx, timeouts and
-//! dropped connections never do.
+//! dropped connections never do; and a provider-held tenant's keys are the provider's own, so
+//! their denial is an outage, never a revocation.
 
 use std::collections::HashMap;
 
@@ -28,6 +29,14 @@ use byok_domain::{RegionAccess, RegionResult};
 fn outcome(region: &Region, result: Result<(), AccessError>, tenant: &Tenant) -> RegionResult {
     let access = match result {
         Ok(()) => RegionAccess::Ok,
+        // Provider-held keys are the provider's own: no customer decided anything, so their
+        // denial is the provider's outage, never a revocation.
+        Err(AccessError::Denied { message, .. }) if tenant.binding.mode.is_provider() => {
+            tracing::error!(tenant = %tenant.id, region = %region, message = %message, "a provider-held key refused the provider: the provider's own fault, not revoking");
+            RegionAccess::Unknown {
+                message: format!("the provider-held key refused the provider (a provider fault, never a revocation): {message}"),
+            }
+        }
         Err(AccessError::Denied { denial, message, .. }) => RegionAccess::Denied { denial, message },
         Err(transient @ AccessError::Transient { .. }) => RegionAccess::Unknown { message: transient.to_string() },
         // An answer that is neither a denial nor a known fault (an unknown code, the provider's
@@ -173,8 +182,8 @@ impl Broker {
         }
         // A probe of a tenant in this pass's round of alias checks also asks where its alias
         // points, in the probe's own session (no extra AssumeRole).
-        let alias =
-            (purpose == Purpose::Probe && self.take_alias_turn(&tenant.id)).then(|| format!("{}{}", self.config.alias_prefix, tenant.id));
+        let alias = (purpose == Purpose::Probe && !tenant.binding.mode.is_provider() && self.take_alias_turn(&tenant.id))
+            .then(|| format!("{}{}", self.config.alias_prefix, tenant.id));
         let (regions, targets) =
             check_tenant(self.kms.as_ref(), &self.metrics, tenant, &wrapped, &layer_failures, purpose, alias.as_deref()).await;
         self.note_alias_targets(tenant, targets);

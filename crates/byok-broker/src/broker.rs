@@ -35,6 +35,7 @@ pub struct Broker {
     pub(crate) last_checks: RwLock<HashMap<TenantId, LastCheck>>,
     /// Tenants the data path saw denied: the monitor probes them at once, outside the request.
     pub(crate) probe_queue: ProbeQueue,
+    pub(crate) adoption_tally: crate::adoption_tally::AdoptionTally,
     /// The last check of the provider's own identity.
     pub(crate) provider_health: HealthCell,
     /// The monitor's last pass on this node.
@@ -78,6 +79,7 @@ impl Broker {
             token_cache: TokenCache::default(),
             last_checks: RwLock::default(),
             probe_queue: ProbeQueue::default(),
+            adoption_tally: crate::adoption_tally::AdoptionTally::default(),
             provider_health: HealthCell::default(),
             last_pass: RwLock::default(),
             leader_until: parking_lot::Mutex::default(),

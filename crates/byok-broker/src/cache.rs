@@ -28,6 +28,9 @@ pub struct TenantKeys {
     pub generations: KeyGenerations,
     /// By generation; holds every generation in `generations.readable()`.
     pub sealers: BTreeMap<u32, Arc<RecordSealer>>,
+    /// While the tenant adopts the customer's keys: the first generation made under them alone
+    /// (records below it are counted as they are rewrapped).
+    pub adopted_from: Option<u32>,
 }
 
 impl TenantKeys {

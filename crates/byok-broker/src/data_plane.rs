@@ -36,9 +36,19 @@ impl Broker {
 
     /// Opens a record and seals it again under the current generation, with the same context:
     /// the plaintext never leaves the broker (and is wiped when dropped here).
+    ///
+    /// While the tenant adopts the customer's keys, a record moved off a generation older than
+    /// the adoption's first is counted toward the adoption's progress.
     pub async fn rewrap(&self, id: &TenantId, context: &[u8], record: &[u8]) -> Result<Vec<u8>, BrokerError> {
         let plaintext = self.decrypt(id, context, record).await?;
-        self.encrypt(id, context, plaintext.as_slice()).await
+        let keys = self.keys(id).await?;
+        let sealed = keys.writer().ok_or(BrokerError::NoWrappedKey)?.seal(context, plaintext.as_slice())?;
+        if let Some(first) = keys.adopted_from {
+            if byok_envelope::generation_of(record).is_ok_and(|g| g < first) && keys.generations.current >= first {
+                self.adoption_tally.count(id);
+            }
+        }
+        Ok(sealed)
     }
 
     /// The tenant's unwrapped keys: from this node's cache, or unwrapped now.
@@ -96,7 +106,8 @@ impl Broker {
             let key = self.unwrap_generation(&tenant, &wrapped, generation, Purpose::Data).await?;
             sealers.insert(generation, Arc::new(RecordSealer::new(id.as_str(), key, generation)?));
         }
-        let keys = TenantKeys { generations: tenant.keys, sealers };
+        let adopted_from = tenant.binding.adoption.as_ref().map(|a| a.first_generation);
+        let keys = TenantKeys { generations: tenant.keys, sealers, adopted_from };
         Ok(CachedKey { keys: Arc::new(keys), unwrapped_at: self.clock.now() })
     }
 

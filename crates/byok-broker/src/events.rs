@@ -43,6 +43,13 @@ pub enum KeyEvent {
     /// The tenant moved to another key mode (BYOK to CMK): every region's key and every kept
     /// generation rewrapped, switched in one write.
     Migrated,
+    /// A tenant on provider-held keys moved onto the customer's: every kept generation
+    /// rewrapped under them and a fresh generation made under them alone, switched in one write.
+    Adopted,
+    /// An adoption finished: generations older than the fresh one retired and shredded.
+    AdoptionFinished,
+    /// A provider-held tenant's own keys were disabled and their deletion scheduled.
+    ProviderKeysDestroyed,
     /// Deleted wrapped keys were proven gone from the database's files.
     Erased,
     /// A destroyed tenant's provider-held key was disabled and its deletion scheduled.
@@ -106,6 +113,9 @@ impl AuditEvent {
             AuditEvent::Keys(KeyEvent::Shredded) => "shredded",
             AuditEvent::Keys(KeyEvent::Rekeyed) => "rekeyed",
             AuditEvent::Keys(KeyEvent::Migrated) => "migrated",
+            AuditEvent::Keys(KeyEvent::Adopted) => "adopted",
+            AuditEvent::Keys(KeyEvent::AdoptionFinished) => "adoption_finished",
+            AuditEvent::Keys(KeyEvent::ProviderKeysDestroyed) => "provider_keys_destroyed",
             AuditEvent::Keys(KeyEvent::Erased) => "erased",
             AuditEvent::Keys(KeyEvent::ProviderLayerDestroyed) => "provider_layer_destroyed",
             AuditEvent::Ticket(TicketEvent::Opened) => "opened",

@@ -56,6 +56,8 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod adoption;
+mod adoption_tally;
 mod alias_watch;
 pub mod audit;
 pub mod audit_checkpoints;

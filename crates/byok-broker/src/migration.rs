@@ -155,7 +155,12 @@ impl Broker {
     /// A region's key as CMK onboarding checks it, by the provider itself: it exists in the
     /// tenant's account and the region, and is enabled. (The wrap and unwrap follow, per
     /// generation.)
-    async fn check_cmk_key(&self, target: &byok_domain::TenantBinding, region: &Region, key_ref: &str) -> Result<KeyArn, BrokerError> {
+    pub(crate) async fn check_cmk_key(
+        &self,
+        target: &byok_domain::TenantBinding,
+        region: &Region,
+        key_ref: &str,
+    ) -> Result<KeyArn, BrokerError> {
         let described = self.kms.describe_key(target, region, key_ref, Purpose::Rekey).await;
         self.metrics.kms("DescribeKey", &described);
         let status = described.map_err(|e| {

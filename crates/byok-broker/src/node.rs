@@ -33,9 +33,30 @@ pub fn spawn(broker: Arc<Broker>) -> NodeHandle {
         ("listener", tokio::spawn(monitor::follow_changes(broker.clone(), signal(stopped.clone())))),
         ("cache sync", tokio::spawn(monitor::sync_caches(broker.clone(), signal(stopped.clone())))),
         ("webhooks", tokio::spawn(deliver_webhooks(broker.clone(), signal(stopped.clone())))),
+        ("adoption tally", tokio::spawn(flush_adoption_tally(broker.clone(), signal(stopped.clone())))),
         ("audit sink", tokio::spawn(ship_audit(broker, signal(stopped)))),
     ];
     NodeHandle { stop, tasks }
+}
+
+/// Every second, on every node: the records it rewrapped off provider-held generations, added
+/// to the store (see [`crate::adoption`]); once more when stopping, so nothing counted is lost.
+async fn flush_adoption_tally(broker: Arc<Broker>, stop: impl std::future::Future<Output = ()>) {
+    tokio::pin!(stop);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let stopping = tokio::select! {
+            _ = &mut stop => true,
+            _ = tick.tick() => false,
+        };
+        if let Err(e) = broker.flush_adoption_tally().await {
+            tracing::warn!(error = %e, "adoption progress: the store did not take this node's counts; kept for the next second");
+        }
+        if stopping {
+            return;
+        }
+    }
 }
 
 /// Every second, on the leader: webhook events enqueued and delivered (see

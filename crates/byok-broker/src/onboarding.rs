@@ -48,6 +48,15 @@ impl Broker {
         mode: KeyMode,
     ) -> Result<NewTenant, BrokerError> {
         let location = self.config.locations.get(location)?;
+        if mode.is_provider() {
+            if *account != self.config.provider_principal.account() {
+                return Err(BrokerError::Invalid(format!(
+                    "a provider-held tenant's keys are in the provider's own account {}, not {account}",
+                    self.config.provider_principal.account()
+                )));
+            }
+            return self.add_provider_held(id, &location).await;
+        }
         if !mode.is_byok() && self.config.canary.as_ref().and_then(|c| c.key_policy_key.as_ref()).is_none() {
             return Err(BrokerError::Invalid(
                 "customer-managed-key (cmk) tenants need the key-policy canary (--canary-cmk-key): without it a fault in the \
@@ -62,7 +71,15 @@ impl Broker {
         let tenant = Tenant {
             id: id.clone(),
             location: location.code.clone(),
-            binding: TenantBinding { account: account.clone(), role_arn, external_id, keys: Vec::new(), legacy_trust: false, mode },
+            binding: TenantBinding {
+                account: account.clone(),
+                role_arn,
+                external_id,
+                keys: Vec::new(),
+                legacy_trust: false,
+                mode,
+                adoption: None,
+            },
             state: TenantState::Onboarding,
             keys: KeyGenerations::first(self.clock.now()),
             version: 1,
@@ -71,6 +88,58 @@ impl Broker {
         self.store.insert_tenant(&tenant).await?;
         let admin_token = self.issue_token(TokenScope::TenantAdmin(id.clone()), None, false).await?.token;
         let instructions = setup::instructions(&self.config, id, &tenant.binding, &location);
+        Ok(NewTenant { instructions, admin_token })
+    }
+
+    /// Adds a tenant on provider-held keys (the default before a customer brings keys of their
+    /// own): a KMS key per region of its location made in the provider's own account, verified
+    /// as any tenant's keys are (a real wrap and unwrap), and the tenant active at once. Nothing
+    /// is asked of a customer; `byok tenant adopt` later moves it onto the customer's keys.
+    pub async fn add_provider_held_tenant(&self, id: &TenantId, location: &str) -> Result<NewTenant, BrokerError> {
+        let location = self.config.locations.get(location)?;
+        self.add_provider_held(id, &location).await
+    }
+
+    async fn add_provider_held(&self, id: &TenantId, location: &byok_domain::Location) -> Result<NewTenant, BrokerError> {
+        let account = self.config.provider_principal.account();
+        if self.store.tenant(id).await?.is_some() {
+            return Err(BrokerError::TenantExists(id.clone()));
+        }
+        let mut keys = Vec::with_capacity(location.regions.len());
+        for region in &location.regions {
+            let made = self.kms.create_provider_held_key(region, id).await;
+            self.metrics.kms("CreateKey", &made);
+            match made.map_err(BrokerError::from_access)? {
+                Some(key_arn) => keys.push(RegionKey { region: region.clone(), key_arn }),
+                None => return Err(BrokerError::Invalid("this key service cannot make provider-held keys".into())),
+            }
+        }
+        let external_id: ExternalId =
+            tokens::generate("byok").ok_or(BrokerError::Rng)?.get(..37).unwrap_or_default().parse().map_err(|_| BrokerError::Rng)?;
+        let role_arn = byok_domain::RoleArn::new(&account, &self.config.role_name)?;
+        let tenant = Tenant {
+            id: id.clone(),
+            location: location.code.clone(),
+            binding: TenantBinding { account, role_arn, external_id, keys, legacy_trust: false, mode: KeyMode::Provider, adoption: None },
+            state: TenantState::Onboarding,
+            keys: KeyGenerations::first(self.clock.now()),
+            version: 1,
+            created_at: self.clock.now(),
+        };
+        self.store.insert_tenant(&tenant).await?;
+        let verification = self.verify_now(id).await?;
+        if !verification.ok {
+            let problems: Vec<String> =
+                verification.regions.iter().filter_map(|r| r.problem.as_ref().map(|p| format!("{}: {p}", r.region))).collect();
+            return Err(BrokerError::KeyAccess(byok_kms::AccessError::Provider {
+                message: format!(
+                    "the provider-held keys of {id} do not work yet ({}); `byok tenant verify {id}` tries again",
+                    problems.join("; ")
+                ),
+            }));
+        }
+        let admin_token = self.issue_token(TokenScope::TenantAdmin(id.clone()), None, false).await?.token;
+        let instructions = setup::instructions(&self.config, id, &self.tenant(id).await?.binding, location);
         Ok(NewTenant { instructions, admin_token })
     }
 
@@ -119,13 +188,19 @@ impl Broker {
         }
 
         // Each region's key: found by alias, enabled, and really wraps and unwraps.
+        // Found by alias in the customer's account; a provider-held tenant's keys are the ones
+        // byok made for it.
         let alias = format!("{}{id}", self.config.alias_prefix);
+        let made = std::mem::take(&mut binding.keys);
         let tenant_key = TenantKey::generate().ok_or(BrokerError::Rng)?;
         let mut wrapped = Vec::new();
-        binding.keys.clear();
         for region in &location.regions {
             let mut check = RegionCheck { region: region.clone(), ok: false, key_arn: None, problem: None };
-            match self.check_region(&mut binding, region, &alias, id, &tenant_key).await {
+            let key_ref = match made.iter().find(|k| binding.mode.is_provider() && k.region == *region) {
+                Some(k) => k.key_arn.to_string(),
+                None => alias.clone(),
+            };
+            match self.check_region(&mut binding, region, &key_ref, id, &tenant_key).await {
                 Ok(w) => {
                     check.ok = true;
                     check.key_arn = Some(w.key_arn.to_string());

@@ -111,6 +111,7 @@ pub async fn prove_canary(kms: &dyn byok_kms::KeyService, canary: &CanaryConfig)
         keys: Vec::new(),
         legacy_trust: false,
         mode: KeyMode::Byok,
+        adoption: None,
     };
     prove_key(kms, binding, &canary.key, canary, false).await?;
     let Some(key) = &canary.key_policy_key else { return Ok(()) };
@@ -126,6 +127,7 @@ pub async fn prove_canary(kms: &dyn byok_kms::KeyService, canary: &CanaryConfig)
         keys: Vec::new(),
         legacy_trust: false,
         mode: KeyMode::Cmk { context_tag: crate::provider_setup::CANARY_CONTEXT_TAG.parse().ok() },
+        adoption: None,
     };
     prove_key(kms, binding, key, canary, true).await
 }

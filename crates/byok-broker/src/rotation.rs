@@ -81,7 +81,8 @@ impl Broker {
         event: KeyEvent,
         detail: serde_json::Value,
     ) -> Result<Tenant, BrokerError> {
-        let erases = matches!(change, KeyChange::Shred | KeyChange::Rekey { .. } | KeyChange::Migrate { .. });
+        let erases =
+            matches!(change, KeyChange::Shred | KeyChange::Rekey { .. } | KeyChange::Migrate { .. } | KeyChange::FinishAdoption { .. });
         let seal = self.event_seal(&tenant.id, AuditEvent::Keys(event), detail);
         let result = self.store.change_keys(&tenant.id, tenant.version, generations, change, &seal).await;
         self.cache.purge(&tenant.id);

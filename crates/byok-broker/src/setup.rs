@@ -130,6 +130,9 @@ pub fn role_name_for(config: &BrokerConfig, tenant: &TenantId, account_has_other
 /// for CMK only the keys, whose policies grant the provider's own principal under the tenant's
 /// encryption context.
 pub fn instructions(config: &BrokerConfig, tenant: &TenantId, binding: &TenantBinding, location: &Location) -> Instructions {
+    if binding.mode.is_provider() {
+        return provider_held(config, tenant, binding, location);
+    }
     let account = binding.account.to_string();
     let alias = format!("{}{tenant}", config.alias_prefix);
     let tag = binding.mode.context_tag();
@@ -208,6 +211,38 @@ pub fn instructions(config: &BrokerConfig, tenant: &TenantId, binding: &TenantBi
         terraform,
         key_policy,
         commands,
+    }
+}
+
+/// A provider-held tenant's "setup": nothing for anyone to run. byok made its keys in the
+/// provider's own account; the customer's setup comes with `byok tenant adopt --setup`.
+fn provider_held(config: &BrokerConfig, tenant: &TenantId, binding: &TenantBinding, location: &Location) -> Instructions {
+    let keys: String = binding.keys.iter().map(|k| format!("#   {}: {}\n", k.region, k.key_arn)).collect();
+    let text = format!(
+        "# Tenant {tenant} uses provider-held keys: KMS keys in the provider's own account {account}, made by byok,\n\
+         # one per region of location {code}. There is nothing for the customer to set up, and nothing they can revoke.\n\
+         {keys}\
+         # When the customer brings keys of their own, print their setup with\n\
+         #   byok tenant adopt {tenant} --to cmk --account-id THEIR_ACCOUNT --setup\n\
+         # and, once they ran it, move the tenant onto their keys with the same command without --setup.\n",
+        account = binding.account,
+        code = location.code,
+    );
+    Instructions {
+        tenant: tenant.clone(),
+        account_id: binding.account.to_string(),
+        mode: binding.mode.clone(),
+        provider_principal: config.provider_principal.to_string(),
+        role_name: None,
+        role_arn: None,
+        external_id: None,
+        trust_policy: None,
+        alias: String::new(),
+        regions: location.regions.clone(),
+        key_policy: serde_json::json!({}),
+        cloudformation: text.clone(),
+        terraform: text.clone(),
+        commands: text,
     }
 }
 

@@ -18,6 +18,10 @@ impl Client {
         self.call("POST", "/v1/tenants", Some(request)).await
     }
 
+    pub async fn add_provider_held_tenant(&self, request: &api::AddProviderHeldTenantRequest) -> Result<api::NewTenantResponse, CliError> {
+        self.call("POST", "/v1/provider-held-tenants", Some(request)).await
+    }
+
     pub async fn tenants(&self) -> Result<Vec<api::TenantStatus>, CliError> {
         self.get("/v1/tenants").await
     }
@@ -62,6 +66,22 @@ impl Client {
 
     pub async fn migrate(&self, id: &str, request: &api::MigrateRequest) -> Result<api::MigrationResponse, CliError> {
         self.call("POST", &format!("/v1/tenants/{id}/migrate"), Some(request)).await
+    }
+
+    pub async fn adoption_setup(&self, id: &str, request: &api::AdoptRequest) -> Result<api::Instructions, CliError> {
+        self.call("POST", &format!("/v1/tenants/{id}/adoption-setup"), Some(request)).await
+    }
+
+    pub async fn adopt(&self, id: &str, request: &api::AdoptRequest) -> Result<api::AdoptionResponse, CliError> {
+        self.call("POST", &format!("/v1/tenants/{id}/adopt"), Some(request)).await
+    }
+
+    pub async fn finish_adoption(&self, id: &str) -> Result<api::FinishedAdoptionResponse, CliError> {
+        self.call("POST", &format!("/v1/tenants/{id}/adopt/finish"), NO_BODY).await
+    }
+
+    pub async fn adoptions(&self) -> Result<api::AdoptionReport, CliError> {
+        self.call("GET", "/v1/adoptions", NO_BODY).await
     }
 
     // The data plane.

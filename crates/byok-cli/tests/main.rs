@@ -3,6 +3,7 @@
 //! and in-process.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod adoption;
 mod api_fuzz;
 mod audit_checkpoint;
 mod audit_export;

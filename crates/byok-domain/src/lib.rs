@@ -37,6 +37,6 @@ pub use hold::Hold;
 pub use ids::{AccountId, ContextTag, ExternalId, IdError, KeyArn, Region, RoleArn, TenantId};
 pub use lifecycle::{Event, InvalidTransition, TenantState, Transition};
 pub use location::{Location, LocationError, Locations};
-pub use tenant::{KeyMode, RegionKey, Tenant, TenantBinding};
+pub use tenant::{Adoption, KeyMode, RegionKey, Tenant, TenantBinding};
 pub use ticket::{Alert, AlertKind, AlertStatus, Author, Comment, Ticket, TicketStatus, UnknownName};
 pub use webhook::{Attempt, Delivery, DeliveryStatus, Webhook, WebhookSecret};

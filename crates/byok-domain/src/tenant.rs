@@ -29,6 +29,12 @@ pub enum KeyMode {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         context_tag: Option<ContextTag>,
     },
+    /// Provider-held keys: one KMS key per region in the **provider's own account**, made by
+    /// byok for the tenant, used by the provider's own principal. What a tenant has before the
+    /// customer brings keys of their own; no customer can revoke it, so no denial of these keys
+    /// is ever a revocation (it is the provider's own fault). `byok tenant adopt` moves the
+    /// tenant onto the customer's keys.
+    Provider,
 }
 
 impl KeyMode {
@@ -37,7 +43,13 @@ impl KeyMode {
         match self {
             KeyMode::Byok => "byok",
             KeyMode::Cmk { .. } => "cmk",
+            KeyMode::Provider => "provider",
         }
+    }
+
+    /// Whether the keys are the provider's own (no customer can revoke them).
+    pub fn is_provider(&self) -> bool {
+        matches!(self, KeyMode::Provider)
     }
 
     pub fn is_byok(&self) -> bool {
@@ -48,7 +60,7 @@ impl KeyMode {
     pub fn context_tag(&self) -> Option<&ContextTag> {
         match self {
             KeyMode::Cmk { context_tag } => context_tag.as_ref(),
-            KeyMode::Byok => None,
+            KeyMode::Byok | KeyMode::Provider => None,
         }
     }
 }
@@ -72,6 +84,25 @@ pub struct TenantBinding {
     /// `mode` and are BYOK.
     #[serde(default, skip_serializing_if = "KeyMode::is_byok")]
     pub mode: KeyMode,
+    /// Set when the tenant moved from provider-held keys onto the customer's (`byok tenant
+    /// adopt`), until the adoption is finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adoption: Option<Adoption>,
+}
+
+/// A tenant's move from provider-held keys onto the customer's, between the switch and its
+/// finish. At the switch every kept generation was rewrapped under the customer's keys and a
+/// fresh generation, made under the customer's keys only, became the one that seals. Records
+/// sealed before it are moved onto it with `rewrap`; finishing retires and shreds the older
+/// generations and schedules the provider-held keys' deletion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adoption {
+    /// The first generation that never existed under the provider's keys.
+    pub first_generation: u32,
+    /// The provider-held keys the tenant used before, deleted when the adoption finishes.
+    pub provider_keys: Vec<KeyArn>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub switched_at: time::OffsetDateTime,
 }
 
 impl TenantBinding {
@@ -113,6 +144,7 @@ mod tests {
             keys: Vec::new(),
             legacy_trust: false,
             mode,
+            adoption: None,
         }
     }
 
@@ -136,5 +168,23 @@ mod tests {
         assert_eq!(back.mode.context_tag().map(ContextTag::as_str), Some("Acme01"));
         let bad = json.replace("Acme01", "not-a-tag!");
         assert!(serde_json::from_str::<TenantBinding>(&bad).is_err(), "a stored tag is validated when read");
+    }
+
+    #[test]
+    fn a_provider_binding_has_no_role_and_keeps_its_adoption() {
+        let mut provider = binding(KeyMode::Provider);
+        let json = serde_json::to_string(&provider).expect("json");
+        assert!(json.contains(r#""mode":{"kind":"provider"}"#), "{json}");
+        assert!(!json.contains("adoption"), "no adoption is written until there is one: {json}");
+        let back: TenantBinding = serde_json::from_str(&json).expect("back");
+        assert_eq!((back.role(), back.mode.name(), back.mode.is_provider()), (None, "provider", true));
+        provider.mode = KeyMode::Cmk { context_tag: None };
+        provider.adoption = Some(Adoption {
+            first_generation: 3,
+            provider_keys: vec!["arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab".parse().expect("arn")],
+            switched_at: time::OffsetDateTime::UNIX_EPOCH,
+        });
+        let back: TenantBinding = serde_json::from_str(&serde_json::to_string(&provider).expect("json")).expect("back");
+        assert_eq!(back, provider);
     }
 }

@@ -540,7 +540,13 @@ impl KeyService for AwsKeyService {
     }
 
     async fn create_provider_key(&self, region: &Region, tenant: &TenantId) -> Result<Option<KeyArn>, AccessError> {
-        self.layer_create(region, tenant).await.map(Some)
+        let description = format!("byok provider-held layer of tenant {tenant}: deleted when the tenant is destroyed");
+        self.layer_create(region, tenant, description).await.map(Some)
+    }
+
+    async fn create_provider_held_key(&self, region: &Region, tenant: &TenantId) -> Result<Option<KeyArn>, AccessError> {
+        let description = format!("byok provider-held key of tenant {tenant}: used until the customer brings their own keys, then deleted");
+        self.layer_create(region, tenant, description).await.map(Some)
     }
 
     async fn provider_seal(&self, key: &KeyArn, tenant: &TenantId, inner: &[u8]) -> Result<Vec<u8>, AccessError> {

@@ -210,6 +210,11 @@ impl<K: KeyService> KeyService for Budgeted<K> {
         self.inner.create_provider_key(region, tenant).await
     }
 
+    async fn create_provider_held_key(&self, region: &Region, tenant: &TenantId) -> Result<Option<byok_domain::KeyArn>, AccessError> {
+        self.budget.take(1).await;
+        self.inner.create_provider_held_key(region, tenant).await
+    }
+
     async fn provider_seal(&self, key: &byok_domain::KeyArn, tenant: &TenantId, inner: &[u8]) -> Result<Vec<u8>, AccessError> {
         self.budget.take(1).await;
         self.inner.provider_seal(key, tenant, inner).await

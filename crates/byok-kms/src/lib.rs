@@ -285,6 +285,14 @@ pub trait KeyService: Send + Sync + std::fmt::Debug {
         Ok(None)
     }
 
+    /// A KMS key in the provider's own account that a provider-held tenant (`KeyMode::Provider`)
+    /// wraps its tenant key under in `region` until the customer brings keys of their own;
+    /// `None` where the key service cannot make keys (the test double).
+    async fn create_provider_held_key(&self, region: &Region, tenant: &TenantId) -> Result<Option<byok_domain::KeyArn>, AccessError> {
+        let _ = (region, tenant);
+        Ok(None)
+    }
+
     /// Encrypts a customer-wrapped tenant key under the provider key, bound to the tenant.
     async fn provider_seal(&self, key: &byok_domain::KeyArn, tenant: &TenantId, inner: &[u8]) -> Result<Vec<u8>, AccessError> {
         let _ = (key, tenant, inner);

@@ -25,11 +25,18 @@ fn missing(what: &str) -> AccessError {
 }
 
 impl AwsKeyService {
-    pub(crate) async fn layer_create(&self, region: &byok_domain::Region, tenant: &TenantId) -> Result<KeyArn, AccessError> {
+    /// A new key in the provider's own account, tagged with the tenant (the layer's, or a
+    /// provider-held tenant's own key: the description says which).
+    pub(crate) async fn layer_create(
+        &self,
+        region: &byok_domain::Region,
+        tenant: &TenantId,
+        description: String,
+    ) -> Result<KeyArn, AccessError> {
         let out = self
             .provider_kms(region)
             .create_key()
-            .description(format!("byok provider-held layer of tenant {tenant}: deleted when the tenant is destroyed"))
+            .description(description)
             .tags(
                 aws_sdk_kms::types::Tag::builder()
                     .tag_key("byok:tenant")

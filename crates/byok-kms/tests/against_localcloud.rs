@@ -40,6 +40,7 @@ async fn world_on(cloud: Cloud) -> World {
         keys,
         legacy_trust: false,
         mode: byok_domain::KeyMode::Byok,
+        adoption: None,
     };
     World { service: service(&cloud).await, cloud, customer, binding }
 }

@@ -57,6 +57,7 @@ pub fn app(state: AppState, body_limit: usize) -> Router {
         // The largest body per route: records on the data plane, small JSON everywhere else.
         .merge(routes::tenants::router().layer(DefaultBodyLimit::max(control)))
         .merge(routes::keys::router().layer(DefaultBodyLimit::max(control)))
+        .merge(routes::adoption::router().layer(DefaultBodyLimit::max(control)))
         .merge(routes::tickets::router().layer(DefaultBodyLimit::max(control)))
         .merge(routes::operator::router().layer(DefaultBodyLimit::max(control)))
         .merge(routes::identities::router().layer(DefaultBodyLimit::max(control)))

@@ -31,6 +31,7 @@ pub fn mode_name(mode: &byok_domain::KeyMode) -> byok_api::KeyModeName {
     match mode {
         byok_domain::KeyMode::Byok => byok_api::KeyModeName::Byok,
         byok_domain::KeyMode::Cmk { .. } => byok_api::KeyModeName::Cmk,
+        byok_domain::KeyMode::Provider => byok_api::KeyModeName::Provider,
     }
 }
 

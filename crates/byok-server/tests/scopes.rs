@@ -48,6 +48,18 @@ async fn the_token_scope_by_route_matrix() {
         ("POST", "/v1/tenants/acme/migration-setup", Some(json!({ "to": "cmk", "context_tag": "Acme01" })), [401, 401, 200, 403, 403, 403]),
         // No key-policy canary in this world: a move to CMK is refused before any key use.
         ("POST", "/v1/tenants/acme/migrate", Some(json!({ "to": "cmk" })), [401, 401, 400, 403, 403, 403]),
+        // acme uses the customer's keys already: adoption is for tenants on provider-held keys.
+        (
+            "POST",
+            "/v1/tenants/acme/adoption-setup",
+            Some(json!({ "to": "cmk", "account_id": "444455556666" })),
+            [401, 401, 400, 403, 403, 403],
+        ),
+        ("POST", "/v1/tenants/acme/adopt", Some(json!({ "to": "cmk", "account_id": "444455556666" })), [401, 401, 400, 403, 403, 403]),
+        ("POST", "/v1/tenants/acme/adopt/finish", None, [401, 401, 400, 403, 403, 403]),
+        ("GET", "/v1/adoptions", None, [401, 401, 200, 403, 403, 403]),
+        // The test double makes no KMS keys: refused before anything is stored.
+        ("POST", "/v1/provider-held-tenants", Some(json!({ "id": "held", "location": "us" })), [401, 401, 400, 403, 403, 403]),
         ("POST", "/v1/tenants/beta/rotate", None, [401, 401, 409, 403, 403, 403]),
         ("GET", "/v1/audit/verify", None, [401, 401, 200, 403, 403, 403]),
         ("GET", "/v1/audit/export?before=2000-01-01T00:00:00Z", None, [401, 401, 200, 403, 403, 403]),

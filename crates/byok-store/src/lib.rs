@@ -67,6 +67,9 @@ pub enum KeyChange<'a> {
     /// replaced, and every wrapped key by `keys` (each kept generation in each region), all at
     /// once.
     Migrate { binding: &'a TenantBinding, keys: &'a [WrappedKey] },
+    /// An adoption finishes: the binding (its adoption cleared) is written and every generation
+    /// below the new `kept_from` erased, at once.
+    FinishAdoption { binding: &'a TenantBinding },
 }
 
 /// One audit-log entry as stored.
@@ -147,6 +150,15 @@ pub struct ProviderKey {
     pub key_arn: String,
     /// When AWS deletes it, once destruction scheduled that.
     pub deletion_date: Option<OffsetDateTime>,
+}
+
+/// Records a tenant moved off provider-held generations ([`KeyStore::note_adoption_rewraps`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdoptionProgress {
+    pub tenant: TenantId,
+    pub records: u64,
+    pub first_at: OffsetDateTime,
+    pub last_at: OffsetDateTime,
 }
 
 /// Tenants by state, and the nearest deadline ([`TenantStore::tenant_census`]).
@@ -348,6 +360,13 @@ pub trait KeyStore: Send + Sync {
 
     /// Records that the provider key's deletion is scheduled for `deletion_date`.
     async fn provider_key_destroyed(&self, tenant: &TenantId, region: &Region, deletion_date: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Adds `records` rewrapped off the tenant's provider-held generations at `at` (each node
+    /// adds its own; the sum is the tenant's).
+    async fn note_adoption_rewraps(&self, tenant: &TenantId, records: u64, at: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Every tenant's adoption progress, by tenant.
+    async fn adoption_progress(&self) -> Result<Vec<AdoptionProgress>, StoreError>;
 }
 
 /// API token hashes and their scopes.

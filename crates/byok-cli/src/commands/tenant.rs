@@ -1,9 +1,9 @@
-//! `byok tenant`: add, verify, show, list, restore, setup, rotate, min-decryption, shred-retired, rekey, migrate.
+//! `byok tenant`: add, verify, show, list, restore, setup, rotate, min-decryption, shred-retired, rekey, migrate, adopt, adoptions.
 
 use byok_api as api;
 use clap::Subcommand;
 
-use super::pretty;
+use super::{Mode, pretty, region_key};
 use crate::client::Client;
 use crate::error::CliError;
 
@@ -28,15 +28,6 @@ impl SetupFormat {
     }
 }
 
-/// A tenant's key mode, as `--mode` takes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Mode {
-    /// Role-based BYOK: the provider assumes the customer's role.
-    Byok,
-    /// Customer-managed keys: each key's policy grants the provider's own principal.
-    Cmk,
-}
-
 #[derive(Debug, Subcommand)]
 pub(crate) enum ContactsCommand {
     /// Replace the contacts (no address: none).
@@ -56,10 +47,13 @@ pub(crate) enum TenantCommand {
         id: String,
         #[arg(long)]
         location: String,
+        /// The customer's AWS account (not for --mode provider).
         #[arg(long)]
-        account_id: String,
+        account_id: Option<String>,
         /// How the customer grants the provider its keys: `byok`, a role the provider assumes
-        /// (the seed's procedure), or `cmk`, customer-managed keys granted by key policy alone.
+        /// (the seed's procedure), or `cmk`, customer-managed keys granted by key policy alone;
+        /// or `provider`, keys byok makes in the provider's own account until the customer brings
+        /// theirs (`byok tenant adopt`).
         #[arg(long, value_enum, default_value_t = Mode::Byok)]
         mode: Mode,
         /// A cmk tenant's context tag: 1 to 12 letters and digits the customer chose, carried in
@@ -141,18 +135,32 @@ pub(crate) enum TenantCommand {
         #[arg(long = "key", value_parser = region_key)]
         keys: Vec<(String, String)>,
     },
-}
-
-fn region_key(s: &str) -> Result<(String, String), String> {
-    s.split_once('=').map(|(r, k)| (r.to_string(), k.to_string())).ok_or_else(|| format!("'{s}' is not REGION=KEY"))
+    /// Move a tenant on provider-held keys onto its customer's keys, online (see `byok tenant
+    /// adopt --help`).
+    Adopt(super::adopt::AdoptArgs),
+    /// Tenants on provider-held keys, and tenants moving onto their customer's: records
+    /// rewrapped and the rate, across every node.
+    Adoptions,
 }
 
 pub(crate) async fn run(client: Client, command: TenantCommand) -> Result<(), CliError> {
     match command {
         TenantCommand::Add { id, location, account_id, mode, context_tag, format } => {
-            let mode = match mode {
-                Mode::Byok => api::KeyModeName::Byok,
-                Mode::Cmk => api::KeyModeName::Cmk,
+            let mode = mode.api();
+            if mode == api::KeyModeName::Provider {
+                if account_id.is_some() || context_tag.is_some() {
+                    return Err(CliError::Config(
+                        "--mode provider takes no --account-id or --context-tag: the keys are the provider's own".into(),
+                    ));
+                }
+                let request = api::AddProviderHeldTenantRequest { id: id.clone(), location };
+                let answer = client.add_provider_held_tenant(&request).await?;
+                eprintln!("tenant {id} added on provider-held keys (active). Its admin token, shown once:\n  {}", answer.admin_token);
+                print!("{}", format.pick(&answer.instructions));
+                return Ok(());
+            }
+            let Some(account_id) = account_id else {
+                return Err(CliError::Config("--account-id is required: the customer's AWS account".into()));
             };
             let request = api::AddTenantRequest { id: id.clone(), location, account_id: account_id.clone(), mode, context_tag };
             let answer: api::NewTenantResponse = client.add_tenant(&request).await?;
@@ -251,11 +259,7 @@ pub(crate) async fn run(client: Client, command: TenantCommand) -> Result<(), Cl
             Ok(())
         }
         TenantCommand::Migrate { id, to, context_tag, setup, keys } => {
-            let to = match to {
-                Mode::Byok => api::KeyModeName::Byok,
-                Mode::Cmk => api::KeyModeName::Cmk,
-            };
-            let request = api::MigrateRequest { to, context_tag, keys: keys.into_iter().collect() };
+            let request = api::MigrateRequest { to: to.api(), context_tag, keys: keys.into_iter().collect() };
             if setup {
                 let instructions = client.migration_setup(&id, &request).await?;
                 eprintln!(
@@ -274,6 +278,8 @@ pub(crate) async fn run(client: Client, command: TenantCommand) -> Result<(), Cl
             println!("tenant {id} switched to customer-managed keys{tag} in {} ms; the customer may now remove its role", moved.elapsed_ms);
             Ok(())
         }
+        TenantCommand::Adopt(args) => super::adopt::adopt(&client, args).await,
+        TenantCommand::Adoptions => super::adopt::report(&client).await,
         TenantCommand::Rekey { id, region, key_arn } => {
             let request = api::RekeyRequest { region: region.clone(), key: key_arn };
             let status: api::TenantStatus = client.rekey(&id, &request).await?;

@@ -83,6 +83,7 @@ async fn render(
         p.muted {
             "AWS account " (tenant.binding.account) " · location " (tenant.location) " · "
             @match (tenant.binding.role(), tenant.binding.mode.context_tag()) {
+                _ if tenant.binding.mode.is_provider() => { "provider-held keys (in the provider's account, until you bring yours)" }
                 (Some((role, _)), _) => { "BYOK, role " (role) }
                 (None, Some(tag)) => { "customer-managed keys (key policy), context tag " code { (tag) } }
                 (None, None) => { "customer-managed keys (key policy)" }

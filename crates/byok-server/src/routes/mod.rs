@@ -1,5 +1,6 @@
 //! One module per feature, each with its own `router()`.
 
+pub mod adoption;
 pub mod data;
 pub mod frames;
 pub mod identities;

@@ -90,6 +90,7 @@ pub fn document(state: &AppState) -> serde_json::Value {
     let mut doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap_or_default();
     let codes: Vec<&str> = state.broker.config().locations.codes().collect();
     doc["components"]["schemas"]["AddTenantRequest"]["properties"]["location"]["enum"] = serde_json::json!(codes);
+    doc["components"]["schemas"]["AddProviderHeldTenantRequest"]["properties"]["location"]["enum"] = serde_json::json!(codes);
     if let Some(paths) = doc["paths"].as_object_mut() {
         for (_, item) in paths.iter_mut().filter(|(path, _)| path.ends_with("/batch")) {
             item["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]["items"]["maxItems"] =

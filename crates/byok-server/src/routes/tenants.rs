@@ -16,6 +16,7 @@ use crate::views;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/tenants", post(add).get(list))
+        .route("/v1/provider-held-tenants", post(add_provider_held))
         .route("/v1/tenants/{id}", get(show))
         .route("/v1/tenants/{id}/setup", get(setup))
         .route("/v1/tenants/{id}/verify", post(verify))
@@ -48,11 +49,31 @@ async fn add(State(state): State<AppState>, _: Operator, Body(req): Body<AddTena
         (byok_api::KeyModeName::Byok, Some(_)) => {
             return Err(ApiError::Invalid("a context tag is for customer-managed-key tenants: add \"mode\": \"cmk\"".into()));
         }
+        (byok_api::KeyModeName::Provider, _) => {
+            return Err(ApiError::Invalid("a tenant on provider-held keys is added with POST /v1/provider-held-tenants".into()));
+        }
         (byok_api::KeyModeName::Cmk, tag) => byok_domain::KeyMode::Cmk {
             context_tag: tag.map(|t| t.parse()).transpose().map_err(|e: byok_domain::IdError| ApiError::Invalid(e.to_string()))?,
         },
     };
     let created = state.broker.add_tenant_in_mode(&id, &req.location, &account, mode).await?;
+    let tenant = state.broker.tenant(&id).await?;
+    let body = NewTenantResponse {
+        tenant: views::tenant(&tenant),
+        instructions: views::instructions(created.instructions),
+        admin_token: created.admin_token.to_string(),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// A tenant on provider-held keys: active at once, nothing asked of a customer.
+async fn add_provider_held(
+    State(state): State<AppState>,
+    _: Operator,
+    Body(req): Body<byok_api::AddProviderHeldTenantRequest>,
+) -> Result<Response, ApiError> {
+    let id = tenant_id(&req.id)?;
+    let created = state.broker.add_provider_held_tenant(&id, &req.location).await?;
     let tenant = state.broker.tenant(&id).await?;
     let body = NewTenantResponse {
         tenant: views::tenant(&tenant),

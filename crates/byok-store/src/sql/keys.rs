@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use super::{CHANNEL, SqlStore, corrupt, tenant_from_row};
-use crate::{ErasureProof, KeyChange, KeyStore, PendingErasure, ProviderKey, Seal, StoreError, WrappedKey};
+use crate::{AdoptionProgress, ErasureProof, KeyChange, KeyStore, PendingErasure, ProviderKey, Seal, StoreError, WrappedKey};
 
 pub(super) fn provider_key_from_row(row: &AnyRow) -> Result<ProviderKey, StoreError> {
     let region: String = row.try_get("region")?;
@@ -116,7 +116,7 @@ impl KeyStore for SqlStore {
         let guard = self.append_guard().await;
         let mut tx = self.pool.begin().await?;
         let binding = match change {
-            KeyChange::Rekey { binding, .. } | KeyChange::Migrate { binding, .. } => {
+            KeyChange::Rekey { binding, .. } | KeyChange::Migrate { binding, .. } | KeyChange::FinishAdoption { binding } => {
                 Some(serde_json::to_string(binding).map_err(|e| corrupt("binding", e))?)
             }
             _ => None,
@@ -161,6 +161,11 @@ impl KeyStore for SqlStore {
                     self.record_erasure(&mut tx, id, "migrated").await?;
                 }
                 self.insert_keys(&mut tx, id, keys).await?;
+            }
+            KeyChange::FinishAdoption { .. } => {
+                if self.erase_keys(&mut tx, id, Erase::Below(generations.kept_from)).await? > 0 {
+                    self.record_erasure(&mut tx, id, "adoption finished").await?;
+                }
             }
         }
         let row = sqlx::query(self.sql("SELECT * FROM tenants WHERE id = ?")).bind(id.as_str()).fetch_one(&mut *tx).await?;
@@ -271,5 +276,39 @@ impl KeyStore for SqlStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn note_adoption_rewraps(&self, tenant: &TenantId, records: u64, at: OffsetDateTime) -> Result<(), StoreError> {
+        sqlx::query(self.sql(
+            "INSERT INTO adoption_progress (tenant_id, records, first_at, last_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (tenant_id) DO UPDATE SET records = adoption_progress.records + excluded.records, last_at = excluded.last_at",
+        ))
+        .bind(tenant.as_str())
+        .bind(i64::try_from(records).unwrap_or(i64::MAX))
+        .bind(at.unix_timestamp())
+        .bind(at.unix_timestamp())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn adoption_progress(&self) -> Result<Vec<AdoptionProgress>, StoreError> {
+        let rows = sqlx::query("SELECT tenant_id, records, first_at, last_at FROM adoption_progress ORDER BY tenant_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let tenant: String = row.try_get("tenant_id")?;
+                let at = |column: &str| -> Result<OffsetDateTime, StoreError> {
+                    OffsetDateTime::from_unix_timestamp(row.try_get(column)?).map_err(|e| corrupt("adoption progress", e))
+                };
+                Ok(AdoptionProgress {
+                    tenant: tenant.parse().map_err(|e| corrupt("adoption progress", e))?,
+                    records: u64::try_from(row.try_get::<i64, _>("records")?).unwrap_or(0),
+                    first_at: at("first_at")?,
+                    last_at: at("last_at")?,
+                })
+            })
+            .collect()
     }
 }

@@ -103,4 +103,39 @@ pub(super) async fn change_keys<S: Store>(store: &S, t: &Tenant) {
     assert_eq!(store.wrapped_keys(&t.id).await.expect("keys"), moved);
     let what: Vec<String> = super::proven(store).await.proven.into_iter().map(|e| e.what).collect();
     assert_eq!(what, ["migrated"]);
+
+    // Adoption: switched like a migration, with the adoption in the binding and a fresh
+    // generation 3; finishing writes the binding without it and erases what is below 3, at once.
+    let mut adopting = after.binding.clone();
+    adopting.adoption =
+        Some(byok_domain::Adoption { first_generation: 3, provider_keys: Vec::new(), switched_at: time::OffsetDateTime::UNIX_EPOCH });
+    let fresh: Vec<WrappedKey> = moved.iter().map(|k| WrappedKey { generation: 3, wrapped: b"fresh".to_vec(), ..k.clone() }).collect();
+    let both: Vec<WrappedKey> = moved.iter().chain(&fresh).cloned().collect();
+    let rotated = after.keys.rotated(at).expect("rotate");
+    let after = store
+        .change_keys(&t.id, 7, &rotated, KeyChange::Migrate { binding: &adopting, keys: &both }, &note("adopted"))
+        .await
+        .expect("adopt");
+    assert_eq!((after.binding.adoption.as_ref().map(|a| a.first_generation), after.keys.current), (Some(3), 3));
+    let what: Vec<String> = super::proven(store).await.proven.into_iter().map(|e| e.what).collect();
+    assert_eq!(what, ["migrated"], "the provider-held wrapping of generation 2 is erased, its rewrap kept");
+    let finished = rotated.with_min_decryption(3).expect("retire").shredded();
+    let mut done = adopting.clone();
+    done.adoption = None;
+    let stale = store.change_keys(&t.id, 7, &finished, KeyChange::FinishAdoption { binding: &done }, &note("x")).await;
+    assert!(matches!(stale, Err(StoreError::Conflict { .. })), "compare-and-set on the version");
+    let after =
+        store.change_keys(&t.id, 8, &finished, KeyChange::FinishAdoption { binding: &done }, &note("finished")).await.expect("finish");
+    assert_eq!((after.binding.adoption.clone(), after.keys.kept_from, after.keys.min_decryption), (None, 3, 3));
+    assert_eq!(store.wrapped_keys(&t.id).await.expect("keys"), fresh, "only the fresh generation is kept");
+    let what: Vec<String> = super::proven(store).await.proven.into_iter().map(|e| e.what).collect();
+    assert_eq!(what, ["adoption finished"]);
+
+    // Adoption progress: every node adds its own count; the sum and the span are the tenant's.
+    let (first, last) = (t.created_at, t.created_at + Duration::seconds(10));
+    store.note_adoption_rewraps(&t.id, 30, first).await.expect("node a");
+    store.note_adoption_rewraps(&t.id, 12, last).await.expect("node b");
+    let progress = store.adoption_progress().await.expect("progress");
+    let mine = progress.iter().find(|p| p.tenant == t.id).expect("gamma's progress");
+    assert_eq!((mine.records, mine.first_at, mine.last_at), (42, first, last));
 }

@@ -33,6 +33,7 @@ pub(super) fn tenant(id: &str) -> Tenant {
                 .collect(),
             legacy_trust: false,
             mode: byok_domain::KeyMode::Byok,
+            adoption: None,
         },
         state: TenantState::Onboarding,
         keys: KeyGenerations::first(OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time")),
