@@ -184,3 +184,57 @@ async fn a_provider_held_tenant_adopts_its_customers_keys_online() {
     assert!(revoked.is_some(), "the customer's disabled key revokes: {}", state(&b, &op).await);
     b.stop().await.expect("stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_adoption_reports_each_tenant_and_stops_before_the_next_switch_on_ctrl_c() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let b = start_with(&dir.path().join("data"), ServeArgs::default()).await;
+    let op = b.operator_token.as_deref().expect("operator token").to_string();
+    let api_url = b.api_url();
+    for id in ["f1", "f2", "f3"] {
+        let (status, added) = api(&b, Some(&op), "POST", "/v1/provider-held-tenants", Some(json!({ "id": id, "location": "us" }))).await;
+        assert_eq!(status, 201, "{added}");
+    }
+    let (status, again) = api(&b, Some(&op), "POST", "/v1/provider-held-tenants", Some(json!({ "id": "f1", "location": "us" }))).await;
+    assert_eq!(status, 409, "{again}");
+    let (account, creds) = customer(&b, "fleet-one").await;
+    let out = byok_as(&["tenant", "adopt", "f1", "--to", "cmk", "--account-id", &account, "--setup"], &api_url, &op);
+    assert!(out.status.success(), "{out:?}");
+    run_setup(&b, &creds, &String::from_utf8_lossy(&out.stdout), &dir.path().join("f1")).await;
+    let plan = dir.path().join("plan.txt");
+    std::fs::write(&plan, format!("# the fleet\nf1 {account} cmk\nf2 444455556666 cmk\nf3 444455556666 byok\n")).expect("plan");
+
+    let mut fleet = tokio::process::Command::new(env!("CARGO_BIN_EXE_byok"))
+        .args(["tenant", "adopt", "--plan", plan.to_str().expect("path"), "--interval", "30", "--api", &api_url, "--token", &op])
+        .env("BYOK_LOG", "error")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("byok");
+    let mut lines = tokio::io::BufReader::new(fleet.stdout.take().expect("stdout")).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await.expect("in time").expect("read").expect("a line");
+    assert!(first.starts_with("[1/3] f1 switched in"), "{first}");
+    // The operator stops the fleet while it waits before f2.
+    let pid = fleet.id().expect("pid").to_string();
+    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().expect("kill").success());
+    let mut rest = Vec::new();
+    while let Some(line) = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await.expect("in time").expect("read") {
+        rest.push(line);
+    }
+    let status = fleet.wait().await.expect("exit");
+    assert!(!status.success(), "an aborted fleet is not a success: {rest:?}");
+    assert!(rest.iter().any(|l| l.starts_with("aborted: 1 of 3 tenants switched; f2")), "{rest:?}");
+    let modes: Vec<Value> = modes_of(&b, &op, &["f1", "f2", "f3"]).await;
+    assert_eq!(modes, [json!("cmk"), json!("provider"), json!("provider")]);
+    let out = byok_as(&["tenant", "adoptions"], &api_url, &op);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("2 tenants on provider-held keys; 1 adopting"), "{out:?}");
+    b.stop().await.expect("stop");
+}
+
+async fn modes_of(b: &byok_cli::serve::Running, op: &str, ids: &[&str]) -> Vec<Value> {
+    let mut modes = Vec::new();
+    for id in ids {
+        modes.push(api(b, Some(op), "GET", &format!("/v1/tenants/{id}"), None).await.1["mode"].clone());
+    }
+    modes
+}

@@ -50,11 +50,14 @@ pub(crate) struct AdoptArgs {
     /// A fleet: one `TENANT ACCOUNT MODE [CONTEXT_TAG]` per line (`#` starts a comment).
     #[arg(long)]
     plan: Option<std::path::PathBuf>,
+    /// With --plan: seconds to wait between two tenants (spreads the KMS calls of a large fleet).
+    #[arg(long, default_value_t = 0.0, requires = "plan")]
+    interval: f64,
 }
 
 pub(crate) async fn adopt(client: &Client, args: AdoptArgs) -> Result<(), CliError> {
     if let Some(plan) = &args.plan {
-        return fleet(client, plan).await;
+        return fleet(client, plan, std::time::Duration::try_from_secs_f64(args.interval.max(0.0)).unwrap_or_default()).await;
     }
     let id = args.id.clone().unwrap_or_default();
     if args.finish {
@@ -160,9 +163,9 @@ fn parse_plan(text: &str) -> Result<Vec<Planned>, CliError> {
     Ok(planned)
 }
 
-/// Adopts every tenant of the plan in turn, printing the fleet's progress; a tenant refused is
-/// reported and the next one tried; Ctrl-C stops before the next switch.
-async fn fleet(client: &Client, plan: &std::path::Path) -> Result<(), CliError> {
+/// Adopts every tenant of the plan in turn (`interval` apart), printing the fleet's progress; a
+/// tenant refused is reported and the next one tried; Ctrl-C stops before the next switch.
+async fn fleet(client: &Client, plan: &std::path::Path, interval: std::time::Duration) -> Result<(), CliError> {
     let text = std::fs::read_to_string(plan).map_err(|e| CliError::Config(format!("cannot read the plan {}: {e}", plan.display())))?;
     let planned = parse_plan(&text)?;
     let started = std::time::Instant::now();
@@ -173,7 +176,12 @@ async fn fleet(client: &Client, plan: &std::path::Path) -> Result<(), CliError> 
         let outcome = tokio::select! {
             biased;
             _ = &mut abort => None,
-            outcome = client.adopt(&p.tenant, &p.request) => Some(outcome),
+            outcome = async {
+                if i > 0 {
+                    tokio::time::sleep(interval).await;
+                }
+                client.adopt(&p.tenant, &p.request).await
+            } => Some(outcome),
         };
         let Some(outcome) = outcome else {
             println!(
