@@ -238,3 +238,63 @@ async fn modes_of(b: &byok_cli::serve::Running, op: &str, ids: &[&str]) -> Vec<V
     }
     modes
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_held_tenant_adopts_a_role_based_setup() {
+    let dir = tempfile::tempdir().expect("dir");
+    let b = start_with(&dir.path().join("data"), ServeArgs { monitor_interval_seconds: Some(1), ..ServeArgs::default() }).await;
+    let (op, svc) =
+        (b.operator_token.as_deref().expect("operator token").to_string(), b.service_token.as_deref().expect("service token").to_string());
+    let api_url = b.api_url();
+    let (status, added) =
+        api(&b, Some(&op), "POST", "/v1/provider-held-tenants", Some(json!({ "id": "umbrella", "location": "eu" }))).await;
+    assert_eq!(status, 201, "{added}");
+    let plaintext = STANDARD.encode("umbrella record");
+    let (status, sealed) =
+        api(&b, Some(&svc), "POST", "/v1/tenants/umbrella/encrypt", Some(json!({ "plaintext": plaintext, "context": "u1" }))).await;
+    assert_eq!(status, 200, "{sealed}");
+    let record = json!({ "ciphertext": sealed["ciphertext"], "context": "u1" });
+
+    let (account, creds) = customer(&b, "umbrella-corp").await;
+    let adopt = ["tenant", "adopt", "umbrella", "--to", "byok", "--account-id", &account];
+    let out = byok_as(&adopt, &api_url, &op);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("refused the provider"), "no role yet: {out:?}");
+    let (status, setup) =
+        api(&b, Some(&op), "POST", "/v1/tenants/umbrella/adoption-setup", Some(json!({ "to": "byok", "account_id": account }))).await;
+    assert_eq!(status, 200, "{setup}");
+    let script = setup["commands"].as_str().expect("commands");
+    assert!(script.contains("aws iam create-role") && script.contains("byok tenant adopt umbrella --to byok"), "{script}");
+    run_setup(&b, &creds, script, &dir.path().join("umbrella")).await;
+
+    let out = byok_as(&adopt, &api_url, &op);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success() && said.contains("switched to the customer's keys (byok)"),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, shown) = api(&b, Some(&op), "GET", "/v1/tenants/umbrella", None).await;
+    assert_eq!((shown["mode"].as_str(), shown["keys"]["current"].as_u64()), (Some("byok"), Some(2)), "{shown}");
+    assert_eq!(shown["role_arn"].as_str(), setup["role_arn"].as_str(), "{shown}");
+    let (status, opened) = api(&b, Some(&svc), "POST", "/v1/tenants/umbrella/decrypt", Some(record)).await;
+    assert_eq!((status, opened["plaintext"].as_str()), (200, Some(plaintext.as_str())), "through the customer's role now: {opened}");
+
+    // The customer's trust Deny now revokes.
+    let mut deny = setup["trust_policy"].clone();
+    deny["Statement"][0]["Effect"] = json!("Deny");
+    let role = setup["role_name"].as_str().expect("role");
+    aws_ok(
+        &endpoint(&b),
+        &creds,
+        "eu-central-1",
+        &["iam", "update-assume-role-policy", "--role-name", role, "--policy-document", &deny.to_string()],
+    )
+    .await;
+    let revoked = wait_for(Duration::from_secs(15), || async {
+        let (_, shown) = api(&b, Some(&op), "GET", "/v1/tenants/umbrella", None).await;
+        (shown["state"] == "revoked").then_some(shown)
+    })
+    .await;
+    assert!(revoked.is_some(), "the customer's role refusing revokes");
+    b.stop().await.expect("stop");
+}
