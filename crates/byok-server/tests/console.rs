@@ -568,3 +568,24 @@ async fn a_cmk_tenant_is_shown_with_its_mode_and_context_tag() {
     assert!(overview.body.contains("Active") && overview.body.contains("context tag <code>Delta01</code>"), "{}", overview.body);
     assert!(!overview.body.contains(" · role "), "no role to show: {}", overview.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_held_tenant_is_shown_as_such() {
+    use byok_store::prelude::*;
+    let w = crate::world().await;
+    let mut tenant = w.broker.tenant(&"acme".parse().expect("id")).await.expect("acme");
+    tenant.id = "held".parse().expect("id");
+    tenant.binding.mode = byok_domain::KeyMode::Provider;
+    tenant.state = byok_domain::TenantState::Onboarding;
+    tenant.version = 1;
+    w.store.insert_tenant(&tenant).await.expect("insert");
+    let (op, _) = sign_in(&w.router, OPERATOR).await;
+    let page = send(&w.router, "GET", "/console/tenants/held", Some(&op), None).await;
+    assert!(
+        page.body.contains("provider-held keys (in the provider&#39;s account, until you bring yours)")
+            || page.body.contains("provider-held keys (in the provider's account, until you bring yours)"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains(" · role ") && !page.body.contains("customer-managed keys (key policy)"), "{}", page.body);
+}
