@@ -54,12 +54,12 @@ def wait(url, seconds=300):
 
 def totals(path):
     """Instructions in a callgrind dump, and each function's self count."""
-    out = subprocess.run(["callgrind_annotate", "--threshold=100", "--inclusive=no", path], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(["callgrind_annotate", "--threshold=100", "--inclusive=no", "--tree=none", path], capture_output=True, text=True, check=True).stdout
     total = int(re.search(r"^([\d,]+) \(100\.0%\)\s+PROGRAM TOTALS", out, re.M).group(1).replace(",", ""))
     functions = {}
     for line in out.splitlines():
         m = re.match(r"^\s*([\d,]+) \([\s\d.]+%\)\s+(\S.*)$", line)
-        if m and "PROGRAM TOTALS" not in line:
+        if m and "PROGRAM TOTALS" not in line and "events annotated" not in line and "=>" not in line and "<" not in line.split(":")[0]:
             name = re.sub(r"^\S+:", "", m.group(2)).split(" [")[0].strip()
             functions[name] = functions.get(name, 0) + int(m.group(1).replace(",", ""))
     return total, functions
@@ -70,6 +70,7 @@ def main():
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--keep", action="store_true", help="keep the callgrind dumps (their directory is printed)")
     args = parser.parse_args()
     directory = tempfile.mkdtemp(prefix="byok-tls-cg-")
     cert, key = tn.certificate(directory)
@@ -126,7 +127,10 @@ def main():
         print(f"\n{name}: functions whose own instructions a request grew most from HTTP to HTTPS")
         for f, d in sorted(grown.items(), key=lambda kv: -kv[1])[: args.top]:
             print(f"  {d:>10,.0f}  {f[:140]}")
-    shutil.rmtree(directory, ignore_errors=True)
+    if args.keep:
+        print(f"\ndumps kept in {directory}")
+    else:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":
