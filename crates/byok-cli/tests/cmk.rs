@@ -411,3 +411,29 @@ async fn a_live_byok_tenant_moves_to_cmk_while_served() {
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("already uses customer-managed keys"), "{out:?}");
     b.stop().await.expect("stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_of_role_based_tenants_moves_to_cmk_from_a_plan() {
+    let dir = tempfile::tempdir().expect("dir");
+    let b = start_with(&dir.path().join("data"), ServeArgs::default()).await;
+    let op = b.operator_token.as_deref().expect("operator token").to_string();
+    let api_url = b.api_url();
+    let (_, creds, _) = crate::support::onboard(&b, "fleet-a", "fa", "us", &dir.path().join("a")).await;
+    crate::support::onboard(&b, "fleet-b", "fb", "us", &dir.path().join("b")).await;
+    // fa's customer granted the provider; fb's has not yet.
+    let out = byok_as(&["tenant", "migrate", "fa", "--to", "cmk", "--context-tag", "FleetA", "--setup"], &api_url, &op);
+    assert!(out.status.success(), "{out:?}");
+    run_setup(&b, &creds, &String::from_utf8_lossy(&out.stdout), &dir.path().join("grant")).await;
+    let plan = dir.path().join("plan.txt");
+    std::fs::write(&plan, "# the fleet\nfa FleetA\nfb   # not granted yet\n").expect("plan");
+
+    let out = byok_as(&["tenant", "migrate", "--plan", plan.to_str().expect("path"), "--to", "cmk"], &api_url, &op);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("not switched: fb"), "{out:?}");
+    assert!(said.contains("[1/2] fa switched to customer-managed keys in") && said.contains("[2/2] fb refused:"), "{said}");
+    assert!(said.contains("1 of 2 tenants switched"), "{said}");
+    let (_, fa) = api(&b, Some(&op), "GET", "/v1/tenants/fa", None).await;
+    let (_, fb) = api(&b, Some(&op), "GET", "/v1/tenants/fb", None).await;
+    assert_eq!((fa["mode"].as_str(), fa["context_tag"].as_str(), fb["mode"].as_str()), (Some("cmk"), Some("FleetA"), Some("byok")));
+    b.stop().await.expect("stop");
+}

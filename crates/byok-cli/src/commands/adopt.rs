@@ -57,7 +57,8 @@ pub(crate) struct AdoptArgs {
 
 pub(crate) async fn adopt(client: &Client, args: AdoptArgs) -> Result<(), CliError> {
     if let Some(plan) = &args.plan {
-        return fleet(client, plan, std::time::Duration::try_from_secs_f64(args.interval.max(0.0)).unwrap_or_default()).await;
+        let text = std::fs::read_to_string(plan).map_err(|e| CliError::Config(format!("cannot read the plan {}: {e}", plan.display())))?;
+        return super::fleet::run(client, super::fleet::adoptions(&text)?, super::fleet::interval(args.interval)).await;
     }
     let id = args.id.clone().unwrap_or_default();
     if args.finish {
@@ -125,96 +126,6 @@ fn print_deletions(keys: &[api::ProviderKeyDeletion]) {
     }
 }
 
-/// One line of a plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Planned {
-    tenant: String,
-    request: api::AdoptRequest,
-}
-
-fn parse_plan(text: &str) -> Result<Vec<Planned>, CliError> {
-    let mut planned = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or_default().trim();
-        if line.is_empty() {
-            continue;
-        }
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let bad = |why: &str| CliError::Config(format!("plan line {}: {why} (TENANT ACCOUNT MODE [CONTEXT_TAG])", n + 1));
-        let (tenant, account, mode) = match fields.as_slice() {
-            [t, a, m] | [t, a, m, _] => (*t, *a, *m),
-            _ => return Err(bad("expected 3 or 4 fields")),
-        };
-        let to = match mode {
-            "cmk" => api::KeyModeName::Cmk,
-            "byok" => api::KeyModeName::Byok,
-            _ => return Err(bad("MODE is cmk or byok")),
-        };
-        planned.push(Planned {
-            tenant: tenant.to_string(),
-            request: api::AdoptRequest {
-                to,
-                account_id: account.to_string(),
-                context_tag: fields.get(3).map(ToString::to_string),
-                keys: Default::default(),
-            },
-        });
-    }
-    Ok(planned)
-}
-
-/// Adopts every tenant of the plan in turn (`interval` apart), printing the fleet's progress; a
-/// tenant refused is reported and the next one tried; Ctrl-C stops before the next switch.
-async fn fleet(client: &Client, plan: &std::path::Path, interval: std::time::Duration) -> Result<(), CliError> {
-    let text = std::fs::read_to_string(plan).map_err(|e| CliError::Config(format!("cannot read the plan {}: {e}", plan.display())))?;
-    let planned = parse_plan(&text)?;
-    let started = std::time::Instant::now();
-    let (mut switched, mut refused) = (0usize, Vec::new());
-    let abort = tokio::signal::ctrl_c();
-    tokio::pin!(abort);
-    for (i, p) in planned.iter().enumerate() {
-        let outcome = tokio::select! {
-            biased;
-            _ = &mut abort => None,
-            outcome = async {
-                if i > 0 {
-                    tokio::time::sleep(interval).await;
-                }
-                client.adopt(&p.tenant, &p.request).await
-            } => Some(outcome),
-        };
-        let Some(outcome) = outcome else {
-            println!(
-                "aborted: {switched} of {} tenants switched; {} and the rest not touched by this run (one in flight either \
-                 switched or did not: byok tenant adoptions says)",
-                planned.len(),
-                p.tenant
-            );
-            return Err(CliError::Config("aborted".into()));
-        };
-        match outcome {
-            Ok(adopted) => {
-                switched += 1;
-                println!(
-                    "[{}/{}] {} switched in {} ms (fresh generation {}); {:.1} tenants/s",
-                    i + 1,
-                    planned.len(),
-                    p.tenant,
-                    adopted.elapsed_ms,
-                    adopted.first_generation,
-                    switched as f64 / started.elapsed().as_secs_f64().max(1e-3)
-                );
-            }
-            Err(e) => {
-                println!("[{}/{}] {} refused: {e}", i + 1, planned.len(), p.tenant);
-                refused.push(p.tenant.clone());
-            }
-        }
-    }
-    println!("{switched} of {} tenants switched in {:.1} s", planned.len(), started.elapsed().as_secs_f64());
-    if refused.is_empty() { Ok(()) } else { Err(CliError::Config(format!("not switched: {}", refused.join(", ")))) }
-}
-
 pub(crate) async fn report(client: &Client) -> Result<(), CliError> {
     let report = client.adoptions().await?;
     println!(
@@ -235,19 +146,4 @@ pub(crate) async fn report(client: &Client) -> Result<(), CliError> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_plan_reads_tenants_accounts_modes_and_tags() {
-        let plan = parse_plan("# fleet\nacme 111122223333 cmk Acme01\n\nglobex 444455556666 byok # role\n").expect("plan");
-        assert_eq!(plan.len(), 2);
-        assert_eq!((plan[0].tenant.as_str(), plan[0].request.context_tag.as_deref()), ("acme", Some("Acme01")));
-        assert_eq!((plan[1].request.to, plan[1].request.account_id.as_str()), (api::KeyModeName::Byok, "444455556666"));
-        assert!(parse_plan("acme 111122223333 provider").is_err(), "adoption is onto the customer's keys");
-        assert!(parse_plan("acme 111122223333").is_err());
-    }
 }

@@ -10,6 +10,7 @@ pub(crate) mod adopt;
 pub(crate) mod alerts;
 pub(crate) mod audit;
 pub(crate) mod data;
+pub(crate) mod fleet;
 pub(crate) mod identity;
 pub(crate) mod migrate;
 pub(crate) mod provider;

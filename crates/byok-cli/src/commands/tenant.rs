@@ -121,8 +121,12 @@ pub(crate) enum TenantCommand {
     /// prints what the customer runs (each key's policy grants the provider too); then, without
     /// it, every region is checked as the provider itself, every kept generation rewrapped, and
     /// the tenant switched in one write. Served by the role until then; a refusal changes nothing.
+    /// `--plan FILE` moves a fleet, one `TENANT [CONTEXT_TAG]` per line; Ctrl-C stops it before
+    /// the next switch.
     Migrate {
-        id: String,
+        /// The tenant (not with --plan).
+        #[arg(required_unless_present = "plan", conflicts_with = "plan")]
+        id: Option<String>,
         #[arg(long, value_enum)]
         to: Mode,
         /// The context tag from now on: 1 to 12 letters and digits.
@@ -134,6 +138,12 @@ pub(crate) enum TenantCommand {
         /// REGION=KEY: a region's new key (ARN or alias) where it is not the tenant's current key.
         #[arg(long = "key", value_parser = region_key)]
         keys: Vec<(String, String)>,
+        /// A fleet: one `TENANT [CONTEXT_TAG]` per line (`#` starts a comment).
+        #[arg(long, conflicts_with_all = ["setup", "keys", "context_tag"])]
+        plan: Option<std::path::PathBuf>,
+        /// With --plan: seconds to wait between two tenants.
+        #[arg(long, default_value_t = 0.0, requires = "plan")]
+        interval: f64,
     },
     /// Move a tenant on provider-held keys onto its customer's keys, online (see `byok tenant
     /// adopt --help`).
@@ -258,7 +268,16 @@ pub(crate) async fn run(client: Client, command: TenantCommand) -> Result<(), Cl
             println!("tenant {id}: keys of generations below {} erased", status.keys.kept_from);
             Ok(())
         }
-        TenantCommand::Migrate { id, to, context_tag, setup, keys } => {
+        TenantCommand::Migrate { id, to, context_tag, setup, keys, plan, interval } => {
+            if let Some(plan) = plan {
+                if to != Mode::Cmk {
+                    return Err(CliError::Config("a tenant can move to cmk (customer-managed keys) only".into()));
+                }
+                let text = std::fs::read_to_string(&plan)
+                    .map_err(|e| CliError::Config(format!("cannot read the plan {}: {e}", plan.display())))?;
+                return super::fleet::run(&client, super::fleet::migrations(&text)?, super::fleet::interval(interval)).await;
+            }
+            let id = id.unwrap_or_default();
             let request = api::MigrateRequest { to: to.api(), context_tag, keys: keys.into_iter().collect() };
             if setup {
                 let instructions = client.migration_setup(&id, &request).await?;
