@@ -68,9 +68,11 @@ def serve(data_dir, api_port, lc_port, extra=()):
     return proc
 
 
-def wait_tls(url):
+def wait_tls(url, seconds=20):
+    """Waits until `url` answers (HTTP or HTTPS; the certificate is not checked)."""
     context = ssl._create_unverified_context()
-    for _ in range(400):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
         try:
             urllib.request.urlopen(url, timeout=1, context=context)
             return

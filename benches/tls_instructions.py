@@ -37,21 +37,6 @@ import tls_and_neighbours as tn  # noqa: E402
 import transit_compare as tc  # noqa: E402
 
 
-def wait(url, seconds=300):
-    import ssl
-    import urllib.request
-
-    context = ssl._create_unverified_context()
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=5, context=context)
-            return
-        except OSError:
-            time.sleep(0.5)
-    sys.exit(f"no answer from {url}")
-
-
 def totals(path):
     """Instructions in a callgrind dump, and each function's self count."""
     out = subprocess.run(["callgrind_annotate", "--threshold=100", "--inclusive=no", "--tree=none", path], capture_output=True, text=True, check=True).stdout
@@ -99,7 +84,7 @@ def main():
         proc = subprocess.Popen(cmd + extra, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "BYOK_LOG": "warn"})
         url = f"{proto.lower()}://127.0.0.1:{api_port}"
         try:
-            wait(url + "/healthz")
+            tn.wait_tls(url + "/healthz", seconds=300)  # valgrind starts slowly
             for name, path, body in ops:
                 # Warm-up: the tenant's keys unwrapped, connections and buffers made.
                 bl.wrk(url, tc.lua(headers, [(path, body)]), 2, args.connections, threads=1)

@@ -29,8 +29,8 @@ use serde_json::json;
 use crate::broker::Broker;
 use crate::error::BrokerError;
 use crate::events::{AuditEvent, KeyEvent};
+use crate::migration::{refused, wrap_refused};
 use crate::outcomes::Instructions;
-use crate::rotation::WrapCheck;
 use crate::setup;
 
 /// What an adoption's switch did.
@@ -329,13 +329,8 @@ impl Broker {
     ) -> Result<(), BrokerError> {
         for region_key in &target.keys {
             let region = &region_key.region;
-            let wrapped = self.wrap_checked(target, region, id, key, Purpose::Rekey, generation).await.map_err(|e| match e {
-                WrapCheck::Encrypt(e) | WrapCheck::Decrypt(e) if e.is_transient() => BrokerError::from_access(e),
-                WrapCheck::Encrypt(e) => refused(region, format!("{} refused to encrypt for the provider: {e}", region_key.key_arn)),
-                WrapCheck::Decrypt(e) => refused(region, format!("{} refused to decrypt for the provider: {e}", region_key.key_arn)),
-                WrapCheck::Mismatch => refused(region, format!("{} did not give back what it encrypted", region_key.key_arn)),
-                WrapCheck::Layer(e) => e,
-            })?;
+            let wrapped =
+                self.wrap_checked(target, region, id, key, Purpose::Rekey, generation).await.map_err(|e| wrap_refused(region_key, e))?;
             out.push(WrappedKey { region: region.clone(), key_arn: region_key.key_arn.clone(), generation, wrapped });
         }
         Ok(())
@@ -357,8 +352,4 @@ impl Broker {
         }
         done
     }
-}
-
-fn refused(region: &Region, reason: String) -> BrokerError {
-    BrokerError::MigrationRefused { region: region.to_string(), reason }
 }

@@ -124,13 +124,10 @@ impl Broker {
             let key = self.unwrap_generation(&tenant, &stored, generation, Purpose::Rekey).await?;
             for region_key in &target.keys {
                 let region = &region_key.region;
-                let wrapped = self.wrap_checked(&target, region, id, &key, Purpose::Rekey, generation).await.map_err(|e| match e {
-                    WrapCheck::Encrypt(e) | WrapCheck::Decrypt(e) if e.is_transient() => BrokerError::from_access(e),
-                    WrapCheck::Encrypt(e) => refused(region, format!("{} refused to encrypt for the provider: {e}", region_key.key_arn)),
-                    WrapCheck::Decrypt(e) => refused(region, format!("{} refused to decrypt for the provider: {e}", region_key.key_arn)),
-                    WrapCheck::Mismatch => refused(region, format!("{} did not give back what it encrypted", region_key.key_arn)),
-                    WrapCheck::Layer(e) => e,
-                })?;
+                let wrapped = self
+                    .wrap_checked(&target, region, id, &key, Purpose::Rekey, generation)
+                    .await
+                    .map_err(|e| wrap_refused(region_key, e))?;
                 rewrapped.push(WrappedKey { region: region.clone(), key_arn: region_key.key_arn.clone(), generation, wrapped });
             }
         }
@@ -181,8 +178,22 @@ impl Broker {
     }
 }
 
-fn refused(region: &Region, reason: String) -> BrokerError {
+/// A move refused in `region` (422 `migration_refused`), with the reason.
+pub(crate) fn refused(region: &Region, reason: String) -> BrokerError {
     BrokerError::MigrationRefused { region: region.to_string(), reason }
+}
+
+/// A checked wrap under the new key that failed, as a move says it: a transient fault stays one
+/// (tried again later); a refusal names the key; the provider's own layer failing is its own.
+pub(crate) fn wrap_refused(key: &byok_domain::RegionKey, e: WrapCheck) -> BrokerError {
+    let region = &key.region;
+    match e {
+        WrapCheck::Encrypt(e) | WrapCheck::Decrypt(e) if e.is_transient() => BrokerError::from_access(e),
+        WrapCheck::Encrypt(e) => refused(region, format!("{} refused to encrypt for the provider: {e}", key.key_arn)),
+        WrapCheck::Decrypt(e) => refused(region, format!("{} refused to decrypt for the provider: {e}", key.key_arn)),
+        WrapCheck::Mismatch => refused(region, format!("{} did not give back what it encrypted", key.key_arn)),
+        WrapCheck::Layer(e) => e,
+    }
 }
 
 fn already_cmk(id: &TenantId) -> BrokerError {

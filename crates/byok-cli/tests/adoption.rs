@@ -87,25 +87,7 @@ async fn a_provider_held_tenant_adopts_its_customers_keys_online() {
 
     // A service reads every record while the operator switches the tenant.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let reader = {
-        let (stop, svc, records, url) = (stop.clone(), svc.clone(), records.clone(), api_url.clone());
-        tokio::spawn(async move {
-            let client = byok_cli::client::Client::new(&byok_cli::client::ApiArgs::new(url, Some(svc), ".")).expect("client");
-            let (mut ok, mut failed) = (0u32, Vec::new());
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                for (request, plaintext) in &records {
-                    let answer = client.send("POST", "/v1/tenants/hooli/decrypt", Some(request)).await.expect("request");
-                    let body = answer.value();
-                    if answer.status == 200 && body["plaintext"].as_str() == Some(plaintext.as_str()) {
-                        ok += 1;
-                    } else {
-                        failed.push((answer.status, body));
-                    }
-                }
-            }
-            (ok, failed)
-        })
-    };
+    let reader = crate::support::keep_reading(api_url.clone(), svc.clone(), "hooli", records.clone(), stop.clone());
     tokio::time::sleep(Duration::from_millis(300)).await;
     let out = byok_as(&adopt, &api_url, &op);
     let said = String::from_utf8_lossy(&out.stdout).to_string();

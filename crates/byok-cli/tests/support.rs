@@ -166,3 +166,31 @@ pub async fn wait_for<T, F: std::future::Future<Output = Option<T>>>(
     }
     None
 }
+
+/// A product service decrypting `records` (request body, expected plaintext) of `tenant` in a loop
+/// until `stop` is set: how many opened to the right plaintext, and every answer that did not.
+pub fn keep_reading(
+    api_url: String,
+    svc: String,
+    tenant: &str,
+    records: Vec<(Value, String)>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<(u32, Vec<(u16, Value)>)> {
+    let path = format!("/v1/tenants/{tenant}/decrypt");
+    tokio::spawn(async move {
+        let client = byok_cli::client::Client::new(&byok_cli::client::ApiArgs::new(api_url, Some(svc), ".")).expect("client");
+        let (mut ok, mut failed) = (0u32, Vec::new());
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            for (request, plaintext) in &records {
+                let answer = client.send("POST", &path, Some(request)).await.expect("request");
+                let body = answer.value();
+                if answer.status == 200 && body["plaintext"].as_str() == Some(plaintext.as_str()) {
+                    ok += 1;
+                } else {
+                    failed.push((answer.status, body));
+                }
+            }
+        }
+        (ok, failed)
+    })
+}

@@ -57,7 +57,16 @@ async fn add(State(state): State<AppState>, _: Operator, Body(req): Body<AddTena
         },
     };
     let created = state.broker.add_tenant_in_mode(&id, &req.location, &account, mode).await?;
-    let tenant = state.broker.tenant(&id).await?;
+    created_response(&state, &id, created).await
+}
+
+/// 201 with the tenant as stored, its setup and its admin token (shown this once).
+async fn created_response(
+    state: &AppState,
+    id: &byok_domain::TenantId,
+    created: byok_broker::onboarding::NewTenant,
+) -> Result<Response, ApiError> {
+    let tenant = state.broker.tenant(id).await?;
     let body = NewTenantResponse {
         tenant: views::tenant(&tenant),
         instructions: views::instructions(created.instructions),
@@ -74,13 +83,7 @@ async fn add_provider_held(
 ) -> Result<Response, ApiError> {
     let id = tenant_id(&req.id)?;
     let created = state.broker.add_provider_held_tenant(&id, &req.location).await?;
-    let tenant = state.broker.tenant(&id).await?;
-    let body = NewTenantResponse {
-        tenant: views::tenant(&tenant),
-        instructions: views::instructions(created.instructions),
-        admin_token: created.admin_token.to_string(),
-    };
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    created_response(&state, &id, created).await
 }
 
 async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<TenantStatus>>, ApiError> {
