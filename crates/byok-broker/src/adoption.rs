@@ -340,7 +340,13 @@ impl Broker {
     /// deletion is left as it is); the ones done, with their deletion dates.
     async fn destroy_provider_held(&self, id: &TenantId, keys: &[KeyArn]) -> Vec<(KeyArn, time::OffsetDateTime)> {
         let mut done = Vec::with_capacity(keys.len());
+        let provider = self.config.provider_principal.account();
         for key in keys {
+            // Only ever the provider's own keys: a customer's key is never disabled from here.
+            if key.account() != provider {
+                tracing::error!(tenant = %id, key = %key, "not the provider's key: left alone");
+                continue;
+            }
             match self.kms.destroy_provider_key(key).await {
                 Ok(at) => done.push((key.clone(), at)),
                 Err(e) => tracing::error!(tenant = %id, key = %key, error = %e, "could not schedule a provider-held key's deletion"),

@@ -140,6 +140,12 @@ impl Broker {
             match result {
                 Ok(key) => return Ok(key),
                 Err(e) if e.is_transient() => transient = Some(e),
+                // Provider-held keys are the provider's own: their refusal is its outage ("key
+                // service unavailable"), never the customer's denial.
+                Err(e) if tenant.binding.mode.is_provider() => {
+                    tracing::error!(tenant = %id, region = %region_key.region, error = %e, "a provider-held key refused the provider");
+                    transient = Some(AccessError::Provider { message: format!("the provider-held key refused the provider: {e}") });
+                }
                 Err(e) => return Err(BrokerError::from_access(e)),
             }
         }

@@ -22,7 +22,7 @@ async fn state(b: &byok_cli::serve::Running, op: &str) -> Value {
 async fn a_provider_held_tenant_adopts_its_customers_keys_online() {
     let dir = tempfile::tempdir().expect("dir");
     let data = dir.path().join("data");
-    let b = start_with(&data, ServeArgs { monitor_interval_seconds: Some(1), ..ServeArgs::default() }).await;
+    let b = start_with(&data, ServeArgs { monitor_interval_seconds: Some(1), cache_ttl_seconds: Some(1), ..ServeArgs::default() }).await;
     let (op, svc) =
         (b.operator_token.as_deref().expect("operator token").to_string(), b.service_token.as_deref().expect("service token").to_string());
     let api_url = b.api_url();
@@ -69,6 +69,16 @@ async fn a_provider_held_tenant_adopts_its_customers_keys_online() {
     assert_eq!(state(&b, &op).await["state"], "active", "a provider-held key's failure never revokes: {shown}");
     let (_, tickets) = api(&b, Some(&op), "GET", "/v1/tickets", None).await;
     assert!(tickets.as_array().is_none_or(Vec::is_empty), "no customer ticket: {tickets}");
+    // Both provider-held keys refusing, the cache expired: the data path answers "unavailable"
+    // (the provider's outage), not "access denied", and still nothing revokes.
+    let west = provider_keys.iter().find(|k| region_of(k) == "us-west-2").expect("west key").clone();
+    aws_ok(&ep, &provider_creds, "us-west-2", &["kms", "disable-key", "--key-id", &west]).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, refused) = api(&b, Some(&svc), "POST", "/v1/tenants/hooli/decrypt", Some(records[0].0.clone())).await;
+    assert_eq!((status, refused["error"].as_str()), (503, Some("key_service_unavailable")), "{refused}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(state(&b, &op).await["state"], "active");
+    aws_ok(&ep, &provider_creds, "us-west-2", &["kms", "enable-key", "--key-id", &west]).await;
     aws_ok(&ep, &provider_creds, "us-east-1", &["kms", "enable-key", "--key-id", &east]).await;
 
     // Adoption before the customer's keys exist: refused, named, nothing changed.
